@@ -1,0 +1,305 @@
+// Package config loads telgw's configuration: a YAML file (TELGW_CONFIG) overlaid with TELGW_*
+// environment variables. Defaults live in Default, in one place; Validate reports every problem
+// at once. Each section lives in its own file so later features add sections without touching
+// the others.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Config is the whole telgw configuration.
+type Config struct {
+	// DataDir holds the SQLite database and the connection-string file. Default "./data".
+	DataDir string `yaml:"dataDir"`
+	// AccessKey, when set, is the primary ACS access key (base64); otherwise one is generated
+	// and persisted in the store.
+	AccessKey string `yaml:"accessKey"`
+	// HTTP is the REST/WebSocket listener.
+	HTTP HTTP `yaml:"http"`
+	// Database selects the store.
+	Database Database `yaml:"database"`
+	// Log sets logging.
+	Log Log `yaml:"log"`
+	// Identity configures user access tokens.
+	Identity Identity `yaml:"identity"`
+	// Numbers configures the number inventory.
+	Numbers Numbers `yaml:"numbers"`
+	// SIP configures the SIP stack and carrier trunks.
+	SIP SIP `yaml:"sip"`
+	// SMS configures SMS carriers.
+	SMS SMS `yaml:"sms"`
+	// Webhooks lists event subscribers.
+	Webhooks []Webhook `yaml:"webhooks"`
+}
+
+// HTTP configures the REST listener.
+type HTTP struct {
+	// Addr is host:port to listen on. Default "127.0.0.1:8080".
+	Addr string `yaml:"addr"`
+	// PublicURL is the endpoint written into the connection string and into Operation-Location
+	// headers. Default: http(s)://Addr/.
+	PublicURL string `yaml:"publicURL"`
+	// TLSCert and TLSKey are PEM files; when both are set the listener serves HTTPS.
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	// MaxBodyBytes caps request bodies. Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// ClockSkew is how far x-ms-date may be from now. Default 15m.
+	ClockSkew time.Duration `yaml:"clockSkew"`
+	// ShutdownTimeout bounds draining on SIGTERM. Default 15s.
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+}
+
+// Database selects and tunes the store.
+type Database struct {
+	// URL empty means SQLite in DataDir; postgres://… means PostgreSQL.
+	URL string `yaml:"url"`
+	// MaxConns caps the pool. Default 16 (PostgreSQL), 4 (SQLite).
+	MaxConns int `yaml:"maxConns"`
+}
+
+// Log configures the slog logger.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// Identity configures identities and user access tokens.
+type Identity struct {
+	// ResourceID is the ACS resource id embedded in identities and tokens. Default: generated
+	// once and persisted in the store.
+	ResourceID string `yaml:"resourceId"`
+}
+
+// Numbers configures the number inventory.
+type Numbers struct {
+	// QuarantineDays is how long a released number rests before it is offered again (FCC
+	// aging). Default 45.
+	QuarantineDays int `yaml:"quarantineDays"`
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		HTTP: HTTP{
+			Addr:            "127.0.0.1:8080",
+			MaxBodyBytes:    1 << 20,
+			ClockSkew:       15 * time.Minute,
+			ShutdownTimeout: 15 * time.Second,
+		},
+		Log:     Log{Level: "info", Format: "text"},
+		Numbers: Numbers{QuarantineDays: 45},
+		SIP:     defaultSIP(),
+		SMS:     defaultSMS(),
+	}
+}
+
+// Load reads the YAML file at path (if non-empty) over the defaults, then applies TELGW_*
+// overrides from environ (os.Environ() form). Unknown keys and bad values are errors naming
+// the key. Load does not call Validate.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config: %w", err)
+		}
+		if err := Parse(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML into cfg strictly: an unknown key is an error naming it.
+func Parse(b []byte, cfg *Config) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict(), yaml.DisallowUnknownField())
+	if err := dec.Decode(cfg); err != nil {
+		return errors.New(yaml.FormatError(err, false, true))
+	}
+	return nil
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		add("dataDir", "must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		add("http.addr", "%q is not host:port", c.HTTP.Addr)
+	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		add("http.tlsCert", "tlsCert and tlsKey must be set together")
+	}
+	if c.HTTP.MaxBodyBytes <= 0 {
+		add("http.maxBodyBytes", "must be positive")
+	}
+	if c.HTTP.ClockSkew <= 0 {
+		add("http.clockSkew", "must be positive")
+	}
+	if u := c.Database.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+		add("database.url", "must be empty (SQLite) or a postgres:// URL")
+	}
+	if c.Database.MaxConns < 0 {
+		add("database.maxConns", "must not be negative")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "%q is not text or json", c.Log.Format)
+	}
+	if c.Numbers.QuarantineDays < 0 {
+		add("numbers.quarantineDays", "must not be negative")
+	}
+	errs = append(errs, c.SIP.validate()...)
+	errs = append(errs, c.SMS.validate()...)
+	for i, w := range c.Webhooks {
+		errs = append(errs, w.validate(fmt.Sprintf("webhooks[%d]", i))...)
+	}
+	return errors.Join(errs...)
+}
+
+// EnvName returns the environment variable that overrides the key at path (yaml names), e.g.
+// ["http","addr"] → TELGW_HTTP_ADDR and ["dataDir"] → TELGW_DATA_DIR.
+func EnvName(path ...string) string {
+	parts := make([]string, len(path))
+	for i, p := range path {
+		parts[i] = upperSnake(p)
+	}
+	return "TELGW_" + strings.Join(parts, "_")
+}
+
+func upperSnake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' && i > 0 {
+			prev := s[i-1]
+			if prev < 'A' || prev > 'Z' {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
+}
+
+// applyEnv walks cfg and sets every field whose TELGW_* variable is present. Scalars are parsed
+// from text; slices and structs take YAML (or JSON) text.
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "TELGW_") {
+			env[k] = v
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	var errs []error
+	walkEnv(reflect.ValueOf(cfg).Elem(), nil, env, &errs)
+	return errors.Join(errs...)
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func walkEnv(v reflect.Value, path []string, env map[string]string, errs *[]error) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		p := append(append([]string(nil), path...), name)
+		fv := v.Field(i)
+		key := EnvName(p...)
+		raw, set := env[key]
+		if fv.Kind() == reflect.Struct && f.Type != durationType {
+			if set {
+				if err := yaml.Unmarshal([]byte(raw), fv.Addr().Interface()); err != nil {
+					*errs = append(*errs, fmt.Errorf("%s: %w", key, err))
+				}
+				continue
+			}
+			walkEnv(fv, p, env, errs)
+			continue
+		}
+		if !set {
+			continue
+		}
+		if err := setScalar(fv, raw); err != nil {
+			*errs = append(*errs, fmt.Errorf("%s (%s): %w", key, strings.Join(p, "."), err))
+		}
+	}
+}
+
+func setScalar(fv reflect.Value, raw string) error {
+	if fv.Type() == durationType {
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(int64(d))
+		return nil
+	}
+	switch fv.Kind() {
+	case reflect.String:
+		fv.SetString(raw)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return err
+		}
+		fv.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(raw, 10, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetFloat(n)
+	default: // slices, maps: YAML or JSON text
+		return yaml.Unmarshal([]byte(raw), fv.Addr().Interface())
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+)
+
+// SMS configures SMS carriers (internal/sms).
+type SMS struct {
+	// Carriers are the SMPP or HTTP links, in order; the first is the default carrier.
+	Carriers []Carrier `yaml:"carriers"`
+}
+
+// Carrier is one SMS carrier: exactly one of SMPP or HTTP.
+type Carrier struct {
+	// Name identifies the carrier (the `carrier` column of imported numbers).
+	Name string `yaml:"name"`
+	// SMPP describes an SMPP 3.4 link.
+	SMPP *SMPPLink `yaml:"smpp"`
+}
+
+// SMPPLink is an SMPP 3.4 ESME bind.
+type SMPPLink struct {
+	// Address is the SMSC host:port.
+	Address  string `yaml:"address"`
+	SystemID string `yaml:"systemId"`
+	Password string `yaml:"password"`
+	// Window is the number of unacknowledged PDUs. Default 10.
+	Window int `yaml:"window"`
+	// MaxRate caps submit_sm per second per link; 0 is unlimited.
+	MaxRate float64 `yaml:"maxRate"`
+}
+
+// Webhook is an event subscriber.
+type Webhook struct {
+	// URL receives Event Grid-schema POSTs.
+	URL string `yaml:"url"`
+	// Secret signs payloads (Standard Webhooks).
+	Secret string `yaml:"secret"`
+	// EventTypes filters events; empty means all.
+	EventTypes []string `yaml:"eventTypes"`
+	// PhoneNumbers filters by the number involved; empty means all.
+	PhoneNumbers []string `yaml:"phoneNumbers"`
+}
+
+func defaultSMS() SMS { return SMS{} }
+
+func (s *SMS) validate() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, c := range s.Carriers {
+		key := fmt.Sprintf("sms.carriers[%d]", i)
+		if c.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: must not be empty", key))
+		} else if seen[c.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: duplicate carrier %q", key, c.Name))
+		}
+		seen[c.Name] = true
+		if c.SMPP == nil {
+			errs = append(errs, fmt.Errorf("%s: one of smpp or http is required", key))
+			continue
+		}
+		if _, _, err := net.SplitHostPort(c.SMPP.Address); err != nil {
+			errs = append(errs, fmt.Errorf("%s.smpp.address: %q is not host:port", key, c.SMPP.Address))
+		}
+		if c.SMPP.Window < 0 {
+			errs = append(errs, fmt.Errorf("%s.smpp.window: must not be negative", key))
+		}
+	}
+	return errs
+}
+
+func (w *Webhook) validate(key string) []error {
+	var errs []error
+	u, err := url.Parse(w.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("%s.url: %q is not an http(s) URL", key, w.URL))
+	}
+	return errs
+}

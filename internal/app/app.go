@@ -1,0 +1,204 @@
+// Package app assembles a telgw node from its configuration: store, keys, domains, the REST
+// edge and the job runner. cmd/telgw calls it; end-to-end tests start it in-process.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/telgw/telgw/config"
+	"github.com/telgw/telgw/internal/api"
+	"github.com/telgw/telgw/internal/identity"
+	"github.com/telgw/telgw/internal/jobs"
+	"github.com/telgw/telgw/internal/keys"
+	"github.com/telgw/telgw/internal/store"
+)
+
+// App is one telgw node.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	DB       *store.DB
+	Keys     *keys.Ring
+	Identity *identity.Service
+	API      *api.Server
+	Jobs     *jobs.Runner
+	Workers  *river.Workers
+	Registry *prometheus.Registry
+
+	listener net.Listener
+	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
+	runners []func(ctx context.Context) error
+	closers []func()
+}
+
+// OpenStore opens and migrates the configured store.
+func OpenStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
+	db, err := store.Open(ctx, store.Options{URL: cfg.Database.URL, DataDir: cfg.DataDir, MaxConns: cfg.Database.MaxConns})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// New builds a node: opens and migrates the store, loads keys and wires every domain. It does
+// not listen yet; call Run.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	a := &App{Config: cfg, Log: log, Registry: prometheus.NewRegistry(), Workers: jobs.NewWorkers()}
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	db, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.DB = db
+	a.closers = append(a.closers, func() { _ = db.Close() })
+	if a.Keys, err = keys.NewRing(ctx, db, cfg.AccessKey, cfg.Identity.ResourceID); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Identity = identity.New(db, a.Keys)
+	a.API = api.New(api.Config{
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
+		PublicURL:    cfg.HTTP.PublicURL,
+		Logger:       log,
+		Registry:     a.Registry,
+		Verifier: &api.Verifier{Skew: cfg.HTTP.ClockSkew, Keys: func() [][]byte {
+			k := a.Keys.Current()
+			return [][]byte{k.Primary, k.Secondary}
+		}},
+		Ready: db.Ping,
+	})
+	a.API.MountIdentity(a.Identity)
+	for _, setup := range []func(context.Context) error{a.setupNumbers, a.setupSMS, a.setupSIP} {
+		if err := setup(ctx); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	if a.Jobs, err = jobs.New(db, a.Workers, jobs.Config{Logger: log}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// Close releases what New opened (Run closes it too).
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// Listen binds the HTTP listener (so callers learn the port before Run).
+func (a *App) Listen() error {
+	ln, err := net.Listen("tcp", a.Config.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen http %s: %w", a.Config.HTTP.Addr, err)
+	}
+	a.listener = ln
+	return nil
+}
+
+// Endpoint is the ACS endpoint clients use: the configured public URL or the listener address.
+func (a *App) Endpoint() string {
+	if a.Config.HTTP.PublicURL != "" {
+		return a.Config.HTTP.PublicURL
+	}
+	scheme := "http"
+	if a.Config.HTTP.TLSCert != "" {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(a.listener.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
+}
+
+// ConnectionString is the ACS connection string with the primary key.
+func (a *App) ConnectionString() string {
+	return a.Keys.Current().ConnectionString(a.Endpoint(), keys.PrimaryKey)
+}
+
+// Run serves until ctx ends, then drains: HTTP stops accepting and finishes in-flight requests,
+// the job runner lets running jobs finish (bounded by http.shutdownTimeout).
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	if a.listener == nil {
+		if err := a.Listen(); err != nil {
+			return err
+		}
+	}
+	if err := a.writeConnectionString(); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           a.API,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if a.Config.HTTP.TLSCert != "" {
+			srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			err = srv.ServeTLS(a.listener, a.Config.HTTP.TLSCert, a.Config.HTTP.TLSKey)
+		} else {
+			err = srv.Serve(a.listener)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		a.API.SetReady(false)
+		sctx, cancel := context.WithTimeout(context.Background(), a.Config.HTTP.ShutdownTimeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	g.Go(func() error { return a.Jobs.Run(gctx, a.Config.HTTP.ShutdownTimeout) })
+	g.Go(func() error { return a.Keys.Refresh(gctx, 30*time.Second) })
+	for _, run := range a.runners {
+		g.Go(func() error { return run(gctx) })
+	}
+	a.API.SetReady(true)
+	a.Log.Info("telgw serving", "http", a.listener.Addr().String(), "store", string(a.DB.Dialect()))
+	err := g.Wait()
+	a.Log.Info("telgw stopped")
+	return err
+}
+
+func (a *App) writeConnectionString() error {
+	if err := os.MkdirAll(a.Config.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	p := filepath.Join(a.Config.DataDir, "connection-string")
+	if err := os.WriteFile(p, []byte(a.ConnectionString()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write connection string: %w", err)
+	}
+	return nil
+}

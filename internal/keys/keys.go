@@ -1,0 +1,243 @@
+// Package keys owns the secrets every node of a deployment shares: the ACS access keys
+// (primary and secondary, HMAC-SHA256) and the ECDSA key that signs user access tokens, plus
+// the resource id embedded in identities. They live in the store so several nodes on one
+// PostgreSQL agree on them; TELGW_ACCESS_KEY may pin the primary key.
+package keys
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/telgw/telgw/internal/problem"
+)
+
+// Setting names in the store.
+const (
+	settingPrimary    = "access_key.primary"
+	settingSecondary  = "access_key.secondary"
+	settingSigningKey = "token_signing_key"
+	settingResourceID = "resource_id"
+)
+
+// Store persists named settings. SettingPutIfAbsent must not overwrite: the first node to
+// generate a key wins and the others read it back.
+type Store interface {
+	SettingGet(ctx context.Context, key string) (string, error)
+	SettingPut(ctx context.Context, key, value string) error
+	SettingPutIfAbsent(ctx context.Context, key, value string) error
+}
+
+// Keys is one consistent view of the shared secrets.
+type Keys struct {
+	// Primary and Secondary are the decoded HMAC access keys.
+	Primary, Secondary []byte
+	// SigningKey signs user access tokens (ES256).
+	SigningKey *ecdsa.PrivateKey
+	// KeyID is the JWT kid of SigningKey: base64url of the first 12 bytes of the SHA-256 of
+	// its public key in PKIX form.
+	KeyID string
+	// ResourceID is the ACS resource id of this deployment.
+	ResourceID string
+}
+
+// Ring holds the current Keys and reloads them from the store, so a rotation on one node
+// reaches the others.
+type Ring struct {
+	store    Store
+	override []byte
+	cur      atomic.Pointer[Keys]
+}
+
+// Which names an access key.
+type Which string
+
+// The two access keys.
+const (
+	PrimaryKey   Which = "primary"
+	SecondaryKey Which = "secondary"
+)
+
+// NewRing loads (generating what is missing) the keys. overrideB64, when non-empty, is the
+// primary access key in base64 and takes precedence over the stored one.
+func NewRing(ctx context.Context, s Store, overrideB64, resourceID string) (*Ring, error) {
+	r := &Ring{store: s}
+	if overrideB64 != "" {
+		k, err := base64.StdEncoding.DecodeString(overrideB64)
+		if err != nil || len(k) < 16 {
+			return nil, problem.Invalid("accessKey", "TELGW_ACCESS_KEY must be base64 of at least 16 bytes")
+		}
+		r.override = k
+	}
+	gen := map[string]func() (string, error){
+		settingPrimary:    newAccessKey,
+		settingSecondary:  newAccessKey,
+		settingSigningKey: newSigningKeyPEM,
+		settingResourceID: func() (string, error) { return uuid.NewString(), nil },
+	}
+	if resourceID != "" {
+		gen[settingResourceID] = func() (string, error) { return resourceID, nil }
+	}
+	for name, g := range gen {
+		if _, err := s.SettingGet(ctx, name); err == nil {
+			continue
+		} else if !errors.Is(err, problem.ErrNotFound) {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		v, err := g()
+		if err != nil {
+			return nil, err
+		}
+		if err := s.SettingPutIfAbsent(ctx, name, v); err != nil {
+			return nil, fmt.Errorf("store %s: %w", name, err)
+		}
+	}
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Current returns the keys in force.
+func (r *Ring) Current() *Keys { return r.cur.Load() }
+
+// Reload reads the keys from the store.
+func (r *Ring) Reload(ctx context.Context) error {
+	var k Keys
+	get := func(name string) (string, error) {
+		v, err := r.store.SettingGet(ctx, name)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", name, err)
+		}
+		return v, nil
+	}
+	for _, f := range []struct {
+		name string
+		dst  *[]byte
+	}{{settingPrimary, &k.Primary}, {settingSecondary, &k.Secondary}} {
+		v, err := get(f.name)
+		if err != nil {
+			return err
+		}
+		if *f.dst, err = base64.StdEncoding.DecodeString(v); err != nil {
+			return fmt.Errorf("decode %s: %w", f.name, err)
+		}
+	}
+	if r.override != nil {
+		k.Primary = r.override
+	}
+	pemText, err := get(settingSigningKey)
+	if err != nil {
+		return err
+	}
+	if k.SigningKey, err = parseSigningKey(pemText); err != nil {
+		return err
+	}
+	k.KeyID = keyID(&k.SigningKey.PublicKey)
+	if k.ResourceID, err = get(settingResourceID); err != nil {
+		return err
+	}
+	r.cur.Store(&k)
+	return nil
+}
+
+// Refresh reloads the keys every interval until ctx ends, so rotations made on another node
+// take effect here.
+func (r *Ring) Refresh(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			_ = r.Reload(ctx)
+		}
+	}
+}
+
+// Rotate replaces one access key with a fresh random one and returns it (base64).
+func (r *Ring) Rotate(ctx context.Context, which Which) (string, error) {
+	name := settingPrimary
+	switch which {
+	case PrimaryKey:
+	case SecondaryKey:
+		name = settingSecondary
+	default:
+		return "", problem.Invalid("key", "%q is not primary or secondary", which)
+	}
+	v, err := newAccessKey()
+	if err != nil {
+		return "", err
+	}
+	if err := r.store.SettingPut(ctx, name, v); err != nil {
+		return "", fmt.Errorf("rotate %s: %w", which, err)
+	}
+	return v, r.Reload(ctx)
+}
+
+// AccessKey returns the named key in base64.
+func (k *Keys) AccessKey(which Which) string {
+	if which == SecondaryKey {
+		return base64.StdEncoding.EncodeToString(k.Secondary)
+	}
+	return base64.StdEncoding.EncodeToString(k.Primary)
+}
+
+// ConnectionString renders the ACS connection string for endpoint with the named key.
+func (k *Keys) ConnectionString(endpoint string, which Which) string {
+	return "endpoint=" + endpoint + ";accesskey=" + k.AccessKey(which)
+}
+
+func newAccessKey() (string, error) {
+	b := make([]byte, 64) // ACS access keys are 512-bit
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+func newSigningKeyPEM() (string, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
+}
+
+func parseSigningKey(text string) (*ecdsa.PrivateKey, error) {
+	blk, _ := pem.Decode([]byte(text))
+	if blk == nil {
+		return nil, errors.New("token signing key: not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("token signing key: %w", err)
+	}
+	ek, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("token signing key: not ECDSA")
+	}
+	return ek, nil
+}
+
+func keyID(pub *ecdsa.PublicKey) string {
+	der, _ := x509.MarshalPKIXPublicKey(pub)
+	sum := sha256.Sum256(der)
+	return base64.RawURLEncoding.EncodeToString(sum[:12])
+}

@@ -1,0 +1,242 @@
+// Package store implements every domain's store interface on SQL, once, for two dialects:
+// SQLite (the embedded default, pure Go modernc.org/sqlite) and PostgreSQL (pgx/v5 pool).
+// Queries are written with $N placeholders; DB rewrites them for SQLite. Dialect-specific
+// statements (row locks, COPY) are small branches on Dialect.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/telgw/telgw/internal/problem"
+)
+
+// Dialect names the SQL engine behind a DB.
+type Dialect string
+
+// The supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is a connection pool to either store, with the placeholder rewrite applied.
+type DB struct {
+	sql     *sql.DB
+	pool    *pgxpool.Pool // nil on SQLite
+	dialect Dialect
+	rewrite sync.Map // query → rewritten query (SQLite)
+}
+
+// Options tunes Open.
+type Options struct {
+	// URL is empty for SQLite (in DataDir) or a postgres:// URL.
+	URL string
+	// DataDir holds telgw.db for SQLite.
+	DataDir string
+	// MaxConns caps the pool; 0 picks a default per dialect.
+	MaxConns int
+}
+
+// Open connects to the store selected by opts. It does not migrate.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	if opts.URL == "" {
+		return openSQLite(opts)
+	}
+	return openPostgres(ctx, opts)
+}
+
+func openSQLite(opts Options) (*DB, error) {
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(opts.DataDir, "telgw.db")
+	// WAL lets readers run beside the one writer; busy_timeout waits for the writer instead of
+	// failing; _txlock=immediate takes the write lock at BEGIN, so every transaction is
+	// serialised against other writers and read-then-write is atomic.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	n := opts.MaxConns
+	if n <= 0 {
+		n = 4
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	if err := db.Ping(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &DB{sql: db, dialect: SQLite}, nil
+}
+
+func openPostgres(ctx context.Context, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = int32(opts.MaxConns)
+	} else if cfg.MaxConns < 16 {
+		cfg.MaxConns = 16
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect postgres: %w", err)
+	}
+	return &DB{sql: stdlib.OpenDBFromPool(pool), pool: pool, dialect: Postgres}, nil
+}
+
+// Close releases the pool.
+func (db *DB) Close() error {
+	err := db.sql.Close()
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return err
+}
+
+// Dialect reports which engine this is.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// SQL returns the database/sql handle (for River's drivers and migrations).
+func (db *DB) SQL() *sql.DB { return db.sql }
+
+// Pool returns the pgx pool on PostgreSQL, nil on SQLite.
+func (db *DB) Pool() *pgxpool.Pool { return db.pool }
+
+// Ping checks the store answers (used by /readyz).
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+var placeholder = regexp.MustCompile(`\$(\d+)`)
+
+// Q returns query in this dialect's placeholder syntax.
+func (db *DB) Q(query string) string {
+	if db.dialect != SQLite {
+		return query
+	}
+	if q, ok := db.rewrite.Load(query); ok {
+		return q.(string)
+	}
+	q := placeholder.ReplaceAllString(query, "?$1")
+	db.rewrite.Store(query, q)
+	return q
+}
+
+// Querier is what both *sql.DB and *sql.Tx offer; store methods run on either.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Exec runs a statement outside a transaction.
+func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return db.sql.ExecContext(ctx, db.Q(query), args...)
+}
+
+// Query runs a query outside a transaction.
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return db.sql.QueryContext(ctx, db.Q(query), args...)
+}
+
+// QueryRow runs a single-row query outside a transaction.
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return db.sql.QueryRowContext(ctx, db.Q(query), args...)
+}
+
+// Tx is a transaction with the dialect's placeholder rewrite.
+type Tx struct {
+	db *DB
+	tx *sql.Tx
+}
+
+// Exec runs a statement in the transaction.
+func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.db.Q(query), args...)
+}
+
+// Query runs a query in the transaction.
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.db.Q(query), args...)
+}
+
+// QueryRow runs a single-row query in the transaction.
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.db.Q(query), args...)
+}
+
+// SQL returns the database/sql transaction (for River's InsertTx).
+func (t *Tx) SQL() *sql.Tx { return t.tx }
+
+// Dialect reports which engine the transaction runs on.
+func (t *Tx) Dialect() Dialect { return t.db.dialect }
+
+// InTx runs fn in a transaction, committing when fn returns nil. On SQLite the transaction takes
+// the write lock at BEGIN; on PostgreSQL it runs at READ COMMITTED and fn takes row locks.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	stx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = stx.Rollback()
+		}
+	}()
+	if err = fn(&Tx{db: db, tx: stx}); err != nil {
+		return err
+	}
+	if err = stx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// mapErr turns driver errors into problem sentinels: no rows → ErrNotFound, unique violations
+// → ErrConflict. Other errors pass through.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return problem.ErrNotFound
+	}
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%w: %v", problem.ErrConflict, err)
+	}
+	return err
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
