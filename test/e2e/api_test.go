@@ -30,7 +30,9 @@ func TestBadInput(t *testing.T) {
 		{name: "no auth", method: "POST", path: "/identities?api-version=2023-10-01", body: `{}`, status: 401, code: "Denied",
 			mutate: func(r *http.Request) { r.Header.Del("Authorization") }},
 		{name: "stale date", method: "POST", path: "/identities?api-version=2023-10-01", body: `{}`, status: 401,
-			mutate: func(r *http.Request) { r.Header.Set("x-ms-date", time.Now().Add(-20*time.Minute).UTC().Format(http.TimeFormat)) }},
+			mutate: func(r *http.Request) {
+				r.Header.Set("x-ms-date", time.Now().Add(-20*time.Minute).UTC().Format(http.TimeFormat))
+			}},
 		{name: "forged signature", method: "POST", path: "/identities?api-version=2023-10-01", body: `{}`, status: 401,
 			mutate: func(r *http.Request) {
 				r.Header.Set("Authorization", "HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=O1QaEQWrNL6WWV/spNsJzroEbbJNlBYZUe69B9M6Q7k=")

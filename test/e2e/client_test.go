@@ -22,7 +22,7 @@ type Client struct {
 }
 
 // NewClient parses an ACS connection string.
-func NewClient(t *testing.T, conn string) *Client {
+func NewClient(t testing.TB, conn string) *Client {
 	t.Helper()
 	var endpoint, key string
 	for _, part := range strings.Split(conn, ";") {
@@ -53,7 +53,7 @@ type Response struct {
 }
 
 // JSON decodes the body into v.
-func (r *Response) JSON(t *testing.T, v any) {
+func (r *Response) JSON(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.Body, err)
@@ -61,7 +61,7 @@ func (r *Response) JSON(t *testing.T, v any) {
 }
 
 // ErrorCode returns error.code and error.target of an ACS error body.
-func (r *Response) ErrorCode(t *testing.T) (code, target, message string) {
+func (r *Response) ErrorCode(t testing.TB) (code, target, message string) {
 	t.Helper()
 	var e api.ErrorBody
 	r.JSON(t, &e)
@@ -72,7 +72,7 @@ func (r *Response) ErrorCode(t *testing.T) (code, target, message string) {
 }
 
 // Do sends a signed request; body may be nil, []byte, string or a value to encode as JSON.
-func (c *Client) Do(t *testing.T, method, pathAndQuery string, body any, mutate ...func(*http.Request)) *Response {
+func (c *Client) Do(t testing.TB, method, pathAndQuery string, body any, mutate ...func(*http.Request)) *Response {
 	t.Helper()
 	var b []byte
 	switch v := body.(type) {

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 func inCI() bool { return os.Getenv("CI") == "true" }
 
 // requirePeer skips (or, in CI, fails) when a peer program is missing.
-func requirePeer(t *testing.T, ok bool, what string) {
+func requirePeer(t testing.TB, ok bool, what string) {
 	t.Helper()
 	if ok {
 		return
@@ -54,7 +54,7 @@ func requirePeer(t *testing.T, ok bool, what string) {
 }
 
 // requireNodePeers checks node and test/peers/node_modules.
-func requireNodePeers(t *testing.T) string {
+func requireNodePeers(t testing.TB) string {
 	t.Helper()
 	_, err := exec.LookPath("node")
 	requirePeer(t, err == nil, "node")
@@ -65,7 +65,7 @@ func requireNodePeers(t *testing.T) string {
 }
 
 // PostgresURL creates a fresh database for this test and drops it afterwards.
-func PostgresURL(t *testing.T) string {
+func PostgresURL(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv("TELGW_TEST_PG")
 	if admin == "" {
@@ -123,7 +123,7 @@ type Options struct {
 }
 
 // StartTelgw runs `telgw serve` on a free port and waits until /readyz answers.
-func StartTelgw(t *testing.T, o Options) *Telgw {
+func StartTelgw(t testing.TB, o Options) *Telgw {
 	t.Helper()
 	if o.DataDir == "" {
 		o.DataDir = t.TempDir()
@@ -184,7 +184,7 @@ func StartTelgw(t *testing.T, o Options) *Telgw {
 }
 
 // Stop sends SIGTERM and waits for a clean exit.
-func (tg *Telgw) Stop(t *testing.T) {
+func (tg *Telgw) Stop(t testing.TB) {
 	if tg.cmd.ProcessState != nil {
 		return
 	}
@@ -215,7 +215,7 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -238,7 +238,7 @@ func ready(addr string) bool {
 }
 
 // RunNode runs a node test file in test/peers with env, failing the test on failure.
-func RunNode(t *testing.T, file string, env ...string) string {
+func RunNode(t testing.TB, file string, env ...string) string {
 	t.Helper()
 	dir := requireNodePeers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
