@@ -38,11 +38,8 @@ type Config struct {
 
 // Runner inserts and works jobs.
 type Runner struct {
-	workers *river.Workers
-	pg      *river.Client[pgx.Tx]  // PostgreSQL worker client
-	sqlc    *river.Client[*sql.Tx] // SQLite worker client, or PostgreSQL insert-only client
-	started bool
-	dialect store.Dialect
+	pg   *river.Client[pgx.Tx]  // PostgreSQL worker client
+	sqlc *river.Client[*sql.Tx] // SQLite worker client, or PostgreSQL insert-only client
 }
 
 // NewWorkers returns a worker registry for domains to fill with river.AddWorker. It holds the
@@ -92,7 +89,7 @@ func New(db *store.DB, workers *river.Workers, cfg Config) (*Runner, error) {
 			JobTimeout:        2 * time.Minute,
 		}
 	}
-	r := &Runner{workers: workers, dialect: db.Dialect()}
+	r := &Runner{}
 	var err error
 	if db.Dialect() == store.Postgres {
 		if r.pg, err = river.NewClient(riverpgxv5.New(db.Pool()), base()); err != nil {
