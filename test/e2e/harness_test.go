@@ -5,9 +5,11 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,12 +163,13 @@ func StartTelgw(t testing.TB, o Options) *Telgw {
 			t.Logf("telgw output:\n%s", tg.logs.String())
 		}
 	})
-	tg.Endpoint = "http://" + addr + "/"
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if b, err := os.ReadFile(filepath.Join(o.DataDir, "connection-string")); err == nil && strings.Contains(string(b), addr) {
-			if ready(addr) {
-				tg.ConnString = strings.TrimSpace(string(b))
+			cs := strings.TrimSpace(string(b))
+			endpoint := strings.TrimPrefix(strings.SplitN(cs, ";", 2)[0], "endpoint=")
+			if ready(endpoint) {
+				tg.ConnString, tg.Endpoint = cs, endpoint
 				return tg
 			}
 		}
@@ -225,16 +228,17 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-func ready(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+var probe = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+	TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // readiness probe of a test server
+}}
+
+func ready(endpoint string) bool {
+	resp, err := probe.Get(endpoint + "readyz")
 	if err != nil {
 		return false
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-	fmt.Fprintf(c, "GET /readyz HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	return strings.Contains(line, " 200 ")
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // RunNode runs a node test file in test/peers with env, failing the test on failure.
