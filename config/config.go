@@ -41,6 +41,8 @@ type Config struct {
 	SMS SMS `yaml:"sms"`
 	// Webhooks lists event subscribers.
 	Webhooks []Webhook `yaml:"webhooks"`
+	// TURN configures the embedded STUN/TURN server.
+	TURN TURN `yaml:"turn"`
 }
 
 // HTTP configures the REST listener.
@@ -105,6 +107,7 @@ func Default() Config {
 		Numbers: Numbers{QuarantineDays: 45},
 		SIP:     defaultSIP(),
 		SMS:     defaultSMS(),
+		TURN:    defaultTURN(),
 	}
 }
 
@@ -182,6 +185,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.SIP.validate()...)
 	errs = append(errs, c.SMS.validate()...)
+	errs = append(errs, c.TURN.validate()...)
 	for i, w := range c.Webhooks {
 		errs = append(errs, w.validate(fmt.Sprintf("webhooks[%d]", i))...)
 	}

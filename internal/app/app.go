@@ -25,6 +25,7 @@ import (
 	"github.com/telgw/telgw/internal/jobs"
 	"github.com/telgw/telgw/internal/keys"
 	"github.com/telgw/telgw/internal/store"
+	"github.com/telgw/telgw/internal/turn"
 )
 
 // App is one telgw node.
@@ -38,6 +39,7 @@ type App struct {
 	Jobs     *jobs.Runner
 	Workers  *river.Workers
 	Registry *prometheus.Registry
+	TURN     *turn.Server
 
 	listener net.Listener
 	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
@@ -89,7 +91,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ready: db.Ping,
 	})
 	a.API.MountIdentity(a.Identity)
-	for _, setup := range []func(context.Context) error{a.setupNumbers, a.setupSMS, a.setupSIP} {
+	for _, setup := range []func(context.Context) error{a.setupNumbers, a.setupSMS, a.setupSIP, a.setupTURN} {
 		if err := setup(ctx); err != nil {
 			a.Close()
 			return nil, err

@@ -244,3 +244,12 @@ func (s *Service) Verify(ctx context.Context, token string) (Claims, error) {
 	}
 	return Claims{Identity: c.Subject, Scopes: scopes, ExpiresAt: c.ExpiresAt.Time}, nil
 }
+
+// Get returns an identity; problem.ErrNotFound (as IdentityNotFound) when it does not exist.
+func (s *Service) Get(ctx context.Context, id string) (Identity, error) {
+	ident, err := s.store.IdentityGet(ctx, id)
+	if err != nil {
+		return Identity{}, identityErr(err, id)
+	}
+	return ident, nil
+}

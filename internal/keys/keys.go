@@ -29,6 +29,7 @@ const (
 	settingSecondary  = "access_key.secondary"
 	settingSigningKey = "token_signing_key"
 	settingResourceID = "resource_id"
+	settingTURNSecret = "turn_secret"
 )
 
 // Store persists named settings. SettingPutIfAbsent must not overwrite: the first node to
@@ -50,6 +51,8 @@ type Keys struct {
 	KeyID string
 	// ResourceID is the ACS resource id of this deployment.
 	ResourceID string
+	// TURNSecret is the TURN REST shared secret.
+	TURNSecret string
 }
 
 // Ring holds the current Keys and reloads them from the store, so a rotation on one node
@@ -85,6 +88,7 @@ func NewRing(ctx context.Context, s Store, overrideB64, resourceID string) (*Rin
 		settingSecondary:  newAccessKey,
 		settingSigningKey: newSigningKeyPEM,
 		settingResourceID: func() (string, error) { return uuid.NewString(), nil },
+		settingTURNSecret: newAccessKey,
 	}
 	if resourceID != "" {
 		gen[settingResourceID] = func() (string, error) { return resourceID, nil }
@@ -146,6 +150,9 @@ func (r *Ring) Reload(ctx context.Context) error {
 	}
 	k.KeyID = keyID(&k.SigningKey.PublicKey)
 	if k.ResourceID, err = get(settingResourceID); err != nil {
+		return err
+	}
+	if k.TURNSecret, err = get(settingTURNSecret); err != nil {
 		return err
 	}
 	r.cur.Store(&k)

@@ -136,7 +136,8 @@ func StartTelgw(t testing.TB, o Options) *Telgw {
 	addr := freeAddr(t)
 	cmd := exec.Command(telgwBin, "serve")
 	cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+o.DataDir, "TELGW_HTTP_ADDR="+addr,
-		"TELGW_DATABASE_URL="+o.DatabaseURL, "TELGW_SIP_ADDR="+freeAddr(t), "TELGW_LOG_LEVEL=warn")
+		"TELGW_DATABASE_URL="+o.DatabaseURL, "TELGW_SIP_ADDR="+freeAddr(t), "TELGW_TURN_ADDR=127.0.0.1:0",
+		"TELGW_LOG_LEVEL=warn")
 	cmd.Env = append(cmd.Env, o.Env...)
 	tg := &Telgw{DataDir: o.DataDir, cmd: cmd, logs: &logBuf{}, done: make(chan error, 1)}
 	stdout, _ := cmd.StdoutPipe()
