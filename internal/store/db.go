@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -160,8 +161,17 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return db.sql.QueryContext(ctx, db.Q(query), args...)
 }
 
-// QueryRow runs a single-row query outside a transaction.
-func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+// Row is a single-row result: *sql.Row, or pgx's row on PostgreSQL outside transactions.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// QueryRow runs a single-row query outside a transaction. On PostgreSQL it goes straight to the
+// pgx pool (no database/sql layer): these are the hot reads (token issue, number lookups).
+func (db *DB) QueryRow(ctx context.Context, query string, args ...any) Row {
+	if db.pool != nil {
+		return db.pool.QueryRow(ctx, query, args...)
+	}
 	return db.sql.QueryRowContext(ctx, db.Q(query), args...)
 }
 
@@ -219,7 +229,7 @@ func mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
 		return problem.ErrNotFound
 	}
 	if isUniqueViolation(err) {
