@@ -25,6 +25,9 @@ type Config struct {
 	// AccessKey, when set, is the primary ACS access key (base64); otherwise one is generated
 	// and persisted in the store.
 	AccessKey string `yaml:"accessKey"`
+	// KeyRefresh is how often a node re-reads the shared keys, so a rotation made by
+	// `telgw keys rotate` or another node takes effect. Default 30s.
+	KeyRefresh time.Duration `yaml:"keyRefresh"`
 	// HTTP is the REST/WebSocket listener.
 	HTTP HTTP `yaml:"http"`
 	// Database selects the store.
@@ -96,7 +99,8 @@ type Numbers struct {
 // Default returns the configuration with every default filled in.
 func Default() Config {
 	return Config{
-		DataDir: "./data",
+		DataDir:    "./data",
+		KeyRefresh: 30 * time.Second,
 		HTTP: HTTP{
 			Addr:            "127.0.0.1:8080",
 			MaxBodyBytes:    1 << 20,
@@ -151,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("dataDir", "must not be empty")
+	}
+	if c.KeyRefresh <= 0 {
+		add("keyRefresh", "must be positive")
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		add("http.addr", "%q is not host:port", c.HTTP.Addr)

@@ -183,7 +183,7 @@ func (a *App) Run(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return a.Jobs.Run(gctx, a.Config.HTTP.ShutdownTimeout) })
-	g.Go(func() error { return a.Keys.Refresh(gctx, 30*time.Second) })
+	g.Go(func() error { return a.Keys.Refresh(gctx, a.Config.KeyRefresh) })
 	for _, run := range a.runners {
 		g.Go(func() error { return run(gctx) })
 	}

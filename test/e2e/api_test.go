@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +90,41 @@ func TestKeysPersistAcrossRestart(t *testing.T) {
 	c := NewClient(t, tg2.ConnString)
 	if r := c.Do(t, "POST", "/identities?api-version=2023-10-01", nil); r.Status != 201 {
 		t.Fatalf("after restart: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestKeysRotateWhileRunning rotates the primary key with the CLI against the running server's
+// store: the old key stops working once the node reloads, the secondary keeps working.
+func TestKeysRotateWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	tg := StartTelgw(t, Options{DataDir: dir, Env: []string{"TELGW_KEY_REFRESH=200ms"}})
+	oldPrimary := NewClient(t, tg.ConnString)
+	cmd := exec.Command(telgwBin, "keys", "show")
+	cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+dir)
+	shown, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("keys show: %v\n%s", err, shown)
+	}
+	var secondaryConn string
+	for _, line := range strings.Split(string(shown), "\n") {
+		if strings.HasPrefix(line, "secondary connection string:") {
+			secondaryConn = strings.TrimSpace(strings.TrimPrefix(line, "secondary connection string:"))
+		}
+	}
+	cmd = exec.Command(telgwBin, "keys", "rotate", "primary")
+	cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("keys rotate: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for oldPrimary.Do(t, "POST", "/identities?api-version=2023-10-01", nil).Status != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("old primary key still accepted 10s after rotation")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sec := NewClient(t, strings.Replace(secondaryConn, "http://127.0.0.1:8080/", tg.Endpoint, 1))
+	if r := sec.Do(t, "POST", "/identities?api-version=2023-10-01", nil); r.Status != http.StatusCreated {
+		t.Fatalf("secondary key after primary rotation: %d %s", r.Status, r.Body)
 	}
 }
