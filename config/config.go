@@ -46,6 +46,8 @@ type Config struct {
 	Webhooks []Webhook `yaml:"webhooks"`
 	// TURN configures the embedded STUN/TURN server.
 	TURN TURN `yaml:"turn"`
+	// Push configures incoming-call push notifications.
+	Push Push `yaml:"push"`
 }
 
 // HTTP configures the REST listener.
@@ -193,6 +195,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.SIP.validate()...)
 	errs = append(errs, c.SMS.validate()...)
 	errs = append(errs, c.TURN.validate()...)
+	errs = append(errs, c.Push.validate()...)
 	for i, w := range c.Webhooks {
 		errs = append(errs, w.validate(fmt.Sprintf("webhooks[%d]", i))...)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/jobs"
 	"github.com/telgw/telgw/internal/keys"
+	"github.com/telgw/telgw/internal/push"
 	"github.com/telgw/telgw/internal/store"
 	"github.com/telgw/telgw/internal/turn"
 )
@@ -40,6 +41,7 @@ type App struct {
 	Workers  *river.Workers
 	Registry *prometheus.Registry
 	TURN     *turn.Server
+	Push     *push.Service
 
 	listener net.Listener
 	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
@@ -91,7 +93,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ready: db.Ping,
 	})
 	a.API.MountIdentity(a.Identity)
-	for _, setup := range []func(context.Context) error{a.setupNumbers, a.setupSMS, a.setupSIP, a.setupTURN} {
+	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupSIP, a.setupTURN} {
 		if err := setup(ctx); err != nil {
 			a.Close()
 			return nil, err
