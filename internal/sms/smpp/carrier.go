@@ -1,0 +1,237 @@
+package smpp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/telgw/telgw/internal/sms"
+	"github.com/telgw/telgw/internal/sms/gsm"
+)
+
+// Carrier is a set of SMPP links to one SMSC. It implements sms.Carrier.
+type Carrier struct {
+	cfg   Config
+	log   *slog.Logger
+	links []*link
+	rr    atomic.Uint32
+	ref   atomic.Uint32
+	reasm *gsm.Reassembler
+
+	bmu       sync.Mutex
+	boundCh   chan struct{} // closed and replaced whenever a link's bound state changes
+	now       func() time.Time
+	submitted atomic.Int64
+}
+
+var _ sms.Carrier = (*Carrier)(nil)
+
+// New validates cfg and builds a Carrier; Run connects it.
+func New(cfg Config) (*Carrier, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("smpp carrier %q: %w", cfg.Name, err)
+	}
+	c := &Carrier{cfg: cfg, log: cfg.Logger.With("carrier", cfg.Name), boundCh: make(chan struct{}),
+		reasm: gsm.NewReassembler(cfg.ReassemblyTimeout, 0), now: time.Now}
+	for i := range cfg.Links {
+		c.links = append(c.links, newLink(c, i))
+	}
+	return c, nil
+}
+
+// Name implements sms.Carrier.
+func (c *Carrier) Name() string { return c.cfg.Name }
+
+// Bound reports how many links are bound now.
+func (c *Carrier) Bound() int {
+	n := 0
+	for _, l := range c.links {
+		if l.bound.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// Submitted counts submit_sm PDUs the SMSC accepted since start.
+func (c *Carrier) Submitted() int64 { return c.submitted.Load() }
+
+// Run holds every link bound until ctx ends, then unbinds them. Timed-out partial inbound
+// messages are delivered to the handler as they expire.
+func (c *Carrier) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, l := range c.links {
+		wg.Go(func() { l.run(ctx) })
+	}
+	wg.Go(func() {
+		t := time.NewTicker(min(c.cfg.ReassemblyTimeout/4, 10*time.Second))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, m := range c.reasm.Expire(c.now()) {
+					c.log.Warn("inbound message incomplete after timeout", "from", m.From, "to", m.To, "missing", m.Missing)
+					c.deliverInbound(ctx, m)
+				}
+			}
+		}
+	})
+	wg.Wait()
+	return nil
+}
+
+func (c *Carrier) boundChanged() {
+	c.bmu.Lock()
+	close(c.boundCh)
+	c.boundCh = make(chan struct{})
+	c.bmu.Unlock()
+}
+
+// pick returns a bound link, round robin, waiting up to BindWait for one.
+func (c *Carrier) pick(ctx context.Context) *link {
+	deadline := time.NewTimer(c.cfg.BindWait)
+	defer deadline.Stop()
+	for {
+		c.bmu.Lock()
+		ch := c.boundCh
+		c.bmu.Unlock()
+		n := uint32(len(c.links))
+		start := c.rr.Add(1)
+		for i := range n {
+			if l := c.links[(start+i)%n]; l.bound.Load() {
+				return l
+			}
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Submit implements sms.Carrier: it encodes msg (GSM-7 or UCS-2), splits it per the
+// carrier's concatenation method and sends one submit_sm per part with its own sequence
+// number, each through the window. Addresses go as TON/NPI 1/1 (SMPP 3.4 §5.2.5–6);
+// registered_delivery is 1 (SMSC delivery receipt on success or failure, §5.2.17) when a
+// report is asked.
+func (c *Carrier) Submit(ctx context.Context, msg sms.Outbound) (sms.SubmitResult, error) {
+	enc, err := gsm.Encode(msg.Text, c.cfg.Concat)
+	if err != nil {
+		return sms.SubmitResult{}, &sms.SubmitError{Code: statusInvMsgLen, Reason: err.Error()}
+	}
+	srcTON, srcNPI, src := smppAddr(msg.From)
+	dstTON, dstNPI, dst := smppAddr(msg.To)
+	var reg byte
+	if msg.DeliveryReport {
+		reg = 1
+	}
+	ref := uint16(c.ref.Add(1))
+	total := len(enc.Parts)
+	res := sms.SubmitResult{Segments: total}
+	for i, ud := range enc.Parts {
+		p := submitPart{serviceType: c.cfg.ServiceType, srcTON: srcTON, srcNPI: srcNPI, src: src,
+			dstTON: dstTON, dstNPI: dstNPI, dst: dst, registeredDelivery: reg,
+			validity: relativeValidity(msg.Validity), dataCoding: byte(enc.Coding), ud: ud}
+		switch {
+		case c.cfg.Concat == gsm.ConcatPayload:
+			p.payload = true
+		case total > 1 && c.cfg.Concat == gsm.ConcatSAR:
+			p.sar = &sar{ref: ref, total: byte(total), seqNo: byte(i + 1)}
+		case total > 1:
+			p.udh = gsm.UDH(c.cfg.Concat, ref, total, i+1)
+		}
+		id, err := c.submitPart(ctx, p)
+		if err != nil {
+			if se, ok := err.(*sms.SubmitError); ok {
+				se.Accepted = res.CarrierIDs
+			}
+			return res, err
+		}
+		res.CarrierIDs = append(res.CarrierIDs, id)
+	}
+	return res, nil
+}
+
+func (c *Carrier) submitPart(ctx context.Context, p submitPart) (string, error) {
+	l := c.pick(ctx)
+	if l == nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", &sms.SubmitError{Code: statusNoBind, Temporary: true, Reason: "no SMPP link bound"}
+	}
+	r, err := l.call(ctx, func(seq uint32) ([]byte, error) { return encodeSubmitSM(p, seq) }, true)
+	if err == errNotBound {
+		return "", &sms.SubmitError{Code: statusNoBind, Temporary: true, Reason: "no SMPP link bound"}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		return "", &sms.SubmitError{Code: statusInvMsgLen, Reason: err.Error()}
+	}
+	if r.h.status != statusOK {
+		return "", &sms.SubmitError{Code: r.h.status, Temporary: Temporary(r.h.status), Reason: StatusName(r.h.status)}
+	}
+	if r.h.id != cmdSubmitSMResp {
+		return "", &sms.SubmitError{Code: statusSysErr, Reason: fmt.Sprintf("unexpected response %#08x to submit_sm", r.h.id)}
+	}
+	c.submitted.Add(1)
+	return parseSubmitSMResp(r.body), nil
+}
+
+// handleDeliverSM processes one deliver_sm body and returns the command_status for its
+// response (statusInvCmdLen asks for a generic_nack instead).
+func (c *Carrier) handleDeliverSM(ctx context.Context, body []byte, log *slog.Logger) uint32 {
+	d, err := decodeDeliverSM(body)
+	if err != nil {
+		log.Warn("malformed deliver_sm", "err", err, "len", len(body))
+		return statusInvCmdLen
+	}
+	now := c.now()
+	if d.isReceipt() {
+		r, err := d.receipt()
+		if err != nil {
+			// SMPP 3.4 §5.1.3 ESME_RX_P_APPN: a permanent rejection, so the SMSC does not
+			// redeliver a receipt telgw can never read.
+			log.Warn("unreadable delivery receipt", "err", err, "text", string(d.userData()))
+			return 0x65
+		}
+		if err := c.cfg.Handler.HandleReceipt(ctx, sms.Receipt{Carrier: c.cfg.Name, Receipt: r, ReceivedAt: now}); err != nil {
+			log.Error("recording delivery receipt failed; asking the SMSC to retry", "err", err)
+			return statusRxTAppn
+		}
+		return statusOK
+	}
+	p, udhOK := d.part()
+	if !udhOK {
+		log.Warn("inbound deliver_sm with malformed user data header; delivering it as text", "from", p.From)
+	}
+	m, done := c.reasm.Add(now, p)
+	if !done {
+		return statusOK
+	}
+	if err := c.deliverInbound(ctx, m); err != nil {
+		return statusRxTAppn
+	}
+	return statusOK
+}
+
+func (c *Carrier) deliverInbound(ctx context.Context, m gsm.Message) error {
+	in := sms.Inbound{Carrier: c.cfg.Name, From: m.From, To: m.To, Text: m.Text, Segments: m.Segments,
+		Missing: m.Missing, ReceivedAt: c.now()}
+	if err := c.cfg.Handler.HandleInbound(ctx, in); err != nil {
+		c.log.Error("recording inbound message failed; asking the SMSC to retry", "err", err, "from", m.From)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+// Package smpp is telgw's SMPP 3.4 client (ESME) towards carriers' SMSCs: transceiver binds
+// with system_type, enquire_link keep-alive, a send window, a per-link rate limit, automatic
+// rebind with backoff, several links per carrier, submit_sm with telgw's own segmentation
+// (internal/sms/gsm) and deliver_sm handling for receipts and inbound messages.
+//
+// PDUs are encoded with github.com/linxGnu/gosmpp's pdu package; the session (window,
+// sequence numbers, timeouts, reconnection) is telgw's, because gosmpp's drops submits into
+// OnSubmitError when the window is full, and its SubmitSM.Split gives every part one
+// sequence number and sizes UCS-2 parts by runes.
+package smpp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/telgw/telgw/internal/sms"
+	"github.com/telgw/telgw/internal/sms/gsm"
+)
+
+// Config describes one carrier reached over SMPP.
+type Config struct {
+	// Name is the carrier's name (required).
+	Name string
+	// Address is the SMSC host:port (required).
+	Address string
+	// SystemID and Password authenticate the bind (SMPP 3.4 §4.1.5).
+	SystemID, Password string
+	// SystemType is sent in the bind; default empty.
+	SystemType string
+	// ServiceType is sent in every submit_sm; default empty (SMSC default).
+	ServiceType string
+	// Window is the number of unacknowledged requests per link. Default 10.
+	Window int
+	// MaxRate caps submit_sm per second per link; 0 is unlimited.
+	MaxRate float64
+	// Links is how many transceiver binds to hold open. Default 1.
+	Links int
+	// EnquireLink is the keep-alive interval (SMPP 3.4 §4.11). Default 30s.
+	EnquireLink time.Duration
+	// ResponseTimeout bounds the wait for any response. Default 10s.
+	ResponseTimeout time.Duration
+	// BindWait is how long a submit waits for a bound link before failing transiently.
+	// Default 5s.
+	BindWait time.Duration
+	// RebindMin and RebindMax bound the exponential backoff between bind attempts.
+	// Defaults 250ms and 30s.
+	RebindMin, RebindMax time.Duration
+	// Concat selects how long messages are split. Default gsm.ConcatUDH8.
+	Concat gsm.Concat
+	// ReassemblyTimeout is how long inbound parts wait for their siblings. Default 5m.
+	ReassemblyTimeout time.Duration
+	// Handler receives inbound messages and receipts (required).
+	Handler sms.CarrierHandler
+	// Logger receives link events. Default discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Window <= 0 {
+		c.Window = 10
+	}
+	if c.Links <= 0 {
+		c.Links = 1
+	}
+	if c.EnquireLink <= 0 {
+		c.EnquireLink = 30 * time.Second
+	}
+	if c.ResponseTimeout <= 0 {
+		c.ResponseTimeout = 10 * time.Second
+	}
+	if c.BindWait <= 0 {
+		c.BindWait = 5 * time.Second
+	}
+	if c.RebindMin <= 0 {
+		c.RebindMin = 250 * time.Millisecond
+	}
+	if c.RebindMax <= 0 {
+		c.RebindMax = 30 * time.Second
+	}
+	if c.ReassemblyTimeout <= 0 {
+		c.ReassemblyTimeout = 5 * time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name: required"))
+	}
+	if _, _, err := net.SplitHostPort(c.Address); err != nil {
+		errs = append(errs, fmt.Errorf("address: %q is not host:port", c.Address))
+	}
+	if len(c.SystemID) > 15 {
+		errs = append(errs, errors.New("systemId: longer than 15 characters (SMPP 3.4 §4.1.1)"))
+	}
+	if len(c.Password) > 8 {
+		errs = append(errs, errors.New("password: longer than 8 characters (SMPP 3.4 §4.1.1)"))
+	}
+	if len(c.SystemType) > 12 {
+		errs = append(errs, errors.New("systemType: longer than 12 characters (SMPP 3.4 §4.1.1)"))
+	}
+	if c.MaxRate < 0 {
+		errs = append(errs, errors.New("maxRate: must not be negative"))
+	}
+	if c.Handler == nil {
+		errs = append(errs, errors.New("handler: required"))
+	}
+	return errors.Join(errs...)
+}
