@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"hash"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -73,6 +75,29 @@ type Verifier struct {
 	Skew time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	macs sync.Map // string(key) → *sync.Pool of hash.Hash, so verification allocates little
+}
+
+// mac returns a reset HMAC-SHA256 for key from the pool and a function to return it.
+func (v *Verifier) mac(key []byte) (hash.Hash, func()) {
+	p, ok := v.macs.Load(string(key))
+	if !ok {
+		k := append([]byte(nil), key...)
+		p, _ = v.macs.LoadOrStore(string(k), &sync.Pool{New: func() any { return hmac.New(sha256.New, k) }})
+	}
+	pool := p.(*sync.Pool)
+	m := pool.Get().(hash.Hash)
+	m.Reset()
+	return m, func() { pool.Put(m) }
+}
+
+// header reads a header by its canonical name without re-canonicalising it.
+func header(h http.Header, canonical string) string {
+	if v := h[canonical]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // requiredSigned are the headers every signature must cover.
@@ -83,7 +108,7 @@ var requiredSigned = []string{"x-ms-date", "host", "x-ms-content-sha256"}
 // "VERB\nPATH_AND_QUERY\n" + the signed header values joined by ";", in SignedHeaders order.
 // The host may be signed with or without its port.
 func (v *Verifier) Verify(method, pathAndQuery, host string, h http.Header, body []byte) error {
-	raw := h.Get("Authorization")
+	raw := header(h, "Authorization")
 	if raw == "" {
 		return problem.Unauthorized("Authorization header missing")
 	}
@@ -103,9 +128,9 @@ func (v *Verifier) Verify(method, pathAndQuery, host string, h http.Header, body
 			return problem.Unauthorized("SignedHeaders must include %s", req)
 		}
 	}
-	date := h.Get("x-ms-date")
+	date := header(h, "X-Ms-Date")
 	if date == "" {
-		date = h.Get("Date")
+		date = header(h, "Date")
 	}
 	if date == "" {
 		return problem.Unauthorized("x-ms-date header missing")
@@ -121,7 +146,7 @@ func (v *Verifier) Verify(method, pathAndQuery, host string, h http.Header, body
 	if d := now().Sub(t); d > v.Skew || d < -v.Skew {
 		return problem.Unauthorized("x-ms-date %q is more than %s away from the server clock", date, v.Skew)
 	}
-	contentHash := h.Get("x-ms-content-sha256")
+	contentHash := header(h, "X-Ms-Content-Sha256")
 	if contentHash == "" {
 		return problem.Unauthorized("x-ms-content-sha256 header missing")
 	}
@@ -138,30 +163,29 @@ func (v *Verifier) Verify(method, pathAndQuery, host string, h http.Header, body
 	keys := v.Keys()
 	var mac [sha256.Size]byte
 	for _, hv := range hosts {
-		var sb strings.Builder
-		sb.Grow(len(method) + len(pathAndQuery) + 128)
-		sb.WriteString(method)
-		sb.WriteByte('\n')
-		sb.WriteString(pathAndQuery)
-		sb.WriteByte('\n')
+		msg := make([]byte, 0, len(method)+len(pathAndQuery)+160)
+		msg = append(append(append(append(msg, method...), '\n'), pathAndQuery...), '\n')
 		for i, name := range auth.SignedHeaders {
 			if i > 0 {
-				sb.WriteByte(';')
+				msg = append(msg, ';')
 			}
 			switch name {
 			case "host":
-				sb.WriteString(hv)
+				msg = append(msg, hv...)
 			case "x-ms-date":
-				sb.WriteString(date)
+				msg = append(msg, date...)
+			case "x-ms-content-sha256":
+				msg = append(msg, contentHash...)
 			default:
-				sb.WriteString(h.Get(name))
+				msg = append(msg, h.Get(name)...)
 			}
 		}
-		msg := sb.String()
 		for _, k := range keys {
-			m := hmac.New(sha256.New, k)
-			m.Write([]byte(msg))
-			if hmac.Equal(m.Sum(mac[:0]), auth.Signature) {
+			m, done := v.mac(k)
+			m.Write(msg)
+			ok := hmac.Equal(m.Sum(mac[:0]), auth.Signature)
+			done()
+			if ok {
 				return nil
 			}
 		}
