@@ -1,0 +1,289 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Store keeps subscriptions (internal/store implements it).
+type Store interface {
+	// SubscriptionList returns every subscription, enabled or not.
+	SubscriptionList(ctx context.Context) ([]Subscription, error)
+	// SubscriptionGet returns one subscription or problem.ErrNotFound.
+	SubscriptionGet(ctx context.Context, id string) (Subscription, error)
+	// SubscriptionPut inserts or replaces s; replacing keeps the stored Disabled state unless
+	// s.Disabled is set.
+	SubscriptionPut(ctx context.Context, s Subscription) error
+	// SubscriptionDelete removes a subscription or returns problem.ErrNotFound.
+	SubscriptionDelete(ctx context.Context, id string) error
+	// SubscriptionSetDisabled disables (with a reason) or re-enables a subscription.
+	SubscriptionSetDisabled(ctx context.Context, id string, disabled bool, reason string) error
+}
+
+// Inserter enqueues River jobs, inside a store transaction (tx is the store's transaction
+// handle, opaque here) or on their own. The app adapts internal/jobs.Runner to it.
+type Inserter interface {
+	InsertTx(ctx context.Context, tx any, args river.JobArgs, opts *river.InsertOpts) error
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+}
+
+// Config configures a Dispatcher.
+type Config struct {
+	// Store keeps subscriptions (required).
+	Store Store
+	// Jobs enqueues deliveries (required before Publish).
+	Jobs Inserter
+	// Client posts deliveries. Default: an http.Client with a 10s timeout.
+	Client *http.Client
+	// Logger receives delivery failures. Default discards.
+	Logger *slog.Logger
+	// MaxAttempts bounds deliveries of one event to one subscriber. Default 25.
+	MaxAttempts int
+	// MaxBackoff caps the wait between attempts, which doubles from 1s. Default 60s.
+	MaxBackoff time.Duration
+	// Refresh is how often the subscription cache reloads (other nodes may change it).
+	// Default 5s.
+	Refresh time.Duration
+}
+
+// Dispatcher fans events out to matching subscriptions as durable River jobs and works them.
+type Dispatcher struct {
+	cfg  Config
+	log  *slog.Logger
+	subs atomic.Pointer[[]Subscription]
+}
+
+// NewDispatcher builds a Dispatcher.
+func NewDispatcher(cfg Config) *Dispatcher {
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 25
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Minute
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 5 * time.Second
+	}
+	return &Dispatcher{cfg: cfg, log: cfg.Logger}
+}
+
+// SetInserter sets the job inserter (the job runner is built after the domains).
+func (d *Dispatcher) SetInserter(j Inserter) { d.cfg.Jobs = j }
+
+// Register adds the delivery worker to workers.
+func (d *Dispatcher) Register(workers *river.Workers) {
+	river.AddWorker(workers, &deliverWorker{d: d})
+}
+
+// ConfigID is the stable id of a subscription defined in configuration.
+func ConfigID(url string) string {
+	h := sha256.Sum256([]byte(url))
+	return "cfg-" + hex.EncodeToString(h[:8])
+}
+
+// SyncConfig stores the configured subscriptions (keeping a 410-disabled one disabled) and
+// loads the cache.
+func (d *Dispatcher) SyncConfig(ctx context.Context, subs []Subscription) error {
+	for _, s := range subs {
+		s.ID = ConfigID(s.URL)
+		s.Source = "config"
+		if s.CreatedAt.IsZero() {
+			s.CreatedAt = time.Now().UTC()
+		}
+		if err := d.cfg.Store.SubscriptionPut(ctx, s); err != nil {
+			return fmt.Errorf("store webhook %s: %w", s.URL, err)
+		}
+	}
+	return d.Reload(ctx)
+}
+
+// Reload refreshes the subscription cache from the store.
+func (d *Dispatcher) Reload(ctx context.Context) error {
+	subs, err := d.cfg.Store.SubscriptionList(ctx)
+	if err != nil {
+		return fmt.Errorf("list webhooks: %w", err)
+	}
+	d.subs.Store(&subs)
+	return nil
+}
+
+// Run reloads the cache every Refresh until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	t := time.NewTicker(d.cfg.Refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := d.Reload(ctx); err != nil && ctx.Err() == nil {
+				d.log.Warn("reload webhook subscriptions", "err", err)
+			}
+		}
+	}
+}
+
+func (d *Dispatcher) matching(ev Event) []Subscription {
+	p := d.subs.Load()
+	if p == nil {
+		return nil
+	}
+	var out []Subscription
+	for _, s := range *p {
+		if s.Matches(ev) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// DeliverArgs is the River job of one event for one subscription.
+type DeliverArgs struct {
+	// SubscriptionID names the subscriber.
+	SubscriptionID string `json:"subscriptionId"`
+	// EventID is the event's id (the webhook-id header).
+	EventID string `json:"eventId"`
+	// Event is the serialised Event Grid event.
+	Event json.RawMessage `json:"event"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverArgs) Kind() string { return "telgw.webhook" }
+
+func (d *Dispatcher) jobs(evs []Event) ([]DeliverArgs, error) {
+	var out []DeliverArgs
+	for _, ev := range evs {
+		subs := d.matching(ev)
+		if len(subs) == 0 {
+			continue
+		}
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range subs {
+			out = append(out, DeliverArgs{SubscriptionID: s.ID, EventID: ev.ID, Event: b})
+		}
+	}
+	return out, nil
+}
+
+// PublishTx enqueues evs for every matching subscription inside tx, so the deliveries exist
+// exactly when the caller's rows do.
+func (d *Dispatcher) PublishTx(ctx context.Context, tx any, evs ...Event) error {
+	args, err := d.jobs(evs)
+	if err != nil {
+		return err
+	}
+	for _, a := range args {
+		if err := d.cfg.Jobs.InsertTx(ctx, tx, a, d.insertOpts()); err != nil {
+			return fmt.Errorf("enqueue webhook: %w", err)
+		}
+	}
+	return nil
+}
+
+// Publish enqueues evs outside any transaction.
+func (d *Dispatcher) Publish(ctx context.Context, evs ...Event) error {
+	args, err := d.jobs(evs)
+	if err != nil {
+		return err
+	}
+	for _, a := range args {
+		if err := d.cfg.Jobs.Insert(ctx, a, d.insertOpts()); err != nil {
+			return fmt.Errorf("enqueue webhook: %w", err)
+		}
+	}
+	return nil
+}
+
+func (d *Dispatcher) insertOpts() *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: d.cfg.MaxAttempts}
+}
+
+// errGone marks a 410 answer.
+var errGone = errors.New("subscriber answered 410 Gone")
+
+// Deliver posts one event to s as a one-element JSON array with the Standard Webhooks
+// headers. A 2xx is success; 410 returns an error wrapping errGone; anything else an error.
+func (d *Dispatcher) Deliver(ctx context.Context, s Subscription, eventID string, event json.RawMessage) error {
+	body := make([]byte, 0, len(event)+2)
+	body = append(append(append(body, '['), event...), ']')
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("aeg-event-type", "Notification")
+	req.Header.Set("User-Agent", "telgw-webhooks")
+	SetHeaders(req.Header, s.Secret, eventID, time.Now(), body)
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusGone:
+		return errGone
+	}
+	return fmt.Errorf("subscriber answered %s", resp.Status)
+}
+
+type deliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	d *Dispatcher
+}
+
+// NextRetry doubles the wait from 1s up to MaxBackoff, so a subscriber back after minutes
+// gets its events within MaxBackoff.
+func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
+	backoff := time.Second << min(job.Attempt, 20)
+	return time.Now().Add(min(backoff, w.d.cfg.MaxBackoff))
+}
+
+// Work delivers one event; a 410 disables the subscription and ends the job.
+func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
+	d := w.d
+	s, err := d.cfg.Store.SubscriptionGet(ctx, job.Args.SubscriptionID)
+	if err != nil {
+		d.log.Info("webhook subscription gone; dropping event", "subscription", job.Args.SubscriptionID, "err", err)
+		return nil
+	}
+	if s.Disabled {
+		return nil
+	}
+	err = d.Deliver(ctx, s, job.Args.EventID, job.Args.Event)
+	if errors.Is(err, errGone) {
+		d.log.Warn("webhook subscriber answered 410; disabling subscription", "subscription", s.ID, "url", s.URL)
+		if derr := d.cfg.Store.SubscriptionSetDisabled(ctx, s.ID, true, "410 Gone at "+time.Now().UTC().Format(time.RFC3339)); derr != nil {
+			return derr
+		}
+		_ = d.Reload(ctx)
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		d.log.Warn("webhook delivery failed; will retry", "subscription", s.ID, "attempt", job.Attempt, "err", err)
+	}
+	return err
+}

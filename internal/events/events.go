@@ -1,0 +1,129 @@
+// Package events delivers telgw's events to webhook subscribers in the Event Grid schema
+// (the Microsoft.Communication.* events of ACS), signed per Standard Webhooks and retried
+// from a durable River queue, so a subscriber that is down for a while still gets every event.
+// It is shared by the SMS and calling domains.
+package events
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+)
+
+// Event types telgw emits (eventgrid AzureCommunicationServices.json).
+const (
+	TypeSMSReceived               = "Microsoft.Communication.SMSReceived"
+	TypeSMSDeliveryReportReceived = "Microsoft.Communication.SMSDeliveryReportReceived"
+	TypeIncomingCall              = "Microsoft.Communication.IncomingCall"
+)
+
+// Event is one Event Grid schema event. Subscribers receive a JSON array of them.
+type Event struct {
+	ID              string          `json:"id"`
+	Topic           string          `json:"topic"`
+	Subject         string          `json:"subject"`
+	EventType       string          `json:"eventType"`
+	EventTime       time.Time       `json:"eventTime"`
+	Data            json.RawMessage `json:"data"`
+	DataVersion     string          `json:"dataVersion"`
+	MetadataVersion string          `json:"metadataVersion"`
+
+	// Numbers are the phone numbers the event concerns (for subscription filters); they are
+	// not sent.
+	Numbers []string `json:"-"`
+}
+
+// New builds an event with data marshalled to JSON, dataVersion "1.0" and metadataVersion "1"
+// as Event Grid sets them.
+func New(id, topic, subject, eventType string, at time.Time, data any, numbers ...string) (Event, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, err
+	}
+	return Event{ID: id, Topic: topic, Subject: subject, EventType: eventType, EventTime: at.UTC(), Data: b,
+		DataVersion: "1.0", MetadataVersion: "1", Numbers: numbers}, nil
+}
+
+// SMSReceivedData is AcsSmsReceivedEventData.
+type SMSReceivedData struct {
+	MessageID         string    `json:"messageId"`
+	From              string    `json:"from"`
+	To                string    `json:"to"`
+	Message           string    `json:"message"`
+	ReceivedTimestamp time.Time `json:"receivedTimestamp"`
+	SegmentCount      int       `json:"segmentCount"`
+}
+
+// SMSDeliveryAttempt is AcsSmsDeliveryAttemptProperties.
+type SMSDeliveryAttempt struct {
+	Timestamp         time.Time `json:"timestamp"`
+	SegmentsSucceeded int       `json:"segmentsSucceeded"`
+	SegmentsFailed    int       `json:"segmentsFailed"`
+}
+
+// SMSDeliveryReportData is AcsSmsDeliveryReportReceivedEventData.
+type SMSDeliveryReportData struct {
+	MessageID             string               `json:"messageId"`
+	From                  string               `json:"from"`
+	To                    string               `json:"to"`
+	DeliveryStatus        string               `json:"deliveryStatus"`
+	DeliveryStatusDetails string               `json:"deliveryStatusDetails"`
+	DeliveryAttempts      []SMSDeliveryAttempt `json:"deliveryAttempts"`
+	ReceivedTimestamp     time.Time            `json:"receivedTimestamp"`
+	Tag                   string               `json:"tag,omitempty"`
+}
+
+// Subscription is a webhook subscriber.
+type Subscription struct {
+	// ID identifies the subscription; config subscriptions get a stable id from their URL.
+	ID string `json:"id"`
+	// URL receives POSTs of JSON arrays of events.
+	URL string `json:"url"`
+	// Secret signs deliveries (Standard Webhooks). A "whsec_" prefix marks a base64 key.
+	Secret string `json:"-"`
+	// EventTypes limits delivery to these types; empty means all.
+	EventTypes []string `json:"eventTypes,omitempty"`
+	// PhoneNumbers limits delivery to events about these numbers; empty means all.
+	PhoneNumbers []string `json:"phoneNumbers,omitempty"`
+	// Source is "config" or "api".
+	Source string `json:"source"`
+	// Disabled is set when the subscriber answered 410 Gone (or an operator disabled it).
+	Disabled bool `json:"disabled"`
+	// DisabledReason says why.
+	DisabledReason string `json:"disabledReason,omitempty"`
+	// CreatedAt is when the subscription was stored.
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Matches reports whether s wants ev: enabled, of a listed type, about a listed number.
+func (s Subscription) Matches(ev Event) bool {
+	if s.Disabled {
+		return false
+	}
+	if len(s.EventTypes) > 0 && !slices.ContainsFunc(s.EventTypes, func(t string) bool { return equalFold(t, ev.EventType) }) {
+		return false
+	}
+	if len(s.PhoneNumbers) > 0 && !slices.ContainsFunc(ev.Numbers, func(n string) bool { return slices.Contains(s.PhoneNumbers, n) }) {
+		return false
+	}
+	return true
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

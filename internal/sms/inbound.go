@@ -1,0 +1,228 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/telgw/telgw/internal/events"
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/sms/receipt"
+)
+
+var _ CarrierHandler = (*Service)(nil)
+
+// orphan is a receipt whose part is not recorded yet: SMSCs may send the receipt before the
+// send worker has stored the submit_sm_resp id, or to another node.
+type orphan struct {
+	r     Receipt
+	first time.Time
+}
+
+const (
+	orphanTTL = 10 * time.Minute
+	orphanMax = 100000
+)
+
+// HandleReceipt implements CarrierHandler: it matches the receipt to a message part
+// (case-, leading-zero-, hex/decimal-insensitively), records the part's final state, and
+// when every part has one, ends the message as delivered or failed and publishes its
+// delivery report. Receipts for unknown ids are held and retried for a while.
+func (s *Service) HandleReceipt(ctx context.Context, r Receipt) error {
+	found, err := s.applyReceipt(ctx, r)
+	if err != nil {
+		return err
+	}
+	if !found {
+		s.omu.Lock()
+		if len(s.orphans) < orphanMax {
+			s.orphans[r.Carrier+"|"+receipt.Key(r.ID)] = orphan{r: r, first: s.cfg.Now()}
+		}
+		s.omu.Unlock()
+	}
+	return nil
+}
+
+func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
+	keys := receipt.Candidates(r.ID)
+	found := false
+	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+		p, err := tx.PartByKey(ctx, r.Carrier, keys)
+		if errors.Is(err, problem.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		if !r.State.Final() || p.State != "" {
+			return nil // intermediate (ENROUTE, ACCEPTD) or repeated receipt
+		}
+		p.State = "failed"
+		if r.State.Delivered() {
+			p.State = "delivered"
+		}
+		if err := tx.PartSetState(ctx, p); err != nil {
+			return err
+		}
+		m, err := tx.MessageGetForUpdate(ctx, p.MessageID)
+		if err != nil {
+			return err
+		}
+		if m.Status.Final() {
+			return nil // a timeout or an earlier failure already ended it
+		}
+		if p.State == "delivered" {
+			m.SegmentsSucceeded++
+		} else {
+			m.SegmentsFailed++
+			m.StatusDetails = fmt.Sprintf("The carrier reported %s (error %s) for part %d.", r.State, r.Err, p.Seq)
+		}
+		at := s.cfg.Now().UTC()
+		m.UpdatedAt = at
+		if m.SegmentsSucceeded+m.SegmentsFailed >= m.Segments {
+			m.Status, m.DoneAt = StatusDelivered, at
+			if m.SegmentsFailed > 0 {
+				m.Status = StatusFailed
+			}
+		}
+		if err := tx.MessageUpdate(ctx, m); err != nil {
+			return err
+		}
+		if m.Status.Final() {
+			return s.reportTx(ctx, tx, m, at)
+		}
+		return nil
+	})
+	return found, err
+}
+
+// retryOrphans applies held receipts for keys just recorded.
+func (s *Service) retryOrphans(ctx context.Context, carrier string, keys []string) {
+	var todo []Receipt
+	s.omu.Lock()
+	if len(s.orphans) > 0 {
+		for _, k := range keys {
+			for _, c := range receipt.Candidates(k) {
+				if o, ok := s.orphans[carrier+"|"+c]; ok {
+					todo = append(todo, o.r)
+					delete(s.orphans, carrier+"|"+c)
+				}
+			}
+		}
+	}
+	s.omu.Unlock()
+	for _, r := range todo {
+		if err := s.HandleReceipt(ctx, r); err != nil {
+			s.log.Warn("applying held receipt failed", "carrier", carrier, "id", r.ID, "err", err)
+		}
+	}
+}
+
+// Run retries held receipts every second (another node may have recorded the part) and
+// drops those older than ten minutes, until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		s.omu.Lock()
+		var todo []orphan
+		for k, o := range s.orphans {
+			todo = append(todo, o)
+			delete(s.orphans, k)
+		}
+		s.omu.Unlock()
+		now := s.cfg.Now()
+		for _, o := range todo {
+			found, err := s.applyReceipt(ctx, o.r)
+			if err == nil && found {
+				continue
+			}
+			if now.Sub(o.first) > orphanTTL {
+				s.log.Warn("dropping delivery receipt for an unknown message", "carrier", o.r.Carrier, "id", o.r.ID)
+				continue
+			}
+			s.omu.Lock()
+			s.orphans[o.r.Carrier+"|"+receipt.Key(o.r.ID)] = o
+			s.omu.Unlock()
+		}
+	}
+}
+
+// HandleInbound implements CarrierHandler: it applies opt-out keywords (and queues the one
+// confirmation reply), then publishes Microsoft.Communication.SMSReceived, all in one
+// transaction. Messages to numbers telgw does not own are logged and dropped.
+func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
+	from, to := in.From, in.To
+	if n, ok := NormalizeE164(from); ok {
+		from = n
+	}
+	if n, ok := NormalizeE164(to); ok {
+		to = n
+	}
+	if s.cfg.Numbers != nil {
+		info, err := s.cfg.Numbers.SMSNumber(ctx, to)
+		if err != nil && !errors.Is(err, problem.ErrNotFound) {
+			return err
+		}
+		if err != nil || !info.Purchased || !info.CanReceive {
+			s.log.Warn("inbound sms to a number telgw does not serve; dropped", "number", to, "from", from)
+			return nil
+		}
+	}
+	kw := ClassifyKeyword(in.Text)
+	at := in.ReceivedAt.UTC()
+	if at.IsZero() {
+		at = s.cfg.Now().UTC()
+	}
+	id := uuid.NewString()
+	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+		reply := ""
+		switch kw {
+		case KeywordOptOut:
+			reply = s.cfg.OptOutReply
+			if err := tx.OptOutSet(ctx, to, from, true, at); err != nil {
+				return err
+			}
+		case KeywordOptIn:
+			reply = s.cfg.OptInReply
+			if err := tx.OptOutSet(ctx, to, from, false, at); err != nil {
+				return err
+			}
+		case KeywordHelp:
+			reply = s.cfg.HelpReply
+		}
+		if reply != "" {
+			if _, ok := NormalizeE164(from); ok {
+				m := Message{ID: uuid.NewString(), From: to, To: from, Text: reply, Carrier: in.Carrier, Status: StatusQueued,
+					CreatedAt: at, UpdatedAt: at}
+				if _, ok := s.carriers[m.Carrier]; !ok && len(s.cfg.Carriers) > 0 {
+					m.Carrier = s.cfg.Carriers[0].Name()
+				}
+				if err := tx.MessageInsert(ctx, m); err != nil {
+					return err
+				}
+				if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageID: m.ID}, sendOpts()); err != nil {
+					return err
+				}
+			}
+		}
+		if s.cfg.Events == nil {
+			return nil
+		}
+		ev, err := events.New(id, s.cfg.Topic, "/phonenumber/"+trimPlus(to), events.TypeSMSReceived, at,
+			events.SMSReceivedData{MessageID: id, From: from, To: to, Message: in.Text, ReceivedTimestamp: at, SegmentCount: in.Segments}, from, to)
+		if err != nil {
+			return err
+		}
+		return s.cfg.Events.PublishTx(ctx, tx.Raw(), ev)
+	})
+}

@@ -1,0 +1,332 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/sms/gsm"
+)
+
+// Config configures the Service.
+type Config struct {
+	// Store persists messages and opt-outs (required).
+	Store Store
+	// Jobs enqueues send jobs in the message's transaction (required before Send; the job
+	// runner is built after the domains, so it may be set with SetJobs).
+	Jobs Jobs
+	// Events publishes SMSReceived and SMSDeliveryReportReceived (required).
+	Events Events
+	// Numbers checks sender ownership and routes inbound messages. Nil accepts every number
+	// and routes all outbound messages through the first carrier.
+	Numbers Numbers
+	// Carriers in configured order; the first is the default.
+	Carriers []Carrier
+	// Topic is the events' topic (the ACS resource id). Default "/telgw".
+	Topic string
+	// MaxMessageLength caps message characters. Default 2048 (the ACS limit).
+	MaxMessageLength int
+	// DefaultValidity bounds retries and the wait for receipts when the request gives none.
+	// Default 48h.
+	DefaultValidity time.Duration
+	// MaxBackoff caps the wait between submit retries, which doubles from 1s. Default 30s.
+	MaxBackoff time.Duration
+	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
+	// CTIA-style confirmations.
+	OptOutReply, OptInReply, HelpReply string
+	// Logger receives message events. Default discards.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Service is the SMS domain: sending, the send worker, receipts, inbound, opt-outs.
+type Service struct {
+	cfg      Config
+	log      *slog.Logger
+	carriers map[string]Carrier
+
+	omu     sync.Mutex
+	orphans map[string]orphan // receipts that arrived before their submit was recorded
+}
+
+// New builds a Service.
+func New(cfg Config) *Service {
+	if cfg.Topic == "" {
+		cfg.Topic = "/telgw"
+	}
+	if cfg.MaxMessageLength <= 0 {
+		cfg.MaxMessageLength = 2048
+	}
+	if cfg.DefaultValidity <= 0 {
+		cfg.DefaultValidity = 48 * time.Hour
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.OptOutReply == "" {
+		cfg.OptOutReply = "You have been unsubscribed and will receive no further messages. Reply START to resubscribe."
+	}
+	if cfg.OptInReply == "" {
+		cfg.OptInReply = "You have been resubscribed. Reply STOP to unsubscribe."
+	}
+	if cfg.HelpReply == "" {
+		cfg.HelpReply = "Reply STOP to unsubscribe, START to resubscribe."
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{}}
+	for _, c := range cfg.Carriers {
+		s.carriers[c.Name()] = c
+	}
+	return s
+}
+
+// SetJobs sets the job inserter.
+func (s *Service) SetJobs(j Jobs) { s.cfg.Jobs = j }
+
+var e164RE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+
+// NormalizeE164 checks s is an E.164 number ("+" and 7–15 digits), tolerating spaces, dashes,
+// dots and parentheses, and returns it compact.
+func NormalizeE164(s string) (string, bool) {
+	c := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	return c, e164RE.MatchString(c)
+}
+
+// SendRequest is POST /sms.
+type SendRequest struct {
+	From           string
+	Recipients     []Recipient
+	Message        string
+	DeliveryReport bool
+	Tag            string
+	// Validity is validityPeriodSeconds (2021-03-07) or deliveryReportTimeoutInSeconds
+	// (2026-01-23); 0 for the default.
+	Validity time.Duration
+}
+
+// Recipient is one smsRecipients entry.
+type Recipient struct {
+	To                     string
+	RepeatabilityRequestID string
+	RepeatabilityFirstSent string
+}
+
+// SendResult is one SmsSendResponseItem.
+type SendResult struct {
+	To                  string
+	MessageID           string
+	HTTPStatusCode      int
+	Successful          bool
+	RepeatabilityResult string
+	ErrorMessage        string
+}
+
+// Send validates req and durably queues one message per valid recipient: every message row
+// and its send job commit in one transaction before Send returns. Request-wide problems
+// (sender, message, recipient count) fail the whole request; a bad recipient fails only its
+// own result. A repeated repeatabilityRequestId returns the first message's id with
+// repeatabilityResult "rejected" and sends nothing.
+func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, error) {
+	from, ok := NormalizeE164(req.From)
+	if !ok {
+		return nil, problem.Invalid("from", "%q is not an E.164 phone number", req.From).WithCode("InvalidFromPhoneNumber")
+	}
+	if n := len(req.Recipients); n < 1 || n > 100 {
+		return nil, problem.Invalid("smsRecipients", "between 1 and 100 recipients are allowed, got %d", n)
+	}
+	if req.Message == "" {
+		return nil, problem.Invalid("message", "message must not be empty")
+	}
+	if n := len([]rune(req.Message)); n > s.cfg.MaxMessageLength {
+		return nil, problem.Invalid("message", "message has %d characters; at most %d are allowed", n, s.cfg.MaxMessageLength)
+	}
+	if _, err := gsm.Encode(req.Message, gsm.ConcatUDH8); err != nil {
+		return nil, problem.Invalid("message", "message is too long to send: %v", err)
+	}
+	if req.Validity < 0 {
+		return nil, problem.Invalid("smsSendOptions", "the validity period must not be negative")
+	}
+	carrier, err := s.senderCarrier(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	tos := make([]string, 0, len(req.Recipients))
+	for _, r := range req.Recipients {
+		if to, ok := NormalizeE164(r.To); ok {
+			tos = append(tos, to)
+		}
+	}
+	optedOut, err := s.cfg.Store.OptOutCheck(ctx, from, tos)
+	if err != nil {
+		return nil, fmt.Errorf("check opt-outs: %w", err)
+	}
+	now := s.cfg.Now().UTC()
+	results := make([]SendResult, len(req.Recipients))
+	err = s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+		for i, r := range req.Recipients {
+			res, err := s.queueOne(ctx, tx, req, r, from, carrier, optedOut, now)
+			if err != nil {
+				return err
+			}
+			results[i] = res
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func (s *Service) queueOne(ctx context.Context, tx Tx, req SendRequest, r Recipient, from, carrier string, optedOut map[string]bool, now time.Time) (SendResult, error) {
+	res := SendResult{To: r.To}
+	to, ok := NormalizeE164(r.To)
+	if !ok {
+		res.HTTPStatusCode, res.ErrorMessage = 400, fmt.Sprintf("Invalid To phone number %q: not E.164", r.To)
+		return res, nil
+	}
+	if r.RepeatabilityRequestID != "" {
+		if _, err := uuid.Parse(r.RepeatabilityRequestID); err != nil || r.RepeatabilityFirstSent == "" {
+			res.HTTPStatusCode = 400
+			res.ErrorMessage = "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set"
+			return res, nil
+		}
+		prev, err := tx.MessageByRepeatability(ctx, strings.ToLower(r.RepeatabilityRequestID))
+		if err == nil {
+			res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = prev.ID, 202, true, "rejected"
+			return res, nil
+		}
+		if !errors.Is(err, problem.ErrNotFound) {
+			return res, err
+		}
+		res.RepeatabilityResult = "accepted"
+	}
+	m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
+		Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: strings.ToLower(r.RepeatabilityRequestID),
+		RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
+	if optedOut[to] {
+		m.Status, m.StatusDetails, m.DoneAt = StatusFailed, "The recipient has opted out of messages from this number.", now
+	}
+	if err := tx.MessageInsert(ctx, m); err != nil {
+		return res, fmt.Errorf("insert message: %w", err)
+	}
+	if m.Status == StatusFailed {
+		if err := s.reportTx(ctx, tx, m, now); err != nil {
+			return res, err
+		}
+	} else if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageID: m.ID}, sendOpts()); err != nil {
+		return res, fmt.Errorf("enqueue send: %w", err)
+	}
+	res.MessageID, res.HTTPStatusCode, res.Successful = m.ID, 202, true
+	return res, nil
+}
+
+// senderCarrier checks from may send SMS and picks its carrier: the one recorded for the
+// number at import, else the first configured.
+func (s *Service) senderCarrier(ctx context.Context, from string) (string, error) {
+	def := ""
+	if len(s.cfg.Carriers) > 0 {
+		def = s.cfg.Carriers[0].Name()
+	}
+	if s.cfg.Numbers == nil {
+		return def, nil
+	}
+	info, err := s.cfg.Numbers.SMSNumber(ctx, from)
+	if err != nil && !errors.Is(err, problem.ErrNotFound) {
+		return "", fmt.Errorf("look up %s: %w", from, err)
+	}
+	if err != nil || !info.Purchased {
+		return "", problem.Invalid("from", "%s is not a phone number of this resource", from).WithCode("InvalidFromPhoneNumber")
+	}
+	if !info.CanSend {
+		return "", problem.Invalid("from", "%s does not have the SMS outbound capability", from).WithCode("InvalidFromPhoneNumber")
+	}
+	if _, ok := s.carriers[info.Carrier]; ok {
+		return info.Carrier, nil
+	}
+	return def, nil
+}
+
+// OptOut records opt-outs (or opt-ins) of tos from from, for /sms/optouts:add|remove.
+func (s *Service) OptOut(ctx context.Context, from string, tos []string, out bool) (map[string]error, error) {
+	f, ok := NormalizeE164(from)
+	if !ok {
+		return nil, problem.Invalid("from", "%q is not an E.164 phone number", from)
+	}
+	if n := len(tos); n < 1 || n > 100 {
+		return nil, problem.Invalid("recipients", "between 1 and 100 recipients are allowed, got %d", n)
+	}
+	errs := map[string]error{}
+	now := s.cfg.Now().UTC()
+	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+		for _, t := range tos {
+			to, ok := NormalizeE164(t)
+			if !ok {
+				errs[t] = problem.Invalid("to", "%q is not an E.164 phone number", t)
+				continue
+			}
+			if err := tx.OptOutSet(ctx, f, to, out, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return errs, err
+}
+
+// OptOutCheck reports, per recipient, whether it opted out of from (invalid numbers map to
+// an error).
+func (s *Service) OptOutCheck(ctx context.Context, from string, tos []string) (map[string]bool, map[string]error, error) {
+	f, ok := NormalizeE164(from)
+	if !ok {
+		return nil, nil, problem.Invalid("from", "%q is not an E.164 phone number", from)
+	}
+	if n := len(tos); n < 1 || n > 100 {
+		return nil, nil, problem.Invalid("recipients", "between 1 and 100 recipients are allowed, got %d", n)
+	}
+	errs := map[string]error{}
+	var valid []string
+	for _, t := range tos {
+		if to, ok := NormalizeE164(t); ok {
+			valid = append(valid, to)
+		} else {
+			errs[t] = problem.Invalid("to", "%q is not an E.164 phone number", t)
+		}
+	}
+	res, err := s.cfg.Store.OptOutCheck(ctx, f, valid)
+	return res, errs, err
+}
+
+// Message returns a message of the log.
+func (s *Service) Message(ctx context.Context, id string) (Message, error) {
+	return s.cfg.Store.MessageGet(ctx, id)
+}
+
+// Messages lists the message log.
+func (s *Service) Messages(ctx context.Context, f MessageFilter) ([]Message, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	f.Limit = min(f.Limit, 1000)
+	return s.cfg.Store.MessageList(ctx, f)
+}

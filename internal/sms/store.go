@@ -1,0 +1,131 @@
+package sms
+
+import (
+	"context"
+	"time"
+
+	"github.com/telgw/telgw/internal/events"
+)
+
+// Status is a message's place in its life: queued → sent → delivered | failed.
+type Status string
+
+// The statuses.
+const (
+	StatusQueued    Status = "queued"
+	StatusSent      Status = "sent"
+	StatusDelivered Status = "delivered"
+	StatusFailed    Status = "failed"
+)
+
+// Final reports whether no further change is expected.
+func (s Status) Final() bool { return s == StatusDelivered || s == StatusFailed }
+
+// Message is one outbound message to one recipient (the message log row).
+type Message struct {
+	ID             string
+	From, To       string
+	Text           string
+	Tag            string
+	DeliveryReport bool
+	// Validity bounds retries and the wait for a receipt; 0 means the service default.
+	Validity time.Duration
+	// Carrier names the carrier the message goes (or went) through.
+	Carrier string
+	Status  Status
+	// StatusDetails explains a failure or the final receipt.
+	StatusDetails string
+	// Segments is how many parts the carrier accepted; SegmentsSucceeded/Failed count the
+	// parts whose final receipts said delivered/failed.
+	Segments, SegmentsSucceeded, SegmentsFailed int
+	// RepeatabilityRequestID and RepeatabilityFirstSent come from the request, if any.
+	RepeatabilityRequestID string
+	RepeatabilityFirstSent string
+	// Attempts counts submissions to the carrier.
+	Attempts  int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// SentAt and DoneAt are zero until the carrier accepted / the final state arrived.
+	SentAt, DoneAt time.Time
+}
+
+// Part is one accepted part of a message as recorded for receipt matching.
+type Part struct {
+	MessageID string
+	// Seq is the 1-based part number.
+	Seq int
+	// Carrier and Key identify the part at the carrier (Key is receipt.Key of its id).
+	Carrier, Key string
+	// State is "" until a final receipt, then "delivered" or "failed".
+	State string
+}
+
+// MessageFilter selects messages for the operator log.
+type MessageFilter struct {
+	// From, To and Status match exactly when set.
+	From, To string
+	Status   Status
+	// Before lists messages created before this time (paging backwards); zero means now.
+	Before time.Time
+	// Limit caps the result; default 100, maximum 1000.
+	Limit int
+}
+
+// Tx is the work the SMS domain does inside one store transaction. Raw returns the store's own
+// transaction handle, which job and event inserters use so that jobs commit with the rows.
+type Tx interface {
+	Raw() any
+	// MessageInsert inserts m; a repeated repeatability id gives problem.ErrConflict.
+	MessageInsert(ctx context.Context, m Message) error
+	// MessageByRepeatability finds the message sent under a repeatability id.
+	MessageByRepeatability(ctx context.Context, requestID string) (Message, error)
+	// MessageGetForUpdate reads and locks a message.
+	MessageGetForUpdate(ctx context.Context, id string) (Message, error)
+	// MessageUpdate writes status, details, segment counts, attempts, carrier and times.
+	MessageUpdate(ctx context.Context, m Message) error
+	// PartsAdd records the accepted parts of a message (replacing older parts with the same
+	// carrier key, since SMSCs reuse ids eventually).
+	PartsAdd(ctx context.Context, parts []Part) error
+	// PartByKey finds the part a receipt id refers to: keys are the candidates of
+	// receipt.Candidates, the newest matching part wins.
+	PartByKey(ctx context.Context, carrier string, keys []string) (Part, error)
+	// PartSetState records a part's final state.
+	PartSetState(ctx context.Context, p Part) error
+	// OptOutSet opts to out of (or back into) messages from from.
+	OptOutSet(ctx context.Context, from, to string, optedOut bool, at time.Time) error
+}
+
+// Store is the SMS domain's persistence. Implementations: internal/store.
+type Store interface {
+	// SMSTx runs fn in one transaction, committing when it returns nil.
+	SMSTx(ctx context.Context, fn func(tx Tx) error) error
+	// MessageGet reads a message or returns problem.ErrNotFound.
+	MessageGet(ctx context.Context, id string) (Message, error)
+	// MessageList lists messages newest first.
+	MessageList(ctx context.Context, f MessageFilter) ([]Message, error)
+	// OptOutCheck reports which of tos opted out of messages from from.
+	OptOutCheck(ctx context.Context, from string, tos []string) (map[string]bool, error)
+}
+
+// Jobs enqueues River jobs inside a store transaction (tx is Tx.Raw()); the app adapts
+// internal/jobs.Runner to it.
+type Jobs = events.Inserter
+
+// Events publishes events inside a store transaction; *events.Dispatcher implements it.
+type Events interface {
+	PublishTx(ctx context.Context, tx any, evs ...events.Event) error
+}
+
+// Numbers answers what telgw knows about its own phone numbers (internal/numbers).
+type Numbers interface {
+	// SMSNumber reports whether e164 is a purchased number, whether it may send and receive
+	// SMS, and the carrier recorded for it at import ("" when none).
+	SMSNumber(ctx context.Context, e164 string) (NumberInfo, error)
+}
+
+// NumberInfo is what Numbers reports.
+type NumberInfo struct {
+	Purchased           bool
+	CanSend, CanReceive bool
+	Carrier             string
+}
