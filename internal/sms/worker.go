@@ -172,7 +172,7 @@ func (s *Service) reportTx(ctx context.Context, tx Tx, m Message, at time.Time) 
 	}
 	ev, err := events.New(m.ID+"-report", s.cfg.Topic, "/phonenumber/"+trimPlus(m.From), events.TypeSMSDeliveryReportReceived, at,
 		events.SMSDeliveryReportData{MessageID: m.ID, From: m.From, To: m.To, DeliveryStatus: status, DeliveryStatusDetails: details,
-			DeliveryAttempts: []events.SMSDeliveryAttempt{{Timestamp: at, SegmentsSucceeded: m.SegmentsSucceeded, SegmentsFailed: m.SegmentsFailed}},
+			DeliveryAttempts:  []events.SMSDeliveryAttempt{{Timestamp: at, SegmentsSucceeded: m.SegmentsSucceeded, SegmentsFailed: m.SegmentsFailed}},
 			ReceivedTimestamp: at, Tag: m.Tag}, m.From, m.To)
 	if err != nil {
 		return err
