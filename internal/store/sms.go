@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/sms"
+)
+
+var _ sms.Store = (*DB)(nil)
+
+const smsMessageCols = `id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier, status, status_details,
+	segments, segments_succeeded, segments_failed, COALESCE(repeatability_id, ''), repeatability_first_sent, attempts,
+	created_at, updated_at, sent_at, done_at`
+
+func scanSMSMessage(row interface{ Scan(...any) error }) (sms.Message, error) {
+	var m sms.Message
+	var validity, created, updated, sent, done int64
+	var status string
+	err := row.Scan(&m.ID, &m.From, &m.To, &m.Text, &m.Tag, &m.DeliveryReport, &validity, &m.Carrier, &status, &m.StatusDetails,
+		&m.Segments, &m.SegmentsSucceeded, &m.SegmentsFailed, &m.RepeatabilityRequestID, &m.RepeatabilityFirstSent, &m.Attempts,
+		&created, &updated, &sent, &done)
+	if err != nil {
+		return sms.Message{}, mapErr(err)
+	}
+	m.Status = sms.Status(status)
+	m.Validity = time.Duration(validity) * time.Millisecond
+	m.CreatedAt, m.UpdatedAt = fromMS(created), fromMS(updated)
+	if sent != 0 {
+		m.SentAt = fromMS(sent)
+	}
+	if done != 0 {
+		m.DoneAt = fromMS(done)
+	}
+	return m, nil
+}
+
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// placeholders returns "$from, $from+1, …" for n values.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("$" + strconv.Itoa(from+i))
+	}
+	return b.String()
+}
+
+// SMSTx runs fn in one transaction (sms.Store).
+func (db *DB) SMSTx(ctx context.Context, fn func(tx sms.Tx) error) error {
+	return db.InTx(ctx, func(tx *Tx) error { return fn(smsTx{tx}) })
+}
+
+// MessageGet reads one message of the log.
+func (db *DB) MessageGet(ctx context.Context, id string) (sms.Message, error) {
+	return scanSMSMessage(db.QueryRow(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE id = $1`, id))
+}
+
+// MessageList lists the message log newest first.
+func (db *DB) MessageList(ctx context.Context, f sms.MessageFilter) ([]sms.Message, error) {
+	q := `SELECT ` + smsMessageCols + ` FROM sms_messages WHERE created_at < $1`
+	before := int64(1<<62 - 1)
+	if !f.Before.IsZero() {
+		before = ms(f.Before)
+	}
+	args := []any{before}
+	for _, c := range []struct{ col, v string }{{"from_number", f.From}, {"to_number", f.To}, {"status", string(f.Status)}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			q += ` AND ` + c.col + ` = $` + strconv.Itoa(len(args))
+		}
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(limit)
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []sms.Message
+	for rows.Next() {
+		m, err := scanSMSMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// OptOutCheck reports which of tos opted out of from.
+func (db *DB) OptOutCheck(ctx context.Context, from string, tos []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(tos))
+	if len(tos) == 0 {
+		return out, nil
+	}
+	for _, t := range tos {
+		out[t] = false
+	}
+	args := []any{from}
+	for _, t := range tos {
+		args = append(args, t)
+	}
+	rows, err := db.Query(ctx, `SELECT to_number FROM sms_optouts WHERE from_number = $1 AND to_number IN (`+placeholders(2, len(tos))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		out[t] = true
+	}
+	return out, rows.Err()
+}
+
+// smsTx implements sms.Tx on a store transaction.
+type smsTx struct{ tx *Tx }
+
+// Raw returns the *store.Tx, for job inserts in the same transaction.
+func (t smsTx) Raw() any { return t.tx }
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (t smsTx) MessageInsert(ctx context.Context, m sms.Message) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO sms_messages (id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier,
+		status, status_details, segments, segments_succeeded, segments_failed, repeatability_id, repeatability_first_sent, attempts,
+		created_at, updated_at, sent_at, done_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		m.ID, m.From, m.To, m.Text, m.Tag, m.DeliveryReport, m.Validity.Milliseconds(), m.Carrier, string(m.Status), m.StatusDetails,
+		m.Segments, m.SegmentsSucceeded, m.SegmentsFailed, nullIfEmpty(m.RepeatabilityRequestID), m.RepeatabilityFirstSent, m.Attempts,
+		ms(m.CreatedAt), ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt))
+	return mapErr(err)
+}
+
+func (t smsTx) MessageByRepeatability(ctx context.Context, requestID string) (sms.Message, error) {
+	return scanSMSMessage(t.tx.QueryRow(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE repeatability_id = $1`, requestID))
+}
+
+func (t smsTx) MessageGetForUpdate(ctx context.Context, id string) (sms.Message, error) {
+	q := `SELECT ` + smsMessageCols + ` FROM sms_messages WHERE id = $1`
+	if t.tx.Dialect() == Postgres {
+		q += ` FOR UPDATE`
+	}
+	return scanSMSMessage(t.tx.QueryRow(ctx, q, id))
+}
+
+func (t smsTx) MessageUpdate(ctx context.Context, m sms.Message) error {
+	res, err := t.tx.Exec(ctx, `UPDATE sms_messages SET carrier = $2, status = $3, status_details = $4, segments = $5,
+		segments_succeeded = $6, segments_failed = $7, attempts = $8, updated_at = $9, sent_at = $10, done_at = $11 WHERE id = $1`,
+		m.ID, m.Carrier, string(m.Status), m.StatusDetails, m.Segments, m.SegmentsSucceeded, m.SegmentsFailed, m.Attempts,
+		ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return problem.ErrNotFound
+	}
+	return nil
+}
+
+func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
+	now := nowMS()
+	for _, p := range parts {
+		_, err := t.tx.Exec(ctx, `INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+			state = excluded.state, created_at = excluded.created_at`, p.Carrier, p.Key, p.MessageID, p.Seq, p.State, now)
+		if err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
+}
+
+func (t smsTx) PartByKey(ctx context.Context, carrier string, keys []string) (sms.Part, error) {
+	if len(keys) == 0 {
+		return sms.Part{}, problem.ErrNotFound
+	}
+	args := []any{carrier}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	var p sms.Part
+	err := t.tx.QueryRow(ctx, `SELECT carrier, carrier_key, message_id, seq, state FROM sms_parts
+		WHERE carrier = $1 AND carrier_key IN (`+placeholders(2, len(keys))+`) ORDER BY created_at DESC LIMIT 1`, args...).
+		Scan(&p.Carrier, &p.Key, &p.MessageID, &p.Seq, &p.State)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sms.Part{}, problem.ErrNotFound
+	}
+	return p, err
+}
+
+func (t smsTx) PartSetState(ctx context.Context, p sms.Part) error {
+	_, err := t.tx.Exec(ctx, `UPDATE sms_parts SET state = $3 WHERE carrier = $1 AND carrier_key = $2`, p.Carrier, p.Key, p.State)
+	return err
+}
+
+func (t smsTx) OptOutSet(ctx context.Context, from, to string, optedOut bool, at time.Time) error {
+	if !optedOut {
+		_, err := t.tx.Exec(ctx, `DELETE FROM sms_optouts WHERE from_number = $1 AND to_number = $2`, from, to)
+		return err
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO sms_optouts (from_number, to_number, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (from_number, to_number) DO NOTHING`, from, to, ms(at))
+	return err
+}

@@ -1,0 +1,252 @@
+// Package storetest is the conformance suite every store dialect must pass.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telgw/telgw/internal/events"
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/sms"
+	"github.com/telgw/telgw/internal/store"
+)
+
+// SMS runs the SMS and webhook store conformance cases against a fresh database from open.
+func SMS(t *testing.T, open func(t *testing.T) *store.DB) {
+	t.Run("MessageLifecycle", func(t *testing.T) { smsMessageLifecycle(t, open(t)) })
+	t.Run("Repeatability", func(t *testing.T) { smsRepeatability(t, open(t)) })
+	t.Run("Parts", func(t *testing.T) { smsParts(t, open(t)) })
+	t.Run("OptOuts", func(t *testing.T) { smsOptOuts(t, open(t)) })
+	t.Run("ConcurrentReceipts", func(t *testing.T) { smsConcurrentUpdates(t, open(t)) })
+	t.Run("Webhooks", func(t *testing.T) { webhooks(t, open(t)) })
+}
+
+func msg(id string, at time.Time) sms.Message {
+	return sms.Message{ID: id, From: "+14255550100", To: "+14255550199", Text: "hi", Tag: "t", DeliveryReport: true,
+		Validity: time.Hour, Carrier: "smsc1", Status: sms.StatusQueued, CreatedAt: at, UpdatedAt: at}
+}
+
+func smsMessageLifecycle(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	for i := range 3 {
+		m := msg(fmt.Sprintf("m%d", i), at.Add(time.Duration(i)*time.Second))
+		if i == 2 {
+			m.To = "+14255550111"
+		}
+		if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.MessageGet(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := msg("m1", at.Add(time.Second))
+	if got != want {
+		t.Fatalf("MessageGet = %+v\nwant %+v", got, want)
+	}
+	if _, err := db.MessageGet(ctx, "nope"); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("missing message: %v", err)
+	}
+	err = db.SMSTx(ctx, func(tx sms.Tx) error {
+		m, err := tx.MessageGetForUpdate(ctx, "m1")
+		if err != nil {
+			return err
+		}
+		m.Status, m.Segments, m.SentAt, m.UpdatedAt, m.Attempts = sms.StatusSent, 2, at.Add(time.Minute), at.Add(time.Minute), 3
+		return tx.MessageUpdate(ctx, m)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = db.MessageGet(ctx, "m1")
+	if got.Status != sms.StatusSent || got.Segments != 2 || !got.SentAt.Equal(at.Add(time.Minute)) || got.Attempts != 3 || !got.DoneAt.IsZero() {
+		t.Fatalf("after update: %+v", got)
+	}
+	list, err := db.MessageList(ctx, sms.MessageFilter{Limit: 10})
+	if err != nil || len(list) != 3 || list[0].ID != "m2" || list[2].ID != "m0" {
+		t.Fatalf("list all: %v %v", ids(list), err)
+	}
+	list, _ = db.MessageList(ctx, sms.MessageFilter{To: "+14255550199", Status: sms.StatusQueued})
+	if len(list) != 1 || list[0].ID != "m0" {
+		t.Fatalf("list filtered: %v", ids(list))
+	}
+	list, _ = db.MessageList(ctx, sms.MessageFilter{Before: at.Add(1500 * time.Millisecond), Limit: 1})
+	if len(list) != 1 || list[0].ID != "m1" {
+		t.Fatalf("list paged: %v", ids(list))
+	}
+}
+
+func ids(ms []sms.Message) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+func smsRepeatability(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.Now()
+	a, b := msg("a", at), msg("b", at)
+	a.RepeatabilityRequestID, b.RepeatabilityRequestID = "r1", "r1"
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, a) }); err != nil {
+		t.Fatal(err)
+	}
+	err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, b) })
+	if !errors.Is(err, problem.ErrConflict) {
+		t.Fatalf("second insert under one repeatability id: %v", err)
+	}
+	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
+		m, err := tx.MessageByRepeatability(ctx, "r1")
+		if err != nil || m.ID != "a" {
+			t.Fatalf("by repeatability: %+v %v", m, err)
+		}
+		if _, err := tx.MessageByRepeatability(ctx, "r2"); !errors.Is(err, problem.ErrNotFound) {
+			t.Fatalf("unknown repeatability id: %v", err)
+		}
+		return nil
+	})
+	// Messages without repeatability ids never conflict.
+	for _, id := range []string{"c", "d"} {
+		if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, msg(id, at)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func smsParts(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.Now()
+	err := db.SMSTx(ctx, func(tx sms.Tx) error {
+		for _, id := range []string{"m1", "m2"} {
+			if err := tx.MessageInsert(ctx, msg(id, at)); err != nil {
+				return err
+			}
+		}
+		return tx.PartsAdd(ctx, []sms.Part{{MessageID: "m1", Seq: 1, Carrier: "c", Key: "1a"}, {MessageID: "m1", Seq: 2, Carrier: "c", Key: "1b"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
+		p, err := tx.PartByKey(ctx, "c", []string{"26", "1a"})
+		if err != nil || p.MessageID != "m1" || p.Seq != 1 {
+			t.Fatalf("PartByKey: %+v %v", p, err)
+		}
+		if _, err := tx.PartByKey(ctx, "other", []string{"1a"}); !errors.Is(err, problem.ErrNotFound) {
+			t.Fatalf("other carrier: %v", err)
+		}
+		p.State = "delivered"
+		return tx.PartSetState(ctx, p)
+	})
+	// An SMSC reusing an id moves the key to the newer message.
+	time.Sleep(2 * time.Millisecond)
+	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
+		return tx.PartsAdd(ctx, []sms.Part{{MessageID: "m2", Seq: 1, Carrier: "c", Key: "1a"}})
+	})
+	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
+		p, err := tx.PartByKey(ctx, "c", []string{"1a"})
+		if err != nil || p.MessageID != "m2" || p.State != "" {
+			t.Fatalf("reused key: %+v %v", p, err)
+		}
+		return nil
+	})
+}
+
+func smsOptOuts(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	set := func(to string, out bool) {
+		if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.OptOutSet(ctx, "+1000", to, out, time.Now()) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("+2", true)
+	set("+2", true) // idempotent
+	set("+3", true)
+	set("+3", false)
+	got, err := db.OptOutCheck(ctx, "+1000", []string{"+2", "+3", "+4"})
+	if err != nil || !got["+2"] || got["+3"] || got["+4"] || len(got) != 3 {
+		t.Fatalf("OptOutCheck = %v %v", got, err)
+	}
+	if got, _ := db.OptOutCheck(ctx, "+9999", []string{"+2"}); got["+2"] {
+		t.Fatal("opt-out leaked to another sender")
+	}
+}
+
+// smsConcurrentUpdates applies receipts to one message from many goroutines: with the row
+// lock (PostgreSQL) or the writer lock (SQLite), no increment is lost.
+func smsConcurrentUpdates(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, msg("m", time.Now())) }); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() {
+			errs <- db.SMSTx(ctx, func(tx sms.Tx) error {
+				m, err := tx.MessageGetForUpdate(ctx, "m")
+				if err != nil {
+					return err
+				}
+				m.SegmentsSucceeded++
+				return tx.MessageUpdate(ctx, m)
+			})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, _ := db.MessageGet(ctx, "m"); m.SegmentsSucceeded != n {
+		t.Fatalf("segments succeeded = %d, want %d", m.SegmentsSucceeded, n)
+	}
+}
+
+func webhooks(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	s := events.Subscription{ID: "w1", URL: "http://127.0.0.1:9/x", Secret: "s", EventTypes: []string{events.TypeSMSReceived},
+		Source: "config", CreatedAt: time.UnixMilli(1_800_000_000_000).UTC()}
+	if err := db.SubscriptionPut(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SubscriptionSetDisabled(ctx, "w1", true, "410"); err != nil {
+		t.Fatal(err)
+	}
+	// Re-applying configuration keeps the subscription disabled.
+	s.URL = "http://127.0.0.1:9/y"
+	if err := db.SubscriptionPut(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.SubscriptionGet(ctx, "w1")
+	if err != nil || !got.Disabled || got.DisabledReason != "410" || got.URL != s.URL || got.Secret != "s" ||
+		len(got.EventTypes) != 1 || got.PhoneNumbers != nil && len(got.PhoneNumbers) != 0 || !got.CreatedAt.Equal(s.CreatedAt) {
+		t.Fatalf("SubscriptionGet = %+v %v", got, err)
+	}
+	if err := db.SubscriptionSetDisabled(ctx, "w1", false, ""); err != nil {
+		t.Fatal(err)
+	}
+	list, err := db.SubscriptionList(ctx)
+	if err != nil || len(list) != 1 || list[0].Disabled {
+		t.Fatalf("SubscriptionList = %+v %v", list, err)
+	}
+	if err := db.SubscriptionDelete(ctx, "w1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SubscriptionDelete(ctx, "w1"); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if _, err := db.SubscriptionGet(ctx, "w1"); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("get deleted: %v", err)
+	}
+}
