@@ -1,0 +1,220 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/telgw/telgw/internal/identity"
+	"github.com/telgw/telgw/internal/jobs"
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/push"
+	"github.com/telgw/telgw/internal/store"
+)
+
+// Foundation runs the identity, settings, push-device and job-queue cases.
+func Foundation(t *testing.T, open func(t testing.TB) *store.DB) {
+	t.Run("Identities", func(t *testing.T) { t.Parallel(); identities(t, open(t)) })
+	t.Run("Settings", func(t *testing.T) { t.Parallel(); settings(t, open(t)) })
+	t.Run("PushDevices", func(t *testing.T) { t.Parallel(); pushDevices(t, open(t)) })
+	t.Run("JobsTransactional", func(t *testing.T) { t.Parallel(); jobsTransactional(t, open(t)) })
+	t.Run("Migrate twice", func(t *testing.T) {
+		t.Parallel()
+		db := open(t)
+		if err := db.Migrate(context.Background()); err != nil {
+			t.Fatalf("second migrate: %v", err)
+		}
+	})
+}
+
+func identities(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_123).UTC()
+	if err := db.IdentityCreate(ctx, identity.Identity{ID: "8:acs:r_1", CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.IdentityCreate(ctx, identity.Identity{ID: "8:acs:r_1", CreatedAt: at}); !errors.Is(err, problem.ErrConflict) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	got, err := db.IdentityGet(ctx, "8:acs:r_1")
+	if err != nil || !got.CreatedAt.Equal(at) || got.TokenGeneration != 0 {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	// Concurrent revocations each move the generation exactly once.
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := db.IdentityRevokeTokens(ctx, "8:acs:r_1"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got, _ := db.IdentityGet(ctx, "8:acs:r_1"); got.TokenGeneration != 10 {
+		t.Fatalf("generation %d after 10 revocations", got.TokenGeneration)
+	}
+	if err := db.IdentityDelete(ctx, "8:acs:r_1"); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"get deleted":    func() error { _, err := db.IdentityGet(ctx, "8:acs:r_1"); return err }(),
+		"delete deleted": db.IdentityDelete(ctx, "8:acs:r_1"),
+		"revoke deleted": func() error { _, err := db.IdentityRevokeTokens(ctx, "8:acs:r_1"); return err }(),
+	} {
+		if !errors.Is(err, problem.ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+func settings(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	if _, err := db.SettingGet(ctx, "k"); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("missing setting: %v", err)
+	}
+	// Many nodes racing to initialise a key: exactly one value wins and all read it.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := db.SettingPutIfAbsent(ctx, "k", string(rune('a'+i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	v1, err := db.SettingGet(ctx, "k")
+	if err != nil || len(v1) != 1 {
+		t.Fatalf("after race: %q %v", v1, err)
+	}
+	if err := db.SettingPutIfAbsent(ctx, "k", "zz"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := db.SettingGet(ctx, "k"); v != v1 {
+		t.Fatalf("PutIfAbsent overwrote %q with %q", v1, v)
+	}
+	if err := db.SettingPut(ctx, "k", "new"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := db.SettingGet(ctx, "k"); v != "new" {
+		t.Fatalf("put: %q", v)
+	}
+}
+
+func pushDevices(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, id := range []string{"8:acs:a", "8:acs:b"} {
+		if err := db.IdentityCreate(ctx, identity.Identity{ID: id, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.PushDeviceUpsert(ctx, push.Device{Identity: "8:acs:nobody", Platform: push.FCM, Token: "x", CreatedAt: now}); problem.KindOf(err) != problem.KindNotFound {
+		t.Fatalf("device for unknown identity: %v", err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(db.PushDeviceUpsert(ctx, push.Device{Identity: "8:acs:a", Platform: push.FCM, Token: "t1", CreatedAt: now}))
+	must(db.PushDeviceUpsert(ctx, push.Device{Identity: "8:acs:a", Platform: push.APNs, Token: "t1", CreatedAt: now}))
+	// The same token moving to another identity (phone changed hands) is re-assigned.
+	must(db.PushDeviceUpsert(ctx, push.Device{Identity: "8:acs:b", Platform: push.FCM, Token: "t1", CreatedAt: now}))
+	a, _ := db.PushDevicesFor(ctx, "8:acs:a")
+	b, _ := db.PushDevicesFor(ctx, "8:acs:b")
+	if len(a) != 1 || a[0].Platform != push.APNs || len(b) != 1 || b[0].Token != "t1" {
+		t.Fatalf("a=%v b=%v", a, b)
+	}
+	if err := db.PushDeviceDelete(ctx, "8:acs:a", push.FCM, "t1"); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("deleting another identity's token: %v", err)
+	}
+	// Deleting the identity removes its devices.
+	must(db.IdentityDelete(ctx, "8:acs:b"))
+	if b, _ := db.PushDevicesFor(ctx, "8:acs:b"); len(b) != 0 {
+		t.Fatalf("devices of deleted identity: %v", b)
+	}
+}
+
+type probeArgs struct {
+	N int `json:"n"`
+}
+
+func (probeArgs) Kind() string { return "telgw.storetest.probe" }
+
+type probeWorker struct {
+	river.WorkerDefaults[probeArgs]
+	mu   sync.Mutex
+	seen map[int]int
+}
+
+func (w *probeWorker) Work(_ context.Context, j *river.Job[probeArgs]) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seen[j.Args.N]++
+	return nil
+}
+
+// jobsTransactional checks River on the store: a job inserted in a rolled-back transaction never
+// runs, committed ones run exactly once.
+func jobsTransactional(t *testing.T, db *store.DB) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	workers := jobs.NewWorkers()
+	w := &probeWorker{seen: map[int]int{}}
+	river.AddWorker(workers, w)
+	r, err := jobs.New(db, workers, jobs.Config{FetchPollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range 20 {
+		err := db.InTx(ctx, func(tx *store.Tx) error {
+			if _, err := r.InsertTx(ctx, tx, probeArgs{N: n}, nil); err != nil {
+				return err
+			}
+			if n%2 == 1 {
+				return errors.New("roll back")
+			}
+			return nil
+		})
+		if n%2 == 0 && err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, 5*time.Second) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		w.mu.Lock()
+		n := len(w.seen)
+		w.mu.Unlock()
+		if n >= 10 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // would a rolled-back job show up late?
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for n := range 20 {
+		want := 0
+		if n%2 == 0 {
+			want = 1
+		}
+		if w.seen[n] != want {
+			t.Errorf("job %d ran %d times, want %d", n, w.seen[n], want)
+		}
+	}
+}

@@ -1,0 +1,5 @@
+package storetest
+
+import "testing"
+
+func TestFoundation(t *testing.T) { Dialects(t, Foundation) }
