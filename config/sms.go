@@ -30,6 +30,12 @@ type SMPPLink struct {
 	Window int `yaml:"window"`
 	// MaxRate caps submit_sm per second per link; 0 is unlimited.
 	MaxRate float64 `yaml:"maxRate"`
+	// SystemType is sent in the bind. Default empty.
+	SystemType string `yaml:"systemType"`
+	// Links is the number of transceiver binds held open. Default 1.
+	Links int `yaml:"links"`
+	// Concat splits long messages: udh8 (default), udh16, sar or payload.
+	Concat string `yaml:"concat"`
 }
 
 // Webhook is an event subscriber.

@@ -11,10 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
+
+	"github.com/telgw/telgw/internal/problem"
 )
 
 // Store keeps subscriptions (internal/store implements it).
@@ -286,4 +290,17 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		d.log.Warn("webhook delivery failed; will retry", "subscription", s.ID, "attempt", job.Attempt, "err", err)
 	}
 	return err
+}
+
+// Create validates and stores an operator-defined subscription and reloads the cache.
+func (d *Dispatcher) Create(ctx context.Context, s Subscription) (Subscription, error) {
+	u, err := url.Parse(s.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return Subscription{}, problem.Invalid("url", "%q is not an http(s) URL", s.URL)
+	}
+	s.ID, s.Source, s.CreatedAt, s.Disabled = uuid.NewString(), "api", time.Now().UTC(), false
+	if err := d.cfg.Store.SubscriptionPut(ctx, s); err != nil {
+		return Subscription{}, err
+	}
+	return s, d.Reload(ctx)
 }

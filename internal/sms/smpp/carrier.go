@@ -162,14 +162,24 @@ func (c *Carrier) Submit(ctx context.Context, msg sms.Outbound) (sms.SubmitResul
 }
 
 func (c *Carrier) submitPart(ctx context.Context, p submitPart) (string, error) {
-	l := c.pick(ctx)
-	if l == nil {
-		if ctx.Err() != nil {
-			return "", ctx.Err()
+	var r response
+	var err error
+	// A link that went down before the PDU was written is skipped; once written, a lost
+	// response is the caller's to retry (it may have been accepted).
+	for range 3 {
+		l := c.pick(ctx)
+		if l == nil {
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			return "", &sms.SubmitError{Code: statusNoBind, Temporary: true, Reason: "no SMPP link bound"}
 		}
-		return "", &sms.SubmitError{Code: statusNoBind, Temporary: true, Reason: "no SMPP link bound"}
+		r, err = l.call(ctx, func(seq uint32) ([]byte, error) { return encodeSubmitSM(p, seq) }, true)
+		if err != errNotBound {
+			break
+		}
+		l.bound.Store(false)
 	}
-	r, err := l.call(ctx, func(seq uint32) ([]byte, error) { return encodeSubmitSM(p, seq) }, true)
 	if err == errNotBound {
 		return "", &sms.SubmitError{Code: statusNoBind, Temporary: true, Reason: "no SMPP link bound"}
 	}

@@ -235,7 +235,7 @@ func (l *link) call(ctx context.Context, build func(seq uint32) ([]byte, error),
 	if err := l.write(conn, b); err != nil {
 		l.forget(seq)
 		_ = conn.Close()
-		return response{h: header{status: statusConnClosed}}, nil
+		return response{}, errNotBound // nothing was sent: safe to try another link
 	}
 	t := time.NewTimer(l.c.cfg.ResponseTimeout)
 	defer t.Stop()

@@ -16,6 +16,7 @@ import (
 	"github.com/telgw/telgw/internal/sms"
 	"github.com/telgw/telgw/internal/sms/gsm"
 	"github.com/telgw/telgw/internal/sms/receipt"
+	"github.com/telgw/telgw/internal/sms/smsctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -55,9 +56,9 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startCarrier runs a carrier against s until the test ends.
-func startCarrier(t *testing.T, s *smsc, h sms.CarrierHandler, mod func(*Config)) *Carrier {
+func startCarrier(t *testing.T, s *smsctest.SMSC, h sms.CarrierHandler, mod func(*Config)) *Carrier {
 	t.Helper()
-	cfg := Config{Name: "smsc1", Address: s.addr(), SystemID: "telgw", Password: "secret", SystemType: "telgw",
+	cfg := Config{Name: "smsc1", Address: s.Addr(), SystemID: "telgw", Password: "secret", SystemType: "telgw",
 		Handler: h, Logger: testLogger(t), RebindMin: 50 * time.Millisecond, RebindMax: 200 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
@@ -89,17 +90,17 @@ func TestSubmitAndReceipts(t *testing.T) {
 	for _, mode := range []string{"text", "tlv", "both"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
-			s := startSMSC(t, map[string]any{"receipt": mode})
+			s := smsctest.Start(t, "../../../test/peers", map[string]any{"receipt": mode})
 			rec := newRecorder()
 			c := startCarrier(t, s, rec, nil)
 			res := submit(t, c, "Hello €uro", true)
-			ev := s.wait("submit", nil, 5*time.Second)
+			ev := s.Wait("submit", nil, 5*time.Second)
 			if ev["from"] != "14255550100" || ev["to"] != "14255550199" || ev["srcTon"] != 1.0 || ev["srcNpi"] != 1.0 ||
 				ev["dstTon"] != 1.0 || ev["dstNpi"] != 1.0 || ev["registeredDelivery"] != 1.0 || ev["dataCoding"] != 0.0 ||
 				ev["message"] != "Hello €uro" {
 				t.Fatalf("submit_sm at SMSC: %v", ev)
 			}
-			if b := s.wait("bind", nil, time.Second); b["command"] != "bind_transceiver" || b["systemType"] != "telgw" {
+			if b := s.Wait("bind", nil, time.Second); b["command"] != "bind_transceiver" || b["systemType"] != "telgw" {
 				t.Fatalf("bind: %v", b)
 			}
 			select {
@@ -120,7 +121,7 @@ func TestConcatenation(t *testing.T) {
 	for _, m := range []gsm.Concat{gsm.ConcatUDH8, gsm.ConcatUDH16, gsm.ConcatSAR, gsm.ConcatPayload} {
 		t.Run(m.String(), func(t *testing.T) {
 			t.Parallel()
-			s := startSMSC(t, nil)
+			s := smsctest.Start(t, "../../../test/peers", nil)
 			c := startCarrier(t, s, newRecorder(), func(c *Config) { c.Concat = m })
 			res := submit(t, c, long, false)
 			want := 3
@@ -133,7 +134,7 @@ func TestConcatenation(t *testing.T) {
 			var text strings.Builder
 			seqs := map[float64]bool{}
 			for i := range want {
-				ev := s.wait("submit", nil, 5*time.Second)
+				ev := s.Wait("submit", nil, 5*time.Second)
 				seqs[ev["seq"].(float64)] = true
 				if ev["dataCoding"] != 8.0 {
 					t.Fatalf("data_coding %v", ev["dataCoding"])
@@ -166,7 +167,7 @@ func TestConcatenation(t *testing.T) {
 
 func TestErrorClassification(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, map[string]any{"throttleEvery": 2, "rejectDest": []string{"14255550666"}})
+	s := smsctest.Start(t, "../../../test/peers", map[string]any{"throttleEvery": 2, "rejectDest": []string{"14255550666"}})
 	c := startCarrier(t, s, newRecorder(), nil)
 	ctx := context.Background()
 	submit(t, c, "one", false)
@@ -199,7 +200,7 @@ func TestTemporaryTable(t *testing.T) {
 
 func TestWindowWaitsInsteadOfDropping(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, map[string]any{"quiet": true})
+	s := smsctest.Start(t, "../../../test/peers", map[string]any{"quiet": true})
 	c := startCarrier(t, s, newRecorder(), func(c *Config) { c.Window = 2; c.Links = 2 })
 	var wg sync.WaitGroup
 	errs := make(chan error, 200)
@@ -221,15 +222,15 @@ func TestWindowWaitsInsteadOfDropping(t *testing.T) {
 	if c.Submitted() != 200 {
 		t.Fatalf("submitted %d", c.Submitted())
 	}
-	s.send(map[string]any{"cmd": "count"})
-	if ev := s.wait("count", nil, 5*time.Second); ev["accepted"] != 200.0 || ev["sessions"] != 2.0 {
+	s.Send(map[string]any{"cmd": "count"})
+	if ev := s.Wait("count", nil, 5*time.Second); ev["accepted"] != 200.0 || ev["sessions"] != 2.0 {
 		t.Fatalf("SMSC counted %v", ev)
 	}
 }
 
 func TestInbound(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, nil)
+	s := smsctest.Start(t, "../../../test/peers", nil)
 	rec := newRecorder()
 	c := startCarrier(t, s, rec, nil)
 	waitBound(t, c, 1)
@@ -255,29 +256,29 @@ func TestInbound(t *testing.T) {
 		}
 		return m
 	}
-	s.send(with("message", "STOP"))
+	s.Send(with("message", "STOP"))
 	expect("STOP", 1)
 	// UCS-2 in two UDH parts, sent in reverse order, a surrogate pair split across them.
-	s.send(with("hex", "050003330202de00", "dataCoding", 8, "esmClass", 0x40))
-	s.send(with("hex", "050003330201004800690020d83d", "dataCoding", 8, "esmClass", 0x40))
+	s.Send(with("hex", "050003330202de00", "dataCoding", 8, "esmClass", 0x40))
+	s.Send(with("hex", "050003330201004800690020d83d", "dataCoding", 8, "esmClass", 0x40))
 	expect("Hi 😀", 2)
 	// 16-bit reference UDH, GSM-7 with an escape split across parts.
-	s.send(with("hex", "060804123402014142431b", "esmClass", 0x40))
-	s.send(with("hex", "0608041234020265", "esmClass", 0x40))
+	s.Send(with("hex", "060804123402014142431b", "esmClass", 0x40))
+	s.Send(with("hex", "0608041234020265", "esmClass", 0x40))
 	expect("ABC€", 2)
 	// SAR TLVs.
-	s.send(with("message", "world", "tlvs", map[string]any{"sar_msg_ref_num": 7, "sar_total_segments": 2, "sar_segment_seqnum": 2}))
-	s.send(with("message", "hello ", "tlvs", map[string]any{"sar_msg_ref_num": 7, "sar_total_segments": 2, "sar_segment_seqnum": 1}))
+	s.Send(with("message", "world", "tlvs", map[string]any{"sar_msg_ref_num": 7, "sar_total_segments": 2, "sar_segment_seqnum": 2}))
+	s.Send(with("message", "hello ", "tlvs", map[string]any{"sar_msg_ref_num": 7, "sar_total_segments": 2, "sar_segment_seqnum": 1}))
 	expect("hello world", 2)
 	// message_payload.
-	s.send(with("hex", "", "payloadHex", "7061796c6f6164"))
+	s.Send(with("hex", "", "payloadHex", "7061796c6f6164"))
 	expect("payload", 1)
 	// A handler failure asks the SMSC to redeliver (ESME_RX_T_APPN).
 	rec.mu.Lock()
 	rec.fail = true
 	rec.mu.Unlock()
-	s.send(with("message", "later"))
-	if ev := s.wait("deliver_sm_resp", func(e map[string]any) bool { return e["status"] != 0.0 }, 5*time.Second); ev["status"] != 100.0 {
+	s.Send(with("message", "later"))
+	if ev := s.Wait("deliver_sm_resp", func(e map[string]any) bool { return e["status"] != 0.0 }, 5*time.Second); ev["status"] != 100.0 {
 		t.Fatalf("deliver_sm_resp %v", ev)
 	}
 }
@@ -295,52 +296,65 @@ func waitBound(t *testing.T, c *Carrier, n int) {
 
 func TestMalformedPDUsKeepTheBind(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, nil)
+	s := smsctest.Start(t, "../../../test/peers", nil)
 	rec := newRecorder()
 	c := startCarrier(t, s, rec, nil)
 	waitBound(t, c, 1)
 	// Unknown command id 0x00000999: generic_nack ESME_RINVCMDID with the same sequence number.
-	s.send(map[string]any{"cmd": "raw", "hex": "00000010000009990000000000000077"})
-	if ev := s.wait("generic_nack", nil, 5*time.Second); ev["status"] != 3.0 || ev["seq"] != 119.0 {
+	s.Send(map[string]any{"cmd": "raw", "hex": "00000010000009990000000000000077"})
+	if ev := s.Wait("generic_nack", nil, 5*time.Second); ev["status"] != 3.0 || ev["seq"] != 119.0 {
 		t.Fatalf("generic_nack %v", ev)
 	}
 	// deliver_sm whose body is truncated: generic_nack ESME_RINVCMDLEN.
-	s.send(map[string]any{"cmd": "raw", "hex": "00000013000000050000000000000078000101"})
-	if ev := s.wait("generic_nack", nil, 5*time.Second); ev["status"] != 2.0 || ev["seq"] != 120.0 {
+	s.Send(map[string]any{"cmd": "raw", "hex": "00000013000000050000000000000078000101"})
+	if ev := s.Wait("generic_nack", nil, 5*time.Second); ev["status"] != 2.0 || ev["seq"] != 120.0 {
 		t.Fatalf("generic_nack %v", ev)
 	}
 	// A receipt without an id is refused permanently (ESME_RX_P_APPN).
-	s.send(map[string]any{"cmd": "mo", "from": "1", "to": "2", "message": "stat:DELIVRD", "esmClass": 4})
-	if ev := s.wait("deliver_sm_resp", nil, 5*time.Second); ev["status"] != 101.0 {
+	s.Send(map[string]any{"cmd": "mo", "from": "1", "to": "2", "message": "stat:DELIVRD", "esmClass": 4})
+	if ev := s.Wait("deliver_sm_resp", nil, 5*time.Second); ev["status"] != 101.0 {
 		t.Fatalf("deliver_sm_resp %v", ev)
 	}
 	// The bind survived: a submit still works on the first session.
 	submit(t, c, "still here", false)
-	if n := len(s.all("bind")); n != 1 {
+	if n := len(s.All("bind")); n != 1 {
 		t.Fatalf("%d binds, want 1", n)
 	}
 }
 
 func TestRebind(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t, map[string]any{"quiet": true})
+	s := smsctest.Start(t, "../../../test/peers", map[string]any{"quiet": true})
 	c := startCarrier(t, s, newRecorder(), func(c *Config) { c.BindWait = 10 * time.Second })
 	waitBound(t, c, 1)
-	s.send(map[string]any{"cmd": "drop"})
-	s.wait("dropped", nil, 5*time.Second)
-	submit(t, c, "after drop", false)
+	s.Send(map[string]any{"cmd": "drop"})
+	s.Wait("dropped", nil, 5*time.Second)
+	// A submit racing the drop may fail transiently (the caller retries); it never fails
+	// permanently, and succeeds once the link has rebound.
+	if err := submitEventually(c, "after drop"); err != nil {
+		t.Fatalf("submit after drop: %v", err)
+	}
 	// SMSC down: submits wait for the rebind.
-	s.send(map[string]any{"cmd": "stop"})
-	s.wait("stopped", nil, 5*time.Second)
+	s.Send(map[string]any{"cmd": "stop"})
+	s.Wait("stopped", nil, 5*time.Second)
 	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Submit(context.Background(), sms.Outbound{From: "+1", To: "+2", Text: "waiting"})
-		errc <- err
-	}()
+	go func() { errc <- submitEventually(c, "waiting") }()
 	time.Sleep(300 * time.Millisecond)
-	s.send(map[string]any{"cmd": "start"})
+	s.Send(map[string]any{"cmd": "start"})
 	if err := <-errc; err != nil {
 		t.Fatalf("submit across SMSC restart: %v", err)
+	}
+}
+
+// submitEventually retries temporary failures for up to 10s, as the send worker does.
+func submitEventually(c *Carrier, text string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.Submit(context.Background(), sms.Outbound{From: "+1", To: "+2", Text: text})
+		if err == nil || !sms.IsTemporary(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
