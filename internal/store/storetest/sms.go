@@ -1,4 +1,3 @@
-// Package storetest is the conformance suite every store dialect must pass.
 package storetest
 
 import (
@@ -16,7 +15,7 @@ import (
 )
 
 // SMS runs the SMS and webhook store conformance cases against a fresh database from open.
-func SMS(t *testing.T, open func(t *testing.T) *store.DB) {
+func SMS(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("MessageLifecycle", func(t *testing.T) { smsMessageLifecycle(t, open(t)) })
 	t.Run("Repeatability", func(t *testing.T) { smsRepeatability(t, open(t)) })
 	t.Run("Parts", func(t *testing.T) { smsParts(t, open(t)) })
