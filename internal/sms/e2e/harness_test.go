@@ -59,8 +59,8 @@ type node struct {
 
 type nodeOpts struct {
 	dataDir, dbURL, smsc string
-	webhooks           []string // receiver URLs, secret "a-secret"
-	window             int
+	webhooks             []string // receiver URLs, secret "a-secret"
+	window               int
 }
 
 func freeAddr(t testing.TB) string {
