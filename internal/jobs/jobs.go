@@ -34,6 +34,12 @@ type Config struct {
 	// FetchPollInterval is how often idle workers poll (SQLite, or when notifications lag).
 	// Default 100ms.
 	FetchPollInterval time.Duration
+	// JobTimeout cancels a job running longer (workers may override it). Default 30s.
+	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay "running" before River assumes its node died
+	// (kill -9) and makes it available again; it must exceed JobTimeout. Default
+	// JobTimeout + 15s, so work in flight at a crash resumes within a minute.
+	RescueAfter time.Duration
 }
 
 // Runner inserts and works jobs.
@@ -72,6 +78,12 @@ func New(db *store.DB, workers *river.Workers, cfg Config) (*Runner, error) {
 	if cfg.Queues == nil {
 		cfg.Queues = map[string]int{river.QueueDefault: 10}
 	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = 30 * time.Second
+	}
+	if cfg.RescueAfter <= cfg.JobTimeout {
+		cfg.RescueAfter = cfg.JobTimeout + 15*time.Second
+	}
 	if cfg.FetchPollInterval == 0 {
 		cfg.FetchPollInterval = 100 * time.Millisecond
 	}
@@ -81,12 +93,13 @@ func New(db *store.DB, workers *river.Workers, cfg Config) (*Runner, error) {
 	}
 	base := func() *river.Config {
 		return &river.Config{
-			Logger:            cfg.Logger,
-			Workers:           workers,
-			Queues:            queues,
-			FetchPollInterval: cfg.FetchPollInterval,
-			FetchCooldown:     cfg.FetchPollInterval / 4,
-			JobTimeout:        2 * time.Minute,
+			Logger:               cfg.Logger,
+			Workers:              workers,
+			Queues:               queues,
+			FetchPollInterval:    cfg.FetchPollInterval,
+			FetchCooldown:        cfg.FetchPollInterval / 4,
+			JobTimeout:           cfg.JobTimeout,
+			RescueStuckJobsAfter: cfg.RescueAfter,
 		}
 	}
 	r := &Runner{}

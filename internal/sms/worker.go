@@ -53,7 +53,7 @@ func (w *sendWorker) NextRetry(job *river.Job[SendArgs]) time.Time {
 }
 
 // Timeout bounds one submission (window wait, rate limit, every part's response).
-func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return time.Minute }
+func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return 25 * time.Second }
 
 // Work submits the message. Temporary carrier errors return an error so River retries with
 // backoff; permanent ones, an expired validity or a missing carrier end the message as failed
