@@ -161,6 +161,15 @@ func (n *node) kill() {
 // do sends a signed request and decodes a JSON reply into out (if non-nil).
 func (n *node) do(method, path string, body, out any) int {
 	n.t.Helper()
+	st, ok := n.tryDo(method, path, body, out)
+	if !ok {
+		n.t.Fatalf("%s %s: no response", method, path)
+	}
+	return st
+}
+
+// tryDo is do without failing on transport errors (a killed node).
+func (n *node) tryDo(method, path string, body, out any) (int, bool) {
 	var b []byte
 	if body != nil {
 		b, _ = json.Marshal(body)
@@ -173,16 +182,19 @@ func (n *node) do(method, path string, body, out any) int {
 	api.Sign(n.key, method, req.URL.RequestURI(), req.URL.Host, b, time.Now(), req.Header)
 	resp, err := n.http.Do(req)
 	if err != nil {
-		n.t.Fatal(err)
+		return 0, false
 	}
 	defer resp.Body.Close()
-	rb, _ := io.ReadAll(resp.Body)
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false
+	}
 	if out != nil && len(rb) > 0 {
 		if err := json.Unmarshal(rb, out); err != nil {
-			n.t.Fatalf("%s %s: decode %s: %v", method, path, rb, err)
+			return resp.StatusCode, false
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, true
 }
 
 // receiver is a webhook subscriber that checks Standard Webhooks signatures.
