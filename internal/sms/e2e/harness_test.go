@@ -148,6 +148,9 @@ func startNode(t testing.TB, o nodeOpts) *node {
 	return nil
 }
 
+// keyB64 is the access key as the connection string carries it.
+func (n *node) keyB64() string { return base64.StdEncoding.EncodeToString(n.key) }
+
 // kill sends SIGKILL and waits.
 func (n *node) kill() {
 	if n.cmd.ProcessState != nil {
