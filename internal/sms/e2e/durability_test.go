@@ -32,7 +32,7 @@ func post(n *node, from, to int, accepted *sync.Map, count *atomic.Int64) {
 			tos = append(tos, recipient(j))
 		}
 		var res sendResponse
-		st, ok := n.tryDo("POST", "/sms?api-version=2021-03-07", sendBody("burst", false, tos...), &res)
+		st, ok := n.TryDo("POST", "/sms?api-version=2021-03-07", sendBody("burst", false, tos...), &res)
 		if !ok || st != 202 {
 			return // the node died under us
 		}
@@ -53,9 +53,9 @@ func TestKill9MidBurst(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			total := burstSize()
 			smsc := smsctest.Start(t, peers, nil)
-			o := nodeOpts{smsc: smsc.Addr(), dataDir: t.TempDir()}
+			o := nodeOpts{SMSC: smsc.Addr(), DataDir: t.TempDir()}
 			if dialect == "postgres" {
-				o.dbURL = postgres(t)
+				o.DatabaseURL = postgres(t)
 			}
 			n := startNode(t, o)
 			var accepted sync.Map
@@ -69,7 +69,7 @@ func TestKill9MidBurst(t *testing.T) {
 			for count.Load() < int64(total/2) {
 				time.Sleep(5 * time.Millisecond)
 			}
-			n.kill()
+			n.Kill()
 			wg.Wait()
 			want := int(count.Load())
 			t.Logf("%d of %d messages accepted before the kill; %d submits seen so far", want, total, len(smsc.All("submit")))
@@ -115,7 +115,7 @@ func TestSMSCOutages(t *testing.T) {
 	smsc := smsctest.Start(t, peers, nil)
 	smsc.Send(map[string]any{"cmd": "stop"})
 	smsc.Wait("stopped", nil, 5*time.Second)
-	n := startNode(t, nodeOpts{smsc: smsc.Addr()})
+	n := startNode(t, nodeOpts{SMSC: smsc.Addr()})
 	var accepted sync.Map
 	var count atomic.Int64
 	post(n, 0, 200, &accepted, &count)
@@ -166,7 +166,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	rcv, url := newReceiver(t)
 	gone, goneURL := newReceiver(t)
 	gone.setDown(true, 410)
-	n := startNode(t, nodeOpts{smsc: smsc.Addr(), webhooks: []string{url, goneURL}})
+	n := startNode(t, nodeOpts{SMSC: smsc.Addr(), Webhooks: []string{url, goneURL}})
 	smsc.Wait("bind", nil, 10*time.Second)
 	rcv.setDown(true, 503)
 	for i := range 5 {
@@ -182,7 +182,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n.do("GET", "/telgw/webhooks", nil, &subs)
+		n.Do("GET", "/telgw/webhooks", nil, &subs)
 		disabled := map[string]bool{}
 		for _, s := range subs.Value {
 			disabled[s.URL] = s.Disabled

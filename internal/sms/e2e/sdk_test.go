@@ -14,7 +14,7 @@ import (
 // TestACSSMSSDK drives telgw with the official npm @azure/communication-sms SDK.
 func TestACSSMSSDK(t *testing.T) {
 	smsc := smsctest.Start(t, peers, nil) // skips (or fails in CI) without node and npm packages
-	n := startNode(t, nodeOpts{smsc: smsc.Addr()})
+	n := startNode(t, nodeOpts{SMSC: smsc.Addr()})
 	dir, _ := filepath.Abs(peers)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@azure", "communication-sms")); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -26,7 +26,7 @@ func TestACSSMSSDK(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "smpp/sdk.test.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TELGW_CONNECTION_STRING=endpoint="+n.endpoint+";accesskey="+n.keyB64(), "SMS_FROM="+us, "SMS_TO="+them)
+	cmd.Env = append(os.Environ(), "TELGW_CONNECTION_STRING=endpoint="+n.Endpoint+";accesskey="+n.KeyB64(), "SMS_FROM="+us, "SMS_TO="+them)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("SDK test failed: %v\n%s", err, out)

@@ -48,12 +48,12 @@ func TestSMSGateway(t *testing.T) {
 			}
 			smsc := smsctest.Start(t, peers, map[string]any{"rejectDest": []string{"14255550666"}})
 			rcv, url := newReceiver(t)
-			n := startNode(t, nodeOpts{smsc: smsc.Addr(), dbURL: db, webhooks: []string{url}})
+			n := startNode(t, nodeOpts{SMSC: smsc.Addr(), DatabaseURL: db, Webhooks: []string{url}})
 			smsc.Wait("bind", nil, 10*time.Second)
 
 			// Send to a valid, an invalid and a refused recipient.
 			var res sendResponse
-			if st := n.do("POST", "/sms?api-version=2021-03-07", sendBody("Hello €", true, them, "12345", "+14255550666"), &res); st != 202 {
+			if st := n.Do("POST", "/sms?api-version=2021-03-07", sendBody("Hello €", true, them, "12345", "+14255550666"), &res); st != 202 {
 				t.Fatalf("POST /sms = %d %+v", st, res)
 			}
 			if len(res.Value) != 3 || !res.Value[0].Successful || res.Value[0].HTTPStatusCode != 202 || res.Value[0].MessageID == "" ||
@@ -74,11 +74,11 @@ func TestSMSGateway(t *testing.T) {
 				t.Fatalf("refused recipient report %v", failed)
 			}
 			var rep map[string]any
-			if st := n.do("GET", "/deliveryReports/"+id+"?api-version=2026-01-23", nil, &rep); st != 200 || rep["deliveryStatus"] != "Delivered" {
+			if st := n.Do("GET", "/deliveryReports/"+id+"?api-version=2026-01-23", nil, &rep); st != 200 || rep["deliveryStatus"] != "Delivered" {
 				t.Fatalf("GET deliveryReports = %d %v", st, rep)
 			}
 			var msg map[string]any
-			if st := n.do("GET", "/telgw/sms/messages/"+id, nil, &msg); st != 200 || msg["status"] != "delivered" || msg["segmentsSucceeded"] != 1.0 {
+			if st := n.Do("GET", "/telgw/sms/messages/"+id, nil, &msg); st != 200 || msg["status"] != "delivered" || msg["segmentsSucceeded"] != 1.0 {
 				t.Fatalf("message log = %d %v", st, msg)
 			}
 
@@ -87,8 +87,8 @@ func TestSMSGateway(t *testing.T) {
 			body := map[string]any{"from": us, "message": "once", "smsRecipients": []map[string]any{
 				{"to": them, "repeatabilityRequestId": rid, "repeatabilityFirstSent": time.Now().UTC().Format(time.RFC1123)}}}
 			var r1, r2 sendResponse
-			n.do("POST", "/sms?api-version=2026-01-23", body, &r1)
-			n.do("POST", "/sms?api-version=2026-01-23", body, &r2)
+			n.Do("POST", "/sms?api-version=2026-01-23", body, &r1)
+			n.Do("POST", "/sms?api-version=2026-01-23", body, &r2)
 			if r1.Value[0].RepeatabilityResult != "accepted" || r2.Value[0].RepeatabilityResult != "rejected" || r1.Value[0].MessageID != r2.Value[0].MessageID {
 				t.Fatalf("repeatability %+v then %+v", r1.Value, r2.Value)
 			}
@@ -108,19 +108,19 @@ func TestSMSGateway(t *testing.T) {
 				return e["to"] == "14255550199" && strings.Contains(fmt.Sprint(e["message"]), "unsubscribed")
 			}, 10*time.Second)
 			var chk map[string][]map[string]any
-			n.do("POST", "/sms/optouts:check?api-version=2026-01-23", map[string]any{"from": us, "recipients": []map[string]any{{"to": them}}}, &chk)
+			n.Do("POST", "/sms/optouts:check?api-version=2026-01-23", map[string]any{"from": us, "recipients": []map[string]any{{"to": them}}}, &chk)
 			if chk["value"][0]["isOptedOut"] != true {
 				t.Fatalf("optouts:check %v", chk)
 			}
 			var res2 sendResponse
-			n.do("POST", "/sms?api-version=2021-03-07", sendBody("blocked", true, them), &res2)
+			n.Do("POST", "/sms?api-version=2021-03-07", sendBody("blocked", true, them), &res2)
 			blocked := rcv.wait(t, events.TypeSMSDeliveryReportReceived, func(d map[string]any) bool { return d["messageId"] == res2.Value[0].MessageID }, 10*time.Second)
 			if blocked["deliveryStatus"] != "Failed" || !strings.Contains(fmt.Sprint(blocked["deliveryStatusDetails"]), "opted out") {
 				t.Fatalf("opted-out send %v", blocked)
 			}
 			// START opts back in (via the API remove here).
-			n.do("POST", "/sms/optouts:remove?api-version=2026-01-23", map[string]any{"from": us, "recipients": []map[string]any{{"to": them}}}, nil)
-			n.do("POST", "/sms/optouts:check?api-version=2026-01-23", map[string]any{"from": us, "recipients": []map[string]any{{"to": them}}}, &chk)
+			n.Do("POST", "/sms/optouts:remove?api-version=2026-01-23", map[string]any{"from": us, "recipients": []map[string]any{{"to": them}}}, nil)
+			n.Do("POST", "/sms/optouts:check?api-version=2026-01-23", map[string]any{"from": us, "recipients": []map[string]any{{"to": them}}}, &chk)
 			if chk["value"][0]["isOptedOut"] != false {
 				t.Fatalf("after remove %v", chk)
 			}
@@ -150,7 +150,7 @@ func countSubmits(s *smsctest.SMSC, text string) int {
 
 func TestBadInput(t *testing.T) {
 	smsc := smsctest.Start(t, peers, nil)
-	n := startNode(t, nodeOpts{smsc: smsc.Addr()})
+	n := startNode(t, nodeOpts{SMSC: smsc.Addr()})
 	many := make([]string, 101)
 	for i := range many {
 		many[i] = fmt.Sprintf("+1425555%04d", i)
@@ -183,7 +183,7 @@ func TestBadInput(t *testing.T) {
 			if tt.body == nil {
 				method = "GET"
 			}
-			st := n.do(method, tt.path, tt.body, &e)
+			st := n.Do(method, tt.path, tt.body, &e)
 			if st != tt.status || e.Error.Message == "" || (tt.target != "" && e.Error.Target != tt.target) {
 				t.Fatalf("%s = %d %+v, want %d target %q", tt.path, st, e, tt.status, tt.target)
 			}

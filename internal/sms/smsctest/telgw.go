@@ -1,0 +1,201 @@
+package smsctest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telgw/telgw/internal/api"
+)
+
+// BuildTelgw builds cmd/telgw (root is the module root relative to the test) into dir.
+func BuildTelgw(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "telgw")
+	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "telgw")).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build telgw: %v\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Node is a running `telgw serve`.
+type Node struct {
+	t testing.TB
+	// Endpoint is the ACS endpoint ("http://127.0.0.1:PORT/").
+	Endpoint string
+	// Key is the access key.
+	Key  []byte
+	cmd  *exec.Cmd
+	done chan error
+	mu   sync.Mutex
+	logs bytes.Buffer
+	http *http.Client
+}
+
+// NodeOptions configures StartNode.
+type NodeOptions struct {
+	// Bin is the telgw binary (BuildTelgw).
+	Bin string
+	// DataDir is reused across restarts; default a temp dir.
+	DataDir string
+	// DatabaseURL selects PostgreSQL; empty is SQLite.
+	DatabaseURL string
+	// SMSC is the SMPP carrier's host:port.
+	SMSC string
+	// Webhooks are subscriber URLs, all with secret "a-secret".
+	Webhooks []string
+	// Window and Links tune the SMPP carrier (defaults 10 and 1).
+	Window, Links int
+	// Env adds environment variables.
+	Env []string
+}
+
+// FreeAddr returns a free loopback host:port.
+func FreeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// StartNode writes a config and runs `telgw serve` until ready; the test kills it at the end.
+func StartNode(t testing.TB, o NodeOptions) *Node {
+	t.Helper()
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	if o.Window == 0 {
+		o.Window = 10
+	}
+	cfg := fmt.Sprintf("sms:\n  carriers:\n    - name: smsc1\n      smpp: {address: %q, systemId: telgw, password: secret, window: %d, links: %d, systemType: telgw}\n", o.SMSC, o.Window, max(o.Links, 1))
+	if len(o.Webhooks) > 0 {
+		cfg += "webhooks:\n"
+		for _, u := range o.Webhooks {
+			cfg += fmt.Sprintf("  - url: %q\n    secret: a-secret\n", u)
+		}
+	}
+	cfgPath := filepath.Join(o.DataDir, "telgw.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := FreeAddr(t)
+	_ = os.Remove(filepath.Join(o.DataDir, "connection-string"))
+	cmd := exec.Command(o.Bin, "serve")
+	cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+o.DataDir, "TELGW_HTTP_ADDR="+addr, "TELGW_DATABASE_URL="+o.DatabaseURL,
+		"TELGW_SIP_ADDR="+FreeAddr(t), "TELGW_TURN_ADDR=127.0.0.1:0", "TELGW_CONFIG="+cfgPath, "TELGW_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, o.Env...)
+	n := &Node{t: t, cmd: cmd, done: make(chan error, 1), http: &http.Client{Timeout: 30 * time.Second}}
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			n.mu.Lock()
+			n.logs.WriteString(sc.Text() + "\n")
+			n.mu.Unlock()
+		}
+		n.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		n.Kill()
+		if t.Failed() {
+			n.mu.Lock()
+			t.Logf("telgw output:\n%s", n.logs.String())
+			n.mu.Unlock()
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		b, err := os.ReadFile(filepath.Join(o.DataDir, "connection-string"))
+		if err == nil && strings.Contains(string(b), addr) {
+			for _, part := range strings.Split(strings.TrimSpace(string(b)), ";") {
+				k, v, _ := strings.Cut(part, "=")
+				switch k {
+				case "endpoint":
+					n.Endpoint = v
+				case "accesskey":
+					n.Key, _ = base64.StdEncoding.DecodeString(v)
+				}
+			}
+			if resp, err := n.http.Get(n.Endpoint + "readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return n
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t.Fatalf("telgw not ready:\n%s", n.logs.String())
+	return nil
+}
+
+// KeyB64 is the access key as the connection string carries it.
+func (n *Node) KeyB64() string { return base64.StdEncoding.EncodeToString(n.Key) }
+
+// Kill sends SIGKILL and waits.
+func (n *Node) Kill() {
+	if n.cmd.ProcessState != nil {
+		return
+	}
+	_ = n.cmd.Process.Kill()
+	<-n.done
+	n.done <- nil
+}
+
+// Do sends a signed request and decodes a JSON reply into out (if non-nil).
+func (n *Node) Do(method, path string, body, out any) int {
+	n.t.Helper()
+	st, ok := n.TryDo(method, path, body, out)
+	if !ok {
+		n.t.Fatalf("%s %s: no response", method, path)
+	}
+	return st
+}
+
+// TryDo is Do without failing on transport errors (a killed node).
+func (n *Node) TryDo(method, path string, body, out any) (int, bool) {
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	req, err := http.NewRequest(method, n.Endpoint+strings.TrimPrefix(path, "/"), bytes.NewReader(b))
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	api.Sign(n.Key, method, req.URL.RequestURI(), req.URL.Host, b, time.Now(), req.Header)
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false
+	}
+	if out != nil && len(rb) > 0 {
+		if err := json.Unmarshal(rb, out); err != nil {
+			return resp.StatusCode, false
+		}
+	}
+	return resp.StatusCode, true
+}
