@@ -5,8 +5,12 @@ package identity
 
 import (
 	"context"
+	"crypto/md5" //nolint:gosec // RFC 2617 digest needs MD5
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,7 +61,27 @@ type Store interface {
 	IdentityDelete(ctx context.Context, id string) error
 	// IdentityRevokeTokens bumps the token generation and returns the new one.
 	IdentityRevokeTokens(ctx context.Context, id string) (int64, error)
+	// IdentityDigestAdd records the digest HA1s of a newly issued voip token (and may drop the
+	// identity's expired ones).
+	IdentityDigestAdd(ctx context.Context, c DigestCredential) error
+	// IdentityDigests returns the identity's unexpired digest credentials of its current token
+	// generation.
+	IdentityDigests(ctx context.Context, identity string, now time.Time) ([]DigestCredential, error)
 }
+
+// DigestCredential is what a SIP digest check needs of one token: HA1 = H(identity:realm:token)
+// for MD5 and SHA-256 (RFC 7616 §3.4.2, RFC 8760). The token itself is not kept.
+type DigestCredential struct {
+	Identity   string
+	TokenID    string
+	Generation int64
+	HA1MD5     string
+	HA1SHA256  string
+	ExpiresAt  time.Time
+}
+
+// DigestRealm is the realm of digest credentials derived from tokens.
+const DigestRealm = "telgw"
 
 // Token is an issued user access token.
 type Token struct {
@@ -126,7 +150,7 @@ func (s *Service) Create(ctx context.Context, scopes []Scope, expiry time.Durati
 	if len(scopes) == 0 {
 		return id, nil, nil
 	}
-	tok, err := s.sign(k, id, scopes, expiry)
+	tok, err := s.sign(ctx, k, id, scopes, expiry)
 	if err != nil {
 		return Identity{}, nil, err
 	}
@@ -147,7 +171,7 @@ func (s *Service) IssueToken(ctx context.Context, id string, scopes []Scope, exp
 	if err != nil {
 		return Token{}, identityErr(err, id)
 	}
-	return s.sign(s.keys.Current(), ident, scopes, expiry)
+	return s.sign(ctx, s.keys.Current(), ident, scopes, expiry)
 }
 
 // RevokeTokens invalidates every token issued so far for the identity.
@@ -178,7 +202,7 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 }
 
-func (s *Service) sign(k *keys.Keys, id Identity, scopes []Scope, expiry time.Duration) (Token, error) {
+func (s *Service) sign(ctx context.Context, k *keys.Keys, id Identity, scopes []Scope, expiry time.Duration) (Token, error) {
 	now := s.now().UTC().Truncate(time.Second)
 	exp := now.Add(expiry)
 	names := make([]string, len(scopes))
@@ -207,7 +231,42 @@ func (s *Service) sign(k *keys.Keys, id Identity, scopes []Scope, expiry time.Du
 	if err != nil {
 		return Token{}, fmt.Errorf("sign token: %w", err)
 	}
+	if slices.Contains(scopes, ScopeVoIP) {
+		// SIP clients without Bearer support use the token as digest password: keep its HA1s.
+		err := s.store.IdentityDigestAdd(ctx, DigestCredential{
+			Identity: id.ID, TokenID: c.ID, Generation: id.TokenGeneration, ExpiresAt: exp,
+			HA1MD5:    hexHash(md5.New(), id.ID+":"+DigestRealm+":"+signed),
+			HA1SHA256: hexHash(sha256.New(), id.ID+":"+DigestRealm+":"+signed),
+		})
+		if err != nil {
+			return Token{}, fmt.Errorf("record token digest: %w", err)
+		}
+	}
 	return Token{Token: signed, ExpiresOn: exp}, nil
+}
+
+func hexHash(h hash.Hash, s string) string {
+	h.Write([]byte(s))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// DigestHA1s returns the HA1 values (hex, for algorithm "MD5" or "SHA-256") of the identity's
+// live voip tokens, for verifying a SIP digest response whose password is a token. An unknown
+// or deleted identity has none.
+func (s *Service) DigestHA1s(ctx context.Context, identity, algorithm string) ([]string, error) {
+	creds, err := s.store.IdentityDigests(ctx, identity, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(creds))
+	for _, c := range creds {
+		if strings.EqualFold(algorithm, "SHA-256") {
+			out = append(out, c.HA1SHA256)
+		} else {
+			out = append(out, c.HA1MD5)
+		}
+	}
+	return out, nil
 }
 
 // Verify checks a user access token: signature, expiry, that the identity still exists and that

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/md5" //nolint:gosec // test of RFC 2617 HA1
 	"errors"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ type memStore struct {
 	mu       sync.Mutex
 	ids      map[string]Identity
 	settings map[string]string
+	digests  []DigestCredential
 }
 
 func newMem() *memStore { return &memStore{ids: map[string]Identity{}, settings: map[string]string{}} }
@@ -198,5 +200,51 @@ func TestParseScopesAndExpiry(t *testing.T) {
 	}
 	if d, _ := ParseExpiry(nil); d != DefaultExpiry {
 		t.Errorf("default %v", d)
+	}
+}
+
+func (m *memStore) IdentityDigestAdd(_ context.Context, c DigestCredential) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.digests = append(m.digests, c)
+	return nil
+}
+
+func (m *memStore) IdentityDigests(_ context.Context, id string, now time.Time) ([]DigestCredential, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []DigestCredential
+	for _, c := range m.digests {
+		if c.Identity == id && c.ExpiresAt.After(now) && c.Generation == m.ids[id].TokenGeneration {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func TestDigestHA1s(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, _ := newService(t)
+	id, tok, err := svc.Create(ctx, []Scope{ScopeVoIP}, MinExpiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := hexHash(md5.New(), id.ID+":"+DigestRealm+":"+tok.Token)
+	got, err := svc.DigestHA1s(ctx, id.ID, "MD5")
+	if err != nil || len(got) != 1 || got[0] != want {
+		t.Fatalf("HA1s %v %v, want [%s]", got, err, want)
+	}
+	if got, _ := svc.DigestHA1s(ctx, id.ID, "SHA-256"); len(got) != 1 || len(got[0]) != 64 {
+		t.Fatalf("SHA-256 HA1s %v", got)
+	}
+	_ = svc.RevokeTokens(ctx, id.ID)
+	if got, _ := svc.DigestHA1s(ctx, id.ID, "MD5"); len(got) != 0 {
+		t.Fatalf("revoked token still has digest credentials: %v", got)
+	}
+	// Tokens without voip do not become SIP passwords.
+	chat, _, _ := svc.Create(ctx, []Scope{ScopeChat}, MinExpiry)
+	if got, _ := svc.DigestHA1s(ctx, chat.ID, "MD5"); len(got) != 0 {
+		t.Fatalf("chat token has digest credentials: %v", got)
 	}
 }

@@ -55,3 +55,39 @@ func (db *DB) IdentityRevokeTokens(ctx context.Context, id string) (int64, error
 	err := db.QueryRow(ctx, `UPDATE identities SET token_generation = token_generation + 1 WHERE id = $1 RETURNING token_generation`, id).Scan(&gen)
 	return gen, mapErr(err)
 }
+
+// IdentityDigestAdd records a token's digest HA1s and drops the identity's expired ones.
+func (db *DB) IdentityDigestAdd(ctx context.Context, c identity.DigestCredential) error {
+	_, err := db.Exec(ctx, `INSERT INTO token_credentials (identity_id, token_id, generation, ha1_md5, ha1_sha256, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, c.Identity, c.TokenID, c.Generation, c.HA1MD5, c.HA1SHA256, ms(c.ExpiresAt))
+	if isForeignKeyViolation(err) {
+		return problem.ErrNotFound
+	}
+	if err != nil {
+		return mapErr(err)
+	}
+	_, err = db.Exec(ctx, `DELETE FROM token_credentials WHERE identity_id = $1 AND expires_at < $2`, c.Identity, nowMS())
+	return err
+}
+
+// IdentityDigests lists the unexpired digest credentials of the identity's current generation.
+func (db *DB) IdentityDigests(ctx context.Context, id string, now time.Time) ([]identity.DigestCredential, error) {
+	rows, err := db.Query(ctx, `SELECT c.token_id, c.generation, c.ha1_md5, c.ha1_sha256, c.expires_at
+		FROM token_credentials c JOIN identities i ON i.id = c.identity_id AND i.token_generation = c.generation
+		WHERE c.identity_id = $1 AND c.expires_at > $2`, id, ms(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []identity.DigestCredential
+	for rows.Next() {
+		c := identity.DigestCredential{Identity: id}
+		var exp int64
+		if err := rows.Scan(&c.TokenID, &c.Generation, &c.HA1MD5, &c.HA1SHA256, &exp); err != nil {
+			return nil, err
+		}
+		c.ExpiresAt = fromMS(exp)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -21,6 +21,7 @@ func Foundation(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Identities", func(t *testing.T) { t.Parallel(); identities(t, open(t)) })
 	t.Run("Settings", func(t *testing.T) { t.Parallel(); settings(t, open(t)) })
 	t.Run("PushDevices", func(t *testing.T) { t.Parallel(); pushDevices(t, open(t)) })
+	t.Run("TokenDigests", func(t *testing.T) { t.Parallel(); tokenDigests(t, open(t)) })
 	t.Run("JobsTransactional", func(t *testing.T) { t.Parallel(); jobsTransactional(t, open(t)) })
 	t.Run("Migrate twice", func(t *testing.T) {
 		t.Parallel()
@@ -216,5 +217,39 @@ func jobsTransactional(t *testing.T, db *store.DB) {
 		if w.seen[n] != want {
 			t.Errorf("job %d ran %d times, want %d", n, w.seen[n], want)
 		}
+	}
+}
+
+func tokenDigests(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := db.IdentityCreate(ctx, identity.Identity{ID: "8:acs:d", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	add := func(tok string, gen int64, exp time.Time) {
+		t.Helper()
+		if err := db.IdentityDigestAdd(ctx, identity.DigestCredential{Identity: "8:acs:d", TokenID: tok, Generation: gen,
+			HA1MD5: "m-" + tok, HA1SHA256: "s-" + tok, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("old", 0, now.Add(-time.Minute))
+	add("live", 0, now.Add(time.Hour))
+	got, err := db.IdentityDigests(ctx, "8:acs:d", now)
+	if err != nil || len(got) != 1 || got[0].HA1MD5 != "m-live" || got[0].HA1SHA256 != "s-live" {
+		t.Fatalf("digests %+v %v", got, err)
+	}
+	if _, err := db.IdentityRevokeTokens(ctx, "8:acs:d"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.IdentityDigests(ctx, "8:acs:d", now); len(got) != 0 {
+		t.Fatalf("digests of a revoked generation: %+v", got)
+	}
+	add("new", 1, now.Add(time.Hour))
+	if got, _ := db.IdentityDigests(ctx, "8:acs:d", now); len(got) != 1 || got[0].TokenID != "new" {
+		t.Fatalf("after re-issue: %+v", got)
+	}
+	if err := db.IdentityDigestAdd(ctx, identity.DigestCredential{Identity: "8:acs:none", TokenID: "x", ExpiresAt: now}); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("digest for unknown identity: %v", err)
 	}
 }
