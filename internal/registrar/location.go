@@ -1,0 +1,258 @@
+package registrar
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Contact is one registered device of a user (RFC 3261 §10.3 binding).
+type Contact struct {
+	// Identity is the ACS communication user the device belongs to.
+	Identity string
+	// URI is the Contact URI the device registered (often sip:x@y.invalid;transport=ws).
+	URI sip.Uri
+	// Source is host:port the REGISTER came from: WebSocket contacts are reachable only over
+	// that connection (RFC 7118 §5).
+	Source string
+	// Transport is the transport the REGISTER came over (WS, WSS, UDP, TCP).
+	Transport string
+	// InstanceID is the +sip.instance (RFC 5626 §4.1) when the device sends one.
+	InstanceID string
+	// UserAgent is informational.
+	UserAgent string
+	// Expires is when the binding lapses.
+	Expires time.Time
+}
+
+// key identifies a binding: the instance id when present (the same device re-registering with
+// a new connection replaces its binding), else the contact URI.
+func (c Contact) key() string {
+	if c.InstanceID != "" {
+		return "i:" + c.InstanceID
+	}
+	return "u:" + c.URI.String()
+}
+
+// Location is the in-memory location service of this node. Bindings live with the WebSocket
+// connections that carry them, so they are per node by nature; a load balancer keeps a user's
+// connection and calls on one node.
+type Location struct {
+	mu    sync.Mutex
+	users map[string]map[string]Contact
+	now   func() time.Time
+	gauge prometheus.Gauge
+}
+
+// NewLocation returns an empty location service.
+func NewLocation(reg prometheus.Registerer) *Location {
+	l := &Location{users: map[string]map[string]Contact{}, now: time.Now,
+		gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telgw_registrations", Help: "Registered WebRTC/SIP user contacts on this node."})}
+	if reg != nil {
+		reg.MustRegister(l.gauge)
+	}
+	return l
+}
+
+// Put adds or refreshes a binding.
+func (l *Location) Put(c Contact) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.users[c.Identity]
+	if m == nil {
+		m = map[string]Contact{}
+		l.users[c.Identity] = m
+	}
+	m[c.key()] = c
+	l.count()
+}
+
+// Remove drops one binding (by contact URI or instance).
+func (l *Location) Remove(c Contact) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.users[c.Identity], c.key())
+	if len(l.users[c.Identity]) == 0 {
+		delete(l.users, c.Identity)
+	}
+	l.count()
+}
+
+// RemoveAll drops every binding of identity (Contact: * with Expires: 0).
+func (l *Location) RemoveAll(identity string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.users, identity)
+	l.count()
+}
+
+// RemoveSource drops the bindings carried by a connection that closed.
+func (l *Location) RemoveSource(source string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, m := range l.users {
+		for k, c := range m {
+			if c.Source == source {
+				delete(m, k)
+			}
+		}
+		if len(m) == 0 {
+			delete(l.users, id)
+		}
+	}
+	l.count()
+}
+
+// Lookup returns identity's live bindings, newest expiry first.
+func (l *Location) Lookup(identity string) []Contact {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	var out []Contact
+	for k, c := range l.users[identity] {
+		if c.Expires.After(now) {
+			out = append(out, c)
+		} else {
+			delete(l.users[identity], k)
+		}
+	}
+	slices.SortFunc(out, func(a, b Contact) int { return b.Expires.Compare(a.Expires) })
+	return out
+}
+
+// count updates the gauge; l.mu is held.
+func (l *Location) count() {
+	n := 0
+	for _, m := range l.users {
+		n += len(m)
+	}
+	l.gauge.Set(float64(n))
+}
+
+// Sweep removes expired bindings every interval until ctx ends.
+func (l *Location) Sweep(ctx context.Context, every time.Duration) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			l.mu.Lock()
+			now := l.now()
+			for id, m := range l.users {
+				for k, c := range m {
+					if !c.Expires.After(now) {
+						delete(m, k)
+					}
+				}
+				if len(m) == 0 {
+					delete(l.users, id)
+				}
+			}
+			l.count()
+			l.mu.Unlock()
+		}
+	}
+}
+
+// Registrar answers REGISTER requests (RFC 3261 §10.3).
+type Registrar struct {
+	Auth     *Authenticator
+	Location *Location
+	Log      *slog.Logger
+	// MinExpires and MaxExpires bound binding lifetimes. Defaults 60s and 3600s.
+	MinExpires, MaxExpires time.Duration
+}
+
+// OnRegister is the sipgo REGISTER handler.
+func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(r.Handle(context.Background(), req))
+}
+
+// Handle processes a REGISTER and returns the response to send.
+func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response {
+	claims, err := r.Auth.Authenticate(ctx, req)
+	if err != nil {
+		if r.Log != nil && !errorsIsChallenge(err) {
+			r.Log.Info("register rejected", "source", req.Source(), "err", err)
+		}
+		return r.Auth.Reject(req, err)
+	}
+	minE, maxE := r.MinExpires, r.MaxExpires
+	if minE == 0 {
+		minE = 60 * time.Second
+	}
+	if maxE == 0 {
+		maxE = time.Hour
+	}
+	defExp := -1
+	if h := req.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil {
+			defExp = n
+		}
+	}
+	contacts := req.GetHeaders("Contact")
+	// RFC 3261 §10.3 step 6: "Contact: *" only with Expires: 0, removes every binding.
+	if len(contacts) == 1 && strings.TrimSpace(contacts[0].Value()) == "*" {
+		if defExp != 0 {
+			return sip.NewResponseFromRequest(req, 400, "Bad Request", nil)
+		}
+		r.Location.RemoveAll(claims.Identity)
+		return sip.NewResponseFromRequest(req, 200, "OK", nil)
+	}
+	now := time.Now()
+	for _, h := range contacts {
+		var ch sip.ContactHeader
+		ch.Params = sip.NewParams()
+		if _, err := sip.ParseAddressValue(h.Value(), &ch.Address, &ch.Params); err != nil {
+			return sip.NewResponseFromRequest(req, 400, "Bad Contact", nil)
+		}
+		exp := defExp
+		if v, ok := ch.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				exp = n
+			}
+		}
+		if exp < 0 {
+			exp = int(maxE / time.Second)
+		}
+		c := Contact{Identity: claims.Identity, URI: ch.Address, Source: req.Source(), Transport: req.Transport()}
+		if inst, ok := ch.Params.Get("+sip.instance"); ok {
+			c.InstanceID = strings.Trim(inst, `"<>`)
+		}
+		if ua := req.GetHeader("User-Agent"); ua != nil {
+			c.UserAgent = ua.Value()
+		}
+		if exp == 0 {
+			r.Location.Remove(c)
+			continue
+		}
+		d := time.Duration(exp) * time.Second
+		if d < minE {
+			res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
+			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(int(minE/time.Second))))
+			return res
+		}
+		if d > maxE {
+			d = maxE
+		}
+		c.Expires = now.Add(d)
+		r.Location.Put(c)
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	for _, c := range r.Location.Lookup(claims.Identity) {
+		secs := int(time.Until(c.Expires).Round(time.Second) / time.Second)
+		res.AppendHeader(sip.NewHeader("Contact", "<"+c.URI.String()+">;expires="+strconv.Itoa(secs)))
+	}
+	return res
+}
+
+func errorsIsChallenge(err error) bool { return err == ErrChallenge }
