@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -31,6 +32,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 	handler := &carrierHandler{}
 	var carriers []sms.Carrier
 	var runners []func(context.Context) error
+	inflight := 0
 	for i, c := range a.Config.SMS.Carriers {
 		if c.SMPP == nil {
 			continue
@@ -46,9 +48,10 @@ func (a *App) setupSMS(ctx context.Context) error {
 			return fmt.Errorf("sms.carriers[%d]: %w", i, err)
 		}
 		carriers = append(carriers, sc)
+		inflight += cmp.Or(c.SMPP.Window, 10) * max(c.SMPP.Links, 1)
 		runners = append(runners, sc.Run)
 	}
-	svc := sms.New(sms.Config{Store: a.DB, Jobs: jobs, Events: hooks, Carriers: carriers, Logger: log})
+	svc := sms.New(sms.Config{Store: a.DB, Jobs: jobs, Events: hooks, Carriers: carriers, Logger: log, InFlight: inflight})
 	handler.svc = svc
 	svc.Register(a.Workers)
 	a.API.MountSMS(svc, hooks, a.DB)

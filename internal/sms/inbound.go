@@ -207,10 +207,10 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 				if _, ok := s.carriers[m.Carrier]; !ok && len(s.cfg.Carriers) > 0 {
 					m.Carrier = s.cfg.Carriers[0].Name()
 				}
-				if err := tx.MessageInsert(ctx, m); err != nil {
+				if err := tx.MessagesInsert(ctx, []Message{m}); err != nil {
 					return err
 				}
-				if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageID: m.ID}, sendOpts()); err != nil {
+				if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: []string{m.ID}}, sendOpts()); err != nil {
 					return err
 				}
 			}

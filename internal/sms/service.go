@@ -39,6 +39,10 @@ type Config struct {
 	DefaultValidity time.Duration
 	// MaxBackoff caps the wait between submit retries, which doubles from 1s. Default 30s.
 	MaxBackoff time.Duration
+	// InFlight caps messages submitted to carriers whose outcome is not yet committed on this
+	// node: after a kill -9 these are the only ones sent twice. Set it to the carriers' total
+	// window. Default 10.
+	InFlight int
 	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
 	// CTIA-style confirmations.
 	OptOutReply, OptInReply, HelpReply string
@@ -56,6 +60,8 @@ type Service struct {
 
 	omu     sync.Mutex
 	orphans map[string]orphan // receipts that arrived before their submit was recorded
+
+	inflight chan struct{} // one token per submitted message whose outcome is not committed
 }
 
 // New builds a Service.
@@ -72,6 +78,9 @@ func New(cfg Config) *Service {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.InFlight <= 0 {
+		cfg.InFlight = 10
+	}
 	if cfg.OptOutReply == "" {
 		cfg.OptOutReply = "You have been unsubscribed and will receive no further messages. Reply START to resubscribe."
 	}
@@ -87,7 +96,8 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
+		inflight: make(chan struct{}, cfg.InFlight)}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
 	}
@@ -181,64 +191,89 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 		return nil, fmt.Errorf("check opt-outs: %w", err)
 	}
 	now := s.cfg.Now().UTC()
-	results := make([]SendResult, len(req.Recipients))
-	err = s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
-		for i, r := range req.Recipients {
-			res, err := s.queueOne(ctx, tx, req, r, from, carrier, optedOut, now)
-			if err != nil {
-				return err
-			}
-			results[i] = res
+	var results []SendResult
+	// A concurrent request with the same repeatability id may insert first: the retry then
+	// finds it and answers "rejected".
+	for attempt := 0; ; attempt++ {
+		results, err = s.queue(ctx, req, from, carrier, optedOut, now)
+		if errors.Is(err, problem.ErrConflict) && attempt == 0 {
+			continue
 		}
-		return nil
-	})
+		break
+	}
 	if err != nil {
 		return nil, err
 	}
 	return results, nil
 }
 
-func (s *Service) queueOne(ctx context.Context, tx Tx, req SendRequest, r Recipient, from, carrier string, optedOut map[string]bool, now time.Time) (SendResult, error) {
-	res := SendResult{To: r.To}
-	to, ok := NormalizeE164(r.To)
-	if !ok {
-		res.HTTPStatusCode, res.ErrorMessage = 400, fmt.Sprintf("Invalid To phone number %q: not E.164", r.To)
-		return res, nil
-	}
-	if r.RepeatabilityRequestID != "" {
-		if _, err := uuid.Parse(r.RepeatabilityRequestID); err != nil || r.RepeatabilityFirstSent == "" {
-			res.HTTPStatusCode = 400
-			res.ErrorMessage = "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set"
-			return res, nil
+// queue writes the request's messages and one send job for all of them in one transaction.
+func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, optedOut map[string]bool, now time.Time) ([]SendResult, error) {
+	results := make([]SendResult, len(req.Recipients))
+	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+		var rids []string
+		for _, r := range req.Recipients {
+			if r.RepeatabilityRequestID != "" {
+				rids = append(rids, strings.ToLower(r.RepeatabilityRequestID))
+			}
 		}
-		prev, err := tx.MessageByRepeatability(ctx, strings.ToLower(r.RepeatabilityRequestID))
-		if err == nil {
-			res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = prev.ID, 202, true, "rejected"
-			return res, nil
+		prev, err := tx.MessagesByRepeatability(ctx, rids)
+		if err != nil {
+			return err
 		}
-		if !errors.Is(err, problem.ErrNotFound) {
-			return res, err
+		var msgs []Message
+		var queued []string
+		seenRID := map[string]string{}
+		for i, r := range req.Recipients {
+			res := SendResult{To: r.To}
+			to, ok := NormalizeE164(r.To)
+			rid := strings.ToLower(r.RepeatabilityRequestID)
+			switch {
+			case !ok:
+				res.HTTPStatusCode, res.ErrorMessage = 400, fmt.Sprintf("Invalid To phone number %q: not E.164", r.To)
+			case rid != "" && (!validUUID(rid) || r.RepeatabilityFirstSent == ""):
+				res.HTTPStatusCode = 400
+				res.ErrorMessage = "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set"
+			case rid != "" && prev[rid].ID != "":
+				res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = prev[rid].ID, 202, true, "rejected"
+			case rid != "" && seenRID[rid] != "":
+				res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = seenRID[rid], 202, true, "rejected"
+			default:
+				m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
+					Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
+					RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
+				if optedOut[to] {
+					m.Status, m.StatusDetails, m.DoneAt = StatusFailed, "The recipient has opted out of messages from this number.", now
+				} else {
+					queued = append(queued, m.ID)
+				}
+				msgs = append(msgs, m)
+				res.MessageID, res.HTTPStatusCode, res.Successful = m.ID, 202, true
+				if rid != "" {
+					res.RepeatabilityResult = "accepted"
+					seenRID[rid] = m.ID
+				}
+			}
+			results[i] = res
 		}
-		res.RepeatabilityResult = "accepted"
-	}
-	m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
-		Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: strings.ToLower(r.RepeatabilityRequestID),
-		RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
-	if optedOut[to] {
-		m.Status, m.StatusDetails, m.DoneAt = StatusFailed, "The recipient has opted out of messages from this number.", now
-	}
-	if err := tx.MessageInsert(ctx, m); err != nil {
-		return res, fmt.Errorf("insert message: %w", err)
-	}
-	if m.Status == StatusFailed {
-		if err := s.reportTx(ctx, tx, m, now); err != nil {
-			return res, err
+		if err := tx.MessagesInsert(ctx, msgs); err != nil {
+			return fmt.Errorf("insert messages: %w", err)
 		}
-	} else if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageID: m.ID}, sendOpts()); err != nil {
-		return res, fmt.Errorf("enqueue send: %w", err)
-	}
-	res.MessageID, res.HTTPStatusCode, res.Successful = m.ID, 202, true
-	return res, nil
+		for _, m := range msgs {
+			if m.Status == StatusFailed {
+				if err := s.reportTx(ctx, tx, m, now); err != nil {
+					return err
+				}
+			}
+		}
+		if len(queued) > 0 {
+			if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: queued}, sendOpts()); err != nil {
+				return fmt.Errorf("enqueue send: %w", err)
+			}
+		}
+		return nil
+	})
+	return results, err
 }
 
 // senderCarrier checks from may send SMS and picks its carrier: the one recorded for the
@@ -329,4 +364,9 @@ func (s *Service) Messages(ctx context.Context, f MessageFilter) ([]Message, err
 	}
 	f.Limit = min(f.Limit, 1000)
 	return s.cfg.Store.MessageList(ctx, f)
+}
+
+func validUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil
 }

@@ -75,10 +75,15 @@ type MessageFilter struct {
 // transaction handle, which job and event inserters use so that jobs commit with the rows.
 type Tx interface {
 	Raw() any
-	// MessageInsert inserts m; a repeated repeatability id gives problem.ErrConflict.
-	MessageInsert(ctx context.Context, m Message) error
-	// MessageByRepeatability finds the message sent under a repeatability id.
-	MessageByRepeatability(ctx context.Context, requestID string) (Message, error)
+	// MessagesInsert inserts ms (in one statement where it can); a repeated repeatability id
+	// gives problem.ErrConflict.
+	MessagesInsert(ctx context.Context, ms []Message) error
+	// MessagesByRepeatability maps the given repeatability ids to the messages sent under
+	// them (ids never seen are absent).
+	MessagesByRepeatability(ctx context.Context, requestIDs []string) (map[string]Message, error)
+	// MessageMarkSent moves a queued message to sent with its segment count and attempts; it
+	// reports false when the message was no longer queued.
+	MessageMarkSent(ctx context.Context, id string, segments, attempts int, at time.Time) (bool, error)
 	// MessageGetForUpdate reads and locks a message.
 	MessageGetForUpdate(ctx context.Context, id string) (Message, error)
 	// MessageUpdate writes status, details, segment counts, attempts, carrier and times.
@@ -101,6 +106,8 @@ type Store interface {
 	SMSTx(ctx context.Context, fn func(tx Tx) error) error
 	// MessageGet reads a message or returns problem.ErrNotFound.
 	MessageGet(ctx context.Context, id string) (Message, error)
+	// MessagesGet reads the messages with the given ids that exist.
+	MessagesGet(ctx context.Context, ids []string) ([]Message, error)
 	// MessageList lists messages newest first.
 	MessageList(ctx context.Context, f MessageFilter) ([]Message, error)
 	// OptOutCheck reports which of tos opted out of messages from from.

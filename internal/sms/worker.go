@@ -4,37 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/telgw/telgw/internal/events"
-	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms/receipt"
 )
 
-// SendArgs is the River job that submits one message to its carrier.
+// SendArgs is the River job that submits messages to their carriers: all the messages of one
+// POST /sms, or those of an earlier job that failed transiently.
 type SendArgs struct {
-	// MessageID is the message to send.
-	MessageID string `json:"messageId"`
+	// MessageIDs are the messages to send.
+	MessageIDs []string `json:"messageIds"`
+	// Attempt counts earlier transient failures of these messages (for backoff).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Kind implements river.JobArgs.
 func (SendArgs) Kind() string { return "telgw.sms.send" }
 
-// ReportTimeoutArgs is the River job that fails a sent message whose receipt did not arrive
-// within its report timeout (the 2026-01-23 deliveryReportTimeoutInSeconds).
+// ReportTimeoutArgs is the River job that fails sent messages whose receipts did not arrive
+// within their report timeout (the 2026-01-23 deliveryReportTimeoutInSeconds).
 type ReportTimeoutArgs struct {
-	// MessageID is the message waited for.
-	MessageID string `json:"messageId"`
+	// MessageIDs are the messages waited for.
+	MessageIDs []string `json:"messageIds"`
 }
 
 // Kind implements river.JobArgs.
 func (ReportTimeoutArgs) Kind() string { return "telgw.sms.report_timeout" }
 
-// sendOpts lets a send retry until its validity period ends (checked in Work), not until a
-// fixed attempt count.
-func sendOpts() *river.InsertOpts { return &river.InsertOpts{MaxAttempts: 100000} }
+func sendOpts() *river.InsertOpts { return &river.InsertOpts{MaxAttempts: 25} }
 
 // Register adds the SMS workers to workers.
 func (s *Service) Register(workers *river.Workers) {
@@ -47,84 +48,210 @@ type sendWorker struct {
 	s *Service
 }
 
-// NextRetry doubles from 1s up to MaxBackoff: throttling and rebinds clear in seconds.
-func (w *sendWorker) NextRetry(job *river.Job[SendArgs]) time.Time {
-	return time.Now().Add(min(time.Second<<min(job.Attempt-1, 20), w.s.cfg.MaxBackoff))
-}
-
-// Timeout bounds one submission (window wait, rate limit, every part's response).
+// Timeout bounds one job: every message's window wait, rate limit and responses.
 func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return 25 * time.Second }
 
-// Work submits the message. Temporary carrier errors return an error so River retries with
-// backoff; permanent ones, an expired validity or a missing carrier end the message as failed
-// with a delivery report.
+// outcome is what happened to one message of a send job.
+type outcome struct {
+	m       Message
+	res     SubmitResult
+	err     error  // nil: sent
+	details string // set: fail permanently with these details
+}
+
+// submitConcurrency bounds parallel submissions of one job; the carrier's windows bound what
+// is actually in flight.
+const submitConcurrency = 64
+
+// recordBatch caps how many outcomes are committed together.
+const recordBatch = 64
+
+// Work submits the job's queued messages in parallel and records outcomes as they come, in
+// small transactions: sent messages with their parts, permanent refusals, expiries and
+// missing carriers as failed (with a delivery report), and transient failures (throttling,
+// queue full, timeouts, no bind) in one new job scheduled after a doubling backoff.
 func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	s := w.s
-	m, err := s.cfg.Store.MessageGet(ctx, job.Args.MessageID)
-	if errors.Is(err, problem.ErrNotFound) {
-		return nil
-	}
+	msgs, err := s.cfg.Store.MessagesGet(ctx, job.Args.MessageIDs)
 	if err != nil {
 		return err
 	}
-	if m.Status != StatusQueued {
-		return nil // already sent: a duplicate job or a retry after the row was updated
+	out := make(chan outcome)
+	work := make(chan Message)
+	go func() {
+		defer close(work)
+		for _, m := range msgs {
+			if m.Status != StatusQueued {
+				continue // already sent: a rescued job after a crash
+			}
+			select {
+			case work <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range min(submitConcurrency, len(msgs)) {
+		wg.Go(func() {
+			for m := range work {
+				// The token is returned once the outcome is committed (or known unsent).
+				select {
+				case s.inflight <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				out <- s.submit(ctx, m, job.Args.Attempt)
+			}
+		})
 	}
+	go func() { wg.Wait(); close(out) }()
+
+	var batch []outcome
+	var retry []string
+	var recErr error
+	release := func(n int) {
+		for range n {
+			<-s.inflight
+		}
+	}
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := s.record(ctx, batch, job.Args.Attempt); err != nil && recErr == nil {
+			recErr = err
+		}
+		release(len(batch))
+		batch = batch[:0]
+	}
+	// Record as soon as an outcome arrives, together with whatever else is already waiting:
+	// what a crash can lose (and later resend) is only what arrived during one commit.
+	add := func(o outcome) {
+		if o.err != nil && o.details == "" {
+			retry = append(retry, o.m.ID)
+			release(1)
+			return
+		}
+		batch = append(batch, o)
+	}
+	for o := range out {
+		add(o)
+	drain:
+		for len(batch) < recordBatch {
+			select {
+			case o2, ok := <-out:
+				if !ok {
+					break drain
+				}
+				add(o2)
+			default:
+				break drain
+			}
+		}
+		flush()
+	}
+	flush()
+	if recErr != nil {
+		// The carrier has these messages; retrying would send them twice. The log keeps
+		// them queued and their receipts wait as orphans.
+		s.log.Error("recording sent messages failed", "err", recErr)
+		return river.JobCancel(recErr)
+	}
+	if len(retry) > 0 {
+		return s.retryLater(ctx, retry, job.Args.Attempt+1)
+	}
+	return ctx.Err()
+}
+
+// submit sends one message and classifies the result.
+func (s *Service) submit(ctx context.Context, m Message, attempt int) outcome {
 	now := s.cfg.Now()
 	if now.After(m.CreatedAt.Add(s.validity(m))) {
-		return s.fail(ctx, m.ID, "The validity period ended before the carrier accepted the message.")
+		return outcome{m: m, err: errExpired, details: "The validity period ended before the carrier accepted the message."}
 	}
 	c := s.carriers[m.Carrier]
 	if c == nil {
-		return s.fail(ctx, m.ID, fmt.Sprintf("No SMS carrier %q is configured.", m.Carrier))
+		return outcome{m: m, err: errNoCarrier, details: fmt.Sprintf("No SMS carrier %q is configured.", m.Carrier)}
 	}
 	res, err := c.Submit(ctx, Outbound{MessageID: m.ID, From: m.From, To: m.To, Text: m.Text,
 		DeliveryReport: m.DeliveryReport, Validity: s.validity(m) - now.Sub(m.CreatedAt)})
-	if err != nil {
-		if IsTemporary(err) {
-			s.log.Warn("sms submit failed; retrying", "message_id", m.ID, "carrier", m.Carrier, "attempt", job.Attempt, "err", err)
-			return err
-		}
+	switch {
+	case err == nil:
+		return outcome{m: m, res: res}
+	case IsTemporary(err):
+		s.log.Warn("sms submit failed; will retry", "message_id", m.ID, "carrier", m.Carrier, "attempt", attempt+1, "err", err)
+		return outcome{m: m, err: err}
+	default:
 		s.log.Warn("sms submit refused", "message_id", m.ID, "carrier", m.Carrier, "err", err)
-		return s.fail(ctx, m.ID, "The carrier refused the message: "+err.Error())
+		return outcome{m: m, err: err, details: "The carrier refused the message: " + err.Error()}
 	}
-	keys := make([]string, 0, len(res.CarrierIDs))
-	err = s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
-		cur, err := tx.MessageGetForUpdate(ctx, m.ID)
-		if err != nil {
-			return err
-		}
+}
+
+var (
+	errExpired   = errors.New("validity period ended")
+	errNoCarrier = errors.New("no such carrier")
+)
+
+// record commits a batch of outcomes in one transaction.
+func (s *Service) record(ctx context.Context, batch []outcome, attempt int) error {
+	var keys []string
+	carrier := ""
+	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+		keys = keys[:0]
 		at := s.cfg.Now().UTC()
-		if cur.Status == StatusQueued {
-			cur.Status, cur.SentAt = StatusSent, at
-		}
-		cur.Segments, cur.Attempts, cur.UpdatedAt = res.Segments, job.Attempt, at
-		if err := tx.MessageUpdate(ctx, cur); err != nil {
-			return err
-		}
-		parts := make([]Part, len(res.CarrierIDs))
-		for i, id := range res.CarrierIDs {
-			k := receipt.Key(id)
-			keys = append(keys, k)
-			parts[i] = Part{MessageID: m.ID, Seq: i + 1, Carrier: m.Carrier, Key: k}
+		var parts []Part
+		var waiting []string
+		var deadline time.Time
+		for _, o := range batch {
+			if o.err != nil {
+				if err := s.failTx(ctx, tx, o.m.ID, o.details, at); err != nil {
+					return err
+				}
+				continue
+			}
+			ok, err := tx.MessageMarkSent(ctx, o.m.ID, o.res.Segments, attempt+1, at)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			for i, id := range o.res.CarrierIDs {
+				k := receipt.Key(id)
+				keys = append(keys, k)
+				carrier = o.m.Carrier
+				parts = append(parts, Part{MessageID: o.m.ID, Seq: i + 1, Carrier: o.m.Carrier, Key: k})
+			}
+			if o.m.DeliveryReport {
+				waiting = append(waiting, o.m.ID)
+				if d := o.m.CreatedAt.Add(s.validity(o.m)); d.After(deadline) {
+					deadline = d
+				}
+			}
 		}
 		if err := tx.PartsAdd(ctx, parts); err != nil {
 			return err
 		}
-		if cur.DeliveryReport {
-			deadline := cur.CreatedAt.Add(s.validity(cur))
-			return s.cfg.Jobs.InsertTx(ctx, tx.Raw(), ReportTimeoutArgs{MessageID: m.ID}, &river.InsertOpts{ScheduledAt: deadline})
+		if len(waiting) > 0 {
+			return s.cfg.Jobs.InsertTx(ctx, tx.Raw(), ReportTimeoutArgs{MessageIDs: waiting}, &river.InsertOpts{ScheduledAt: deadline})
 		}
 		return nil
 	})
-	if err != nil {
-		// The carrier has the message; retrying would send it twice. Log and stop: receipts
-		// for it will be orphans, and the log shows it queued.
-		s.log.Error("recording sent message failed", "message_id", m.ID, "err", err)
-		return river.JobCancel(err)
+	if err == nil && carrier != "" {
+		s.retryOrphans(ctx, carrier, keys)
 	}
-	s.retryOrphans(ctx, m.Carrier, keys)
-	return nil
+	return err
+}
+
+// retryLater enqueues transiently failed messages again after a doubling backoff (1s up to
+// MaxBackoff); they keep trying until their validity period ends.
+func (s *Service) retryLater(ctx context.Context, ids []string, attempt int) error {
+	backoff := min(time.Second<<min(attempt-1, 20), s.cfg.MaxBackoff)
+	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+		return s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: ids, Attempt: attempt},
+			&river.InsertOpts{MaxAttempts: 25, ScheduledAt: time.Now().Add(backoff)})
+	})
 }
 
 func (s *Service) validity(m Message) time.Duration {
@@ -136,24 +263,25 @@ func (s *Service) validity(m Message) time.Duration {
 
 // fail ends a message as failed with a delivery report, unless it already ended.
 func (s *Service) fail(ctx context.Context, id, details string) error {
-	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
-		m, err := tx.MessageGetForUpdate(ctx, id)
-		if err != nil {
-			return err
-		}
-		if m.Status.Final() {
-			return nil
-		}
-		at := s.cfg.Now().UTC()
-		m.Status, m.StatusDetails, m.DoneAt, m.UpdatedAt = StatusFailed, details, at, at
-		if m.Segments > 0 {
-			m.SegmentsFailed = m.Segments - m.SegmentsSucceeded
-		}
-		if err := tx.MessageUpdate(ctx, m); err != nil {
-			return err
-		}
-		return s.reportTx(ctx, tx, m, at)
-	})
+	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error { return s.failTx(ctx, tx, id, details, s.cfg.Now().UTC()) })
+}
+
+func (s *Service) failTx(ctx context.Context, tx Tx, id, details string, at time.Time) error {
+	m, err := tx.MessageGetForUpdate(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m.Status.Final() {
+		return nil
+	}
+	m.Status, m.StatusDetails, m.DoneAt, m.UpdatedAt = StatusFailed, details, at, at
+	if m.Segments > 0 {
+		m.SegmentsFailed = m.Segments - m.SegmentsSucceeded
+	}
+	if err := tx.MessageUpdate(ctx, m); err != nil {
+		return err
+	}
+	return s.reportTx(ctx, tx, m, at)
 }
 
 // reportTx publishes Microsoft.Communication.SMSDeliveryReportReceived for a final message
@@ -192,11 +320,19 @@ type timeoutWorker struct {
 	s *Service
 }
 
-// Work fails a message still waiting for its receipt.
+// Work fails the messages still waiting for their receipts.
 func (w *timeoutWorker) Work(ctx context.Context, job *river.Job[ReportTimeoutArgs]) error {
-	m, err := w.s.cfg.Store.MessageGet(ctx, job.Args.MessageID)
-	if err != nil || m.Status.Final() {
-		return nil
+	msgs, err := w.s.cfg.Store.MessagesGet(ctx, job.Args.MessageIDs)
+	if err != nil {
+		return err
 	}
-	return w.s.fail(ctx, m.ID, "No delivery report arrived from the carrier within the report timeout.")
+	for _, m := range msgs {
+		if m.Status.Final() {
+			continue
+		}
+		if err := w.s.fail(ctx, m.ID, "No delivery report arrived from the carrier within the report timeout."); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -69,6 +69,31 @@ func (db *DB) MessageGet(ctx context.Context, id string) (sms.Message, error) {
 	return scanSMSMessage(db.QueryRow(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE id = $1`, id))
 }
 
+// MessagesGet reads the messages with the given ids.
+func (db *DB) MessagesGet(ctx context.Context, ids []string) ([]sms.Message, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := db.Query(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE id IN (`+placeholders(1, len(ids))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []sms.Message
+	for rows.Next() {
+		m, err := scanSMSMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // MessageList lists the message log newest first.
 func (db *DB) MessageList(ctx context.Context, f sms.MessageFilter) ([]sms.Message, error) {
 	q := `SELECT ` + smsMessageCols + ` FROM sms_messages WHERE created_at < $1`
@@ -145,19 +170,65 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-func (t smsTx) MessageInsert(ctx context.Context, m sms.Message) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO sms_messages (id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier,
+// MessagesInsert inserts messages with one multi-row INSERT per 100.
+func (t smsTx) MessagesInsert(ctx context.Context, msgs []sms.Message) error {
+	const cols = 20
+	for len(msgs) > 0 {
+		chunk := msgs[:min(len(msgs), 100)]
+		msgs = msgs[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO sms_messages (id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier,
 		status, status_details, segments, segments_succeeded, segments_failed, repeatability_id, repeatability_first_sent, attempts,
-		created_at, updated_at, sent_at, done_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
-		m.ID, m.From, m.To, m.Text, m.Tag, m.DeliveryReport, m.Validity.Milliseconds(), m.Carrier, string(m.Status), m.StatusDetails,
-		m.Segments, m.SegmentsSucceeded, m.SegmentsFailed, nullIfEmpty(m.RepeatabilityRequestID), m.RepeatabilityFirstSent, m.Attempts,
-		ms(m.CreatedAt), ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt))
-	return mapErr(err)
+		created_at, updated_at, sent_at, done_at) VALUES `)
+		args := make([]any, 0, cols*len(chunk))
+		for i, m := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + placeholders(i*cols+1, cols) + ")")
+			args = append(args, m.ID, m.From, m.To, m.Text, m.Tag, m.DeliveryReport, m.Validity.Milliseconds(), m.Carrier,
+				string(m.Status), m.StatusDetails, m.Segments, m.SegmentsSucceeded, m.SegmentsFailed, nullIfEmpty(m.RepeatabilityRequestID),
+				m.RepeatabilityFirstSent, m.Attempts, ms(m.CreatedAt), ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt))
+		}
+		if _, err := t.tx.Exec(ctx, q.String(), args...); err != nil {
+			return mapErr(err)
+		}
+	}
+	return nil
 }
 
-func (t smsTx) MessageByRepeatability(ctx context.Context, requestID string) (sms.Message, error) {
-	return scanSMSMessage(t.tx.QueryRow(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE repeatability_id = $1`, requestID))
+func (t smsTx) MessagesByRepeatability(ctx context.Context, requestIDs []string) (map[string]sms.Message, error) {
+	out := map[string]sms.Message{}
+	if len(requestIDs) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(requestIDs))
+	for i, r := range requestIDs {
+		args[i] = r
+	}
+	rows, err := t.tx.Query(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE repeatability_id IN (`+placeholders(1, len(args))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m, err := scanSMSMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[m.RepeatabilityRequestID] = m
+	}
+	return out, rows.Err()
+}
+
+func (t smsTx) MessageMarkSent(ctx context.Context, id string, segments, attempts int, at time.Time) (bool, error) {
+	res, err := t.tx.Exec(ctx, `UPDATE sms_messages SET status = 'sent', segments = $2, attempts = $3, sent_at = $4, updated_at = $4
+		WHERE id = $1 AND status = 'queued'`, id, segments, attempts, ms(at))
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }
 
 func (t smsTx) MessageGetForUpdate(ctx context.Context, id string) (sms.Message, error) {
@@ -182,13 +253,37 @@ func (t smsTx) MessageUpdate(ctx context.Context, m sms.Message) error {
 	return nil
 }
 
+// PartsAdd upserts parts with one multi-row statement per 200 (a key repeated in the batch
+// keeps its last part: one statement may not update a row twice).
 func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
 	now := nowMS()
+	seen := map[[2]string]int{}
+	var uniq []sms.Part
 	for _, p := range parts {
-		_, err := t.tx.Exec(ctx, `INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-			ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-			state = excluded.state, created_at = excluded.created_at`, p.Carrier, p.Key, p.MessageID, p.Seq, p.State, now)
-		if err != nil {
+		k := [2]string{p.Carrier, p.Key}
+		if i, ok := seen[k]; ok {
+			uniq[i] = p
+			continue
+		}
+		seen[k] = len(uniq)
+		uniq = append(uniq, p)
+	}
+	for len(uniq) > 0 {
+		chunk := uniq[:min(len(uniq), 200)]
+		uniq = uniq[len(chunk):]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at) VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for i, p := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + placeholders(i*6+1, 6) + ")")
+			args = append(args, p.Carrier, p.Key, p.MessageID, p.Seq, p.State, now)
+		}
+		q.WriteString(` ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+			state = excluded.state, created_at = excluded.created_at`)
+		if _, err := t.tx.Exec(ctx, q.String(), args...); err != nil {
 			return mapErr(err)
 		}
 	}

@@ -37,7 +37,7 @@ func smsMessageLifecycle(t *testing.T, db *store.DB) {
 		if i == 2 {
 			m.To = "+14255550111"
 		}
-		if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, m) }); err != nil {
+		if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessagesInsert(ctx, []sms.Message{m}) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,12 +67,29 @@ func smsMessageLifecycle(t *testing.T, db *store.DB) {
 	if got.Status != sms.StatusSent || got.Segments != 2 || !got.SentAt.Equal(at.Add(time.Minute)) || got.Attempts != 3 || !got.DoneAt.IsZero() {
 		t.Fatalf("after update: %+v", got)
 	}
+	many, err := db.MessagesGet(ctx, []string{"m0", "m2", "nope"})
+	if err != nil || len(many) != 2 {
+		t.Fatalf("MessagesGet: %v %v", ids(many), err)
+	}
+	// MessageMarkSent moves only queued messages.
+	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
+		if ok, err := tx.MessageMarkSent(ctx, "m0", 3, 1, at); err != nil || !ok {
+			t.Fatalf("mark queued sent: %v %v", ok, err)
+		}
+		if ok, err := tx.MessageMarkSent(ctx, "m0", 3, 1, at); err != nil || ok {
+			t.Fatalf("mark sent twice: %v %v", ok, err)
+		}
+		return nil
+	})
+	if m, _ := db.MessageGet(ctx, "m0"); m.Status != sms.StatusSent || m.Segments != 3 || !m.SentAt.Equal(at) {
+		t.Fatalf("after MarkSent: %+v", m)
+	}
 	list, err := db.MessageList(ctx, sms.MessageFilter{Limit: 10})
 	if err != nil || len(list) != 3 || list[0].ID != "m2" || list[2].ID != "m0" {
 		t.Fatalf("list all: %v %v", ids(list), err)
 	}
-	list, _ = db.MessageList(ctx, sms.MessageFilter{To: "+14255550199", Status: sms.StatusQueued})
-	if len(list) != 1 || list[0].ID != "m0" {
+	list, _ = db.MessageList(ctx, sms.MessageFilter{To: "+14255550199", Status: sms.StatusSent})
+	if len(list) != 2 || list[0].ID != "m1" {
 		t.Fatalf("list filtered: %v", ids(list))
 	}
 	list, _ = db.MessageList(ctx, sms.MessageFilter{Before: at.Add(1500 * time.Millisecond), Limit: 1})
@@ -94,26 +111,32 @@ func smsRepeatability(t *testing.T, db *store.DB) {
 	at := time.Now()
 	a, b := msg("a", at), msg("b", at)
 	a.RepeatabilityRequestID, b.RepeatabilityRequestID = "r1", "r1"
-	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, a) }); err != nil {
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessagesInsert(ctx, []sms.Message{a}) }); err != nil {
 		t.Fatal(err)
 	}
-	err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, b) })
+	err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessagesInsert(ctx, []sms.Message{b}) })
 	if !errors.Is(err, problem.ErrConflict) {
 		t.Fatalf("second insert under one repeatability id: %v", err)
 	}
 	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
-		m, err := tx.MessageByRepeatability(ctx, "r1")
-		if err != nil || m.ID != "a" {
-			t.Fatalf("by repeatability: %+v %v", m, err)
-		}
-		if _, err := tx.MessageByRepeatability(ctx, "r2"); !errors.Is(err, problem.ErrNotFound) {
-			t.Fatalf("unknown repeatability id: %v", err)
+		got, err := tx.MessagesByRepeatability(ctx, []string{"r1", "r2"})
+		if err != nil || len(got) != 1 || got["r1"].ID != "a" {
+			t.Fatalf("by repeatability: %+v %v", got, err)
 		}
 		return nil
 	})
+	// A batch with a conflicting row inserts nothing.
+	c1, c2 := msg("c1", at), msg("c2", at)
+	c2.RepeatabilityRequestID = "r1"
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessagesInsert(ctx, []sms.Message{c1, c2}) }); !errors.Is(err, problem.ErrConflict) {
+		t.Fatalf("batch with a repeated id: %v", err)
+	}
+	if _, err := db.MessageGet(ctx, "c1"); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("half a batch was inserted: %v", err)
+	}
 	// Messages without repeatability ids never conflict.
 	for _, id := range []string{"c", "d"} {
-		if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, msg(id, at)) }); err != nil {
+		if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessagesInsert(ctx, []sms.Message{msg(id, at)}) }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -124,11 +147,12 @@ func smsParts(t *testing.T, db *store.DB) {
 	at := time.Now()
 	err := db.SMSTx(ctx, func(tx sms.Tx) error {
 		for _, id := range []string{"m1", "m2"} {
-			if err := tx.MessageInsert(ctx, msg(id, at)); err != nil {
+			if err := tx.MessagesInsert(ctx, []sms.Message{msg(id, at)}); err != nil {
 				return err
 			}
 		}
-		return tx.PartsAdd(ctx, []sms.Part{{MessageID: "m1", Seq: 1, Carrier: "c", Key: "1a"}, {MessageID: "m1", Seq: 2, Carrier: "c", Key: "1b"}})
+		return tx.PartsAdd(ctx, []sms.Part{{MessageID: "m2", Seq: 1, Carrier: "c", Key: "1a"}, {MessageID: "m1", Seq: 2, Carrier: "c", Key: "1b"},
+			{MessageID: "m1", Seq: 1, Carrier: "c", Key: "1a"}}) // a key twice in one batch: the last wins
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +206,7 @@ func smsOptOuts(t *testing.T, db *store.DB) {
 // lock (PostgreSQL) or the writer lock (SQLite), no increment is lost.
 func smsConcurrentUpdates(t *testing.T, db *store.DB) {
 	ctx := context.Background()
-	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessageInsert(ctx, msg("m", time.Now())) }); err != nil {
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessagesInsert(ctx, []sms.Message{msg("m", time.Now())}) }); err != nil {
 		t.Fatal(err)
 	}
 	const n = 20
