@@ -47,6 +47,7 @@ port = %s
 transceiver-mode = true
 smsc-username = telgw
 smsc-password = secret
+system-type = kannel
 max-pending-submits = 50
 source-addr-ton = 1
 source-addr-npi = 1
@@ -73,11 +74,30 @@ concatenation = true
 	for _, b := range []string{"bearerbox", "smsbox"} {
 		cmd := exec.Command(b, cfg)
 		cmd.Dir = dir
+		logf, err := os.Create(filepath.Join(dir, b+".out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		time.Sleep(300 * time.Millisecond)
+		if b == "bearerbox" {
+			// smsbox gives up at once if bearerbox does not listen yet.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if c, err := net.Dial("tcp", box); err == nil {
+					c.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					o, _ := os.ReadFile(filepath.Join(dir, "bearerbox.out"))
+					t.Fatalf("bearerbox did not open its smsbox port:\n%s", tail(o))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
 	}
 	base := "http://" + send + "/cgi-bin/sendsms"
 	deadline := time.Now().Add(20 * time.Second)
@@ -87,8 +107,9 @@ concatenation = true
 			return base
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(filepath.Join(dir, "bearerbox.log"))
-			t.Fatalf("kannel sendsms not up:\n%s", b)
+			b, _ := os.ReadFile(filepath.Join(dir, "bearerbox.out"))
+			s, _ := os.ReadFile(filepath.Join(dir, "smsbox.out"))
+			t.Fatalf("kannel sendsms not up:\n%s\n%s", tail(b), tail(s))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -134,4 +155,11 @@ func runKannel(t *testing.T, n, conc int) float64 {
 	wg.Wait()
 	end := waitCount(t, smsc, n, 10*time.Minute)
 	return float64(n) / end.Sub(start).Seconds()
+}
+
+func tail(b []byte) string {
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
 }
