@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 )
 
 // SMS configures SMS carriers (internal/sms).
@@ -18,6 +19,30 @@ type Carrier struct {
 	Name string `yaml:"name"`
 	// SMPP describes an SMPP 3.4 link.
 	SMPP *SMPPLink `yaml:"smpp"`
+	// HTTP describes an HTTP carrier (internal/sms/httpcarrier).
+	HTTP *HTTPLink `yaml:"http"`
+}
+
+// HTTPLink is an HTTP SMS carrier: a submit request template and callbacks at
+// /telgw/carriers/{name}/dlr and /telgw/carriers/{name}/inbound.
+type HTTPLink struct {
+	// URL is the submit URL template with {from} {to} {fromDigits} {toDigits} {text}
+	// {messageId} {dlrUrl} {dlrMask} placeholders.
+	URL string `yaml:"url"`
+	// Method is GET (default) or POST.
+	Method string `yaml:"method"`
+	// Body is the POST body template; ContentType its type (default form-encoded).
+	Body        string `yaml:"body"`
+	ContentType string `yaml:"contentType"`
+	// Username and Password add basic auth.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Headers are added to every submit.
+	Headers map[string]string `yaml:"headers"`
+	// CallbackToken authenticates the carrier's callbacks (required).
+	CallbackToken string `yaml:"callbackToken"`
+	// DLRURL overrides the delivery report URL template handed to the carrier.
+	DLRURL string `yaml:"dlrUrl"`
 }
 
 // SMPPLink is an SMPP 3.4 ESME bind.
@@ -63,8 +88,17 @@ func (s *SMS) validate() []error {
 			errs = append(errs, fmt.Errorf("%s.name: duplicate carrier %q", key, c.Name))
 		}
 		seen[c.Name] = true
-		if c.SMPP == nil {
-			errs = append(errs, fmt.Errorf("%s: one of smpp or http is required", key))
+		if (c.SMPP == nil) == (c.HTTP == nil) {
+			errs = append(errs, fmt.Errorf("%s: exactly one of smpp or http is required", key))
+			continue
+		}
+		if c.HTTP != nil {
+			if u, err := url.Parse(strings.NewReplacer("{", "", "}", "").Replace(c.HTTP.URL)); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				errs = append(errs, fmt.Errorf("%s.http.url: %q is not an http(s) URL template", key, c.HTTP.URL))
+			}
+			if c.HTTP.CallbackToken == "" {
+				errs = append(errs, fmt.Errorf("%s.http.callbackToken: must not be empty", key))
+			}
 			continue
 		}
 		if _, _, err := net.SplitHostPort(c.SMPP.Address); err != nil {

@@ -364,3 +364,25 @@ func (h *smsHandlers) hooksEnable(w http.ResponseWriter, r *http.Request) {
 	_ = h.hooks.Reload(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// MountSMSCallbacks serves HTTP carriers' delivery report and inbound callbacks at
+// /telgw/carriers/{name}/dlr and /telgw/carriers/{name}/inbound. Carriers cannot sign ACS
+// HMAC requests; each handler checks its carrier's callback token instead.
+func (s *Server) MountSMSCallbacks(carriers map[string]http.Handler) {
+	if len(carriers) == 0 {
+		return
+	}
+	h := func(w http.ResponseWriter, r *http.Request) {
+		c, ok := carriers[chi.URLParam(r, "name")]
+		if !ok {
+			WriteError(w, r, s.log, problem.NotFound("name", "no HTTP carrier %q", chi.URLParam(r, "name")))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		c.ServeHTTP(w, r)
+	}
+	for _, p := range []string{"/telgw/carriers/{name}/dlr", "/telgw/carriers/{name}/inbound"} {
+		s.router.Get(p, h)
+		s.router.Post(p, h)
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/riverqueue/river"
 
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/sms"
 	"github.com/telgw/telgw/internal/sms/gsm"
+	"github.com/telgw/telgw/internal/sms/httpcarrier"
 	"github.com/telgw/telgw/internal/sms/smpp"
 	"github.com/telgw/telgw/internal/store"
 )
@@ -33,7 +35,19 @@ func (a *App) setupSMS(ctx context.Context) error {
 	var carriers []sms.Carrier
 	var runners []func(context.Context) error
 	inflight := 0
+	callbacks := map[string]http.Handler{}
 	for i, c := range a.Config.SMS.Carriers {
+		if h := c.HTTP; h != nil {
+			hc, err := httpcarrier.New(httpcarrier.Config{Name: c.Name, URL: h.URL, Method: h.Method, Body: h.Body,
+				ContentType: h.ContentType, Username: h.Username, Password: h.Password, Headers: h.Headers,
+				CallbackToken: h.CallbackToken, DLRURL: h.DLRURL, PublicBase: a.Endpoint, Handler: handler, Logger: log})
+			if err != nil {
+				return fmt.Errorf("sms.carriers[%d]: %w", i, err)
+			}
+			carriers = append(carriers, hc)
+			callbacks[c.Name] = hc
+			continue
+		}
 		if c.SMPP == nil {
 			continue
 		}
@@ -55,6 +69,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 	handler.svc = svc
 	svc.Register(a.Workers)
 	a.API.MountSMS(svc, hooks, a.DB)
+	a.API.MountSMSCallbacks(callbacks)
 	a.runners = append(a.runners, runners...)
 	a.runners = append(a.runners, svc.Run, hooks.Run)
 	return nil
