@@ -3,6 +3,7 @@
 //	telgw serve                  run the gateway (SQLite in ./data unless TELGW_DATABASE_URL)
 //	telgw migrate                apply database migrations and exit
 //	telgw keys show|rotate KEY   print the access keys / replace one (primary|secondary)
+//	telgw messages [list|show]   print the SMS message log
 //	telgw version                print the version
 package main
 
@@ -43,6 +44,7 @@ func commands() []command {
 		{"serve", "run the gateway", runServe},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "show|rotate primary|secondary: print or replace the ACS access keys", runKeys},
+		{"messages", "list [-from -to -status -limit] | show ID: the SMS message log", runMessages},
 		{"version", "print the version", func(_ context.Context, e *cliEnv, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "telgw", version)
 			return err

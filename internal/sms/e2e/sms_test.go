@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +50,8 @@ func TestSMSGateway(t *testing.T) {
 			}
 			smsc := smsctest.Start(t, peers, map[string]any{"rejectDest": []string{"14255550666"}})
 			rcv, url := newReceiver(t)
-			n := startNode(t, nodeOpts{SMSC: smsc.Addr(), DatabaseURL: db, Webhooks: []string{url}})
+			dataDir := t.TempDir()
+			n := startNode(t, nodeOpts{SMSC: smsc.Addr(), DatabaseURL: db, Webhooks: []string{url}, DataDir: dataDir})
 			smsc.Wait("bind", nil, 10*time.Second)
 
 			// Send to a valid, an invalid and a refused recipient.
@@ -133,6 +136,24 @@ func TestSMSGateway(t *testing.T) {
 			}
 			if rcv.bad != 0 {
 				t.Fatalf("%d deliveries with bad signatures", rcv.bad)
+			}
+
+			// A long message with a report: every part's receipt counts.
+			long := strings.Repeat("Lorem ipsum dolor sit amet. ", 8)
+			var res3 sendResponse
+			n.Do("POST", "/sms?api-version=2021-03-07", sendBody(long, true, them), &res3)
+			lr := rcv.wait(t, events.TypeSMSDeliveryReportReceived, func(d map[string]any) bool { return d["messageId"] == res3.Value[0].MessageID }, 15*time.Second)
+			att := lr["deliveryAttempts"].([]any)[0].(map[string]any)
+			if lr["deliveryStatus"] != "Delivered" || att["segmentsSucceeded"] != 2.0 || att["segmentsFailed"] != 0.0 {
+				t.Fatalf("multipart report %v", lr)
+			}
+
+			// The operator CLI reads the same log.
+			cmd := exec.Command(telgwBin, "messages", "-to", them, "-status", "delivered")
+			cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+dataDir, "TELGW_DATABASE_URL="+db)
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), id) || !strings.Contains(string(out), res3.Value[0].MessageID) {
+				t.Fatalf("telgw messages: %v\n%s", err, out)
 			}
 		})
 	}
