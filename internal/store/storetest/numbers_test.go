@@ -1,0 +1,5 @@
+package storetest
+
+import "testing"
+
+func TestNumbers(t *testing.T) { Dialects(t, Numbers) }

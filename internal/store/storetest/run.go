@@ -1,0 +1,16 @@
+package storetest
+
+import (
+	"testing"
+
+	"github.com/telgw/telgw/internal/store"
+)
+
+// Run runs every conformance case against one store dialect: foundation (identities,
+// settings, push devices, jobs), numbers and SMS. Each domain's suite also runs on its own
+// through Dialects in this package's tests.
+func Run(t *testing.T, open func(t testing.TB) *store.DB) {
+	t.Run("Foundation", func(t *testing.T) { Foundation(t, open) })
+	t.Run("Numbers", func(t *testing.T) { Numbers(t, open) })
+	t.Run("SMS", func(t *testing.T) { SMS(t, open) })
+}
