@@ -21,7 +21,8 @@ import (
 func (a *App) setupSMS(ctx context.Context) error {
 	log := a.Log.With("component", "sms")
 	jobs := jobsInserter{a: a}
-	hooks := events.NewDispatcher(events.Config{Store: a.DB, Jobs: jobs, Logger: a.Log.With("component", "webhooks")})
+	hooks := events.NewDispatcher(events.Config{Store: a.DB, Jobs: jobs, Logger: a.Log.With("component", "webhooks"), Registerer: a.Registry})
+	smppMetrics := smpp.NewMetrics(a.Registry)
 	var subs []events.Subscription
 	for _, w := range a.Config.Webhooks {
 		subs = append(subs, events.Subscription{URL: w.URL, Secret: w.Secret, EventTypes: w.EventTypes, PhoneNumbers: w.PhoneNumbers})
@@ -57,7 +58,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 		}
 		sc, err := smpp.New(smpp.Config{Name: c.Name, Address: c.SMPP.Address, SystemID: c.SMPP.SystemID, Password: c.SMPP.Password,
 			SystemType: c.SMPP.SystemType, Window: c.SMPP.Window, MaxRate: c.SMPP.MaxRate, Links: c.SMPP.Links, Concat: concat,
-			Handler: handler, Logger: log})
+			Handler: handler, Logger: log, Metrics: smppMetrics})
 		if err != nil {
 			return fmt.Errorf("sms.carriers[%d]: %w", i, err)
 		}
@@ -65,7 +66,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 		inflight += cmp.Or(c.SMPP.Window, 10) * max(c.SMPP.Links, 1)
 		runners = append(runners, sc.Run)
 	}
-	svc := sms.New(sms.Config{Store: a.DB, Jobs: jobs, Events: hooks, Carriers: carriers, Logger: log, InFlight: inflight})
+	svc := sms.New(sms.Config{Store: a.DB, Jobs: jobs, Events: hooks, Carriers: carriers, Logger: log, InFlight: inflight, Registerer: a.Registry})
 	handler.svc = svc
 	svc.Register(a.Workers)
 	a.API.MountSMS(svc, hooks, a.DB)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -60,13 +61,17 @@ type Config struct {
 	// Refresh is how often the subscription cache reloads (other nodes may change it).
 	// Default 5s.
 	Refresh time.Duration
+	// Registerer receives the delivery metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
 }
 
 // Dispatcher fans events out to matching subscriptions as durable River jobs and works them.
 type Dispatcher struct {
-	cfg  Config
-	log  *slog.Logger
-	subs atomic.Pointer[[]Subscription]
+	cfg        Config
+	log        *slog.Logger
+	subs       atomic.Pointer[[]Subscription]
+	deliveries *prometheus.CounterVec
+	latency    prometheus.Histogram
 }
 
 // NewDispatcher builds a Dispatcher.
@@ -86,7 +91,16 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 5 * time.Second
 	}
-	return &Dispatcher{cfg: cfg, log: cfg.Logger}
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger,
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_webhook_deliveries_total",
+			Help: "Webhook delivery attempts by result: ok, retry, gone."}, []string{"result"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_webhook_delivery_seconds",
+			Help: "Webhook POST latency.", Buckets: prometheus.DefBuckets}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(d.deliveries, d.latency)
+	}
+	return d
 }
 
 // SetInserter sets the job inserter (the job runner is built after the domains).
@@ -277,7 +291,17 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	if s.Disabled {
 		return nil
 	}
+	start := time.Now()
 	err = d.Deliver(ctx, s, job.Args.EventID, job.Args.Event)
+	d.latency.Observe(time.Since(start).Seconds())
+	switch {
+	case err == nil:
+		d.deliveries.WithLabelValues("ok").Inc()
+	case errors.Is(err, errGone):
+		d.deliveries.WithLabelValues("gone").Inc()
+	default:
+		d.deliveries.WithLabelValues("retry").Inc()
+	}
 	if errors.Is(err, errGone) {
 		d.log.Warn("webhook subscriber answered 410; disabling subscription", "subscription", s.ID, "url", s.URL)
 		if derr := d.cfg.Store.SubscriptionSetDisabled(ctx, s.ID, true, "410 Gone at "+time.Now().UTC().Format(time.RFC3339)); derr != nil {

@@ -36,7 +36,10 @@ func (s *Service) HandleReceipt(ctx context.Context, r Receipt) error {
 	if err != nil {
 		return err
 	}
-	if !found {
+	if found {
+		s.metrics.receipts.WithLabelValues("matched").Inc()
+	} else {
+		s.metrics.receipts.WithLabelValues("held").Inc()
 		s.omu.Lock()
 		if len(s.orphans) < orphanMax {
 			s.orphans[r.Carrier+"|"+receipt.Key(r.ID)] = orphan{r: r, first: s.cfg.Now()}
@@ -93,6 +96,7 @@ func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
 			return err
 		}
 		if m.Status.Final() {
+			s.metrics.messages.WithLabelValues(string(m.Status)).Inc()
 			return s.reportTx(ctx, tx, m, at)
 		}
 		return nil
@@ -148,6 +152,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			if now.Sub(o.first) > orphanTTL {
 				s.log.Warn("dropping delivery receipt for an unknown message", "carrier", o.r.Carrier, "id", o.r.ID)
+				s.metrics.receipts.WithLabelValues("dropped").Inc()
 				continue
 			}
 			s.omu.Lock()
@@ -179,6 +184,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		}
 	}
 	kw := ClassifyKeyword(in.Text)
+	s.metrics.inbound.WithLabelValues(kw.String()).Inc()
 	at := in.ReceivedAt.UTC()
 	if at.IsZero() {
 		at = s.cfg.Now().UTC()

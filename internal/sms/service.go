@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms/gsm"
@@ -48,6 +49,8 @@ type Config struct {
 	OptOutReply, OptInReply, HelpReply string
 	// Logger receives message events. Default discards.
 	Logger *slog.Logger
+	// Registerer receives the SMS metrics; nil leaves them unregistered.
+	Registerer prometheus.Registerer
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -62,6 +65,7 @@ type Service struct {
 	orphans map[string]orphan // receipts that arrived before their submit was recorded
 
 	inflight chan struct{} // one token per submitted message whose outcome is not committed
+	metrics  *metrics
 }
 
 // New builds a Service.
@@ -97,7 +101,7 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
-		inflight: make(chan struct{}, cfg.InFlight)}
+		inflight: make(chan struct{}, cfg.InFlight), metrics: newMetrics(cfg.Registerer)}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
 	}
@@ -203,6 +207,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	}
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range results {
+		if r.Successful && r.RepeatabilityResult != "rejected" {
+			s.metrics.messages.WithLabelValues("queued").Inc()
+		}
 	}
 	return results, nil
 }

@@ -159,6 +159,7 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return river.JobCancel(recErr)
 	}
 	if len(retry) > 0 {
+		s.metrics.messages.WithLabelValues("retried").Add(float64(len(retry)))
 		return s.retryLater(ctx, retry, job.Args.Attempt+1)
 	}
 	return ctx.Err()
@@ -217,6 +218,7 @@ func (s *Service) record(ctx context.Context, batch []outcome, attempt int) erro
 			if !ok {
 				continue
 			}
+			s.metrics.messages.WithLabelValues("sent").Inc()
 			for i, id := range o.res.CarrierIDs {
 				k := receipt.Key(id)
 				keys = append(keys, k)
@@ -275,6 +277,7 @@ func (s *Service) failTx(ctx context.Context, tx Tx, id, details string, at time
 		return nil
 	}
 	m.Status, m.StatusDetails, m.DoneAt, m.UpdatedAt = StatusFailed, details, at, at
+	s.metrics.messages.WithLabelValues("failed").Inc()
 	if m.Segments > 0 {
 		m.SegmentsFailed = m.Segments - m.SegmentsSucceeded
 	}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -146,6 +148,20 @@ func TestSMSGateway(t *testing.T) {
 			att := lr["deliveryAttempts"].([]any)[0].(map[string]any)
 			if lr["deliveryStatus"] != "Delivered" || att["segmentsSucceeded"] != 2.0 || att["segmentsFailed"] != 0.0 {
 				t.Fatalf("multipart report %v", lr)
+			}
+
+			// Metrics show the traffic.
+			resp, err := http.Get(n.Endpoint + "metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mb, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, want := range []string{`telgw_sms_messages_total{event="delivered"}`, `telgw_smpp_submits_total{carrier="smsc1",result="ok"}`,
+				`telgw_smpp_bound_links{carrier="smsc1"} 1`, `telgw_webhook_deliveries_total{result="ok"}`, `telgw_sms_inbound_total{keyword="optout"} 1`} {
+				if !strings.Contains(string(mb), want) {
+					t.Errorf("metrics lack %s", want)
+				}
 			}
 
 			// The operator CLI reads the same log.

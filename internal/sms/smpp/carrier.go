@@ -87,6 +87,7 @@ func (c *Carrier) Run(ctx context.Context) error {
 }
 
 func (c *Carrier) boundChanged() {
+	c.cfg.Metrics.bound.WithLabelValues(c.cfg.Name).Set(float64(c.Bound()))
 	c.bmu.Lock()
 	close(c.boundCh)
 	c.boundCh = make(chan struct{})
@@ -161,9 +162,20 @@ func (c *Carrier) Submit(ctx context.Context, msg sms.Outbound) (sms.SubmitResul
 	return res, nil
 }
 
-func (c *Carrier) submitPart(ctx context.Context, p submitPart) (string, error) {
+func (c *Carrier) submitPart(ctx context.Context, p submitPart) (id string, err error) {
+	start := time.Now()
+	defer func() {
+		result := "ok"
+		if err != nil {
+			result = "permanent"
+			if sms.IsTemporary(err) {
+				result = "temporary"
+			}
+		}
+		c.cfg.Metrics.submits.WithLabelValues(c.cfg.Name, result).Inc()
+		c.cfg.Metrics.latency.WithLabelValues(c.cfg.Name).Observe(time.Since(start).Seconds())
+	}()
 	var r response
-	var err error
 	// A link that went down before the PDU was written is skipped; once written, a lost
 	// response is the caller's to retry (it may have been accepted).
 	for range 3 {
@@ -205,6 +217,7 @@ func (c *Carrier) handleDeliverSM(ctx context.Context, body []byte, log *slog.Lo
 	d, err := decodeDeliverSM(body)
 	if err != nil {
 		log.Warn("malformed deliver_sm", "err", err, "len", len(body))
+		c.cfg.Metrics.delivers.WithLabelValues(c.cfg.Name, "malformed").Inc()
 		return statusInvCmdLen
 	}
 	now := c.now()
@@ -214,14 +227,17 @@ func (c *Carrier) handleDeliverSM(ctx context.Context, body []byte, log *slog.Lo
 			// SMPP 3.4 §5.1.3 ESME_RX_P_APPN: a permanent rejection, so the SMSC does not
 			// redeliver a receipt telgw can never read.
 			log.Warn("unreadable delivery receipt", "err", err, "text", string(d.userData()))
+			c.cfg.Metrics.delivers.WithLabelValues(c.cfg.Name, "refused").Inc()
 			return 0x65
 		}
+		c.cfg.Metrics.delivers.WithLabelValues(c.cfg.Name, "receipt").Inc()
 		if err := c.cfg.Handler.HandleReceipt(ctx, sms.Receipt{Carrier: c.cfg.Name, Receipt: r, ReceivedAt: now}); err != nil {
 			log.Error("recording delivery receipt failed; asking the SMSC to retry", "err", err)
 			return statusRxTAppn
 		}
 		return statusOK
 	}
+	c.cfg.Metrics.delivers.WithLabelValues(c.cfg.Name, "inbound").Inc()
 	p, udhOK := d.part()
 	if !udhOK {
 		log.Warn("inbound deliver_sm with malformed user data header; delivering it as text", "from", p.From)

@@ -56,6 +56,8 @@ type Config struct {
 	Handler sms.CarrierHandler
 	// Logger receives link events. Default discards.
 	Logger *slog.Logger
+	// Metrics receive link metrics (NewMetrics); nil keeps them unregistered.
+	Metrics *Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -85,6 +87,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
 	}
 }
 
