@@ -24,6 +24,7 @@ import (
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/jobs"
 	"github.com/telgw/telgw/internal/keys"
+	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/push"
 	"github.com/telgw/telgw/internal/store"
 	"github.com/telgw/telgw/internal/turn"
@@ -42,6 +43,7 @@ type App struct {
 	Registry *prometheus.Registry
 	TURN     *turn.Server
 	Push     *push.Service
+	Numbers  *numbers.Service
 
 	listener net.Listener
 	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
