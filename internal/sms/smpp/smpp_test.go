@@ -382,3 +382,23 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestEnquireLinkAndRateLimit(t *testing.T) {
+	t.Parallel()
+	s := smsctest.Start(t, "../../../test/peers", nil)
+	c := startCarrier(t, s, newRecorder(), func(c *Config) { c.EnquireLink = 100 * time.Millisecond; c.MaxRate = 50 })
+	waitBound(t, c, 1)
+	// SMPP 3.4 §4.11: the link sends enquire_link on its own while idle.
+	s.Wait("enquire_link", nil, 5*time.Second)
+	s.Wait("enquire_link", nil, 5*time.Second)
+	// 11 submits at 50/s cannot take less than 10 gaps of 20ms.
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 11 {
+		wg.Go(func() { submit(t, c, "paced", false) })
+	}
+	wg.Wait()
+	if d := time.Since(start); d < 190*time.Millisecond {
+		t.Fatalf("11 submits at maxRate 50/s took %v", d)
+	}
+}
