@@ -1,0 +1,247 @@
+package sms
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/telgw/telgw/internal/events"
+	"github.com/telgw/telgw/internal/problem"
+)
+
+// memStore is an in-memory Store and Tx (no rollback: tests do not fail transactions).
+type memStore struct {
+	mu      sync.Mutex
+	msgs    map[string]Message
+	parts   map[[2]string]Part
+	optouts map[[2]string]bool
+}
+
+func newMemStore() *memStore {
+	return &memStore{msgs: map[string]Message{}, parts: map[[2]string]Part{}, optouts: map[[2]string]bool{}}
+}
+
+func (s *memStore) SMSTx(_ context.Context, fn func(tx Tx) error) error { return fn(memTx{s}) }
+
+func (s *memStore) MessageGet(_ context.Context, id string) (Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.msgs[id]
+	if !ok {
+		return Message{}, problem.ErrNotFound
+	}
+	return m, nil
+}
+
+func (s *memStore) MessagesGet(ctx context.Context, ids []string) ([]Message, error) {
+	var out []Message
+	for _, id := range ids {
+		if m, err := s.MessageGet(ctx, id); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) MessageList(context.Context, MessageFilter) ([]Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.msgs {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
+	return out, nil
+}
+
+func (s *memStore) OptOutCheck(_ context.Context, from string, tos []string) (map[string]bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]bool{}
+	for _, t := range tos {
+		out[t] = s.optouts[[2]string{from, t}]
+	}
+	return out, nil
+}
+
+type memTx struct{ s *memStore }
+
+func (t memTx) Raw() any { return "tx" }
+
+func (t memTx) MessagesInsert(_ context.Context, ms []Message) error {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	for _, m := range ms {
+		for _, o := range t.s.msgs {
+			if m.RepeatabilityRequestID != "" && o.RepeatabilityRequestID == m.RepeatabilityRequestID {
+				return problem.ErrConflict
+			}
+		}
+		t.s.msgs[m.ID] = m
+	}
+	return nil
+}
+
+func (t memTx) MessagesByRepeatability(_ context.Context, rids []string) (map[string]Message, error) {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	out := map[string]Message{}
+	for _, m := range t.s.msgs {
+		if m.RepeatabilityRequestID != "" && slices.Contains(rids, m.RepeatabilityRequestID) {
+			out[m.RepeatabilityRequestID] = m
+		}
+	}
+	return out, nil
+}
+
+func (t memTx) MessageMarkSent(_ context.Context, id string, segments, attempts int, at time.Time) (bool, error) {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	m := t.s.msgs[id]
+	if m.Status != StatusQueued {
+		return false, nil
+	}
+	m.Status, m.Segments, m.Attempts, m.SentAt, m.UpdatedAt = StatusSent, segments, attempts, at, at
+	t.s.msgs[id] = m
+	return true, nil
+}
+
+func (t memTx) MessageGetForUpdate(ctx context.Context, id string) (Message, error) {
+	return t.s.MessageGet(ctx, id)
+}
+
+func (t memTx) MessageUpdate(_ context.Context, m Message) error {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.s.msgs[m.ID] = m
+	return nil
+}
+
+func (t memTx) PartsAdd(_ context.Context, parts []Part) error {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	for _, p := range parts {
+		t.s.parts[[2]string{p.Carrier, p.Key}] = p
+	}
+	return nil
+}
+
+func (t memTx) PartByKey(_ context.Context, carrier string, keys []string) (Part, error) {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	for _, k := range keys {
+		if p, ok := t.s.parts[[2]string{carrier, k}]; ok {
+			return p, nil
+		}
+	}
+	return Part{}, problem.ErrNotFound
+}
+
+func (t memTx) PartSetState(_ context.Context, p Part) error {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.s.parts[[2]string{p.Carrier, p.Key}] = p
+	return nil
+}
+
+func (t memTx) OptOutSet(_ context.Context, from, to string, out bool, _ time.Time) error {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	if out {
+		t.s.optouts[[2]string{from, to}] = true
+	} else {
+		delete(t.s.optouts, [2]string{from, to})
+	}
+	return nil
+}
+
+// memJobs records inserted jobs.
+type memJobs struct {
+	mu   sync.Mutex
+	jobs []river.JobArgs
+	opts []*river.InsertOpts
+}
+
+func (j *memJobs) InsertTx(_ context.Context, _ any, a river.JobArgs, o *river.InsertOpts) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.jobs, j.opts = append(j.jobs, a), append(j.opts, o)
+	return nil
+}
+
+func (j *memJobs) Insert(ctx context.Context, a river.JobArgs, o *river.InsertOpts) error {
+	return j.InsertTx(ctx, nil, a, o)
+}
+
+func (j *memJobs) sends() []SendArgs {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []SendArgs
+	for _, a := range j.jobs {
+		if s, ok := a.(SendArgs); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// memEvents records published events.
+type memEvents struct {
+	mu  sync.Mutex
+	evs []events.Event
+}
+
+func (e *memEvents) PublishTx(_ context.Context, _ any, evs ...events.Event) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.evs = append(e.evs, evs...)
+	return nil
+}
+
+func (e *memEvents) ofType(t string) []events.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []events.Event
+	for _, ev := range e.evs {
+		if ev.EventType == t {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// scriptCarrier answers submits by recipient.
+type scriptCarrier struct {
+	name string
+	mu   sync.Mutex
+	errs map[string]error
+	n    int
+	got  []Outbound
+}
+
+func (c *scriptCarrier) Name() string { return c.name }
+
+func (c *scriptCarrier) Submit(_ context.Context, m Outbound) (SubmitResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.got = append(c.got, m)
+	if err := c.errs[m.To]; err != nil {
+		return SubmitResult{}, err
+	}
+	c.n++
+	return SubmitResult{CarrierIDs: []string{"0A" + string(rune('0'+c.n)), "0B" + string(rune('0'+c.n))}, Segments: 2}, nil
+}
+
+// memNumbers knows some numbers.
+type memNumbers map[string]NumberInfo
+
+func (n memNumbers) SMSNumber(_ context.Context, e string) (NumberInfo, error) {
+	if i, ok := n[e]; ok {
+		return i, nil
+	}
+	return NumberInfo{}, problem.ErrNotFound
+}

@@ -1,0 +1,243 @@
+package sms
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/telgw/telgw/internal/events"
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/sms/receipt"
+)
+
+const (
+	us   = "+14255550100"
+	them = "+14255550199"
+)
+
+type fixture struct {
+	svc     *Service
+	store   *memStore
+	jobs    *memJobs
+	events  *memEvents
+	carrier *scriptCarrier
+}
+
+func newFixture(numbers Numbers) *fixture {
+	f := &fixture{store: newMemStore(), jobs: &memJobs{}, events: &memEvents{}, carrier: &scriptCarrier{name: "c1", errs: map[string]error{}}}
+	f.svc = New(Config{Store: f.store, Jobs: f.jobs, Events: f.events, Numbers: numbers, Carriers: []Carrier{f.carrier}})
+	return f
+}
+
+func TestSendValidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(memNumbers{us: {Purchased: true, CanSend: true}, "+14255550111": {Purchased: true}})
+	rc := []Recipient{{To: them}}
+	many := make([]Recipient, 101)
+	tests := []struct {
+		name   string
+		req    SendRequest
+		target string
+	}{
+		{"bad from", SendRequest{From: "acme", Recipients: rc, Message: "x"}, "from"},
+		{"unowned from", SendRequest{From: "+14255550000", Recipients: rc, Message: "x"}, "from"},
+		{"no sms capability", SendRequest{From: "+14255550111", Recipients: rc, Message: "x"}, "from"},
+		{"no recipients", SendRequest{From: us, Message: "x"}, "smsRecipients"},
+		{"101 recipients", SendRequest{From: us, Recipients: many, Message: "x"}, "smsRecipients"},
+		{"empty", SendRequest{From: us, Recipients: rc}, "message"},
+		{"too long", SendRequest{From: us, Recipients: rc, Message: strings.Repeat("x", 2049)}, "message"},
+		{"negative validity", SendRequest{From: us, Recipients: rc, Message: "x", Validity: -time.Second}, "smsSendOptions"},
+	}
+	for _, tt := range tests {
+		_, err := f.svc.Send(context.Background(), tt.req)
+		pe, ok := problem.As(err)
+		if !ok || pe.Kind != problem.KindInvalid || pe.Target != tt.target {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	if len(f.jobs.jobs) != 0 {
+		t.Fatal("a rejected request enqueued jobs")
+	}
+}
+
+func TestSendResults(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	_ = f.store.SMSTx(ctx, func(tx Tx) error { return tx.OptOutSet(ctx, us, "+14255550166", true, time.Now()) })
+	rid := uuid.NewString()
+	first := "Tue, 26 Mar 2019 16:06:51 GMT"
+	res, err := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", DeliveryReport: true, Recipients: []Recipient{
+		{To: them}, {To: "12345"}, {To: "+14255550166"}, {To: "+1 (425) 555-0177", RepeatabilityRequestID: rid, RepeatabilityFirstSent: first},
+		{To: "+14255550177", RepeatabilityRequestID: rid, RepeatabilityFirstSent: first}, {To: them, RepeatabilityRequestID: "not-a-uuid", RepeatabilityFirstSent: first},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		status int
+		ok     bool
+		rep    string
+	}{{202, true, ""}, {400, false, ""}, {202, true, ""}, {202, true, "accepted"}, {202, true, "rejected"}, {400, false, ""}}
+	for i, w := range want {
+		if r := res[i]; r.HTTPStatusCode != w.status || r.Successful != w.ok || r.RepeatabilityResult != w.rep {
+			t.Errorf("result %d = %+v, want %+v", i, r, w)
+		}
+	}
+	if res[3].MessageID != res[4].MessageID {
+		t.Error("a repeat within one request got a new message")
+	}
+	sends := f.jobs.sends()
+	if len(sends) != 1 || len(sends[0].MessageIDs) != 2 {
+		t.Fatalf("send jobs %+v", sends)
+	}
+	// The opted-out recipient's message ended failed with a report.
+	m, _ := f.store.MessageGet(ctx, res[2].MessageID)
+	reps := f.events.ofType(events.TypeSMSDeliveryReportReceived)
+	if m.Status != StatusFailed || len(reps) != 1 || !strings.Contains(string(reps[0].Data), "opted out") {
+		t.Fatalf("opted out: %+v, reports %d", m, len(reps))
+	}
+	// Retrying the request: rejected with the first id, nothing new queued.
+	res2, _ := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", Recipients: []Recipient{{To: "+14255550177", RepeatabilityRequestID: strings.ToUpper(rid), RepeatabilityFirstSent: first}}})
+	if res2[0].RepeatabilityResult != "rejected" || res2[0].MessageID != res[3].MessageID || len(f.jobs.sends()) != 1 {
+		t.Fatalf("repeat: %+v", res2)
+	}
+}
+
+func job(args SendArgs) *river.Job[SendArgs] {
+	return &river.Job[SendArgs]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: args}
+}
+
+func TestSendWorker(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	f.carrier.errs["+14255550102"] = &SubmitError{Code: 0x58, Temporary: true, Reason: "throttled"}
+	f.carrier.errs["+14255550103"] = &SubmitError{Code: 0x0B, Reason: "bad destination"}
+	res, err := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", DeliveryReport: true,
+		Recipients: []Recipient{{To: "+14255550101"}, {To: "+14255550102"}, {To: "+14255550103"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &sendWorker{s: f.svc}
+	if err := w.Work(ctx, job(f.jobs.sends()[0])); err != nil {
+		t.Fatal(err)
+	}
+	sent, _ := f.store.MessageGet(ctx, res[0].MessageID)
+	retry, _ := f.store.MessageGet(ctx, res[1].MessageID)
+	failed, _ := f.store.MessageGet(ctx, res[2].MessageID)
+	if sent.Status != StatusSent || sent.Segments != 2 || retry.Status != StatusQueued || failed.Status != StatusFailed ||
+		!strings.Contains(failed.StatusDetails, "bad destination") {
+		t.Fatalf("after work: %+v / %+v / %+v", sent, retry, failed)
+	}
+	sends := f.jobs.sends()
+	if len(sends) != 2 || sends[1].Attempt != 1 || len(sends[1].MessageIDs) != 1 || sends[1].MessageIDs[0] != retry.ID {
+		t.Fatalf("retry job %+v", sends)
+	}
+	// A rerun (rescued job) does not submit the sent message again.
+	before := len(f.carrier.got)
+	_ = w.Work(ctx, job(f.jobs.sends()[0]))
+	if n := len(f.carrier.got) - before; n != 1 {
+		t.Fatalf("rerun submitted %d messages, want only the queued one", n)
+	}
+
+	// Receipts: part 1 delivered, part 2 failed → failed, 1/1, one report; a repeat is ignored.
+	part := func(i int) string { return "0" + string(rune('A'+i)) + "1" }
+	for _, r := range []receipt.Receipt{{ID: part(0), State: receipt.StateDelivered}, {ID: part(0), State: receipt.StateDelivered},
+		{ID: strings.ToLower(part(1)), State: receipt.StateUndeliverable, Err: "034"}} {
+		if err := f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sent, _ = f.store.MessageGet(ctx, sent.ID)
+	if sent.Status != StatusFailed || sent.SegmentsSucceeded != 1 || sent.SegmentsFailed != 1 {
+		t.Fatalf("after receipts: %+v", sent)
+	}
+	var d events.SMSDeliveryReportData
+	reps := f.events.ofType(events.TypeSMSDeliveryReportReceived)
+	_ = json.Unmarshal(reps[len(reps)-1].Data, &d)
+	if d.MessageID != sent.ID || d.DeliveryStatus != "Failed" || d.DeliveryAttempts[0].SegmentsSucceeded != 1 || d.DeliveryAttempts[0].SegmentsFailed != 1 {
+		t.Fatalf("report %+v", d)
+	}
+}
+
+func TestOrphanReceipt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	res, _ := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", Recipients: []Recipient{{To: them}}})
+	// The receipt for part "0A1" (decimal 161 here) arrives before the worker recorded it.
+	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "161", State: receipt.StateDelivered}})
+	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "0B1", State: receipt.StateDelivered}})
+	if err := (&sendWorker{s: f.svc}).Work(ctx, job(f.jobs.sends()[0])); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := f.store.MessageGet(ctx, res[0].MessageID)
+	if m.Status != StatusDelivered || m.SegmentsSucceeded != 2 {
+		t.Fatalf("held receipts not applied: %+v", m)
+	}
+}
+
+func TestInbound(t *testing.T) {
+	t.Parallel()
+	f := newFixture(memNumbers{us: {Purchased: true, CanSend: true, CanReceive: true}})
+	ctx := context.Background()
+	in := func(text string) {
+		t.Helper()
+		if err := f.svc.HandleInbound(ctx, Inbound{Carrier: "c1", From: them, To: us, Text: text, Segments: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	optedOut := func() bool {
+		m, _ := f.store.OptOutCheck(ctx, us, []string{them})
+		return m[them]
+	}
+	in("hello")
+	if len(f.jobs.sends()) != 0 || len(f.events.ofType(events.TypeSMSReceived)) != 1 {
+		t.Fatal("ordinary message: want an event and no reply")
+	}
+	in("STOP")
+	if !optedOut() || len(f.jobs.sends()) != 1 {
+		t.Fatal("STOP: want opted out and one reply")
+	}
+	reply, _ := f.store.MessageGet(ctx, f.jobs.sends()[0].MessageIDs[0])
+	if reply.From != us || reply.To != them || !strings.Contains(reply.Text, "unsubscribed") {
+		t.Fatalf("reply %+v", reply)
+	}
+	in("help")
+	in("Start")
+	if optedOut() || len(f.jobs.sends()) != 3 {
+		t.Fatal("HELP and START: want opted in and two more replies")
+	}
+	var d events.SMSReceivedData
+	evs := f.events.ofType(events.TypeSMSReceived)
+	_ = json.Unmarshal(evs[1].Data, &d)
+	if len(evs) != 4 || d.Message != "STOP" || d.From != them || d.To != us || d.SegmentCount != 1 {
+		t.Fatalf("events %d, %+v", len(evs), d)
+	}
+	// Messages to numbers telgw does not serve are dropped.
+	_ = f.svc.HandleInbound(ctx, Inbound{Carrier: "c1", From: them, To: "+14255550000", Text: "x"})
+	if len(f.events.ofType(events.TypeSMSReceived)) != 4 {
+		t.Fatal("message to an unknown number was published")
+	}
+}
+
+func TestNormalizeE164(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, out string
+		ok      bool
+	}{{"+14255550100", "+14255550100", true}, {" +1 (425) 555-0100 ", "+14255550100", true}, {"14255550100", "14255550100", false},
+		{"+0123456789", "+0123456789", false}, {"+1234567890123456", "+1234567890123456", false}, {"+123456", "+123456", false}}
+	for _, tt := range tests {
+		if out, ok := NormalizeE164(tt.in); out != tt.out || ok != tt.ok {
+			t.Errorf("NormalizeE164(%q) = %q %v", tt.in, out, ok)
+		}
+	}
+}
