@@ -62,7 +62,13 @@ func (s *Server) MountNumbers(svc *numbers.Service) {
 	s.authed.Put("/telgw/numbers/{phoneNumber}/route", h.opRoute)
 }
 
+// fail writes err; messages of bad-input errors name their field (SDKs show only the message).
 func (h *numbersHandlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if pe, ok := problem.As(err); ok && pe.Target != "" && pe.Kind != problem.KindInternal && !strings.Contains(pe.Message, pe.Target) {
+		c := *pe
+		c.Message = pe.Target + ": " + pe.Message
+		err = &c
+	}
 	WriteError(w, r, h.s.log, err)
 }
 
