@@ -157,19 +157,22 @@ func (c *CSVReader) Next(max int) ([]Number, error) {
 			}
 			return out, nil
 		}
-		line, _ := c.r.FieldPos(0)
-		if line == 0 {
-			line = c.line + 1
-		}
-		c.line = line
 		if err != nil {
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrQuote) && !errors.Is(pe.Err, csv.ErrBareQuote) {
+			if !errors.As(err, &pe) {
+				return out, fmt.Errorf("line %d: %w", c.line+1, err)
+			}
+			c.line = pe.Line
+			if !errors.Is(pe.Err, csv.ErrQuote) && !errors.Is(pe.Err, csv.ErrBareQuote) {
 				return out, fmt.Errorf("line %d: %w", c.line, err)
 			}
 			c.reject(c.line, "", err.Error())
+			if errors.Is(pe.Err, csv.ErrQuote) {
+				return out, fmt.Errorf("line %d: %w", c.line, err) // unterminated quote: the rest is unreadable
+			}
 			continue
 		}
+		c.line, _ = c.r.FieldPos(0)
 		var in ImportInput
 		fields := [8]*string{&in.PhoneNumber, &in.Type, &in.Calling, &in.SMS, &in.Locality, &in.State, &in.Carrier, &in.MonthlyCost}
 		for i, col := range c.cols {
@@ -209,12 +212,17 @@ func ParseRange(s string) (from, to E164, err error) {
 	if !ok {
 		return "", "", fmt.Errorf("range %q: want FIRST:LAST, e.g. +14255550100:+14255550199", s)
 	}
-	if from, err = Parse(a); err != nil {
+	// The ends only need to be +1 numbers: a carrier's block may start or end on a number
+	// the numbering plan rejects (555-0100), which is then reported like any other.
+	da, err := nanpDigits(a)
+	if err != nil {
 		return "", "", fmt.Errorf("range start %q: %w", a, err)
 	}
-	if to, err = Parse(b); err != nil {
+	db, err := nanpDigits(b)
+	if err != nil {
 		return "", "", fmt.Errorf("range end %q: %w", b, err)
 	}
+	from, to = E164("+"+string(da[:])), E164("+"+string(db[:]))
 	if to < from {
 		return "", "", fmt.Errorf("range %q: the end is below the start", s)
 	}

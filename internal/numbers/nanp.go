@@ -77,39 +77,11 @@ func (e *ParseError) Error() string { return e.Reason }
 //   - for toll-free NPAs only the seven in service (800/833/844/855/866/877/888) are toll-free;
 //     other 8YY codes (822, 880…) are not assigned and rejected.
 func Parse(s string) (E164, error) {
+	d, err := nanpDigits(s)
+	if err != nil {
+		return "", err
+	}
 	in := s
-	s = strings.TrimSpace(s)
-	var d [11]byte
-	n := 0
-	plus := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if n == len(d) {
-				return "", &ParseError{in, "too many digits for a North American number"}
-			}
-			d[n] = c
-			n++
-		case c == '+' && i == 0:
-			plus = true
-		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
-			if plus && n == 0 && c != ' ' {
-				return "", &ParseError{in, "not an E.164 number"}
-			}
-		default:
-			return "", &ParseError{in, "not an E.164 number: unexpected character"}
-		}
-	}
-	if n == 0 {
-		return "", &ParseError{in, "not an E.164 number: no digits"}
-	}
-	if d[0] != '1' {
-		return "", &ParseError{in, "only North American numbers (+1) are supported"}
-	}
-	if n != 11 {
-		return "", &ParseError{in, "a North American number has 10 digits after +1"}
-	}
 	npa, nxx, line := string(d[1:4]), string(d[4:7]), string(d[7:11])
 	if err := checkNPA(npa); err != "" {
 		return "", &ParseError{in, err}
@@ -124,6 +96,44 @@ func Parse(s string) (E164, error) {
 		return "", &ParseError{in, "555-0100 through 555-0199 are fictional numbers"}
 	}
 	return E164("+" + string(d[:])), nil
+}
+
+// nanpDigits reads s as "+1" and ten digits (punctuation allowed), without numbering-plan checks.
+func nanpDigits(s string) ([11]byte, error) {
+	in := s
+	s = strings.TrimSpace(s)
+	var d [11]byte
+	n := 0
+	plus := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if n == len(d) {
+				return d, &ParseError{in, "too many digits for a North American number"}
+			}
+			d[n] = c
+			n++
+		case c == '+' && i == 0:
+			plus = true
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+			if plus && n == 0 && c != ' ' {
+				return d, &ParseError{in, "not an E.164 number"}
+			}
+		default:
+			return d, &ParseError{in, "not an E.164 number: unexpected character"}
+		}
+	}
+	if n == 0 {
+		return d, &ParseError{in, "not an E.164 number: no digits"}
+	}
+	if d[0] != '1' {
+		return d, &ParseError{in, "only North American numbers (+1) are supported"}
+	}
+	if n != 11 {
+		return d, &ParseError{in, "a North American number has 10 digits after +1"}
+	}
+	return d, nil
 }
 
 func checkNPA(npa string) string {
