@@ -79,6 +79,7 @@ func runTelgw(t *testing.T, dbURL string, n, conc int) (endToEnd, accept float64
 	smsc := smsctest.Start(t, peers, map[string]any{"quiet": true})
 	node := smsctest.StartNode(t, smsctest.NodeOptions{Bin: telgw(t), SMSC: smsc.Addr(), DatabaseURL: dbURL, Window: 50, Links: 2})
 	smsc.Wait("bind", nil, 10*time.Second)
+	node.PurchaseNumber("+14252000100", "smsc1")
 	reqs := make(chan int, n/100+1)
 	for i := 0; i < n; i += 100 {
 		reqs <- i
@@ -93,7 +94,7 @@ func runTelgw(t *testing.T, dbURL string, n, conc int) (endToEnd, accept float64
 				for j := i; j < min(i+100, n); j++ {
 					rc = append(rc, map[string]any{"to": fmt.Sprintf("+1206%07d", j)})
 				}
-				body := map[string]any{"from": "+14255550100", "message": "bench", "smsRecipients": rc}
+				body := map[string]any{"from": "+14252000100", "message": "bench", "smsRecipients": rc}
 				if st := node.Do("POST", "/sms?api-version=2021-03-07", body, nil); st != 202 {
 					t.Errorf("POST /sms = %d", st)
 					return

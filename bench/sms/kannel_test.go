@@ -34,7 +34,7 @@ func runKannel(t *testing.T, n, conc int) float64 {
 				for j := i; j < min(i+100, n); j++ {
 					to = append(to, fmt.Sprintf("1206%07d", j))
 				}
-				q := url.Values{"username": {"bench"}, "password": {"bench"}, "from": {"14255550100"},
+				q := url.Values{"username": {"bench"}, "password": {"bench"}, "from": {"14252000100"},
 					"to": {strings.Join(to, " ")}, "text": {"bench"}}
 				resp, err := client.Get(base + "?" + q.Encode())
 				if err != nil {

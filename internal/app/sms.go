@@ -66,7 +66,8 @@ func (a *App) setupSMS(ctx context.Context) error {
 		inflight += cmp.Or(c.SMPP.Window, 10) * max(c.SMPP.Links, 1)
 		runners = append(runners, sc.Run)
 	}
-	svc := sms.New(sms.Config{Store: a.DB, Jobs: jobs, Events: hooks, Carriers: carriers, Logger: log, InFlight: inflight, Registerer: a.Registry})
+	svc := sms.New(sms.Config{Store: a.DB, Jobs: jobs, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log,
+		InFlight: inflight, Registerer: a.Registry})
 	handler.svc = svc
 	svc.Register(a.Workers)
 	a.API.MountSMS(svc, hooks, a.DB)

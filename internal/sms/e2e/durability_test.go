@@ -74,7 +74,7 @@ func TestKill9MidBurst(t *testing.T) {
 			wg.Wait()
 			want := int(count.Load())
 			t.Logf("%d of %d messages accepted before the kill; %d submits seen so far", want, total, len(smsc.All("submit")))
-			n2 := startNode(t, o)
+			n2 := restartNode(t, o)
 			deadline := time.Now().Add(120 * time.Second)
 			for {
 				got := map[string]int{}
@@ -171,7 +171,7 @@ func TestWebhookReceiverDown(t *testing.T) {
 	smsc.Wait("bind", nil, 10*time.Second)
 	rcv.setDown(true, 503)
 	for i := range 5 {
-		smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14255550100", "message": fmt.Sprintf("while down %d", i)})
+		smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14252000100", "message": fmt.Sprintf("while down %d", i)})
 	}
 	time.Sleep(4 * time.Second)
 	rcv.setDown(false, 0)

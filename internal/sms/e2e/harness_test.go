@@ -131,8 +131,17 @@ type node = smsctest.Node
 
 type nodeOpts = smsctest.NodeOptions
 
-// startNode runs telgw with opts (Bin filled in).
+// startNode runs telgw with opts (Bin filled in) on a fresh store and buys the number the
+// tests send from.
 func startNode(t testing.TB, o nodeOpts) *node {
+	t.Helper()
+	n := restartNode(t, o)
+	n.PurchaseNumber(us, "smsc1")
+	return n
+}
+
+// restartNode runs telgw on a store that already has its number.
+func restartNode(t testing.TB, o nodeOpts) *node {
 	t.Helper()
 	o.Bin = telgwBin
 	return smsctest.StartNode(t, o)

@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	us   = "+14255550100"
+	us   = "+14252000100"
 	them = "+14255550199"
 )
 
@@ -104,7 +104,7 @@ func TestSMSGateway(t *testing.T) {
 			}
 
 			// Inbound STOP: SMSReceived, one confirmation, then sends to them fail as opted out.
-			smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14255550100", "message": "Stop"})
+			smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14252000100", "message": "Stop"})
 			in := rcv.wait(t, events.TypeSMSReceived, func(d map[string]any) bool { return d["message"] == "Stop" }, 10*time.Second)
 			if in["from"] != them || in["to"] != us || in["segmentCount"] != 1.0 {
 				t.Fatalf("SMSReceived %v", in)
@@ -131,8 +131,8 @@ func TestSMSGateway(t *testing.T) {
 			}
 
 			// Multipart inbound (UDH) reaches the app reassembled.
-			smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14255550100", "udh": "0500030a0202", "message": "world"})
-			smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14255550100", "udh": "0500030a0201", "message": "hello "})
+			smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14252000100", "udh": "0500030a0202", "message": "world"})
+			smsc.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14252000100", "udh": "0500030a0201", "message": "hello "})
 			if d := rcv.wait(t, events.TypeSMSReceived, func(d map[string]any) bool { return d["message"] == "hello world" }, 10*time.Second); d["segmentCount"] != 2.0 {
 				t.Fatalf("reassembled %v", d)
 			}
@@ -205,6 +205,7 @@ func TestBadInput(t *testing.T) {
 		{"empty message", "/sms?api-version=2021-03-07", sendBody("", false, them), 400, "message"},
 		{"over-long message", "/sms?api-version=2021-03-07", sendBody(strings.Repeat("x", 2049), false, them), 400, "message"},
 		{"bad from", "/sms?api-version=2021-03-07", map[string]any{"from": "telgw", "message": "x", "smsRecipients": []map[string]any{{"to": them}}}, 400, "from"},
+		{"unowned from", "/sms?api-version=2021-03-07", map[string]any{"from": "+14255550123", "message": "x", "smsRecipients": []map[string]any{{"to": them}}}, 400, "from"},
 		{"missing from", "/sms?api-version=2021-03-07", map[string]any{"message": "x", "smsRecipients": []map[string]any{{"to": them}}}, 400, "from"},
 		{"wrong type", "/sms?api-version=2021-03-07", map[string]any{"from": us, "message": 5, "smsRecipients": []map[string]any{{"to": them}}}, 400, "message"},
 		{"bad report timeout", "/sms?api-version=2026-01-23", map[string]any{"from": us, "message": "x", "smsRecipients": []map[string]any{{"to": them}},

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,25 +178,79 @@ func (n *Node) TryDo(method, path string, body, out any) (int, bool) {
 	if body != nil {
 		b, _ = json.Marshal(body)
 	}
+	st, _, ok := n.raw(method, path, "application/json", b, out)
+	return st, ok
+}
+
+// raw sends a signed request with a body of the given type.
+func (n *Node) raw(method, path, contentType string, b []byte, out any) (int, http.Header, bool) {
 	req, err := http.NewRequest(method, n.Endpoint+strings.TrimPrefix(path, "/"), bytes.NewReader(b))
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	api.Sign(n.Key, method, req.URL.RequestURI(), req.URL.Host, b, time.Now(), req.Header)
 	resp, err := n.http.Do(req)
 	if err != nil {
-		return 0, false
+		return 0, nil, false
 	}
 	defer resp.Body.Close()
 	rb, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, false
+		return 0, nil, false
 	}
 	if out != nil && len(rb) > 0 {
 		if err := json.Unmarshal(rb, out); err != nil {
-			return resp.StatusCode, false
+			return resp.StatusCode, resp.Header, false
 		}
 	}
-	return resp.StatusCode, true
+	return resp.StatusCode, resp.Header, true
+}
+
+// PurchaseNumber imports e164 into the inventory (SMS inbound+outbound, on carrier) and buys
+// it through the ACS phone numbers API (search, purchase, wait), so it may send SMS.
+func (n *Node) PurchaseNumber(e164, carrier string) {
+	n.t.Helper()
+	csv := "phoneNumber,phoneNumberType,calling,sms,locality,administrativeDivision,carrier,monthlyCost\n" +
+		e164 + ",geographic,none,inbound+outbound,Seattle,WA," + carrier + ",1\n"
+	if st, _, _ := n.raw("POST", "/telgw/numbers:import", "text/csv", []byte(csv), nil); st/100 != 2 {
+		n.t.Fatalf("import %s: HTTP %d", e164, st)
+	}
+	const v = "?api-version=2025-06-01"
+	b, _ := json.Marshal(map[string]any{"phoneNumberType": "geographic", "assignmentType": "application", "areaCode": e164[2:5],
+		"quantity": 1, "capabilities": map[string]string{"calling": "none", "sms": "inbound+outbound"}})
+	st, h, _ := n.raw("POST", "/availablePhoneNumbers/countries/US/:search"+v, "application/json", b, nil)
+	if st != http.StatusAccepted || h.Get("search-id") == "" {
+		n.t.Fatalf("search for %s: HTTP %d", e164, st)
+	}
+	var se struct {
+		PhoneNumbers []string `json:"phoneNumbers"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, _, _ = n.raw("GET", "/availablePhoneNumbers/searchResults/"+h.Get("search-id")+v, "application/json", nil, &se)
+		if st == http.StatusOK && len(se.PhoneNumbers) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("search for %s: HTTP %d %v", e164, st, se)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(se.PhoneNumbers) != 1 || se.PhoneNumbers[0] != e164 {
+		n.t.Fatalf("search for %s found %v", e164, se.PhoneNumbers)
+	}
+	b, _ = json.Marshal(map[string]string{"searchId": h.Get("search-id")})
+	if st, _, _ := n.raw("POST", "/availablePhoneNumbers/:purchase"+v, "application/json", b, nil); st != http.StatusAccepted {
+		n.t.Fatalf("purchase %s: HTTP %d", e164, st)
+	}
+	for {
+		if st, _, _ := n.raw("GET", "/phoneNumbers/"+url.PathEscape(e164)+v, "application/json", nil, nil); st == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("purchase of %s did not complete", e164)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
