@@ -54,7 +54,8 @@ type Config struct {
 	Client *http.Client
 	// Logger receives delivery failures. Default discards.
 	Logger *slog.Logger
-	// MaxAttempts bounds deliveries of one event to one subscriber. Default 25.
+	// MaxAttempts bounds deliveries of one event to one subscriber. Default 100 (with
+	// MaxBackoff 60s: about an hour and a half of retries).
 	MaxAttempts int
 	// MaxBackoff caps the wait between attempts, which doubles from 1s. Default 60s.
 	MaxBackoff time.Duration
@@ -83,7 +84,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 25
+		cfg.MaxAttempts = 100
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = time.Minute
