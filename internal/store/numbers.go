@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/problem"
@@ -269,6 +271,9 @@ func capsIn(col string, want numbers.Capability, args *[]any) string {
 
 // NumberSearchCreate holds the search's numbers and records it and op, atomically.
 func (db *DB) NumberSearchCreate(ctx context.Context, s numbers.Search, op numbers.Operation, now time.Time) (numbers.Search, error) {
+	if db.pool != nil {
+		return db.numberSearchCreatePG(ctx, s, op, now)
+	}
 	err := db.InTx(ctx, func(tx *Tx) error {
 		args := []any{string(s.Type), ms(now)}
 		where := `number_type = $1 AND free_at <= $2`
@@ -315,6 +320,64 @@ func (db *DB) NumberSearchCreate(ctx context.Context, s numbers.Search, op numbe
 	})
 	if err != nil {
 		return numbers.Search{}, err
+	}
+	sortE164(s.Numbers)
+	return s, nil
+}
+
+// numberSearchCreatePG holds, records the search and records op in one statement (one round
+// trip, atomic without an explicit transaction). Rows are claimed with FOR UPDATE SKIP LOCKED,
+// so concurrent searches never wait on each other's numbers. When fewer than s.Quantity rows
+// could be claimed, the final SELECT divides by zero, aborting the whole statement: nothing is
+// held; when none could be, it returns no rows and changed nothing.
+func (db *DB) numberSearchCreatePG(ctx context.Context, s numbers.Search, op numbers.Operation, now time.Time) (numbers.Search, error) {
+	args := []any{string(s.Type), ms(now), s.Quantity, ms(s.ExpiresAt), s.ID, string(s.Assignment), string(s.Caps.Calling),
+		string(s.Caps.SMS), s.AreaCode, s.Status, ms(s.CreatedAt), op.ID, string(op.Type), op.Status, op.Resource, ms(op.CreatedAt)}
+	where := `number_type = $1 AND free_at <= $2`
+	if s.AreaCode != "" {
+		where += ` AND npa = $9`
+	}
+	where += ` AND ` + capsIn("offer_calling", s.Caps.Calling, &args) + ` AND ` + capsIn("offer_sms", s.Caps.SMS, &args)
+	q := `WITH picked AS (
+		SELECT e164 FROM numbers WHERE ` + where + ` LIMIT $3 FOR UPDATE SKIP LOCKED
+	), held AS (
+		UPDATE numbers n SET state = 'held', free_at = $4, hold_id = $5, assignment_type = $6, calling = $7, sms = $8
+		FROM picked WHERE n.e164 = picked.e164 RETURNING n.e164, n.monthly_cost
+	), agg AS (
+		SELECT COUNT(*) AS n, COALESCE(MAX(monthly_cost), 0) AS cost FROM held
+	), srch AS (
+		INSERT INTO number_searches (id, number_type, assignment_type, calling, sms, area_code, quantity, monthly_cost, status, created_at, expires_at)
+		SELECT $5, $1, $6, $7, $8, $9, agg.n, agg.cost, $10, $11, $4 FROM agg WHERE agg.n = $3
+	), opi AS (
+		INSERT INTO number_operations (id, op_type, status, resource, error_code, error_message, created_at, updated_at)
+		SELECT $12, $13, $14, $15, '', '', $16, $16 FROM agg WHERE agg.n = $3
+	)
+	SELECT held.e164, held.monthly_cost, 1 / (SELECT CASE WHEN agg.n = $3 THEN 1 ELSE 0 END FROM agg) FROM held`
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return numbers.Search{}, err
+	}
+	defer rows.Close()
+	s.Numbers, s.MonthlyUSD = s.Numbers[:0], 0
+	for rows.Next() {
+		var e string
+		var cost float64
+		var one int
+		if err := rows.Scan(&e, &cost, &one); err != nil {
+			return numbers.Search{}, err
+		}
+		s.Numbers = append(s.Numbers, numbers.E164(e))
+		s.MonthlyUSD = max(s.MonthlyUSD, cost)
+	}
+	if err := rows.Err(); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "22012" { // division_by_zero: fewer than asked
+			return numbers.Search{}, numbers.ErrOutOfStock
+		}
+		return numbers.Search{}, err
+	}
+	if len(s.Numbers) < s.Quantity {
+		return numbers.Search{}, numbers.ErrOutOfStock
 	}
 	sortE164(s.Numbers)
 	return s, nil

@@ -282,6 +282,16 @@ func numberConcurrentReservations(t *testing.T, db *store.DB) {
 func numberLifecycle(t *testing.T, db *store.DB) {
 	ctx := context.Background()
 	es := stock(t, db, "503", 2, nil)
+	// Asking for more than there is holds nothing.
+	sp, op0 := search(3, "503", t0, time.Minute)
+	if _, err := db.NumberSearchCreate(ctx, sp, op0, t0); !errors.Is(err, numbers.ErrOutOfStock) {
+		t.Fatalf("3 of 2: %v", err)
+	}
+	for _, e := range es {
+		if n, _ := db.NumberGet(ctx, e); n.Status != numbers.StateAvailable || n.HoldID != "" {
+			t.Fatalf("partial hold left behind: %+v", n)
+		}
+	}
 	// Hold for one minute; after it runs out the same numbers are available with no writer.
 	s, o := search(2, "503", t0, time.Minute)
 	if _, err := db.NumberSearchCreate(ctx, s, o, t0); err != nil {
