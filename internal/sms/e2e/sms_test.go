@@ -136,8 +136,11 @@ func TestSMSGateway(t *testing.T) {
 			if d := rcv.wait(t, events.TypeSMSReceived, func(d map[string]any) bool { return d["message"] == "hello world" }, 10*time.Second); d["segmentCount"] != 2.0 {
 				t.Fatalf("reassembled %v", d)
 			}
-			if rcv.bad != 0 {
-				t.Fatalf("%d deliveries with bad signatures", rcv.bad)
+			rcv.mu.Lock()
+			bad := rcv.bad
+			rcv.mu.Unlock()
+			if bad != 0 {
+				t.Fatalf("%d deliveries with bad signatures", bad)
 			}
 
 			// A long message with a report: every part's receipt counts.
