@@ -98,16 +98,20 @@ func (t memTx) MessagesByRepeatability(_ context.Context, rids []string) (map[st
 	return out, nil
 }
 
-func (t memTx) MessageMarkSent(_ context.Context, id string, segments, attempts int, at time.Time) (bool, error) {
+func (t memTx) MessagesMarkSent(_ context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error) {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
-	m := t.s.msgs[id]
-	if m.Status != StatusQueued {
-		return false, nil
+	var out []string
+	for _, id := range ids {
+		m := t.s.msgs[id]
+		if m.Status != StatusQueued {
+			continue
+		}
+		m.Status, m.Segments, m.Attempts, m.SentAt, m.UpdatedAt = StatusSent, segments, attempts, at, at
+		t.s.msgs[id] = m
+		out = append(out, id)
 	}
-	m.Status, m.Segments, m.Attempts, m.SentAt, m.UpdatedAt = StatusSent, segments, attempts, at, at
-	t.s.msgs[id] = m
-	return true, nil
+	return out, nil
 }
 
 func (t memTx) MessageGetForUpdate(ctx context.Context, id string) (Message, error) {

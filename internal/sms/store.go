@@ -81,9 +81,9 @@ type Tx interface {
 	// MessagesByRepeatability maps the given repeatability ids to the messages sent under
 	// them (ids never seen are absent).
 	MessagesByRepeatability(ctx context.Context, requestIDs []string) (map[string]Message, error)
-	// MessageMarkSent moves a queued message to sent with its segment count and attempts; it
-	// reports false when the message was no longer queued.
-	MessageMarkSent(ctx context.Context, id string, segments, attempts int, at time.Time) (bool, error)
+	// MessagesMarkSent moves queued messages to sent with their segment count and attempts
+	// and returns the ids it moved (those no longer queued are left alone).
+	MessagesMarkSent(ctx context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error)
 	// MessageGetForUpdate reads and locks a message.
 	MessageGetForUpdate(ctx context.Context, id string) (Message, error)
 	// MessageUpdate writes status, details, segment counts, attempts, carrier and times.

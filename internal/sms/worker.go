@@ -204,6 +204,8 @@ func (s *Service) record(ctx context.Context, batch []outcome, attempt int) erro
 		var parts []Part
 		var waiting []string
 		var deadline time.Time
+		bySegments := map[int][]string{}
+		sent := map[string]outcome{}
 		for _, o := range batch {
 			if o.err != nil {
 				if err := s.failTx(ctx, tx, o.m.ID, o.details, at); err != nil {
@@ -211,24 +213,28 @@ func (s *Service) record(ctx context.Context, batch []outcome, attempt int) erro
 				}
 				continue
 			}
-			ok, err := tx.MessageMarkSent(ctx, o.m.ID, o.res.Segments, attempt+1, at)
+			bySegments[o.res.Segments] = append(bySegments[o.res.Segments], o.m.ID)
+			sent[o.m.ID] = o
+		}
+		for segs, ids := range bySegments {
+			moved, err := tx.MessagesMarkSent(ctx, ids, segs, attempt+1, at)
 			if err != nil {
 				return err
 			}
-			if !ok {
-				continue
-			}
-			s.metrics.messages.WithLabelValues("sent").Inc()
-			for i, id := range o.res.CarrierIDs {
-				k := receipt.Key(id)
-				keys = append(keys, k)
-				carrier = o.m.Carrier
-				parts = append(parts, Part{MessageID: o.m.ID, Seq: i + 1, Carrier: o.m.Carrier, Key: k})
-			}
-			if o.m.DeliveryReport {
-				waiting = append(waiting, o.m.ID)
-				if d := o.m.CreatedAt.Add(s.validity(o.m)); d.After(deadline) {
-					deadline = d
+			for _, id := range moved {
+				o := sent[id]
+				s.metrics.messages.WithLabelValues("sent").Inc()
+				for i, cid := range o.res.CarrierIDs {
+					k := receipt.Key(cid)
+					keys = append(keys, k)
+					carrier = o.m.Carrier
+					parts = append(parts, Part{MessageID: o.m.ID, Seq: i + 1, Carrier: o.m.Carrier, Key: k})
+				}
+				if o.m.DeliveryReport {
+					waiting = append(waiting, o.m.ID)
+					if d := o.m.CreatedAt.Add(s.validity(o.m)); d.After(deadline) {
+						deadline = d
+					}
 				}
 			}
 		}

@@ -221,14 +221,29 @@ func (t smsTx) MessagesByRepeatability(ctx context.Context, requestIDs []string)
 	return out, rows.Err()
 }
 
-func (t smsTx) MessageMarkSent(ctx context.Context, id string, segments, attempts int, at time.Time) (bool, error) {
-	res, err := t.tx.Exec(ctx, `UPDATE sms_messages SET status = 'sent', segments = $2, attempts = $3, sent_at = $4, updated_at = $4
-		WHERE id = $1 AND status = 'queued'`, id, segments, attempts, ms(at))
-	if err != nil {
-		return false, err
+func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	args := []any{segments, attempts, ms(at)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := t.tx.Query(ctx, `UPDATE sms_messages SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3
+		WHERE status = 'queued' AND id IN (`+placeholders(4, len(ids))+`) RETURNING id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 func (t smsTx) MessageGetForUpdate(ctx context.Context, id string) (sms.Message, error) {

@@ -71,13 +71,13 @@ func smsMessageLifecycle(t *testing.T, db *store.DB) {
 	if err != nil || len(many) != 2 {
 		t.Fatalf("MessagesGet: %v %v", ids(many), err)
 	}
-	// MessageMarkSent moves only queued messages.
+	// MessagesMarkSent moves only queued messages.
 	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
-		if ok, err := tx.MessageMarkSent(ctx, "m0", 3, 1, at); err != nil || !ok {
-			t.Fatalf("mark queued sent: %v %v", ok, err)
+		if moved, err := tx.MessagesMarkSent(ctx, []string{"m0", "nope"}, 3, 1, at); err != nil || len(moved) != 1 || moved[0] != "m0" {
+			t.Fatalf("mark queued sent: %v %v", moved, err)
 		}
-		if ok, err := tx.MessageMarkSent(ctx, "m0", 3, 1, at); err != nil || ok {
-			t.Fatalf("mark sent twice: %v %v", ok, err)
+		if moved, err := tx.MessagesMarkSent(ctx, []string{"m0"}, 3, 1, at); err != nil || len(moved) != 0 {
+			t.Fatalf("mark sent twice: %v %v", moved, err)
 		}
 		return nil
 	})
