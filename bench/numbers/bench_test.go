@@ -57,7 +57,9 @@ func inventory(n int) ([]byte, []string) {
 	return b.Bytes(), used
 }
 
-func BenchmarkSQLite(b *testing.B) { run(b, func(tb testing.TB) *store.DB { return storetest.OpenSQLite(tb) }) }
+func BenchmarkSQLite(b *testing.B) {
+	run(b, func(tb testing.TB) *store.DB { return storetest.OpenSQLite(tb) })
+}
 
 func BenchmarkPostgres(b *testing.B) {
 	run(b, func(tb testing.TB) *store.DB {
