@@ -1,6 +1,7 @@
 package smpp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -264,8 +265,9 @@ func (l *link) readLoop(ctx context.Context, conn net.Conn) error {
 	inflight := make(chan struct{}, l.c.cfg.Window)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	br := bufio.NewReaderSize(conn, 64<<10) // one read syscall for many PDUs under load
 	for {
-		h, body, err := readPDU(conn)
+		h, body, err := readPDU(br)
 		if errors.Is(err, errFrame) {
 			// SMPP 3.4 §3.3: generic_nack with ESME_RINVCMDLEN; the stream cannot be
 			// resynchronised after a bad command_length, so the link rebinds.
