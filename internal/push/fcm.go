@@ -125,8 +125,8 @@ func (p *FCMProvider) Send(ctx context.Context, token string, n Notification) er
 		return err
 	}
 	body, _ := json.Marshal(map[string]any{"message": map[string]any{
-		"token": token,
-		"data":  map[string]string{"type": "incomingCall", "callId": n.CallID, "from": n.From, "to": n.To},
+		"token":   token,
+		"data":    map[string]string{"type": "incomingCall", "callId": n.CallID, "from": n.From, "to": n.To},
 		"android": map[string]any{"priority": "high", "ttl": fmt.Sprintf("%ds", int(n.TTL.Seconds()))},
 	}})
 	u := p.cfg.Endpoint + "/v1/projects/" + url.PathEscape(p.cfg.ProjectID) + "/messages:send"
