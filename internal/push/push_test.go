@@ -63,18 +63,18 @@ func fcmStandIn(t *testing.T, pub *rsa.PublicKey, got *[]map[string]any, mu *syn
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		if r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
-			http.Error(w, "grant", 400)
+			http.Error(w, "grant", http.StatusBadRequest)
 			return
 		}
 		if _, err := jwt.Parse(r.Form.Get("assertion"), func(*jwt.Token) (any, error) { return pub, nil }); err != nil {
-			http.Error(w, "assertion", 401)
+			http.Error(w, "assertion", http.StatusUnauthorized)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "ya29.test", "expires_in": 3600})
 	})
 	mux.HandleFunc("POST /v1/projects/proj/messages:send", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer ya29.test" {
-			http.Error(w, "auth", 401)
+			http.Error(w, "auth", http.StatusUnauthorized)
 			return
 		}
 		var m map[string]any
@@ -115,7 +115,7 @@ func TestNotifyFCMAndAPNs(t *testing.T) {
 	var apnsGot []http.Header
 	asrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
-			http.Error(w, "http/2 required", 505)
+			http.Error(w, "http/2 required", http.StatusHTTPVersionNotSupported)
 			return
 		}
 		tok := strings.TrimPrefix(r.Header.Get("authorization"), "bearer ")
