@@ -241,3 +241,19 @@ func TestNormalizeE164(t *testing.T) {
 		}
 	}
 }
+
+func TestCarrierPerNumber(t *testing.T) {
+	t.Parallel()
+	st, jobs := newMemStore(), &memJobs{}
+	c1, c2 := &scriptCarrier{name: "c1"}, &scriptCarrier{name: "c2"}
+	nums := memNumbers{us: {Purchased: true, CanSend: true, Carrier: "c2"}, "+14252000111": {Purchased: true, CanSend: true, Carrier: "gone"}}
+	svc := New(Config{Store: st, Jobs: jobs, Events: &memEvents{}, Numbers: nums, Carriers: []Carrier{c1, c2}})
+	ctx := context.Background()
+	r1, _ := svc.Send(ctx, SendRequest{From: us, Message: "x", Recipients: []Recipient{{To: them}}})
+	r2, _ := svc.Send(ctx, SendRequest{From: "+14252000111", Message: "x", Recipients: []Recipient{{To: them}}})
+	m1, _ := st.MessageGet(ctx, r1[0].MessageID)
+	m2, _ := st.MessageGet(ctx, r2[0].MessageID)
+	if m1.Carrier != "c2" || m2.Carrier != "c1" {
+		t.Fatalf("carriers %q and %q, want the number's (c2) and the first (c1) for an unknown one", m1.Carrier, m2.Carrier)
+	}
+}

@@ -60,6 +60,9 @@ type NodeOptions struct {
 	Window, Links int
 	// Env adds environment variables.
 	Env []string
+	// ExtraCarriers is YAML appended to the sms.carriers list (after the SMPP carrier
+	// "smsc1"), indented as list items: "    - name: …".
+	ExtraCarriers string
 }
 
 // FreeAddr returns a free loopback host:port.
@@ -82,6 +85,7 @@ func StartNode(t testing.TB, o NodeOptions) *Node {
 		o.Window = 10
 	}
 	cfg := fmt.Sprintf("sms:\n  carriers:\n    - name: smsc1\n      smpp: {address: %q, systemId: telgw, password: secret, window: %d, links: %d, systemType: telgw}\n", o.SMSC, o.Window, max(o.Links, 1))
+	cfg += o.ExtraCarriers
 	if len(o.Webhooks) > 0 {
 		cfg += "webhooks:\n"
 		for _, u := range o.Webhooks {
