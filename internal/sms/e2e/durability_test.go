@@ -197,3 +197,35 @@ func TestWebhookReceiverDown(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestThrottledSMSC: an SMSC answering ESME_RTHROTTLED to every fourth submit still gets every
+// message, through the send worker's retries; a refused destination ends failed.
+func TestThrottledSMSC(t *testing.T) {
+	smsc := smsctest.Start(t, peers, map[string]any{"throttleEvery": 4, "quiet": true})
+	n := startNode(t, nodeOpts{SMSC: smsc.Addr()})
+	var accepted sync.Map
+	var count atomic.Int64
+	post(n, 0, 200, &accepted, &count)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		smsc.Send(map[string]any{"cmd": "count"})
+		ev := smsc.Wait("count", nil, 5*time.Second)
+		if int(ev["accepted"].(float64)) >= 200 {
+			if ev["submits"].(float64) <= 200 {
+				t.Fatalf("no submit was throttled: %v", ev)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SMSC accepted %v of 200", ev["accepted"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var msgs struct {
+		Value []map[string]any `json:"value"`
+	}
+	n.Do("GET", "/telgw/sms/messages?status=sent&limit=1000", nil, &msgs)
+	if len(msgs.Value) != 200 {
+		t.Fatalf("%d messages sent in the log, want 200", len(msgs.Value))
+	}
+}
