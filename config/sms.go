@@ -61,6 +61,8 @@ type SMPPLink struct {
 	Links int `yaml:"links"`
 	// Concat splits long messages: udh8 (default), udh16, sar or payload.
 	Concat string `yaml:"concat"`
+	// BindMode is transceiver (default) or txrx (separate transmitter and receiver binds).
+	BindMode string `yaml:"bindMode"`
 }
 
 // Webhook is an event subscriber.

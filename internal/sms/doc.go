@@ -19,7 +19,8 @@
 //	  carriers:
 //	    - name: smsc1                 # numbers imported with carrier "smsc1" send here
 //	      smpp: {address: 127.0.0.1:2775, systemId: telgw, password: secret,
-//	             systemType: "", window: 10, maxRate: 0, links: 1, concat: udh8}
+//	             systemType: "", window: 10, maxRate: 0, links: 1, concat: udh8,
+//	             bindMode: transceiver}
 //	    - name: kannel
 //	      http:
 //	        url: "http://127.0.0.1:13013/cgi-bin/sendsms?username=u&password=p&from={fromDigits}&to={toDigits}&text={text}&dlr-mask={dlrMask}&dlr-url={dlrUrl}"

@@ -37,8 +37,15 @@ func New(cfg Config) (*Carrier, error) {
 	}
 	c := &Carrier{cfg: cfg, log: cfg.Logger.With("carrier", cfg.Name), boundCh: make(chan struct{}),
 		reasm: gsm.NewReassembler(cfg.ReassemblyTimeout, 0), now: time.Now}
+	kind := bindTRX
+	if cfg.BindMode == "txrx" {
+		kind = bindTX
+	}
 	for i := range cfg.Links {
-		c.links = append(c.links, newLink(c, i))
+		c.links = append(c.links, newLink(c, i, kind))
+	}
+	if kind == bindTX {
+		c.links = append(c.links, newLink(c, cfg.Links, bindRX))
 	}
 	return c, nil
 }
@@ -105,7 +112,7 @@ func (c *Carrier) pick(ctx context.Context) *link {
 		n := uint32(len(c.links))
 		start := c.rr.Add(1)
 		for i := range n {
-			if l := c.links[(start+i)%n]; l.bound.Load() {
+			if l := c.links[(start+i)%n]; l.kind != bindRX && l.bound.Load() {
 				return l
 			}
 		}

@@ -36,8 +36,12 @@ type Config struct {
 	Window int
 	// MaxRate caps submit_sm per second per link; 0 is unlimited.
 	MaxRate float64
-	// Links is how many transceiver binds to hold open. Default 1.
+	// Links is how many binds submit messages: transceivers, or transmitters with BindMode
+	// "txrx" (which adds one receiver bind for deliver_sm). Default 1.
 	Links int
+	// BindMode is "transceiver" (default) or "txrx": separate transmitter and receiver binds
+	// (SMPP 3.4 §4.1.1, §4.1.3) for SMSCs without bind_transceiver.
+	BindMode string
 	// EnquireLink is the keep-alive interval (SMPP 3.4 §4.11). Default 30s.
 	EnquireLink time.Duration
 	// ResponseTimeout bounds the wait for any response. Default 10s.
@@ -109,6 +113,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.SystemType) > 12 {
 		errs = append(errs, errors.New("systemType: longer than 12 characters (SMPP 3.4 §4.1.1)"))
+	}
+	if c.BindMode != "" && c.BindMode != "transceiver" && c.BindMode != "txrx" {
+		errs = append(errs, fmt.Errorf("bindMode: %q is not transceiver or txrx", c.BindMode))
 	}
 	if c.MaxRate < 0 {
 		errs = append(errs, errors.New("maxRate: must not be negative"))

@@ -20,9 +20,10 @@ type response struct {
 
 // link is one transceiver bind to the SMSC with its window and rate limit.
 type link struct {
-	c   *Carrier
-	idx int
-	log *slog.Logger
+	c    *Carrier
+	idx  int
+	kind bindKind
+	log  *slog.Logger
 
 	window chan struct{} // one token per request in flight
 	seq    atomic.Uint32
@@ -38,9 +39,9 @@ type link struct {
 	nextSend time.Time
 }
 
-func newLink(c *Carrier, idx int) *link {
-	return &link{c: c, idx: idx, log: c.log.With("link", idx), window: make(chan struct{}, c.cfg.Window),
-		pending: map[uint32]chan response{}}
+func newLink(c *Carrier, idx int, kind bindKind) *link {
+	return &link{c: c, idx: idx, kind: kind, log: c.log.With("link", idx, "bind", kind.String()),
+		window: make(chan struct{}, c.cfg.Window), pending: map[uint32]chan response{}}
 }
 
 // nextSeq returns the next sequence number in 1..0x7FFFFFFF (SMPP 3.4 §3.2).
@@ -135,7 +136,7 @@ func (l *link) bind(conn net.Conn) error {
 	seq := l.nextSeq()
 	_ = conn.SetDeadline(time.Now().Add(cfg.ResponseTimeout))
 	defer conn.SetDeadline(time.Time{}) //nolint:errcheck // best effort reset
-	if _, err := conn.Write(encodeBind(cfg.SystemID, cfg.Password, cfg.SystemType, seq)); err != nil {
+	if _, err := conn.Write(encodeBind(l.kind, cfg.SystemID, cfg.Password, cfg.SystemType, seq)); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
 	for {
@@ -143,7 +144,7 @@ func (l *link) bind(conn net.Conn) error {
 		if err != nil {
 			return fmt.Errorf("bind: %w", err)
 		}
-		if h.seq != seq || (h.id != cmdBindTransceiverResp && h.id != cmdGenericNack) {
+		if h.seq != seq || (h.id != l.kind.respID() && h.id != cmdGenericNack) {
 			continue
 		}
 		if h.status != statusOK {

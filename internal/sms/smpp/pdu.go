@@ -16,6 +16,8 @@ const (
 	cmdGenericNack         uint32 = 0x80000000
 	cmdBindTransceiver     uint32 = 0x00000009
 	cmdBindTransceiverResp uint32 = 0x80000009
+	cmdBindTransmitterResp uint32 = 0x80000002
+	cmdBindReceiverResp    uint32 = 0x80000001
 	cmdSubmitSM            uint32 = 0x00000004
 	cmdSubmitSMResp        uint32 = 0x80000004
 	cmdDeliverSM           uint32 = 0x00000005
@@ -157,9 +159,48 @@ func marshal(p pdu.PDU, seq uint32) []byte {
 	return buf.Bytes()
 }
 
-// encodeBind builds bind_transceiver, SMPP 3.4 §4.1.5, interface_version 0x34.
-func encodeBind(systemID, password, systemType string, seq uint32) []byte {
-	b := pdu.NewBindTransceiver().(*pdu.BindRequest)
+// bindKind is the kind of bind a link holds.
+type bindKind int
+
+const (
+	bindTRX bindKind = iota // bind_transceiver, SMPP 3.4 §4.1.5
+	bindTX                  // bind_transmitter, §4.1.1: submits only
+	bindRX                  // bind_receiver, §4.1.3: deliver_sm only
+)
+
+// respID is the command_id of the bind's response.
+func (k bindKind) respID() uint32 {
+	switch k {
+	case bindTX:
+		return cmdBindTransmitterResp
+	case bindRX:
+		return cmdBindReceiverResp
+	}
+	return cmdBindTransceiverResp
+}
+
+func (k bindKind) String() string {
+	switch k {
+	case bindTX:
+		return "transmitter"
+	case bindRX:
+		return "receiver"
+	}
+	return "transceiver"
+}
+
+// encodeBind builds the bind PDU of kind k with interface_version 0x34.
+func encodeBind(k bindKind, systemID, password, systemType string, seq uint32) []byte {
+	var p pdu.PDU
+	switch k {
+	case bindTX:
+		p = pdu.NewBindTransmitter()
+	case bindRX:
+		p = pdu.NewBindReceiver()
+	default:
+		p = pdu.NewBindTransceiver()
+	}
+	b := p.(*pdu.BindRequest)
 	b.SystemID, b.Password, b.SystemType = systemID, password, systemType
 	b.InterfaceVersion = data.SMPP_V34
 	return marshal(b, seq)

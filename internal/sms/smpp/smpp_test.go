@@ -402,3 +402,38 @@ func TestEnquireLinkAndRateLimit(t *testing.T) {
 		t.Fatalf("11 submits at maxRate 50/s took %v", d)
 	}
 }
+
+// TestTransmitterReceiver binds TX and RX separately: submits go over the transmitter,
+// receipts and inbound messages arrive over the receiver.
+func TestTransmitterReceiver(t *testing.T) {
+	t.Parallel()
+	s := smsctest.Start(t, "../../../test/peers", nil)
+	rec := newRecorder()
+	c := startCarrier(t, s, rec, func(c *Config) { c.BindMode = "txrx" })
+	waitBound(t, c, 2)
+	kinds := map[string]bool{}
+	for range 2 {
+		kinds[s.Wait("bind", nil, 5*time.Second)["command"].(string)] = true
+	}
+	if !kinds["bind_transmitter"] || !kinds["bind_receiver"] {
+		t.Fatalf("binds %v", kinds)
+	}
+	res := submit(t, c, "tx", true)
+	select {
+	case r := <-rec.receipts:
+		if !slices.Contains(receipt.Candidates(r.ID), receipt.Key(res.CarrierIDs[0])) {
+			t.Fatalf("receipt %+v for %v", r, res.CarrierIDs)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no receipt over the receiver bind")
+	}
+	s.Send(map[string]any{"cmd": "mo", "from": "14255550199", "to": "14255550100", "message": "rx"})
+	select {
+	case m := <-rec.inbound:
+		if m.Text != "rx" {
+			t.Fatalf("inbound %+v", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no inbound over the receiver bind")
+	}
+}

@@ -27,6 +27,14 @@ function stamp(d) {
   return pad(d.getUTCFullYear() % 100) + pad(d.getUTCMonth() + 1) + pad(d.getUTCDate()) + pad(d.getUTCHours()) + pad(d.getUTCMinutes());
 }
 
+// receiverFor picks the session a deliver_sm goes to: the given one if it may receive
+// (transceiver), else any session bound as receiver or transceiver.
+function receiverFor(preferred) {
+  if (preferred && preferred.canReceive) return preferred;
+  for (const s of sessions) if (s.canReceive) return s;
+  return undefined;
+}
+
 function onSession(session) {
   sessions.add(session);
   let bound = false;
@@ -40,6 +48,7 @@ function onSession(session) {
       return;
     }
     bound = true;
+    session.canReceive = pdu.command !== 'bind_transmitter';
     session.send(pdu.response({ system_id: 'npm-smpp' }));
     emit({ ev: 'bind', command: pdu.command, systemId: pdu.system_id, systemType: pdu.system_type });
   };
@@ -93,7 +102,8 @@ function onSession(session) {
           fields.receipted_message_id = hexId.toLowerCase();
           fields.message_state = 2;
         }
-        session.deliver_sm(fields);
+        const target = receiverFor(session);
+        if (target) target.deliver_sm(fields);
       }, opts.receiptDelayMs);
     }
   });
@@ -120,7 +130,8 @@ rl.on('line', (line) => {
       else fields.short_message = c.udh ? { udh: Buffer.from(c.udh, 'hex'), message: c.message } : c.message;
       if (c.payloadHex) fields.message_payload = Buffer.from(c.payloadHex, 'hex');
       Object.assign(fields, c.tlvs || {});
-      for (const s of sessions) { s.deliver_sm(fields); break; }
+      const target = receiverFor();
+      if (target) target.deliver_sm(fields);
       break;
     }
     case 'raw':
