@@ -1,0 +1,624 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/sip/digest"
+	"github.com/telgw/telgw/internal/sip/number"
+	"github.com/telgw/telgw/internal/sip/sdp"
+)
+
+// call is one B2BUA call: the caller's dialog (a, telgw as UAS) and the callee's (b, telgw as
+// UAC), independent dialogs with their own Call-IDs, tags and CSeqs (RFC 7092 §3.1), and the
+// media bridge between legA (facing the caller) and legB (facing the callee).
+type call struct {
+	s     *Service
+	id    string
+	cdr   CDR
+	trunk *trunk // the trunk holding a slot for this call (outbound), released at the end
+
+	a          *sipgo.DialogServerSession
+	legA, legB *bridge.UDPLeg
+	br         *bridge.Bridge
+
+	mu      sync.Mutex // guards b, bID, last*, ackBody
+	b       *sipgo.DialogClientSession
+	bID     string
+	lastTo  [2][]byte // last SDP sent toward each side
+	lastVer [2]string // o= version last received from each side
+	dir     [2]string // media direction each side last declared
+	ackBody chan []byte
+	origin  [2]sdp.Origin
+
+	reinvite sync.Mutex // one re-INVITE at a time (RFC 3261 §14.2: else 491)
+	ended    chan struct{}
+	endOnce  sync.Once
+	endedBy  string
+	setupObs sync.Once
+}
+
+// target is one place to send the callee leg's INVITE.
+type target struct {
+	uri      sip.Uri
+	fromUser string
+	trunk    *trunk
+}
+
+var (
+	errCallerCancel = errors.New("caller cancelled")
+	errRingTimeout  = errors.New("ring timeout")
+	errNoProgress   = errors.New("no response from trunk")
+)
+
+func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		s.onReInvite(req, tx)
+		return
+	}
+	if check(req, tx) {
+		return
+	}
+	// RFC 3261 §17.2.1: answer 100 at once so the caller's INVITE timers stop retransmitting.
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
+	s.mu.Lock()
+	if s.stop.Err() != nil {
+		s.mu.Unlock()
+		respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	c := &call{s: s, id: callID(req), ended: make(chan struct{}), ackBody: make(chan []byte, 1)}
+	c.cdr = CDR{CallID: c.id, Start: time.Now(), From: req.From().Address.User}
+	if n, err := number.Normalize(c.cdr.From); err == nil {
+		c.cdr.From = n
+	}
+	c.origin[0].ID, c.origin[1].ID = uint64(time.Now().UnixNano()), uint64(time.Now().UnixNano()+1)
+	if t := s.trunks.bySource(srcAddr(req)); t != nil {
+		c.cdr.Direction, c.cdr.Trunk = Inbound, t.Name
+		s.inbound(c, req, tx, t)
+		return
+	}
+	c.cdr.Direction = Outbound
+	s.outbound(c, req, tx)
+}
+
+// reject answers the caller's INVITE with a final response and records the call.
+func (c *call) reject(req *sip.Request, tx sip.ServerTransaction, code int, reason string, res *sip.Response, hdrs ...sip.Header) {
+	respond(tx, req, code, reason, hdrs...)
+	c.finish(code, res)
+}
+
+func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *trunk) {
+	log := s.log.With("call_id", c.id, "trunk", t.Name)
+	if t.InboundPassword != "" && !s.authorize(c, req, tx, t.InboundUsername, t.InboundPassword) {
+		return
+	}
+	if !t.acquire() {
+		log.Info("trunk at capacity", "active", t.active.Load())
+		c.reject(req, tx, 503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	defer t.release()
+	user := req.Recipient.User
+	if user == "" {
+		user = req.To().Address.User
+	}
+	e164, err := number.Normalize(user)
+	if err != nil {
+		c.cdr.To = user
+		code, reason := Status(err)
+		c.reject(req, tx, code, reason, nil)
+		return
+	}
+	c.cdr.To = e164
+	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
+	route, err := s.deps.Router.CallRoute(ctx, e164)
+	cancel()
+	if err == nil && route == nil {
+		err = errNoRoute
+	}
+	if err != nil {
+		code, reason := Status(err)
+		log.Info("inbound call not routed", "number", e164, "code", code, "err", err)
+		c.reject(req, tx, code, reason, nil)
+		return
+	}
+	var targets []target
+	switch r := route.(type) {
+	case SIPRoute:
+		var u sip.Uri
+		if err := sip.ParseUri(r.URI, &u); err != nil {
+			log.Error("bad route uri", "number", e164, "err", err)
+			c.reject(req, tx, 500, "Server Internal Error", nil)
+			return
+		}
+		targets = append(targets, target{uri: u, fromUser: c.cdr.From})
+	default:
+		c.reject(req, tx, 480, "Temporarily Unavailable", nil)
+		return
+	}
+	c.run(req, tx, targets)
+}
+
+// authorize checks digest credentials (RFC 3261 §22.3, proxy-style 407 since telgw routes the
+// call on); it answers 407 (challenge) or 403 itself and returns false when the request may not
+// go on.
+func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction, user, password string) bool {
+	h := req.GetHeader("Proxy-Authorization")
+	if h == nil {
+		h = req.GetHeader("Authorization")
+	}
+	var err error = digest.ErrMissing
+	if h != nil {
+		if u := digest.Username(h.Value()); u != user {
+			err = digest.ErrMismatch
+		} else {
+			err = s.auth.Verify(h.Value(), string(req.Method), password)
+		}
+	}
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, digest.ErrMissing), errors.Is(err, digest.ErrStale):
+		tx.Respond(challenge(req, s.auth.Challenge("", errors.Is(err, digest.ErrStale))))
+		// A challenge is not a call; no CDR.
+	default:
+		c.reject(req, tx, 403, "Forbidden", nil)
+	}
+	return false
+}
+
+func challenge(req *sip.Request, value string) *sip.Response {
+	res := sip.NewResponseFromRequest(req, 407, "Proxy Authentication Required", nil)
+	res.AppendHeader(sip.NewHeader("Proxy-Authenticate", value))
+	return res
+}
+
+func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) {
+	log := s.log.With("call_id", c.id)
+	h := req.GetHeader("Proxy-Authorization")
+	if h == nil {
+		h = req.GetHeader("Authorization")
+	}
+	if h == nil {
+		// Not a trunk and no credentials: a call to one of telgw's numbers from an unknown
+		// source is refused (403, or dropped), anything else is challenged.
+		if s.deps.Credentials == nil || s.ownNumber(req.Recipient.User) {
+			log.Info("call from unknown source", "src", req.Source())
+			if *s.cfg.RejectUnknownSource {
+				c.reject(req, tx, 403, "Forbidden", nil)
+			} else {
+				s.m.dropped.WithLabelValues("unknown-source").Inc()
+			}
+			return
+		}
+		tx.Respond(challenge(req, s.auth.Challenge("", false)))
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
+	cred, err := s.deps.Credentials.SIPCredential(ctx, digest.Username(h.Value()))
+	cancel()
+	if err != nil {
+		log.Info("unknown sip credential", "err", err)
+		c.reject(req, tx, 403, "Forbidden", nil)
+		return
+	}
+	if !s.authorize(c, req, tx, cred.Username, cred.Password) {
+		return
+	}
+	if !slices.Contains(cred.Numbers, c.cdr.From) {
+		log.Info("caller id not the endpoint's", "number", c.cdr.From)
+		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "caller id is not one of your numbers"`))
+		return
+	}
+	called, err := number.Normalize(req.Recipient.User)
+	if err != nil {
+		c.cdr.To = req.Recipient.User
+		c.reject(req, tx, 484, "Address Incomplete", nil)
+		return
+	}
+	c.cdr.To = called
+	trunks := s.trunks.outbound(called)
+	if len(trunks) == 0 {
+		log.Info("no outbound route", "number", called)
+		c.reject(req, tx, 404, "Not Found", nil, sip.NewHeader("Warning", `399 telgw "no route"`))
+		return
+	}
+	targets := make([]target, 0, len(trunks))
+	for _, t := range trunks {
+		u := sip.Uri{Scheme: "sip", User: t.Format.Called(called), Host: hostOf(t.Address), Port: portOf(t.Address), UriParams: sip.NewParams()}
+		if t.Transport == "tcp" {
+			u.UriParams.Add("transport", "tcp")
+		}
+		if t.Format.UserPhone {
+			u.UriParams.Add("user", "phone")
+		}
+		targets = append(targets, target{uri: u, fromUser: t.Format.User(c.cdr.From), trunk: t})
+	}
+	c.run(req, tx, targets)
+}
+
+func (s *Service) ownNumber(user string) bool {
+	e164, err := number.Normalize(user)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
+	defer cancel()
+	_, err = s.deps.Router.CallRoute(ctx, e164)
+	return err == nil
+}
+
+func transportOf(req *sip.Request) string {
+	if strings.EqualFold(req.Transport(), "tcp") {
+		return "tcp"
+	}
+	return "udp"
+}
+
+// anchored returns s re-addressed to leg and marshalled, with side's origin.
+func (c *call) anchored(s *sdp.Session, leg *bridge.UDPLeg, side int) []byte {
+	cp, _ := sdp.Parse(s.Marshal())
+	sdp.Anchor(cp, leg.Local().Addr(), int(leg.Local().Port()), &c.origin[side])
+	b := cp.Marshal()
+	c.mu.Lock()
+	c.lastTo[side] = b
+	c.mu.Unlock()
+	return b
+}
+
+// run bridges the caller to the first target that answers.
+func (c *call) run(req *sip.Request, tx sip.ServerTransaction, targets []target) {
+	s := c.s
+	log := s.log.With("call_id", c.id, "number", c.cdr.To)
+	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
+	if err != nil {
+		c.reject(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	c.a = a
+	s.register(c.id, c, 0)
+	s.m.active.WithLabelValues(string(c.cdr.Direction)).Inc()
+	defer s.m.active.WithLabelValues(string(c.cdr.Direction)).Dec()
+	defer func() { s.unregister(c.id, c.bIDLocked()) }()
+
+	var offer *sdp.Session
+	if len(req.Body()) > 0 {
+		offer, err = sdp.Parse(req.Body())
+		if err == nil {
+			err = sdp.FilterOffer(offer, s.cfg.Codecs)
+		}
+		if err != nil {
+			log.Info("offer not acceptable", "err", err)
+			c.answerA(488, "Not Acceptable Here", nil)
+			return
+		}
+		c.lastVer[0], c.dir[0] = offer.Origin[2], offer.Direction(offer.Audio())
+	}
+	if c.legA, err = s.relay.NewUDPLeg(); err == nil {
+		if c.legB, err = s.relay.NewUDPLeg(); err != nil {
+			_ = c.legA.Close()
+		}
+	}
+	if err != nil {
+		log.Error("no media ports", "err", err)
+		c.answerA(503, "Service Unavailable", nil)
+		return
+	}
+	c.br = s.relay.Bridge(c.legA, c.legB)
+	defer c.br.Close()
+	if offer != nil {
+		c.legA.SetRemote(offer.Addr(offer.Audio()))
+	}
+
+	code, reason := 503, "Service Unavailable"
+	var last *sip.Response
+	for i, t := range targets {
+		if t.trunk != nil {
+			if !t.trunk.up.Load() {
+				s.m.attempt.WithLabelValues(t.trunk.Name, "down").Inc()
+				continue
+			}
+			if !t.trunk.acquire() {
+				s.m.attempt.WithLabelValues(t.trunk.Name, "capacity").Inc()
+				continue
+			}
+			c.cdr.Trunk = t.trunk.Name
+		}
+		res, err := c.attempt(req, t, offer)
+		if err == nil {
+			c.trunk = t.trunk
+			c.established(res, offer)
+			if t.trunk != nil {
+				t.trunk.release()
+			}
+			return
+		}
+		if t.trunk != nil {
+			t.trunk.release()
+		}
+		var dr *sipgo.ErrDialogResponse
+		switch {
+		case errors.Is(err, errCallerCancel):
+			log.Info("caller cancelled")
+			c.finish(487, nil)
+			return
+		case errors.Is(err, errRingTimeout):
+			code, reason, last = 480, "Temporarily Unavailable", nil
+		case errors.As(err, &dr):
+			code, reason, last = dr.Res.StatusCode, dr.Res.Reason, dr.Res
+			if code == 401 || code == 407 {
+				code, reason = 403, "Forbidden" // the callee's challenge is not the caller's to answer
+			}
+		default:
+			code, reason, last = 408, "Request Timeout", nil
+			log.Info("callee attempt failed", "trunk", c.cdr.Trunk, "err", err)
+		}
+		if t.trunk != nil {
+			s.m.attempt.WithLabelValues(t.trunk.Name, resultClass(code, err)).Inc()
+		}
+		if !failover(code) && !errors.Is(err, errNoProgress) || i == len(targets)-1 {
+			break
+		}
+		if code == 408 || errors.Is(err, errNoProgress) {
+			code, reason = 503, "Service Unavailable"
+		}
+		log.Info("failing over", "trunk", c.cdr.Trunk, "code", code)
+	}
+	c.answerA(code, reason, last)
+}
+
+func resultClass(code int, err error) string {
+	if errors.Is(err, errNoProgress) {
+		return "timeout"
+	}
+	return fmt.Sprintf("%dxx", code/100)
+}
+
+func (c *call) bIDLocked() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bID
+}
+
+// answerA sends a final non-2xx response to the caller (if it is still waiting) and records it.
+func (c *call) answerA(code int, reason string, from *sip.Response) {
+	var hdrs []sip.Header
+	if from != nil {
+		// RFC 3326 Reason and Retry-After carry meaning the caller may use.
+		for _, n := range []string{"Reason", "Retry-After", "Warning"} {
+			for _, h := range from.GetHeaders(n) {
+				hdrs = append(hdrs, sip.NewHeader(n, h.Value()))
+			}
+		}
+	}
+	_ = c.a.Respond(code, reason, nil, hdrs...)
+	c.finish(code, from)
+}
+
+// attempt sends the callee leg's INVITE to t and waits for its final response. Provisional
+// responses are relayed to the caller as they come (RFC 3261 §16.7 step 5 is for proxies; a
+// B2BUA does the same so the caller hears ringing and early media).
+func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session) (*sip.Response, error) {
+	s := c.s
+	inv := sip.NewRequest(sip.INVITE, t.uri)
+	if tp, ok := t.uri.UriParams.Get("transport"); ok && tp != "" {
+		inv.SetTransport(strings.ToUpper(tp))
+	}
+	from := sip.FromHeader{DisplayName: req.From().DisplayName, Address: sip.Uri{Scheme: "sip", User: t.fromUser, Host: s.cfg.Host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	inv.AppendHeader(&from)
+	toURI := t.uri
+	toURI.UriParams = nil
+	inv.AppendHeader(&sip.ToHeader{Address: toURI, Params: sip.NewParams()})
+	// RFC 3261 §16.6 step 3, kept by the B2BUA so loops through other B2BUAs still end.
+	mf := sip.MaxForwardsHeader(70)
+	if h := req.MaxForwards(); h != nil {
+		mf = sip.MaxForwardsHeader(h.Val() - 1)
+	}
+	inv.AppendHeader(&mf)
+	inv.AppendHeader(sip.NewHeader("Allow", allowed))
+	inv.AppendHeader(sip.NewHeader("Supported", "timer"))
+	if t.trunk != nil {
+		// RFC 4028 §7.1: ask the carrier for session timers with telgw refreshing.
+		inv.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(s.cfg.SessionExpires.Seconds()))))
+	}
+	if offer != nil {
+		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		inv.SetBody(c.anchored(offer, c.legB, 1))
+	}
+	ctx, cancel := context.WithCancelCause(s.stop)
+	defer cancel(nil)
+	bs, err := s.dialogs[strings.ToLower(inv.Transport())].WriteInvite(ctx, inv)
+	if err != nil {
+		return nil, fmt.Errorf("send invite: %w", err)
+	}
+	c.mu.Lock()
+	old := c.bID
+	c.b, c.bID = bs, bs.InviteRequest.CallID().Value()
+	c.mu.Unlock()
+	s.unregister(old)
+	s.register(c.bID, c, 1)
+
+	progress := make(chan struct{})
+	var progressOnce sync.Once
+	anyResponse := make(chan struct{})
+	var anyOnce sync.Once
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		fail := time.NewTimer(s.cfg.FailoverTimeout)
+		defer fail.Stop()
+		ring := time.NewTimer(s.cfg.RingTimeout)
+		defer ring.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-c.a.Context().Done():
+				cancel(errCallerCancel)
+				return
+			case <-progress:
+				fail.Stop()
+				progress = nil
+			case <-fail.C:
+				select {
+				case <-anyResponse: // a 100 came: CANCEL (RFC 3261 §9.1) before moving on
+					cancel(errNoProgress)
+				default: // nothing at all: there is nothing to CANCEL
+					cancel(sipgo.WaitAnswerForceCancelErr)
+				}
+				return
+			case <-ring.C:
+				cancel(errRingTimeout)
+				return
+			}
+		}
+	}()
+	var user, pass string
+	if t.trunk != nil {
+		user, pass = t.trunk.Username, t.trunk.Password
+	}
+	err = bs.WaitAnswer(ctx, sipgo.AnswerOptions{Username: user, Password: pass, OnResponse: func(res *sip.Response) error {
+		anyOnce.Do(func() { close(anyResponse) })
+		if res.StatusCode > 100 && res.StatusCode < 200 {
+			progressOnce.Do(func() { close(progress) })
+			c.provisional(res)
+		}
+		return nil
+	}})
+	if err == nil {
+		return bs.InviteResponse, nil
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errCallerCancel), errors.Is(cause, errRingTimeout), errors.Is(cause, errNoProgress):
+		return nil, cause
+	case errors.Is(cause, sipgo.WaitAnswerForceCancelErr):
+		return nil, errNoProgress
+	}
+	return nil, err
+}
+
+// provisional relays a 18x from the callee: ringing as is, a 183 (or 180) with SDP as early
+// media (RFC 3261 §13.2.1; RFC 3960) after anchoring it.
+func (c *call) provisional(res *sip.Response) {
+	if c.cdr.Ringing.IsZero() {
+		c.cdr.Ringing = time.Now()
+	}
+	c.observeSetup()
+	var body []byte
+	var hdrs []sip.Header
+	if len(res.Body()) > 0 {
+		if ans, err := c.acceptAnswer(res.Body()); err == nil {
+			body = c.anchored(ans, c.legA, 0)
+			hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
+		}
+	}
+	_ = c.a.Respond(res.StatusCode, res.Reason, body, hdrs...)
+}
+
+func (c *call) observeSetup() {
+	c.setupObs.Do(func() {
+		c.s.m.setup.WithLabelValues(string(c.cdr.Direction)).Observe(time.Since(c.cdr.Start).Seconds())
+	})
+}
+
+// acceptAnswer checks the callee's answer against the offer telgw sent it and points legB at
+// the callee's media.
+func (c *call) acceptAnswer(body []byte) (*sdp.Session, error) {
+	ans, err := sdp.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	sent, err := sdp.Parse(c.lastSent(1))
+	if err != nil {
+		return nil, err
+	}
+	if err := sdp.FilterAnswer(ans, sent); err != nil {
+		return nil, err
+	}
+	c.legB.SetRemote(ans.Addr(ans.Audio()))
+	c.mu.Lock()
+	c.lastVer[1], c.dir[1] = ans.Origin[2], ans.Direction(ans.Audio())
+	c.mu.Unlock()
+	return ans, nil
+}
+
+func (c *call) lastSent(side int) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastTo[side]
+}
+
+// end records who hung up and wakes the call goroutine; the first caller wins.
+func (c *call) end(by string) {
+	c.endOnce.Do(func() {
+		c.endedBy = by
+		close(c.ended)
+	})
+}
+
+// finish writes the CDR and counts the outcome.
+func (c *call) finish(code int, res *sip.Response) {
+	c.cdr.End = time.Now()
+	c.cdr.SIPCode = code
+	c.cdr.Disposition = disposition(code)
+	c.cdr.Q850 = q850(res, code)
+	if c.cdr.EndedBy == "" {
+		c.cdr.EndedBy = "system"
+		if code == 487 {
+			c.cdr.EndedBy = "caller"
+		} else if res != nil {
+			c.cdr.EndedBy = "callee"
+		}
+	}
+	s := c.s
+	s.m.calls.WithLabelValues(string(c.cdr.Direction), c.cdr.Disposition).Inc()
+	s.log.Info("call ended", "call_id", c.id, "trunk", c.cdr.Trunk, "number", c.cdr.To, "from", c.cdr.From,
+		"direction", c.cdr.Direction, "code", code, "disposition", c.cdr.Disposition, "duration", c.cdr.Duration().Round(time.Millisecond))
+	if s.deps.CDRs == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.deps.CDRs.CDRInsert(ctx, c.cdr); err != nil {
+		s.log.Error("cdr insert", "call_id", c.id, "err", err)
+	}
+}
+
+// sessionExpires reads RFC 4028 §4 Session-Expires: delta-seconds and refresher.
+func sessionExpires(m interface{ GetHeader(string) sip.Header }) (time.Duration, string) {
+	h := m.GetHeader("Session-Expires")
+	if h == nil {
+		h = m.GetHeader("x") // RFC 4028 §4 compact form
+	}
+	if h == nil {
+		return 0, ""
+	}
+	v := h.Value()
+	secs, params, _ := strings.Cut(v, ";")
+	var n int
+	if _, err := fmt.Sscanf(strings.TrimSpace(secs), "%d", &n); err != nil || n <= 0 {
+		return 0, ""
+	}
+	ref := ""
+	for p := range strings.SplitSeq(params, ";") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "refresher") {
+			ref = strings.ToLower(val)
+		}
+	}
+	return time.Duration(n) * time.Second, ref
+}

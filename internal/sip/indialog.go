@@ -1,0 +1,379 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/sip/sdp"
+)
+
+// established completes the offer/answer across both legs once the callee answered, then holds
+// the call until either side hangs up, the media times out or the service stops.
+func (c *call) established(res *sip.Response, offer *sdp.Session) {
+	s := c.s
+	c.observeSetup()
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	fail := func(code int, reason string, err error) {
+		s.log.Info("call setup failed after answer", "call_id", c.id, "err", err)
+		_ = c.b.Bye(ctx)
+		c.answerA(code, reason, nil)
+	}
+	if offer != nil {
+		ans, err := c.acceptAnswer(res.Body())
+		if err != nil {
+			_ = c.b.Ack(ctx)
+			fail(488, "Not Acceptable Here", err)
+			return
+		}
+		if err := c.b.Ack(ctx); err != nil {
+			fail(500, "Server Internal Error", err)
+			return
+		}
+		if err := c.ok(c.anchored(ans, c.legA, 0)); err != nil {
+			c.cancelled(ctx, err)
+			return
+		}
+	} else {
+		// Late offer (RFC 3264 §4, RFC 3261 §13.2.1): the callee's 2xx carries the offer and the
+		// caller's ACK the answer.
+		bo, err := sdp.Parse(res.Body())
+		if err == nil {
+			err = sdp.FilterOffer(bo, s.cfg.Codecs)
+		}
+		if err != nil {
+			_ = c.b.Ack(ctx)
+			fail(488, "Not Acceptable Here", err)
+			return
+		}
+		c.legB.SetRemote(bo.Addr(bo.Audio()))
+		c.mu.Lock()
+		c.lastVer[1], c.dir[1] = bo.Origin[2], bo.Direction(bo.Audio())
+		c.mu.Unlock()
+		toA := c.anchored(bo, c.legA, 0)
+		if err := c.ok(toA); err != nil {
+			_ = c.b.Ack(ctx)
+			c.cancelled(ctx, err)
+			return
+		}
+		var body []byte
+		select {
+		case body = <-c.ackBody:
+		default:
+		}
+		ans, err := sdp.Parse(body)
+		if err == nil {
+			sent, _ := sdp.Parse(toA)
+			err = sdp.FilterAnswer(ans, sent)
+		}
+		if err != nil {
+			// RFC 3261 §13.3.1.4 leaves a bad answer in an ACK to the UAS: end the call.
+			_ = c.b.Ack(ctx)
+			s.log.Info("bad answer in ack", "call_id", c.id, "err", err)
+			c.end("system")
+			c.hangup(ctx)
+			c.finish(488, nil)
+			return
+		}
+		c.legA.SetRemote(ans.Addr(ans.Audio()))
+		c.mu.Lock()
+		c.lastVer[0], c.dir[0] = ans.Origin[2], ans.Direction(ans.Audio())
+		c.mu.Unlock()
+		ack := sip.NewRequest(sip.ACK, c.b.InviteResponse.Contact().Address)
+		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		ack.SetBody(c.anchored(ans, c.legB, 1))
+		if err := c.b.WriteAck(ctx, ack); err != nil {
+			s.log.Info("ack to callee failed", "call_id", c.id, "err", err)
+		}
+	}
+	c.cdr.Answer = time.Now()
+	c.br.Arm()
+	c.updateSending()
+	if se, ref := sessionExpires(res); se > 0 && ref != "uas" && c.trunk != nil {
+		go c.refresher(se)
+	}
+	select {
+	case <-c.ended:
+	case <-c.br.Done():
+		c.end("media-timeout")
+	case <-s.stop.Done():
+		c.end("system")
+	}
+	c.hangup(context.Background())
+	c.cdr.EndedBy = c.endedBy
+	c.finish(200, nil)
+}
+
+// cancelled handles a caller that went away (CANCEL, no ACK) while telgw was answering it.
+func (c *call) cancelled(ctx context.Context, err error) {
+	c.s.log.Info("caller gone before answer completed", "call_id", c.id, "err", err)
+	_ = c.b.Bye(ctx)
+	c.cdr.EndedBy = "caller"
+	c.finish(487, nil)
+}
+
+// ok sends the caller the 2xx with body and waits for its ACK (RFC 3261 §13.3.1.4). It echoes
+// the caller's session timer (RFC 4028 §9) with the caller as refresher.
+func (c *call) ok(body []byte) error {
+	res := sip.NewSDPResponseFromRequest(c.a.InviteRequest, body)
+	if se, _ := sessionExpires(c.a.InviteRequest); se > 0 {
+		res.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(se.Seconds()))))
+		res.AppendHeader(sip.NewHeader("Require", "timer"))
+	}
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	return c.a.WriteResponse(res)
+}
+
+// hangup sends BYE (RFC 3261 §15.1.1) to the leg(s) that did not end the call.
+func (c *call) hangup(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	if c.endedBy != "caller" {
+		go func() {
+			defer close(done)
+			_ = c.a.Bye(ctx)
+		}()
+	} else {
+		close(done)
+	}
+	if c.endedBy != "callee" {
+		_ = c.b.Bye(ctx)
+	}
+	<-done
+}
+
+// updateSending tells the media timeout which legs should be sending (RFC 3264 §5.1: a side
+// that declared sendonly or sendrecv sends; recvonly and inactive do not).
+func (c *call) updateSending() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, d := range c.dir {
+		c.br.SetSending(i, d == "" || d == "sendrecv" || d == "sendonly")
+	}
+}
+
+// refresher refreshes the callee leg's session (RFC 4028 §10) at half the interval with a
+// re-INVITE carrying the unchanged description; a failed refresh ends the call.
+func (c *call) refresher(se time.Duration) {
+	t := time.NewTicker(se / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ended:
+			return
+		case <-t.C:
+			c.reinvite.Lock()
+			res, err := c.sendReinvite(1, c.lastSent(1))
+			c.reinvite.Unlock()
+			if err != nil || res.StatusCode == 408 || res.StatusCode == 481 {
+				c.s.log.Info("session refresh failed", "call_id", c.id, "err", err)
+				c.end("system")
+				return
+			}
+		}
+	}
+}
+
+// remoteTarget is where in-dialog requests to side go: the peer's Contact (RFC 3261 §12.2.1.1).
+func (c *call) remoteTarget(side int) sip.Uri {
+	if side == 0 {
+		return c.a.InviteRequest.Contact().Address
+	}
+	return c.b.InviteResponse.Contact().Address
+}
+
+// sendReinvite sends an in-dialog INVITE with body to side and ACKs a 2xx.
+func (c *call) sendReinvite(side int, body []byte) (*sip.Response, error) {
+	req := sip.NewRequest(sip.INVITE, c.remoteTarget(side))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	var res *sip.Response
+	var err error
+	if side == 0 {
+		res, err = c.a.Do(ctx, req)
+	} else {
+		res, err = c.b.Do(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, c.remoteTarget(side))
+		if side == 0 {
+			err = c.a.WriteRequest(ack)
+		} else {
+			err = c.b.WriteRequest(ack)
+		}
+	}
+	return res, err
+}
+
+func (s *Service) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.lookup(callID(req))
+	if !ok || ref.side != 0 || ref.c.a == nil {
+		return // ACK to a re-INVITE from the callee, or to a final non-2xx: nothing to do
+	}
+	if cs := req.CSeq(); cs != nil && cs.SeqNo == ref.c.a.InviteRequest.CSeq().SeqNo && len(req.Body()) > 0 {
+		select {
+		case ref.c.ackBody <- req.Body():
+		default:
+		}
+	}
+	_ = ref.c.a.ReadAck(req, tx)
+}
+
+func (s *Service) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.lookup(callID(req))
+	if !ok {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c := ref.c
+	if ref.side == 0 {
+		if err := c.a.ReadBye(req, tx); err != nil {
+			respond(tx, req, 200, "OK")
+		}
+		c.end("caller")
+		return
+	}
+	c.mu.Lock()
+	b := c.b
+	c.mu.Unlock()
+	if err := b.ReadBye(req, tx); err != nil {
+		respond(tx, req, 200, "OK")
+	}
+	c.end("callee")
+}
+
+// onInDialog relays INFO (e.g. application/dtmf-relay, RFC 6086) to the other leg and its
+// final response back.
+func (s *Service) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.lookup(callID(req))
+	if !ok || req.To() == nil || !req.To().Params.Has("tag") {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c := ref.c
+	if c.cdr.Answer.IsZero() {
+		respond(tx, req, 491, "Request Pending")
+		return
+	}
+	other := 1 - ref.side
+	out := sip.NewRequest(req.Method, c.remoteTarget(other))
+	if ct := req.ContentType(); ct != nil {
+		out.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+	}
+	for _, n := range []string{"Info-Package", "Content-Disposition"} {
+		if h := req.GetHeader(n); h != nil {
+			out.AppendHeader(sip.NewHeader(n, h.Value()))
+		}
+	}
+	out.SetBody(req.Body())
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	var res *sip.Response
+	var err error
+	if other == 0 {
+		res, err = c.a.Do(ctx, out)
+	} else {
+		res, err = c.b.Do(ctx, out)
+	}
+	if err != nil {
+		respond(tx, req, 408, "Request Timeout")
+		return
+	}
+	respond(tx, req, res.StatusCode, res.Reason)
+}
+
+// onReInvite handles an INVITE inside a dialog (RFC 3261 §14.2). A session refresh (RFC 4028)
+// or any offer whose o= version did not change (RFC 3264 §8) is answered by telgw with the last
+// description it sent that side; a real change (hold, unhold, new address) is relayed to the
+// other leg as its own re-INVITE and the answer relayed back.
+func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.lookup(callID(req))
+	if !ok {
+		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c, side := ref.c, ref.side
+	if c.cdr.Answer.IsZero() {
+		respond(tx, req, 491, "Request Pending")
+		return
+	}
+	if !c.reinvite.TryLock() {
+		// RFC 3261 §14.2: a re-INVITE while one is pending gets 491.
+		respond(tx, req, 491, "Request Pending")
+		return
+	}
+	defer c.reinvite.Unlock()
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
+	reply := func(body []byte) {
+		res := sip.NewSDPResponseFromRequest(req, body)
+		res.AppendHeader(&s.dialogs[transportOf(req)].ContactHDR)
+		if se, _ := sessionExpires(req); se > 0 {
+			res.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(se.Seconds()))))
+		}
+		_ = tx.Respond(res)
+	}
+	if len(req.Body()) == 0 {
+		// No offer: telgw offers what it last sent (RFC 3261 §14.2 with RFC 3264 §8).
+		reply(c.lastSent(side))
+		return
+	}
+	off, err := sdp.Parse(req.Body())
+	if err == nil {
+		err = sdp.FilterOffer(off, s.cfg.Codecs)
+	}
+	if err != nil {
+		respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	c.mu.Lock()
+	unchanged := off.Origin[2] == c.lastVer[side]
+	c.mu.Unlock()
+	if unchanged {
+		reply(c.lastSent(side))
+		return
+	}
+	other := 1 - side
+	c.legFor(side).SetRemote(off.Addr(off.Audio()))
+	res, err := c.sendReinvite(other, c.anchored(off, c.legFor(other), other))
+	if err != nil {
+		respond(tx, req, 408, "Request Timeout")
+		return
+	}
+	if !res.IsSuccess() {
+		respond(tx, req, res.StatusCode, res.Reason)
+		return
+	}
+	ans, err := sdp.Parse(res.Body())
+	if err == nil {
+		sent, _ := sdp.Parse(c.lastSent(other))
+		err = sdp.FilterAnswer(ans, sent)
+	}
+	if err != nil {
+		respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	c.legFor(other).SetRemote(ans.Addr(ans.Audio()))
+	c.mu.Lock()
+	c.lastVer[side], c.dir[side] = off.Origin[2], off.Direction(off.Audio())
+	c.lastVer[other], c.dir[other] = ans.Origin[2], ans.Direction(ans.Audio())
+	c.mu.Unlock()
+	c.updateSending()
+	reply(c.anchored(ans, c.legFor(side), side))
+}
+
+func (c *call) legFor(side int) *bridge.UDPLeg {
+	if side == 0 {
+		return c.legA
+	}
+	return c.legB
+}

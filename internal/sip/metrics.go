@@ -1,0 +1,40 @@
+package sip
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	calls   *prometheus.CounterVec // direction, disposition
+	active  *prometheus.GaugeVec   // direction
+	setup   *prometheus.HistogramVec
+	dropped *prometheus.CounterVec // reason
+	trunkUp *prometheus.GaugeVec
+	attempt *prometheus.CounterVec // trunk, code class
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_calls_total",
+			Help: "Calls ended, by direction and disposition (answered, busy, no-answer, cancelled, rejected, unauthorized, failed)."}, []string{"direction", "disposition"}),
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telgw_sip_calls_active", Help: "Calls in progress."}, []string{"direction"}),
+		setup: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "telgw_sip_call_setup_seconds",
+			Help:    "Time from the caller's INVITE to the first ringing or answer relayed back.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"direction"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_requests_dropped_total",
+			Help: "Requests dropped without a response (rate limit, unknown source in drop mode)."}, []string{"reason"}),
+		trunkUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telgw_sip_trunk_up", Help: "Trunk OPTIONS health (1 up, 0 down)."}, []string{"trunk"}),
+		attempt: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_trunk_attempts_total",
+			Help: "Outbound INVITE attempts per trunk by result class (2xx, 4xx, 5xx, 6xx, timeout, capacity)."}, []string{"trunk", "result"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("sip: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,399 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"golang.org/x/time/rate"
+
+	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/sip/digest"
+)
+
+// Deps are what the Service consumes from other domains. Router is required; without
+// Credentials no customer endpoint can call out; without CDRs records are only logged.
+type Deps struct {
+	Router      Router
+	Credentials Credentials
+	CDRs        CDRSink
+}
+
+// Service is the SIP user agent: listeners, trunks, the B2BUA and its calls.
+type Service struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	relay  *bridge.Relay
+	auth   *digest.Server
+	trunks trunkSet
+	m      *metrics
+
+	udp     net.PacketConn
+	tcp     net.Listener
+	dialogs map[string]*sipgo.DialogUA // by transport
+
+	mu      sync.Mutex
+	calls   map[string]callRef // by Call-ID of either leg
+	limiter map[netip.Addr]*rate.Limiter
+
+	stop  context.Context // cancelled when Run ends: calls hang up
+	halt  context.CancelFunc
+	wg    sync.WaitGroup // call goroutines
+	sweep time.Time
+}
+
+// callRef is what an in-dialog request's Call-ID leads to: the call and which leg.
+type callRef struct {
+	c    *call
+	side int // 0: toward the caller (a), 1: toward the callee (b)
+}
+
+// New builds the Service and binds its UDP and TCP listeners on cfg.Addr (so Addr with port 0
+// picks a free port, reported by Addr()).
+func New(cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("sip config: %w", err)
+	}
+	if deps.Router == nil {
+		return nil, errors.New("sip: a Router is required")
+	}
+	if cfg.Media.Logger == nil {
+		cfg.Media.Logger = cfg.Logger
+	}
+	if cfg.Media.Registerer == nil {
+		cfg.Media.Registerer = cfg.Registerer
+	}
+	relay, err := bridge.New(cfg.Media)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, relay: relay, auth: digest.New(cfg.Realm),
+		calls: map[string]callRef{}, limiter: map[netip.Addr]*rate.Limiter{}}
+	if s.m, err = newMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	s.stop, s.halt = context.WithCancel(context.Background())
+	s.trunks.set(cfg.Trunks, cfg.Routes)
+	if s.udp, err = net.ListenPacket("udp", cfg.Addr); err != nil {
+		return nil, fmt.Errorf("sip: listen udp %s: %w", cfg.Addr, err)
+	}
+	tcpAddr := s.udp.LocalAddr().String()
+	if s.tcp, err = net.Listen("tcp", tcpAddr); err != nil {
+		_ = s.udp.Close()
+		return nil, fmt.Errorf("sip: listen tcp %s: %w", tcpAddr, err)
+	}
+	if err := s.buildUA(); err != nil {
+		_ = s.udp.Close()
+		_ = s.tcp.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) buildUA() error {
+	var err error
+	sl := s.log.With("component", "sipgo")
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("telgw"), sipgo.WithUserAgentHostname(s.cfg.Host),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sl)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sl)))
+	if err != nil {
+		return fmt.Errorf("sip: user agent: %w", err)
+	}
+	if s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(sl)); err != nil {
+		return err
+	}
+	port := s.udp.LocalAddr().(*net.UDPAddr).Port
+	if s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.cfg.Host), sipgo.WithClientPort(port), sipgo.WithClientLogger(sl)); err != nil {
+		return err
+	}
+	s.dialogs = map[string]*sipgo.DialogUA{}
+	for _, tp := range []string{"udp", "tcp"} {
+		u := sip.Uri{User: "telgw", Host: s.cfg.Host, Port: port}
+		if tp == "tcp" {
+			u.UriParams = sip.NewParams()
+			u.UriParams.Add("transport", "tcp")
+		}
+		s.dialogs[tp] = &sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: u}}
+	}
+	s.srv.OnInvite(s.guard(s.onInvite))
+	s.srv.OnAck(s.onAck)
+	s.srv.OnBye(s.guard(s.onBye))
+	s.srv.OnCancel(s.guard(s.onStrayCancel))
+	s.srv.OnInfo(s.guard(s.onInDialog))
+	s.srv.OnUpdate(s.guard(s.onUpdate))
+	s.srv.OnOptions(s.guard(s.onOptions))
+	s.srv.OnNoRoute(s.guard(s.onUnknownMethod))
+	return nil
+}
+
+// Addr is the bound UDP (and TCP) address.
+func (s *Service) Addr() netip.AddrPort {
+	return s.udp.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Run serves SIP until ctx ends, then hangs up every call (BYE or CANCEL), waits for them and
+// closes the listeners.
+func (s *Service) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.srv.ServeUDP(s.udp) }()
+	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	kctx, kcancel := context.WithCancel(ctx)
+	kdone := make(chan struct{})
+	go func() { defer close(kdone); s.keepalive(kctx) }()
+	s.log.Info("sip serving", "addr", s.Addr().String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	kcancel()
+	<-kdone
+	s.halt()
+	s.wg.Wait()
+	_ = s.udp.Close()
+	_ = s.tcp.Close()
+	_ = s.srv.Close()
+	_ = s.ua.Close()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("sip serve: %w", err)
+	}
+	return nil
+}
+
+// Close releases the listeners of a Service that was never Run.
+func (s *Service) Close() {
+	s.halt()
+	_ = s.udp.Close()
+	_ = s.tcp.Close()
+	_ = s.ua.Close()
+}
+
+// ActiveCalls is the number of calls in progress.
+func (s *Service) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.calls {
+		if r.side == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// SetRouting replaces the trunks and outbound routes (the ACS SIP routing PATCH). Calls in
+// progress keep the trunk they use.
+func (s *Service) SetRouting(trunks []TrunkConfig, routes []OutboundRoute) error {
+	c := Config{Addr: s.cfg.Addr, Trunks: trunks, Routes: routes, SessionExpires: s.cfg.SessionExpires}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	s.trunks.set(c.Trunks, c.Routes)
+	return nil
+}
+
+// Routing returns the current trunks and routes.
+func (s *Service) Routing() ([]TrunkConfig, []OutboundRoute) {
+	s.trunks.mu.RLock()
+	defer s.trunks.mu.RUnlock()
+	out := make([]TrunkConfig, len(s.trunks.order))
+	for i, t := range s.trunks.order {
+		out[i] = t.TrunkConfig
+	}
+	return out, append([]OutboundRoute(nil), s.trunks.routes...)
+}
+
+// TrunkUp reports a trunk's OPTIONS health (true when keepalives are off).
+func (s *Service) TrunkUp(name string) bool {
+	s.trunks.mu.RLock()
+	defer s.trunks.mu.RUnlock()
+	t, ok := s.trunks.byName[name]
+	return ok && t.up.Load()
+}
+
+func srcAddr(req *sip.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// guard applies the per-source flood limit to out-of-dialog requests (in-dialog ones belong to
+// calls already admitted) and recovers from handler panics so one bad message cannot stop the
+// stack.
+func (s *Service) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("sip handler panic", "call_id", callID(req), "err", fmt.Sprint(r))
+				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
+			}
+		}()
+		if to := req.To(); to == nil || !to.Params.Has("tag") {
+			if !s.allow(srcAddr(req)) {
+				s.m.dropped.WithLabelValues("rate").Inc()
+				return
+			}
+		}
+		h(req, tx)
+	}
+}
+
+func (s *Service) allow(src netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now := time.Now(); now.Sub(s.sweep) > time.Minute {
+		s.sweep = now
+		for a, l := range s.limiter {
+			if l.Tokens() >= float64(s.cfg.SourceBurst) {
+				delete(s.limiter, a)
+			}
+		}
+	}
+	l, ok := s.limiter[src]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(s.cfg.SourceRate), s.cfg.SourceBurst)
+		s.limiter[src] = l
+	}
+	return l.Allow()
+}
+
+func callID(req *sip.Request) string {
+	if h := req.CallID(); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	_ = tx.Respond(res)
+}
+
+// supported are the option tags telgw understands in Require (RFC 3261 §20.32).
+var supported = map[string]bool{"timer": true}
+
+// allowed is telgw's Allow header value (RFC 3261 §20.5).
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+
+// check applies the request checks RFC 3261 §8.2 asks of a UAS before it acts, in its order:
+// method (§8.2.1, 405/501 elsewhere), Request-URI scheme (§8.2.2.1, 416), Require extensions
+// (§8.2.2.3, 420), Content-Type (§8.2.3, 415); and Max-Forwards (§16.3 step 3, 483), which ends
+// request loops through B2BUAs that do not share Via. It reports whether it responded.
+func check(req *sip.Request, tx sip.ServerTransaction) bool {
+	if req.SipVersion != "SIP/2.0" {
+		respond(tx, req, 505, "Version Not Supported")
+		return true
+	}
+	switch strings.ToLower(req.Recipient.Scheme) {
+	case "sip", "sips", "tel":
+	default:
+		respond(tx, req, 416, "Unsupported URI Scheme")
+		return true
+	}
+	var unsupported []string
+	for _, h := range req.GetHeaders("Require") {
+		for opt := range strings.SplitSeq(h.Value(), ",") {
+			if opt = strings.TrimSpace(opt); opt != "" && !supported[strings.ToLower(opt)] {
+				unsupported = append(unsupported, opt)
+			}
+		}
+	}
+	if len(unsupported) > 0 {
+		respond(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", strings.Join(unsupported, ", ")))
+		return true
+	}
+	if len(req.Body()) > 0 && req.Method == sip.INVITE {
+		ct := req.ContentType()
+		if ct == nil || !strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp") {
+			respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/sdp"))
+			return true
+		}
+	}
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
+		respond(tx, req, 483, "Too Many Hops")
+		return true
+	}
+	return false
+}
+
+func (s *Service) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if check(req, tx) {
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", "timer"))
+	_ = tx.Respond(res)
+}
+
+// onUnknownMethod answers methods telgw does not implement: 405 for ones RFC 3261 and its
+// extensions define (with Allow, §8.2.1), 501 for the rest (§21.5.2).
+func (s *Service) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
+	switch req.Method {
+	case sip.REGISTER, sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.PRACK, sip.PUBLISH:
+		respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allowed))
+	default:
+		respond(tx, req, 501, "Not Implemented", sip.NewHeader("Allow", allowed))
+	}
+}
+
+// onStrayCancel answers a CANCEL that matched no INVITE transaction (the transaction layer
+// handles matching ones itself): 481 (RFC 3261 §9.2).
+func (s *Service) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, 481, "Call/Transaction Does Not Exist")
+}
+
+func (s *Service) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	respond(tx, req, 501, "Not Implemented", sip.NewHeader("Allow", allowed))
+}
+
+func (s *Service) lookup(id string) (callRef, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.calls[id]
+	return r, ok
+}
+
+func (s *Service) register(id string, c *call, side int) {
+	s.mu.Lock()
+	s.calls[id] = callRef{c: c, side: side}
+	s.mu.Unlock()
+}
+
+func (s *Service) unregister(ids ...string) {
+	s.mu.Lock()
+	for _, id := range ids {
+		delete(s.calls, id)
+	}
+	s.mu.Unlock()
+}
+
+func hostOf(hostport string) string {
+	h, _, _ := net.SplitHostPort(hostport)
+	return h
+}
+
+func portOf(hostport string) int {
+	_, p, _ := net.SplitHostPort(hostport)
+	n, _ := strconv.Atoi(p)
+	return n
+}
