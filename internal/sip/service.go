@@ -298,6 +298,12 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
 // (§8.2.2.3, 420), Content-Type (§8.2.3, 415); and Max-Forwards (§16.3 step 3, 483), which ends
 // request loops through B2BUAs that do not share Via. It reports whether it responded.
 func check(req *sip.Request, tx sip.ServerTransaction) bool {
+	// RFC 3261 §8.1.1: To, From, CSeq, Call-ID, Max-Forwards and Via are mandatory (Max-Forwards
+	// is tolerated missing, as most UAS do).
+	if req.From() == nil || req.To() == nil || req.CSeq() == nil || req.CallID() == nil || req.Via() == nil {
+		respond(tx, req, 400, "Bad Request")
+		return true
+	}
 	if req.SipVersion != "SIP/2.0" {
 		respond(tx, req, 505, "Version Not Supported")
 		return true
