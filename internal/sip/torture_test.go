@@ -53,10 +53,10 @@ func TestTorture(t *testing.T) {
 	want := map[string]string{
 		// badvers.dat (§3.3.15, SIP/7.0) would get 505 from check(), but sipgo 1.7.3 drops it
 		// before any handler sees it; like the unparsable ones it gets no answer.
-		"unkscm.dat":  "416", // §3.3.11: unknown Request-URI scheme
-		"bext01.dat":  "420", // §3.3.13: unsupported Require
-		"invut.dat":   "415", // §3.3.14: unknown Content-Type
-		"zeromf.dat":  "483", // §3.1.2.7 … Max-Forwards: 0 to OPTIONS
+		"unkscm.dat": "416", // §3.3.11: unknown Request-URI scheme
+		"bext01.dat": "420", // §3.3.13: unsupported Require
+		"invut.dat":  "415", // §3.3.14: unknown Content-Type
+		"zeromf.dat": "483", // §3.1.2.7 … Max-Forwards: 0 to OPTIONS
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "torture", "*", "*.dat"))
 	if len(files) < 40 {
