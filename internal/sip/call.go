@@ -103,7 +103,7 @@ func (c *call) reject(req *sip.Request, tx sip.ServerTransaction, code int, reas
 
 func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *trunk) {
 	log := s.log.With("call_id", c.id, "trunk", t.Name)
-	if t.InboundPassword != "" && !s.authorize(c, req, tx, t.InboundUsername, t.InboundPassword) {
+	if t.InboundPassword != "" && !s.authorize(c, req, tx, Credential{Username: t.InboundUsername, Password: t.InboundPassword}) {
 		return
 	}
 	if !t.acquire() {
@@ -156,17 +156,25 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 // authorize checks digest credentials (RFC 3261 §22.3, proxy-style 407 since telgw routes the
 // call on); it answers 407 (challenge) or 403 itself and returns false when the request may not
 // go on.
-func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction, user, password string) bool {
+func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction, cred Credential) bool {
 	h := req.GetHeader("Proxy-Authorization")
 	if h == nil {
 		h = req.GetHeader("Authorization")
 	}
 	var err error = digest.ErrMissing
 	if h != nil {
-		if u := digest.Username(h.Value()); u != user {
+		switch {
+		case digest.Username(h.Value()) != cred.Username:
 			err = digest.ErrMismatch
-		} else {
-			err = s.auth.Verify(h.Value(), string(req.Method), password)
+		case cred.Password != "":
+			err = s.auth.Verify(h.Value(), string(req.Method), cred.Password)
+		default:
+			err = s.auth.VerifyHA1(h.Value(), string(req.Method), func(alg string) string {
+				if alg == "SHA-256" {
+					return cred.HA1SHA256
+				}
+				return cred.HA1MD5
+			})
 		}
 	}
 	switch {
@@ -216,7 +224,7 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 		c.reject(req, tx, 403, "Forbidden", nil)
 		return
 	}
-	if !s.authorize(c, req, tx, cred.Username, cred.Password) {
+	if !s.authorize(c, req, tx, cred) {
 		return
 	}
 	if !slices.Contains(cred.Numbers, c.cdr.From) {

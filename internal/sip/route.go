@@ -5,6 +5,8 @@ import (
 	"errors"
 	"regexp"
 	"time"
+
+	"github.com/telgw/telgw/internal/sip/digest"
 )
 
 // Route is where calls to one of telgw's numbers go. It is a closed sum type: SIPRoute now,
@@ -29,15 +31,26 @@ type Router interface {
 	CallRoute(ctx context.Context, e164 string) (Route, error)
 }
 
-// Credential lets a customer's SIP endpoint place calls: a digest username and password
+// Credential lets a customer's SIP endpoint place calls: a digest username with its secret
 // (RFC 7616 §3.4) and the numbers it may present as caller ID.
 type Credential struct {
 	// Username is the digest username, unique across telgw.
 	Username string
-	// Password is the digest secret.
+	// Password is the digest secret; stores keep only the HA1s and leave it empty.
 	Password string
+	// HA1MD5 and HA1SHA256 are H(username:realm:password) for the service's realm
+	// (digest.HA1), used when Password is empty.
+	HA1MD5, HA1SHA256 string
 	// Numbers are the E.164 numbers the endpoint may call from (its purchased numbers).
 	Numbers []string
+	// CreatedAt is when the credential was made.
+	CreatedAt time.Time
+}
+
+// NewCredential returns a Credential for realm keeping only the HA1s of password.
+func NewCredential(realm, username, password string, numbers []string) Credential {
+	return Credential{Username: username, HA1MD5: digest.HA1("MD5", username, realm, password),
+		HA1SHA256: digest.HA1("SHA-256", username, realm, password), Numbers: numbers, CreatedAt: time.Now().UTC()}
 }
 
 // Credentials looks endpoint credentials up by digest username; unknown users return an error

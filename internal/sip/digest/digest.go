@@ -8,12 +8,15 @@ package digest
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"hash"
 	"strings"
 	"time"
 
@@ -89,10 +92,31 @@ func Username(header string) string {
 	return c.Username
 }
 
+// HA1 is the RFC 7616 §3.4.2 A1 hash H(username:realm:password) for algorithm MD5 or SHA-256,
+// what a store keeps instead of the password.
+func HA1(algorithm, username, realm, password string) string {
+	var h hash.Hash = md5.New()
+	if strings.EqualFold(algorithm, "SHA-256") {
+		h = sha256.New()
+	}
+	h.Write([]byte(username + ":" + realm + ":" + password))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // Verify checks a credentials header value (without or with the "Digest " prefix) for a request
 // with method, against password. The digest-uri is taken from the credentials (RFC 3261 §22.4
 // lets proxies rewrite the Request-URI).
 func (s *Server) Verify(header, method, password string) error {
+	return s.verify(header, method, password, nil)
+}
+
+// VerifyHA1 is Verify against stored HA1s: ha1 returns the HA1 for "MD5" or "SHA-256" ("" if
+// none is kept for that algorithm, which then fails).
+func (s *Server) VerifyHA1(header, method string, ha1 func(algorithm string) string) error {
+	return s.verify(header, method, "", ha1)
+}
+
+func (s *Server) verify(header, method, password string, ha1 func(string) string) error {
 	if strings.TrimSpace(header) == "" {
 		return ErrMissing
 	}
@@ -116,6 +140,11 @@ func (s *Server) Verify(header, method, password string) error {
 	}
 	chal := &icholy.Challenge{Realm: s.Realm, Nonce: c.Nonce, Algorithm: alg}
 	opts := icholy.Options{Method: method, URI: c.URI, Username: c.Username, Password: password}
+	if ha1 != nil {
+		if opts.A1 = ha1(strings.ToUpper(alg)); opts.A1 == "" {
+			return ErrMismatch
+		}
+	}
 	if c.QOP != "" {
 		if c.QOP != "auth" {
 			return ErrMalformed

@@ -35,6 +35,13 @@ func TestVerify(t *testing.T) {
 		if err := s.Verify(h, "INVITE", "wrong"); !errors.Is(err, ErrMismatch) {
 			t.Fatalf("%s wrong password: %v", alg, err)
 		}
+		ha1 := func(a string) string { return HA1(a, "alice", "telgw", "secret") }
+		if err := s.VerifyHA1(h, "INVITE", ha1); err != nil {
+			t.Fatalf("%s ha1: %v", alg, err)
+		}
+		if err := s.VerifyHA1(h, "INVITE", func(string) string { return HA1(alg, "alice", "telgw", "x") }); !errors.Is(err, ErrMismatch) {
+			t.Fatalf("%s wrong ha1: %v", alg, err)
+		}
 		if err := s.Verify(h, "BYE", "secret"); !errors.Is(err, ErrMismatch) {
 			t.Fatalf("%s wrong method: %v", alg, err)
 		}

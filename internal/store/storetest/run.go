@@ -13,4 +13,5 @@ func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Foundation", func(t *testing.T) { Foundation(t, open) })
 	t.Run("Numbers", func(t *testing.T) { Numbers(t, open) })
 	t.Run("SMS", func(t *testing.T) { SMS(t, open) })
+	t.Run("SIP", func(t *testing.T) { SIP(t, open) })
 }

@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/sip"
+)
+
+var _ sip.Store = (*DB)(nil)
+
+func msOrZeroTime(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return fromMS(v)
+}
+
+// CDRInsert records one call.
+func (db *DB) CDRInsert(ctx context.Context, c sip.CDR) error {
+	_, err := db.Exec(ctx, `INSERT INTO sip_cdrs (call_id, direction, from_number, to_number, trunk, start_at, ringing_at,
+		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		c.CallID, string(c.Direction), c.From, c.To, c.Trunk, ms(c.Start), msOrZero(c.Ringing), msOrZero(c.Answer), ms(c.End),
+		c.Duration().Milliseconds(), c.Disposition, c.SIPCode, c.Q850, c.EndedBy)
+	return mapErr(err)
+}
+
+// CDRList lists CDRs newest first.
+func (db *DB) CDRList(ctx context.Context, p sip.CDRListParams) ([]sip.CDR, error) {
+	q := `SELECT call_id, direction, from_number, to_number, trunk, start_at, ringing_at, answer_at, end_at, disposition,
+		sip_code, q850, ended_by FROM sip_cdrs WHERE start_at >= $1`
+	args := []any{msOrZero(p.Since)}
+	if p.Number != "" {
+		q += ` AND (from_number = $2 OR to_number = $2)`
+		args = append(args, p.Number)
+	}
+	if p.Top <= 0 {
+		p.Top = 100
+	}
+	q += ` ORDER BY start_at DESC, id DESC LIMIT ` + strconv.Itoa(p.Top) + ` OFFSET ` + strconv.Itoa(max(p.Skip, 0))
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []sip.CDR
+	for rows.Next() {
+		var c sip.CDR
+		var dir string
+		var start, ringing, answer, end int64
+		if err := rows.Scan(&c.CallID, &dir, &c.From, &c.To, &c.Trunk, &start, &ringing, &answer, &end, &c.Disposition,
+			&c.SIPCode, &c.Q850, &c.EndedBy); err != nil {
+			return nil, err
+		}
+		c.Direction = sip.Direction(dir)
+		c.Start, c.Ringing, c.Answer, c.End = fromMS(start), msOrZeroTime(ringing), msOrZeroTime(answer), fromMS(end)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SIPRoutingGet reads the ACS SIP routing configuration.
+func (db *DB) SIPRoutingGet(ctx context.Context) (sip.Routing, bool, error) {
+	var updated int64
+	if err := db.QueryRow(ctx, `SELECT updated_at FROM sip_routing WHERE id = 1`).Scan(&updated); err != nil {
+		if err = mapErr(err); problem.KindOf(err) == problem.KindNotFound {
+			return sip.Routing{}, false, nil
+		}
+		return sip.Routing{}, false, err
+	}
+	var r sip.Routing
+	rows, err := db.Query(ctx, `SELECT fqdn, port FROM sip_trunks ORDER BY fqdn`)
+	if err != nil {
+		return r, false, err
+	}
+	for rows.Next() {
+		var t sip.ACSTrunk
+		if err := rows.Scan(&t.FQDN, &t.Port); err != nil {
+			rows.Close()
+			return r, false, err
+		}
+		r.Trunks = append(r.Trunks, t)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return r, false, err
+	}
+	rows, err = db.Query(ctx, `SELECT name, description, number_pattern, trunks FROM sip_routes ORDER BY position`)
+	if err != nil {
+		return r, false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rt sip.OutboundRoute
+		var trunks string
+		if err := rows.Scan(&rt.Name, &rt.Description, &rt.NumberPattern, &trunks); err != nil {
+			return r, false, err
+		}
+		if trunks != "" {
+			rt.Trunks = strings.Split(trunks, ",")
+		}
+		r.Routes = append(r.Routes, rt)
+	}
+	return r, true, rows.Err()
+}
+
+// SIPRoutingPut replaces the ACS SIP routing configuration in one transaction.
+func (db *DB) SIPRoutingPut(ctx context.Context, r sip.Routing) error {
+	return db.InTx(ctx, func(tx *Tx) error {
+		for _, q := range []string{`DELETE FROM sip_routes`, `DELETE FROM sip_trunks`} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return err
+			}
+		}
+		for _, t := range r.Trunks {
+			if _, err := tx.Exec(ctx, `INSERT INTO sip_trunks (fqdn, port) VALUES ($1, $2)`, t.FQDN, t.Port); err != nil {
+				return mapErr(err)
+			}
+		}
+		for i, rt := range r.Routes {
+			if _, err := tx.Exec(ctx, `INSERT INTO sip_routes (position, name, description, number_pattern, trunks) VALUES ($1, $2, $3, $4, $5)`,
+				i, rt.Name, rt.Description, rt.NumberPattern, strings.Join(rt.Trunks, ",")); err != nil {
+				return mapErr(err)
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO sip_routing (id, updated_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at`,
+			ms(time.Now()))
+		return err
+	})
+}
+
+// SIPCredential reads one endpoint credential (sip.ErrUnknownCredential when absent).
+func (db *DB) SIPCredential(ctx context.Context, username string) (sip.Credential, error) {
+	var c sip.Credential
+	var nums string
+	var created int64
+	err := db.QueryRow(ctx, `SELECT username, ha1_md5, ha1_sha256, numbers, created_at FROM sip_credentials WHERE username = $1`, username).
+		Scan(&c.Username, &c.HA1MD5, &c.HA1SHA256, &nums, &created)
+	if err != nil {
+		if err = mapErr(err); problem.KindOf(err) == problem.KindNotFound {
+			return c, sip.ErrUnknownCredential
+		}
+		return c, err
+	}
+	if nums != "" {
+		c.Numbers = strings.Split(nums, ",")
+	}
+	c.CreatedAt = fromMS(created)
+	return c, nil
+}
+
+// SIPCredentialPut creates or replaces an endpoint credential.
+func (db *DB) SIPCredentialPut(ctx context.Context, c sip.Credential) error {
+	_, err := db.Exec(ctx, `INSERT INTO sip_credentials (username, ha1_md5, ha1_sha256, numbers, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (username) DO UPDATE SET ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, numbers = excluded.numbers`,
+		c.Username, c.HA1MD5, c.HA1SHA256, strings.Join(c.Numbers, ","), ms(c.CreatedAt))
+	return mapErr(err)
+}
+
+// SIPCredentialDelete removes an endpoint credential.
+func (db *DB) SIPCredentialDelete(ctx context.Context, username string) error {
+	res, err := db.Exec(ctx, `DELETE FROM sip_credentials WHERE username = $1`, username)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return problem.ErrNotFound
+	}
+	return nil
+}
+
+// SIPCredentialList lists endpoint credentials by username.
+func (db *DB) SIPCredentialList(ctx context.Context) ([]sip.Credential, error) {
+	rows, err := db.Query(ctx, `SELECT username, ha1_md5, ha1_sha256, numbers, created_at FROM sip_credentials ORDER BY username`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []sip.Credential
+	for rows.Next() {
+		var c sip.Credential
+		var nums string
+		var created int64
+		if err := rows.Scan(&c.Username, &c.HA1MD5, &c.HA1SHA256, &nums, &created); err != nil {
+			return nil, err
+		}
+		if nums != "" {
+			c.Numbers = strings.Split(nums, ",")
+		}
+		c.CreatedAt = fromMS(created)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,5 @@
+package storetest
+
+import "testing"
+
+func TestSIP(t *testing.T) { Dialects(t, SIP) }
