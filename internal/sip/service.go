@@ -20,10 +20,12 @@ import (
 	"github.com/telgw/telgw/internal/sip/digest"
 )
 
-// Deps are what the Service consumes from other domains. Router is required; without
-// Credentials no customer endpoint can call out; without CDRs records are only logged.
+// Deps are what the Service consumes from other domains. Router is required. Store, when set,
+// keeps the routing, credentials and CDRs and stands in for Credentials and CDRs left nil;
+// without Credentials no customer endpoint can call out; without CDRs records are only logged.
 type Deps struct {
 	Router      Router
+	Store       Store
 	Credentials Credentials
 	CDRs        CDRSink
 }
@@ -49,6 +51,9 @@ type Service struct {
 	calls   map[string]callRef // by Call-ID of either leg
 	limiter map[netip.Addr]*rate.Limiter
 
+	routingMu sync.Mutex // serializes PatchRouting
+	closeOnce sync.Once
+
 	stop  context.Context // cancelled when Run ends: calls hang up
 	halt  context.CancelFunc
 	wg    sync.WaitGroup // call goroutines
@@ -69,6 +74,14 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	if deps.Router == nil {
 		return nil, errors.New("sip: a Router is required")
+	}
+	if deps.Store != nil {
+		if deps.Credentials == nil {
+			deps.Credentials = deps.Store
+		}
+		if deps.CDRs == nil {
+			deps.CDRs = deps.Store
+		}
 	}
 	if cfg.Media.Logger == nil {
 		cfg.Media.Logger = cfg.Logger
@@ -161,24 +174,32 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	kcancel()
 	<-kdone
+	s.mu.Lock()
 	s.halt()
+	s.mu.Unlock()
 	s.wg.Wait()
-	_ = s.udp.Close()
-	_ = s.tcp.Close()
-	_ = s.srv.Close()
-	_ = s.ua.Close()
+	s.release()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("sip serve: %w", err)
 	}
 	return nil
 }
 
-// Close releases the listeners of a Service that was never Run.
+// Close releases the listeners (Run does it itself when it ends; Close is safe after it).
 func (s *Service) Close() {
+	s.mu.Lock()
 	s.halt()
-	_ = s.udp.Close()
-	_ = s.tcp.Close()
-	_ = s.ua.Close()
+	s.mu.Unlock()
+	s.release()
+}
+
+func (s *Service) release() {
+	s.closeOnce.Do(func() {
+		_ = s.udp.Close()
+		_ = s.tcp.Close()
+		_ = s.srv.Close()
+		_ = s.ua.Close()
+	})
 }
 
 // ActiveCalls is the number of calls in progress.
@@ -205,8 +226,11 @@ func (s *Service) SetRouting(trunks []TrunkConfig, routes []OutboundRoute) error
 	return nil
 }
 
-// Routing returns the current trunks and routes.
-func (s *Service) Routing() ([]TrunkConfig, []OutboundRoute) {
+// Realm is the digest realm of customer credentials (Config.Realm).
+func (s *Service) Realm() string { return s.cfg.Realm }
+
+// routing returns the current trunks and routes.
+func (s *Service) routing() ([]TrunkConfig, []OutboundRoute) {
 	s.trunks.mu.RLock()
 	defer s.trunks.mu.RUnlock()
 	out := make([]TrunkConfig, len(s.trunks.order))
