@@ -103,8 +103,10 @@
     if (!state.config) await loadConfig();
     const id = identityOf(token);
     await fetchICE(token);
-    let uri = 'sip:' + encodeURIComponent(id) + '@' + domain();
-    if (!JsSIP.URI.parse(uri)) uri = 'sip:' + id.replace(/[^A-Za-z0-9_.!~*'()-]/g, '_') + '@' + domain();
+    // JsSIP writes ':' unescaped in the user part and then cannot parse "8:acs:…" back (it reads
+    // "user:password"), so the URI carries the id with ':' as '_'. telgw identifies the caller
+    // by the token, never by this URI.
+    const uri = 'sip:' + id.replace(/[^A-Za-z0-9_.!~*'()-]/g, '_') + '@' + domain();
     const ua = new JsSIP.UA({
       sockets: [new JsSIP.WebSocketInterface(wsURL())],
       uri,
