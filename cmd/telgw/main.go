@@ -45,6 +45,8 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "show|rotate primary|secondary: print or replace the ACS access keys", runKeys},
 		{"messages", "list [-from -to -status -limit] | show ID: the SMS message log", runMessages},
+		{"calls", "list [-number N] [-limit N]: call detail records", runCalls},
+		{"sip", "credentials list | add USER PASSWORD NUMBER… | delete USER: customer SIP endpoint credentials", runSIP},
 		{"numbers", "import FILE.csv | import --range A:B | list | show | withdraw | route: the number inventory", runNumbers},
 		{"version", "print the version", func(_ context.Context, e *cliEnv, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "telgw", version)
