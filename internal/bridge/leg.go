@@ -53,6 +53,7 @@ type UDPLeg struct {
 
 	lastRecv atomic.Int64 // unix nanos of the last RTP packet accepted
 	stats    Stats
+	lost     func(n uint64) // reports sequence gaps to the relay's metrics
 }
 
 // Stats are a leg's packet counters (received from its peer).
@@ -140,6 +141,9 @@ func (l *UDPLeg) ReadRTP(buf []byte) (int, error) {
 		if prev := l.stats.lastSeq.Swap(int32(h.SequenceNumber)); prev >= 0 {
 			if gap := h.SequenceNumber - uint16(prev); gap > 1 && gap < 1000 {
 				l.stats.Lost.Add(uint64(gap - 1))
+				if l.lost != nil {
+					l.lost(uint64(gap - 1))
+				}
 			}
 		}
 		return n, nil

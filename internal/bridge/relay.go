@@ -69,6 +69,7 @@ type Relay struct {
 type metrics struct {
 	packets  *prometheus.CounterVec
 	timeouts prometheus.Counter
+	lost     prometheus.Counter
 	active   prometheus.Gauge
 	portsUse prometheus.Gauge
 }
@@ -82,11 +83,13 @@ func New(cfg Config) (*Relay, error) {
 	r.m = metrics{
 		packets:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_rtp_packets_relayed_total", Help: "RTP and RTCP packets relayed between call legs."}, []string{"kind"}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_rtp_media_timeouts_total", Help: "Bridges ended because a leg sent no RTP within the media timeout."}),
+		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_rtp_packets_lost_total",
+			Help: "RTP packets missing from what legs received (sequence-number gaps, RFC 3550 §6.4.1)."}),
 		active:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "telgw_rtp_bridges_active", Help: "Media bridges running."}),
 		portsUse: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telgw_rtp_port_pairs_in_use", Help: "RTP/RTCP port pairs allocated."}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{r.m.packets, r.m.timeouts, r.m.active, r.m.portsUse} {
+		for _, c := range []prometheus.Collector{r.m.packets, r.m.timeouts, r.m.lost, r.m.active, r.m.portsUse} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("bridge: register metrics: %w", err)
 			}
@@ -107,6 +110,7 @@ func (r *Relay) NewUDPLeg() (*UDPLeg, error) {
 	r.m.portsUse.Inc()
 	l := &UDPLeg{rtp: a, rtcp: b, local: netip.AddrPortFrom(r.cfg.ExternalIP, uint16(port))}
 	l.stats.lastSeq.Store(-1)
+	l.lost = func(n uint64) { r.m.lost.Add(float64(n)) }
 	l.release = func() { r.ports.free(port); r.m.portsUse.Dec() }
 	return l, nil
 }
