@@ -47,7 +47,9 @@ const (
 
 type router struct{ uri string }
 
-func (r router) CallRoute(context.Context, string) (sip.Route, error) { return sip.SIPRoute{URI: r.uri}, nil }
+func (r router) CallRoute(context.Context, string) (sip.Route, error) {
+	return sip.SIPRoute{URI: r.uri}, nil
+}
 
 func env(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -179,15 +181,23 @@ func (n *node) run(t *testing.T, scenario string, rate, calls, limit int, holdMS
 	if m := okRe.FindSubmatch(out); m != nil {
 		r.ok, _ = strconv.Atoi(string(m[1]))
 	}
-	// <scenario>_<pid>_rtt.csv: date;date_ms;response time (ms);rtd name…
+	// <scenario>_<pid>_rtt.csv: a header naming the columns (Date_ms;response_time_ms;rtd_no),
+	// then one line per measured response time.
 	files, _ := filepath.Glob(filepath.Join(n.dir, strings.TrimSuffix(scenario, ".xml")+"_*_rtt.csv"))
 	var rtts []float64
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			fs := strings.Split(line, ";")
-			if len(fs) >= 3 {
-				if v, err := strconv.ParseFloat(fs[2], 64); err == nil {
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		col := 1
+		for i, h := range strings.Split(lines[0], ";") {
+			if strings.Contains(strings.ToLower(h), "response") {
+				col = i
+			}
+		}
+		for _, line := range lines[1:] {
+			fs := strings.Split(strings.TrimSpace(line), ";")
+			if len(fs) > col {
+				if v, err := strconv.ParseFloat(fs[col], 64); err == nil {
 					rtts = append(rtts, v)
 				}
 			}

@@ -165,7 +165,7 @@ func outbound(t *testing.T, first sip.TrunkConfig) (*env, int, int) {
 	e := newEnv(t, envOpts{
 		trunks: []sip.TrunkConfig{first, second},
 		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{first.Name, "carrier2"}}},
-		creds:  fakeCreds{"acme": {Username: "acme", Password: "s3cret", Numbers: []string{ourNumber}}},
+		creds:  fakeCreds{"acme": sip.NewCredential("telgw", "acme", "s3cret", []string{ourNumber})},
 	})
 	e.router.set(ourNumber, sip.SIPRoute{URI: "sip:pbx@" + pbxIP})
 	return e, p1, p2
@@ -247,4 +247,47 @@ func TestGoroutinesSettle(t *testing.T) {
 	// Server transactions linger for Timer J/K (RFC 3261 §17.2.2, 64*T1 on UDP); what must
 	// not stay is one goroutine per call.
 	eventually(t, "goroutines back to the idle count", func() bool { return runtime.NumGoroutine() <= before+10 })
+}
+
+func TestInboundInfoAndReInvites(t *testing.T) {
+	e, pbxPort := inbound(t, envOpts{})
+	pbx := e.start("pbx", pbxIP, pbxPort, e.scenario("uas_reinvite.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, pbxIP)))
+	e.call(carrierIP, e.scenario("uac_reinvite.xml"), ourNumber, otherNumber)
+	pbx.wait(t, 20*time.Second)
+	if cdr := e.cdrs.wait(t, 1)[0]; cdr.Disposition != "answered" || cdr.EndedBy != "caller" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+}
+
+func TestMediaTimeoutHangsUpBothLegs(t *testing.T) {
+	e, pbxPort := inbound(t, envOpts{media: 700 * time.Millisecond})
+	// Neither side sends RTP: telgw ends the call with a BYE to each (uas.xml and
+	// uac_silent.xml both wait for one).
+	pbx := e.start("pbx", pbxIP, pbxPort, e.scenario("uas.xml"), "-m", "1")
+	e.call(carrierIP, e.scenario("uac_silent.xml"), ourNumber, otherNumber)
+	pbx.wait(t, 20*time.Second)
+	if cdr := e.cdrs.wait(t, 1)[0]; cdr.EndedBy != "media-timeout" || cdr.Disposition != "answered" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	if n := e.counter("telgw_rtp_media_timeouts_total", nil); n != 1 {
+		t.Fatalf("media timeouts %v", n)
+	}
+}
+
+func TestTrunkDownIsSkipped(t *testing.T) {
+	// carrier1 answers no OPTIONS (nothing listens): after two misses it is down and outbound
+	// calls go straight to carrier2 without waiting for the failover timeout.
+	tr := sip.TrunkConfig{Name: "carrier1", OptionsInterval: 300 * time.Millisecond}
+	e, _, p2 := outbound(t, tr)
+	eventually(t, "carrier1 down", func() bool { return !e.svc.TrunkUp("carrier1") })
+	second := e.start("carrier2", carrier2IP, p2, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	start := time.Now()
+	e.call(customerIP, e.scenario("uac_auth.xml"), otherNumber, ourNumber, "-au", "acme", "-ap", "s3cret")
+	second.wait(t, 20*time.Second)
+	if cdr := e.cdrs.wait(t, 1)[0]; cdr.Trunk != "carrier2" || cdr.Answer.Sub(cdr.Start) > time.Second {
+		t.Fatalf("cdr %+v (call took %s)", cdr, time.Since(start))
+	}
+	if n := e.counter("telgw_sip_trunk_attempts_total", map[string]string{"trunk": "carrier1", "result": "down"}); n != 1 {
+		t.Fatalf("down attempts %v", n)
+	}
 }
