@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -40,7 +41,8 @@ type call struct {
 	ackBody chan []byte
 	origin  [2]sdp.Origin
 
-	reinvite sync.Mutex // one re-INVITE at a time (RFC 3261 §14.2: else 491)
+	reinvite sync.Mutex  // one re-INVITE at a time (RFC 3261 §14.2: else 491)
+	answered atomic.Bool // set once both legs are up (in-dialog requests read it)
 	ended    chan struct{}
 	endOnce  sync.Once
 	endedBy  string

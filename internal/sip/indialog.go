@@ -91,6 +91,7 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 		}
 	}
 	c.cdr.Answer = time.Now()
+	c.answered.Store(true)
 	c.br.Arm()
 	c.updateSending()
 	if se, ref := sessionExpires(res); se > 0 && ref != "uas" && c.trunk != nil {
@@ -261,7 +262,7 @@ func (s *Service) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := ref.c
-	if c.cdr.Answer.IsZero() {
+	if !c.answered.Load() {
 		respond(tx, req, 491, "Request Pending")
 		return
 	}
@@ -303,7 +304,7 @@ func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c, side := ref.c, ref.side
-	if c.cdr.Answer.IsZero() {
+	if !c.answered.Load() {
 		respond(tx, req, 491, "Request Pending")
 		return
 	}
