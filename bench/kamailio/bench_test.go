@@ -20,7 +20,25 @@ import (
 //	TELGW_BENCH_COUNT=1              runs of everything, medians reported
 //	TELGW_BENCH_TELGW=host:port      also measure a running telgw routing
 //	                                 +1 415 555 01xx to TELGW_BENCH_CALLEE
+//	TELGW_BENCH_KEEP=1               keep the working directories (logs)
 //	TELGW_BENCH_CALLEE=host:port     where the SIPp callee listens (default 127.0.0.3, free port)
+//
+// With -tags telgwsip, telgw's B2BUA (internal/sip) also runs in-process as a second target.
+
+// workDir is a temporary directory, kept (and named in the log) with TELGW_BENCH_KEEP=1 so
+// that SIPp's, Kamailio's and rtpengine's logs can be read after a run.
+func workDir(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("TELGW_BENCH_KEEP") != "1" {
+		return t.TempDir()
+	}
+	d, err := os.MkdirTemp("", "bench-kamailio-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("keeping %s", d)
+	return d
+}
 
 func envList(t *testing.T, name string) []int {
 	t.Helper()
@@ -71,7 +89,7 @@ func TestReference(t *testing.T) {
 		t.Skip("load benchmark: set TELGW_BENCH=1")
 	}
 	ctx := context.Background()
-	p := Parties{Dir: t.TempDir()}
+	p := Parties{Dir: workDir(t)}
 	if c := os.Getenv("TELGW_BENCH_CALLEE"); c != "" {
 		host, port, ok := strings.Cut(c, ":")
 		n, err := strconv.Atoi(port)
@@ -83,7 +101,7 @@ func TestReference(t *testing.T) {
 	if err := p.Defaults(); err != nil {
 		t.Skip(err)
 	}
-	ref, err := Start(ctx, Config{Dir: t.TempDir(), Callee: p.Callee()})
+	ref, err := Start(ctx, Config{Dir: workDir(t), Callee: p.Callee()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +109,8 @@ func TestReference(t *testing.T) {
 	targets := []target{{"kamailio+rtpengine", ref.Addr}}
 	if a := os.Getenv("TELGW_BENCH_TELGW"); a != "" {
 		targets = append(targets, target{"telgw", a})
+	} else if a, ok := startTelgw(t, p); ok {
+		targets = append(targets, target{"telgw (in-process)", a})
 	}
 	ramp := RampOptions{Rates: envList(t, "TELGW_BENCH_RATES"), StepDuration: envDuration(t, "TELGW_BENCH_STEP", 0)}
 	mediaCalls := envList(t, "TELGW_BENCH_MEDIA_CALLS")

@@ -2,7 +2,6 @@ package kamailio
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"embed"
 	"errors"
@@ -195,8 +194,9 @@ type callResult struct {
 // runCalls runs one SIPp callee for opts.calls calls and one SIPp caller placing them, and
 // collects the caller's outcome. started, when not nil, is called once the caller runs.
 func runCalls(ctx context.Context, target string, p Parties, o callOptions, started ...func(dir string)) (callResult, error) {
-	dir := filepath.Join(p.Dir, o.tag)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// A fresh directory per run: SIPp names its logs by pid, the harness finds them by glob.
+	dir, err := os.MkdirTemp(p.Dir, o.tag+"-")
+	if err != nil {
 		return callResult{}, err
 	}
 	for _, f := range []string{"uac.xml", "uas.xml"} {
@@ -228,8 +228,12 @@ func runCalls(ctx context.Context, target string, p Parties, o callOptions, star
 		"-key", "media_b_ip", o.mediaB.IP.String(), "-key", "media_b_port", strconv.Itoa(o.mediaB.Port),
 		"-m", strconv.Itoa(o.calls), "-nostdin", "-timeout", secs+"s", "-trace_err", "-trace_screen")
 	uas.Dir = dir
-	var uasOut bytes.Buffer
-	uas.Stdout, uas.Stderr = &uasOut, &uasOut
+	uasOut, err := os.Create(filepath.Join(dir, "uas.out"))
+	if err != nil {
+		return callResult{}, err
+	}
+	defer uasOut.Close()
+	uas.Stdout, uas.Stderr = uasOut, uasOut
 	if err := uas.Start(); err != nil {
 		return callResult{}, fmt.Errorf("sipp callee: %w", err)
 	}
@@ -256,8 +260,12 @@ func runCalls(ctx context.Context, target string, p Parties, o callOptions, star
 	}
 	uac := exec.CommandContext(ctx, p.SIPp, args...)
 	uac.Dir = dir
-	var out bytes.Buffer
-	uac.Stdout, uac.Stderr = &out, &out
+	out, err := os.Create(filepath.Join(dir, "uac.out"))
+	if err != nil {
+		return callResult{}, err
+	}
+	defer out.Close()
+	uac.Stdout, uac.Stderr = out, out
 	if err := uac.Start(); err != nil {
 		return callResult{}, err
 	}
@@ -268,7 +276,7 @@ func runCalls(ctx context.Context, target string, p Parties, o callOptions, star
 	var exit *exec.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
 		// 0: all calls succeeded, 1: some failed; anything else is SIPp failing to run.
-		return callResult{}, fmt.Errorf("sipp caller: %w\n%s%s", err, out.String(), tailFiles(dir, "uac_*_errors.log"))
+		return callResult{}, fmt.Errorf("sipp caller: %w\n%s%s", err, tailFiles(dir, "uac.out"), tailFiles(dir, "uac_*_errors.log"))
 	}
 	return parseCaller(dir, o.calls)
 }
