@@ -131,8 +131,8 @@ func TestReference(t *testing.T) {
 				t.Fatalf("%s ramp: %v", tg.name, err)
 			}
 			for _, s := range r.steps {
-				t.Logf("run %d %s: %d cps requested, %.0f achieved, %d/%d failed, %d retrans, p50 %s p99 %s max %s",
-					i+1, tg.name, s.CPS, s.Achieved, s.Failed, s.Calls, s.Retrans, s.P50, s.P99, s.Max)
+				t.Logf("run %d %s: %d cps requested, %.0f achieved, %d/%d failed, %d retrans, %d unexpected, p50 %s p99 %s max %s",
+					i+1, tg.name, s.CPS, s.Achieved, s.Failed, s.Calls, s.Retrans, s.Unexpected, s.P50, s.P99, s.Max)
 			}
 			for _, n := range mediaCalls {
 				m, err := Media(ctx, tg.addr, p, MediaOptions{Calls: n, Rate: min(n, 100), Hold: hold})

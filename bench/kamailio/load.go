@@ -95,8 +95,10 @@ type Step struct {
 	Achieved float64
 	// Calls were placed; Failed did not complete INVITE/200/ACK/BYE/200.
 	Calls, Failed int
-	// Retrans counts the caller's retransmissions (a sign of a saturated target).
-	Retrans int
+	// Retrans counts the caller's retransmissions (a sign of a saturated target); Unexpected
+	// the messages it did not expect where they came (e.g. a 180 after the 200), which do
+	// not fail a call.
+	Retrans, Unexpected int
 	// P50, P99 and Max are setup latencies (INVITE sent to 200 received, 1 ms resolution).
 	P50, P99, Max time.Duration
 }
@@ -155,7 +157,7 @@ func SignallingRamp(ctx context.Context, target string, p Parties, o RampOptions
 		if err != nil {
 			return steps, err
 		}
-		st := Step{CPS: rate, Calls: calls, Failed: res.failed, Retrans: res.retrans, Achieved: res.achieved}
+		st := Step{CPS: rate, Calls: calls, Failed: res.failed, Retrans: res.retrans, Unexpected: res.unexpected, Achieved: res.achieved}
 		st.P50, st.P99, st.Max = percentile(res.rtts, 0.50), percentile(res.rtts, 0.99), percentile(res.rtts, 1)
 		steps = append(steps, st)
 		if st.Failed > 0 {
@@ -185,10 +187,10 @@ type callOptions struct {
 }
 
 type callResult struct {
-	failed, retrans int
-	achieved        float64
-	rtts            []time.Duration
-	logFile         string
+	failed, retrans, unexpected int
+	achieved                    float64
+	rtts                        []time.Duration
+	logFile                     string
 }
 
 // runCalls runs one SIPp callee for opts.calls calls and one SIPp caller placing them, and
@@ -253,7 +255,7 @@ func runCalls(ctx context.Context, target string, p Parties, o callOptions, star
 		"-mi", p.CallerIP, "-mp", strconv.Itoa(mpA),
 		"-key", "media_a_ip", o.mediaA.IP.String(), "-key", "media_a_port", strconv.Itoa(o.mediaA.Port),
 		"-m", strconv.Itoa(o.calls), "-r", strconv.Itoa(o.rate), "-d", strconv.Itoa(int(o.hold.Milliseconds())),
-		"-l", strconv.Itoa(o.calls), "-recv_timeout", "10000", "-timeout", secs + "s", "-nostdin",
+		"-l", strconv.Itoa(o.calls), "-recv_timeout", "10000", "-default_behaviors", "all,-abortunexp", "-timeout", secs + "s", "-nostdin",
 		"-trace_rtt", "-rtt_freq", "1", "-trace_screen", "-trace_err"}
 	if o.logs {
 		args = append(args, "-trace_logs")
@@ -301,9 +303,19 @@ func parseCaller(dir string, calls int) (callResult, error) {
 			success, _ = strconv.Atoi(f[len(f)-1])
 		case strings.Contains(line, "---------->") && len(f) >= 4:
 			// "INVITE ---------->  B-RTD1 2   0   0": messages, retrans, timeouts.
-			nums := numericFields(f)
-			if len(nums) >= 2 {
+			if nums := numericFields(f); len(nums) >= 2 {
 				r.retrans += nums[1]
+			}
+		case strings.Contains(line, "Pause [") && len(f) >= 4:
+			// "Pause [  0ms]  1499   0": calls paused, unexpected.
+			if nums := numericFields(f); len(nums) >= 2 {
+				r.unexpected += nums[1]
+			}
+		case strings.Contains(line, "<----------") && len(f) >= 4:
+			// "200 <----------  E-RTD1 2   0   0   0": code, messages, retrans, timeouts,
+			// unexpected.
+			if nums := numericFields(f); len(nums) >= 5 {
+				r.unexpected += nums[4]
 			}
 		}
 	}
