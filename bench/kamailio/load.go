@@ -110,7 +110,7 @@ type RampOptions struct {
 	Rates []int
 	// StepDuration is how long each rate runs (Calls = rate × duration). Default 5 s.
 	StepDuration time.Duration
-	// Hold is how long each call stays up between ACK and BYE. Default 0.
+	// Hold is how long each call stays up between ACK and BYE. Default 100 ms.
 	Hold time.Duration
 	// Pause is the quiet time between steps, for the target to drain. Default 2 s.
 	Pause time.Duration
@@ -128,6 +128,9 @@ func SignallingRamp(ctx context.Context, target string, p Parties, o RampOptions
 	}
 	if o.Pause == 0 {
 		o.Pause = 2 * time.Second
+	}
+	if o.Hold == 0 {
+		o.Hold = 100 * time.Millisecond
 	}
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(p.CallerIP)})
 	if err != nil {
