@@ -11,6 +11,7 @@
 //     seconds (default 10) with 50 packet/s streams echoed by the PBX; relayed packets and
 //     loss (RTP sequence gaps seen by the relay's legs).
 //
+// BENCH_SIP_CPUPROFILE=FILE writes a CPU profile of the whole run (telgw and the harness).
 // Goroutines are counted before and after (after the transaction timers, 64×T1, ran out):
 // sipgo has open reports of leaks in UDP server transactions (issues 277, 349).
 package sip
@@ -26,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -236,6 +238,16 @@ func TestBenchSIP(t *testing.T) {
 	}
 	runs := envInt("BENCH_SIP_RUNS", 3)
 	n := start(t)
+	if p := os.Getenv("BENCH_SIP_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	runtime.GC()
 	before := runtime.NumGoroutine()
 	for _, rs := range strings.Split(env("BENCH_SIP_CPS", "250,500,1000"), ",") {
