@@ -95,3 +95,12 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Normalize("+1 (415) 555-0123"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -179,3 +179,22 @@ func FuzzParseRewrite(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRelayOffer is the per-call SDP work of the B2BUA: parse, filter, anchor, marshal.
+func BenchmarkRelayOffer(b *testing.B) {
+	in := mustRead(b, "testdata/offer.sdp")
+	addr := netip.MustParseAddr("198.51.100.1")
+	o := &Origin{ID: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := Parse(in)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := FilterOffer(s, DefaultCodecs); err != nil {
+			b.Fatal(err)
+		}
+		Anchor(s, addr, 30000, o)
+		_ = s.Marshal()
+	}
+}
