@@ -91,6 +91,12 @@ type TrunkConfig struct {
 	OptionsInterval time.Duration
 	// Format is how numbers are written toward this carrier.
 	Format number.Format
+	// Register keeps a REGISTER binding (RFC 3261 §10) for Username at Address, answering
+	// digest challenges with Password. Default false.
+	Register bool
+	// RegisterExpires is the binding lifetime asked for; telgw refreshes at half of what the
+	// registrar grants. Default 1h.
+	RegisterExpires time.Duration
 }
 
 func (c *Config) validate() error {

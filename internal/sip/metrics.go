@@ -7,12 +7,13 @@ import (
 )
 
 type metrics struct {
-	calls   *prometheus.CounterVec // direction, disposition
-	active  *prometheus.GaugeVec   // direction
-	setup   *prometheus.HistogramVec
-	dropped *prometheus.CounterVec // reason
-	trunkUp *prometheus.GaugeVec
-	attempt *prometheus.CounterVec // trunk, code class
+	calls      *prometheus.CounterVec // direction, disposition
+	active     *prometheus.GaugeVec   // direction
+	setup      *prometheus.HistogramVec
+	dropped    *prometheus.CounterVec // reason
+	trunkUp    *prometheus.GaugeVec
+	attempt    *prometheus.CounterVec // trunk, code class
+	registered *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -25,12 +26,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"direction"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_requests_dropped_total",
 			Help: "Requests dropped without a response (rate limit, unknown source in drop mode)."}, []string{"reason"}),
-		trunkUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telgw_sip_trunk_up", Help: "Trunk OPTIONS health (1 up, 0 down)."}, []string{"trunk"}),
+		trunkUp:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telgw_sip_trunk_up", Help: "Trunk OPTIONS health (1 up, 0 down)."}, []string{"trunk"}),
+		registered: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telgw_sip_trunk_registered", Help: "Trunk REGISTER binding held (1) or not (0)."}, []string{"trunk"}),
 		attempt: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_trunk_attempts_total",
 			Help: "Outbound INVITE attempts per trunk by result class (2xx, 4xx, 5xx, 6xx, timeout, capacity)."}, []string{"trunk", "result"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt} {
+		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: register metrics: %w", err)
 			}

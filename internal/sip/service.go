@@ -52,6 +52,9 @@ type Service struct {
 	limiter map[netip.Addr]*rate.Limiter
 
 	routingMu sync.Mutex // serializes PatchRouting
+	regMu     sync.Mutex
+	regs      map[string]*registration // by trunk name
+	regWG     sync.WaitGroup
 	closeOnce sync.Once
 
 	stop  context.Context // cancelled when Run ends: calls hang up
@@ -94,7 +97,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, relay: relay, auth: digest.New(cfg.Realm),
-		calls: map[string]callRef{}, limiter: map[netip.Addr]*rate.Limiter{}}
+		calls: map[string]callRef{}, limiter: map[netip.Addr]*rate.Limiter{}, regs: map[string]*registration{}}
 	if s.m, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}

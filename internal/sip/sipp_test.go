@@ -291,3 +291,18 @@ func TestTrunkDownIsSkipped(t *testing.T) {
 		t.Fatalf("down attempts %v", n)
 	}
 }
+
+func TestTrunkRegistration(t *testing.T) {
+	sippPath(t)
+	port := freePort(t, carrierIP)
+	tr := carrierTrunk("carrier1", carrierIP, port)
+	tr.Register, tr.RegisterExpires = true, time.Minute
+	e := newEnv(t, envOpts{trunks: []sip.TrunkConfig{tr}})
+	// The registrar starts after telgw's first attempt may have failed: telgw retries.
+	reg := e.start("registrar", carrierIP, port, e.scenario("uas_register.xml"), "-m", "1")
+	reg.wait(t, 45*time.Second)
+	eventually(t, "registered", func() bool { return e.svc.Registered("carrier1") })
+	if n := e.counter("telgw_sip_trunk_registered", map[string]string{"trunk": "carrier1"}); n != 1 {
+		t.Fatalf("registered gauge %v", n)
+	}
+}

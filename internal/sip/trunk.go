@@ -129,12 +129,15 @@ func (s *trunkSet) all() []*trunk {
 func (s *Service) keepalive(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	defer s.regWG.Wait()
+	s.registerTrunks(ctx, time.Now())
 	last := map[string]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
+			s.registerTrunks(ctx, now)
 			for _, t := range s.trunks.all() {
 				if t.OptionsInterval <= 0 || now.Sub(last[t.Name]) < t.OptionsInterval {
 					continue
