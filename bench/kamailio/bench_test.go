@@ -135,7 +135,7 @@ func TestReference(t *testing.T) {
 					i+1, tg.name, s.CPS, s.Achieved, s.Failed, s.Calls, s.Retrans, s.Unexpected, s.P50, s.P99, s.Max)
 			}
 			for _, n := range mediaCalls {
-				m, err := Media(ctx, tg.addr, p, MediaOptions{Calls: n, Rate: min(n, 100), Hold: hold})
+				m, err := Media(ctx, tg.addr, p, MediaOptions{Calls: n, Rate: max(min(n, 100), n/10), Hold: hold})
 				if err != nil {
 					t.Fatalf("%s media %d: %v", tg.name, n, err)
 				}

@@ -47,7 +47,7 @@ type Config struct {
 	Children int
 	// RTPEngineThreads is rtpengine's number of worker threads. Default 2.
 	RTPEngineThreads int
-	// PortMin and PortMax bound rtpengine's media ports. Default 10000–14999 (below the
+	// PortMin and PortMax bound rtpengine's media ports. Default 10000–21999 (below the
 	// kernel's ephemeral range, where FreePort picks the SIP ports).
 	PortMin, PortMax int
 	// SharedMemMB is Kamailio's shared memory in MiB. Default 256.
@@ -85,7 +85,7 @@ func (c *Config) defaults() error {
 		c.RTPEngineThreads = 2
 	}
 	if c.PortMin == 0 {
-		c.PortMin, c.PortMax = 10000, 14999
+		c.PortMin, c.PortMax = 10000, 21999
 	}
 	if c.SharedMemMB == 0 {
 		c.SharedMemMB = 256

@@ -26,7 +26,7 @@ func (r telgwRouter) CallRoute(context.Context, string) (sip.Route, error) {
 
 // startTelgw starts telgw's B2BUA in-process, configured like bench/sip does: the SIPp caller's
 // address is a carrier trunk, calls go to the SIPp callee, media is anchored on 127.0.0.1
-// (ports 15000–19999, next to rtpengine's), no per-source rate limit and no media timeout.
+// (ports 22000–31999, next to rtpengine's), no per-source rate limit and no media timeout.
 func startTelgw(t *testing.T, p Parties) (string, bool) {
 	t.Helper()
 	svc, err := sip.New(sip.Config{
@@ -36,7 +36,7 @@ func startTelgw(t *testing.T, p Parties) (string, bool) {
 		SourceRate: 1e6, SourceBurst: 1e6,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})),
 		Registerer: prometheus.NewRegistry(),
-		Media:      bridge.Config{ListenIP: netip.MustParseAddr("127.0.0.1"), PortMin: 15000, PortMax: 19999, MediaTimeout: -1},
+		Media:      bridge.Config{ListenIP: netip.MustParseAddr("127.0.0.1"), PortMin: 22000, PortMax: 31999, MediaTimeout: -1},
 	}, sip.Deps{Router: telgwRouter{fmt.Sprintf("sip:pbx@%s", p.Callee())}})
 	if err != nil {
 		t.Fatal(err)
