@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -193,11 +194,11 @@ type callResult struct {
 	failed, retrans, unexpected int
 	achieved                    float64
 	rtts                        []time.Duration
-	logFile                     string
 }
 
-// runCalls runs one SIPp callee for opts.calls calls and one SIPp caller placing them, and
-// collects the caller's outcome. started, when not nil, is called once the caller runs.
+// runCalls runs one SIPp callee for o.calls calls and one SIPp caller placing them, and
+// collects the caller's outcome. Each started function is called once the caller runs, with
+// the directory its logs go to.
 func runCalls(ctx context.Context, target string, p Parties, o callOptions, started ...func(dir string)) (callResult, error) {
 	// A fresh directory per run: SIPp names its logs by pid, the harness finds them by glob.
 	dir, err := os.MkdirTemp(p.Dir, o.tag+"-")
@@ -219,7 +220,8 @@ func runCalls(ctx context.Context, target string, p Parties, o callOptions, star
 	if err != nil {
 		return callResult{}, err
 	}
-	// SIPp binds its own media port (-mp) even when unused: give each a free one.
+	// SIPp may bind its own media port (-mp, default 6000) though nothing uses it: give each
+	// process a free one so that runs never collide.
 	mpA, err := FreePort(p.CallerIP)
 	if err != nil {
 		return callResult{}, err
@@ -233,6 +235,7 @@ func runCalls(ctx context.Context, target string, p Parties, o callOptions, star
 		"-key", "media_b_ip", o.mediaB.IP.String(), "-key", "media_b_port", strconv.Itoa(o.mediaB.Port),
 		"-m", strconv.Itoa(o.calls), "-nostdin", "-timeout", secs+"s", "-trace_err", "-trace_screen")
 	uas.Dir = dir
+	uas.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	uasOut, err := os.Create(filepath.Join(dir, "uas.out"))
 	if err != nil {
 		return callResult{}, err
@@ -265,6 +268,7 @@ func runCalls(ctx context.Context, target string, p Parties, o callOptions, star
 	}
 	uac := exec.CommandContext(ctx, p.SIPp, args...)
 	uac.Dir = dir
+	uac.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := os.Create(filepath.Join(dir, "uac.out"))
 	if err != nil {
 		return callResult{}, err
@@ -355,10 +359,6 @@ func parseCaller(dir string, calls int) (callResult, error) {
 	}
 	if n := len(r.rtts); n > 1 && last > first {
 		r.achieved = float64(n-1) / ((last - first) / 1000)
-	}
-	logs, _ := filepath.Glob(filepath.Join(dir, "uac_*_logs.log"))
-	if len(logs) > 0 {
-		r.logFile = logs[0]
 	}
 	return r, nil
 }

@@ -165,8 +165,9 @@ func (r *Reference) run(name, bin string, args ...string) error {
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, so that Close reaches Kamailio's worker processes too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that Close reaches Kamailio's worker processes too; killed
+	// with the harness if that dies first (Linux).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		return fmt.Errorf("start %s: %w", name, err)
