@@ -43,6 +43,7 @@ type call struct {
 
 	reinvite sync.Mutex  // one re-INVITE at a time (RFC 3261 §14.2: else 491)
 	answered atomic.Bool // set once both legs are up (in-dialog requests read it)
+	acked    atomic.Bool // the caller's ACK for the 2xx arrived
 	ended    chan struct{}
 	endOnce  sync.Once
 	endedBy  string

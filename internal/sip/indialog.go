@@ -38,6 +38,10 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 			c.cancelled(ctx, err)
 			return
 		}
+		if !c.acked.Load() {
+			c.noAck(ctx)
+			return
+		}
 	} else {
 		// Late offer (RFC 3264 §4, RFC 3261 §13.2.1): the callee's 2xx carries the offer and the
 		// caller's ACK the answer.
@@ -58,6 +62,11 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 		if err := c.ok(toA); err != nil {
 			_ = c.b.Ack(ctx)
 			c.cancelled(ctx, err)
+			return
+		}
+		if !c.acked.Load() {
+			_ = c.b.Ack(ctx)
+			c.noAck(ctx)
 			return
 		}
 		var body []byte
@@ -115,6 +124,16 @@ func (c *call) cancelled(ctx context.Context, err error) {
 	_ = c.b.Bye(ctx)
 	c.cdr.EndedBy = "caller"
 	c.finish(487, nil)
+}
+
+// noAck ends a call whose caller never acknowledged the 2xx: RFC 3261 §13.3.1.4 confirms the
+// dialog after 64*T1 but says the session SHOULD be terminated with a BYE (to both legs here).
+func (c *call) noAck(ctx context.Context) {
+	c.s.log.Info("no ACK for 2xx", "call_id", c.id)
+	c.end("system")
+	c.hangup(ctx)
+	c.cdr.EndedBy = "system"
+	c.finish(408, nil)
 }
 
 // ok sends the caller the 2xx with body and waits for its ACK (RFC 3261 §13.3.1.4). It echoes
@@ -221,11 +240,14 @@ func (s *Service) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok || ref.side != 0 || ref.c.a == nil {
 		return // ACK to a re-INVITE from the callee, or to a final non-2xx: nothing to do
 	}
-	if cs := req.CSeq(); cs != nil && cs.SeqNo == ref.c.a.InviteRequest.CSeq().SeqNo && len(req.Body()) > 0 {
-		select {
-		case ref.c.ackBody <- req.Body():
-		default:
+	if cs := req.CSeq(); cs != nil && cs.SeqNo == ref.c.a.InviteRequest.CSeq().SeqNo {
+		if len(req.Body()) > 0 {
+			select {
+			case ref.c.ackBody <- req.Body():
+			default:
+			}
 		}
+		ref.c.acked.Store(true)
 	}
 	_ = ref.c.a.ReadAck(req, tx)
 }
