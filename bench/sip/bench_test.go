@@ -151,6 +151,11 @@ func (n *node) counter(name string) float64 {
 }
 
 var failedRe = regexp.MustCompile(`Failed call\s+\|\s+\d+\s+\|\s+(\d+)`)
+
+// errKindRe classifies SIPp error log events: unexpected messages (what was expected and the
+// status line received) and timeouts.
+var errKindRe = regexp.MustCompile(`(while expecting '[^']*' \(index \d+\), received '[^\r\n]*)|((?:receive|retransmission) timeout on message [^:]*:\d+)`)
+
 var okRe = regexp.MustCompile(`Successful call\s+\|\s+\d+\s+\|\s+(\d+)`)
 
 type result struct {
@@ -174,7 +179,7 @@ func (n *node) run(t *testing.T, scenario string, rate, calls, limit int, holdMS
 	_ = os.RemoveAll(filepath.Join(n.dir, "rtt"))
 	uac := n.sipp(t, n.svc.Addr().String(), "-sf", scenario, "-i", carrierIP, "-p", strconv.Itoa(freePort(t, carrierIP)),
 		"-s", number, "-key", "caller", "+12125550199", "-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(limit),
-		"-d", strconv.Itoa(holdMS), "-mp", strconv.Itoa(freePort(t, carrierIP)), "-trace_rtt", "-rtt_freq", "1", "-timeout", "600s")
+		"-d", strconv.Itoa(holdMS), "-mp", strconv.Itoa(freePort(t, carrierIP)), "-trace_rtt", "-rtt_freq", "1", "-timeout", "600s", "-trace_err")
 	out, _ := uac.CombinedOutput()
 	var r result
 	if m := failedRe.FindSubmatch(out); m != nil {
@@ -215,6 +220,18 @@ func (n *node) run(t *testing.T, scenario string, rate, calls, limit int, holdMS
 	}
 	if r.ok+r.failed != calls {
 		t.Logf("sipp output:\n%s", tail(string(out), 2500))
+	}
+	// Why calls failed: the first lines of SIPp's error log.
+	errs, _ := filepath.Glob(filepath.Join(n.dir, strings.TrimSuffix(scenario, ".xml")+"_*_errors.log"))
+	for _, f := range errs {
+		if b, _ := os.ReadFile(f); r.failed > 0 && len(b) > 0 {
+			kinds := map[string]int{}
+			for _, m := range errKindRe.FindAllStringSubmatch(string(b), -1) {
+				kinds[m[1]+m[2]]++
+			}
+			t.Logf("sipp error kinds: %v", kinds)
+		}
+		_ = os.Remove(f)
 	}
 	return r
 }
