@@ -138,6 +138,13 @@ func TestInboundRefused(t *testing.T) {
 			e.call(tc.from, e.scenario("uac_reject.xml", "EXPECT_CODE", tc.code), tc.number, otherNumber)
 		})
 	}
+	t.Run("no codec in common", func(t *testing.T) {
+		// G.729 only: nothing telgw relays (RFC 3264 §6: 488).
+		e.call(carrierIP, e.scenario("uac_reject.xml", "EXPECT_CODE", "488", "RTP/AVP 0 101", "RTP/AVP 18"), ourNumber, otherNumber)
+	})
+	t.Run("malformed sdp", func(t *testing.T) {
+		e.call(carrierIP, e.scenario("uac_reject.xml", "EXPECT_CODE", "488", "c=IN IP", "c=IN XX"), ourNumber, otherNumber)
+	})
 }
 
 func TestInboundTrunkCapacity(t *testing.T) {

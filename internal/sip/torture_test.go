@@ -1,6 +1,7 @@
 package sip_test
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/telgw/telgw/internal/sip"
 )
 
 // topVia is a message's first Via up to its sent-by (long or compact form, any transport).
@@ -83,5 +86,26 @@ func TestTorture(t *testing.T) {
 		"From: <sip:t@" + strangerIP + ">;tag=1\r\nTo: <sip:telgw@" + e.addr + ">\r\nCall-ID: torture-after\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
 	if codes := exchange(t, e.addr, []byte(opt), 2*time.Second); len(codes) != 1 || codes[0] != "200" {
 		t.Fatalf("OPTIONS after torture: %v", codes)
+	}
+}
+
+// TestFloodFromOneSource: out-of-dialog requests beyond the per-source rate are dropped (no
+// answer), others still get through.
+func TestFloodFromOneSource(t *testing.T) {
+	e := newEnv(t, envOpts{tweak: func(c *sip.Config) { c.SourceRate, c.SourceBurst = 1, 5 }})
+	answered := 0
+	for i := range 20 {
+		opt := fmt.Sprintf("OPTIONS sip:telgw@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:5999;branch=z9hG4bK-flood%d\r\n"+
+			"From: <sip:t@%s>;tag=1\r\nTo: <sip:telgw@%s>\r\nCall-ID: flood-%d\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			e.addr, strangerIP, i, strangerIP, e.addr, i)
+		if codes := exchange(t, e.addr, []byte(opt), 100*time.Millisecond); len(codes) > 0 {
+			answered++
+		}
+	}
+	if answered < 5 || answered > 8 {
+		t.Fatalf("%d of 20 answered, want the burst of 5 (and a refill or two)", answered)
+	}
+	if n := e.counter("telgw_sip_requests_dropped_total", map[string]string{"reason": "rate"}); n < 12 {
+		t.Fatalf("dropped %v", n)
 	}
 }
