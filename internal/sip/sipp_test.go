@@ -313,3 +313,13 @@ func TestTrunkRegistration(t *testing.T) {
 		t.Fatalf("registered gauge %v", n)
 	}
 }
+
+func TestSessionTimerRefreshTowardCarrier(t *testing.T) {
+	e, p1, _ := outbound(t, sip.TrunkConfig{Name: "carrier1"})
+	carrier := e.start("carrier", carrierIP, p1, e.scenario("uas_timer.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	e.call(customerIP, e.scenario("uac_auth.xml"), otherNumber, ourNumber, "-au", "acme", "-ap", "s3cret", "-d", "3000")
+	carrier.wait(t, 20*time.Second)
+	if cdr := e.cdrs.wait(t, 1)[0]; cdr.Disposition != "answered" || cdr.EndedBy != "caller" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+}
