@@ -300,7 +300,18 @@ func TestBenchSIP(t *testing.T) {
 	runtime.GC()
 	t.Logf("goroutines before %d, after load and 35 s %d, active calls %d", before, runtime.NumGoroutine(), n.svc.ActiveCalls())
 	if after := runtime.NumGoroutine(); after > before+50 {
-		buf := make([]byte, 1<<20)
-		t.Errorf("goroutines grew from %d to %d:\n%s", before, after, tail(string(buf[:runtime.Stack(buf, true)]), 8000))
+		buf := make([]byte, 8<<20)
+		dump := string(buf[:runtime.Stack(buf, true)])
+		// Where the goroutines wait: the first telgw frame of each.
+		where := map[string]int{}
+		for _, g := range strings.Split(dump, "\n\n") {
+			for _, l := range strings.Split(g, "\n") {
+				if strings.Contains(l, "github.com/telgw/telgw/internal/") {
+					where[strings.SplitN(strings.TrimSpace(l), "(", 2)[0]]++
+					break
+				}
+			}
+		}
+		t.Errorf("goroutines grew from %d to %d; first telgw frames: %v", before, after, where)
 	}
 }

@@ -349,7 +349,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction, targets []target)
 			}
 			c.cdr.Trunk = t.trunk.Name
 		}
-		res, err := c.attempt(req, t, offer)
+		res, err := c.attempt(req, t, offer, i < len(targets)-1)
 		if err == nil {
 			c.trunk = t.trunk
 			c.established(res, offer)
@@ -423,7 +423,11 @@ func (c *call) answerA(code int, reason string, from *sip.Response) {
 // attempt sends the callee leg's INVITE to t and waits for its final response. Provisional
 // responses are relayed to the caller as they come (RFC 3261 §16.7 step 5 is for proxies; a
 // B2BUA does the same so the caller hears ringing and early media).
-func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session) (*sip.Response, error) {
+//
+// With more targets after this one, a target that gives no response but 100 within
+// FailoverTimeout is abandoned; the last target has until the ring timeout (or the INVITE
+// transaction's Timer B, RFC 3261 §17.1.1.2).
+func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool) (*sip.Response, error) {
 	s := c.s
 	inv := sip.NewRequest(sip.INVITE, t.uri)
 	if tp, ok := t.uri.UriParams.Get("transport"); ok && tp != "" {
@@ -473,6 +477,9 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session) (*sip.Res
 	go func() {
 		fail := time.NewTimer(s.cfg.FailoverTimeout)
 		defer fail.Stop()
+		if !more {
+			fail.Stop()
+		}
 		ring := time.NewTimer(s.cfg.RingTimeout)
 		defer ring.Stop()
 		for {
