@@ -17,6 +17,7 @@ import (
 //	TELGW_BENCH_STEP=5s              duration of each ramp step
 //	TELGW_BENCH_MEDIA_CALLS=100,500  concurrent RTP calls per media run (default 100)
 //	TELGW_BENCH_HOLD=30s             how long each media call streams
+//	TELGW_BENCH_DRAIN=10s            quiet time before each media run
 //	TELGW_BENCH_COUNT=1              runs of everything, medians reported
 //	TELGW_BENCH_TELGW=host:port      also measure a running telgw routing
 //	                                 +1 415 555 01xx to TELGW_BENCH_CALLEE
@@ -118,6 +119,7 @@ func TestReference(t *testing.T) {
 		mediaCalls = []int{100}
 	}
 	hold := envDuration(t, "TELGW_BENCH_HOLD", 30*time.Second)
+	drain := envDuration(t, "TELGW_BENCH_DRAIN", 10*time.Second)
 	count := 1
 	if n := envList(t, "TELGW_BENCH_COUNT"); len(n) == 1 && n[0] > 0 {
 		count = n[0]
@@ -135,6 +137,9 @@ func TestReference(t *testing.T) {
 					i+1, tg.name, s.CPS, s.Achieved, s.Failed, s.Calls, s.Retrans, s.Unexpected, s.P50, s.P99, s.Max)
 			}
 			for _, n := range mediaCalls {
+				// Let the target drain what an overloaded step left behind (transactions
+				// waiting on timers, media sessions never deleted) before measuring again.
+				time.Sleep(drain)
 				m, err := Media(ctx, tg.addr, p, MediaOptions{Calls: n, Rate: max(min(n, 100), n/10), Hold: hold})
 				if err != nil {
 					t.Fatalf("%s media %d: %v", tg.name, n, err)

@@ -89,7 +89,8 @@ func Media(ctx context.Context, target string, p Parties, o MediaOptions) (Media
 		return MediaResult{}, err
 	}
 	defer b.Close()
-	m := &mediaRun{a: a, b: b, hold: o.Hold, streams: map[uint32]*stream{}, seenA: map[uint32]bool{}, seenB: map[uint32]bool{}}
+	m := &mediaRun{a: a, b: b, hold: o.Hold, streams: map[uint32]*stream{},
+		seenA: make([]atomic.Bool, o.Calls+1), seenB: make([]atomic.Bool, o.Calls+1)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -117,8 +118,8 @@ func Media(ctx context.Context, target string, p Parties, o MediaOptions) (Media
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	with := 0
-	for ssrc := range m.seenA {
-		if m.seenB[ssrc] {
+	for i := range m.seenA {
+		if m.seenA[i].Load() && m.seenB[i].Load() {
 			with++
 		}
 	}
@@ -152,7 +153,7 @@ type mediaRun struct {
 	sent, atA, atB  atomic.Int64
 	mu              sync.Mutex
 	streams         map[uint32]*stream
-	seenA, seenB    map[uint32]bool
+	seenA, seenB    []atomic.Bool // by SSRC, which is SIPp's call number
 	peak            int
 	followed, ended int
 }
@@ -285,7 +286,7 @@ func (m *mediaRun) echo() {
 			continue
 		}
 		m.atB.Add(1)
-		m.mark(m.seenB, binary.BigEndian.Uint32(buf[8:]))
+		mark(m.seenB, binary.BigEndian.Uint32(buf[8:]))
 		_, _ = m.b.WriteToUDP(buf[:n], from)
 	}
 }
@@ -305,12 +306,14 @@ func (m *mediaRun) receive() {
 			continue
 		}
 		m.atA.Add(1)
-		m.mark(m.seenA, binary.BigEndian.Uint32(buf[8:]))
+		mark(m.seenA, binary.BigEndian.Uint32(buf[8:]))
 	}
 }
 
-func (m *mediaRun) mark(seen map[uint32]bool, ssrc uint32) {
-	m.mu.Lock()
-	seen[ssrc] = true
-	m.mu.Unlock()
+// mark notes that a stream's packets arrived; SSRCs a target rewrote fall outside and are not
+// counted as calls with media.
+func mark(seen []atomic.Bool, ssrc uint32) {
+	if int64(ssrc) < int64(len(seen)) {
+		seen[ssrc].Store(true)
+	}
 }
