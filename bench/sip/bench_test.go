@@ -11,6 +11,7 @@
 //     seconds (default 10) with 50 packet/s streams echoed by the PBX; relayed packets and
 //     loss (RTP sequence gaps seen by the relay's legs).
 //
+// BENCH_SIP_LOG=info shows telgw's log (default error).
 // BENCH_SIP_CPUPROFILE=FILE writes a CPU profile of the whole run (telgw and the harness).
 // Goroutines are counted before and after (after the transaction timers, 64×T1, ran out):
 // sipgo has open reports of leaks in UDP server transactions (issues 277, 349).
@@ -87,10 +88,12 @@ type node struct {
 func start(t *testing.T) *node {
 	t.Helper()
 	n := &node{reg: prometheus.NewRegistry(), pbxPort: freePort(t, pbxIP), dir: t.TempDir()}
+	level := slog.LevelError
+	_ = level.UnmarshalText([]byte(os.Getenv("BENCH_SIP_LOG"))) // e.g. info: telgw's call log
 	svc, err := sip.New(sip.Config{
 		Addr:       telgwIP + ":0",
 		Trunks:     []sip.TrunkConfig{{Name: "carrier1", Address: carrierIP + ":5070", Allow: []netip.Prefix{netip.MustParsePrefix(carrierIP + "/32")}}},
-		SourceRate: 1e6, SourceBurst: 1e6, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		SourceRate: 1e6, SourceBurst: 1e6, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Registerer: n.reg,
 		Media:      bridge.Config{ListenIP: netip.MustParseAddr(telgwIP), PortMin: 20000, PortMax: 39999, MediaTimeout: -1},
 	}, sip.Deps{Router: router{fmt.Sprintf("sip:pbx@%s:%d", pbxIP, n.pbxPort)}})
