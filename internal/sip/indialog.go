@@ -118,8 +118,19 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 	c.finish(200, nil)
 }
 
-// cancelled handles a caller that went away (CANCEL, no ACK) while telgw was answering it.
+// cancelled handles a caller that went away (CANCEL, no ACK) while telgw was answering it, or
+// whose BYE overtook its ACK (sipgo handles each request in its own goroutine): that call was
+// answered and hung up by the caller.
 func (c *call) cancelled(ctx context.Context, err error) {
+	select {
+	case <-c.ended:
+		c.cdr.Answer = time.Now()
+		c.hangup(ctx)
+		c.cdr.EndedBy = c.endedBy
+		c.finish(200, nil)
+		return
+	default:
+	}
 	c.s.log.Info("caller gone before answer completed", "call_id", c.id, "err", err)
 	_ = c.b.Bye(ctx)
 	c.cdr.EndedBy = "caller"
@@ -260,10 +271,11 @@ func (s *Service) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := ref.c
 	if ref.side == 0 {
+		// Mark the end first: ReadBye wakes a 2xx still waiting for an ACK the BYE overtook.
+		c.end("caller")
 		if err := c.a.ReadBye(req, tx); err != nil {
 			respond(tx, req, 200, "OK")
 		}
-		c.end("caller")
 		return
 	}
 	c.mu.Lock()
