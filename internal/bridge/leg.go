@@ -117,9 +117,6 @@ func (l *UDPLeg) accept(from netip.AddrPort, rtcp bool) bool {
 	return from == l.remote
 }
 
-// errNotRTP is returned internally for datagrams that are not RTP version 2.
-var errNotRTP = errors.New("bridge: not an RTP packet")
-
 // ReadRTP implements Leg. Datagrams that are not RTP (RFC 3550 §5.1 header, version 2) or come
 // from a source other than the latched one are dropped.
 func (l *UDPLeg) ReadRTP(buf []byte) (int, error) {

@@ -125,7 +125,8 @@ func TestTrunkLimits(t *testing.T) {
 	if !tr.allows(netip.MustParseAddr("10.1.2.3")) || tr.allows(netip.MustParseAddr("11.0.0.1")) {
 		t.Fatal("allow-list")
 	}
-	if !tr.acquire() || !tr.acquire() || tr.acquire() {
+	first, second, third := tr.acquire(), tr.acquire(), tr.acquire()
+	if !first || !second || third {
 		t.Fatal("max calls")
 	}
 	tr.release()

@@ -41,8 +41,8 @@ type standIn struct {
 }
 
 type dialog struct {
-	callID, fromTag, toTag, from, to, remoteTarget string
-	cseq                                           int
+	callID, fromTag, from, to, remoteTarget string
+	cseq                                    int
 }
 
 func newStandIn(t *testing.T, eng *webrtc.Engine, token string) *standIn {

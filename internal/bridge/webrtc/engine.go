@@ -153,7 +153,11 @@ func NewEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine
 		}
 	}
 	if len(cfg.PublicIPs) > 0 {
-		s.SetNAT1To1IPs(cfg.PublicIPs, pion.ICECandidateTypeHost)
+		if err := s.SetICEAddressRewriteRules(pion.ICEAddressRewriteRule{
+			External: cfg.PublicIPs, AsCandidateType: pion.ICECandidateTypeHost, Mode: pion.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("webrtc: public IPs: %w", err)
+		}
 	}
 	if len(cfg.IPs) > 0 {
 		allowed := make([]net.IP, 0, len(cfg.IPs))
