@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/sip/digest"
 	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
@@ -31,6 +32,13 @@ type call struct {
 	a          *sipgo.DialogServerSession
 	legA, legB *bridge.UDPLeg
 	br         *bridge.Bridge
+
+	// web is the WebRTC leg of a call to or from a WebRTC user (users.go); it stands in for
+	// legA (webSide 0, the user called out) or legB (webSide 1, the user was called), and
+	// webAnswer is telgw's SDP answer to the user's offer.
+	web       *webrtc.Leg
+	webSide   int
+	webAnswer []byte
 
 	mu      sync.Mutex // guards b, bID, last*, ackBody
 	b       *sipgo.DialogClientSession
@@ -95,6 +103,10 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.cdr.Direction = Outbound
+	if transportOf(req) == "ws" && s.deps.Users != nil {
+		s.outboundUser(c, req, tx)
+		return
+	}
 	s.outbound(c, req, tx)
 }
 
@@ -141,6 +153,9 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 	}
 	var targets []target
 	switch r := route.(type) {
+	case UserRoute:
+		s.inboundUser(c, req, tx, r.User)
+		return
 	case SIPRoute:
 		var u sip.Uri
 		if err := sip.ParseUri(r.URI, &u); err != nil {
@@ -248,6 +263,12 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 		c.reject(req, tx, 404, "Not Found", nil, sip.NewHeader("Warning", `399 telgw "no route"`))
 		return
 	}
+	c.run(req, tx, trunkTargets(trunks, called, c.cdr.From))
+}
+
+// trunkTargets are the INVITE targets for a call from caller to called by trunks, in order,
+// with each carrier's number format.
+func trunkTargets(trunks []*trunk, called, caller string) []target {
 	targets := make([]target, 0, len(trunks))
 	for _, t := range trunks {
 		u := sip.Uri{Scheme: "sip", User: t.Format.Called(called), Host: hostOf(t.Address), Port: portOf(t.Address), UriParams: sip.NewParams()}
@@ -257,9 +278,9 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 		if t.Format.UserPhone {
 			u.UriParams.Add("user", "phone")
 		}
-		targets = append(targets, target{uri: u, fromUser: t.Format.User(c.cdr.From), trunk: t})
+		targets = append(targets, target{uri: u, fromUser: t.Format.User(caller), trunk: t})
 	}
-	c.run(req, tx, targets)
+	return targets
 }
 
 func (s *Service) ownNumber(user string) bool {
@@ -274,8 +295,11 @@ func (s *Service) ownNumber(user string) bool {
 }
 
 func transportOf(req *sip.Request) string {
-	if strings.EqualFold(req.Transport(), "tcp") {
+	switch strings.ToLower(req.Transport()) {
+	case "tcp":
 		return "tcp"
+	case "ws", "wss":
+		return "ws"
 	}
 	return "udp"
 }
@@ -334,7 +358,14 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction, targets []target)
 	if offer != nil {
 		c.legA.SetRemote(offer.Addr(offer.Audio()))
 	}
+	c.dial(req, targets, offer)
+}
 
+// dial tries targets in order with offer (nil: late offer) until one answers, then holds the
+// call; when none does it answers the caller with the best failure.
+func (c *call) dial(req *sip.Request, targets []target, offer *sdp.Session) {
+	s := c.s
+	log := s.log.With("call_id", c.id, "number", c.cdr.To)
 	code, reason := 503, "Service Unavailable"
 	var last *sip.Response
 	for i, t := range targets {
@@ -540,10 +571,12 @@ func (c *call) provisional(res *sip.Response) {
 	var body []byte
 	var hdrs []sip.Header
 	if len(res.Body()) > 0 {
-		if ans, err := c.acceptAnswer(res.Body()); err == nil {
+		if ans, err := c.acceptAnswer(res.Body()); err == nil && c.web == nil {
 			body = c.anchored(ans, c.legA, 0)
 			hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
 		}
+		// A WebRTC caller already has telgw's answer (183 with SDP, sent when its INVITE
+		// arrived): early media from the carrier flows to it through the bridge.
 	}
 	_ = c.a.Respond(res.StatusCode, res.Reason, body, hdrs...)
 }

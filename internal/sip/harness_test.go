@@ -148,6 +148,7 @@ type envOpts struct {
 	creds   fakeCreds
 	media   time.Duration
 	tweak   func(*sip.Config)
+	users   *sip.Users
 	verbose bool
 }
 
@@ -167,7 +168,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.tweak != nil {
 		o.tweak(&cfg)
 	}
-	deps := sip.Deps{Router: e.router, CDRs: e.cdrs}
+	deps := sip.Deps{Router: e.router, CDRs: e.cdrs, Users: o.users}
 	if o.creds != nil {
 		deps.Credentials = o.creds
 	}

@@ -34,7 +34,11 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 			fail(500, "Server Internal Error", err)
 			return
 		}
-		if err := c.ok(c.anchored(ans, c.legA, 0)); err != nil {
+		toA := c.webAnswer
+		if c.web == nil {
+			toA = c.anchored(ans, c.legA, 0)
+		}
+		if err := c.ok(toA); err != nil {
 			c.cancelled(ctx, err)
 			return
 		}
@@ -99,6 +103,13 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 			s.log.Info("ack to callee failed", "call_id", c.id, "err", err)
 		}
 	}
+	c.talk(res)
+}
+
+// talk holds an answered call until either side hangs up, the media times out or the service
+// stops, then hangs up the other side and writes the CDR.
+func (c *call) talk(res *sip.Response) {
+	s := c.s
 	c.cdr.Answer = time.Now()
 	c.answered.Store(true)
 	c.br.Arm()
@@ -349,6 +360,10 @@ func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer c.reinvite.Unlock()
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
+	if c.web != nil {
+		c.webReinvite(req, tx, side)
+		return
+	}
 	reply := func(body []byte) {
 		res := sip.NewSDPResponseFromRequest(req, body)
 		res.AppendHeader(&s.dialogs[transportOf(req)].ContactHDR)

@@ -28,6 +28,9 @@ type Deps struct {
 	Store       Store
 	Credentials Credentials
 	CDRs        CDRSink
+	// Users, when set, serves WebRTC users: REGISTER, calls to numbers routed to a user and
+	// calls out from a user's device (SIP over WebSocket, RFC 7118).
+	Users *Users
 }
 
 // Service is the SIP user agent: listeners, trunks, the B2BUA and its calls.
@@ -144,6 +147,12 @@ func (s *Service) buildUA() error {
 		}
 		s.dialogs[tp] = &sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: u}}
 	}
+	// RFC 7118 §5: a WebSocket client's Contact (often a .invalid host) is reachable only over
+	// the connection it came in on, so in-dialog requests go to the request's source.
+	wsURI := sip.Uri{User: "telgw", Host: s.cfg.Host, Port: port, UriParams: sip.NewParams()}
+	wsURI.UriParams.Add("transport", "ws")
+	s.dialogs["ws"] = &sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: wsURI}, RewriteContact: true}
+	s.srv.OnRegister(s.guard(s.onRegister))
 	s.srv.OnInvite(s.guard(s.onInvite))
 	s.srv.OnAck(s.onAck)
 	s.srv.OnBye(s.guard(s.onBye))
@@ -153,6 +162,16 @@ func (s *Service) buildUA() error {
 	s.srv.OnOptions(s.guard(s.onOptions))
 	s.srv.OnNoRoute(s.guard(s.onUnknownMethod))
 	return nil
+}
+
+// ServeWS serves SIP over WebSocket (RFC 7118) on connections l accepts, e.g. a
+// sipws.Listener mounted on the HTTP server, until l is closed.
+func (s *Service) ServeWS(l net.Listener) error {
+	err := s.srv.ServeWS(l)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 // Addr is the bound UDP (and TCP) address.

@@ -1,0 +1,557 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/registrar"
+	"github.com/telgw/telgw/internal/sip/number"
+	"github.com/telgw/telgw/internal/sip/sdp"
+)
+
+// UserRoute sends a number's calls to a WebRTC user: an ACS communication user id
+// (8:acs:…) whose devices register over SIP over WebSocket.
+type UserRoute struct {
+	// User is the communication user id.
+	User string
+}
+
+func (UserRoute) isRoute() {}
+
+// Users is what the Service needs to serve WebRTC users (browsers and apps holding an ACS user
+// access token with the voip scope): the registrar with its authenticator and location service,
+// the WebRTC media engine, and the user's number.
+type Users struct {
+	// Registrar authenticates users' requests (Bearer token or digest with the token as
+	// password) and keeps their devices' bindings.
+	Registrar *registrar.Registrar
+	// Engine creates the WebRTC media legs (ICE, DTLS-SRTP) bridged to the carriers' RTP.
+	Engine *webrtc.Engine
+	// Number returns the E.164 number assigned to user, the caller ID of its calls out; an
+	// error (none assigned) refuses the call with 403.
+	Number func(ctx context.Context, user string) (string, error)
+	// Notify, when set, wakes user's devices (push notification) for a call that found none
+	// registered. It runs in its own goroutine.
+	Notify func(ctx context.Context, user, callID, from, to string)
+}
+
+// onRegister hands REGISTER to the registrar (RFC 3261 §10.3) when WebRTC users are served.
+func (s *Service) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	if s.deps.Users == nil || s.deps.Users.Registrar == nil {
+		s.onUnknownMethod(req, tx)
+		return
+	}
+	if check(req, tx) {
+		return
+	}
+	s.deps.Users.Registrar.OnRegister(req, tx)
+}
+
+// g711 returns the G.711 codecs of a filtered carrier offer in its preference order, and the
+// offer's payload type numbering of each and of telephone-event.
+func g711(m *sdp.Media) (names []string, pts map[string]uint8, dtmf uint8) {
+	pts = map[string]uint8{}
+	for _, c := range m.Codecs() {
+		switch c.Name {
+		case webrtc.PCMU, webrtc.PCMA:
+			if c.Rate == 8000 {
+				if _, dup := pts[c.Name]; !dup {
+					names = append(names, c.Name)
+					pts[c.Name] = c.PT
+				}
+			}
+		case "TELEPHONE-EVENT":
+			if c.Rate == 8000 && dtmf == 0 {
+				dtmf = c.PT
+			}
+		}
+	}
+	return names, pts, dtmf
+}
+
+// branch is one forked INVITE to a user's device.
+type branch struct {
+	contact registrar.Contact
+	leg     *webrtc.Leg
+	dialog  *sipgo.DialogClientSession
+	cancel  context.CancelCauseFunc
+	res     *sip.Response
+	err     error
+}
+
+var errAnsweredElsewhere = errors.New("answered elsewhere")
+
+// inboundUser forks a carrier's call to every registered device of user (RFC 3261 §16.7
+// parallel search, done by the B2BUA): each device gets its own INVITE with a WebRTC offer over
+// its WebSocket; the first 2xx wins and the others are cancelled (RFC 3261 §9.1). No device
+// registered: 480 and a push notification.
+func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransaction, user string) {
+	log := s.log.With("call_id", c.id, "number", c.cdr.To, "user", user)
+	u := s.deps.Users
+	if u == nil || u.Engine == nil || u.Registrar == nil {
+		log.Info("call routed to a user, but WebRTC users are not served")
+		c.reject(req, tx, 480, "Temporarily Unavailable", nil)
+		return
+	}
+	contacts := u.Registrar.Location.Lookup(user)
+	if len(contacts) == 0 {
+		log.Info("user has no registered device")
+		if u.Notify != nil {
+			go u.Notify(context.WithoutCancel(s.stop), user, c.id, c.cdr.From, c.cdr.To)
+		}
+		c.reject(req, tx, 480, "Temporarily Unavailable", nil, sip.NewHeader("Warning", `399 telgw "no device registered"`))
+		return
+	}
+	if len(req.Body()) == 0 {
+		// A late offer would need telgw to offer the carrier before any device answered.
+		c.reject(req, tx, 488, "Not Acceptable Here", nil, sip.NewHeader("Warning", `399 telgw "an SDP offer is required for calls to WebRTC users"`))
+		return
+	}
+	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
+	if err != nil {
+		c.reject(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	c.a = a
+	s.register(c.id, c, 0)
+	s.m.active.WithLabelValues(string(c.cdr.Direction)).Inc()
+	defer s.m.active.WithLabelValues(string(c.cdr.Direction)).Dec()
+	defer func() { s.unregister(c.id, c.bIDLocked()) }()
+
+	offer, err := sdp.Parse(req.Body())
+	if err == nil {
+		err = sdp.FilterOffer(offer, s.cfg.Codecs)
+	}
+	var codecs []string
+	var pts map[string]uint8
+	var dtmf uint8
+	if err == nil {
+		if codecs, pts, dtmf = g711(offer.Audio()); len(codecs) == 0 {
+			err = errors.New("no G.711 codec offered")
+		}
+	}
+	if err != nil {
+		log.Info("offer not acceptable", "err", err)
+		c.answerA(488, "Not Acceptable Here", nil)
+		return
+	}
+	c.lastVer[0], c.dir[0] = offer.Origin[2], offer.Direction(offer.Audio())
+	if c.legA, err = s.relay.NewUDPLeg(); err != nil {
+		log.Error("no media ports", "err", err)
+		c.answerA(503, "Service Unavailable", nil)
+		return
+	}
+	c.legA.SetRemote(offer.Addr(offer.Audio()))
+
+	win, code, reason := c.fork(req, contacts, codecs)
+	if win == nil {
+		_ = c.legA.Close()
+		if code == 487 {
+			c.finish(487, nil)
+			return
+		}
+		c.answerA(code, reason, nil)
+		return
+	}
+	c.web, c.webSide = win.leg, 1
+	c.mu.Lock()
+	c.b, c.bID = win.dialog, win.dialog.InviteRequest.CallID().Value()
+	c.mu.Unlock()
+	s.register(c.bID, c, 1)
+	c.br = s.relay.Bridge(c.legA, win.leg)
+	defer c.br.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	if err := win.leg.SetAnswer(string(win.res.Body())); err != nil {
+		log.Info("device answer not acceptable", "err", err)
+		_ = win.dialog.Ack(ctx)
+		_ = win.dialog.Bye(ctx)
+		c.answerA(488, "Not Acceptable Here", nil)
+		return
+	}
+	if err := win.dialog.Ack(ctx); err != nil {
+		log.Info("ack to device failed", "err", err)
+	}
+	m := win.leg.Media()
+	win.leg.SetPeerMedia(webrtc.Media{Codec: m.Codec, PayloadType: pts[m.Codec], DTMFPayloadType: dtmf, Direction: webrtc.SendRecv})
+	c.dir[1] = string(m.Direction)
+	// The carrier's answer: its own offer narrowed to the codec the device chose (and
+	// telephone-event), anchored on legA.
+	keep := []string{m.Codec + "/8000"}
+	if dtmf != 0 && m.HasDTMF() {
+		keep = append(keep, "TELEPHONE-EVENT/8000")
+	}
+	ans, _ := sdp.Parse(offer.Marshal())
+	if err := sdp.FilterOffer(ans, keep); err != nil {
+		_ = win.dialog.Bye(ctx)
+		c.answerA(488, "Not Acceptable Here", nil)
+		return
+	}
+	setDirection(ans, answerDirection(c.dir[0]))
+	if err := c.ok(c.anchored(ans, c.legA, 0)); err != nil {
+		c.cancelled(ctx, err)
+		return
+	}
+	if !c.acked.Load() {
+		c.noAck(ctx)
+		return
+	}
+	c.talk(win.res)
+}
+
+// fork sends the INVITEs and waits for the first 2xx. Without one it returns the final code
+// for the caller (487 when the caller cancelled).
+func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []string) (*branch, int, string) {
+	s := c.s
+	u := s.deps.Users
+	log := s.log.With("call_id", c.id)
+	ctx, cancelAll := context.WithCancelCause(s.stop)
+	defer cancelAll(nil)
+	results := make(chan *branch, len(contacts))
+	var ringOnce sync.Once
+	var wg sync.WaitGroup
+	started := 0
+	for _, ct := range contacts {
+		leg, offer, err := u.Engine.Offer(ctx, webrtc.LegOptions{CallID: c.id, Codecs: codecs})
+		if err != nil {
+			log.Error("webrtc offer", "err", err)
+			continue
+		}
+		b := &branch{contact: ct, leg: leg}
+		inv := sip.NewRequest(sip.INVITE, ct.URI)
+		inv.SetDestination(ct.Source)
+		inv.SetTransport(strings.ToUpper(ct.Transport))
+		from := sip.FromHeader{DisplayName: req.From().DisplayName, Address: sip.Uri{Scheme: "sip", User: c.cdr.From, Host: s.cfg.Host}, Params: sip.NewParams()}
+		from.Params.Add("tag", sip.GenerateTagN(16))
+		inv.AppendHeader(&from)
+		inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.cdr.To, Host: s.cfg.Host}, Params: sip.NewParams()})
+		inv.AppendHeader(sip.NewHeader("Allow", allowed))
+		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		inv.SetBody([]byte(offer))
+		bctx, bcancel := context.WithCancelCause(ctx)
+		b.cancel = bcancel
+		dlg, err := s.dialogs["ws"].WriteInvite(bctx, inv)
+		if err != nil {
+			// The device's connection is gone: forget its binding.
+			log.Info("device unreachable", "contact", ct.URI.String(), "err", err)
+			u.Registrar.Location.Remove(ct)
+			bcancel(nil)
+			_ = leg.Close()
+			continue
+		}
+		b.dialog = dlg
+		started++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.err = dlg.WaitAnswer(bctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+				if res.StatusCode == 180 || res.StatusCode == 183 {
+					ringOnce.Do(func() {
+						if c.cdr.Ringing.IsZero() {
+							c.cdr.Ringing = time.Now()
+						}
+						c.observeSetup()
+						_ = c.a.Respond(180, "Ringing", nil)
+					})
+				}
+				return nil
+			}})
+			if b.err == nil {
+				b.res = dlg.InviteResponse
+			}
+			results <- b
+		}()
+	}
+	if started == 0 {
+		return nil, 480, "Temporarily Unavailable"
+	}
+	// Losers are cleaned up in the background: a branch whose 2xx crossed the winner's gets ACK
+	// and BYE (RFC 3261 §13.2.2.4), the others' legs are closed.
+	defer func() {
+		go func() {
+			wg.Wait()
+			close(results)
+			for b := range results {
+				b.release()
+			}
+		}()
+	}()
+	ring := time.NewTimer(s.cfg.RingTimeout)
+	defer ring.Stop()
+	code, reason := 480, "Temporarily Unavailable"
+	for pending := started; pending > 0; {
+		select {
+		case b := <-results:
+			pending--
+			if b.err == nil {
+				cancelAll(errAnsweredElsewhere)
+				return b, 200, "OK"
+			}
+			b.release()
+			var dr *sipgo.ErrDialogResponse
+			if errors.As(b.err, &dr) {
+				switch {
+				case dr.Res.StatusCode >= 600:
+					code, reason = dr.Res.StatusCode, dr.Res.Reason
+				case dr.Res.StatusCode == 486 && code < 600:
+					code, reason = 486, dr.Res.Reason
+				}
+			}
+		case <-c.a.Context().Done():
+			cancelAll(errCallerCancel)
+			return nil, 487, "Request Terminated"
+		case <-ring.C:
+			cancelAll(errRingTimeout)
+			return nil, 480, "Temporarily Unavailable"
+		}
+	}
+	return nil, code, reason
+}
+
+// release frees a branch that did not win: a crossed 2xx is acknowledged and hung up.
+func (b *branch) release() {
+	if b.err == nil && b.dialog != nil && b.res != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = b.dialog.Ack(ctx)
+		_ = b.dialog.Bye(ctx)
+		cancel()
+	}
+	if b.dialog != nil {
+		_ = b.dialog.Close()
+	}
+	_ = b.leg.Close()
+}
+
+// outboundUser places a WebRTC user's call out through the trunks: the user is authenticated
+// by its token, its assigned number is the caller ID, and telgw answers its offer at once with
+// a 183 (early media: the carrier's ringback reaches the browser) and the same answer in the
+// 2xx once the carrier answers.
+func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransaction) {
+	u := s.deps.Users
+	log := s.log.With("call_id", c.id)
+	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
+	claims, err := u.Registrar.Auth.Authenticate(ctx, req)
+	cancel()
+	if err != nil {
+		res := u.Registrar.Auth.Reject(req, err)
+		_ = tx.Respond(res)
+		if !errors.Is(err, registrar.ErrChallenge) {
+			log.Info("webrtc call not authenticated", "err", err)
+			c.finish(res.StatusCode, nil)
+		}
+		return
+	}
+	user := claims.Identity
+	log = log.With("user", user)
+	ctx, cancel = context.WithTimeout(s.stop, 5*time.Second)
+	from, err := u.Number(ctx, user)
+	cancel()
+	if err != nil {
+		log.Info("user has no number", "err", err)
+		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "no phone number is assigned to you"`))
+		return
+	}
+	c.cdr.From = from
+	dialed := req.Recipient.User
+	if dialed == "" && strings.EqualFold(req.Recipient.Scheme, "tel") {
+		dialed = req.Recipient.Host
+	}
+	called, err := number.Normalize(dialed)
+	if err != nil {
+		c.cdr.To = dialed
+		c.reject(req, tx, 484, "Address Incomplete", nil)
+		return
+	}
+	c.cdr.To = called
+	trunks := s.trunks.outbound(called)
+	if len(trunks) == 0 {
+		log.Info("no outbound route", "number", called)
+		c.reject(req, tx, 404, "Not Found", nil, sip.NewHeader("Warning", `399 telgw "no route"`))
+		return
+	}
+	if len(req.Body()) == 0 {
+		c.reject(req, tx, 488, "Not Acceptable Here", nil, sip.NewHeader("Warning", `399 telgw "an SDP offer is required"`))
+		return
+	}
+	a, err := s.dialogs["ws"].ReadInvite(req, tx)
+	if err != nil {
+		c.reject(req, tx, 400, "Bad Request", nil)
+		return
+	}
+	c.a = a
+	s.register(c.id, c, 0)
+	s.m.active.WithLabelValues(string(c.cdr.Direction)).Inc()
+	defer s.m.active.WithLabelValues(string(c.cdr.Direction)).Dec()
+	defer func() { s.unregister(c.id, c.bIDLocked()) }()
+
+	actx, acancel := context.WithTimeout(s.stop, 10*time.Second)
+	leg, answer, err := u.Engine.Answer(actx, string(req.Body()), webrtc.LegOptions{CallID: c.id, Codecs: s.g711Prefs()})
+	acancel()
+	if err != nil {
+		log.Info("webrtc offer not acceptable", "err", err)
+		if errors.Is(err, webrtc.ErrNotAcceptable) {
+			c.answerA(488, "Not Acceptable Here", nil)
+		} else {
+			c.answerA(500, "Server Internal Error", nil)
+		}
+		return
+	}
+	m := leg.Media()
+	c.web, c.webSide, c.webAnswer = leg, 0, []byte(answer)
+	c.dir[0] = string(m.Direction)
+	if c.legB, err = s.relay.NewUDPLeg(); err != nil {
+		_ = leg.Close()
+		log.Error("no media ports", "err", err)
+		c.answerA(503, "Service Unavailable", nil)
+		return
+	}
+	c.br = s.relay.Bridge(leg, c.legB)
+	defer c.br.Close()
+	// The carrier's offer: the codec the browser chose, and telephone-event if it offered it.
+	var dtmf uint8
+	if m.HasDTMF() {
+		dtmf = 101
+	}
+	leg.SetPeerMedia(webrtc.Media{Codec: m.Codec, PayloadType: m.PayloadType, DTMFPayloadType: dtmf, Direction: webrtc.SendRecv})
+	offer, err := sdp.Parse(plainOffer(m.Codec, m.PayloadType, dtmf))
+	if err != nil {
+		c.answerA(500, "Server Internal Error", nil)
+		return
+	}
+	_ = c.a.Respond(183, "Session Progress", c.webAnswer, sip.NewHeader("Content-Type", "application/sdp"))
+	c.dial(req, trunkTargets(trunks, called, from), offer)
+}
+
+// g711Prefs is the G.711 codec order of Config.Codecs, for the WebRTC legs.
+func (s *Service) g711Prefs() []string {
+	var out []string
+	for _, k := range s.cfg.Codecs {
+		name, _, _ := strings.Cut(strings.ToUpper(k), "/")
+		if name == webrtc.PCMU || name == webrtc.PCMA {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// plainOffer is an RTP/AVP offer (RFC 3264 §5) of one G.711 codec and telephone-event (RFC 4733
+// §7.1.1) when dtmf is set; Anchor fills in telgw's address and port.
+func plainOffer(codec string, pt, dtmf uint8) []byte {
+	var b strings.Builder
+	b.WriteString("v=0\r\no=telgw 0 0 IN IP4 0.0.0.0\r\ns=telgw\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n")
+	if dtmf != 0 {
+		fmt.Fprintf(&b, "m=audio 9 RTP/AVP %d %d\r\na=rtpmap:%d %s/8000\r\na=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", pt, dtmf, pt, codec, dtmf, dtmf)
+	} else {
+		fmt.Fprintf(&b, "m=audio 9 RTP/AVP %d\r\na=rtpmap:%d %s/8000\r\n", pt, pt, codec)
+	}
+	b.WriteString("a=ptime:20\r\na=sendrecv\r\n")
+	return []byte(b.String())
+}
+
+// answerDirection is what telgw answers to an offer with direction d (RFC 3264 §6.1).
+func answerDirection(d string) string {
+	switch d {
+	case "sendonly":
+		return "recvonly"
+	case "recvonly":
+		return "sendonly"
+	case "inactive":
+		return "inactive"
+	}
+	return "sendrecv"
+}
+
+// setDirection replaces the audio section's direction attribute (RFC 3264 §5.1).
+func setDirection(s *sdp.Session, dir string) {
+	m := s.Audio()
+	if m == nil {
+		return
+	}
+	out := m.Lines[:0]
+	for _, l := range m.Lines {
+		switch l {
+		case "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive":
+			continue
+		}
+		out = append(out, l)
+	}
+	m.Lines = append(out, "a="+dir)
+	kept := s.Lines[:0]
+	for _, l := range s.Lines {
+		switch l {
+		case "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive":
+			continue
+		}
+		kept = append(kept, l)
+	}
+	s.Lines = kept
+}
+
+// webReinvite answers a re-INVITE on a call with a WebRTC leg without relaying it: the browser's
+// (hold, unhold, ICE restart) is answered by its WebRTC leg, the carrier's (hold, a new media
+// address, a session refresh) by telgw with its last description in the matching direction.
+// Media direction changes reach the bridge's media timeout either way.
+func (c *call) webReinvite(req *sip.Request, tx sip.ServerTransaction, side int) {
+	s := c.s
+	reply := func(body []byte) {
+		res := sip.NewSDPResponseFromRequest(req, body)
+		res.AppendHeader(&s.dialogs[transportOf(req)].ContactHDR)
+		if se, _ := sessionExpires(req); se > 0 {
+			res.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(se.Seconds()))))
+		}
+		_ = tx.Respond(res)
+	}
+	if side == c.webSide {
+		if len(req.Body()) == 0 {
+			respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 telgw "re-INVITE without offer is not supported on WebRTC legs"`))
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ans, err := c.web.Reanswer(ctx, string(req.Body()))
+		if err != nil {
+			respond(tx, req, 488, "Not Acceptable Here")
+			return
+		}
+		c.mu.Lock()
+		c.dir[side] = string(c.web.Media().Direction)
+		c.mu.Unlock()
+		c.updateSending()
+		reply([]byte(ans))
+		return
+	}
+	if len(req.Body()) == 0 {
+		reply(c.lastSent(side))
+		return
+	}
+	off, err := sdp.Parse(req.Body())
+	if err == nil {
+		err = sdp.FilterOffer(off, s.cfg.Codecs)
+	}
+	if err != nil {
+		respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	c.legFor(side).SetRemote(off.Addr(off.Audio()))
+	last, err := sdp.Parse(c.lastSent(side))
+	if err != nil {
+		respond(tx, req, 500, "Server Internal Error")
+		return
+	}
+	dir := off.Direction(off.Audio())
+	setDirection(last, answerDirection(dir))
+	c.mu.Lock()
+	c.lastVer[side], c.dir[side] = off.Origin[2], dir
+	c.mu.Unlock()
+	c.updateSending()
+	reply(c.anchored(last, c.legFor(side), side))
+}

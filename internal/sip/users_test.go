@@ -1,0 +1,438 @@
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/pion/rtp"
+
+	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/identity"
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/registrar"
+	"github.com/telgw/telgw/internal/sip"
+	"github.com/telgw/telgw/internal/sipws"
+)
+
+const (
+	alice      = "8:acs:test_alice"
+	aliceToken = "token-alice"
+	bob        = "8:acs:test_bob" // has no number
+	bobToken   = "token-bob"
+)
+
+// tokens stands in for the identity service: two users with voip tokens.
+type tokens struct{}
+
+func (tokens) Verify(_ context.Context, tok string) (identity.Claims, error) {
+	switch tok {
+	case aliceToken:
+		return identity.Claims{Identity: alice, Scopes: []identity.Scope{identity.ScopeVoIP}}, nil
+	case bobToken:
+		return identity.Claims{Identity: bob, Scopes: []identity.Scope{identity.ScopeVoIP}}, nil
+	case "token-chat":
+		return identity.Claims{Identity: alice, Scopes: []identity.Scope{identity.ScopeChat}}, nil
+	}
+	return identity.Claims{}, problem.Unauthorized("invalid token")
+}
+
+func (tokens) DigestHA1s(context.Context, string, string) ([]string, error) { return nil, nil }
+
+// userEnv is a Service serving WebRTC users on a WebSocket endpoint, with SIPp as carrier.
+type userEnv struct {
+	*env
+	ws       string // host:port of the SIP WebSocket
+	notified chan string
+	eng      *webrtc.Engine
+}
+
+func newUserEnv(t *testing.T, trunks []sip.TrunkConfig, routes []sip.OutboundRoute) *userEnv {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	eng, err := webrtc.NewEngine(webrtc.Config{IncludeLoopback: true, IPs: []string{"127.0.0.1"}, ConnectTimeout: 10 * time.Second}, quiet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ue := &userEnv{notified: make(chan string, 4), eng: eng}
+	loc := registrar.NewLocation(nil)
+	users := &sip.Users{
+		Registrar: &registrar.Registrar{Auth: registrar.NewAuthenticator(tokens{}, []byte("secret")), Location: loc},
+		Engine:    eng,
+		Number: func(_ context.Context, user string) (string, error) {
+			if user == alice {
+				return ourNumber, nil
+			}
+			return "", errors.New("no number")
+		},
+		Notify: func(_ context.Context, user, _, _, _ string) { ue.notified <- user },
+	}
+	ue.env = newEnv(t, envOpts{trunks: trunks, routes: routes, users: users})
+	l := sipws.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	srv := httptest.NewServer(l)
+	done := make(chan error, 1)
+	go func() { done <- ue.svc.ServeWS(l) }()
+	t.Cleanup(func() {
+		_ = l.Close()
+		<-done
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	ue.ws = srv.Listener.Addr().String()
+	return ue
+}
+
+// device is a WebRTC user's app: a sipgo UA over one WebSocket and a pion WebRTC leg that
+// echoes the audio it receives.
+type device struct {
+	t      *testing.T
+	ue     *userEnv
+	token  string
+	ua     *sipgo.UserAgent
+	client *sipgo.Client
+	dlgUA  *sipgo.DialogUA
+	answer chan *sipgo.DialogServerSession
+	legs   chan *webrtc.Leg
+	reject int // answer incoming calls with this code instead
+	echoed atomic.Int64
+	user   string // Contact user part, unique per device
+	cur    atomic.Pointer[sipgo.DialogServerSession]
+}
+
+func newDevice(t *testing.T, ue *userEnv, token string, reject int) *device {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("pion-device"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &device{t: t, ue: ue, token: token, ua: ua, client: cli, answer: make(chan *sipgo.DialogServerSession, 1), legs: make(chan *webrtc.Leg, 2), reject: reject}
+	d.user = "dev" + sipmsg.GenerateTagN(6)
+	contact := sipmsg.ContactHeader{Address: sipmsg.Uri{Scheme: "sip", User: d.user, Host: "df7jal23ls0d.invalid", UriParams: sipmsg.NewParams()}}
+	contact.Address.UriParams.Add("transport", "ws")
+	d.dlgUA = &sipgo.DialogUA{Client: cli, ContactHDR: contact, RewriteContact: true}
+	srv.OnInvite(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		ds, err := d.dlgUA.ReadInvite(req, tx)
+		if err != nil {
+			return
+		}
+		d.cur.Store(ds)
+		_ = ds.Respond(180, "Ringing", nil)
+		if d.reject != 0 {
+			_ = ds.Respond(d.reject, "Busy Here", nil)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		leg, ans, err := ue.eng.Answer(ctx, string(req.Body()), webrtc.LegOptions{})
+		if err != nil {
+			_ = ds.Respond(488, "Not Acceptable Here", nil)
+			return
+		}
+		d.echo(leg)
+		if err := ds.RespondSDP([]byte(ans)); err != nil {
+			_ = leg.Close()
+			return
+		}
+		d.answer <- ds
+	})
+	srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if ds := d.cur.Load(); ds != nil {
+			_ = ds.ReadAck(req, tx)
+		}
+	})
+	srv.OnBye(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		if ds := d.cur.Load(); ds == nil || ds.ReadBye(req, tx) != nil {
+			_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
+		}
+		for {
+			select {
+			case l := <-d.legs:
+				_ = l.Close()
+			default:
+				return
+			}
+		}
+	})
+	t.Cleanup(func() {
+		for {
+			select {
+			case l := <-d.legs:
+				_ = l.Close()
+			default:
+				_ = srv.Close()
+				_ = ua.Close()
+				return
+			}
+		}
+	})
+	return d
+}
+
+// echo returns every RTP packet the leg receives (audio and DTMF), like SIPp's -rtp_echo.
+func (d *device) echo(leg *webrtc.Leg) { d.receive(leg, true) }
+
+// receive reads the leg's RTP, counting it in echoed and sending it back when echo is set.
+func (d *device) receive(leg *webrtc.Leg, echo bool) {
+	d.legs <- leg
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, err := leg.ReadRTP(buf)
+			if err != nil {
+				return
+			}
+			if !echo {
+				d.echoed.Add(1)
+			} else if leg.WriteRTP(buf[:n]) == nil {
+				d.echoed.Add(1)
+			}
+		}
+	}()
+}
+
+func (d *device) request(method sipmsg.RequestMethod, user string) *sipmsg.Request {
+	req := sipmsg.NewRequest(method, sipmsg.Uri{Scheme: "sip", User: user, Host: "127.0.0.1"})
+	req.SetDestination(d.ue.ws)
+	req.SetTransport("WS")
+	return req
+}
+
+// register sends REGISTER with the token as Bearer (RFC 8898) and returns the status.
+func (d *device) register(expires int) int {
+	d.t.Helper()
+	req := d.request(sipmsg.REGISTER, "")
+	req.AppendHeader(sipmsg.NewHeader("To", "<sip:"+alice+"@127.0.0.1>"))
+	req.AppendHeader(sipmsg.NewHeader("From", "<sip:"+alice+"@127.0.0.1>;tag="+sipmsg.GenerateTagN(8)))
+	req.AppendHeader(sipmsg.NewHeader("Contact", "<sip:"+d.user+"@df7jal23ls0d.invalid;transport=ws>;expires="+strconv.Itoa(expires)))
+	if d.token != "" {
+		req.AppendHeader(sipmsg.NewHeader("Authorization", "Bearer "+d.token))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := d.client.Do(ctx, req)
+	if err != nil {
+		d.t.Fatalf("register: %v", err)
+	}
+	return res.StatusCode
+}
+
+// call places a call to number; it returns the dialog after 2xx+ACK, or the final status.
+func (d *device) call(number string) (*sipgo.DialogClientSession, int, bool) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leg, offer, err := d.ue.eng.Offer(ctx, webrtc.LegOptions{})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	inv := d.request(sipmsg.INVITE, number)
+	inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	inv.AppendHeader(sipmsg.NewHeader("From", "<sip:"+alice+"@127.0.0.1>;tag="+sipmsg.GenerateTagN(8)))
+	inv.AppendHeader(sipmsg.NewHeader("To", "<sip:"+number+"@127.0.0.1>"))
+	inv.AppendHeader(&d.dlgUA.ContactHDR)
+	if d.token != "" {
+		inv.AppendHeader(sipmsg.NewHeader("Authorization", "Bearer "+d.token))
+	}
+	inv.SetBody([]byte(offer))
+	dlg, err := d.dlgUA.WriteInvite(ctx, inv)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	early := false
+	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sipmsg.Response) error {
+		if res.StatusCode == 183 && len(res.Body()) > 0 && !early {
+			early = true
+			if err := leg.SetAnswer(string(res.Body())); err != nil {
+				return err
+			}
+			d.receive(leg, false)
+		}
+		return nil
+	}})
+	var dr *sipgo.ErrDialogResponse
+	if errors.As(err, &dr) {
+		_ = leg.Close()
+		return nil, dr.Res.StatusCode, early
+	}
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	if !early {
+		if err := leg.SetAnswer(string(dlg.InviteResponse.Body())); err != nil {
+			d.t.Fatal(err)
+		}
+		d.receive(leg, false)
+	}
+	if err := dlg.Ack(ctx); err != nil {
+		d.t.Fatal(err)
+	}
+	return dlg, 200, early
+}
+
+func (ue *userEnv) routeToAlice() { ue.router.set(ourNumber, sip.UserRoute{User: alice}) }
+
+func TestUserRegisterAuth(t *testing.T) {
+	ue := newUserEnv(t, nil, nil)
+	if code := newDevice(t, ue, "", 0).register(300); code != 401 {
+		t.Fatalf("no credentials: %d, want 401", code)
+	}
+	if code := newDevice(t, ue, "forged", 0).register(300); code != 401 {
+		t.Fatalf("bad token: %d, want 401", code)
+	}
+	if code := newDevice(t, ue, "token-chat", 0).register(300); code != 403 {
+		t.Fatalf("chat-only token: %d, want 403", code)
+	}
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(10); code != 423 {
+		t.Fatalf("expires 10: %d, want 423 Interval Too Brief", code)
+	}
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+}
+
+// TestUserInboundCall: a carrier (SIPp, RTP from a file) calls the number routed to alice; her
+// two devices ring, the first answers (pion WebRTC, echoing), the other is cancelled; media
+// flows carrier → WebRTC → carrier.
+func TestUserInboundCall(t *testing.T) {
+	sippPath(t)
+	ue := newUserEnv(t, []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP))}, nil)
+	ue.routeToAlice()
+	// No device yet: 480 and a push notification.
+	ue.call(carrierIP, ue.scenario("uac_reject.xml", "EXPECT_CODE", "480"), "+14155550100", otherNumber)
+	select {
+	case u := <-ue.notified:
+		if u != alice {
+			t.Fatalf("notified %q", u)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no push notification")
+	}
+	busy := newDevice(t, ue, aliceToken, 486)
+	d := newDevice(t, ue, aliceToken, 0)
+	for _, dev := range []*device{busy, d} {
+		if code := dev.register(300); code != 200 {
+			t.Fatalf("register: %d", code)
+		}
+	}
+	ue.call(carrierIP, ue.scenario("uac.xml"), "+14155550100", otherNumber, "-d", "2000")
+	select {
+	case <-d.answer:
+	default:
+		t.Fatal("the device did not answer")
+	}
+	cdr := ue.cdrs.wait(t, 2)[1]
+	if cdr.Disposition != "answered" || cdr.Direction != sip.Inbound || cdr.To != ourNumber || cdr.EndedBy != "caller" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	if n := d.echoed.Load(); n < 40 {
+		t.Fatalf("device echoed %d RTP packets, want ≥ 40 (2 s of 20 ms audio)", n)
+	}
+	if n := ue.counter("telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"}); n < 80 {
+		t.Fatalf("rtp relayed %v, want ≥ 80 (both directions)", n)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
+
+// TestUserOutboundCall: alice dials a PSTN number from her device; it leaves by the trunk with
+// her number as caller ID; the carrier (SIPp) echoes RTP; she hangs up.
+func TestUserOutboundCall(t *testing.T) {
+	sippPath(t)
+	port := freePort(t, carrierIP)
+	tr := carrierTrunk("carrier1", carrierIP, port)
+	ue := newUserEnv(t, []sip.TrunkConfig{tr}, []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{"carrier1"}}})
+	carrier := ue.start("carrier", carrierIP, port, ue.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	dlg, code, early := d.call(otherNumber)
+	if code != 200 {
+		t.Fatalf("call: %d", code)
+	}
+	if !early {
+		t.Error("no 183 with telgw's answer before the 200 (early media)")
+	}
+	// Send 1.5 s of μ-law silence; the carrier echoes it.
+	var leg *webrtc.Leg
+	select {
+	case leg = <-d.legs:
+		d.legs <- leg
+	default:
+		t.Fatal("no leg")
+	}
+	sendAudio(t, leg, 75)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dlg.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	carrier.wait(t, 20*time.Second)
+	cdr := ue.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || cdr.Direction != sip.Outbound || cdr.From != ourNumber || cdr.To != otherNumber || cdr.Trunk != "carrier1" || cdr.EndedBy != "caller" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	if n := d.echoed.Load(); n < 40 {
+		t.Fatalf("device got %d RTP packets back, want ≥ 40", n)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
+
+func TestUserOutboundRefused(t *testing.T) {
+	ue := newUserEnv(t, []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP))},
+		[]sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{"carrier1"}}})
+	for _, tc := range []struct {
+		name, token, number string
+		want                int
+	}{
+		{"no token", "", otherNumber, 401},
+		{"revoked or forged token", "forged", otherNumber, 401},
+		{"no assigned number", bobToken, otherNumber, 403},
+		{"not a number", aliceToken, "12", 484},
+		{"no route", aliceToken, "+442079460000", 404},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, code, _ := newDevice(t, ue, tc.token, 0).call(tc.number)
+			if code != tc.want {
+				t.Fatalf("got %d, want %d", code, tc.want)
+			}
+		})
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
+
+// sendAudio writes n 20 ms PCMU packets of silence.
+func sendAudio(t *testing.T, leg *webrtc.Leg, n int) {
+	t.Helper()
+	payload := make([]byte, 160)
+	for i := range payload {
+		payload[i] = 0xff
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := range n {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 0x1234}, Payload: payload}
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = leg.WriteRTP(b)
+		<-tick.C
+	}
+}
