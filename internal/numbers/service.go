@@ -38,6 +38,11 @@ type Config struct {
 	MaxQuantity int
 	// SweepInterval is how often Run tidies lifecycle labels and old records. Default 30s.
 	SweepInterval time.Duration
+	// UserExists, when set, tells AssignUser whether a communication user id exists, so a
+	// number is never assigned to a user that was never created (internal/identity answers it;
+	// it is a function so this package does not depend on identity). Default nil: ids are only
+	// checked for form.
+	UserExists func(ctx context.Context, id string) (bool, error)
 	// Logger receives sweep and import logs. Default discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.

@@ -20,10 +20,14 @@ type Store interface {
 	// NumberWithdraw deletes an unsold number: ErrNotFound, or ErrConflict while purchased or
 	// in a live hold.
 	NumberWithdraw(ctx context.Context, e E164, now time.Time) error
-	// NumberSetRoute sets a purchased number's route (ErrNotFound, ErrConflict when unsold).
+	// NumberSetRoute sets a purchased number's route (ErrNotFound, ErrConflict when unsold). A
+	// user route also sets the assignmentType to AssignPerson.
 	NumberSetRoute(ctx context.Context, e E164, r Route) error
 	// NumberRouting reads the routing of a purchased number (ErrNotFound otherwise).
 	NumberRouting(ctx context.Context, e E164) (Routing, error)
+	// NumberForUser returns the purchased number routed to the communication user id (its
+	// caller ID), the lowest E.164 when several are; ErrNotFound when none is.
+	NumberForUser(ctx context.Context, user string) (E164, error)
 
 	// NumberSearchCreate holds s.Quantity available numbers matching s for s.ExpiresAt and
 	// records the search and op, all in one transaction. With fewer numbers available it

@@ -219,9 +219,15 @@ func (db *DB) NumberWithdraw(ctx context.Context, e numbers.E164, now time.Time)
 	return problem.ErrConflict
 }
 
-// NumberSetRoute sets a purchased number's route.
+// NumberSetRoute sets a purchased number's route. A user route also makes the number's
+// assignmentType "person" (ACS: a number assigned to a person rather than an application);
+// other routes, and clearing the route, leave the assignmentType as purchased.
 func (db *DB) NumberSetRoute(ctx context.Context, e numbers.E164, r numbers.Route) error {
-	res, err := db.Exec(ctx, `UPDATE numbers SET route = $2 WHERE e164 = $1 AND state = 'purchased'`, string(e), r.String())
+	q := `UPDATE numbers SET route = $2 WHERE e164 = $1 AND state = 'purchased'`
+	if r.Kind() == numbers.RouteUser {
+		q = `UPDATE numbers SET route = $2, assignment_type = '` + string(numbers.AssignPerson) + `' WHERE e164 = $1 AND state = 'purchased'`
+	}
+	res, err := db.Exec(ctx, q, string(e), r.String())
 	if err != nil {
 		return err
 	}
@@ -244,6 +250,22 @@ func (db *DB) NumberRouting(ctx context.Context, e numbers.E164) (numbers.Routin
 	}
 	r, _ := numbers.ParseRoute(route)
 	return numbers.Routing{E164: e, Carrier: carrier, Caps: numbers.Capabilities{Calling: numbers.Capability(calling), SMS: numbers.Capability(sms)}, Route: r}, nil
+}
+
+// NumberForUser returns the purchased number routed to the communication user id (the lowest
+// E.164 when several are): the user's caller ID. problem.ErrNotFound when none is; the
+// numbers_route index answers it from one entry.
+func (db *DB) NumberForUser(ctx context.Context, user string) (numbers.E164, error) {
+	r, err := numbers.UserRoute(user)
+	if err != nil {
+		return "", err
+	}
+	var e string
+	err = db.QueryRow(ctx, `SELECT e164 FROM numbers WHERE state = 'purchased' AND route = $1 ORDER BY e164 LIMIT 1`, r.String()).Scan(&e)
+	if err != nil {
+		return "", mapErr(err)
+	}
+	return numbers.E164(e), nil
 }
 
 // forUpdate is the row-lock suffix: PostgreSQL locks, SQLite's writer transaction already

@@ -18,7 +18,7 @@ import (
 
 // Numbers runs the number-inventory cases: import, holds (including N goroutines holding from
 // one small pool: no number held twice), purchase (never sold twice), expiry without a writer,
-// release and quarantine, reservations, operations and sweeping.
+// release and quarantine, reservations, operations, sweeping and assignment to users.
 func Numbers(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Import", func(t *testing.T) { t.Parallel(); numberImport(t, open(t)) })
 	t.Run("ConcurrentHolds", func(t *testing.T) { t.Parallel(); numberConcurrentHolds(t, open(t)) })
@@ -27,6 +27,7 @@ func Numbers(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Lifecycle", func(t *testing.T) { t.Parallel(); numberLifecycle(t, open(t)) })
 	t.Run("Reservations", func(t *testing.T) { t.Parallel(); numberReservations(t, open(t)) })
 	t.Run("Catalog", func(t *testing.T) { t.Parallel(); numberCatalog(t, open(t)) })
+	t.Run("Assignment", func(t *testing.T) { t.Parallel(); numberAssignment(t, open(t)) })
 }
 
 var t0 = time.UnixMilli(1_900_000_000_000).UTC()
