@@ -103,7 +103,8 @@ type device struct {
 	legs   chan *webrtc.Leg
 	reject int // answer incoming calls with this code instead
 	echoed atomic.Int64
-	user   string // Contact user part, unique per device
+	dtmf   atomic.Int64 // telephone-event packets received (PT 101)
+	user   string       // Contact user part, unique per device
 	cur    atomic.Pointer[sipgo.DialogServerSession]
 }
 
@@ -196,6 +197,9 @@ func (d *device) receive(leg *webrtc.Leg, echo bool) {
 			n, err := leg.ReadRTP(buf)
 			if err != nil {
 				return
+			}
+			if buf[1]&0x7f == 101 {
+				d.dtmf.Add(1)
 			}
 			if !echo {
 				d.echoed.Add(1)
@@ -377,7 +381,9 @@ func TestUserOutboundCall(t *testing.T) {
 	default:
 		t.Fatal("no leg")
 	}
-	sendAudio(t, leg, 75)
+	sendAudio(t, leg, 75, 0)
+	// RFC 4733 events for digit 5 travel to the carrier and, echoed, back.
+	sendAudio(t, leg, 10, 101)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := dlg.Bye(ctx); err != nil {
@@ -390,6 +396,9 @@ func TestUserOutboundCall(t *testing.T) {
 	}
 	if n := d.echoed.Load(); n < 40 {
 		t.Fatalf("device got %d RTP packets back, want ≥ 40", n)
+	}
+	if n := d.dtmf.Load(); n < 5 {
+		t.Fatalf("device got %d telephone-event packets back, want ≥ 5 (DTMF both ways through the bridge)", n)
 	}
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 }
@@ -417,17 +426,21 @@ func TestUserOutboundRefused(t *testing.T) {
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 }
 
-// sendAudio writes n 20 ms PCMU packets of silence.
-func sendAudio(t *testing.T, leg *webrtc.Leg, n int) {
+// sendAudio writes n 20 ms packets: PCMU silence (pt 0) or RFC 4733 §2.3 events for digit 5
+// (pt 101).
+func sendAudio(t *testing.T, leg *webrtc.Leg, n int, pt uint8) {
 	t.Helper()
 	payload := make([]byte, 160)
 	for i := range payload {
 		payload[i] = 0xff
 	}
+	if pt != 0 {
+		payload = []byte{5, 10, 0, 160}
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for i := range n {
-		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 0x1234}, Payload: payload}
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: uint16(i) + uint16(pt)*100, Timestamp: uint32(i * 160), SSRC: 0x1234}, Payload: payload}
 		b, err := p.Marshal()
 		if err != nil {
 			t.Fatal(err)
