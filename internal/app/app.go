@@ -26,6 +26,7 @@ import (
 	"github.com/telgw/telgw/internal/keys"
 	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/push"
+	"github.com/telgw/telgw/internal/sip"
 	"github.com/telgw/telgw/internal/store"
 	"github.com/telgw/telgw/internal/turn"
 )
@@ -42,8 +43,11 @@ type App struct {
 	Workers  *river.Workers
 	Registry *prometheus.Registry
 	TURN     *turn.Server
-	Push     *push.Service
-	Numbers  *numbers.Service
+	// SIP is the SIP service; Users what it needs to serve WebRTC users.
+	SIP     *sip.Service
+	Users   *sip.Users
+	Push    *push.Service
+	Numbers *numbers.Service
 
 	listener net.Listener
 	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
@@ -95,7 +99,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		Ready: db.Ping,
 	})
 	a.API.MountIdentity(a.Identity)
-	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupSIP, a.setupTURN} {
+	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC} {
 		if err := setup(ctx); err != nil {
 			a.Close()
 			return nil, err

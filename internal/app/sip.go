@@ -41,7 +41,7 @@ func (a *App) setupSIP(ctx context.Context) error {
 		}
 	}
 	svc, err := sip.New(sip.Config{Addr: c.Addr, Trunks: trunks, Media: media, Logger: a.Log.With("component", "sip"), Registerer: a.Registry},
-		sip.Deps{Router: sipRouter{a.Numbers}, Store: a.DB})
+		sip.Deps{Router: sipRouter{a.Numbers}, Store: a.DB, Users: a.Users})
 	if err != nil {
 		return err
 	}
@@ -49,6 +49,7 @@ func (a *App) setupSIP(ctx context.Context) error {
 		svc.Close()
 		return err
 	}
+	a.SIP = svc
 	a.API.MountSIP(svc)
 	a.runners = append(a.runners, svc.Run)
 	a.closers = append(a.closers, svc.Close)
@@ -74,8 +75,11 @@ func (r sipRouter) CallRoute(ctx context.Context, e164 string) (sip.Route, error
 	if !rt.Caps.Calling.Inbound() && !rt.Caps.Calling.Outbound() {
 		return nil, sip.ErrUnknownNumber
 	}
-	if rt.Route.Kind() == numbers.RouteSIP {
+	switch rt.Route.Kind() {
+	case numbers.RouteSIP:
 		return sip.SIPRoute{URI: rt.Route.Target()}, nil
+	case numbers.RouteUser:
+		return sip.UserRoute{User: rt.Route.Target()}, nil
 	}
 	return nil, nil
 }

@@ -1,0 +1,303 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telgw/telgw/test/browser"
+)
+
+// The carrier (SIPp) lives on its own loopback address so telgw tells it apart by source.
+const (
+	carrierIP   = "127.0.0.2"
+	userNumber  = "+14155552671"
+	pstnNumber  = "+12125550199"
+	sipRoutingV = "api-version=2023-03-01"
+	numbersV    = "api-version=2025-06-01"
+)
+
+// sippBin finds SIPp (Debian sip-tester).
+func sippBin(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("sipp")
+	requirePeer(t, err == nil, "sipp (apt-get install -y sip-tester)")
+	return p
+}
+
+func freePortOn(t testing.TB, ip string) int {
+	t.Helper()
+	for range 50 {
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		_ = u.Close()
+		if err == nil {
+			_ = l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// poll follows an ACS long-running operation (Operation-Location) until it ends.
+func poll(t testing.TB, c *Client, res *Response) map[string]any {
+	t.Helper()
+	loc := res.Header.Get("Operation-Location")
+	if res.Status != http.StatusAccepted || loc == "" {
+		t.Fatalf("want 202 with Operation-Location, got %d %s", res.Status, res.Body)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		r := c.Do(t, "GET", u.RequestURI(), nil)
+		var op map[string]any
+		r.JSON(t, &op)
+		switch op["status"] {
+		case "succeeded":
+			return op
+		case "failed", "cancelled":
+			t.Fatalf("operation %s: %s", loc, r.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("operation %s did not finish", loc)
+	return nil
+}
+
+// buyNumber stocks e164 and purchases it over the ACS phone numbers API, as an app would.
+func buyNumber(t testing.TB, c *Client, e164 string) {
+	t.Helper()
+	if r := c.Do(t, "POST", "/telgw/numbers:import", map[string]string{"range": e164 + ":" + e164, "carrier": "carrier1"}); r.Status/100 != 2 {
+		t.Fatalf("import: %d %s", r.Status, r.Body)
+	}
+	r := c.Do(t, "POST", "/availablePhoneNumbers/countries/US/:search?"+numbersV, map[string]any{
+		"phoneNumberType": "geographic", "assignmentType": "person", "areaCode": e164[2:5], "quantity": 1,
+		"capabilities": map[string]string{"calling": "inbound+outbound", "sms": "none"},
+	})
+	searchID := r.Header.Get("search-id")
+	poll(t, c, r)
+	if searchID == "" {
+		t.Fatalf("no search-id header: %v", r.Header)
+	}
+	poll(t, c, c.Do(t, "POST", "/availablePhoneNumbers/:purchase?"+numbersV, map[string]string{"searchId": searchID}))
+}
+
+// webrtcGateway runs telgw with a carrier trunk to SIPp on carrierIP:carrierPort and an
+// outbound route for +1 numbers, a voip user with userNumber assigned, and returns the user's
+// token.
+func webrtcGateway(t *testing.T, carrierPort int) (*Telgw, *Client, string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("sip:\n  trunks:\n    - name: carrier1\n      address: %s:%d\n      inbound: {allow: [\"%s/32\"]}\n", carrierIP, carrierPort, carrierIP)
+	cfgPath := filepath.Join(dir, "telgw.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sipAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePortOn(t, "127.0.0.1")))
+	tg := StartTelgw(t, Options{Env: []string{"TELGW_CONFIG=" + cfgPath, "TELGW_SIP_ADDR=" + sipAddr}})
+	c := NewClient(t, tg.ConnString)
+	buyNumber(t, c, userNumber)
+	var id struct {
+		Identity    struct{ ID string } `json:"identity"`
+		AccessToken struct{ Token string } `json:"accessToken"`
+	}
+	r := c.Do(t, "POST", "/identities?api-version=2023-10-01", map[string]any{"createTokenWithScopes": []string{"voip"}})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("identity: %d %s", r.Status, r.Body)
+	}
+	r.JSON(t, &id)
+	if r := c.Do(t, "PUT", "/telgw/numbers/"+url.PathEscape(userNumber)+"/route", map[string]string{"route": "user:" + id.Identity.ID}); r.Status/100 != 2 {
+		t.Fatalf("assign: %d %s", r.Status, r.Body)
+	}
+	routes := map[string]any{"routes": []map[string]any{{"name": "us", "numberPattern": `\+1[2-9]\d{9}`, "trunks": []string{"carrier1"}}}}
+	if r := c.Do(t, "PATCH", "/sip?"+sipRoutingV, routes, func(req *http.Request) {
+		req.Header.Set("Content-Type", "application/merge-patch+json")
+	}); r.Status != http.StatusOK {
+		t.Fatalf("sip routes: %d %s", r.Status, r.Body)
+	}
+	return tg, c, id.AccessToken.Token, sipAddr
+}
+
+// sippRun starts SIPp in dir with a copy of the scenarios; it returns a wait function that
+// fails the test unless SIPp reports success.
+func sippRun(t *testing.T, dir string, args ...string) func(time.Duration) {
+	t.Helper()
+	cmd := exec.Command(sippBin(t), append(args, "-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err")...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return func(d time.Duration) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+				var errs []string
+				for _, l := range logs {
+					b, _ := os.ReadFile(l)
+					errs = append(errs, string(b))
+				}
+				t.Fatalf("sipp %v: %v\n%s\n%s", args, err, out.String(), strings.Join(errs, "\n"))
+			}
+		case <-time.After(d):
+			t.Fatalf("sipp %v still running\n%s", args, out.String())
+		}
+	}
+}
+
+func scenarioCopy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join("..", "sipp")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The μ-law audio uac.xml streams (raw payload).
+	if err := os.WriteFile(filepath.Join(dir, "tone.ul"), bytes.Repeat([]byte{0xff, 0x7f}, 4000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// metric reads one unlabelled gauge or counter from /metrics.
+func metric(t *testing.T, endpoint, name string) float64 {
+	t.Helper()
+	res, err := http.Get(strings.TrimSuffix(endpoint, "/") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// TestWebRTCBrowserCallsPSTN: the softphone in headless Chromium, registered with a user access
+// token, dials a PSTN number; telgw bridges its WebRTC leg to the carrier trunk (SIPp echoing
+// RTP) with the user's number as caller ID; RTP flows both ways; the browser hangs up.
+func TestWebRTCBrowserCallsPSTN(t *testing.T) {
+	browser.Require(t)
+	sippBin(t)
+	carrierPort := freePortOn(t, carrierIP)
+	tg, c, token, _ := webrtcGateway(t, carrierPort)
+	dir := scenarioCopy(t)
+	wait := sippRun(t, dir, "-sf", "uas.xml", "-i", carrierIP, "-p", strconv.Itoa(carrierPort), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
+	time.Sleep(200 * time.Millisecond)
+	res := browser.Run(t, browser.Options{URL: tg.Endpoint + "phone/", Token: token, Mode: "call", Number: pstnNumber, DTMF: "19#", Talk: 3 * time.Second})
+	if !res.Registered || !strings.HasPrefix(res.CallStatus, "ended") || res.Stats == nil {
+		t.Fatalf("browser: %+v", res)
+	}
+	t.Logf("browser stats %+v", *res.Stats)
+	if res.Stats.PacketsSent < 50 || res.Stats.PacketsReceived < 50 {
+		t.Fatalf("RTP sent %d received %d, want ≥ 50 each way (the carrier echoes)", res.Stats.PacketsSent, res.Stats.PacketsReceived)
+	}
+	if res.Stats.Codec != "audio/PCMU" && res.Stats.Codec != "audio/PCMA" {
+		t.Errorf("codec %q: G.711 end to end without transcoding", res.Stats.Codec)
+	}
+	wait(20 * time.Second)
+	checkCDR(t, c, "outbound", userNumber, pstnNumber)
+}
+
+// TestWebRTCPSTNCallsBrowser: a carrier call (SIPp with RTP) to the number assigned to the
+// user rings the registered softphone, which answers; RTP flows both ways; the carrier hangs up.
+func TestWebRTCPSTNCallsBrowser(t *testing.T) {
+	chromium := browser.Require(t)
+	sippBin(t)
+	carrierPort := freePortOn(t, carrierIP)
+	tg, c, token, sipAddr := webrtcGateway(t, carrierPort)
+	dir := scenarioCopy(t)
+	type out struct {
+		res browser.Result
+		err error
+	}
+	done := make(chan out, 1)
+	before := metric(t, tg.Endpoint, "telgw_registrations")
+	go func() {
+		res, err := browser.RunContext(context.Background(), chromium, browser.Options{URL: tg.Endpoint + "phone/", Token: token, Mode: "answer", Hangup: "remote", Timeout: 40 * time.Second})
+		done <- out{res, err}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for metric(t, tg.Endpoint, "telgw_registrations") <= before {
+		if time.Now().After(deadline) {
+			t.Fatal("the softphone never registered")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The carrier sends the number in national form, talks 4 s (RTP from a file) and hangs up.
+	wait := sippRun(t, dir, sipAddr, "-sf", "uac.xml", "-i", carrierIP, "-p", strconv.Itoa(freePortOn(t, carrierIP)),
+		"-s", strings.TrimPrefix(userNumber, "+1"), "-key", "caller", pstnNumber, "-m", "1", "-d", "4000", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
+	wait(40 * time.Second)
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("%v\n%+v", o.err, o.res)
+	}
+	if o.res.Stats == nil {
+		t.Fatalf("browser: %+v", o.res)
+	}
+	t.Logf("browser stats %+v", *o.res.Stats)
+	if o.res.Stats.PacketsSent < 50 || o.res.Stats.PacketsReceived < 50 {
+		t.Fatalf("RTP sent %d received %d, want ≥ 50 each way", o.res.Stats.PacketsSent, o.res.Stats.PacketsReceived)
+	}
+	checkCDR(t, c, "inbound", pstnNumber, userNumber)
+}
+
+func checkCDR(t *testing.T, c *Client, direction, from, to string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := c.Do(t, "GET", "/telgw/calls", nil)
+		var page struct {
+			Value []map[string]any `json:"value"`
+		}
+		r.JSON(t, &page)
+		for _, cdr := range page.Value {
+			if cdr["direction"] == direction && cdr["from"] == from && cdr["to"] == to && cdr["disposition"] == "answered" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answered %s CDR %s → %s in %s", direction, from, to, r.Body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
