@@ -117,7 +117,7 @@ func webrtcGateway(t *testing.T, carrierPort int) (*Telgw, *Client, string, stri
 	c := NewClient(t, tg.ConnString)
 	buyNumber(t, c, userNumber)
 	var id struct {
-		Identity    struct{ ID string } `json:"identity"`
+		Identity    struct{ ID string }    `json:"identity"`
 		AccessToken struct{ Token string } `json:"accessToken"`
 	}
 	r := c.Do(t, "POST", "/identities?api-version=2023-10-01", map[string]any{"createTokenWithScopes": []string{"voip"}})
