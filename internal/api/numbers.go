@@ -30,6 +30,9 @@ type numbersHandlers struct {
 //	GET    /telgw/numbers/{phoneNumber}
 //	DELETE /telgw/numbers/{phoneNumber}   withdraw an unsold number → 204
 //	PUT    /telgw/numbers/{phoneNumber}/route  {"route":"sip:…"|"user:8:acs:…"|"bot:https://…"|""}
+//	PUT    /telgw/numbers/{phoneNumber}/assignment  {"communicationUser":"8:acs:…"} → the number
+//	DELETE /telgw/numbers/{phoneNumber}/assignment  → 204
+//	GET    /telgw/users/{communicationUser}/number  → {"phoneNumber":"+1…"}
 func (s *Server) MountNumbers(svc *numbers.Service) {
 	h := &numbersHandlers{s: s, svc: svc}
 	s.authed.Group(func(r chi.Router) {
@@ -60,6 +63,9 @@ func (s *Server) MountNumbers(svc *numbers.Service) {
 	s.authed.Get("/telgw/numbers/{phoneNumber}", h.opGet)
 	s.authed.Delete("/telgw/numbers/{phoneNumber}", h.opWithdraw)
 	s.authed.Put("/telgw/numbers/{phoneNumber}/route", h.opRoute)
+	s.authed.Put("/telgw/numbers/{phoneNumber}/assignment", h.opAssign)
+	s.authed.Delete("/telgw/numbers/{phoneNumber}/assignment", h.opUnassign)
+	s.authed.Get("/telgw/users/{communicationUser}/number", h.opUserNumber)
 }
 
 // fail writes err; messages of bad-input errors name their field (SDKs show only the message).
@@ -484,4 +490,52 @@ func (h *numbersHandlers) operatorInfo(w http.ResponseWriter, r *http.Request) {
 func isCSV(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "text/csv" || mt == "text/plain" || mt == "application/csv"
+}
+
+// Assignment to communication users (operator).
+
+// opAssign gives a purchased number to a communication user and answers the number as
+// GET /telgw/numbers/{phoneNumber} shows it (route "user:8:acs:…", assignmentType person).
+func (h *numbersHandlers) opAssign(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		CommunicationUser *string `json:"communicationUser"`
+	}
+	if err := DecodeJSON(r, &req, false); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if req.CommunicationUser == nil || *req.CommunicationUser == "" {
+		h.fail(w, r, problem.Invalid("communicationUser", "is required (a communication user id, 8:acs:…)").WithCode("InvalidCommunicationUser"))
+		return
+	}
+	number := PathParam(r, "phoneNumber")
+	if err := h.svc.AssignUser(r.Context(), number, *req.CommunicationUser); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	n, err := h.svc.Get(r.Context(), number)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, inventory(n, time.Now()))
+}
+
+// opUnassign takes a number back from its user (no-op when it is not assigned to one).
+func (h *numbersHandlers) opUnassign(w http.ResponseWriter, r *http.Request) {
+	if err := h.svc.UnassignUser(r.Context(), PathParam(r, "phoneNumber")); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// opUserNumber answers the number assigned to a communication user: its caller ID.
+func (h *numbersHandlers) opUserNumber(w http.ResponseWriter, r *http.Request) {
+	e, err := h.svc.UserNumber(r.Context(), PathParam(r, "communicationUser"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]string{"phoneNumber": e})
 }
