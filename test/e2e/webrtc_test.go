@@ -170,7 +170,8 @@ func sippRun(t *testing.T, dir string, args ...string) func(time.Duration) {
 	}
 }
 
-func scenarioCopy(t *testing.T) string {
+// scenarioCopy copies test/sipp into a temp dir, applying replacements (old, new, …).
+func scenarioCopy(t *testing.T, repl ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join("..", "sipp")
@@ -183,6 +184,7 @@ func scenarioCopy(t *testing.T) string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b = []byte(strings.NewReplacer(repl...).Replace(string(b)))
 		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -214,74 +216,93 @@ func metric(t *testing.T, endpoint, name string) float64 {
 
 // TestWebRTCBrowserCallsPSTN: the softphone in headless Chromium, registered with a user access
 // token, dials a PSTN number; telgw bridges its WebRTC leg to the carrier trunk (SIPp echoing
-// RTP) with the user's number as caller ID; RTP flows both ways; the browser hangs up.
+// RTP) with the user's number as caller ID; RTP flows both ways; either side hangs up.
 func TestWebRTCBrowserCallsPSTN(t *testing.T) {
-	browser.Require(t)
-	sippBin(t)
-	carrierPort := freePortOn(t, carrierIP)
-	tg, c, token, _ := webrtcGateway(t, carrierPort)
-	dir := scenarioCopy(t)
-	wait := sippRun(t, dir, "-sf", "uas.xml", "-i", carrierIP, "-p", strconv.Itoa(carrierPort), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
-	time.Sleep(200 * time.Millisecond)
-	res := browser.Run(t, browser.Options{URL: tg.Endpoint + "phone/", Token: token, Mode: "call", Number: pstnNumber, DTMF: "19#", Talk: 3 * time.Second})
-	if !res.Registered || !strings.HasPrefix(res.CallStatus, "ended") || res.Stats == nil {
-		t.Fatalf("browser: %+v", res)
+	for _, tc := range []struct{ name, scenario, hangup, endedBy string }{
+		{"browser hangs up", "uas.xml", "local", "caller"},
+		{"carrier hangs up", "uas_bye.xml", "remote", "callee"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			browser.Require(t)
+			sippBin(t)
+			carrierPort := freePortOn(t, carrierIP)
+			tg, c, token, _ := webrtcGateway(t, carrierPort)
+			dir := scenarioCopy(t, `<pause milliseconds="1000"/>`, `<pause milliseconds="4500"/>`)
+			wait := sippRun(t, dir, "-sf", tc.scenario, "-i", carrierIP, "-p", strconv.Itoa(carrierPort), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
+			time.Sleep(200 * time.Millisecond)
+			res := browser.Run(t, browser.Options{URL: tg.Endpoint + "phone/", Token: token, Mode: "call", Number: pstnNumber, DTMF: "19#", Talk: 3 * time.Second, Hangup: tc.hangup})
+			if !res.Registered || !strings.HasPrefix(res.CallStatus, "ended") || res.Stats == nil {
+				t.Fatalf("browser: %+v", res)
+			}
+			checkStats(t, res.Stats)
+			wait(20 * time.Second)
+			checkCDR(t, c, "outbound", userNumber, pstnNumber, tc.endedBy)
+		})
 	}
-	t.Logf("browser stats %+v", *res.Stats)
-	if res.Stats.PacketsSent < 50 || res.Stats.PacketsReceived < 50 {
-		t.Fatalf("RTP sent %d received %d, want ≥ 50 each way (the carrier echoes)", res.Stats.PacketsSent, res.Stats.PacketsReceived)
-	}
-	if res.Stats.Codec != "audio/PCMU" && res.Stats.Codec != "audio/PCMA" {
-		t.Errorf("codec %q: G.711 end to end without transcoding", res.Stats.Codec)
-	}
-	wait(20 * time.Second)
-	checkCDR(t, c, "outbound", userNumber, pstnNumber)
 }
 
 // TestWebRTCPSTNCallsBrowser: a carrier call (SIPp with RTP) to the number assigned to the
-// user rings the registered softphone, which answers; RTP flows both ways; the carrier hangs up.
+// user rings the registered softphone, which answers; RTP flows both ways; either side hangs
+// up.
 func TestWebRTCPSTNCallsBrowser(t *testing.T) {
-	chromium := browser.Require(t)
-	sippBin(t)
-	carrierPort := freePortOn(t, carrierIP)
-	tg, c, token, sipAddr := webrtcGateway(t, carrierPort)
-	dir := scenarioCopy(t)
-	type out struct {
-		res browser.Result
-		err error
+	for _, tc := range []struct{ name, scenario, hangup, endedBy string }{
+		{"carrier hangs up", "uac.xml", "remote", "caller"},
+		{"browser hangs up", "uac_callee_bye.xml", "local", "callee"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			chromium := browser.Require(t)
+			sippBin(t)
+			carrierPort := freePortOn(t, carrierIP)
+			tg, c, token, sipAddr := webrtcGateway(t, carrierPort)
+			dir := scenarioCopy(t)
+			type out struct {
+				res browser.Result
+				err error
+			}
+			done := make(chan out, 1)
+			before := metric(t, tg.Endpoint, "telgw_registrations")
+			go func() {
+				res, err := browser.RunContext(context.Background(), chromium, browser.Options{URL: tg.Endpoint + "phone/", Token: token,
+					Mode: "answer", Hangup: tc.hangup, Talk: 3 * time.Second, Timeout: 40 * time.Second})
+				done <- out{res, err}
+			}()
+			deadline := time.Now().Add(30 * time.Second)
+			for metric(t, tg.Endpoint, "telgw_registrations") <= before {
+				if time.Now().After(deadline) {
+					t.Fatal("the softphone never registered")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			// The carrier sends the number in national form and streams RTP from a file; it
+			// hangs up after 4.5 s, or waits for the browser's BYE.
+			wait := sippRun(t, dir, sipAddr, "-sf", tc.scenario, "-i", carrierIP, "-p", strconv.Itoa(freePortOn(t, carrierIP)),
+				"-s", strings.TrimPrefix(userNumber, "+1"), "-key", "caller", pstnNumber, "-m", "1", "-d", "4500", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
+			wait(40 * time.Second)
+			o := <-done
+			if o.err != nil {
+				t.Fatalf("%v\n%+v", o.err, o.res)
+			}
+			if o.res.Stats == nil {
+				t.Fatalf("browser: %+v", o.res)
+			}
+			checkStats(t, o.res.Stats)
+			checkCDR(t, c, "inbound", pstnNumber, userNumber, tc.endedBy)
+		})
 	}
-	done := make(chan out, 1)
-	before := metric(t, tg.Endpoint, "telgw_registrations")
-	go func() {
-		res, err := browser.RunContext(context.Background(), chromium, browser.Options{URL: tg.Endpoint + "phone/", Token: token, Mode: "answer", Hangup: "remote", Timeout: 40 * time.Second})
-		done <- out{res, err}
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for metric(t, tg.Endpoint, "telgw_registrations") <= before {
-		if time.Now().After(deadline) {
-			t.Fatal("the softphone never registered")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	// The carrier sends the number in national form, talks 4 s (RTP from a file) and hangs up.
-	wait := sippRun(t, dir, sipAddr, "-sf", "uac.xml", "-i", carrierIP, "-p", strconv.Itoa(freePortOn(t, carrierIP)),
-		"-s", strings.TrimPrefix(userNumber, "+1"), "-key", "caller", pstnNumber, "-m", "1", "-d", "4000", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
-	wait(40 * time.Second)
-	o := <-done
-	if o.err != nil {
-		t.Fatalf("%v\n%+v", o.err, o.res)
-	}
-	if o.res.Stats == nil {
-		t.Fatalf("browser: %+v", o.res)
-	}
-	t.Logf("browser stats %+v", *o.res.Stats)
-	if o.res.Stats.PacketsSent < 50 || o.res.Stats.PacketsReceived < 50 {
-		t.Fatalf("RTP sent %d received %d, want ≥ 50 each way", o.res.Stats.PacketsSent, o.res.Stats.PacketsReceived)
-	}
-	checkCDR(t, c, "inbound", pstnNumber, userNumber)
 }
 
-func checkCDR(t *testing.T, c *Client, direction, from, to string) {
+func checkStats(t *testing.T, st *browser.Stats) {
+	t.Helper()
+	t.Logf("browser stats %+v", *st)
+	if st.PacketsSent < 50 || st.PacketsReceived < 50 {
+		t.Fatalf("RTP sent %d received %d, want ≥ 50 each way", st.PacketsSent, st.PacketsReceived)
+	}
+	if st.Codec != "audio/PCMU" && st.Codec != "audio/PCMA" {
+		t.Errorf("codec %q: G.711 end to end without transcoding", st.Codec)
+	}
+}
+
+func checkCDR(t *testing.T, c *Client, direction, from, to, endedBy string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -291,12 +312,12 @@ func checkCDR(t *testing.T, c *Client, direction, from, to string) {
 		}
 		r.JSON(t, &page)
 		for _, cdr := range page.Value {
-			if cdr["direction"] == direction && cdr["from"] == from && cdr["to"] == to && cdr["disposition"] == "answered" {
+			if cdr["direction"] == direction && cdr["from"] == from && cdr["to"] == to && cdr["disposition"] == "answered" && cdr["endedBy"] == endedBy {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no answered %s CDR %s → %s in %s", direction, from, to, r.Body)
+			t.Fatalf("no answered %s CDR %s → %s ended by %s in %s", direction, from, to, endedBy, r.Body)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
