@@ -14,6 +14,7 @@ type metrics struct {
 	trunkUp    *prometheus.GaugeVec
 	attempt    *prometheus.CounterVec // trunk, code class
 	registered *prometheus.GaugeVec
+	malformed  *prometheus.CounterVec // transport, action
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -30,9 +31,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		registered: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "telgw_sip_trunk_registered", Help: "Trunk REGISTER binding held (1) or not (0)."}, []string{"trunk"}),
 		attempt: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_trunk_attempts_total",
 			Help: "Outbound INVITE attempts per trunk by result class (2xx, 4xx, 5xx, 6xx, timeout, capacity)."}, []string{"trunk", "result"}),
+		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_malformed_messages_total",
+			Help: "Messages the SIP parser refuses, by transport and action: responded (a 400, 416 or 505 was sent) or dropped (a response, not SIP, or nothing to answer with)."}, []string{"transport", "action"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered} {
+		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: register metrics: %w", err)
 			}

@@ -183,7 +183,7 @@ func (s *Service) Addr() netip.AddrPort {
 // closes the listeners.
 func (s *Service) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
-	go func() { errc <- s.srv.ServeUDP(s.udp) }()
+	go func() { errc <- s.srv.ServeUDP(s.screenUDP(s.udp)) }()
 	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
 	kctx, kcancel := context.WithCancel(ctx)
 	kdone := make(chan struct{})
