@@ -21,7 +21,10 @@ const numbersUsage = `usage:
   telgw numbers list [--state S] [--area-code NPA] [--top N] [--json]
   telgw numbers show E164
   telgw numbers withdraw E164              remove an unsold number
-  telgw numbers route E164 ROUTE           sip:URI | user:8:acs:ID | bot:URL | "" (default)`
+  telgw numbers route E164 ROUTE           sip:URI | user:8:acs:ID | bot:URL | "" (default)
+  telgw numbers assign E164 8:acs:ID       give a purchased number to a communication user
+                                           (its calls ring the user, it is the user's caller ID)
+  telgw numbers unassign E164              take it back (the route returns to the default)`
 
 // runNumbers manages the inventory straight in the store, so it works while nodes serve.
 func runNumbers(ctx context.Context, e *cliEnv, args []string) error {
@@ -34,11 +37,7 @@ func runNumbers(ctx context.Context, e *cliEnv, args []string) error {
 		if err != nil {
 			return nil, nil, err
 		}
-		days := e.cfg.Numbers.QuarantineDays
-		if days == 0 {
-			days = -1
-		}
-		return numbers.New(numbers.Config{Store: db, QuarantineDays: days, Logger: e.log}), func() { _ = db.Close() }, nil
+		return numbers.New(app.NumbersConfig(e.cfg, db, e.log)), func() { _ = db.Close() }, nil
 	}
 	switch sub {
 	case "import":
@@ -64,8 +63,8 @@ func runNumbers(ctx context.Context, e *cliEnv, args []string) error {
 			return err
 		}
 		return printNumbers(e.stdout, ns, *asJSON)
-	case "show", "withdraw", "route":
-		if (sub == "route" && len(args) != 2) || (sub != "route" && len(args) != 1) {
+	case "show", "withdraw", "route", "assign", "unassign":
+		if want := map[string]int{"route": 2, "assign": 2}[sub]; len(args) != max(want, 1) {
 			return usageError(numbersUsage)
 		}
 		svc, done, err := open()
@@ -85,6 +84,21 @@ func runNumbers(ctx context.Context, e *cliEnv, args []string) error {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "withdrew %s\n", args[0])
+			return nil
+		case "assign":
+			if _, err := numbers.ParseUserID("communicationUser", args[1]); err != nil {
+				return usageError(err.Error())
+			}
+			if err := svc.AssignUser(ctx, args[0], args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s assigned to %s\n", args[0], args[1])
+			return nil
+		case "unassign":
+			if err := svc.UnassignUser(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s is assigned to no user\n", args[0])
 			return nil
 		default:
 			r, err := numbers.ParseRoute(args[1])
@@ -156,7 +170,7 @@ func printNumbers(w io.Writer, ns []numbers.Number, asJSON bool) error {
 		for _, n := range ns {
 			v := map[string]any{"phoneNumber": n.E164, "phoneNumberType": n.Type, "state": n.EffectiveStatus(time.Now()),
 				"offeredCapabilities": n.Offered, "locality": n.Locality, "administrativeDivision": n.State, "carrier": n.Carrier,
-				"monthlyCost": n.MonthlyUSD, "route": n.Route.String(), "holdId": n.HoldID, "capabilities": n.Caps, "purchaseDate": n.Purchased}
+				"monthlyCost": n.MonthlyUSD, "route": n.Route.String(), "assignmentType": n.Assignment, "holdId": n.HoldID, "capabilities": n.Caps, "purchaseDate": n.Purchased}
 			if err := enc.Encode(v); err != nil {
 				return err
 			}

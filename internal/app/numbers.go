@@ -3,25 +3,54 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 
+	"github.com/telgw/telgw/config"
+	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms"
+	"github.com/telgw/telgw/internal/store"
 )
 
 // setupNumbers wires the numbers domain (store, routes, workers, runners): the ACS phone
-// numbers API and operator inventory routes, and the sweeper that tidies expired holds and
-// quarantines (availability itself never waits for it).
+// numbers API and operator inventory routes (including assigning numbers to communication
+// users), and the sweeper that tidies expired holds and quarantines (availability itself never
+// waits for it).
 func (a *App) setupNumbers(ctx context.Context) error {
 	_ = ctx
-	days := a.Config.Numbers.QuarantineDays
-	if days == 0 {
-		days = -1 // configured 0 means no quarantine; numbers.Config reads 0 as "default"
-	}
-	a.Numbers = numbers.New(numbers.Config{Store: a.DB, QuarantineDays: days, Logger: a.Log.With("component", "numbers")})
+	a.Numbers = numbers.New(NumbersConfig(a.Config, a.DB, a.Log.With("component", "numbers")))
 	a.API.MountNumbers(a.Numbers)
 	a.runners = append(a.runners, a.Numbers.Run)
 	return nil
+}
+
+// NumbersConfig is the numbers.Config a node and the `telgw numbers` CLI build from the
+// configuration and store: the quarantine and the check that a communication user exists
+// before a number is assigned to it (the identities table of the same store).
+func NumbersConfig(cfg config.Config, db *store.DB, log *slog.Logger) numbers.Config {
+	days := cfg.Numbers.QuarantineDays
+	if days == 0 {
+		days = -1 // configured 0 means no quarantine; numbers.Config reads 0 as "default"
+	}
+	return numbers.Config{Store: db, QuarantineDays: days, Logger: log, UserExists: userExists(db)}
+}
+
+// userExists answers numbers.Config.UserExists from the identity store.
+func userExists(ids interface {
+	IdentityGet(ctx context.Context, id string) (identity.Identity, error)
+}) func(ctx context.Context, id string) (bool, error) {
+	return func(ctx context.Context, id string) (bool, error) {
+		_, err := ids.IdentityGet(ctx, id)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, problem.ErrNotFound):
+			return false, nil
+		}
+		return false, fmt.Errorf("identity %s: %w", id, err)
+	}
 }
 
 // SMSNumbers adapts the numbers domain to sms.Numbers (sender checks and carrier choice), for
