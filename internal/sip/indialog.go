@@ -117,9 +117,17 @@ func (c *call) talk(res *sip.Response) {
 	if se, ref := sessionExpires(res); se > 0 && ref != "uas" && c.trunk != nil {
 		go c.refresher(se)
 	}
+	// A WebRTC leg that fails (ICE or DTLS never completed or broke, consent lost, no media)
+	// closes itself: that ends the call too.
+	var webDone <-chan struct{}
+	if c.web != nil {
+		webDone = c.web.Done()
+	}
 	select {
 	case <-c.ended:
 	case <-c.br.Done():
+		c.end("media-timeout")
+	case <-webDone:
 		c.end("media-timeout")
 	case <-s.stop.Done():
 		c.end("system")

@@ -6,13 +6,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo"
 	sipmsg "github.com/emiago/sipgo/sip"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 	"github.com/pion/rtp"
 
 	"github.com/telgw/telgw/internal/bridge/webrtc"
@@ -56,9 +60,14 @@ type userEnv struct {
 }
 
 func newUserEnv(t *testing.T, trunks []sip.TrunkConfig, routes []sip.OutboundRoute) *userEnv {
+	return newUserEnvTimeout(t, trunks, routes, 10*time.Second)
+}
+
+func newUserEnvTimeout(t *testing.T, trunks []sip.TrunkConfig, routes []sip.OutboundRoute, connect time.Duration) *userEnv {
 	t.Helper()
+	checkSockets(t)
 	quiet := slog.New(slog.DiscardHandler)
-	eng, err := webrtc.NewEngine(webrtc.Config{IncludeLoopback: true, IPs: []string{"127.0.0.1"}, ConnectTimeout: 10 * time.Second}, quiet, nil)
+	eng, err := webrtc.NewEngine(webrtc.Config{IncludeLoopback: true, IPs: []string{"127.0.0.1"}, ConnectTimeout: connect}, quiet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +110,8 @@ type device struct {
 	dlgUA  *sipgo.DialogUA
 	answer chan *sipgo.DialogServerSession
 	legs   chan *webrtc.Leg
-	reject int // answer incoming calls with this code instead
+	reject int  // answer incoming calls with this code instead
+	mute   bool // answer, then never complete ICE (the leg is closed at once)
 	echoed atomic.Int64
 	dtmf   atomic.Int64 // telephone-event packets received (PT 101)
 	user   string       // Contact user part, unique per device
@@ -145,7 +155,11 @@ func newDevice(t *testing.T, ue *userEnv, token string, reject int) *device {
 			_ = ds.Respond(488, "Not Acceptable Here", nil)
 			return
 		}
-		d.echo(leg)
+		if d.mute {
+			_ = leg.Close()
+		} else {
+			d.echo(leg)
+		}
 		if err := ds.RespondSDP([]byte(ans)); err != nil {
 			_ = leg.Close()
 			return
@@ -234,6 +248,37 @@ func (d *device) register(expires int) int {
 		d.t.Fatalf("register: %v", err)
 	}
 	return res.StatusCode
+}
+
+// invite sends one INVITE with body as the offer and returns the final status (a 2xx is
+// acknowledged and hung up).
+func (d *device) invite(number, body string) int {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	inv := d.request(sipmsg.INVITE, number)
+	inv.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+	inv.AppendHeader(sipmsg.NewHeader("From", "<sip:"+alice+"@127.0.0.1>;tag="+sipmsg.GenerateTagN(8)))
+	inv.AppendHeader(sipmsg.NewHeader("To", "<sip:"+number+"@127.0.0.1>"))
+	inv.AppendHeader(&d.dlgUA.ContactHDR)
+	inv.AppendHeader(sipmsg.NewHeader("Authorization", "Bearer "+d.token))
+	inv.SetBody([]byte(body))
+	dlg, err := d.dlgUA.WriteInvite(ctx, inv)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer dlg.Close()
+	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{})
+	var dr *sipgo.ErrDialogResponse
+	if errors.As(err, &dr) {
+		return dr.Res.StatusCode
+	}
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	_ = dlg.Ack(ctx)
+	_ = dlg.Bye(ctx)
+	return 200
 }
 
 // call places a call to number; it returns the dialog after 2xx+ACK, or the final status.
@@ -448,4 +493,101 @@ func sendAudio(t *testing.T, leg *webrtc.Leg, n int, pt uint8) {
 		_ = leg.WriteRTP(b)
 		<-tick.C
 	}
+}
+
+// openSockets counts the process's open sockets (/proc/self/fd links socket:[…]); -1 where
+// /proc is missing.
+func openSockets() int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
+}
+
+// checkSockets fails the test if, once everything it set up is torn down, more sockets are
+// open than before it (UDP media ports, WebSockets, ICE agents).
+func checkSockets(t *testing.T) {
+	before := openSockets()
+	t.Cleanup(func() {
+		if before < 0 {
+			return
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n := openSockets()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%d sockets open after the test, %d before", n, before)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+// TestUserBadInput: a WebRTC offer without a DTLS fingerprint gets 488, a device whose ICE never
+// completes ends the call (BYE to the carrier) once the connect timeout passes, garbage on the
+// WebSocket closes that connection only; nothing leaks (goleak in TestMain, checkSockets).
+func TestUserBadInput(t *testing.T) {
+	sippPath(t)
+	carrierPort := freePort(t, carrierIP)
+	ue := newUserEnvTimeout(t, []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, carrierPort)},
+		[]sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{"carrier1"}}}, 2*time.Second)
+	ue.routeToAlice()
+
+	t.Run("offer without DTLS fingerprint", func(t *testing.T) {
+		d := newDevice(t, ue, aliceToken, 0)
+		plain := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 UDP/TLS/RTP/SAVPF 0\r\na=rtpmap:0 PCMU/8000\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=rtcp-mux\r\na=sendrecv\r\n"
+		if code := d.invite(otherNumber, plain); code != 488 {
+			t.Fatalf("got %d, want 488", code)
+		}
+		if code := d.invite(otherNumber, "v=0\r\ngarbage"); code != 488 {
+			t.Fatalf("malformed SDP: got %d, want 488", code)
+		}
+	})
+
+	t.Run("garbage on the WebSocket", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, _, _, err := ws.Dialer{Protocols: []string{"sip"}}.Dial(ctx, "ws://"+ue.ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = wsutil.WriteClientText(conn, []byte("NOT SIP AT ALL\r\n\r\n"))
+		_ = wsutil.WriteClientBinary(conn, []byte{0xff, 0x00, 0x13, 0x37})
+		_, _ = conn.Write([]byte{0x81, 0xff, 0xff}) // a truncated frame header
+		_ = conn.Close()
+		// The stack keeps serving.
+		if code := newDevice(t, ue, aliceToken, 0).register(300); code != 200 {
+			t.Fatalf("register after garbage: %d", code)
+		}
+	})
+
+	t.Run("ICE never completes", func(t *testing.T) {
+		d := newDevice(t, ue, aliceToken, 0)
+		d.mute = true
+		if code := d.register(300); code != 200 {
+			t.Fatalf("register: %d", code)
+		}
+		// The carrier waits for telgw's BYE (uac_callee_bye.xml).
+		n := len(ue.cdrs.all())
+		ue.call(carrierIP, ue.scenario("uac_callee_bye.xml"), "+14155550100", otherNumber)
+		cdr := ue.cdrs.wait(t, n+1)[n]
+		if cdr.EndedBy != "media-timeout" {
+			t.Fatalf("cdr %+v", cdr)
+		}
+		if code := d.register(0); code != 200 {
+			t.Fatalf("unregister: %d", code)
+		}
+	})
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 }
