@@ -125,7 +125,7 @@ func webrtcGateway(t *testing.T, carrierPort int) (*Telgw, *Client, string, stri
 		t.Fatalf("identity: %d %s", r.Status, r.Body)
 	}
 	r.JSON(t, &id)
-	if r := c.Do(t, "PUT", "/telgw/numbers/"+url.PathEscape(userNumber)+"/route", map[string]string{"route": "user:" + id.Identity.ID}); r.Status/100 != 2 {
+	if r := c.Do(t, "PUT", "/telgw/numbers/"+url.PathEscape(userNumber)+"/assignment", map[string]string{"communicationUser": id.Identity.ID}); r.Status != http.StatusOK {
 		t.Fatalf("assign: %d %s", r.Status, r.Body)
 	}
 	routes := map[string]any{"routes": []map[string]any{{"name": "us", "numberPattern": `\+1[2-9]\d{9}`, "trunks": []string{"carrier1"}}}}
