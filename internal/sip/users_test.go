@@ -115,6 +115,7 @@ type device struct {
 	echoed atomic.Int64
 	dtmf   atomic.Int64 // telephone-event packets received (PT 101)
 	user   string       // Contact user part, unique per device
+	infos  atomic.Int64 // INFO requests received
 	cur    atomic.Pointer[sipgo.DialogServerSession]
 }
 
@@ -165,6 +166,10 @@ func newDevice(t *testing.T, ue *userEnv, token string, reject int) *device {
 			return
 		}
 		d.answer <- ds
+	})
+	srv.OnInfo(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
+		d.infos.Add(1)
+		_ = tx.Respond(sipmsg.NewResponseFromRequest(req, 200, "OK", nil))
 	})
 	srv.OnAck(func(req *sipmsg.Request, tx sipmsg.ServerTransaction) {
 		if ds := d.cur.Load(); ds != nil {
@@ -589,5 +594,77 @@ func TestUserBadInput(t *testing.T) {
 			t.Fatalf("unregister: %d", code)
 		}
 	})
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
+
+// TestUserHoldAndInfo: the carrier's INFO reaches the device; the carrier's hold and unhold
+// re-INVITEs are answered (recvonly, then sendrecv); the device's own hold re-INVITE (pion
+// re-offer, a=sendonly) is answered by its WebRTC leg with a=recvonly.
+func TestUserHoldAndInfo(t *testing.T) {
+	sippPath(t)
+	port := freePort(t, carrierIP)
+	ue := newUserEnv(t, []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, port)},
+		[]sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{"carrier1"}}})
+	ue.routeToAlice()
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	ue.call(carrierIP, ue.scenario("uac_reinvite.xml"), "+14155550100", otherNumber)
+	if d.infos.Load() != 1 {
+		t.Fatalf("device got %d INFO, want 1", d.infos.Load())
+	}
+
+	carrier := ue.start("carrier", carrierIP, port, ue.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	dlg, code, _ := d.call(otherNumber)
+	if code != 200 {
+		t.Fatalf("call: %d", code)
+	}
+	var leg *webrtc.Leg
+	for range 2 {
+		select {
+		case l := <-d.legs:
+			if l.Media().Direction == webrtc.SendRecv {
+				leg = l
+			}
+			defer func() { d.legs <- l }()
+		default:
+		}
+	}
+	if leg == nil {
+		t.Fatal("no live leg")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, dir := range []webrtc.Direction{webrtc.SendOnly, webrtc.SendRecv} {
+		offer, err := leg.Reoffer(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := sipmsg.NewRequest(sipmsg.INVITE, dlg.InviteResponse.Contact().Address)
+		req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody([]byte(offer))
+		res, err := dlg.Do(ctx, req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("re-INVITE %s: %v %v", dir, res, err)
+		}
+		if err := dlg.WriteRequest(sipmsg.NewRequest(sipmsg.ACK, dlg.InviteResponse.Contact().Address)); err != nil {
+			t.Fatal(err)
+		}
+		want := "a=recvonly"
+		if dir == webrtc.SendRecv {
+			want = "a=sendrecv"
+		}
+		if !strings.Contains(string(res.Body()), want) {
+			t.Fatalf("answer to %s lacks %s:\n%s", dir, want, res.Body())
+		}
+		if err := leg.SetAnswer(string(res.Body())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dlg.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	carrier.wait(t, 20*time.Second)
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 }
