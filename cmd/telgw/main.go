@@ -47,7 +47,7 @@ func commands() []command {
 		{"messages", "list [-from -to -status -limit] | show ID: the SMS message log", runMessages},
 		{"calls", "list [-number N] [-limit N]: call detail records", runCalls},
 		{"sip", "credentials list | add USER PASSWORD NUMBER… | delete USER: customer SIP endpoint credentials", runSIP},
-		{"numbers", "import FILE.csv | import --range A:B | list | show | withdraw | route: the number inventory", runNumbers},
+		{"numbers", "import FILE.csv | import --range A:B | list | show | withdraw | route | assign | unassign: the number inventory", runNumbers},
 		{"version", "print the version", func(_ context.Context, e *cliEnv, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "telgw", version)
 			return err
