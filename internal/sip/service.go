@@ -106,13 +106,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	}
 	s.stop, s.halt = context.WithCancel(context.Background())
 	s.trunks.set(cfg.Trunks, cfg.Routes)
-	if s.udp, err = net.ListenPacket("udp", cfg.Addr); err != nil {
-		return nil, fmt.Errorf("sip: listen udp %s: %w", cfg.Addr, err)
-	}
-	tcpAddr := s.udp.LocalAddr().String()
-	if s.tcp, err = net.Listen("tcp", tcpAddr); err != nil {
-		_ = s.udp.Close()
-		return nil, fmt.Errorf("sip: listen tcp %s: %w", tcpAddr, err)
+	if s.udp, s.tcp, err = listenUDPTCP(cfg.Addr); err != nil {
+		return nil, err
 	}
 	if err := s.buildUA(); err != nil {
 		_ = s.udp.Close()
@@ -120,6 +115,26 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// listenUDPTCP binds UDP and TCP on the same address. With port 0 the UDP port is picked
+// first and may be taken for TCP by someone else: then it tries another.
+func listenUDPTCP(addr string) (net.PacketConn, net.Listener, error) {
+	for try := 0; ; try++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sip: listen udp %s: %w", addr, err)
+		}
+		tcpAddr := udp.LocalAddr().String()
+		tcp, err := net.Listen("tcp", tcpAddr)
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		if portOf(addr) != 0 || try == 20 {
+			return nil, nil, fmt.Errorf("sip: listen tcp %s: %w", tcpAddr, err)
+		}
+	}
 }
 
 func (s *Service) buildUA() error {
