@@ -134,3 +134,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWebRTC(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	yml := "sip:\n  webrtc:\n    portMin: 40000\n    portMax: 40100\n    publicIPs: [203.0.113.7]\n    ips: [\"10.0.0.2\"]\n    includeLoopback: true\n    connectTimeout: 5s\n    mediaTimeout: -1s\n"
+	if err := Parse([]byte(yml), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	w := c.SIP.WebRTC
+	if w.PortMin != 40000 || w.PortMax != 40100 || w.PublicIPs[0] != "203.0.113.7" || w.IPs[0] != "10.0.0.2" ||
+		!w.IncludeLoopback || w.ConnectTimeout != 5*time.Second || w.MediaTimeout != -time.Second {
+		t.Fatalf("webrtc not parsed: %+v", w)
+	}
+	if err := applyEnv(&c, []string{"TELGW_SIP_WEBRTC_PORT_MIN=0", "TELGW_SIP_WEBRTC_PUBLIC_IPS=[nope]", "TELGW_SIP_WEBRTC_IPS=[\"::1\"]"}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Validate()
+	for _, want := range []string{"sip.webrtc.portMin/portMax: set both", "sip.webrtc.publicIPs[0]"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+}

@@ -11,6 +11,8 @@ type SIP struct {
 	Addr string `yaml:"addr"`
 	// Trunks are the carrier SIP trunks.
 	Trunks []Trunk `yaml:"trunks"`
+	// WebRTC configures the media of WebRTC users' call legs.
+	WebRTC WebRTC `yaml:"webrtc"`
 }
 
 // Trunk is one carrier SIP trunk.
@@ -39,13 +41,14 @@ type TrunkAuth struct {
 	Password string `yaml:"password"`
 }
 
-func defaultSIP() SIP { return SIP{Addr: "127.0.0.1:5060"} }
+func defaultSIP() SIP { return SIP{Addr: "127.0.0.1:5060", WebRTC: defaultWebRTC()} }
 
 func (s *SIP) validate() []error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(s.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("sip.addr: %q is not host:port", s.Addr))
 	}
+	errs = append(errs, s.WebRTC.validate("sip.webrtc")...)
 	seen := map[string]bool{}
 	for i, t := range s.Trunks {
 		key := fmt.Sprintf("sip.trunks[%d]", i)
