@@ -20,7 +20,11 @@ import (
 // caller ID. setupSIP passes a.Users to the SIP service; mountWebRTC then serves SIP over
 // WebSocket at /sip/ws, the softphone at /phone and its ICE servers at /phone/ice.
 func (a *App) setupWebRTC(_ context.Context) error {
-	eng, err := webrtc.NewEngine(webrtc.Config{}, a.Log.With("component", "webrtc"), a.Registry)
+	wc := a.Config.SIP.WebRTC
+	eng, err := webrtc.NewEngine(webrtc.Config{
+		PortMin: wc.PortMin, PortMax: wc.PortMax, PublicIPs: wc.PublicIPs, IPs: wc.IPs,
+		IncludeLoopback: wc.IncludeLoopback, ConnectTimeout: wc.ConnectTimeout, MediaTimeout: wc.MediaTimeout,
+	}, a.Log.With("component", "webrtc"), a.Registry)
 	if err != nil {
 		return err
 	}
