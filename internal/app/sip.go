@@ -2,25 +2,33 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip"
+	"github.com/telgw/telgw/internal/sip/number"
 )
 
-// setupSIP wires the sip domain: the B2BUA on sip.addr (UDP and TCP) with the configured
+// setupSIP wires the sip domain: the B2BUA on sip.addr (UDP and TCP, and sip.tls) with the configured
 // trunks, the ACS SIP routing API and operator routes, call routes from the numbers domain,
 // routing/credentials/CDRs in the store.
 func (a *App) setupSIP(ctx context.Context) error {
 	c := a.Config.SIP
 	trunks := make([]sip.TrunkConfig, 0, len(c.Trunks))
 	for i, t := range c.Trunks {
-		tc := sip.TrunkConfig{Name: t.Name, Address: t.Address, Transport: t.Transport, Username: t.Auth.Username, Password: t.Auth.Password}
+		tc := sip.TrunkConfig{Name: t.Name, Address: t.Address, Transport: t.Transport,
+			InboundUsername: t.Inbound.Username, InboundPassword: t.Inbound.Password,
+			Username: t.Auth.Username, Password: t.Auth.Password,
+			MaxCalls: t.MaxCalls, CPS: t.CPS, OptionsInterval: t.OptionsInterval,
+			Format:   number.Format{Style: t.NumberFormat.Style, TechPrefix: t.NumberFormat.TechPrefix, UserPhone: t.NumberFormat.UserPhone},
+			Register: t.Register.Enabled, RegisterExpires: t.Register.Expires}
 		for j, s := range t.Inbound.Allow {
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
@@ -34,13 +42,34 @@ func (a *App) setupSIP(ctx context.Context) error {
 		}
 		trunks = append(trunks, tc)
 	}
-	media := bridge.Config{}
-	if host, _, err := net.SplitHostPort(c.Addr); err == nil {
-		if ip, err := netip.ParseAddr(host); err == nil {
-			media.ListenIP = ip
-		}
+	media := bridge.Config{PortMin: c.Media.PortMin, PortMax: c.Media.PortMax, MediaTimeout: c.Media.Timeout}
+	listen := c.Media.ListenIP
+	if listen == "" {
+		listen, _, _ = net.SplitHostPort(c.Addr)
 	}
-	svc, err := sip.New(sip.Config{Addr: c.Addr, Trunks: trunks, Media: media, Logger: a.Log.With("component", "sip"), Registerer: a.Registry},
+	if ip, err := netip.ParseAddr(listen); err == nil {
+		media.ListenIP = ip
+	}
+	if c.Media.ExternalIP != "" {
+		ip, err := netip.ParseAddr(c.Media.ExternalIP)
+		if err != nil {
+			return fmt.Errorf("sip.media.externalIP: %q is not an IP address", c.Media.ExternalIP)
+		}
+		media.ExternalIP = ip
+	}
+	codecs := make([]string, len(c.Codecs))
+	for i, k := range c.Codecs {
+		codecs[i] = strings.ToUpper(k) // sdp.Codec.Key form
+	}
+	tlsCfg := sip.TLSConfig{Addr: c.TLS.Addr, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, CAFile: c.TLS.CAFile}
+	if c.TLS.MinVersion == "1.3" {
+		tlsCfg.MinVersion = tls.VersionTLS13
+	}
+	reject := c.RejectUnknownSource
+	svc, err := sip.New(sip.Config{Addr: c.Addr, Host: c.Host, Realm: c.Realm, Trunks: trunks, RejectUnknownSource: &reject,
+		RingTimeout: c.RingTimeout, FailoverTimeout: c.FailoverTimeout, SessionExpires: c.SessionExpires,
+		SourceRate: c.SourceRate, SourceBurst: c.SourceBurst, Codecs: codecs, Media: media, TLS: tlsCfg,
+		Logger: a.Log.With("component", "sip"), Registerer: a.Registry},
 		sip.Deps{Router: sipRouter{a.Numbers}, Store: a.DB, Users: a.Users})
 	if err != nil {
 		return err

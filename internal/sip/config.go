@@ -59,6 +59,9 @@ type Config struct {
 	Codecs []string
 	// Media configures the RTP relay.
 	Media bridge.Config
+	// TLS, when its Addr is set, also serves SIP over TLS and lets trunks use transport tls.
+	// Default: off.
+	TLS TLSConfig
 	// Logger receives call events (keys call_id, trunk, number, err). Default: discard.
 	Logger *slog.Logger
 	// Registerer receives the SIP and RTP metrics. Default: none.
@@ -71,8 +74,7 @@ type TrunkConfig struct {
 	Name string
 	// Address is host:port where calls to this carrier go.
 	Address string
-	// Transport is udp or tcp. Default udp. (tls needs a certificate: configure TLS on the
-	// listener; not yet wired.)
+	// Transport is udp, tcp or tls (tls needs Config.TLS). Default udp.
 	Transport string
 	// Allow lists source prefixes accepted as this trunk. Default: Address's resolved IPs (/32
 	// or /128).
@@ -147,11 +149,16 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := c.TLS.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	seen := map[string]bool{}
 	for i := range c.Trunks {
 		t := &c.Trunks[i]
 		if err := t.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("trunks[%d]: %w", i, err))
+		} else if t.Transport == "tls" && !c.TLS.enabled() {
+			errs = append(errs, fmt.Errorf("trunks[%d]: transport tls needs TLS configured", i))
 		}
 		if seen[t.Name] {
 			errs = append(errs, fmt.Errorf("trunks[%d]: duplicate name %q", i, t.Name))
@@ -180,9 +187,9 @@ func (t *TrunkConfig) validate() error {
 	switch t.Transport {
 	case "":
 		t.Transport = "udp"
-	case "udp", "tcp":
+	case "udp", "tcp", "tls":
 	default:
-		return fmt.Errorf("transport: %q is not udp or tcp", t.Transport)
+		return fmt.Errorf("transport: %q is not udp, tcp or tls", t.Transport)
 	}
 	if len(t.Allow) == 0 {
 		if ip, err := netip.ParseAddr(host); err == nil {

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,8 @@ type Service struct {
 
 	udp     net.PacketConn
 	tcp     net.Listener
+	tls     net.Listener               // SIP over TLS; nil: off
+	tlsConf *tls.Config                // client side of TLS trunks
 	dialogs map[string]*sipgo.DialogUA // by transport
 
 	mu      sync.Mutex
@@ -109,9 +112,17 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if s.udp, s.tcp, err = listenUDPTCP(cfg.Addr); err != nil {
 		return nil, err
 	}
+	if s.tls, s.tlsConf, err = listenTLS(cfg.TLS); err != nil {
+		_ = s.udp.Close()
+		_ = s.tcp.Close()
+		return nil, err
+	}
 	if err := s.buildUA(); err != nil {
 		_ = s.udp.Close()
 		_ = s.tcp.Close()
+		if s.tls != nil {
+			_ = s.tls.Close()
+		}
 		return nil, err
 	}
 	return s, nil
@@ -142,7 +153,7 @@ func (s *Service) buildUA() error {
 	sl := s.log.With("component", "sipgo")
 	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent("telgw"), sipgo.WithUserAgentHostname(s.cfg.Host),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sl)),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sl)))
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sl)), sipgo.WithUserAgenTLSConfig(s.tlsConf))
 	if err != nil {
 		return fmt.Errorf("sip: user agent: %w", err)
 	}
@@ -167,6 +178,11 @@ func (s *Service) buildUA() error {
 	wsURI := sip.Uri{User: "telgw", Host: s.cfg.Host, Port: port, UriParams: sip.NewParams()}
 	wsURI.UriParams.Add("transport", "ws")
 	s.dialogs["ws"] = &sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: wsURI}, RewriteContact: true}
+	if s.tls != nil {
+		if err := s.addTLSDialog(sipgo.WithClientLogger(sl)); err != nil {
+			return err
+		}
+	}
 	s.srv.OnRegister(s.guard(s.onRegister))
 	s.srv.OnInvite(s.guard(s.onInvite))
 	s.srv.OnAck(s.onAck)
@@ -197,9 +213,12 @@ func (s *Service) Addr() netip.AddrPort {
 // Run serves SIP until ctx ends, then hangs up every call (BYE or CANCEL), waits for them and
 // closes the listeners.
 func (s *Service) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- s.srv.ServeUDP(s.screenUDP(s.udp)) }()
 	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	if s.tls != nil {
+		go func() { errc <- s.srv.ServeTLS(s.tls) }()
+	}
 	kctx, kcancel := context.WithCancel(ctx)
 	kdone := make(chan struct{})
 	go func() { defer close(kdone); s.keepalive(kctx) }()
@@ -234,6 +253,9 @@ func (s *Service) release() {
 	s.closeOnce.Do(func() {
 		_ = s.udp.Close()
 		_ = s.tcp.Close()
+		if s.tls != nil {
+			_ = s.tls.Close()
+		}
 		_ = s.srv.Close()
 		_ = s.ua.Close()
 	})
@@ -255,7 +277,7 @@ func (s *Service) ActiveCalls() int {
 // SetRouting replaces the trunks and outbound routes (the ACS SIP routing PATCH). Calls in
 // progress keep the trunk they use.
 func (s *Service) SetRouting(trunks []TrunkConfig, routes []OutboundRoute) error {
-	c := Config{Addr: s.cfg.Addr, Trunks: trunks, Routes: routes, SessionExpires: s.cfg.SessionExpires}
+	c := Config{Addr: s.cfg.Addr, Trunks: trunks, Routes: routes, SessionExpires: s.cfg.SessionExpires, TLS: s.cfg.TLS}
 	if err := c.validate(); err != nil {
 		return err
 	}

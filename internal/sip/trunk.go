@@ -154,7 +154,7 @@ func (s *Service) ping(ctx context.Context, t *trunk) {
 	req.SetTransport(t.Transport)
 	ctx, cancel := context.WithTimeout(ctx, min(t.OptionsInterval, 5*time.Second))
 	defer cancel()
-	res, err := s.client.Do(ctx, req)
+	res, err := s.clientFor(t.Transport).Do(ctx, req)
 	ok := err == nil && res.StatusCode != 408 && res.StatusCode < 500
 	if ok {
 		t.fails.Store(0)
