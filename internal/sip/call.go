@@ -62,7 +62,10 @@ type call struct {
 type target struct {
 	uri      sip.Uri
 	fromUser string
-	trunk    *trunk
+	// toUser, when set, is the To header's user part (the number the caller dialled, so a PBX
+	// serving several numbers on one route URI tells them apart; RFC 3261 §8.1.1.2).
+	toUser string
+	trunk  *trunk
 }
 
 var (
@@ -163,7 +166,10 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 			c.reject(req, tx, 500, "Server Internal Error", nil)
 			return
 		}
-		targets = append(targets, target{uri: u, fromUser: c.cdr.From})
+		if u.User == "" {
+			u.User = e164 // sip:pbx.example.com routes by the dialled number
+		}
+		targets = append(targets, target{uri: u, fromUser: c.cdr.From, toUser: e164})
 	default:
 		c.reject(req, tx, 480, "Temporarily Unavailable", nil)
 		return
@@ -469,6 +475,9 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool
 	inv.AppendHeader(&from)
 	toURI := t.uri
 	toURI.UriParams = nil
+	if t.toUser != "" {
+		toURI.User = t.toUser
+	}
 	inv.AppendHeader(&sip.ToHeader{Address: toURI, Params: sip.NewParams()})
 	// RFC 3261 §16.6 step 3, kept by the B2BUA so loops through other B2BUAs still end.
 	mf := sip.MaxForwardsHeader(70)
