@@ -299,11 +299,17 @@ func setScalar(fv reflect.Value, raw string) error {
 		if err != nil {
 			return err
 		}
+		if fv.OverflowInt(n) {
+			return fmt.Errorf("%d is out of range", n)
+		}
 		fv.SetInt(n)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		n, err := strconv.ParseUint(raw, 10, 64)
 		if err != nil {
 			return err
+		}
+		if fv.OverflowUint(n) {
+			return fmt.Errorf("%d is out of range", n)
 		}
 		fv.SetUint(n)
 	case reflect.Float32, reflect.Float64:
