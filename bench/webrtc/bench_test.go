@@ -156,7 +156,7 @@ func udpDrops() int64 {
 }
 
 type mem struct {
-	heap, rss  int64
+	heap, rss  int64 // heap: live heap objects and goroutine stacks
 	goroutines int
 }
 
@@ -164,7 +164,7 @@ func memNow() mem {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return mem{heap: int64(ms.HeapAlloc), rss: rss(), goroutines: runtime.NumGoroutine()}
+	return mem{heap: int64(ms.HeapAlloc + ms.StackInuse), rss: rss(), goroutines: runtime.NumGoroutine()}
 }
 
 var (
@@ -210,6 +210,8 @@ type result struct {
 	calls, ok, failed   int
 	setupP50, setupP99  time.Duration
 	mediaP50, mediaP99  time.Duration
+	telgwP50, telgwP99  time.Duration // INVITE in → 200 out at telgw (CDR)
+	ended               string        // CDRs by disposition and who ended the call
 	noMedia             int64
 	downLoss, downCount float64 // % carrier→device: sequence gaps, and counts on the WebRTC hop
 	upLoss              float64 // % device→carrier, counts on the WebRTC hop
@@ -236,6 +238,7 @@ func (b *bench) run(t *testing.T, calls int) result {
 	t.Helper()
 	n, st := b.n, b.st
 	st.reset()
+	n.cdrs.take()
 	r := result{calls: calls}
 	var inf strings.Builder
 	inf.WriteString("SEQUENTIAL\n")
@@ -347,6 +350,17 @@ func (b *bench) run(t *testing.T, calls int) result {
 	slices.Sort(media)
 	r.mediaP50, r.mediaP99 = quantile(media, 0.50), quantile(media, 0.99)
 	r.noMedia = st.firstMiss.Load()
+	var setups []time.Duration
+	ended := map[string]int{}
+	for _, c := range n.cdrs.take() {
+		ended[c.Disposition+"/"+c.EndedBy]++
+		if !c.Answer.IsZero() {
+			setups = append(setups, c.Answer.Sub(c.Start))
+		}
+	}
+	slices.Sort(setups)
+	r.telgwP50, r.telgwP99 = quantile(setups, 0.50), quantile(setups, 0.99)
+	r.ended = fmt.Sprint(ended)
 
 	tOut, tIn := sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"})-tOut0, sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})-tIn0
 	dOut, dIn := sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"})-dOut0, sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})-dIn0
@@ -475,14 +489,15 @@ func TestBenchWebRTC(t *testing.T) {
 		for i := range runs {
 			r := b.run(t, calls)
 			rs = append(rs, r)
-			t.Logf("run %d: %d calls × %ds at %d cps: ok %d failed %d; setup p50 %s p99 %s, media p50 %s p99 %s; "+
+			t.Logf("run %d: %d calls × %ds at %d cps: ok %d failed %d; setup p50 %s p99 %s (SIPp, 4 ms ticks), at telgw p50 %s p99 %s, media p50 %s p99 %s; "+
 				"loss carrier→device %.3f%% (counts %.3f%%), device→carrier %.3f%%; CPU window %s: process %.0f%% of a core (SIPp %.0f%%), "+
-				"%.3f%%/call, telgw %.3f%%/call, split %v; CPU %s/call over the whole run; heap %d KiB/call, RSS %d KiB/call, "+
-				"%.1f goroutines/call, %d left 5 s after hang-up; telgw legs: %s",
-				i+1, calls, b.hold, b.rate, r.ok, r.failed, r.setupP50, r.setupP99, r.mediaP50, r.mediaP99,
+				"%.3f%%/call, telgw %.3f%%/call, split %v; CPU %s/call over the whole run; heap+stacks %d KiB/call, RSS %d KiB/call, "+
+				"%.1f goroutines/call, %d left 5 s after hang-up; telgw legs: %s; CDRs: %s",
+				i+1, calls, b.hold, b.rate, r.ok, r.failed, r.setupP50, r.setupP99, r.telgwP50.Round(10*time.Microsecond), r.telgwP99.Round(10*time.Microsecond),
+				r.mediaP50.Round(10*time.Microsecond), r.mediaP99.Round(10*time.Microsecond),
 				r.downLoss, r.downCount, r.upLoss, r.window.Round(time.Millisecond), r.procCore, r.sippCore,
 				r.perCall, r.telgwCall, fmtSplit(r.split), r.cpuPerCall.Round(time.Microsecond), r.heapPerCall>>10, r.rssPerCall>>10,
-				r.goPerCall, r.leftover, r.outcomes)
+				r.goPerCall, r.leftover, r.outcomes, r.ended)
 			time.Sleep(2 * time.Second)
 		}
 		pick := func(f func(result) float64) float64 {
@@ -499,12 +514,13 @@ func TestBenchWebRTC(t *testing.T) {
 			}
 			return median(v)
 		}
-		t.Logf("MEDIAN %d calls × %ds at %d cps (runs %d): failed %.0f, setup p50 %s p99 %s, media p50 %s p99 %s, "+
+		t.Logf("MEDIAN %d calls × %ds at %d cps (runs %d): failed %.0f, setup p50 %s p99 %s (at telgw p50 %s p99 %s), media p50 %s p99 %s, "+
 			"loss carrier→device %.3f%% device→carrier %.3f%%, CPU %.3f%% of a core/call (telgw %.3f%%, SIPp %.0f%% of a core), "+
-			"%s CPU/call whole run, heap %.0f KiB/call, RSS %.0f KiB/call, %.1f goroutines/call, %.0f left after hang-up",
+			"%s CPU/call whole run, heap+stacks %.0f KiB/call, RSS %.0f KiB/call, %.1f goroutines/call, %.0f left after hang-up",
 			calls, b.hold, b.rate, runs, pick(func(r result) float64 { return float64(r.failed) }),
 			dur(func(r result) time.Duration { return r.setupP50 }), dur(func(r result) time.Duration { return r.setupP99 }),
-			dur(func(r result) time.Duration { return r.mediaP50 }), dur(func(r result) time.Duration { return r.mediaP99 }),
+			dur(func(r result) time.Duration { return r.telgwP50 }).Round(10*time.Microsecond), dur(func(r result) time.Duration { return r.telgwP99 }).Round(10*time.Microsecond),
+			dur(func(r result) time.Duration { return r.mediaP50 }).Round(10*time.Microsecond), dur(func(r result) time.Duration { return r.mediaP99 }).Round(10*time.Microsecond),
 			pick(func(r result) float64 { return r.downLoss }), pick(func(r result) float64 { return r.upLoss }),
 			pick(func(r result) float64 { return r.perCall }), pick(func(r result) float64 { return r.telgwCall }),
 			pick(func(r result) float64 { return r.sippCore }), dur(func(r result) time.Duration { return r.cpuPerCall }).Round(time.Microsecond),

@@ -82,14 +82,38 @@ func (router) CallRoute(_ context.Context, e164 string) (sip.Route, error) {
 // Everything it starts runs under the pprof label side=telgw, so a CPU profile tells its
 // share apart from the devices'.
 type node struct {
-	svc *sip.Service
-	reg *prometheus.Registry
-	ws  string // host:port of the SIP WebSocket
+	svc  *sip.Service
+	reg  *prometheus.Registry
+	ws   string // host:port of the SIP WebSocket
+	cdrs *cdrs
+}
+
+// cdrs collects telgw's call detail records: their times give the setup delay as telgw sees
+// it (INVITE in → 200 out), at a finer grain than SIPp's.
+type cdrs struct {
+	mu   sync.Mutex
+	list []sip.CDR
+}
+
+func (c *cdrs) CDRInsert(_ context.Context, r sip.CDR) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.list = append(c.list, r)
+	return nil
+}
+
+// take returns the CDRs written since the last call.
+func (c *cdrs) take() []sip.CDR {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.list
+	c.list = nil
+	return l
 }
 
 func startNode(t *testing.T) *node {
 	t.Helper()
-	n := &node{reg: prometheus.NewRegistry()}
+	n := &node{reg: prometheus.NewRegistry(), cdrs: &cdrs{}}
 	level := slog.LevelError
 	_ = level.UnmarshalText([]byte(os.Getenv("BENCH_WEBRTC_LOG"))) // e.g. info: telgw's call log
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -113,7 +137,7 @@ func startNode(t *testing.T) *node {
 			Trunks:     []sip.TrunkConfig{{Name: "carrier1", Address: carrierIP + ":5070", Allow: []netip.Prefix{netip.MustParsePrefix(carrierIP + "/32")}}},
 			SourceRate: 1e6, SourceBurst: 1e6, Logger: log, Registerer: n.reg,
 			Media: bridge.Config{ListenIP: netip.MustParseAddr(telgwIP), PortMin: relayPortMin, PortMax: relayPortMax},
-		}, sip.Deps{Router: router{}, Users: users})
+		}, sip.Deps{Router: router{}, Users: users, CDRs: n.cdrs})
 		if err != nil {
 			return
 		}
