@@ -251,6 +251,7 @@ func (b *bench) run(t *testing.T, calls int) result {
 	tOut0, tIn0 := sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"}), sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})
 	dOut0, dIn0 := sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"}), sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})
 	lost0 := sum(n.reg, "telgw_rtp_packets_lost_total", nil)
+	relayed0 := sum(n.reg, "telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"})
 	outcomes0 := outcomes(n.reg)
 	before := memNow()
 	cpu0 := cpuTime()
@@ -370,10 +371,13 @@ func (b *bench) run(t *testing.T, calls int) result {
 	r.upLoss = pct(dOut-tIn, dOut)
 	r.relayLost = sum(n.reg, "telgw_rtp_packets_lost_total", nil) - lost0
 	r.leftover = runtime.NumGoroutine() - before.goroutines
+	// The bridge counts what the WebRTC leg's WriteRTP accepted, which includes the packets
+	// the leg drops without error (before DTLS is up): relayed − out − in is those.
+	relayed := sum(n.reg, "telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"}) - relayed0
 	r.outcomes = diffOutcomes(outcomes0, outcomes(n.reg))
-	t.Logf("packets: telgw→devices %.0f sent, %.0f received (%d seq gaps, %d carrier→telgw gaps); devices→telgw %.0f sent, %.0f received; "+
+	t.Logf("packets: telgw relayed %.0f (%.0f more than its WebRTC legs sent and received: dropped before DTLS was up); telgw→devices %.0f sent, %.0f received (%d seq gaps, %d carrier→telgw gaps); devices→telgw %.0f sent, %.0f received; "+
 		"expected per direction ≈ %d; receive-buffer drops on the process's UDP sockets at full load %d; devices: %d INVITEs, %d answered, %d failed, %d without media",
-		tOut, dIn, st.gaps.Load(), int64(r.relayLost), dOut, tIn, calls*b.hold*50, r.udpDrops,
+		relayed, relayed-tOut-tIn, tOut, dIn, st.gaps.Load(), int64(r.relayLost), dOut, tIn, calls*b.hold*50, r.udpDrops,
 		st.invites.Load(), st.answered.Load(), st.failed.Load(), r.noMedia)
 	return r
 }
