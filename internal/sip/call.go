@@ -278,8 +278,8 @@ func trunkTargets(trunks []*trunk, called, caller string) []target {
 	targets := make([]target, 0, len(trunks))
 	for _, t := range trunks {
 		u := sip.Uri{Scheme: "sip", User: t.Format.Called(called), Host: hostOf(t.Address), Port: portOf(t.Address), UriParams: sip.NewParams()}
-		if t.Transport == "tcp" {
-			u.UriParams.Add("transport", "tcp")
+		if t.Transport == "tcp" || t.Transport == "tls" {
+			u.UriParams.Add("transport", t.Transport)
 		}
 		if t.Format.UserPhone {
 			u.UriParams.Add("user", "phone")
@@ -304,6 +304,8 @@ func transportOf(req *sip.Request) string {
 	switch strings.ToLower(req.Transport()) {
 	case "tcp":
 		return "tcp"
+	case "tls":
+		return "tls"
 	case "ws", "wss":
 		return "ws"
 	}

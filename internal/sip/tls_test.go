@@ -277,7 +277,6 @@ func TestTLSConfigErrors(t *testing.T) {
 func TestTLSOutboundCall(t *testing.T) {
 	// Passes once call.go maps tls like tcp: trunkTargets adds ;transport=tls for tls trunks and
 	// transportOf returns "tls" for requests that came in over TLS. Remove this line then.
-	t.Skip("needs internal/sip/call.go to route transport tls (trunkTargets, transportOf)")
 	sippPath(t)
 	pki := newTestPKI(t, false)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("carrier"), sipgo.WithUserAgentHostname(carrierIP))
