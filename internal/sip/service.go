@@ -388,7 +388,10 @@ func check(req *sip.Request, tx sip.ServerTransaction) bool {
 		return true
 	}
 	if req.SipVersion != "SIP/2.0" {
-		respond(tx, req, 505, "Version Not Supported")
+		// The response speaks the version telgw supports, not the request's (RFC 3261 §8.2.1).
+		res := sip.NewResponseFromRequest(req, 505, "Version Not Supported", nil)
+		res.SipVersion = "SIP/2.0"
+		_ = tx.Respond(res)
 		return true
 	}
 	switch strings.ToLower(req.Recipient.Scheme) {
