@@ -89,6 +89,29 @@ type branch struct {
 
 var errAnsweredElsewhere = errors.New("answered elsewhere")
 
+// connectWait bounds how long an answered call to a WebRTC user waits for the device's media
+// to connect before the carrier gets its 200.
+const connectWait = 3 * time.Second
+
+// waitConnected waits for leg's EventConnected: nil when connected or after max (the leg's own
+// connect timeout then decides), the failure when the leg failed, errCallerCancel when the
+// caller went away.
+func waitConnected(leg *webrtc.Leg, caller context.Context, max time.Duration) error {
+	t := time.NewTimer(max)
+	defer t.Stop()
+	select {
+	case ev := <-leg.Events():
+		if ev.Kind == webrtc.EventFailed {
+			return ev.Err
+		}
+		return nil
+	case <-t.C:
+		return nil
+	case <-caller.Done():
+		return errCallerCancel
+	}
+}
+
 // inboundUser forks a carrier's call to every registered device of user (RFC 3261 §16.7
 // parallel search, done by the B2BUA): each device gets its own INVITE with a WebRTC offer over
 // its WebSocket; the first 2xx wins and the others are cancelled (RFC 3261 §9.1). No device
@@ -180,6 +203,21 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 	}
 	if err := win.dialog.Ack(ctx); err != nil {
 		log.Info("ack to device failed", "err", err)
+	}
+	// Answer the carrier once ICE and DTLS are up (RFC 8842 §5: the DTLS handshake follows the
+	// answer), so the first words of the call reach the device; a slow connection does not hold
+	// the answer longer than connectWait.
+	switch err := waitConnected(win.leg, c.a.Context(), connectWait); {
+	case errors.Is(err, errCallerCancel):
+		_ = win.dialog.Bye(ctx)
+		c.cdr.EndedBy = "caller"
+		c.finish(487, nil)
+		return
+	case err != nil:
+		log.Info("device media failed", "err", err)
+		_ = win.dialog.Bye(ctx)
+		c.answerA(480, "Temporarily Unavailable", nil)
+		return
 	}
 	m := win.leg.Media()
 	win.leg.SetPeerMedia(webrtc.Media{Codec: m.Codec, PayloadType: pts[m.Codec], DTMFPayloadType: dtmf, Direction: webrtc.SendRecv})

@@ -540,7 +540,7 @@ func checkSockets(t *testing.T) {
 }
 
 // TestUserBadInput: a WebRTC offer without a DTLS fingerprint gets 488, a device whose ICE never
-// completes ends the call (BYE to the carrier) once the connect timeout passes, garbage on the
+// completes fails the call (480 to the carrier) once the connect timeout passes, garbage on the
 // WebSocket closes that connection only; nothing leaks (goleak in TestMain, checkSockets).
 func TestUserBadInput(t *testing.T) {
 	sippPath(t)
@@ -583,11 +583,12 @@ func TestUserBadInput(t *testing.T) {
 		if code := d.register(300); code != 200 {
 			t.Fatalf("register: %d", code)
 		}
-		// The carrier waits for telgw's BYE (uac_callee_bye.xml).
+		// telgw answers the carrier only once the device's media connected: this one never
+		// does, so the carrier gets 480 and the device a BYE.
 		n := len(ue.cdrs.all())
-		ue.call(carrierIP, ue.scenario("uac_callee_bye.xml"), "+14155550100", otherNumber)
+		ue.call(carrierIP, ue.scenario("uac_reject.xml", "EXPECT_CODE", "480"), "+14155550100", otherNumber)
 		cdr := ue.cdrs.wait(t, n+1)[n]
-		if cdr.EndedBy != "media-timeout" {
+		if cdr.SIPCode != 480 || !cdr.Answer.IsZero() {
 			t.Fatalf("cdr %+v", cdr)
 		}
 		if code := d.register(0); code != 200 {
