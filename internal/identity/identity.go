@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -61,9 +62,9 @@ type Store interface {
 	IdentityDelete(ctx context.Context, id string) error
 	// IdentityRevokeTokens bumps the token generation and returns the new one.
 	IdentityRevokeTokens(ctx context.Context, id string) (int64, error)
-	// IdentityDigestAdd records the digest HA1s of a newly issued voip token (and may drop the
-	// identity's expired ones).
-	IdentityDigestAdd(ctx context.Context, c DigestCredential) error
+	// IdentityDigestAdd records the digest HA1s of newly issued voip tokens, all or none (and
+	// may drop their identities' expired ones); problem.ErrNotFound when an identity is gone.
+	IdentityDigestAdd(ctx context.Context, cs ...DigestCredential) error
 	// IdentityDigests returns the identity's unexpired digest credentials of its current token
 	// generation.
 	IdentityDigests(ctx context.Context, identity string, now time.Time) ([]DigestCredential, error)
@@ -104,6 +105,72 @@ type Service struct {
 	store Store
 	keys  *keys.Ring
 	now   func() time.Time
+
+	digests digestBatch
+}
+
+// digestBatch group-commits digest credentials: concurrent IssueToken calls share one store
+// transaction. The first caller to find no write in progress writes everything pending and
+// repeats while more arrived; the others wait for their batch's result.
+type digestBatch struct {
+	mu      sync.Mutex
+	pending []pendingDigest
+	busy    bool
+}
+
+type pendingDigest struct {
+	c    DigestCredential
+	done chan error
+}
+
+// addDigest records c, batched with concurrent calls.
+func (s *Service) addDigest(ctx context.Context, c DigestCredential) error {
+	p := pendingDigest{c: c, done: make(chan error, 1)}
+	b := &s.digests
+	b.mu.Lock()
+	b.pending = append(b.pending, p)
+	if b.busy {
+		b.mu.Unlock()
+		select {
+		case err := <-p.done:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	b.busy = true
+	for {
+		batch := b.pending
+		b.pending = nil
+		b.mu.Unlock()
+		s.writeDigests(context.WithoutCancel(ctx), batch)
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			b.busy = false
+			b.mu.Unlock()
+			break
+		}
+	}
+	return <-p.done
+}
+
+// writeDigests stores a batch; when it fails as a whole (an identity deleted meanwhile), each
+// credential is retried alone so every caller gets its own result.
+func (s *Service) writeDigests(ctx context.Context, batch []pendingDigest) {
+	cs := make([]DigestCredential, len(batch))
+	for i, p := range batch {
+		cs[i] = p.c
+	}
+	err := s.store.IdentityDigestAdd(ctx, cs...)
+	if err == nil || len(batch) == 1 {
+		for _, p := range batch {
+			p.done <- err
+		}
+		return
+	}
+	for _, p := range batch {
+		p.done <- s.store.IdentityDigestAdd(ctx, p.c)
+	}
 }
 
 // New returns a Service.
@@ -233,7 +300,7 @@ func (s *Service) sign(ctx context.Context, k *keys.Keys, id Identity, scopes []
 	}
 	if slices.Contains(scopes, ScopeVoIP) {
 		// SIP clients without Bearer support use the token as digest password: keep its HA1s.
-		err := s.store.IdentityDigestAdd(ctx, DigestCredential{
+		err := s.addDigest(ctx, DigestCredential{
 			Identity: id.ID, TokenID: c.ID, Generation: id.TokenGeneration, ExpiresAt: exp,
 			HA1MD5:    hexHash(md5.New(), id.ID+":"+DigestRealm+":"+signed),
 			HA1SHA256: hexHash(sha256.New(), id.ID+":"+DigestRealm+":"+signed),

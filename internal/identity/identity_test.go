@@ -203,10 +203,10 @@ func TestParseScopesAndExpiry(t *testing.T) {
 	}
 }
 
-func (m *memStore) IdentityDigestAdd(_ context.Context, c DigestCredential) error {
+func (m *memStore) IdentityDigestAdd(_ context.Context, cs ...DigestCredential) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.digests = append(m.digests, c)
+	m.digests = append(m.digests, cs...)
 	return nil
 }
 

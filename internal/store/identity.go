@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/telgw/telgw/internal/identity"
@@ -57,12 +59,15 @@ func (db *DB) IdentityRevokeTokens(ctx context.Context, id string) (int64, error
 	return gen, mapErr(err)
 }
 
-// IdentityDigestAdd records a token's digest HA1s; now and then (one call in 16) it also drops
-// the identity's expired ones. On PostgreSQL the commit does not wait for the WAL flush
-// (synchronous_commit off for this transaction only): the row is visible at once, and a crash
-// can lose at most the HA1s of tokens issued in the last moments, whose holders then fall back
-// to Bearer or a fresh token; the tokens themselves are stateless JWTs.
-func (db *DB) IdentityDigestAdd(ctx context.Context, c identity.DigestCredential) error {
+// IdentityDigestAdd records voip tokens' digest HA1s in one transaction; now and then (one
+// call in 16) it also drops their identities' expired ones. On PostgreSQL the commit does not
+// wait for the WAL flush (synchronous_commit off for this transaction only): the rows are
+// visible at once, and a crash can lose at most the HA1s of tokens issued in the last moments,
+// whose holders then use Bearer or a fresh token; the tokens themselves are stateless JWTs.
+func (db *DB) IdentityDigestAdd(ctx context.Context, cs ...identity.DigestCredential) error {
+	if len(cs) == 0 {
+		return nil
+	}
 	err := db.InTx(ctx, func(tx *Tx) error {
 		if db.dialect == Postgres {
 			if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
@@ -70,12 +75,24 @@ func (db *DB) IdentityDigestAdd(ctx context.Context, c identity.DigestCredential
 			}
 		}
 		if rand.IntN(16) == 0 {
-			if _, err := tx.Exec(ctx, `DELETE FROM token_credentials WHERE identity_id = $1 AND expires_at < $2`, c.Identity, nowMS()); err != nil {
-				return err
+			for _, c := range cs {
+				if _, err := tx.Exec(ctx, `DELETE FROM token_credentials WHERE identity_id = $1 AND expires_at < $2`, c.Identity, nowMS()); err != nil {
+					return err
+				}
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO token_credentials (identity_id, token_id, generation, ha1_md5, ha1_sha256, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, c.Identity, c.TokenID, c.Generation, c.HA1MD5, c.HA1SHA256, ms(c.ExpiresAt))
+		var q strings.Builder
+		q.WriteString(`INSERT INTO token_credentials (identity_id, token_id, generation, ha1_md5, ha1_sha256, expires_at) VALUES `)
+		args := make([]any, 0, 6*len(cs))
+		for i, c := range cs {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+			args = append(args, c.Identity, c.TokenID, c.Generation, c.HA1MD5, c.HA1SHA256, ms(c.ExpiresAt))
+		}
+		_, err := tx.Exec(ctx, q.String(), args...)
 		return err
 	})
 	if isForeignKeyViolation(err) {

@@ -252,4 +252,21 @@ func tokenDigests(t *testing.T, db *store.DB) {
 	if err := db.IdentityDigestAdd(ctx, identity.DigestCredential{Identity: "8:acs:none", TokenID: "x", ExpiresAt: now}); !errors.Is(err, problem.ErrNotFound) {
 		t.Fatalf("digest for unknown identity: %v", err)
 	}
+	// A batch is all or nothing.
+	batch := []identity.DigestCredential{
+		{Identity: "8:acs:d", TokenID: "b1", Generation: 1, HA1MD5: "m", HA1SHA256: "s", ExpiresAt: now.Add(time.Hour)},
+		{Identity: "8:acs:d", TokenID: "b2", Generation: 1, HA1MD5: "m", HA1SHA256: "s", ExpiresAt: now.Add(time.Hour)},
+	}
+	if err := db.IdentityDigestAdd(ctx, append(batch, identity.DigestCredential{Identity: "8:acs:none", TokenID: "y", ExpiresAt: now})...); !errors.Is(err, problem.ErrNotFound) {
+		t.Fatalf("batch with an unknown identity: %v", err)
+	}
+	if got, _ := db.IdentityDigests(ctx, "8:acs:d", now); len(got) != 1 {
+		t.Fatalf("a failed batch left rows: %+v", got)
+	}
+	if err := db.IdentityDigestAdd(ctx, batch...); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.IdentityDigests(ctx, "8:acs:d", now); len(got) != 3 {
+		t.Fatalf("after a batch of 2: %+v", got)
+	}
 }
