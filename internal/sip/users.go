@@ -257,11 +257,12 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 	results := make(chan *branch, len(contacts))
 	var ringOnce sync.Once
 	var wg sync.WaitGroup
-	started := 0
+	started, offerFailed := 0, false
 	for _, ct := range contacts {
 		leg, offer, err := u.Engine.Offer(ctx, webrtc.LegOptions{CallID: c.id, Codecs: codecs})
 		if err != nil {
 			log.Error("webrtc offer", "err", err)
+			offerFailed = true
 			continue
 		}
 		b := &branch{contact: ct, leg: leg}
@@ -310,6 +311,9 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 		}()
 	}
 	if started == 0 {
+		if offerFailed {
+			return nil, 503, "Service Unavailable" // telgw's fault, not the user's
+		}
 		return nil, 480, "Temporarily Unavailable"
 	}
 	// Losers are cleaned up in the background: a branch whose 2xx crossed the winner's gets ACK
