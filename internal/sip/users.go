@@ -219,6 +219,12 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 		c.answerA(480, "Temporarily Unavailable", nil)
 		return
 	}
+	select {
+	case <-c.ended: // the device hung up (BYE) before the carrier got its answer
+		c.answerA(480, "Temporarily Unavailable", nil)
+		return
+	default:
+	}
 	m := win.leg.Media()
 	win.leg.SetPeerMedia(webrtc.Media{Codec: m.Codec, PayloadType: pts[m.Codec], DTMFPayloadType: dtmf, Direction: webrtc.SendRecv})
 	c.dir[1] = string(m.Direction)
