@@ -215,9 +215,9 @@ func (s *Service) Addr() netip.AddrPort {
 func (s *Service) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- s.srv.ServeUDP(s.screenUDP(s.udp)) }()
-	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	go func() { errc <- s.srv.ServeTCP(s.screenStream(s.tcp, "tcp")) }()
 	if s.tls != nil {
-		go func() { errc <- s.srv.ServeTLS(s.tls) }()
+		go func() { errc <- s.srv.ServeTLS(s.screenStream(s.tls, "tls")) }()
 	}
 	kctx, kcancel := context.WithCancel(ctx)
 	kdone := make(chan struct{})

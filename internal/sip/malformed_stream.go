@@ -1,0 +1,397 @@
+package sip
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Over TCP and TLS, sipgo's transport closes a connection whose byte stream it cannot parse,
+// without a word: the peer sees its transaction time out, or a reset. The stream screen below
+// frames the inbound stream itself (RFC 3261 §18.3: each message ends where Content-Length
+// says), checks each complete message with sipgo's parser and hands sipgo only what it will
+// read. A malformed request gets the answer the UDP screen would give (malformed.go), written on
+// the connection (RFC 3261 §18.2.2), and then the connection is closed: after a message that
+// cannot be parsed, its framing, and so where the next message starts, cannot be trusted.
+
+const (
+	// streamMaxHeader caps the header section of a message on a stream. A peer that sends more
+	// without an empty line gets a 400 and the connection is closed, so a connection never
+	// holds more than this (or sipgo's message limit) of unframed bytes.
+	streamMaxHeader = 64 << 10
+	// streamWriteTimeout bounds the write of an answer to a peer that does not read.
+	streamWriteTimeout = 2 * time.Second
+	// streamLinger is how long a connection stays open after its answer, reading and discarding
+	// what the peer still sends: closing a socket with unread input resets it (RFC 1122
+	// §4.2.2.13), which can destroy the answer before the peer reads it, and sipgo may still be
+	// answering requests that came before the bad one.
+	streamLinger = 500 * time.Millisecond
+	// streamLingerMax caps what a lingering connection reads.
+	streamLingerMax = 256 << 10
+)
+
+// screenedListener is the TCP (or TLS) listener as sipgo accepts from it: its connections are
+// screenedConns.
+type screenedListener struct {
+	net.Listener
+	transport string // "tcp" or "tls": the metric and log label
+	parser    *sip.Parser
+	log       *slog.Logger
+	m         *metrics
+}
+
+// screenStream wraps a stream listener so that its connections answer malformed requests
+// (see screenedConn). transport labels metrics and logs.
+func (s *Service) screenStream(l net.Listener, transport string) net.Listener {
+	return &screenedListener{Listener: l, transport: transport, parser: sip.NewParser(), log: s.log, m: s.m}
+}
+
+// Accept wraps the next connection.
+func (l *screenedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &screenedConn{Conn: c, l: l, f: newStreamFramer(l.parser)}, nil
+}
+
+// screenedConn is an accepted connection as sipgo reads it: Read returns the inbound bytes
+// unchanged, one keep-alive or one complete message that sipgo's parser accepts at a time,
+// until a message it would refuse. That one is answered (or dropped, like a malformed
+// response) here and Read then reports io.EOF, so sipgo closes the connection. Writes go
+// straight to the connection.
+type screenedConn struct {
+	net.Conn
+	l   *screenedListener
+	f   *streamFramer
+	out []byte // the rest of the frame being handed to sipgo
+	err error  // what Read reports once out and the framer are empty
+}
+
+// Unwrap returns the accepted connection (e.g. a *tls.Conn).
+func (c *screenedConn) Unwrap() net.Conn { return c.Conn }
+
+// Read hands sipgo the next framed bytes, reading the connection as needed.
+func (c *screenedConn) Read(b []byte) (int, error) {
+	for len(c.out) == 0 {
+		fr, ok := c.f.next()
+		switch {
+		case fr.bad != nil:
+			c.reject(*fr.bad)
+			c.err = io.EOF
+		case ok:
+			c.out = fr.data
+		case c.err != nil:
+			return 0, c.err
+		default:
+			if _, err := c.f.readFrom(c.Conn); err != nil {
+				c.err = err
+			}
+		}
+	}
+	n := copy(b, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// reject answers (or drops) the message that broke the stream, then lingers.
+func (c *screenedConn) reject(v verdict) {
+	src := addrPort(c.Conn.RemoteAddr())
+	log := c.l.log.With("transport", c.l.transport, "src", src.String(), "call_id", v.req.callID, "why", v.why)
+	action := "dropped"
+	if v.action == screenRespond {
+		// RFC 3261 §18.2.2: on a reliable transport the response goes back on the connection
+		// the request came in on; the Via still gets received and rport (§18.2.1).
+		res, _ := buildResponse(v, src, newTag())
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := c.Conn.Write(res); err != nil {
+			log.Debug("sip malformed request: answer not sent", "code", v.code, "err", err)
+		} else {
+			log.Debug("sip malformed request answered, closing the connection", "code", v.code)
+			action = "responded"
+		}
+	} else {
+		log.Debug("sip malformed message dropped, closing the connection")
+	}
+	if c.l.m != nil {
+		c.l.m.malformed.WithLabelValues(c.l.transport, action).Inc()
+	}
+	c.linger()
+}
+
+// linger reads and discards what the peer sends for streamLinger, or until it closes.
+func (c *screenedConn) linger() {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(streamLinger)); err != nil {
+		return
+	}
+	buf := make([]byte, 4096)
+	for read := 0; read < streamLingerMax; {
+		n, err := c.Conn.Read(buf)
+		if err != nil {
+			return
+		}
+		read += n
+	}
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// frame is what the framer found next in the stream: bytes for sipgo, or the message that
+// breaks it.
+type frame struct {
+	data []byte   // a keep-alive or one complete message, as received
+	bad  *verdict // set when the stream must be closed: answer or drop this
+}
+
+// streamFramer splits an inbound SIP byte stream into messages by the empty line that ends
+// the header section and Content-Length (RFC 3261 §7.5, §18.3), and keep-alives (RFC 5626
+// §4.4.1). It holds at most one unframed message, capped by streamMaxHeader and the
+// parser's MaxMessageLength.
+type streamFramer struct {
+	parser    *sip.Parser
+	maxHeader int // header section cap, bytes
+	buf       []byte
+	off       int  // buf[:off] is framed
+	inMsg     bool // buf[off:] starts a message (not keep-alive bytes)
+	lineEnd   int  // the length of the message's start-line once it is read; 0 before
+	scan      int  // where the search for the header end resumes, relative to off
+	msgLen    int  // the current message's length once its header section is read; 0 before
+	failed    bool // a bad frame was returned: nothing follows
+}
+
+func newStreamFramer(p *sip.Parser) *streamFramer {
+	return &streamFramer{parser: p, maxHeader: min(streamMaxHeader, p.MaxMessageLength)}
+}
+
+// push appends received bytes (readFrom reads them straight from a connection instead).
+// Frames returned before stay valid until the next push or readFrom.
+func (f *streamFramer) push(p []byte) {
+	f.compact()
+	f.buf = append(f.buf, p...)
+}
+
+// readFrom reads once from r into the framer.
+func (f *streamFramer) readFrom(r io.Reader) (int, error) {
+	f.compact()
+	if cap(f.buf)-len(f.buf) < 2048 {
+		f.buf = slices.Grow(f.buf, max(4096, cap(f.buf)))
+	}
+	n, err := r.Read(f.buf[len(f.buf):cap(f.buf)])
+	f.buf = f.buf[:len(f.buf)+n]
+	return n, err
+}
+
+// compact drops the framed bytes from buf.
+func (f *streamFramer) compact() {
+	if f.off > 0 {
+		f.buf = f.buf[:copy(f.buf, f.buf[f.off:])]
+		f.off = 0
+	}
+}
+
+// ping is the RFC 5626 §4.4.1 keep-alive ping; sipgo answers it with a CRLF when it reads it
+// alone.
+const ping = "\r\n\r\n"
+
+// next returns the next frame; ok is false when more bytes are needed (or after a bad frame).
+func (f *streamFramer) next() (fr frame, ok bool) {
+	if f.failed {
+		return frame{}, false
+	}
+	rest := f.buf[f.off:]
+	if len(rest) == 0 {
+		return frame{}, false
+	}
+	if !f.inMsg {
+		// Between messages: NUL padding (sipgo skips a read of only NULs) and CRLFs, which
+		// RFC 3261 §7.5 has ignored before a start-line; sipgo answers a read of exactly a
+		// ping, so a ping is one frame, and a ping still arriving is waited for.
+		if n := leading(rest, "\x00"); n > 0 {
+			return f.take(n), true
+		}
+		switch n := leading(rest, "\r\n"); {
+		case n >= len(ping):
+			return f.take(len(ping)), true
+		case n == len(rest) && strings.HasPrefix(ping, string(rest)):
+			return frame{}, false
+		case n > 0:
+			return f.take(n), true
+		}
+		f.inMsg = true
+	}
+	if f.msgLen == 0 {
+		if bad := f.readHeader(rest); bad != nil {
+			return f.fail(*bad), true
+		}
+		if f.msgLen == 0 {
+			return frame{}, false
+		}
+	}
+	if len(rest) < f.msgLen {
+		return frame{}, false
+	}
+	msg := rest[:f.msgLen]
+	f.inMsg, f.lineEnd, f.scan, f.msgLen = false, 0, 0, 0
+	if bad := f.check(msg); bad != nil {
+		return f.fail(*bad), true
+	}
+	return f.take(len(msg)), true
+}
+
+// take frames the next n bytes.
+func (f *streamFramer) take(n int) frame {
+	fr := frame{data: f.buf[f.off : f.off+n : f.off+n]}
+	f.off += n
+	return fr
+}
+
+func (f *streamFramer) fail(v verdict) frame {
+	f.failed = true
+	return frame{bad: &v}
+}
+
+// readHeader looks for the end of the header section of the message rest starts and sets
+// msgLen from its Content-Length; it returns the verdict on a message that cannot be framed.
+func (f *streamFramer) readHeader(rest []byte) *verdict {
+	if f.lineEnd == 0 {
+		// A start-line that is neither a Request-Line nor a Status-Line: not SIP, so there is
+		// no point waiting for the rest (RFC 3261 §7.1, §7.2).
+		if i := bytes.IndexByte(rest[f.scan:], '\n'); i < 0 {
+			f.scan = len(rest)
+		} else {
+			f.lineEnd, f.scan = f.scan+i+1, f.scan+i
+			line := firstLine(rest)
+			if _, _, _, isReq := splitRequestLine(line); !isReq && !bytes.HasPrefix(line, []byte("SIP/")) {
+				return &verdict{action: screenDrop, why: "not a SIP message"}
+			}
+		}
+	}
+	end, scan := headerEnd(rest, f.scan)
+	f.scan = scan
+	if end < 0 && len(rest) <= f.maxHeader {
+		return nil
+	}
+	if end < 0 || end > f.maxHeader {
+		head := rest[:min(len(rest), f.maxHeader)]
+		if i := bytes.LastIndexByte(head, '\n'); i >= 0 {
+			head = head[:i+1] // recover only from whole lines
+		}
+		v := streamReject(head, 400, "Bad Request", "header section longer than "+strconv.Itoa(f.maxHeader)+" bytes")
+		return &v
+	}
+	cl, why := contentLength(rest[:end])
+	if why != "" {
+		v := streamReject(rest[:end], 400, "Bad Request", why)
+		return &v
+	}
+	if limit := f.parser.MaxMessageLength; end+cl > limit {
+		// RFC 3261 §21.4.14: 413, and the connection is closed so that the body is not sent.
+		v := streamReject(rest[:end], 413, "Request Entity Too Large",
+			"message of "+strconv.Itoa(end+cl)+" bytes exceeds the limit of "+strconv.Itoa(limit))
+		return &v
+	}
+	f.msgLen = end + cl
+	return nil
+}
+
+// check passes a complete message that sipgo's stream parser reads as exactly these bytes, and
+// returns the verdict of the UDP screen on any other.
+func (f *streamFramer) check(msg []byte) *verdict {
+	// The Request-Line's SIP-Version is screened first, as over UDP (505).
+	if _, _, version, isReq := splitRequestLine(firstLine(msg)); !isReq || strings.EqualFold(version, "SIP/2.0") {
+		if _, n, err := f.parser.Parse(msg, true); err == nil && n == len(msg) {
+			return nil
+		}
+	}
+	v := screen(f.parser, msg)
+	if v.action == screenPass {
+		// sipgo reads the message, but frames it otherwise than its Content-Length does.
+		v = streamReject(msg, 400, "Bad Request", "Content-Length does not frame the message")
+	}
+	return &v
+}
+
+// streamReject is the verdict on a request (answered with code) or another message (dropped)
+// that cannot be framed; data is its header section or what of it was received.
+func streamReject(data []byte, code int, reason, why string) verdict {
+	method, _, _, isReq := splitRequestLine(firstLine(data))
+	if !isReq {
+		return verdict{action: screenDrop, why: why}
+	}
+	return answer(data, method, code, reason, why)
+}
+
+// leading is the length of the prefix of b made of bytes in set.
+func leading(b []byte, set string) int {
+	for i, c := range b {
+		if strings.IndexByte(set, c) < 0 {
+			return i
+		}
+	}
+	return len(b)
+}
+
+// headerEnd finds the empty line that ends the header section of a message starting at b[0],
+// searching from b[from:]: it returns the header section's length with that line, or -1 and
+// where to resume once more bytes came. A line ends with CRLF or, tolerated here so that the
+// screen can answer it, a bare LF (RFC 3261 §7: CRLF).
+func headerEnd(b []byte, from int) (end, resume int) {
+	for i := from; i < len(b); i++ {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1, len(b)
+		}
+		i += j
+		switch {
+		case i+1 == len(b), i+2 == len(b) && b[i+1] == '\r':
+			return -1, i
+		case b[i+1] == '\n':
+			return i + 2, 0
+		case b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3, 0
+		}
+	}
+	return -1, len(b)
+}
+
+// contentLength is the body length a header section declares (long or compact form, RFC 3261
+// §20.14), read as sipgo reads it; why says what is wrong when there is none to trust.
+// RFC 3261 §18.3: Content-Length is mandatory on stream transports.
+func contentLength(header []byte) (n int, why string) {
+	found := false
+	for _, h := range headerLines(header) {
+		name, value, ok := strings.Cut(h.text, ":")
+		if !ok {
+			continue
+		}
+		if name = strings.ToLower(strings.TrimSpace(name)); name != "content-length" && name != "l" {
+			continue
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(value), 10, 32)
+		if err != nil {
+			return 0, "malformed Content-Length header"
+		}
+		if found && int(v) != n {
+			return 0, "conflicting Content-Length headers"
+		}
+		found, n = true, int(v)
+	}
+	if !found {
+		return 0, "no Content-Length on a stream transport"
+	}
+	return n, ""
+}
