@@ -85,8 +85,10 @@ func (c *screenedConn) Read(b []byte) (int, error) {
 		fr, ok := c.f.next()
 		switch {
 		case fr.bad != nil:
-			c.reject(*fr.bad)
-			c.err = io.EOF
+			c.reject(*fr.bad, fr.keep)
+			if !fr.keep {
+				c.err = io.EOF
+			}
 		case ok:
 			c.out = fr.data
 		case c.err != nil:
@@ -102,10 +104,11 @@ func (c *screenedConn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// reject answers (or drops) the message that broke the stream, then lingers.
-func (c *screenedConn) reject(v verdict) {
+// reject answers (or drops) a message sipgo is not to see; unless keep, it broke the stream,
+// and reject lingers before the connection is closed.
+func (c *screenedConn) reject(v verdict, keep bool) {
 	src := addrPort(c.Conn.RemoteAddr())
-	log := c.l.log.With("transport", c.l.transport, "src", src.String(), "call_id", v.req.callID, "why", v.why)
+	log := c.l.log.With("transport", c.l.transport, "src", src.String(), "call_id", v.req.callID, "why", v.why, "close", !keep)
 	action := "dropped"
 	if v.action == screenRespond {
 		// RFC 3261 §18.2.2: on a reliable transport the response goes back on the connection
@@ -115,16 +118,18 @@ func (c *screenedConn) reject(v verdict) {
 		if _, err := c.Conn.Write(res); err != nil {
 			log.Debug("sip malformed request: answer not sent", "code", v.code, "err", err)
 		} else {
-			log.Debug("sip malformed request answered, closing the connection", "code", v.code)
+			log.Debug("sip malformed request answered", "code", v.code)
 			action = "responded"
 		}
 	} else {
-		log.Debug("sip malformed message dropped, closing the connection")
+		log.Debug("sip malformed message dropped")
 	}
 	if c.l.m != nil {
 		c.l.m.malformed.WithLabelValues(c.l.transport, action).Inc()
 	}
-	c.linger()
+	if !keep {
+		c.linger()
+	}
 }
 
 // linger reads and discards what the peer sends for streamLinger, or until it closes.
@@ -150,11 +155,12 @@ func addrPort(a net.Addr) netip.AddrPort {
 	return ap
 }
 
-// frame is what the framer found next in the stream: bytes for sipgo, or the message that
-// breaks it.
+// frame is what the framer found next in the stream: bytes for sipgo, or a message to answer
+// (or drop) instead.
 type frame struct {
 	data []byte   // a keep-alive or one complete message, as received
-	bad  *verdict // set when the stream must be closed: answer or drop this
+	bad  *verdict // set when sipgo is not to see the message: answer or drop it
+	keep bool     // with bad: the message was framed and parsed, so the stream goes on
 }
 
 // streamFramer splits an inbound SIP byte stream into messages by the empty line that ends
@@ -219,17 +225,23 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 	if !f.inMsg {
 		// Between messages: NUL padding (sipgo skips a read of only NULs) and CRLFs, which
 		// RFC 3261 §7.5 has ignored before a start-line; sipgo answers a read of exactly a
-		// ping, so a ping is one frame, and a ping still arriving is waited for.
+		// ping, so a ping is one frame, and a ping still arriving is waited for. Other CRs and
+		// LFs go one frame each up to where they part from a ping, as sipgo skips them too.
 		if n := leading(rest, "\x00"); n > 0 {
 			return f.take(n), true
 		}
-		switch n := leading(rest, "\r\n"); {
-		case n >= len(ping):
-			return f.take(len(ping)), true
-		case n == len(rest) && strings.HasPrefix(ping, string(rest)):
-			return frame{}, false
-		case n > 0:
-			return f.take(n), true
+		if rest[0] == '\r' || rest[0] == '\n' {
+			k := 0
+			for k < len(ping) && k < len(rest) && rest[k] == ping[k] {
+				k++
+			}
+			switch {
+			case k == len(ping):
+				return f.take(k), true
+			case k == len(rest):
+				return frame{}, false
+			}
+			return f.take(max(k, 1)), true
 		}
 		f.inMsg = true
 	}
@@ -246,7 +258,13 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 	}
 	msg := rest[:f.msgLen]
 	f.inMsg, f.lineEnd, f.scan, f.msgLen = false, 0, 0, 0
-	if bad := f.check(msg); bad != nil {
+	switch bad, keep := f.check(msg); {
+	case bad == nil:
+	case keep:
+		fr := f.take(len(msg))
+		fr.bad, fr.keep = bad, true
+		return fr, true
+	default:
 		return f.fail(*bad), true
 	}
 	return f.take(len(msg)), true
@@ -309,20 +327,21 @@ func (f *streamFramer) readHeader(rest []byte) *verdict {
 }
 
 // check passes a complete message that sipgo's stream parser reads as exactly these bytes, and
-// returns the verdict of the UDP screen on any other.
-func (f *streamFramer) check(msg []byte) *verdict {
-	// The Request-Line's SIP-Version is screened first, as over UDP (505).
-	if _, _, version, isReq := splitRequestLine(firstLine(msg)); !isReq || strings.EqualFold(version, "SIP/2.0") {
-		if _, n, err := f.parser.Parse(msg, true); err == nil && n == len(msg) {
-			return nil
-		}
+// returns the verdict of the UDP screen on any other. keep is true when sipgo's parser reads
+// the message but the screen does not pass it (a Request-Line SIP-Version other than 2.0,
+// answered with 505 as over UDP): its framing is sound, so the connection can stay open.
+func (f *streamFramer) check(msg []byte) (v *verdict, keep bool) {
+	_, n, err := f.parser.Parse(msg, true)
+	framed := err == nil && n == len(msg)
+	if _, _, version, isReq := splitRequestLine(firstLine(msg)); framed && (!isReq || strings.EqualFold(version, "SIP/2.0")) {
+		return nil, false
 	}
-	v := screen(f.parser, msg)
-	if v.action == screenPass {
+	sv := screen(f.parser, msg)
+	if sv.action == screenPass {
 		// sipgo reads the message, but frames it otherwise than its Content-Length does.
-		v = streamReject(msg, 400, "Bad Request", "Content-Length does not frame the message")
+		sv, framed = streamReject(msg, 400, "Bad Request", "Content-Length does not frame the message"), false
 	}
-	return &v
+	return &sv, framed
 }
 
 // streamReject is the verdict on a request (answered with code) or another message (dropped)

@@ -13,10 +13,12 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// framed is what a framer made of an input: the frames it passed, in order, and the verdict
-// that ended the stream, if any.
+// framed is what a framer made of an input: the frames it passed, in order, the messages it
+// answered (or dropped) and went on, and the verdict that ended the stream, if any.
 type framed struct {
 	passed []string
+	kept   []verdict
+	all    []string // passed and kept messages, in order
 	bad    *verdict
 }
 
@@ -27,16 +29,17 @@ func runFramer(f *streamFramer, data []byte, cut func(left int) int) framed {
 		n := min(max(cut(len(data)), 1), len(data))
 		f.push(data[:n])
 		data = data[n:]
-		for {
-			fr, ok := f.next()
-			if !ok {
-				break
-			}
-			if fr.bad != nil {
+		for fr, ok := f.next(); ok && out.bad == nil; fr, ok = f.next() {
+			switch {
+			case fr.bad != nil && fr.keep:
+				out.kept = append(out.kept, *fr.bad)
+			case fr.bad != nil:
 				out.bad = fr.bad
-				break
+				continue
+			default:
+				out.passed = append(out.passed, string(fr.data))
 			}
-			out.passed = append(out.passed, string(fr.data))
+			out.all = append(out.all, string(fr.data))
 		}
 	}
 	return out
@@ -59,8 +62,9 @@ func TestStreamFramer(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
 		passed   []string
-		code     int    // 0: no verdict; -1: dropped
+		code     int    // of the verdict that closes the stream; 0: none; -1: dropped
 		why      string // substring of the verdict's why
+		kept     int    // code of a message answered while the stream goes on
 	}{
 		{name: "OPTIONS", in: opt, passed: []string{opt}},
 		{name: "compact Content-Length", in: optL, passed: []string{optL}},
@@ -83,7 +87,8 @@ func TestStreamFramer(t *testing.T) {
 		{name: "line without a colon", in: strings.Replace(opt, "Max-Forwards: 70", "Garbage", 1), code: 400, why: "without a colon"},
 		{name: "good then garbled", in: opt + strings.Replace(opt, "To: <sip:b@example.com>", "To: <sip:b@example.com", 1), passed: []string{opt}, code: 400, why: "To header"},
 		{name: "bare LF", in: strings.ReplaceAll(opt, "\r\n", "\n"), code: 400, why: "CRLF"},
-		{name: "SIP/3.0", in: strings.Replace(opt, "SIP/2.0\r\n", "SIP/3.0\r\n", 1), code: 505, why: "SIP/3.0"},
+		{name: "SIP/3.0", in: strings.Replace(opt, "SIP/2.0\r\n", "SIP/3.0\r\n", 1) + opt, passed: []string{opt}, kept: 505},
+		{name: "garbled SIP/3.0", in: strings.Replace(strings.Replace(opt, "SIP/2.0\r\n", "SIP/3.0\r\n", 1), "Max-Forwards: 70", "Garbage", 1), code: 505, why: "SIP/3.0"},
 		{name: "garbled ACK", in: strings.Replace(strings.ReplaceAll(opt, "OPTIONS", "ACK"), "Max-Forwards: 70", "Garbage", 1), code: -1, why: "never answered"},
 		{name: "garbled response", in: strings.Replace(res, "Max-Forwards: 70", "Garbage", 1), code: -1, why: "malformed response"},
 		{name: "response without Content-Length", in: strings.Replace(res, "Content-Length: 0\r\n", "", 1), code: -1, why: "no Content-Length"},
@@ -104,6 +109,9 @@ func TestStreamFramer(t *testing.T) {
 				if strings.Join(got.passed, sep) != strings.Join(tc.passed, sep) {
 					t.Errorf("%s: passed %q, want %q", mode.name, got.passed, tc.passed)
 				}
+				if tc.kept == 0 && len(got.kept) > 0 || tc.kept != 0 && (len(got.kept) != 1 || got.kept[0].code != tc.kept || got.kept[0].req.callID != "st-1") {
+					t.Errorf("%s: answered on an open stream: %+v, want %d", mode.name, got.kept, tc.kept)
+				}
 				switch v := got.bad; {
 				case tc.code == 0 && v != nil:
 					t.Errorf("%s: verdict %d %q, want none", mode.name, v.code, v.why)
@@ -123,9 +131,9 @@ func TestStreamFramer(t *testing.T) {
 }
 
 // FuzzStreamFramer: whatever the bytes and however they are cut, the framer never panics,
-// passes a prefix of the input unchanged and in order, nothing after a verdict, only frames
-// sipgo's stream parser reads whole (or keep-alives sipgo skips), and the same bytes and
-// verdict as when the input comes at once.
+// frames a prefix of the input unchanged and in order, nothing after a verdict that closes the
+// stream, passes only frames sipgo's stream parser reads whole (or keep-alives sipgo skips),
+// and frames, passes and answers the same as when the input comes at once.
 func FuzzStreamFramer(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "torture", "*", "*.dat"))
 	for i, name := range files {
@@ -137,6 +145,8 @@ func FuzzStreamFramer(f *testing.F) {
 	f.Add([]byte("\r\n\r\n"+opt+"\x00\r\n"+opt), uint64(7))
 	f.Add([]byte(strings.Replace(opt, "l: 3", "Content-Length: 3\r\nl: 2", 1)), uint64(1))
 	f.Add([]byte(strings.Replace(opt, "\r\n", "\n", 3)+"\r\n\r"), uint64(3))
+	f.Add([]byte("\n\r\n"), uint64(0))
+	f.Add([]byte(strings.Replace(opt, "SIP/2.0\r\n", "SIP/3.0\r\n", 1)+opt), uint64(4))
 	f.Add([]byte("SIP/2.0 200 OK\r\nContent-Length: 2000\r\n\r\n"), uint64(2))
 	f.Add([]byte(strings.Replace(opt, "Call-ID", "X: "+strings.Repeat("y", 1500)+"\r\nCall-ID", 1)), uint64(5))
 	p := sip.NewParser()
@@ -150,11 +160,13 @@ func FuzzStreamFramer(f *testing.F) {
 		rng := rand.New(rand.NewPCG(seed, seed>>7))
 		got := runFramer(newFramer(), data, func(left int) int { return 1 + rng.IntN(min(left, 64)) })
 		at := 0
-		for _, fr := range got.passed {
+		for _, fr := range got.all {
 			if !bytes.HasPrefix(data[at:], []byte(fr)) {
 				t.Fatalf("frame %q at %d is not the input's next bytes", fr, at)
 			}
 			at += len(fr)
+		}
+		for _, fr := range got.passed {
 			switch {
 			case len(fr) == 0:
 				t.Fatal("empty frame")
@@ -170,8 +182,19 @@ func FuzzStreamFramer(f *testing.F) {
 			}
 		}
 		once := runFramer(newFramer(), data, whole)
+		if a, b := strings.Join(once.all, ""), strings.Join(got.all, ""); a != b {
+			t.Fatalf("framed %q at once, %q in pieces", a, b)
+		}
 		if a, b := strings.Join(once.passed, ""), strings.Join(got.passed, ""); a != b {
 			t.Fatalf("passed %q at once, %q in pieces", a, b)
+		}
+		if len(once.kept) != len(got.kept) {
+			t.Fatalf("answered %+v at once, %+v in pieces", once.kept, got.kept)
+		}
+		for i := range once.kept {
+			if once.kept[i].action != got.kept[i].action || once.kept[i].code != got.kept[i].code {
+				t.Fatalf("answered %+v at once, %+v in pieces", once.kept, got.kept)
+			}
 		}
 		if (once.bad == nil) != (got.bad == nil) || once.bad != nil && (once.bad.action != got.bad.action || once.bad.code != got.bad.code) {
 			t.Fatalf("verdict %+v at once, %+v in pieces", once.bad, got.bad)
