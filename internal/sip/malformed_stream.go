@@ -392,15 +392,26 @@ func headerEnd(b []byte, from int) (end, resume int) {
 // RFC 3261 §18.3: Content-Length is mandatory on stream transports.
 func contentLength(header []byte) (n int, why string) {
 	found := false
-	for _, h := range headerLines(header) {
-		name, value, ok := strings.Cut(h.text, ":")
-		if !ok {
+	_, rest, _ := bytes.Cut(header, []byte("\n")) // the start-line
+	for len(rest) > 0 {
+		var line []byte
+		line, rest = nextHeaderLine(rest)
+		if len(bytes.TrimSpace(line)) == 0 {
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || line[0] == ' ' || line[0] == '\t' {
 			continue
 		}
-		if name = strings.ToLower(strings.TrimSpace(name)); name != "content-length" && name != "l" {
+		if name = bytes.TrimSpace(name); !bytes.EqualFold(name, []byte("content-length")) && !bytes.EqualFold(name, []byte("l")) {
 			continue
 		}
-		v, err := strconv.ParseUint(strings.TrimSpace(value), 10, 32)
+		text := string(value)
+		for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') { // RFC 3261 §7.3.1 folding
+			line, rest = nextHeaderLine(rest)
+			text += " " + string(line)
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(text), 10, 32)
 		if err != nil {
 			return 0, "malformed Content-Length header"
 		}
@@ -413,4 +424,10 @@ func contentLength(header []byte) (n int, why string) {
 		return 0, "no Content-Length on a stream transport"
 	}
 	return n, ""
+}
+
+// nextHeaderLine cuts the first line, without its CRLF or LF, from b.
+func nextHeaderLine(b []byte) (line, rest []byte) {
+	line, rest, _ = bytes.Cut(b, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r")), rest
 }
