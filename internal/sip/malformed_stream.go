@@ -20,7 +20,9 @@ import (
 // says), checks each complete message with sipgo's parser and hands sipgo only what it will
 // read. A malformed request gets the answer the UDP screen would give (malformed.go), written on
 // the connection (RFC 3261 §18.2.2), and then the connection is closed: after a message that
-// cannot be parsed, its framing, and so where the next message starts, cannot be trusted.
+// cannot be parsed, its framing, and so where the next message starts, cannot be trusted. A
+// request sipgo parses but the screen answers (505 for another SIP-Version) leaves the
+// connection open.
 
 const (
 	// streamMaxHeader caps the header section of a message on a stream. A peer that sends more
@@ -115,7 +117,11 @@ func (c *screenedConn) reject(v verdict, keep bool) {
 		// the request came in on; the Via still gets received and rport (§18.2.1).
 		res, _ := buildResponse(v, src, newTag())
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-		if _, err := c.Conn.Write(res); err != nil {
+		_, err := c.Conn.Write(res)
+		if keep {
+			_ = c.Conn.SetWriteDeadline(time.Time{}) // sipgo writes on without one
+		}
+		if err != nil {
 			log.Debug("sip malformed request: answer not sent", "code", v.code, "err", err)
 		} else {
 			log.Debug("sip malformed request answered", "code", v.code)
