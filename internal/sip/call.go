@@ -323,28 +323,48 @@ func (c *call) anchored(s *sdp.Session, leg *bridge.UDPLeg, side int) []byte {
 	return b
 }
 
+// admit takes the caller's INVITE into a dialog (telgw as UAS) and counts the call as active;
+// done undoes that when the call ends. When the INVITE cannot start a dialog it answers 400.
+func (c *call) admit(req *sip.Request, tx sip.ServerTransaction) (done func(), ok bool) {
+	s := c.s
+	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
+	if err != nil {
+		c.reject(req, tx, 400, "Bad Request", nil)
+		return nil, false
+	}
+	c.a = a
+	s.register(c.id, c, 0)
+	active := s.m.active.WithLabelValues(string(c.cdr.Direction))
+	active.Inc()
+	return func() {
+		active.Dec()
+		s.unregister(c.id, c.bIDLocked())
+	}, true
+}
+
+// parseOffer parses an SDP offer and keeps only the codecs telgw relays (RFC 3264 §5).
+func (s *Service) parseOffer(body []byte) (*sdp.Session, error) {
+	off, err := sdp.Parse(body)
+	if err == nil {
+		err = sdp.FilterOffer(off, s.cfg.Codecs)
+	}
+	return off, err
+}
+
 // run bridges the caller to the first target that answers.
 func (c *call) run(req *sip.Request, tx sip.ServerTransaction, targets []target) {
 	s := c.s
 	log := s.log.With("call_id", c.id, "number", c.cdr.To)
-	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
-	if err != nil {
-		c.reject(req, tx, 400, "Bad Request", nil)
+	done, ok := c.admit(req, tx)
+	if !ok {
 		return
 	}
-	c.a = a
-	s.register(c.id, c, 0)
-	s.m.active.WithLabelValues(string(c.cdr.Direction)).Inc()
-	defer s.m.active.WithLabelValues(string(c.cdr.Direction)).Dec()
-	defer func() { s.unregister(c.id, c.bIDLocked()) }()
+	defer done()
 
 	var offer *sdp.Session
+	var err error
 	if len(req.Body()) > 0 {
-		offer, err = sdp.Parse(req.Body())
-		if err == nil {
-			err = sdp.FilterOffer(offer, s.cfg.Codecs)
-		}
-		if err != nil {
+		if offer, err = s.parseOffer(req.Body()); err != nil {
 			log.Info("offer not acceptable", "err", err)
 			c.answerA(488, "Not Acceptable Here", nil)
 			return

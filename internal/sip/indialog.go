@@ -49,10 +49,7 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 	} else {
 		// Late offer (RFC 3264 §4, RFC 3261 §13.2.1): the callee's 2xx carries the offer and the
 		// caller's ACK the answer.
-		bo, err := sdp.Parse(res.Body())
-		if err == nil {
-			err = sdp.FilterOffer(bo, s.cfg.Codecs)
-		}
+		bo, err := s.parseOffer(res.Body())
 		if err != nil {
 			_ = c.b.Ack(ctx)
 			fail(488, "Not Acceptable Here", err)
@@ -372,23 +369,13 @@ func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.webReinvite(req, tx, side)
 		return
 	}
-	reply := func(body []byte) {
-		res := sip.NewSDPResponseFromRequest(req, body)
-		res.AppendHeader(&s.dialogs[transportOf(req)].ContactHDR)
-		if se, _ := sessionExpires(req); se > 0 {
-			res.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(se.Seconds()))))
-		}
-		_ = tx.Respond(res)
-	}
+	reply := func(body []byte) { s.answerReinvite(req, tx, body) }
 	if len(req.Body()) == 0 {
 		// No offer: telgw offers what it last sent (RFC 3261 §14.2 with RFC 3264 §8).
 		reply(c.lastSent(side))
 		return
 	}
-	off, err := sdp.Parse(req.Body())
-	if err == nil {
-		err = sdp.FilterOffer(off, s.cfg.Codecs)
-	}
+	off, err := s.parseOffer(req.Body())
 	if err != nil {
 		respond(tx, req, 488, "Not Acceptable Here")
 		return
@@ -427,6 +414,16 @@ func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Unlock()
 	c.updateSending()
 	reply(c.anchored(ans, c.legFor(side), side))
+}
+
+// answerReinvite answers a re-INVITE with body, echoing its session timer (RFC 4028 §9).
+func (s *Service) answerReinvite(req *sip.Request, tx sip.ServerTransaction, body []byte) {
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(&s.dialogs[transportOf(req)].ContactHDR)
+	if se, _ := sessionExpires(req); se > 0 {
+		res.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(se.Seconds()))))
+	}
+	_ = tx.Respond(res)
 }
 
 func (c *call) legFor(side int) *bridge.UDPLeg {

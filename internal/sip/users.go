@@ -138,21 +138,13 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 		c.reject(req, tx, 488, "Not Acceptable Here", nil, sip.NewHeader("Warning", `399 telgw "an SDP offer is required for calls to WebRTC users"`))
 		return
 	}
-	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
-	if err != nil {
-		c.reject(req, tx, 400, "Bad Request", nil)
+	done, ok := c.admit(req, tx)
+	if !ok {
 		return
 	}
-	c.a = a
-	s.register(c.id, c, 0)
-	s.m.active.WithLabelValues(string(c.cdr.Direction)).Inc()
-	defer s.m.active.WithLabelValues(string(c.cdr.Direction)).Dec()
-	defer func() { s.unregister(c.id, c.bIDLocked()) }()
+	defer done()
 
-	offer, err := sdp.Parse(req.Body())
-	if err == nil {
-		err = sdp.FilterOffer(offer, s.cfg.Codecs)
-	}
+	offer, err := s.parseOffer(req.Body())
 	var codecs []string
 	var pts map[string]uint8
 	var dtmf uint8
@@ -430,16 +422,11 @@ func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransacti
 		c.reject(req, tx, 488, "Not Acceptable Here", nil, sip.NewHeader("Warning", `399 telgw "an SDP offer is required"`))
 		return
 	}
-	a, err := s.dialogs["ws"].ReadInvite(req, tx)
-	if err != nil {
-		c.reject(req, tx, 400, "Bad Request", nil)
+	done, ok := c.admit(req, tx)
+	if !ok {
 		return
 	}
-	c.a = a
-	s.register(c.id, c, 0)
-	s.m.active.WithLabelValues(string(c.cdr.Direction)).Inc()
-	defer s.m.active.WithLabelValues(string(c.cdr.Direction)).Dec()
-	defer func() { s.unregister(c.id, c.bIDLocked()) }()
+	defer done()
 
 	actx, acancel := context.WithTimeout(s.stop, 10*time.Second)
 	leg, answer, err := u.Engine.Answer(actx, string(req.Body()), webrtc.LegOptions{CallID: c.id, Codecs: s.g711Prefs()})
@@ -550,14 +537,7 @@ func setDirection(s *sdp.Session, dir string) {
 // Media direction changes reach the bridge's media timeout either way.
 func (c *call) webReinvite(req *sip.Request, tx sip.ServerTransaction, side int) {
 	s := c.s
-	reply := func(body []byte) {
-		res := sip.NewSDPResponseFromRequest(req, body)
-		res.AppendHeader(&s.dialogs[transportOf(req)].ContactHDR)
-		if se, _ := sessionExpires(req); se > 0 {
-			res.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(se.Seconds()))))
-		}
-		_ = tx.Respond(res)
-	}
+	reply := func(body []byte) { s.answerReinvite(req, tx, body) }
 	if side == c.webSide {
 		if len(req.Body()) == 0 {
 			respond(tx, req, 488, "Not Acceptable Here", sip.NewHeader("Warning", `399 telgw "re-INVITE without offer is not supported on WebRTC legs"`))
@@ -581,10 +561,7 @@ func (c *call) webReinvite(req *sip.Request, tx sip.ServerTransaction, side int)
 		reply(c.lastSent(side))
 		return
 	}
-	off, err := sdp.Parse(req.Body())
-	if err == nil {
-		err = sdp.FilterOffer(off, s.cfg.Codecs)
-	}
+	off, err := s.parseOffer(req.Body())
 	if err != nil {
 		respond(tx, req, 488, "Not Acceptable Here")
 		return
