@@ -123,18 +123,33 @@ func (r *Reassembler) Pending() int {
 	return len(r.pending)
 }
 
-// removeLocked drops pm and joins what it has. Parts of one coding are joined before decoding
-// so that an escape or surrogate pair split by the sender still decodes; mixed codings are
-// decoded part by part.
+// removeLocked drops pm and joins what it has.
 func (r *Reassembler) removeLocked(pm *pending) Message {
 	delete(r.pending, pm.key)
 	r.order.Remove(pm.elem)
-	msg := Message{From: pm.key.from, To: pm.key.to, Segments: int(pm.key.total)}
+	parts := make([]Part, 0, len(pm.parts))
+	for _, p := range pm.parts {
+		parts = append(parts, p)
+	}
+	return Join(pm.key.from, pm.key.to, int(pm.key.total), parts)
+}
+
+// Join assembles the parts of one concatenated message of total parts sent from from to to,
+// in sequence order whatever order parts is in; parts that are absent count as Missing. Parts
+// of one coding are joined before decoding so that an escape or surrogate pair split by the
+// sender still decodes; mixed codings are decoded part by part. A part repeated in parts
+// counts once (the last copy wins).
+func Join(from, to string, total int, parts []Part) Message {
+	bySeq := make(map[int]Part, len(parts))
+	for _, p := range parts {
+		bySeq[int(p.Concat.Seq)] = p
+	}
+	msg := Message{From: from, To: to, Segments: total}
 	var coding Coding
 	mixed := false
 	first := true
-	for seq := 1; seq <= int(pm.key.total); seq++ {
-		p, ok := pm.parts[uint8(seq)]
+	for seq := 1; seq <= total; seq++ {
+		p, ok := bySeq[seq]
 		if !ok {
 			continue
 		}
@@ -146,8 +161,8 @@ func (r *Reassembler) removeLocked(pm *pending) Message {
 	}
 	var sb strings.Builder
 	var joined []byte
-	for seq := 1; seq <= int(pm.key.total); seq++ {
-		p, ok := pm.parts[uint8(seq)]
+	for seq := 1; seq <= total; seq++ {
+		p, ok := bySeq[seq]
 		if !ok {
 			msg.Missing++
 			continue

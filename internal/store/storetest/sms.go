@@ -19,6 +19,7 @@ func SMS(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("MessageLifecycle", func(t *testing.T) { smsMessageLifecycle(t, open(t)) })
 	t.Run("Repeatability", func(t *testing.T) { smsRepeatability(t, open(t)) })
 	t.Run("Parts", func(t *testing.T) { smsParts(t, open(t)) })
+	t.Run("InboundParts", func(t *testing.T) { SMSParts(t, open) })
 	t.Run("OptOuts", func(t *testing.T) { smsOptOuts(t, open(t)) })
 	t.Run("ConcurrentReceipts", func(t *testing.T) { smsConcurrentUpdates(t, open(t)) })
 	t.Run("Webhooks", func(t *testing.T) { webhooks(t, open(t)) })
