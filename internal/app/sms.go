@@ -62,6 +62,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("sms.carriers[%d]: %w", i, err)
 		}
+		sc.SetPartStore(a.DB)
 		carriers = append(carriers, sc)
 		inflight += cmp.Or(c.SMPP.Window, 10) * max(c.SMPP.Links, 1)
 		runners = append(runners, sc.Run)

@@ -8,9 +8,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/telgw/telgw/internal/sms"
 	"github.com/telgw/telgw/internal/sms/gsm"
 )
+
+// claimLease is how long a receiver holds a completed (or timed-out) inbound message while it
+// delivers it; a receiver that dies holding one leaves it to another node's sweeper after
+// this. Delivery is abandoned after half of it, so a slow receiver does not race the sweeper.
+const claimLease = time.Minute
 
 // Carrier is a set of SMPP links to one SMSC. It implements sms.Carrier.
 type Carrier struct {
@@ -20,6 +27,7 @@ type Carrier struct {
 	rr    atomic.Uint32
 	ref   atomic.Uint32
 	reasm *gsm.Reassembler
+	parts sms.PartStore // nil: parts are kept in reasm only
 
 	bmu       sync.Mutex
 	boundCh   chan struct{} // closed and replaced whenever a link's bound state changes
@@ -67,6 +75,12 @@ func (c *Carrier) Bound() int {
 // Submitted counts submit_sm PDUs the SMSC accepted since start.
 func (c *Carrier) Submitted() int64 { return c.submitted.Load() }
 
+// SetPartStore makes the reassembly of concatenated inbound messages durable: each part is
+// stored in ps before its deliver_sm_resp, so a part acknowledged to the SMSC survives a
+// crash, and parts of one message that arrive on binds of different nodes sharing ps are
+// joined. Without it parts wait in memory only. Call it before Run.
+func (c *Carrier) SetPartStore(ps sms.PartStore) { c.parts = ps }
+
 // Run holds every link bound until ctx ends, then unbinds them. Timed-out partial inbound
 // messages are delivered to the handler as they expire.
 func (c *Carrier) Run(ctx context.Context) error {
@@ -82,14 +96,91 @@ func (c *Carrier) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
+				if c.parts != nil {
+					c.sweepParts(ctx)
+					continue
+				}
 				for _, m := range c.reasm.Expire(c.now()) {
 					c.log.Warn("inbound message incomplete after timeout", "from", m.From, "to", m.To, "missing", m.Missing)
-					c.deliverInbound(ctx, m)
+					_ = c.deliverInbound(ctx, m)
 				}
 			}
 		}
 	})
 	wg.Wait()
+	return nil
+}
+
+// sweepParts delivers the stored messages this node claims: incomplete ones whose first part
+// is older than the reassembly timeout (as partial messages, the parts that never arrived
+// left out) and complete ones whose receiver died or failed before delivering them.
+func (c *Carrier) sweepParts(ctx context.Context) {
+	for ctx.Err() == nil {
+		now := c.now()
+		const batch = 100
+		claims, err := c.parts.InboundPartsClaim(ctx, sms.InboundClaimParams{Carrier: c.cfg.Name, Now: now,
+			StartedBefore: now.Add(-c.cfg.ReassemblyTimeout), Token: uuid.NewString(), ClaimUntil: now.Add(claimLease), Limit: batch})
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Error("claiming timed-out inbound messages failed", "err", err)
+			}
+			return
+		}
+		for _, cl := range claims {
+			_ = c.deliverClaim(ctx, cl)
+		}
+		if len(claims) < batch {
+			return
+		}
+	}
+}
+
+// storePart records one part of a concatenated message durably and, when it completes the
+// message and this receiver won the claim, delivers the message. The returned command_status
+// is statusOK only once the part is stored (and, for the completing part, the message
+// delivered), so the SMSC redelivers anything telgw might not have.
+func (c *Carrier) storePart(ctx context.Context, p gsm.Part, now time.Time, log *slog.Logger) uint32 {
+	ip := sms.InboundPart{InboundKey: sms.InboundKey{Carrier: c.cfg.Name, From: p.From, To: p.To, Ref: p.Concat.Ref,
+		Ref16: p.Concat.Ref16, Total: int(p.Concat.Total)}, Seq: int(p.Concat.Seq), Coding: p.Coding, Data: p.Data, ReceivedAt: now}
+	cl, ok, err := c.parts.InboundPartAdd(ctx, sms.InboundPartAddParams{Part: ip, Token: uuid.NewString(), ClaimUntil: now.Add(claimLease)})
+	if err != nil {
+		log.Error("storing inbound message part failed; asking the SMSC to retry", "err", err, "part", p.String())
+		return statusRxTAppn
+	}
+	if !ok {
+		return statusOK
+	}
+	if err := c.deliverClaim(ctx, cl); err != nil {
+		return statusRxTAppn
+	}
+	return statusOK
+}
+
+// deliverClaim hands a claimed message to the handler, then deletes its parts. When the
+// handler fails the claim is released, so the SMSC's retry of the part (or the sweeper)
+// delivers it again.
+func (c *Carrier) deliverClaim(ctx context.Context, cl sms.InboundClaim) error {
+	m := cl.Message()
+	if m.Missing > 0 {
+		c.log.Warn("inbound message incomplete after timeout", "from", m.From, "to", m.To, "missing", m.Missing)
+	}
+	dctx, cancel := context.WithTimeout(ctx, claimLease/2)
+	err := c.deliverInbound(dctx, m)
+	cancel()
+	// The parts' bookkeeping outlives a shutdown that interrupted the delivery.
+	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err != nil {
+		if rerr := c.parts.InboundPartsRelease(bctx, cl); rerr != nil {
+			c.log.Warn("releasing inbound message failed; it is retried when its claim lapses", "err", rerr, "from", m.From)
+		}
+		return err
+	}
+	if err := c.parts.InboundPartsDone(bctx, cl); err != nil {
+		// The message is recorded; its parts stay until the claim lapses, when it is
+		// delivered a second time.
+		c.log.Error("deleting delivered inbound message parts failed", "err", err, "from", m.From)
+	}
 	return nil
 }
 
@@ -248,6 +339,9 @@ func (c *Carrier) handleDeliverSM(ctx context.Context, body []byte, log *slog.Lo
 	p, udhOK := d.part()
 	if !udhOK {
 		log.Warn("inbound deliver_sm with malformed user data header; delivering it as text", "from", p.From)
+	}
+	if c.parts != nil && p.Concat.Total > 1 && p.Concat.Seq >= 1 && p.Concat.Seq <= p.Concat.Total {
+		return c.storePart(ctx, p, now, log)
 	}
 	m, done := c.reasm.Add(now, p)
 	if !done {
