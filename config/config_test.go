@@ -36,7 +36,7 @@ sip:
 sms:
   carriers:
     - name: smsc1
-      smpp: {address: 127.0.0.1:2775, systemId: telgw, password: secret, window: 10, maxRate: 0}
+      smpp: {address: 127.0.0.1:2775, systemId: telgw, password: secret, window: 10, maxRate: 0, reassemblyTimeout: 2m}
 webhooks:
   - url: http://127.0.0.1:9000/events
     secret: a-secret
@@ -65,7 +65,8 @@ webhooks:
 		c.HTTP.ShutdownTimeout != 3*time.Second || c.HTTP.ClockSkew != 5*time.Minute {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
-	if len(c.SIP.Trunks) != 1 || c.SIP.Trunks[0].Auth.Username != "u" || c.SMS.Carriers[0].SMPP.Window != 10 || c.Webhooks[0].Secret != "a-secret" {
+	if len(c.SIP.Trunks) != 1 || c.SIP.Trunks[0].Auth.Username != "u" || c.SMS.Carriers[0].SMPP.Window != 10 ||
+		c.SMS.Carriers[0].SMPP.ReassemblyTimeout != 2*time.Minute || c.Webhooks[0].Secret != "a-secret" {
 		t.Fatalf("sections not parsed: %+v", c)
 	}
 }
@@ -158,5 +159,15 @@ func TestWebRTC(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}
+	}
+}
+
+func TestSMPPReassemblyTimeoutNotNegative(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.SMS.Carriers = []Carrier{{Name: "c1", SMPP: &SMPPLink{Address: "127.0.0.1:2775", ReassemblyTimeout: -time.Second}}}
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "sms.carriers[0].smpp.reassemblyTimeout") {
+		t.Fatalf("want an error naming the key, got %v", err)
 	}
 }

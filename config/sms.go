@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // SMS configures SMS carriers (internal/sms).
@@ -63,6 +64,9 @@ type SMPPLink struct {
 	Concat string `yaml:"concat"`
 	// BindMode is transceiver (default) or txrx (separate transmitter and receiver binds).
 	BindMode string `yaml:"bindMode"`
+	// ReassemblyTimeout is how long the parts of a concatenated inbound message wait for the
+	// rest before it is delivered as a partial message. Default 5m.
+	ReassemblyTimeout time.Duration `yaml:"reassemblyTimeout"`
 }
 
 // Webhook is an event subscriber.
@@ -108,6 +112,9 @@ func (s *SMS) validate() []error {
 		}
 		if c.SMPP.Window < 0 {
 			errs = append(errs, fmt.Errorf("%s.smpp.window: must not be negative", key))
+		}
+		if c.SMPP.ReassemblyTimeout < 0 {
+			errs = append(errs, fmt.Errorf("%s.smpp.reassemblyTimeout: must not be negative", key))
 		}
 	}
 	return errs

@@ -58,7 +58,8 @@ func (a *App) setupSMS(ctx context.Context) error {
 		}
 		sc, err := smpp.New(smpp.Config{Name: c.Name, Address: c.SMPP.Address, SystemID: c.SMPP.SystemID, Password: c.SMPP.Password,
 			SystemType: c.SMPP.SystemType, Window: c.SMPP.Window, MaxRate: c.SMPP.MaxRate, Links: c.SMPP.Links, Concat: concat, BindMode: c.SMPP.BindMode,
-			Handler: handler, Logger: log, Metrics: smppMetrics})
+			ReassemblyTimeout: c.SMPP.ReassemblyTimeout,
+			Handler:           handler, Logger: log, Metrics: smppMetrics})
 		if err != nil {
 			return fmt.Errorf("sms.carriers[%d]: %w", i, err)
 		}
