@@ -256,20 +256,35 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "caller id is not one of your numbers"`))
 		return
 	}
-	called, err := number.Normalize(req.Recipient.User)
-	if err != nil {
-		c.cdr.To = req.Recipient.User
-		c.reject(req, tx, 484, "Address Incomplete", nil)
-		return
-	}
-	c.cdr.To = called
-	trunks := s.trunks.outbound(called)
-	if len(trunks) == 0 {
-		log.Info("no outbound route", "number", called)
-		c.reject(req, tx, 404, "Not Found", nil, sip.NewHeader("Warning", `399 telgw "no route"`))
+	called, trunks, ok := c.routeOut(req, tx)
+	if !ok {
 		return
 	}
 	c.run(req, tx, trunkTargets(trunks, called, c.cdr.From))
+}
+
+// routeOut finds the trunks for the number a call out dialled (sip:+1…@ or tel:+1…): it answers
+// 484 for a number it cannot read and 404 when no route matches, and records the number in the
+// CDR either way.
+func (c *call) routeOut(req *sip.Request, tx sip.ServerTransaction) (string, []*trunk, bool) {
+	dialed := req.Recipient.User
+	if dialed == "" && strings.EqualFold(req.Recipient.Scheme, "tel") {
+		dialed = req.Recipient.Host
+	}
+	called, err := number.Normalize(dialed)
+	if err != nil {
+		c.cdr.To = dialed
+		c.reject(req, tx, 484, "Address Incomplete", nil)
+		return "", nil, false
+	}
+	c.cdr.To = called
+	trunks := c.s.trunks.outbound(called)
+	if len(trunks) == 0 {
+		c.s.log.Info("no outbound route", "call_id", c.id, "number", called)
+		c.reject(req, tx, 404, "Not Found", nil, sip.NewHeader("Warning", `399 telgw "no route"`))
+		return "", nil, false
+	}
+	return called, trunks, true
 }
 
 // trunkTargets are the INVITE targets for a call from caller to called by trunks, in order,

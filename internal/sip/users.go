@@ -13,7 +13,6 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/registrar"
-	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
@@ -401,21 +400,8 @@ func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransacti
 		return
 	}
 	c.cdr.From = from
-	dialed := req.Recipient.User
-	if dialed == "" && strings.EqualFold(req.Recipient.Scheme, "tel") {
-		dialed = req.Recipient.Host
-	}
-	called, err := number.Normalize(dialed)
-	if err != nil {
-		c.cdr.To = dialed
-		c.reject(req, tx, 484, "Address Incomplete", nil)
-		return
-	}
-	c.cdr.To = called
-	trunks := s.trunks.outbound(called)
-	if len(trunks) == 0 {
-		log.Info("no outbound route", "number", called)
-		c.reject(req, tx, 404, "Not Found", nil, sip.NewHeader("Warning", `399 telgw "no route"`))
+	called, trunks, ok := c.routeOut(req, tx)
+	if !ok {
 		return
 	}
 	if len(req.Body()) == 0 {
