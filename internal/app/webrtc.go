@@ -28,10 +28,11 @@ func (a *App) setupWebRTC(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Digest nonces are stateless, signed with a secret every node derives from the shared
-	// access key (rotating the key only makes outstanding nonces stale).
+	// Digest nonces are stateless, signed with a secret every node derives from the same stored
+	// secret (the TURN secret, which access-key rotation leaves alone), so a nonce one node
+	// issued is good on every other.
 	nonceSecret := func() []byte {
-		m := hmac.New(sha256.New, a.Keys.Current().Primary)
+		m := hmac.New(sha256.New, []byte(a.Keys.Current().TURNSecret))
 		m.Write([]byte("telgw sip digest nonce"))
 		return m.Sum(nil)
 	}()
