@@ -160,7 +160,13 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := os.MkdirAll(a.Config.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
 	if err := a.writeConnectionString(); err != nil {
+		return err
+	}
+	if err := a.writeListeners(); err != nil {
 		return err
 	}
 	srv := &http.Server{

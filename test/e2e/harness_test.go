@@ -3,40 +3,31 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"database/sql"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/telgw/telgw/internal/testnode"
 )
 
 var telgwBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "telgw-e2e-")
-	if err != nil {
+	var err error
+	if telgwBin, err = testnode.Bin(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	telgwBin = filepath.Join(dir, "telgw")
-	out, err := exec.Command("go", "build", "-o", telgwBin, "../../cmd/telgw").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build telgw: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	testnode.Cleanup()
 	os.Exit(code)
 }
 
@@ -97,20 +88,8 @@ func PostgresURL(t testing.TB) string {
 	return admin[:i+1] + name
 }
 
-// Telgw is a running `telgw serve`.
-type Telgw struct {
-	Endpoint, ConnString, DataDir string
-	cmd                           *exec.Cmd
-	logs                          *logBuf
-	done                          chan error
-}
-
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+// Telgw is a running `telgw serve` (the shared harness, internal/testnode).
+type Telgw = testnode.Node
 
 // Options configures StartTelgw.
 type Options struct {
@@ -124,122 +103,13 @@ type Options struct {
 	Env []string
 }
 
-// StartTelgw runs `telgw serve` on a free port and waits until /readyz answers.
+// StartTelgw runs `telgw serve` on ports the kernel picks and waits until /readyz answers.
 func StartTelgw(t testing.TB, o Options) *Telgw {
 	t.Helper()
-	if o.DataDir == "" {
-		o.DataDir = t.TempDir()
-	}
 	if o.Postgres && o.DatabaseURL == "" {
 		o.DatabaseURL = PostgresURL(t)
 	}
-	addr := freeAddr(t)
-	cmd := exec.Command(telgwBin, "serve")
-	cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+o.DataDir, "TELGW_HTTP_ADDR="+addr,
-		"TELGW_DATABASE_URL="+o.DatabaseURL, "TELGW_SIP_ADDR="+freeAddr(t), "TELGW_TURN_ADDR=127.0.0.1:0",
-		"TELGW_LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, o.Env...)
-	tg := &Telgw{DataDir: o.DataDir, cmd: cmd, logs: &logBuf{}, done: make(chan error, 1)}
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		tg.logs.mu.Lock()
-		defer tg.logs.mu.Unlock()
-		return tg.logs.b.Write(p)
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			tg.logs.mu.Lock()
-			tg.logs.b.WriteString(sc.Text() + "\n")
-			tg.logs.mu.Unlock()
-		}
-	}()
-	go func() { tg.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		tg.Stop(t)
-		if t.Failed() {
-			t.Logf("telgw output:\n%s", tg.logs.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(o.DataDir, "connection-string")); err == nil && strings.Contains(string(b), addr) {
-			cs := strings.TrimSpace(string(b))
-			endpoint := strings.TrimPrefix(strings.SplitN(cs, ";", 2)[0], "endpoint=")
-			if ready(endpoint) {
-				tg.ConnString, tg.Endpoint = cs, endpoint
-				return tg
-			}
-		}
-		select {
-		case err := <-tg.done:
-			tg.done <- err
-			t.Fatalf("telgw exited: %v\n%s", err, tg.logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("telgw not ready\n%s", tg.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// Stop sends SIGTERM and waits for a clean exit.
-func (tg *Telgw) Stop(t testing.TB) {
-	if tg.cmd.ProcessState != nil {
-		return
-	}
-	_ = tg.cmd.Process.Signal(os.Interrupt)
-	select {
-	case err := <-tg.done:
-		tg.done <- err
-		if err != nil {
-			t.Errorf("telgw did not exit cleanly on SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		_ = tg.cmd.Process.Kill()
-		t.Errorf("telgw did not stop within 30s of SIGTERM")
-	}
-}
-
-// Kill sends SIGKILL (crash tests).
-func (tg *Telgw) Kill() {
-	_ = tg.cmd.Process.Kill()
-	err := <-tg.done
-	tg.done <- err
-}
-
-// Logs returns what telgw printed so far.
-func (tg *Telgw) Logs() string { return tg.logs.String() }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-var probe = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-	TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // readiness probe of a test server
-}}
-
-func ready(endpoint string) bool {
-	resp, err := probe.Get(endpoint + "readyz")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return testnode.Start(t, testnode.Options{Bin: telgwBin, DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, Env: o.Env})
 }
 
 // RunNode runs a node test file in test/peers with env, failing the test on failure.

@@ -21,7 +21,7 @@ import (
 
 // The carrier (SIPp) lives on its own loopback address so telgw tells it apart by source.
 const (
-	carrierIP   = "127.0.0.2"
+	carrierIP   = "127.0.0.12" // its own loopback address: SIPp ports probed here cannot collide with other packages
 	userNumber  = "+14155552671"
 	pstnNumber  = "+12125550199"
 	sipRoutingV = "api-version=2023-03-01"
@@ -112,8 +112,8 @@ func webrtcGateway(t *testing.T, carrierPort int) (*Telgw, *Client, string, stri
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sipAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePortOn(t, "127.0.0.1")))
-	tg := StartTelgw(t, Options{Env: []string{"TELGW_CONFIG=" + cfgPath, "TELGW_SIP_ADDR=" + sipAddr}})
+	tg := StartTelgw(t, Options{Env: []string{"TELGW_CONFIG=" + cfgPath}})
+	sipAddr := tg.Addrs.SIP
 	c := NewClient(t, tg.ConnString)
 	buyNumber(t, c, userNumber)
 	var id struct {

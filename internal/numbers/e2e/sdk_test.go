@@ -5,8 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,23 +13,19 @@ import (
 	"time"
 
 	"github.com/telgw/telgw/internal/store/storetest"
+	"github.com/telgw/telgw/internal/testnode"
 )
 
 var telgwBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "telgw-numbers-e2e-")
-	if err != nil {
+	var err error
+	if telgwBin, err = testnode.Bin(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	telgwBin = filepath.Join(dir, "telgw")
-	if out, err := exec.Command("go", "build", "-o", telgwBin, "../../../cmd/telgw").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build telgw: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	testnode.Cleanup()
 	os.Exit(code)
 }
 
@@ -49,16 +43,6 @@ func peersDir(t *testing.T) string {
 	return dir
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestSDK(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { runSDK(t, "") })
 	t.Run("postgres", func(t *testing.T) { runSDK(t, storetest.NewPostgresDatabase(t)) })
@@ -67,9 +51,8 @@ func TestSDK(t *testing.T) {
 func runSDK(t *testing.T, dbURL string) {
 	peers := peersDir(t)
 	dataDir := t.TempDir()
-	addr := freeAddr(t)
-	env := append(os.Environ(), "TELGW_DATA_DIR="+dataDir, "TELGW_HTTP_ADDR="+addr, "TELGW_DATABASE_URL="+dbURL,
-		"TELGW_SIP_ADDR="+freeAddr(t), "TELGW_TURN_ADDR=127.0.0.1:0", "TELGW_LOG_LEVEL=warn")
+	env := append(os.Environ(), "TELGW_DATA_DIR="+dataDir, "TELGW_HTTP_ADDR=127.0.0.1:0", "TELGW_DATABASE_URL="+dbURL,
+		"TELGW_SIP_ADDR=127.0.0.1:0", "TELGW_TURN_ADDR=127.0.0.1:0", "TELGW_LOG_LEVEL=warn")
 	cli := func(args ...string) string {
 		cmd := exec.Command(telgwBin, args...)
 		cmd.Env = env
@@ -81,27 +64,7 @@ func runSDK(t *testing.T, dbURL string) {
 	}
 	// One block before the server starts, the others while it runs (imports are online).
 	cli("numbers", "import", "--range", "+14252000000:+14252000099", "--carrier", "carrier-a")
-	srv := exec.Command(telgwBin, "serve")
-	srv.Env = env
-	var logs strings.Builder
-	srv.Stdout, srv.Stderr = &logs, &logs
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Wait() }()
-	t.Cleanup(func() {
-		_ = srv.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = srv.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("telgw output:\n%s", logs.String())
-		}
-	})
-	cs := waitReady(t, dataDir, addr, done)
+	cs := testnode.Start(t, testnode.Options{Bin: telgwBin, DataDir: dataDir, DatabaseURL: dbURL}).ConnString
 	cli("numbers", "import", "--range", "+12062000000:+12062000009", "--carrier", "carrier-a")
 	csv := filepath.Join(t.TempDir(), "tf.csv")
 	var b strings.Builder
@@ -128,31 +91,6 @@ func runSDK(t *testing.T, dbURL string) {
 		t.Fatalf("node numbers.test.mjs: %v\n%s", err, out)
 	}
 	t.Logf("%s", lastLines(string(out), 10))
-}
-
-func waitReady(t *testing.T, dataDir, addr string, done chan error) string {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("telgw exited: %v", err)
-		default:
-		}
-		b, err := os.ReadFile(filepath.Join(dataDir, "connection-string"))
-		if err == nil && strings.Contains(string(b), addr) {
-			if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return strings.TrimSpace(string(b))
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("telgw not ready within 60s")
-	return ""
 }
 
 func lastLines(s string, n int) string {

@@ -1,7 +1,6 @@
 package smsctest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -10,37 +9,22 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/telgw/telgw/internal/api"
+	"github.com/telgw/telgw/internal/testnode"
 )
 
-// BuildTelgw builds cmd/telgw (root is the module root relative to the test) into dir.
-func BuildTelgw(root, dir string) (string, error) {
-	bin := filepath.Join(dir, "telgw")
-	if out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "telgw")).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build telgw: %v\n%s", err, out)
-	}
-	return bin, nil
-}
+// BuildTelgw builds cmd/telgw once per process (the shared harness, internal/testnode); root
+// and dir are no longer used and kept for callers.
+func BuildTelgw(_, _ string) (string, error) { return testnode.Bin() }
 
-// Node is a running `telgw serve`.
+// Node is a running `telgw serve` with a signed HTTP client.
 type Node struct {
-	t testing.TB
-	// Endpoint is the ACS endpoint ("http://127.0.0.1:PORT/").
-	Endpoint string
-	// Key is the access key.
-	Key  []byte
-	cmd  *exec.Cmd
-	done chan error
-	mu   sync.Mutex
-	logs bytes.Buffer
+	*testnode.Node
+	t    testing.TB
 	http *http.Client
 }
 
@@ -65,7 +49,8 @@ type NodeOptions struct {
 	ExtraCarriers string
 }
 
-// FreeAddr returns a free loopback host:port.
+// FreeAddr returns a loopback host:port that was free a moment ago, for peers that cannot
+// listen on port 0 and report it (Kannel). telgw itself never needs it.
 func FreeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,12 +60,10 @@ func FreeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// StartNode writes a config and runs `telgw serve` until ready; the test kills it at the end.
+// StartNode writes a config and runs `telgw serve` until ready; the test kills it (SIGKILL) at
+// the end.
 func StartNode(t testing.TB, o NodeOptions) *Node {
 	t.Helper()
-	if o.DataDir == "" {
-		o.DataDir = t.TempDir()
-	}
 	if o.Window == 0 {
 		o.Window = 10
 	}
@@ -92,79 +75,12 @@ func StartNode(t testing.TB, o NodeOptions) *Node {
 			cfg += fmt.Sprintf("  - url: %q\n    secret: a-secret\n", u)
 		}
 	}
-	cfgPath := filepath.Join(o.DataDir, "telgw.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := FreeAddr(t)
-	_ = os.Remove(filepath.Join(o.DataDir, "connection-string"))
-	cmd := exec.Command(o.Bin, "serve")
-	cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+o.DataDir, "TELGW_HTTP_ADDR="+addr, "TELGW_DATABASE_URL="+o.DatabaseURL,
-		"TELGW_SIP_ADDR="+FreeAddr(t), "TELGW_TURN_ADDR=127.0.0.1:0", "TELGW_CONFIG="+cfgPath, "TELGW_LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, o.Env...)
-	n := &Node{t: t, cmd: cmd, done: make(chan error, 1), http: &http.Client{Timeout: 30 * time.Second}}
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			n.mu.Lock()
-			n.logs.WriteString(sc.Text() + "\n")
-			n.mu.Unlock()
-		}
-		n.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		n.Kill()
-		if t.Failed() {
-			n.mu.Lock()
-			t.Logf("telgw output:\n%s", n.logs.String())
-			n.mu.Unlock()
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile(filepath.Join(o.DataDir, "connection-string"))
-		if err == nil && strings.Contains(string(b), addr) {
-			for _, part := range strings.Split(strings.TrimSpace(string(b)), ";") {
-				k, v, _ := strings.Cut(part, "=")
-				switch k {
-				case "endpoint":
-					n.Endpoint = v
-				case "accesskey":
-					n.Key, _ = base64.StdEncoding.DecodeString(v)
-				}
-			}
-			if resp, err := n.http.Get(n.Endpoint + "readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == 200 {
-					return n
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	t.Fatalf("telgw not ready:\n%s", n.logs.String())
-	return nil
+	tn := testnode.Start(t, testnode.Options{Bin: o.Bin, DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, Config: cfg, Env: o.Env, KillAtEnd: true})
+	return &Node{Node: tn, t: t, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // KeyB64 is the access key as the connection string carries it.
 func (n *Node) KeyB64() string { return base64.StdEncoding.EncodeToString(n.Key) }
-
-// Kill sends SIGKILL and waits.
-func (n *Node) Kill() {
-	if n.cmd.ProcessState != nil {
-		return
-	}
-	_ = n.cmd.Process.Kill()
-	<-n.done
-	n.done <- nil
-}
 
 // Do sends a signed request and decodes a JSON reply into out (if non-nil).
 func (n *Node) Do(method, path string, body, out any) int {
