@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/telgw/telgw/internal/app"
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/numbers"
-	"github.com/telgw/telgw/internal/sip"
-	"github.com/telgw/telgw/internal/sip/number"
+	"github.com/telgw/telgw/internal/problem"
 )
 
 // runCalls prints call detail records: `telgw calls [list] [-number N] [-limit N]`.
@@ -20,7 +21,7 @@ func runCalls(ctx context.Context, e *cliEnv, args []string) error {
 	}
 	fs := flag.NewFlagSet("calls", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	var p sip.CDRListParams
+	var p calls.CDRListParams
 	var num string
 	fs.StringVar(&num, "number", "", "only calls from or to this number")
 	fs.IntVar(&p.Top, "limit", 50, "how many, newest first")
@@ -28,7 +29,7 @@ func runCalls(ctx context.Context, e *cliEnv, args []string) error {
 		return usageError(err.Error())
 	}
 	if num != "" {
-		n, err := number.Normalize(num)
+		n, err := e164.Normalize(num)
 		if err != nil {
 			return usageError(err.Error())
 		}
@@ -63,9 +64,13 @@ func runSIP(ctx context.Context, e *cliEnv, args []string) error {
 		return err
 	}
 	defer db.Close()
+	// The same service as the REST edge (/telgw/sip/credentials), with the configured realm, so
+	// a credential made here authenticates against the SIP edge's challenges.
+	creds := calls.CredentialService{Store: db, Realm: e.cfg.SIP.Realm,
+		Router: calls.NumberRouter{Numbers: numbers.New(app.NumbersConfig(e.cfg, db, e.log))}}
 	switch args[1] {
 	case "list":
-		list, err := db.SIPCredentialList(ctx)
+		list, err := creds.List(ctx)
 		if err != nil {
 			return err
 		}
@@ -79,32 +84,20 @@ func runSIP(ctx context.Context, e *cliEnv, args []string) error {
 		if len(args) < 5 {
 			return usageError("want credentials add USER PASSWORD NUMBER…")
 		}
-		var nums []string
-		for _, n := range args[4:] {
-			en, err := number.Normalize(n)
-			if err != nil {
-				return usageError(err.Error())
-			}
-			if _, err := db.NumberRouting(ctx, numbers.E164(en)); err != nil {
-				return fmt.Errorf("%s is not a purchased number: %w", en, err)
-			}
-			nums = append(nums, en)
+		c, err := creds.Create(ctx, args[2], args[3], args[4:])
+		if problem.KindOf(err) == problem.KindInvalid {
+			return usageError(err.Error())
 		}
-		if len(args[3]) < 8 {
-			return usageError("the password needs at least 8 characters")
-		}
-		// The realm is the SIP service's default (sip.Config.Realm).
-		c := sip.NewCredential("telgw", args[2], args[3], nums)
-		if err := db.SIPCredentialPut(ctx, c); err != nil {
+		if err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(e.stdout, "credential %s for %v\n", c.Username, c.Numbers)
+		_, err = fmt.Fprintf(e.stdout, "credential %s for %v\n", c.Username, c.Numbers)
 		return err
 	case "delete":
 		if len(args) != 3 {
 			return usageError("want credentials delete USER")
 		}
-		return db.SIPCredentialDelete(ctx, args[2])
+		return creds.Delete(ctx, args[2])
 	}
 	return usageError("want credentials list | add | delete")
 }

@@ -3,15 +3,13 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 
 	"github.com/telgw/telgw/internal/bridge"
-	"github.com/telgw/telgw/internal/numbers"
-	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/sip"
 	"github.com/telgw/telgw/internal/sip/number"
 )
@@ -70,7 +68,7 @@ func (a *App) setupSIP(ctx context.Context) error {
 		RingTimeout: c.RingTimeout, FailoverTimeout: c.FailoverTimeout, SessionExpires: c.SessionExpires,
 		SourceRate: c.SourceRate, SourceBurst: c.SourceBurst, Codecs: codecs, Media: media, TLS: tlsCfg,
 		Logger: a.Log.With("component", "sip"), Registerer: a.Registry},
-		sip.Deps{Router: sipRouter{a.Numbers}, Store: a.DB, Users: a.Users})
+		sip.Deps{Router: a.callRouter(), Store: a.DB, Users: a.Users})
 	if err != nil {
 		return err
 	}
@@ -85,30 +83,10 @@ func (a *App) setupSIP(ctx context.Context) error {
 	return nil
 }
 
-// sipRouter adapts the numbers domain to sip.Router: a purchased number with inbound calling
-// routes by its per-number route (SIP URIs today; users and bots are not wired yet, so they,
-// like the default route, answer 480).
-type sipRouter struct{ svc *numbers.Service }
-
-func (r sipRouter) CallRoute(ctx context.Context, e164 string) (sip.Route, error) {
-	if r.svc == nil {
-		return nil, sip.ErrUnknownNumber
+// callRouter is the call domain's routing decision over this node's number inventory.
+func (a *App) callRouter() calls.NumberRouter {
+	if a.Numbers == nil {
+		return calls.NumberRouter{}
 	}
-	rt, err := r.svc.NumberRoute(ctx, e164)
-	if errors.Is(err, problem.ErrNotFound) || problem.KindOf(err) == problem.KindInvalid {
-		return nil, sip.ErrUnknownNumber
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !rt.Caps.Calling.Inbound() && !rt.Caps.Calling.Outbound() {
-		return nil, sip.ErrUnknownNumber
-	}
-	switch rt.Route.Kind() {
-	case numbers.RouteSIP:
-		return sip.SIPRoute{URI: rt.Route.Target()}, nil
-	case numbers.RouteUser:
-		return sip.UserRoute{User: rt.Route.Target()}, nil
-	}
-	return nil, nil
+	return calls.NumberRouter{Numbers: a.Numbers}
 }

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/problem"
-	"github.com/telgw/telgw/internal/sip/number"
 )
 
 // The operator and ACS-facing management of the SIP side: routing (ACS SipRouting), endpoint
@@ -125,53 +125,30 @@ func (s *Service) apply(r Routing) error {
 	return s.SetRouting(trunks, r.Routes)
 }
 
+// credentials is the call domain's credential service over this SIP service's store, router
+// and realm (the CLI builds the same one from the configuration).
+func (s *Service) credentials() calls.CredentialService {
+	cs := calls.CredentialService{Router: s.deps.Router, Realm: s.cfg.Realm}
+	if s.deps.Store != nil {
+		cs.Store = s.deps.Store
+	}
+	return cs
+}
+
 // CreateCredential makes (or replaces) a customer endpoint's digest credential, bound to
-// numbers that must be telgw's (the Router knows them).
+// numbers that must be telgw's (calls.CredentialService.Create).
 func (s *Service) CreateCredential(ctx context.Context, username, password string, numbers []string) (Credential, error) {
-	if s.deps.Store == nil {
-		return Credential{}, problem.Unsupported("no store for SIP credentials")
-	}
-	if username == "" || strings.ContainsAny(username, " \t\r\n\",:@") || len(username) > 128 {
-		return Credential{}, problem.Invalid("username", "%q is not a valid digest username", username)
-	}
-	if len(password) < 8 {
-		return Credential{}, problem.Invalid("password", "must have at least 8 characters")
-	}
-	if len(numbers) == 0 {
-		return Credential{}, problem.Invalid("numbers", "at least one of your numbers is required")
-	}
-	norm := make([]string, 0, len(numbers))
-	for i, n := range numbers {
-		e, err := number.Normalize(n)
-		if err != nil {
-			return Credential{}, problem.Invalid(fmt.Sprintf("numbers[%d]", i), "%q is not an E.164 number", n)
-		}
-		if _, err := s.deps.Router.CallRoute(ctx, e); err != nil {
-			return Credential{}, problem.Invalid(fmt.Sprintf("numbers[%d]", i), "%s is not a purchased number", e)
-		}
-		norm = append(norm, e)
-	}
-	c := NewCredential(s.cfg.Realm, username, password, norm)
-	if err := s.deps.Store.SIPCredentialPut(ctx, c); err != nil {
-		return Credential{}, err
-	}
-	return c, nil
+	return s.credentials().Create(ctx, username, password, numbers)
 }
 
 // DeleteCredential removes an endpoint credential (problem.ErrNotFound when absent).
 func (s *Service) DeleteCredential(ctx context.Context, username string) error {
-	if s.deps.Store == nil {
-		return problem.ErrNotFound
-	}
-	return s.deps.Store.SIPCredentialDelete(ctx, username)
+	return s.credentials().Delete(ctx, username)
 }
 
 // ListCredentials lists endpoint credentials (without secrets beyond the HA1s).
 func (s *Service) ListCredentials(ctx context.Context) ([]Credential, error) {
-	if s.deps.Store == nil {
-		return nil, nil
-	}
-	return s.deps.Store.SIPCredentialList(ctx)
+	return s.credentials().List(ctx)
 }
 
 // Calls lists CDRs, newest first.

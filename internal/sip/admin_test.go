@@ -99,7 +99,7 @@ func TestRoutingAdmin(t *testing.T) {
 	if err := s.LoadRouting(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st.routing == nil || len(st.routing.Trunks) != 1 || st.routing.Trunks[0] != (ACSTrunk{"carrier1", 5060}) {
+	if st.routing == nil || len(st.routing.Trunks) != 1 || st.routing.Trunks[0] != (ACSTrunk{FQDN: "carrier1", Port: 5060}) {
 		t.Fatalf("stored %+v", st.routing)
 	}
 	port := 5080

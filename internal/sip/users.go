@@ -16,15 +16,6 @@ import (
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
-// UserRoute sends a number's calls to a WebRTC user: an ACS communication user id
-// (8:acs:…) whose devices register over SIP over WebSocket.
-type UserRoute struct {
-	// User is the communication user id.
-	User string
-}
-
-func (UserRoute) isRoute() {}
-
 // Users is what the Service needs to serve WebRTC users (browsers and apps holding an ACS user
 // access token with the voip scope): the registrar with its authenticator and location service,
 // the WebRTC media engine, and the user's number.

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/problem"
-	"github.com/telgw/telgw/internal/sip"
 )
 
-var _ sip.Store = (*DB)(nil)
+var _ calls.Store = (*DB)(nil)
 
 func msOrZeroTime(v int64) time.Time {
 	if v == 0 {
@@ -20,7 +20,7 @@ func msOrZeroTime(v int64) time.Time {
 }
 
 // CDRInsert records one call.
-func (db *DB) CDRInsert(ctx context.Context, c sip.CDR) error {
+func (db *DB) CDRInsert(ctx context.Context, c calls.CDR) error {
 	_, err := db.Exec(ctx, `INSERT INTO sip_cdrs (call_id, direction, from_number, to_number, trunk, start_at, ringing_at,
 		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.CallID, string(c.Direction), c.From, c.To, c.Trunk, ms(c.Start), msOrZero(c.Ringing), msOrZero(c.Answer), ms(c.End),
@@ -29,7 +29,7 @@ func (db *DB) CDRInsert(ctx context.Context, c sip.CDR) error {
 }
 
 // CDRList lists CDRs newest first.
-func (db *DB) CDRList(ctx context.Context, p sip.CDRListParams) ([]sip.CDR, error) {
+func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, error) {
 	q := `SELECT call_id, direction, from_number, to_number, trunk, start_at, ringing_at, answer_at, end_at, disposition,
 		sip_code, q850, ended_by FROM sip_cdrs WHERE start_at >= $1`
 	args := []any{msOrZero(p.Since)}
@@ -46,16 +46,16 @@ func (db *DB) CDRList(ctx context.Context, p sip.CDRListParams) ([]sip.CDR, erro
 		return nil, err
 	}
 	defer rows.Close()
-	var out []sip.CDR
+	var out []calls.CDR
 	for rows.Next() {
-		var c sip.CDR
+		var c calls.CDR
 		var dir string
 		var start, ringing, answer, end int64
 		if err := rows.Scan(&c.CallID, &dir, &c.From, &c.To, &c.Trunk, &start, &ringing, &answer, &end, &c.Disposition,
 			&c.SIPCode, &c.Q850, &c.EndedBy); err != nil {
 			return nil, err
 		}
-		c.Direction = sip.Direction(dir)
+		c.Direction = calls.Direction(dir)
 		c.Start, c.Ringing, c.Answer, c.End = fromMS(start), msOrZeroTime(ringing), msOrZeroTime(answer), fromMS(end)
 		out = append(out, c)
 	}
@@ -63,21 +63,21 @@ func (db *DB) CDRList(ctx context.Context, p sip.CDRListParams) ([]sip.CDR, erro
 }
 
 // SIPRoutingGet reads the ACS SIP routing configuration.
-func (db *DB) SIPRoutingGet(ctx context.Context) (sip.Routing, bool, error) {
+func (db *DB) SIPRoutingGet(ctx context.Context) (calls.Routing, bool, error) {
 	var updated int64
 	if err := db.QueryRow(ctx, `SELECT updated_at FROM sip_routing WHERE id = 1`).Scan(&updated); err != nil {
 		if err = mapErr(err); problem.KindOf(err) == problem.KindNotFound {
-			return sip.Routing{}, false, nil
+			return calls.Routing{}, false, nil
 		}
-		return sip.Routing{}, false, err
+		return calls.Routing{}, false, err
 	}
-	var r sip.Routing
+	var r calls.Routing
 	rows, err := db.Query(ctx, `SELECT fqdn, port FROM sip_trunks ORDER BY fqdn`)
 	if err != nil {
 		return r, false, err
 	}
 	for rows.Next() {
-		var t sip.ACSTrunk
+		var t calls.ACSTrunk
 		if err := rows.Scan(&t.FQDN, &t.Port); err != nil {
 			rows.Close()
 			return r, false, err
@@ -94,7 +94,7 @@ func (db *DB) SIPRoutingGet(ctx context.Context) (sip.Routing, bool, error) {
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var rt sip.OutboundRoute
+		var rt calls.OutboundRoute
 		var trunks string
 		if err := rows.Scan(&rt.Name, &rt.Description, &rt.NumberPattern, &trunks); err != nil {
 			return r, false, err
@@ -108,7 +108,7 @@ func (db *DB) SIPRoutingGet(ctx context.Context) (sip.Routing, bool, error) {
 }
 
 // SIPRoutingPut replaces the ACS SIP routing configuration in one transaction.
-func (db *DB) SIPRoutingPut(ctx context.Context, r sip.Routing) error {
+func (db *DB) SIPRoutingPut(ctx context.Context, r calls.Routing) error {
 	return db.InTx(ctx, func(tx *Tx) error {
 		for _, q := range []string{`DELETE FROM sip_routes`, `DELETE FROM sip_trunks`} {
 			if _, err := tx.Exec(ctx, q); err != nil {
@@ -132,16 +132,16 @@ func (db *DB) SIPRoutingPut(ctx context.Context, r sip.Routing) error {
 	})
 }
 
-// SIPCredential reads one endpoint credential (sip.ErrUnknownCredential when absent).
-func (db *DB) SIPCredential(ctx context.Context, username string) (sip.Credential, error) {
-	var c sip.Credential
+// SIPCredential reads one endpoint credential (calls.ErrUnknownCredential when absent).
+func (db *DB) SIPCredential(ctx context.Context, username string) (calls.Credential, error) {
+	var c calls.Credential
 	var nums string
 	var created int64
 	err := db.QueryRow(ctx, `SELECT username, ha1_md5, ha1_sha256, numbers, created_at FROM sip_credentials WHERE username = $1`, username).
 		Scan(&c.Username, &c.HA1MD5, &c.HA1SHA256, &nums, &created)
 	if err != nil {
 		if err = mapErr(err); problem.KindOf(err) == problem.KindNotFound {
-			return c, sip.ErrUnknownCredential
+			return c, calls.ErrUnknownCredential
 		}
 		return c, err
 	}
@@ -153,7 +153,7 @@ func (db *DB) SIPCredential(ctx context.Context, username string) (sip.Credentia
 }
 
 // SIPCredentialPut creates or replaces an endpoint credential.
-func (db *DB) SIPCredentialPut(ctx context.Context, c sip.Credential) error {
+func (db *DB) SIPCredentialPut(ctx context.Context, c calls.Credential) error {
 	_, err := db.Exec(ctx, `INSERT INTO sip_credentials (username, ha1_md5, ha1_sha256, numbers, created_at) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (username) DO UPDATE SET ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256, numbers = excluded.numbers`,
 		c.Username, c.HA1MD5, c.HA1SHA256, strings.Join(c.Numbers, ","), ms(c.CreatedAt))
@@ -173,15 +173,15 @@ func (db *DB) SIPCredentialDelete(ctx context.Context, username string) error {
 }
 
 // SIPCredentialList lists endpoint credentials by username.
-func (db *DB) SIPCredentialList(ctx context.Context) ([]sip.Credential, error) {
+func (db *DB) SIPCredentialList(ctx context.Context) ([]calls.Credential, error) {
 	rows, err := db.Query(ctx, `SELECT username, ha1_md5, ha1_sha256, numbers, created_at FROM sip_credentials ORDER BY username`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []sip.Credential
+	var out []calls.Credential
 	for rows.Next() {
-		var c sip.Credential
+		var c calls.Credential
 		var nums string
 		var created int64
 		if err := rows.Scan(&c.Username, &c.HA1MD5, &c.HA1SHA256, &nums, &created); err != nil {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/problem"
-	"github.com/telgw/telgw/internal/sip"
 	"github.com/telgw/telgw/internal/store"
 )
 
@@ -28,9 +28,9 @@ func sipRouting(t *testing.T, db *store.DB) {
 	if _, ok, err := db.SIPRoutingGet(ctx); err != nil || ok {
 		t.Fatalf("empty store: ok=%v err=%v", ok, err)
 	}
-	want := sip.Routing{
-		Trunks: []sip.ACSTrunk{{FQDN: "a.carrier.example", Port: 5061}, {FQDN: "b.carrier.example", Port: 5060}},
-		Routes: []sip.OutboundRoute{
+	want := calls.Routing{
+		Trunks: []calls.ACSTrunk{{FQDN: "a.carrier.example", Port: 5061}, {FQDN: "b.carrier.example", Port: 5060}},
+		Routes: []calls.OutboundRoute{
 			{Name: "us", Description: "NANP", NumberPattern: `^\+1\d{10}$`, Trunks: []string{"b.carrier.example", "a.carrier.example"}},
 			{Name: "rest", NumberPattern: `.*`, Trunks: []string{"a.carrier.example"}},
 			{Name: "none", NumberPattern: `x`},
@@ -47,7 +47,7 @@ func sipRouting(t *testing.T, db *store.DB) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}
 	// A replace drops what is gone; an empty configuration is still "set".
-	if err := db.SIPRoutingPut(ctx, sip.Routing{}); err != nil {
+	if err := db.SIPRoutingPut(ctx, calls.Routing{}); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err = db.SIPRoutingGet(ctx)
@@ -58,10 +58,10 @@ func sipRouting(t *testing.T, db *store.DB) {
 
 func sipCredentials(t *testing.T, db *store.DB) {
 	ctx := context.Background()
-	if _, err := db.SIPCredential(ctx, "acme"); !errors.Is(err, sip.ErrUnknownCredential) {
+	if _, err := db.SIPCredential(ctx, "acme"); !errors.Is(err, calls.ErrUnknownCredential) {
 		t.Fatalf("unknown: %v", err)
 	}
-	c := sip.NewCredential("telgw", "acme", "s3cret", []string{"+14255550100", "+14255550101"})
+	c := calls.NewCredential("telgw", "acme", "s3cret", []string{"+14255550100", "+14255550101"})
 	c.CreatedAt = time.UnixMilli(1_800_000_000_000).UTC()
 	if err := db.SIPCredentialPut(ctx, c); err != nil {
 		t.Fatal(err)
@@ -70,12 +70,12 @@ func sipCredentials(t *testing.T, db *store.DB) {
 	if err != nil || got.HA1MD5 != c.HA1MD5 || got.HA1SHA256 != c.HA1SHA256 || !slices.Equal(got.Numbers, c.Numbers) || !got.CreatedAt.Equal(c.CreatedAt) || got.Password != "" {
 		t.Fatalf("got %+v, %v", got, err)
 	}
-	c2 := sip.NewCredential("telgw", "acme", "other", []string{"+14255550100"})
+	c2 := calls.NewCredential("telgw", "acme", "other", []string{"+14255550100"})
 	c2.CreatedAt = c.CreatedAt
 	if err := db.SIPCredentialPut(ctx, c2); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.SIPCredentialPut(ctx, sip.NewCredential("telgw", "beta", "x", nil)); err != nil {
+	if err := db.SIPCredentialPut(ctx, calls.NewCredential("telgw", "beta", "x", nil)); err != nil {
 		t.Fatal(err)
 	}
 	list, err := db.SIPCredentialList(ctx)
@@ -90,8 +90,8 @@ func sipCredentials(t *testing.T, db *store.DB) {
 	}
 }
 
-func cdr(i int, at time.Time) sip.CDR {
-	c := sip.CDR{CallID: fmt.Sprintf("call-%d", i), Direction: sip.Inbound, From: "+12125550199", To: "+14255550100",
+func cdr(i int, at time.Time) calls.CDR {
+	c := calls.CDR{CallID: fmt.Sprintf("call-%d", i), Direction: calls.Inbound, From: "+12125550199", To: "+14255550100",
 		Trunk: "carrier1", Start: at, End: at.Add(5 * time.Second), Disposition: "busy", SIPCode: 486, Q850: 17, EndedBy: "callee"}
 	if i%2 == 0 {
 		c.Ringing, c.Answer = at.Add(time.Second), at.Add(2*time.Second)
@@ -108,7 +108,7 @@ func sipCDRs(t *testing.T, db *store.DB) {
 			t.Fatal(err)
 		}
 	}
-	all, err := db.CDRList(ctx, sip.CDRListParams{Top: 10})
+	all, err := db.CDRList(ctx, calls.CDRListParams{Top: 10})
 	if err != nil || len(all) != 5 || all[0].CallID != "call-4" || all[4].CallID != "call-0" {
 		t.Fatalf("list %+v, %v", all, err)
 	}
@@ -118,15 +118,15 @@ func sipCDRs(t *testing.T, db *store.DB) {
 	if !all[1].Answer.IsZero() || !all[1].Ringing.IsZero() {
 		t.Fatalf("unanswered call has times: %+v", all[1])
 	}
-	page, err := db.CDRList(ctx, sip.CDRListParams{Skip: 1, Top: 2})
+	page, err := db.CDRList(ctx, calls.CDRListParams{Skip: 1, Top: 2})
 	if err != nil || len(page) != 2 || page[0].CallID != "call-3" {
 		t.Fatalf("page %+v, %v", page, err)
 	}
-	by, err := db.CDRList(ctx, sip.CDRListParams{Top: 10, Number: "+14255550111"})
+	by, err := db.CDRList(ctx, calls.CDRListParams{Top: 10, Number: "+14255550111"})
 	if err != nil || len(by) != 3 {
 		t.Fatalf("by number %+v, %v", by, err)
 	}
-	since, err := db.CDRList(ctx, sip.CDRListParams{Top: 10, Since: at.Add(3 * time.Minute)})
+	since, err := db.CDRList(ctx, calls.CDRListParams{Top: 10, Since: at.Add(3 * time.Minute)})
 	if err != nil || len(since) != 2 {
 		t.Fatalf("since %+v, %v", since, err)
 	}
@@ -148,7 +148,7 @@ func sipConcurrentCDRs(t *testing.T, db *store.DB) {
 			t.Fatal(err)
 		}
 	}
-	all, err := db.CDRList(ctx, sip.CDRListParams{Top: 100})
+	all, err := db.CDRList(ctx, calls.CDRListParams{Top: 100})
 	if err != nil || len(all) != 40 {
 		t.Fatalf("%d cdrs, %v", len(all), err)
 	}

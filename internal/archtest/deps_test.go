@@ -1,0 +1,69 @@
+// Package archtest holds the dependency rules of the package map (docs/DEVELOPING.md) as
+// tests: domain packages import no transport, no SQL driver and no config; the store imports
+// domains, never a transport.
+package archtest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// deps lists every package pkg depends on (go list -deps), the way the linker sees it.
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+	}
+	return strings.Fields(string(out))
+}
+
+// forbidden reports the dependencies of pkg matching any of the rules (a rule ending in "/" is
+// a prefix, otherwise an exact package path).
+func forbidden(t *testing.T, pkg string, rules []string) []string {
+	var bad []string
+	for _, d := range deps(t, pkg) {
+		for _, r := range rules {
+			if d == r || (strings.HasSuffix(r, "/") && strings.HasPrefix(d, r)) {
+				bad = append(bad, d)
+			}
+		}
+	}
+	return bad
+}
+
+var (
+	transports = []string{"github.com/emiago/", "github.com/pion/", "github.com/linxGnu/", "github.com/go-chi/",
+		"github.com/telgw/telgw/internal/sip", "github.com/telgw/telgw/internal/sip/", "github.com/telgw/telgw/internal/bridge",
+		"github.com/telgw/telgw/internal/bridge/", "github.com/telgw/telgw/internal/api", "github.com/telgw/telgw/internal/sipws",
+		"github.com/telgw/telgw/internal/turn"}
+	drivers = []string{"github.com/jackc/", "modernc.org/sqlite", "github.com/lib/pq", "github.com/telgw/telgw/internal/store"}
+	cfg     = []string{"github.com/telgw/telgw/config"}
+)
+
+func TestDomainsImportNoTransport(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		pkg   string
+		rules [][]string
+	}{
+		// The call domain: no SIP, media, HTTP, SQL or config.
+		{"github.com/telgw/telgw/internal/calls", [][]string{transports, drivers, cfg, {"net/http"}}},
+		{"github.com/telgw/telgw/internal/e164", [][]string{transports, drivers, cfg, {"net/http"}}},
+		{"github.com/telgw/telgw/internal/identity", [][]string{transports, drivers, cfg}},
+		{"github.com/telgw/telgw/internal/numbers", [][]string{transports, drivers, cfg}},
+		// The store links domains only: `telgw migrate` and the conformance suite carry no
+		// SIP stack, WebRTC, ICE, DTLS or TURN.
+		{"github.com/telgw/telgw/internal/store", [][]string{transports, cfg}},
+		{"github.com/telgw/telgw/internal/store/storetest", [][]string{transports, cfg}},
+	} {
+		var rules []string
+		for _, r := range tc.rules {
+			rules = append(rules, r...)
+		}
+		if bad := forbidden(t, tc.pkg, rules); len(bad) > 0 {
+			t.Errorf("%s depends on %v", tc.pkg, bad)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package calls
+
+import (
+	"context"
+	"time"
+)
+
+// Direction of a call relative to telgw's customers.
+type Direction string
+
+// Directions.
+const (
+	// Inbound calls come from a carrier trunk to one of telgw's numbers.
+	Inbound Direction = "inbound"
+	// Outbound calls come from a customer's endpoint and leave by a carrier trunk.
+	Outbound Direction = "outbound"
+)
+
+// CDR is a call detail record, written when a call ends.
+type CDR struct {
+	// CallID is the SIP Call-ID of the leg toward the caller.
+	CallID    string
+	Direction Direction
+	// From and To are the caller and callee numbers (E.164 when they are numbers).
+	From, To string
+	// Trunk is the carrier trunk the call used ("" if it never reached one).
+	Trunk string
+	// Start is when the INVITE arrived; Ringing and Answer are zero when never reached.
+	Start, Ringing, Answer, End time.Time
+	// Disposition is answered, busy, no-answer, cancelled, failed, rejected or unauthorized.
+	Disposition string
+	// SIPCode is the final status toward the caller (200 when answered).
+	SIPCode int
+	// Q850 is the ISDN cause value (ITU-T Q.850) from a Reason header (RFC 3326) or mapped from
+	// the SIP code (RFC 3398 §8.2.6.1 table).
+	Q850 int
+	// EndedBy is caller, callee, media-timeout or system.
+	EndedBy string
+}
+
+// Duration is the answered time, zero when never answered.
+func (c CDR) Duration() time.Duration {
+	if c.Answer.IsZero() || c.End.Before(c.Answer) {
+		return 0
+	}
+	return c.End.Sub(c.Answer)
+}
+
+// CDRSink persists CDRs. The store implements it.
+type CDRSink interface {
+	CDRInsert(ctx context.Context, c CDR) error
+}
+
+// CDRListParams pages and filters CDRList.
+type CDRListParams struct {
+	Skip, Top int
+	// Number keeps calls whose From or To is this E.164 number.
+	Number string
+	// Since keeps calls that started at or after it (zero: all).
+	Since time.Time
+}
