@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms"
@@ -195,7 +196,7 @@ func (h *smsHandlers) optOutCheck(w http.ResponseWriter, r *http.Request) {
 		if e := errs[to]; e != nil {
 			it.HTTPStatusCode, it.ErrorMessage = http.StatusBadRequest, e.Error()
 		} else {
-			n, _ := sms.NormalizeE164(to)
+			n, _ := e164.Clean(to)
 			v := res[n]
 			it.IsOptedOut = &v
 		}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // ErrInvalid matches (errors.Is) every error Normalize returns: the input is not a telephone
@@ -72,5 +74,56 @@ func Normalize(s string) (string, error) {
 			return "", fmt.Errorf("%w: NANP area code and exchange start with 2-9", ErrInvalid)
 		}
 	}
+	if d[0] != '1' && !knownCountryCode(d) {
+		return "", fmt.Errorf("%w: no country has calling code %s…", ErrInvalid, d[:min(3, len(d))])
+	}
 	return "+" + d, nil
+}
+
+// Clean reads a number as apps send it (the ACS SMS API's "from" and "to"): "+", a country
+// code and subscriber digits, 7 to 15 digits in all (ITU-T E.164 §6), with spaces, dashes,
+// dots and parentheses tolerated and removed. It returns the cleaned text and whether it is
+// such a number with a country code in service (nyaruka/phonenumbers' metadata).
+func Clean(s string) (string, bool) {
+	c := strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '(', ')':
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if len(c) < 8 || len(c) > 16 || c[0] != '+' || c[1] == '0' {
+		return c, false
+	}
+	for i := 1; i < len(c); i++ {
+		if c[i] < '0' || c[i] > '9' {
+			return c, false
+		}
+	}
+	return c, knownCountryCode(c[1:])
+}
+
+// Parse is Clean with an error matching ErrInvalid.
+func Parse(s string) (string, error) {
+	c, ok := Clean(s)
+	if !ok {
+		return "", fmt.Errorf("%w: %q is not an E.164 number (+, country code, 7 to 15 digits)", ErrInvalid, s)
+	}
+	return c, nil
+}
+
+// knownCountryCode reports whether digits start with an ITU-T E.164 country calling code in
+// service. Country codes are prefix-free (one to three digits), so the first that is known
+// decides.
+func knownCountryCode(digits string) bool {
+	for n := 1; n <= 3 && n < len(digits); n++ {
+		cc := 0
+		for _, d := range digits[:n] {
+			cc = cc*10 + int(d-'0')
+		}
+		if phonenumbers.GetRegionCodeForCountryCode(cc) != phonenumbers.UNKNOWN_REGION {
+			return true
+		}
+	}
+	return false
 }

@@ -66,3 +66,18 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func TestClean(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, out string
+		ok      bool
+	}{{"+14255550100", "+14255550100", true}, {" +1 (425) 555-0100 ", "+14255550100", true}, {"14255550100", "14255550100", false},
+		{"+0123456789", "+0123456789", false}, {"+1234567890123456", "+1234567890123456", false}, {"+123456", "+123456", false},
+		{"+2801234567", "+2801234567", false}, {"+44 20 7183 8750", "+442071838750", true}, {"+8005551234", "+8005551234", true}}
+	for _, tt := range tests {
+		if out, ok := Clean(tt.in); out != tt.out || ok != tt.ok {
+			t.Errorf("Clean(%q) = %q %v", tt.in, out, ok)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms/receipt"
@@ -167,10 +168,10 @@ func (s *Service) Run(ctx context.Context) error {
 // transaction. Messages to numbers telgw does not own are logged and dropped.
 func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 	from, to := in.From, in.To
-	if n, ok := NormalizeE164(from); ok {
+	if n, ok := e164.Clean(from); ok {
 		from = n
 	}
-	if n, ok := NormalizeE164(to); ok {
+	if n, ok := e164.Clean(to); ok {
 		to = n
 	}
 	if s.cfg.Numbers != nil {
@@ -207,7 +208,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 			reply = s.cfg.HelpReply
 		}
 		if reply != "" {
-			if _, ok := NormalizeE164(from); ok {
+			if _, ok := e164.Clean(from); ok {
 				m := Message{ID: uuid.NewString(), From: to, To: from, Text: reply, Carrier: in.Carrier, Status: StatusQueued,
 					CreatedAt: at, UpdatedAt: at}
 				if _, ok := s.carriers[m.Carrier]; !ok && len(s.cfg.Carriers) > 0 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms/gsm"
 )
@@ -111,21 +111,6 @@ func New(cfg Config) *Service {
 // SetJobs sets the job inserter.
 func (s *Service) SetJobs(j Jobs) { s.cfg.Jobs = j }
 
-var e164RE = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-
-// NormalizeE164 checks s is an E.164 number ("+" and 7–15 digits), tolerating spaces, dashes,
-// dots and parentheses, and returns it compact.
-func NormalizeE164(s string) (string, bool) {
-	c := strings.Map(func(r rune) rune {
-		switch r {
-		case ' ', '-', '.', '(', ')':
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	return c, e164RE.MatchString(c)
-}
-
 // SendRequest is POST /sms.
 type SendRequest struct {
 	From           string
@@ -161,7 +146,7 @@ type SendResult struct {
 // own result. A repeated repeatabilityRequestId returns the first message's id with
 // repeatabilityResult "rejected" and sends nothing.
 func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, error) {
-	from, ok := NormalizeE164(req.From)
+	from, ok := e164.Clean(req.From)
 	if !ok {
 		return nil, problem.Invalid("from", "%q is not an E.164 phone number", req.From).WithCode("InvalidFromPhoneNumber")
 	}
@@ -186,7 +171,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	}
 	tos := make([]string, 0, len(req.Recipients))
 	for _, r := range req.Recipients {
-		if to, ok := NormalizeE164(r.To); ok {
+		if to, ok := e164.Clean(r.To); ok {
 			tos = append(tos, to)
 		}
 	}
@@ -235,7 +220,7 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 		seenRID := map[string]string{}
 		for i, r := range req.Recipients {
 			res := SendResult{To: r.To}
-			to, ok := NormalizeE164(r.To)
+			to, ok := e164.Clean(r.To)
 			rid := strings.ToLower(r.RepeatabilityRequestID)
 			switch {
 			case !ok:
@@ -313,7 +298,7 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 
 // OptOut records opt-outs (or opt-ins) of tos from from, for /sms/optouts:add|remove.
 func (s *Service) OptOut(ctx context.Context, from string, tos []string, out bool) (map[string]error, error) {
-	f, ok := NormalizeE164(from)
+	f, ok := e164.Clean(from)
 	if !ok {
 		return nil, problem.Invalid("from", "%q is not an E.164 phone number", from)
 	}
@@ -324,7 +309,7 @@ func (s *Service) OptOut(ctx context.Context, from string, tos []string, out boo
 	now := s.cfg.Now().UTC()
 	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
 		for _, t := range tos {
-			to, ok := NormalizeE164(t)
+			to, ok := e164.Clean(t)
 			if !ok {
 				errs[t] = problem.Invalid("to", "%q is not an E.164 phone number", t)
 				continue
@@ -341,7 +326,7 @@ func (s *Service) OptOut(ctx context.Context, from string, tos []string, out boo
 // OptOutCheck reports, per recipient, whether it opted out of from (invalid numbers map to
 // an error).
 func (s *Service) OptOutCheck(ctx context.Context, from string, tos []string) (map[string]bool, map[string]error, error) {
-	f, ok := NormalizeE164(from)
+	f, ok := e164.Clean(from)
 	if !ok {
 		return nil, nil, problem.Invalid("from", "%q is not an E.164 phone number", from)
 	}
@@ -351,7 +336,7 @@ func (s *Service) OptOutCheck(ctx context.Context, from string, tos []string) (m
 	errs := map[string]error{}
 	var valid []string
 	for _, t := range tos {
-		if to, ok := NormalizeE164(t); ok {
+		if to, ok := e164.Clean(t); ok {
 			valid = append(valid, to)
 		} else {
 			errs[t] = problem.Invalid("to", "%q is not an E.164 phone number", t)

@@ -228,20 +228,6 @@ func TestInbound(t *testing.T) {
 	}
 }
 
-func TestNormalizeE164(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in, out string
-		ok      bool
-	}{{"+14255550100", "+14255550100", true}, {" +1 (425) 555-0100 ", "+14255550100", true}, {"14255550100", "14255550100", false},
-		{"+0123456789", "+0123456789", false}, {"+1234567890123456", "+1234567890123456", false}, {"+123456", "+123456", false}}
-	for _, tt := range tests {
-		if out, ok := NormalizeE164(tt.in); out != tt.out || ok != tt.ok {
-			t.Errorf("NormalizeE164(%q) = %q %v", tt.in, out, ok)
-		}
-	}
-}
-
 func TestCarrierPerNumber(t *testing.T) {
 	t.Parallel()
 	st, jobs := newMemStore(), &memJobs{}
