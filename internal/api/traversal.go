@@ -17,11 +17,15 @@ var TraversalAPIVersions = []string{"2022-02-01", "2022-03-01-preview", "2026-09
 
 // RelayIssuer issues TURN credentials and knows the server URLs.
 type RelayIssuer interface {
+	// Issue issues a credential for user valid for ttl, capped at the configured
+	// turn.credentialTTL (0: that lifetime).
 	Issue(user string, ttl time.Duration, now time.Time) turn.Credential
 	URLs() []string
 }
 
-// MaxRelayTTL is the longest credential lifetime ACS hands out (48 hours), also the default.
+// MaxRelayTTL is the largest `ttl` ACS accepts (172800 s, 48 hours); telgw issues at most
+// turn.credentialTTL (default 1 hour) whatever a request asks, as ACS "uses the default value if
+// the given value exceeds it".
 const MaxRelayTTL = 48 * time.Hour
 
 type traversalHandlers struct {
@@ -72,7 +76,7 @@ func (h *traversalHandlers) issue(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.s.log, problem.Invalid("routeType", "%q is not any or nearest", req.RouteType))
 		return
 	}
-	ttl := MaxRelayTTL
+	var ttl time.Duration // the configured lifetime
 	if req.TTL != nil {
 		switch {
 		case *req.TTL < 0:
@@ -88,6 +92,8 @@ func (h *traversalHandlers) issue(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// USER in the TURN REST username is the identity (absent without id), so the credential stops
+	// working when the identity is deleted.
 	cred := h.relay.Issue(req.ID, ttl, time.Now())
 	out := relayConfigJSON{ExpiresOn: cred.ExpiresOn}
 	for _, rt := range routes {

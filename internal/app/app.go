@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +52,8 @@ type App struct {
 	Numbers *numbers.Service
 
 	listener net.Listener
+	// httpAddr is the bound HTTP address, for the TURN relay's deny list (read concurrently).
+	httpAddr atomic.Pointer[netip.AddrPort]
 	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
 	runners []func(ctx context.Context) error
 	closers []func()
@@ -127,6 +131,9 @@ func (a *App) Listen() error {
 		return fmt.Errorf("listen http %s: %w", a.Config.HTTP.Addr, err)
 	}
 	a.listener = ln
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
+		a.httpAddr.Store(&ap)
+	}
 	return nil
 }
 

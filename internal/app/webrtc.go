@@ -87,6 +87,6 @@ func (a *App) iceServers(_ context.Context, user string) ([]web.ICEServer, time.
 	if a.TURN == nil {
 		return nil, time.Time{}, nil
 	}
-	cred := a.TURN.Issue(user, 12*time.Hour, time.Now())
+	cred := a.TURN.Issue(user, 0, time.Now()) // turn.credentialTTL
 	return []web.ICEServer{{URLs: a.TURN.URLs(), Username: cred.Username, Credential: cred.Password}}, cred.ExpiresOn, nil
 }

@@ -2,7 +2,14 @@
 // short-lived credentials that ACS's networkTraversal API hands to WebRTC clients. Credentials
 // use the TURN REST format coturn understands (draft-uberti-behave-turn-rest-00 §2.2):
 // username "EXPIRY_UNIX:USER", password base64(HMAC-SHA1(secret, username)), so a coturn
-// configured with `use-auth-secret` and the same secret accepts them too.
+// configured with `use-auth-secret` and the same secret accepts them too. USER is the ACS identity
+// the credential was issued for (or absent); a credential stops working when its identity is
+// deleted.
+//
+// The relay is not open: CreatePermission and ChannelBind for loopback, private, link-local,
+// CGNAT, multicast and other special-purpose peers, for telgw's own listeners and for the SIP
+// trunks are refused with 403 Forbidden (RFC 8656 §9.2, §12.2), and relay sockets drop
+// datagrams to and from them.
 package turn
 
 import (
@@ -14,8 +21,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/logging"
@@ -39,7 +48,38 @@ type Config struct {
 	Realm string
 	// Secret returns the shared secret for credentials (read on every auth, so rotation works).
 	Secret func() string
+	// CredentialTTL is the lifetime of credentials Issue hands out when asked for none longer.
+	// Default 1h; at most MaxCredentialTTL.
+	CredentialTTL time.Duration
+	// AllowPeers are ranges the relay may reach although they are special-purpose (a LAN
+	// deployment: e.g. 10.0.0.0/8). telgw's own listeners and the trunks stay refused inside them.
+	AllowPeers []netip.Prefix
+	// Guarded returns telgw's listeners and the trunks' resolved addresses; called at most once a
+	// second, so listeners bound later and routing changes are seen. Nil: only the TURN server's
+	// own address is guarded.
+	Guarded func() Guarded
+	// Identities, when set, is asked whether the identity in a credential's username still
+	// exists; answers are cached for IdentityCacheTTL.
+	Identities Identities
 }
+
+// Identities tells whether an ACS identity exists; the app adapts identity.Service.
+type Identities interface {
+	// IdentityExists reports whether id exists; an error fails the authentication.
+	IdentityExists(ctx context.Context, id string) (bool, error)
+}
+
+// MaxCredentialTTL is the longest lifetime ACS's networkTraversal API issues (172800 s, 48 h).
+const MaxCredentialTTL = 48 * time.Hour
+
+// DefaultCredentialTTL is the default credential lifetime: a browser asks again for each call
+// or page load, and a leaked credential is of little use for long.
+const DefaultCredentialTTL = time.Hour
+
+// IdentityCacheTTL is how long an identity lookup is reused, keeping TURN authentication (every
+// Allocate, Refresh, CreatePermission and ChannelBind, RFC 8656 §5) off the store while a
+// deleted identity's credentials stop working within seconds.
+const IdentityCacheTTL = 5 * time.Second
 
 func (c *Config) defaults() error {
 	if c.Realm == "" {
@@ -57,6 +97,12 @@ func (c *Config) defaults() error {
 	if c.Secret == nil {
 		return errors.New("turn: no secret")
 	}
+	if c.CredentialTTL == 0 {
+		c.CredentialTTL = DefaultCredentialTTL
+	}
+	if c.CredentialTTL < 0 || c.CredentialTTL > MaxCredentialTTL {
+		return fmt.Errorf("turn: credentialTTL %s is not within 0–%s", c.CredentialTTL, MaxCredentialTTL)
+	}
 	return nil
 }
 
@@ -71,6 +117,18 @@ type Server struct {
 	port     int
 	authFail prometheus.Counter
 	authOK   prometheus.Counter
+	refused  prometheus.Counter
+	dropped  prometheus.Counter
+	policy   *peerPolicy
+
+	idMu    sync.Mutex
+	idCache map[string]idEntry
+	idTTL   time.Duration
+}
+
+type idEntry struct {
+	exists bool
+	at     time.Time
 }
 
 // New binds the UDP and TCP listeners and starts serving.
@@ -103,15 +161,31 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 	s := &Server{cfg: cfg, log: log, udp: udp, tcp: tcp, host: cfg.PublicHost, port: port,
 		authFail: prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_auth_failures_total", Help: "TURN requests with bad or expired credentials."}),
 		authOK:   prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_auth_success_total", Help: "TURN requests authenticated."}),
+		refused:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_peer_refused_total", Help: "CreatePermission and ChannelBind requests refused with 403 for their peer."}),
+		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_relay_dropped_total", Help: "Relayed datagrams dropped because their peer is refused."}),
+		idCache:  map[string]idEntry{}, idTTL: IdentityCacheTTL,
 	}
+	// The TURN server's own sockets are guarded (a relay looping into the server itself).
+	self := Guarded{Listeners: []netip.AddrPort{udp.LocalAddr().(*net.UDPAddr).AddrPort(), tcp.Addr().(*net.TCPAddr).AddrPort()}}
+	if a, ok := netip.AddrFromSlice(ip); ok {
+		self.OwnIPs = append(self.OwnIPs, a.Unmap())
+	}
+	if a, err := netip.ParseAddr(cfg.PublicHost); err == nil {
+		self.OwnIPs = append(self.OwnIPs, a)
+	}
+	s.policy = newPeerPolicy(cfg.AllowPeers, cfg.Guarded, self)
 	if s.host == "" {
 		s.host = ip.String()
 	}
 	if reg != nil {
-		reg.MustRegister(s.authFail, s.authOK)
+		reg.MustRegister(s.authFail, s.authOK, s.refused, s.dropped)
 	}
 	gen := func() turn.RelayAddressGenerator {
-		return &turn.RelayAddressGeneratorPortRange{RelayAddress: ip, Address: ip.String(), MinPort: cfg.MinPort, MaxPort: cfg.MaxPort}
+		return &guardedGenerator{s: s, next: &turn.RelayAddressGeneratorPortRange{RelayAddress: ip, Address: ip.String(), MinPort: cfg.MinPort, MaxPort: cfg.MaxPort}}
+	}
+	permit := func(_ net.Addr, peer net.IP) bool {
+		a, ok := netip.AddrFromSlice(peer)
+		return ok && s.policy.permitIP(a)
 	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelError
@@ -119,8 +193,8 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 		Realm:             cfg.Realm,
 		AuthHandler:       s.auth,
 		LoggerFactory:     lf,
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: udp, RelayAddressGenerator: gen()}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: tcp, RelayAddressGenerator: gen()}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: &gatedPacketConn{PacketConn: udp, s: s}, RelayAddressGenerator: gen(), PermissionHandler: permit}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: &gatedListener{Listener: tcp, s: s}, RelayAddressGenerator: gen(), PermissionHandler: permit}},
 	})
 	if err != nil {
 		_ = udp.Close()
@@ -133,15 +207,64 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 // auth implements the TURN REST scheme (long-term credentials, RFC 8489 §9.2, with the
 // password derived from the shared secret).
 func (s *Server) auth(username, realm string, src net.Addr) ([]byte, bool) {
-	exp, _, _ := strings.Cut(username, ":")
-	t, err := strconv.ParseInt(exp, 10, 64)
-	if err != nil || time.Now().Unix() > t {
+	key, ok := s.key(username, realm)
+	if !ok {
 		s.authFail.Inc()
 		s.log.Debug("turn auth rejected", "username", username, "remote", src.String())
 		return nil, false
 	}
 	s.authOK.Inc()
+	return key, true
+}
+
+// key is the long-term credential key (RFC 8489 §9.2.2: MD5(username ":" realm ":" password))
+// of an unexpired username whose identity, if it names one, still exists.
+func (s *Server) key(username, realm string) ([]byte, bool) {
+	exp, user, _ := strings.Cut(username, ":")
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || time.Now().Unix() > t {
+		return nil, false
+	}
+	if user != "" && !s.identityExists(user) {
+		return nil, false
+	}
 	return turn.GenerateAuthKey(username, realm, Password(s.cfg.Secret(), username)), true
+}
+
+// identityExists asks Config.Identities, reusing an answer for IdentityCacheTTL. A lookup error
+// fails closed and is not cached.
+func (s *Server) identityExists(id string) bool {
+	if s.cfg.Identities == nil {
+		return true
+	}
+	now := time.Now()
+	s.idMu.Lock()
+	e, ok := s.idCache[id]
+	s.idMu.Unlock()
+	if ok && now.Sub(e.at) < s.idTTL {
+		return e.exists
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	exists, err := s.cfg.Identities.IdentityExists(ctx, id)
+	if err != nil {
+		s.log.Warn("turn identity lookup", "identity", id, "err", err)
+		return false
+	}
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if len(s.idCache) >= 10000 {
+		for k, v := range s.idCache {
+			if now.Sub(v.at) >= s.idTTL {
+				delete(s.idCache, k)
+			}
+		}
+		if len(s.idCache) >= 10000 {
+			clear(s.idCache)
+		}
+	}
+	s.idCache[id] = idEntry{exists: exists, at: now}
+	return exists
 }
 
 // Run serves until ctx ends.
@@ -162,14 +285,21 @@ func (s *Server) URLs() []string {
 	return []string{"stun:" + hp, "turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
 }
 
+// CredentialTTL is the configured credential lifetime (Config.CredentialTTL).
+func (s *Server) CredentialTTL() time.Duration { return s.cfg.CredentialTTL }
+
 // Credential is one issued TURN credential.
 type Credential struct {
 	Username, Password string
 	ExpiresOn          time.Time
 }
 
-// Issue creates a credential for user valid for ttl.
+// Issue creates a credential for user (an ACS identity id, or empty) valid for ttl, at most
+// CredentialTTL; ttl 0 means CredentialTTL.
 func (s *Server) Issue(user string, ttl time.Duration, now time.Time) Credential {
+	if ttl <= 0 || ttl > s.cfg.CredentialTTL {
+		ttl = s.cfg.CredentialTTL
+	}
 	return IssueWith(s.cfg.Secret(), user, ttl, now)
 }
 
