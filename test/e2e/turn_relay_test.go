@@ -20,8 +20,8 @@ import (
 // peers gets 403 (RFC 8656 §9.2); credentials are short-lived; once the identity is deleted its
 // credentials get 401 while credentials issued without an identity keep working.
 func TestTURNIsNoOpenRelay(t *testing.T) {
-	sipAddr := freeAddr(t)
-	tg := StartTelgw(t, Options{Env: []string{"TELGW_SIP_ADDR=" + sipAddr}})
+	tg := StartTelgw(t, Options{})
+	sipAddr := tg.Addrs.SIP
 	c := NewClient(t, tg.ConnString)
 	res := c.Do(t, "POST", "/identities?api-version=2023-10-01", map[string]any{"createTokenWithScopes": []string{"voip"}})
 	if res.Status != 201 {
@@ -173,8 +173,8 @@ func TestTURNAllowPeersKeepsTrunksAndListenersOut(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sipAddr := freeAddr(t)
-	tg := StartTelgw(t, Options{Env: []string{"TELGW_CONFIG=" + cfgPath, "TELGW_SIP_ADDR=" + sipAddr}})
+	tg := StartTelgw(t, Options{Env: []string{"TELGW_CONFIG=" + cfgPath}})
+	sipAddr := tg.Addrs.SIP
 	c := NewClient(t, tg.ConnString)
 	res := c.Do(t, "POST", "/networkTraversal/:issueRelayConfiguration?api-version=2022-03-01-preview", map[string]any{})
 	if res.Status != 200 {
