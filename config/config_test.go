@@ -66,7 +66,7 @@ webhooks:
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 	if len(c.SIP.Trunks) != 1 || c.SIP.Trunks[0].Auth.Username != "u" || c.SMS.Carriers[0].SMPP.Window != 10 ||
-		c.SMS.Carriers[0].SMPP.ReassemblyTimeout != 2*time.Minute || c.Webhooks[0].Secret != "a-secret" {
+		c.SMS.Carriers[0].SMPP.ReassemblyTimeout != 2*time.Minute || c.Webhooks.Subscribers[0].Secret != "a-secret" {
 		t.Fatalf("sections not parsed: %+v", c)
 	}
 }
@@ -95,7 +95,7 @@ func TestValidateReportsEverything(t *testing.T) {
 	c.Log.Level = "loud"
 	c.Database.URL = "mysql://x"
 	c.SIP.Trunks = []Trunk{{Name: "", Address: "x", Transport: "sctp", Inbound: TrunkInbound{Allow: []string{"bad"}}}}
-	c.Webhooks = []Webhook{{URL: "ftp://x"}}
+	c.Webhooks.Subscribers = []Webhook{{URL: "ftp://x"}}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config validated")
