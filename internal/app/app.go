@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -49,7 +48,8 @@ type App struct {
 	Push    *push.Service
 	Numbers *numbers.Service
 
-	listener net.Listener
+	listener        net.Listener
+	metricsListener net.Listener // metrics.addr, when set
 	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
 	runners []func(ctx context.Context) error
 	closers []func()
@@ -96,7 +96,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			k := a.Keys.Current()
 			return [][]byte{k.Primary, k.Secondary}
 		}},
-		Ready: db.Ping,
+		Ready:            db.Ping,
+		MetricsElsewhere: cfg.Metrics.Addr != "",
 	})
 	a.API.MountIdentity(a.Identity)
 	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC} {
@@ -126,8 +127,8 @@ func (a *App) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", a.Config.HTTP.Addr, err)
 	}
-	a.listener = ln
-	return nil
+	a.listener = api.LimitListener(ln, a.Config.HTTP.MaxConnsPerIP, a.Registry)
+	return a.listenMetrics()
 }
 
 // Endpoint is the ACS endpoint clients use: the configured public URL or the listener address.
@@ -163,12 +164,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.writeConnectionString(); err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           a.API,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
-	}
+	srv := a.httpServer(a.API)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
@@ -190,6 +186,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	g.Go(func() error { return a.serveMetrics(gctx) })
 	g.Go(func() error { return a.Jobs.Run(gctx, a.Config.HTTP.ShutdownTimeout) })
 	g.Go(func() error { return a.Keys.Refresh(gctx, a.Config.KeyRefresh) })
 	for _, run := range a.runners {

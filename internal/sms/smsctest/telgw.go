@@ -100,7 +100,9 @@ func StartNode(t testing.TB, o NodeOptions) *Node {
 	_ = os.Remove(filepath.Join(o.DataDir, "connection-string"))
 	cmd := exec.Command(o.Bin, "serve")
 	cmd.Env = append(os.Environ(), "TELGW_DATA_DIR="+o.DataDir, "TELGW_HTTP_ADDR="+addr, "TELGW_DATABASE_URL="+o.DatabaseURL,
-		"TELGW_SIP_ADDR="+FreeAddr(t), "TELGW_TURN_ADDR=127.0.0.1:0", "TELGW_CONFIG="+cfgPath, "TELGW_LOG_LEVEL=warn")
+		"TELGW_SIP_ADDR="+FreeAddr(t), "TELGW_TURN_ADDR=127.0.0.1:0", "TELGW_CONFIG="+cfgPath, "TELGW_LOG_LEVEL=warn",
+		// The test subscribers listen on loopback, which webhooks may not reach by default.
+		"TELGW_WEBHOOKS_ALLOW_PRIVATE=true")
 	cmd.Env = append(cmd.Env, o.Env...)
 	n := &Node{t: t, cmd: cmd, done: make(chan error, 1), http: &http.Client{Timeout: 30 * time.Second}}
 	out, _ := cmd.StdoutPipe()
