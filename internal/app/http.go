@@ -63,6 +63,7 @@ func (a *App) serveMetrics(ctx context.Context) error {
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
+	a.Log.Info("metrics serving", "addr", a.metricsListener.Addr().String())
 	if err := srv.Serve(a.metricsListener); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
