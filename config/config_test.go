@@ -128,6 +128,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("http: {addr: 1}"))
 	f.Add([]byte("webhooks: [{url: x}]"))
+	f.Add([]byte("webhooks: {allowPrivate: true, allowCIDRs: [10.0.0.0/8], subscribers: [{url: x}]}"))
+	f.Add([]byte("webhooks:\n  - url: x\nmetrics: {addr: ':9100'}\nhttp: {maxConnsPerIP: 0, readTimeout: 1s}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := Default()
 		if err := Parse(b, &c); err == nil {

@@ -98,7 +98,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	}
 	d := &Dispatcher{cfg: cfg, log: cfg.Logger,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by result: ok, retry, gone."}, []string{"result"}),
+			Help: "Webhook delivery attempts by result: ok, retry, gone, blocked (internal address refused)."}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_webhook_delivery_seconds",
 			Help: "Webhook POST latency.", Buckets: prometheus.DefBuckets}),
 	}
@@ -311,6 +311,8 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		d.deliveries.WithLabelValues("ok").Inc()
 	case errors.Is(err, errGone):
 		d.deliveries.WithLabelValues("gone").Inc()
+	case errors.Is(err, ErrBlockedAddress):
+		d.deliveries.WithLabelValues("blocked").Inc()
 	default:
 		d.deliveries.WithLabelValues("retry").Inc()
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,4 +210,26 @@ func TestSyncConfigRefusesInternal(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "webhooks[1].url") {
 		t.Fatalf("SyncConfig = %v, want webhooks[1].url refused", err)
 	}
+}
+
+// FuzzGuardURL: whatever the URL, the creation check does not panic, and what it accepts is an
+// http(s) URL whose literal address (if any) is not internal.
+func FuzzGuardURL(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1/", "https://[::ffff:169.254.169.254]/", "http://[fe80::1%25eth0]:80/",
+		"https://example.com/hook", "http://0177.0.0.1/", "http://2130706433/", "ftp://x", "http://a@b/", "https://[64:ff9b::a00:1]/"} {
+		f.Add(s)
+	}
+	var g Guard
+	f.Fuzz(func(t *testing.T, raw string) {
+		if err := g.checkURL(context.Background(), "url", raw, false); err != nil {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			t.Fatalf("accepted %q", raw)
+		}
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && g.CheckIP(ip) != nil {
+			t.Fatalf("accepted internal literal %q", raw)
+		}
+	})
 }
