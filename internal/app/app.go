@@ -127,8 +127,12 @@ func (a *App) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", a.Config.HTTP.Addr, err)
 	}
+	if err := a.listenMetrics(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	a.listener = api.LimitListener(ln, a.Config.HTTP.MaxConnsPerIP, a.Registry)
-	return a.listenMetrics()
+	return nil
 }
 
 // Endpoint is the ACS endpoint clients use: the configured public URL or the listener address.
