@@ -8,10 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// LimitListener caps the connections one client address holds open at max: a connection
-// past the cap is closed as soon as it is accepted (no HTTP answer, as nginx's limit_conn
-// does at the TCP level for a flood). max <= 0 returns ln unchanged. Refused connections are
-// counted in telgw_http_conns_refused_total when reg is not nil.
+// LimitListener caps the connections one client address holds open (HTTP keep-alive and
+// upgraded WebSockets alike) at max: a connection past the cap is closed as soon as it is
+// accepted, without an HTTP answer, so a flood costs telgw no request parsing. max <= 0
+// returns ln unchanged. Refused connections are counted in telgw_http_conns_refused_total
+// when reg is not nil.
 func LimitListener(ln net.Listener, max int, reg prometheus.Registerer) net.Listener {
 	if max <= 0 {
 		return ln
