@@ -42,8 +42,10 @@ type Config struct {
 	SIP SIP `yaml:"sip"`
 	// SMS configures SMS carriers.
 	SMS SMS `yaml:"sms"`
-	// Webhooks lists event subscribers.
-	Webhooks []Webhook `yaml:"webhooks"`
+	// Webhooks lists event subscribers and where deliveries may go.
+	Webhooks Webhooks `yaml:"webhooks"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `yaml:"metrics"`
 	// TURN configures the embedded STUN/TURN server.
 	TURN TURN `yaml:"turn"`
 	// Push configures incoming-call push notifications.
@@ -66,6 +68,26 @@ type HTTP struct {
 	ClockSkew time.Duration `yaml:"clockSkew"`
 	// ShutdownTimeout bounds draining on SIGTERM. Default 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 5s.
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	// ReadTimeout bounds reading a whole request, body included. Default 30s.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds writing a response (WebSockets at /sip/ws are exempt). Default 60s.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Default 120s.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes caps a request's header block. Default 65536.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
+	// MaxConnsPerIP caps concurrent connections from one client address (0: no cap).
+	// Default 256.
+	MaxConnsPerIP int `yaml:"maxConnsPerIP"`
+}
+
+// Metrics configures the Prometheus /metrics endpoint.
+type Metrics struct {
+	// Addr, when set, serves /metrics on this host:port only (not on http.addr). Default ""
+	// (served on the main HTTP listener).
+	Addr string `yaml:"addr"`
 }
 
 // Database selects and tunes the store.
@@ -108,6 +130,13 @@ func Default() Config {
 			MaxBodyBytes:    1 << 20,
 			ClockSkew:       15 * time.Minute,
 			ShutdownTimeout: 15 * time.Second,
+
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    64 << 10,
+			MaxConnsPerIP:     256,
 		},
 		Log:     Log{Level: "info", Format: "text"},
 		Numbers: Numbers{QuarantineDays: 45},
@@ -173,6 +202,26 @@ func (c *Config) Validate() error {
 	if c.HTTP.ClockSkew <= 0 {
 		add("http.clockSkew", "must be positive")
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"http.readHeaderTimeout", c.HTTP.ReadHeaderTimeout}, {"http.readTimeout", c.HTTP.ReadTimeout},
+		{"http.writeTimeout", c.HTTP.WriteTimeout}, {"http.idleTimeout", c.HTTP.IdleTimeout}} {
+		if d.v <= 0 {
+			add(d.key, "must be positive")
+		}
+	}
+	if c.HTTP.MaxHeaderBytes <= 0 {
+		add("http.maxHeaderBytes", "must be positive")
+	}
+	if c.HTTP.MaxConnsPerIP < 0 {
+		add("http.maxConnsPerIP", "must not be negative (0: no cap)")
+	}
+	if a := c.Metrics.Addr; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add("metrics.addr", "%q is not host:port", a)
+		}
+	}
 	if u := c.Database.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		add("database.url", "must be empty (SQLite) or a postgres:// URL")
 	}
@@ -196,9 +245,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.SMS.validate()...)
 	errs = append(errs, c.TURN.validate()...)
 	errs = append(errs, c.Push.validate()...)
-	for i, w := range c.Webhooks {
-		errs = append(errs, w.validate(fmt.Sprintf("webhooks[%d]", i))...)
-	}
+	errs = append(errs, c.Webhooks.validate()...)
 	return errors.Join(errs...)
 }
 

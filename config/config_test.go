@@ -66,7 +66,7 @@ webhooks:
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 	if len(c.SIP.Trunks) != 1 || c.SIP.Trunks[0].Auth.Username != "u" || c.SMS.Carriers[0].SMPP.Window != 10 ||
-		c.SMS.Carriers[0].SMPP.ReassemblyTimeout != 2*time.Minute || c.Webhooks[0].Secret != "a-secret" {
+		c.SMS.Carriers[0].SMPP.ReassemblyTimeout != 2*time.Minute || c.Webhooks.Subscribers[0].Secret != "a-secret" {
 		t.Fatalf("sections not parsed: %+v", c)
 	}
 }
@@ -95,7 +95,7 @@ func TestValidateReportsEverything(t *testing.T) {
 	c.Log.Level = "loud"
 	c.Database.URL = "mysql://x"
 	c.SIP.Trunks = []Trunk{{Name: "", Address: "x", Transport: "sctp", Inbound: TrunkInbound{Allow: []string{"bad"}}}}
-	c.Webhooks = []Webhook{{URL: "ftp://x"}}
+	c.Webhooks.Subscribers = []Webhook{{URL: "ftp://x"}}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config validated")
@@ -128,6 +128,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("http: {addr: 1}"))
 	f.Add([]byte("webhooks: [{url: x}]"))
+	f.Add([]byte("webhooks: {allowPrivate: true, allowCIDRs: [10.0.0.0/8], subscribers: [{url: x}]}"))
+	f.Add([]byte("webhooks:\n  - url: x\nmetrics: {addr: ':9100'}\nhttp: {maxConnsPerIP: 0, readTimeout: 1s}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c := Default()
 		if err := Parse(b, &c); err == nil {

@@ -108,13 +108,31 @@ var requiredSigned = []string{"x-ms-date", "host", "x-ms-content-sha256"}
 // "VERB\nPATH_AND_QUERY\n" + the signed header values joined by ";", in SignedHeaders order.
 // The host may be signed with or without its port.
 func (v *Verifier) Verify(method, pathAndQuery, host string, h http.Header, body []byte) error {
+	p, err := v.Precheck(h)
+	if err != nil {
+		return err
+	}
+	return v.verifyBody(p, method, pathAndQuery, host, h, body)
+}
+
+// Prechecked is what Precheck learnt from the headers, for the body check that follows.
+type Prechecked struct {
+	auth              Authorization
+	date, contentHash string
+}
+
+// Precheck checks what needs no body: the Authorization header, the signed header list, the
+// date and the presence of x-ms-content-sha256. The edge runs it before reading a body, so an
+// unauthenticated client cannot hold a connection by sending its body slowly.
+func (v *Verifier) Precheck(h http.Header) (Prechecked, error) {
+	var p Prechecked
 	raw := header(h, "Authorization")
 	if raw == "" {
-		return problem.Unauthorized("Authorization header missing")
+		return p, problem.Unauthorized("Authorization header missing")
 	}
 	auth, err := ParseAuthorization(raw)
 	if err != nil {
-		return err
+		return p, err
 	}
 	for _, req := range requiredSigned {
 		found := false
@@ -125,7 +143,7 @@ func (v *Verifier) Verify(method, pathAndQuery, host string, h http.Header, body
 			}
 		}
 		if !found {
-			return problem.Unauthorized("SignedHeaders must include %s", req)
+			return p, problem.Unauthorized("SignedHeaders must include %s", req)
 		}
 	}
 	date := header(h, "X-Ms-Date")
@@ -133,23 +151,29 @@ func (v *Verifier) Verify(method, pathAndQuery, host string, h http.Header, body
 		date = header(h, "Date")
 	}
 	if date == "" {
-		return problem.Unauthorized("x-ms-date header missing")
+		return p, problem.Unauthorized("x-ms-date header missing")
 	}
 	t, err := http.ParseTime(date)
 	if err != nil {
-		return problem.Unauthorized("x-ms-date %q is not an RFC 1123 date", date)
+		return p, problem.Unauthorized("x-ms-date %q is not an RFC 1123 date", date)
 	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
 	if d := now().Sub(t); d > v.Skew || d < -v.Skew {
-		return problem.Unauthorized("x-ms-date %q is more than %s away from the server clock", date, v.Skew)
+		return p, problem.Unauthorized("x-ms-date %q is more than %s away from the server clock", date, v.Skew)
 	}
 	contentHash := header(h, "X-Ms-Content-Sha256")
 	if contentHash == "" {
-		return problem.Unauthorized("x-ms-content-sha256 header missing")
+		return p, problem.Unauthorized("x-ms-content-sha256 header missing")
 	}
+	return Prechecked{auth: auth, date: date, contentHash: contentHash}, nil
+}
+
+// verifyBody finishes Verify once the body is read.
+func (v *Verifier) verifyBody(p Prechecked, method, pathAndQuery, host string, h http.Header, body []byte) error {
+	auth, date, contentHash := p.auth, p.date, p.contentHash
 	sum := sha256.Sum256(body)
 	var enc [44]byte
 	base64.StdEncoding.Encode(enc[:], sum[:])

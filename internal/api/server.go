@@ -38,6 +38,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Ready reports readiness for /readyz (store reachable, listeners up).
 	Ready func(context.Context) error
+	// MetricsElsewhere leaves /metrics off this router (metrics.addr serves MetricsHandler on
+	// a listener of its own). Default false: /metrics is served here.
+	MetricsElsewhere bool
 }
 
 // Server is the HTTP handler.
@@ -76,10 +79,17 @@ func New(cfg Config) *Server {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	r.Get("/readyz", s.readyz)
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	if !cfg.MetricsElsewhere {
+		r.Method(http.MethodGet, "/metrics", s.MetricsHandler())
+	}
 	s.authed = r.With(s.authenticate)
 	s.router = r
 	return s
+}
+
+// MetricsHandler serves the registry in the Prometheus exposition format.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})
 }
 
 // ServeHTTP implements http.Handler.
@@ -213,10 +223,20 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate reads the whole (size-limited) body, verifies the ACS HMAC signature over it and
-// hands handlers a fresh reader of the same bytes.
+// authenticate checks the ACS HMAC headers first (so an unauthenticated request is answered
+// 401 without waiting for its body), then reads the whole (size-limited) body, verifies the
+// signature over it and hands handlers a fresh reader of the same bytes.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pre, err := s.cfg.Verifier.Precheck(r.Header)
+		if err == nil && r.ContentLength > s.cfg.MaxBodyBytes {
+			err = tooLarge(s.cfg.MaxBodyBytes)
+		}
+		if err != nil {
+			closeUnread(w, r)
+			WriteError(w, r, s.log, err)
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -227,13 +247,22 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			WriteError(w, r, s.log, problem.Invalid("body", "could not read request body"))
 			return
 		}
-		if err := s.cfg.Verifier.Verify(r.Method, r.RequestURI, r.Host, r.Header, body); err != nil {
+		if err := s.cfg.Verifier.verifyBody(pre, r.Method, r.RequestURI, r.Host, r.Header, body); err != nil {
 			WriteError(w, r, s.log, err)
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// closeUnread marks the connection of a request refused before its body was read to be closed
+// after the answer: otherwise net/http drains the body before answering, and a client sending
+// it slowly holds the answer (and the connection) back.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // APIVersions returns middleware that requires the api-version query parameter to be one of
@@ -278,6 +307,17 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 }
 
 func (m *httpMetrics) observe(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// methodLabel bounds the method label: the RFC 9110 §9 methods (and PATCH) are themselves,
+// anything else is "other", so a client inventing methods cannot create series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }

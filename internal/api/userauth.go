@@ -26,6 +26,7 @@ func UserAuth(ids *identity.Service, scopes ...identity.Scope) func(http.Handler
 			h := r.Header.Get("Authorization")
 			scheme, tok, ok := strings.Cut(h, " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+				closeUnread(w, r)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="telgw"`)
 				WriteJSON(w, http.StatusUnauthorized, ErrorBody{Error: ErrorDetail{Code: "Denied",
 					Message: "a user access token is required in Authorization: Bearer"}})
@@ -33,6 +34,7 @@ func UserAuth(ids *identity.Service, scopes ...identity.Scope) func(http.Handler
 			}
 			c, err := ids.Verify(r.Context(), strings.TrimSpace(tok))
 			if err != nil {
+				closeUnread(w, r)
 				w.Header().Set("WWW-Authenticate", `Bearer realm="telgw", error="invalid_token"`)
 				WriteError(w, r, nil, err)
 				return
@@ -42,6 +44,7 @@ func UserAuth(ids *identity.Service, scopes ...identity.Scope) func(http.Handler
 				allowed = allowed || c.HasScope(s)
 			}
 			if !allowed {
+				closeUnread(w, r)
 				WriteError(w, r, nil, problem.Forbidden("scope", "the token lacks the required scope"))
 				return
 			}

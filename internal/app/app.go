@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -51,7 +50,8 @@ type App struct {
 	Push    *push.Service
 	Numbers *numbers.Service
 
-	listener net.Listener
+	listener        net.Listener
+	metricsListener net.Listener // metrics.addr, when set
 	// httpAddr is the bound HTTP address, for the TURN relay's deny list (read concurrently).
 	httpAddr atomic.Pointer[netip.AddrPort]
 	// runners are extra long-lived components (SIP stack, SMPP binds…) run beside HTTP.
@@ -100,7 +100,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			k := a.Keys.Current()
 			return [][]byte{k.Primary, k.Secondary}
 		}},
-		Ready: db.Ping,
+		Ready:            db.Ping,
+		MetricsElsewhere: cfg.Metrics.Addr != "",
 	})
 	a.API.MountIdentity(a.Identity)
 	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC} {
@@ -130,7 +131,11 @@ func (a *App) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listen http %s: %w", a.Config.HTTP.Addr, err)
 	}
-	a.listener = ln
+	if err := a.listenMetrics(); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	a.listener = api.LimitListener(ln, a.Config.HTTP.MaxConnsPerIP, a.Registry)
 	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil {
 		a.httpAddr.Store(&ap)
 	}
@@ -176,12 +181,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.writeListeners(); err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           a.API,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
-	}
+	srv := a.httpServer(a.API)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
@@ -203,6 +203,7 @@ func (a *App) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+	g.Go(func() error { return a.serveMetrics(gctx) })
 	g.Go(func() error { return a.Jobs.Run(gctx, a.Config.HTTP.ShutdownTimeout) })
 	g.Go(func() error { return a.Keys.Refresh(gctx, a.Config.KeyRefresh) })
 	for _, run := range a.runners {

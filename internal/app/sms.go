@@ -21,10 +21,14 @@ import (
 func (a *App) setupSMS(ctx context.Context) error {
 	log := a.Log.With("component", "sms")
 	jobs := jobsInserter{a: a}
-	hooks := events.NewDispatcher(events.Config{Store: a.DB, Jobs: jobs, Logger: a.Log.With("component", "webhooks"), Registerer: a.Registry})
+	guard, err := a.webhookGuard()
+	if err != nil {
+		return err
+	}
+	hooks := events.NewDispatcher(events.Config{Store: a.DB, Jobs: jobs, Guard: guard, Logger: a.Log.With("component", "webhooks"), Registerer: a.Registry})
 	smppMetrics := smpp.NewMetrics(a.Registry)
 	var subs []events.Subscription
-	for _, w := range a.Config.Webhooks {
+	for _, w := range a.Config.Webhooks.Subscribers {
 		subs = append(subs, events.Subscription{URL: w.URL, Secret: w.Secret, EventTypes: w.EventTypes, PhoneNumbers: w.PhoneNumbers})
 	}
 	if err := hooks.SyncConfig(ctx, subs); err != nil {

@@ -11,15 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
-
-	"github.com/telgw/telgw/internal/problem"
 )
 
 // Store keeps subscriptions (internal/store implements it).
@@ -50,7 +47,11 @@ type Config struct {
 	Store Store
 	// Jobs enqueues deliveries (required before Publish).
 	Jobs Inserter
-	// Client posts deliveries. Default: an http.Client with a 10s timeout.
+	// Guard keeps subscriber URLs off internal addresses, at creation and at dial time.
+	// Nil refuses internal addresses (the zero Guard).
+	Guard *Guard
+	// Client posts deliveries. Default: Guard.Client with a 10s timeout (redirects not
+	// followed). A Client given here bypasses the dial-time check (tests only).
 	Client *http.Client
 	// Logger receives delivery failures. Default discards.
 	Logger *slog.Logger
@@ -77,8 +78,11 @@ type Dispatcher struct {
 
 // NewDispatcher builds a Dispatcher.
 func NewDispatcher(cfg Config) *Dispatcher {
+	if cfg.Guard == nil {
+		cfg.Guard = &Guard{}
+	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+		cfg.Client = cfg.Guard.Client(10 * time.Second)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -94,7 +98,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	}
 	d := &Dispatcher{cfg: cfg, log: cfg.Logger,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by result: ok, retry, gone."}, []string{"result"}),
+			Help: "Webhook delivery attempts by result: ok, retry, gone, blocked (internal address refused)."}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_webhook_delivery_seconds",
 			Help: "Webhook POST latency.", Buckets: prometheus.DefBuckets}),
 	}
@@ -119,9 +123,12 @@ func ConfigID(url string) string {
 }
 
 // SyncConfig stores the configured subscriptions (keeping a 410-disabled one disabled) and
-// loads the cache.
+// loads the cache. A subscriber URL the guard refuses is an error naming webhooks[i].url.
 func (d *Dispatcher) SyncConfig(ctx context.Context, subs []Subscription) error {
-	for _, s := range subs {
+	for i, s := range subs {
+		if err := d.cfg.Guard.checkURL(ctx, fmt.Sprintf("webhooks[%d].url", i), s.URL, false); err != nil {
+			return err
+		}
 		s.ID = ConfigID(s.URL)
 		s.Source = "config"
 		if s.CreatedAt.IsZero() {
@@ -266,6 +273,10 @@ func (d *Dispatcher) Deliver(ctx context.Context, s Subscription, eventID string
 	case resp.StatusCode == http.StatusGone:
 		return errGone
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Redirects are not followed (they could point inside); the subscriber must fix its URL.
+		return fmt.Errorf("subscriber answered %s to %q (redirects are not followed)", resp.Status, resp.Header.Get("Location"))
+	}
 	return fmt.Errorf("subscriber answered %s", resp.Status)
 }
 
@@ -300,6 +311,8 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 		d.deliveries.WithLabelValues("ok").Inc()
 	case errors.Is(err, errGone):
 		d.deliveries.WithLabelValues("gone").Inc()
+	case errors.Is(err, ErrBlockedAddress):
+		d.deliveries.WithLabelValues("blocked").Inc()
 	default:
 		d.deliveries.WithLabelValues("retry").Inc()
 	}
@@ -319,9 +332,8 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 
 // Create validates and stores an operator-defined subscription and reloads the cache.
 func (d *Dispatcher) Create(ctx context.Context, s Subscription) (Subscription, error) {
-	u, err := url.Parse(s.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Subscription{}, problem.Invalid("url", "%q is not an http(s) URL", s.URL)
+	if err := d.cfg.Guard.CheckURL(ctx, "url", s.URL); err != nil {
+		return Subscription{}, err
 	}
 	s.ID, s.Source, s.CreatedAt, s.Disabled = uuid.NewString(), "api", time.Now().UTC(), false
 	if err := d.cfg.Store.SubscriptionPut(ctx, s); err != nil {

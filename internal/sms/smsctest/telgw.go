@@ -75,7 +75,9 @@ func StartNode(t testing.TB, o NodeOptions) *Node {
 			cfg += fmt.Sprintf("  - url: %q\n    secret: a-secret\n", u)
 		}
 	}
-	tn := testnode.Start(t, testnode.Options{Bin: o.Bin, DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, Config: cfg, Env: o.Env, KillAtEnd: true})
+	// The test subscribers listen on loopback, which webhooks may not reach by default.
+	env := append([]string{"TELGW_WEBHOOKS_ALLOW_PRIVATE=true"}, o.Env...)
+	tn := testnode.Start(t, testnode.Options{Bin: o.Bin, DataDir: o.DataDir, DatabaseURL: o.DatabaseURL, Config: cfg, Env: env, KillAtEnd: true})
 	return &Node{Node: tn, t: t, http: &http.Client{Timeout: 30 * time.Second}}
 }
 

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Webhooks configures event subscribers and where deliveries may go. In YAML it is either a
+// mapping of these keys or, as before, just the list of subscribers.
+type Webhooks struct {
+	// Subscribers lists event subscribers.
+	Subscribers []Webhook `yaml:"subscribers"`
+	// AllowPrivate lets webhooks reach loopback, private, link-local, CGNAT and other
+	// internal addresses (refused by default: SSRF). Default false.
+	AllowPrivate bool `yaml:"allowPrivate"`
+	// AllowCIDRs lists internal ranges webhooks may reach anyway, e.g. a subscriber on the
+	// operator's LAN ("10.1.2.0/24"). Default none.
+	AllowCIDRs []string `yaml:"allowCIDRs"`
+}
+
+// UnmarshalYAML accepts the mapping form and the list-of-subscribers form.
+func (w *Webhooks) UnmarshalYAML(b []byte) error {
+	opts := []yaml.DecodeOption{yaml.Strict(), yaml.DisallowUnknownField()}
+	if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '-' || t[0] == '[') {
+		return yaml.UnmarshalWithOptions(b, &w.Subscribers, opts...)
+	}
+	type plain Webhooks
+	return yaml.UnmarshalWithOptions(b, (*plain)(w), opts...)
+}
+
+func (w *Webhooks) validate() []error {
+	var errs []error
+	for i, s := range w.Subscribers {
+		errs = append(errs, s.validate(fmt.Sprintf("webhooks[%d]", i))...)
+	}
+	for i, c := range w.AllowCIDRs {
+		c = strings.TrimSpace(c)
+		if _, err := netip.ParsePrefix(c); err != nil {
+			if _, err := netip.ParseAddr(c); err != nil {
+				errs = append(errs, fmt.Errorf("webhooks.allowCIDRs[%d]: %q is not a CIDR prefix", i, c))
+			}
+		}
+	}
+	return errs
+}
