@@ -19,6 +19,8 @@ type Listeners struct {
 	SIP string `json:"sip,omitempty"`
 	// TURN is the STUN/TURN UDP and TCP listener, host:port (empty when TURN is off).
 	TURN string `json:"turn,omitempty"`
+	// Metrics is the /metrics listener when metrics.addr is set.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // ListenersFile is the file in the data directory that Run writes the bound addresses to,
@@ -30,6 +32,9 @@ func (a *App) Listeners() Listeners {
 	var l Listeners
 	if a.listener != nil {
 		l.HTTP = a.listener.Addr().String()
+	}
+	if a.metricsListener != nil {
+		l.Metrics = a.metricsListener.Addr().String()
 	}
 	if a.SIP != nil {
 		l.SIP = a.SIP.Addr().String()

@@ -86,6 +86,8 @@ type Listeners struct {
 	HTTP string `json:"http"`
 	SIP  string `json:"sip"`
 	TURN string `json:"turn"`
+	// Metrics is set when metrics.addr is.
+	Metrics string `json:"metrics"`
 }
 
 // Node is a running `telgw serve`.
