@@ -191,9 +191,9 @@ func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction,
 		case digest.Username(h.Value()) != cred.Username:
 			err = digest.ErrMismatch
 		case cred.Password != "":
-			err = s.auth.Verify(h.Value(), string(req.Method), cred.Password)
+			err = s.auth.Verify(h.Value(), string(req.Method), req.Recipient, cred.Password)
 		default:
-			err = s.auth.VerifyHA1(h.Value(), string(req.Method), func(alg string) string {
+			err = s.auth.VerifyHA1(h.Value(), string(req.Method), req.Recipient, func(alg string) string {
 				if alg == "SHA-256" {
 					return cred.HA1SHA256
 				}
@@ -205,8 +205,12 @@ func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction,
 	case err == nil:
 		return true
 	case errors.Is(err, digest.ErrMissing), errors.Is(err, digest.ErrStale):
+		// Stale covers a replayed (nonce, nc): the replayer gets a challenge it cannot answer.
 		tx.Respond(challenge(req, s.auth.Challenge("", errors.Is(err, digest.ErrStale))))
 		// A challenge is not a call; no CDR.
+	case errors.Is(err, digest.ErrURI):
+		s.log.Info("digest-uri is not the Request-URI", "call_id", c.id, "src", req.Source())
+		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "credentials are for another Request-URI"`))
 	default:
 		c.reject(req, tx, 403, "Forbidden", nil)
 	}

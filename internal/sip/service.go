@@ -102,7 +102,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, relay: relay, auth: digest.New(cfg.Realm),
+	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, relay: relay, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
 		calls: map[string]callRef{}, limiter: map[netip.Addr]*rate.Limiter{}, regs: map[string]*registration{}}
 	if s.m, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
