@@ -100,16 +100,19 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.cdr.From = n
 	}
 	c.origin[0].ID, c.origin[1].ID = uint64(time.Now().UnixNano()), uint64(time.Now().UnixNano()+1)
-	if t := s.trunks.bySource(srcAddr(req)); t != nil {
+	// A WebSocket is never a trunk (RFC 7118 carries users' devices): whatever its source
+	// address (a reverse proxy or a Kamailio on a trunk's host), it authenticates as a user.
+	if s.fromUser(req) {
+		c.cdr.Direction = Outbound
+		s.outboundUser(c, req, tx)
+		return
+	}
+	if t := s.trunkOf(req); t != nil {
 		c.cdr.Direction, c.cdr.Trunk = Inbound, t.Name
 		s.inbound(c, req, tx, t)
 		return
 	}
 	c.cdr.Direction = Outbound
-	if transportOf(req) == "ws" && s.deps.Users != nil {
-		s.outboundUser(c, req, tx)
-		return
-	}
 	s.outbound(c, req, tx)
 }
 

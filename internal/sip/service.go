@@ -198,7 +198,7 @@ func (s *Service) buildUA() error {
 // ServeWS serves SIP over WebSocket (RFC 7118) on connections l accepts, e.g. a
 // sipws.Listener mounted on the HTTP server, until l is closed.
 func (s *Service) ServeWS(l net.Listener) error {
-	err := s.srv.ServeWS(l)
+	err := s.srv.ServeWS(s.dropBindingsOnClose(l))
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
