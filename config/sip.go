@@ -18,6 +18,10 @@ type SIP struct {
 	Host string `yaml:"host"`
 	// Realm is the digest realm of challenges to customer endpoints. Default "telgw".
 	Realm string `yaml:"realm"`
+	// DigestNonceTTL is how long a digest nonce is accepted, for customer endpoints, trunks and
+	// WebRTC users alike. Each nonce is good on the node that issued it only, and each of its
+	// nonce-counts once (RFC 7616 §3.4.5). Default 60s; 5s to 10m.
+	DigestNonceTTL time.Duration `yaml:"digestNonceTTL"`
 	// RejectUnknownSource answers 403 to calls to telgw's numbers from a source that is no
 	// trunk. Default true; false drops them silently (RFC 3261 §26.3.2.4: do not help scanners).
 	RejectUnknownSource bool `yaml:"rejectUnknownSource"`
@@ -141,6 +145,7 @@ func defaultSIP() SIP {
 	return SIP{
 		Addr:                "127.0.0.1:5060",
 		Realm:               "telgw",
+		DigestNonceTTL:      time.Minute,
 		RejectUnknownSource: true,
 		RingTimeout:         120 * time.Second,
 		FailoverTimeout:     5 * time.Second,
@@ -166,6 +171,9 @@ func (s *SIP) validate() []error {
 	}
 	if s.Realm == "" {
 		add("sip.realm", "must not be empty")
+	}
+	if s.DigestNonceTTL < 5*time.Second || s.DigestNonceTTL > 10*time.Minute {
+		add("sip.digestNonceTTL", "%s is outside 5s–10m", s.DigestNonceTTL)
 	}
 	if s.RingTimeout <= 0 {
 		add("sip.ringTimeout", "must be positive")

@@ -12,6 +12,7 @@ sip:
   addr: 0.0.0.0:5060
   host: sip.example.com
   realm: example
+  digestNonceTTL: 30s
   rejectUnknownSource: false
   ringTimeout: 60s
   failoverTimeout: 3s
@@ -32,6 +33,7 @@ sip:
       optionsInterval: 30s
       numberFormat: {style: "11", techPrefix: "1010", userPhone: true}
       register: {enabled: true, expires: 10m}
+  webrtc: {maxDevicesPerUser: 3, maxContactsPerRegister: 1}
 `
 
 func TestSIPKeys(t *testing.T) {
@@ -44,7 +46,7 @@ func TestSIPKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := SIP{
-		Addr: "0.0.0.0:5060", Host: "sip.example.com", Realm: "example", RejectUnknownSource: false,
+		Addr: "0.0.0.0:5060", Host: "sip.example.com", Realm: "example", DigestNonceTTL: 30 * time.Second, RejectUnknownSource: false,
 		RingTimeout: time.Minute, FailoverTimeout: 3 * time.Second, SessionExpires: 15 * time.Minute,
 		SourceRate: 50, SourceBurst: 100, Codecs: []string{"PCMA/8000", "telephone-event/8000"},
 		Media: SIPMedia{ListenIP: "10.0.0.5", ExternalIP: "203.0.113.5", PortMin: 30000, PortMax: 30999, Timeout: -time.Second},
@@ -57,7 +59,7 @@ func TestSIPKeys(t *testing.T) {
 			NumberFormat: TrunkNumberFormat{Style: "11", TechPrefix: "1010", UserPhone: true},
 			Register:     TrunkRegister{Enabled: true, Expires: 10 * time.Minute},
 		}},
-		WebRTC: defaultWebRTC(),
+		WebRTC: func() WebRTC { w := defaultWebRTC(); w.MaxDevicesPerUser, w.MaxContactsPerRegister = 3, 1; return w }(),
 	}
 	if !reflect.DeepEqual(c.SIP, want) {
 		t.Fatalf("got  %+v\nwant %+v", c.SIP, want)
@@ -70,7 +72,8 @@ func TestSIPDefaults(t *testing.T) {
 	if s.Realm != "telgw" || !s.RejectUnknownSource || s.RingTimeout != 120*time.Second || s.FailoverTimeout != 5*time.Second ||
 		s.SessionExpires != 30*time.Minute || s.SourceRate != 200 || s.SourceBurst != 400 || len(s.Codecs) != 3 ||
 		s.Media.PortMin != 20000 || s.Media.PortMax != 39999 || s.Media.Timeout != 30*time.Second || s.TLS != (SIPTLS{}) ||
-		s.WebRTC.ConnectTimeout != 20*time.Second || s.WebRTC.MediaTimeout != 30*time.Second || s.WebRTC.IncludeLoopback {
+		s.WebRTC.ConnectTimeout != 20*time.Second || s.WebRTC.MediaTimeout != 30*time.Second || s.WebRTC.IncludeLoopback ||
+		s.DigestNonceTTL != time.Minute || s.WebRTC.MaxDevicesPerUser != 10 || s.WebRTC.MaxContactsPerRegister != 5 {
 		t.Fatalf("defaults %+v", s)
 	}
 }
@@ -105,6 +108,9 @@ func TestSIPEnv(t *testing.T) {
 		{"TELGW_SIP_WEBRTC_INCLUDE_LOOPBACK=true", func(s SIP) bool { return s.WebRTC.IncludeLoopback }},
 		{"TELGW_SIP_WEBRTC_CONNECT_TIMEOUT=7s", func(s SIP) bool { return s.WebRTC.ConnectTimeout == 7*time.Second }},
 		{"TELGW_SIP_WEBRTC_MEDIA_TIMEOUT=8s", func(s SIP) bool { return s.WebRTC.MediaTimeout == 8*time.Second }},
+		{"TELGW_SIP_DIGEST_NONCE_TTL=45s", func(s SIP) bool { return s.DigestNonceTTL == 45*time.Second }},
+		{"TELGW_SIP_WEBRTC_MAX_DEVICES_PER_USER=4", func(s SIP) bool { return s.WebRTC.MaxDevicesPerUser == 4 }},
+		{"TELGW_SIP_WEBRTC_MAX_CONTACTS_PER_REGISTER=2", func(s SIP) bool { return s.WebRTC.MaxContactsPerRegister == 2 }},
 		// Trunks are a list: the variable takes the whole list as YAML or JSON.
 		{`TELGW_SIP_TRUNKS=[{"name":"c","address":"192.0.2.1:5060","maxCalls":3,"cps":1,"optionsInterval":"20s","numberFormat":{"style":"10"},"register":{"enabled":true,"expires":"5m"},"inbound":{"username":"a","password":"b"},"auth":{"username":"u"}}]`,
 			func(s SIP) bool {
@@ -174,6 +180,10 @@ func TestSIPInvalid(t *testing.T) {
 		{"sip.webrtc.portMin/portMax", func(s *SIP) { s.WebRTC.PortMin, s.WebRTC.PortMax = 50000, 40000 }},
 		{"sip.webrtc.ips[0]", func(s *SIP) { s.WebRTC.IPs = []string{"lo"} }},
 		{"sip.webrtc.connectTimeout", func(s *SIP) { s.WebRTC.ConnectTimeout = 0 }},
+		{"sip.webrtc.maxDevicesPerUser", func(s *SIP) { s.WebRTC.MaxDevicesPerUser = 0 }},
+		{"sip.webrtc.maxContactsPerRegister", func(s *SIP) { s.WebRTC.MaxContactsPerRegister = -1 }},
+		{"sip.digestNonceTTL", func(s *SIP) { s.DigestNonceTTL = time.Second }},
+		{"sip.digestNonceTTL", func(s *SIP) { s.DigestNonceTTL = time.Hour }},
 		{"sip.trunks[0].transport", trunk(func(t *Trunk) { t.Transport = "tls" })}, // no sip.tls
 		{"sip.trunks[0].transport", trunk(func(t *Trunk) { t.Transport = "sctp" })},
 		{"sip.trunks[0].inbound.username", trunk(func(t *Trunk) { t.Inbound.Username = "only" })},

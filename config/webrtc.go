@@ -27,10 +27,16 @@ type WebRTC struct {
 	// MediaTimeout ends a connected leg that receives no RTP for this long while the peer says
 	// it sends. Default 30s; negative disables.
 	MediaTimeout time.Duration `yaml:"mediaTimeout"`
+	// MaxDevicesPerUser caps the registered devices (bindings) of one user on a node, as
+	// Kamailio's max_contacts: a REGISTER adding one more is refused (403 Too Many
+	// Registrations) and the existing ones stay. Default 10.
+	MaxDevicesPerUser int `yaml:"maxDevicesPerUser"`
+	// MaxContactsPerRegister caps the Contact values of one REGISTER (403 past it). Default 5.
+	MaxContactsPerRegister int `yaml:"maxContactsPerRegister"`
 }
 
 func defaultWebRTC() WebRTC {
-	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second}
+	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second, MaxDevicesPerUser: 10, MaxContactsPerRegister: 5}
 }
 
 func (w *WebRTC) validate(key string) []error {
@@ -49,6 +55,12 @@ func (w *WebRTC) validate(key string) []error {
 		if net.ParseIP(ip) == nil {
 			errs = append(errs, fmt.Errorf("%s.ips[%d]: %q is not an IP address", key, i, ip))
 		}
+	}
+	if w.MaxDevicesPerUser < 1 {
+		errs = append(errs, fmt.Errorf("%s.maxDevicesPerUser: must be at least 1", key))
+	}
+	if w.MaxContactsPerRegister < 1 {
+		errs = append(errs, fmt.Errorf("%s.maxContactsPerRegister: must be at least 1", key))
 	}
 	if w.ConnectTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("%s.connectTimeout: must be positive", key))

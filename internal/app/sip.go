@@ -64,7 +64,7 @@ func (a *App) setupSIP(ctx context.Context) error {
 		tlsCfg.MinVersion = tls.VersionTLS13
 	}
 	reject := c.RejectUnknownSource
-	svc, err := sip.New(sip.Config{Addr: c.Addr, Host: c.Host, Realm: c.Realm, Trunks: trunks, RejectUnknownSource: &reject,
+	svc, err := sip.New(sip.Config{Addr: c.Addr, Host: c.Host, Realm: c.Realm, DigestNonceTTL: c.DigestNonceTTL, Trunks: trunks, RejectUnknownSource: &reject,
 		RingTimeout: c.RingTimeout, FailoverTimeout: c.FailoverTimeout, SessionExpires: c.SessionExpires,
 		SourceRate: c.SourceRate, SourceBurst: c.SourceBurst, Codecs: codecs, Media: media, TLS: tlsCfg,
 		Logger: a.Log.With("component", "sip"), Registerer: a.Registry},

@@ -28,17 +28,23 @@ func (a *App) setupWebRTC(_ context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Digest nonces are stateless, signed with a secret every node derives from the same stored
-	// secret (the TURN secret, which access-key rotation leaves alone), so a nonce one node
-	// issued is good on every other.
+	// Digest nonces are signed with a secret derived from a stored one (the TURN secret, which
+	// access-key rotation leaves alone) and bound to this node, whose memory tracks the
+	// nonce-counts used (RFC 7616 §3.4.5): another node's nonce is stale, answered with a new
+	// challenge, so a replay cannot slip through on a node that did not see the first use.
 	nonceSecret := func() []byte {
 		m := hmac.New(sha256.New, []byte(a.Keys.Current().TURNSecret))
 		m.Write([]byte("telgw sip digest nonce"))
 		return m.Sum(nil)
 	}()
 	loc := registrar.NewLocation(a.Registry)
-	reg := &registrar.Registrar{Auth: registrar.NewAuthenticator(a.Identity, nonceSecret), Location: loc,
-		Log: a.Log.With("component", "registrar")}
+	auth := registrar.NewAuthenticator(a.Identity, nonceSecret)
+	auth.SetNonceTTL(a.Config.SIP.DigestNonceTTL)
+	reg := &registrar.Registrar{Auth: auth, Location: loc, Log: a.Log.With("component", "registrar"),
+		MaxDevices: wc.MaxDevicesPerUser, MaxContacts: wc.MaxContactsPerRegister}
+	// Revoking a user's tokens or deleting the user drops its devices' registrations here at
+	// once; other nodes drop theirs when a call would ring them (Registrar.Live).
+	a.Identity.OnRevoke(loc.RemoveAll)
 	a.runners = append(a.runners, func(ctx context.Context) error { return loc.Sweep(ctx, 30*time.Second) })
 	a.Users = &sip.Users{
 		Registrar: reg,

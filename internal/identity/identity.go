@@ -107,6 +107,27 @@ type Service struct {
 	now   func() time.Time
 
 	digests digestBatch
+
+	hookMu   sync.Mutex
+	onRevoke []func(id string)
+}
+
+// OnRevoke registers f to run after an identity's tokens are revoked or the identity is
+// deleted, e.g. to drop its devices' SIP registrations at once. Other nodes learn of it from
+// the store when they next check the tokens.
+func (s *Service) OnRevoke(f func(id string)) {
+	s.hookMu.Lock()
+	defer s.hookMu.Unlock()
+	s.onRevoke = append(s.onRevoke, f)
+}
+
+func (s *Service) revoked(id string) {
+	s.hookMu.Lock()
+	hooks := append([]func(string){}, s.onRevoke...)
+	s.hookMu.Unlock()
+	for _, f := range hooks {
+		f(id)
+	}
 }
 
 // digestBatch group-commits digest credentials: concurrent IssueToken calls share one store
@@ -229,6 +250,7 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if err := s.store.IdentityDelete(ctx, id); err != nil {
 		return fmt.Errorf("delete identity: %w", identityErr(err, id))
 	}
+	s.revoked(id)
 	return nil
 }
 
@@ -246,6 +268,7 @@ func (s *Service) RevokeTokens(ctx context.Context, id string) error {
 	if _, err := s.store.IdentityRevokeTokens(ctx, id); err != nil {
 		return identityErr(err, id)
 	}
+	s.revoked(id)
 	return nil
 }
 

@@ -6,12 +6,9 @@ package registrar
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/md5" //nolint:gosec // RFC 2617/7616 MD5 digest
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,6 +21,7 @@ import (
 
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/problem"
+	sipdigest "github.com/telgw/telgw/internal/sip/digest"
 )
 
 // TokenVerifier is what the registrar needs of the identity service.
@@ -34,16 +32,21 @@ type TokenVerifier interface {
 
 // Authenticator checks SIP requests from WebRTC users.
 type Authenticator struct {
-	ids      TokenVerifier
-	secret   []byte
-	nonceTTL time.Duration
-	now      func() time.Time
+	ids    TokenVerifier
+	secret []byte
+	nonces *sipdigest.Nonces
 }
 
-// NewAuthenticator returns an Authenticator; secret signs the stateless digest nonces (any
-// node with the same secret accepts them).
+// NewAuthenticator returns an Authenticator; secret signs the digest nonces, which are good on
+// this instance only and for sipdigest.DefaultNonceTTL (SetNonceTTL), each nonce-count once.
 func NewAuthenticator(ids TokenVerifier, secret []byte) *Authenticator {
-	return &Authenticator{ids: ids, secret: secret, nonceTTL: 5 * time.Minute, now: time.Now}
+	return &Authenticator{ids: ids, secret: secret, nonces: sipdigest.NewNonces(secret, 0)}
+}
+
+// SetNonceTTL sets how long a digest nonce is accepted (≤ 0: the default). Call it before the
+// Authenticator is used: nonces issued earlier become stale.
+func (a *Authenticator) SetNonceTTL(ttl time.Duration) {
+	a.nonces = sipdigest.NewNonces(a.secret, ttl)
 }
 
 // ErrChallenge means the request carried no credentials: answer with Challenge.
@@ -53,38 +56,86 @@ var ErrChallenge = errors.New("authentication required")
 // 401 with Challenge), problem.KindUnauthorized (bad, expired, revoked token or digest: 401 with
 // a fresh challenge), problem.KindForbidden (token without the voip scope: 403).
 func (a *Authenticator) Authenticate(ctx context.Context, req *sip.Request) (identity.Claims, error) {
+	c, _, err := a.authenticate(ctx, req)
+	return c, err
+}
+
+// proof is what a request authenticated with, kept with the bindings it created so that they
+// can be checked again later on any node (Live): the Bearer token, or the HA1 of the token
+// that answered the digest.
+type proof struct {
+	token string
+	alg   string
+	ha1   string
+}
+
+func (a *Authenticator) authenticate(ctx context.Context, req *sip.Request) (identity.Claims, proof, error) {
 	h := req.GetHeader("Authorization")
 	if h == nil {
-		return identity.Claims{}, ErrChallenge
+		return identity.Claims{}, proof{}, ErrChallenge
 	}
 	v := strings.TrimSpace(h.Value())
 	scheme, rest, _ := strings.Cut(v, " ")
 	switch strings.ToLower(scheme) {
 	case "bearer":
-		c, err := a.ids.Verify(ctx, strings.TrimSpace(rest))
+		tok := strings.TrimSpace(rest)
+		c, err := a.ids.Verify(ctx, tok)
 		if err != nil {
-			return identity.Claims{}, err
+			return identity.Claims{}, proof{}, err
 		}
 		if !c.HasScope(identity.ScopeVoIP) {
-			return identity.Claims{}, problem.Forbidden("scope", "the token lacks the voip scope")
+			return identity.Claims{}, proof{}, problem.Forbidden("scope", "the token lacks the voip scope")
 		}
-		return c, nil
+		return c, proof{token: tok}, nil
 	case "digest":
 		return a.digest(ctx, req, v)
 	}
-	return identity.Claims{}, problem.Unauthorized("unsupported authorization scheme %q", scheme)
+	return identity.Claims{}, proof{}, problem.Unauthorized("unsupported authorization scheme %q", scheme)
 }
 
-func (a *Authenticator) digest(ctx context.Context, req *sip.Request, header string) (identity.Claims, error) {
+// live reports whether the credentials p still authenticate identity: the token not revoked,
+// expired or its identity deleted (the store says so, whichever node revoked it).
+func (a *Authenticator) live(ctx context.Context, identity string, p proof) (bool, error) {
+	switch {
+	case p.token != "":
+		c, err := a.ids.Verify(ctx, p.token)
+		if problem.KindOf(err) == problem.KindUnauthorized {
+			return false, nil
+		}
+		return err == nil && c.Identity == identity, err
+	case p.ha1 != "":
+		ha1s, err := a.ids.DigestHA1s(ctx, identity, p.alg)
+		if err != nil {
+			return false, err
+		}
+		for _, h := range ha1s {
+			if subtle.ConstantTimeCompare([]byte(h), []byte(p.ha1)) == 1 {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	return true, nil // bindings made without proof (tests, tools) are not re-checked
+}
+
+func (a *Authenticator) digest(ctx context.Context, req *sip.Request, header string) (identity.Claims, proof, error) {
 	cr, err := digest.ParseCredentials(header)
 	if err != nil {
-		return identity.Claims{}, problem.Unauthorized("malformed digest credentials")
+		return identity.Claims{}, proof{}, problem.Unauthorized("malformed digest credentials")
 	}
 	if cr.Realm != identity.DigestRealm {
-		return identity.Claims{}, problem.Unauthorized("digest realm must be %q", identity.DigestRealm)
+		return identity.Claims{}, proof{}, problem.Unauthorized("digest realm must be %q", identity.DigestRealm)
 	}
-	if !a.validNonce(cr.Nonce) {
-		return identity.Claims{}, problem.Unauthorized("stale nonce")
+	check := a.nonces.Check(cr.Nonce)
+	if check == sipdigest.NonceForeign {
+		return identity.Claims{}, proof{}, problem.Unauthorized("stale nonce (not issued by this node)")
+	}
+	// RFC 3261 §22.4, RFC 7616 §3.4.6: the credentials are for this Request-URI only.
+	if !sipdigest.SameURI(cr.URI, req.Recipient) {
+		return identity.Claims{}, proof{}, problem.Forbidden("uri", "the digest-uri is not the Request-URI")
+	}
+	if cr.QOP != "" && (cr.QOP != "auth" || cr.Nc <= 0 || cr.Cnonce == "") {
+		return identity.Claims{}, proof{}, problem.Unauthorized("digest qop must be auth, with nc and cnonce")
 	}
 	alg := cr.Algorithm
 	if alg == "" {
@@ -97,11 +148,11 @@ func (a *Authenticator) digest(ctx context.Context, req *sip.Request, header str
 	case "SHA-256":
 		newHash = sha256.New
 	default:
-		return identity.Claims{}, problem.Unauthorized("unsupported digest algorithm %q", alg)
+		return identity.Claims{}, proof{}, problem.Unauthorized("unsupported digest algorithm %q", alg)
 	}
 	ha1s, err := a.ids.DigestHA1s(ctx, cr.Username, alg)
 	if err != nil {
-		return identity.Claims{}, err
+		return identity.Claims{}, proof{}, err
 	}
 	// RFC 7616 §3.4.1: response = KD(HA1, nonce:nc:cnonce:qop:HA2), or RFC 2069 form without qop.
 	ha2 := hexOf(newHash, req.Method.String()+":"+cr.URI)
@@ -112,11 +163,23 @@ func (a *Authenticator) digest(ctx context.Context, req *sip.Request, header str
 		} else {
 			want = hexOf(newHash, ha1+":"+cr.Nonce+":"+ha2)
 		}
-		if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(cr.Response))) == 1 {
-			return identity.Claims{Identity: cr.Username, Scopes: []identity.Scope{identity.ScopeVoIP}}, nil
+		if subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(cr.Response))) != 1 {
+			continue
 		}
+		if check != sipdigest.NonceOK {
+			return identity.Claims{}, proof{}, problem.Unauthorized("stale nonce (expired)")
+		}
+		// RFC 7616 §3.4.5: a (nonce, nc) seen before is a replay; without qop a nonce is good once.
+		nc := uint64(0)
+		if cr.QOP != "" {
+			nc = uint64(cr.Nc)
+		}
+		if !a.nonces.Use(cr.Nonce, nc) {
+			return identity.Claims{}, proof{}, problem.Unauthorized("stale nonce (nonce-count replayed)")
+		}
+		return identity.Claims{Identity: cr.Username, Scopes: []identity.Scope{identity.ScopeVoIP}}, proof{alg: alg, ha1: ha1}, nil
 	}
-	return identity.Claims{}, problem.Unauthorized("digest response does not match a live token")
+	return identity.Claims{}, proof{}, problem.Unauthorized("digest response does not match a live token")
 }
 
 func hexOf(h func() hash.Hash, s string) string {
@@ -125,38 +188,13 @@ func hexOf(h func() hash.Hash, s string) string {
 	return hex.EncodeToString(x.Sum(nil))
 }
 
-// nonce is base64url(unix-seconds(8) ‖ HMAC-SHA256(secret, those 8 bytes)[:16]): stateless, so
-// any node verifies it and a replay outside nonceTTL is stale.
-func (a *Authenticator) nonce() string {
-	var b [24]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(a.now().Unix()))
-	m := hmac.New(sha256.New, a.secret)
-	m.Write(b[:8])
-	copy(b[8:], m.Sum(nil)[:16])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-func (a *Authenticator) validNonce(n string) bool {
-	b, err := base64.RawURLEncoding.DecodeString(n)
-	if err != nil || len(b) != 24 {
-		return false
-	}
-	m := hmac.New(sha256.New, a.secret)
-	m.Write(b[:8])
-	if !hmac.Equal(m.Sum(nil)[:16], b[8:]) {
-		return false
-	}
-	age := a.now().Sub(time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0))
-	return age >= -time.Minute && age <= a.nonceTTL
-}
-
 // Challenge builds the 401 for req: a Bearer challenge (RFC 8898 §2.3) and Digest challenges
 // for SHA-256 and MD5 (RFC 8760 §2.4: preferred algorithm first). errText, when set, goes into
 // the Bearer error description.
 func (a *Authenticator) Challenge(req *sip.Request, stale bool) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 	res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Bearer realm="`+identity.DigestRealm+`"`))
-	n := a.nonce()
+	n := a.nonces.New()
 	st := ""
 	if stale {
 		st = ", stale=true"

@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -30,6 +31,8 @@ type Contact struct {
 	UserAgent string
 	// Expires is when the binding lapses.
 	Expires time.Time
+	// proof is the credential the REGISTER authenticated with (Registrar.Live checks it again).
+	proof proof
 }
 
 // key identifies a binding: the instance id when present (the same device re-registering with
@@ -74,6 +77,46 @@ func (l *Location) Put(c Contact) {
 	l.count()
 }
 
+// ErrTooManyBindings means a REGISTER would take a user past its cap of bindings.
+var ErrTooManyBindings = errors.New("registrar: too many registered devices")
+
+// Update applies one REGISTER's changes to identity's bindings atomically (RFC 3261 §10.3 step
+// 7: all or none): remove drops bindings, put adds or refreshes them. A new binding that would
+// leave the user with more than max live bindings (max > 0) fails the whole update with
+// ErrTooManyBindings; refreshing or removing existing ones always works.
+func (l *Location) Update(identity string, put, remove []Contact, max int) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	m := l.users[identity]
+	next := make(map[string]Contact, len(m)+len(put))
+	for k, c := range m {
+		if c.Expires.After(now) {
+			next[k] = c
+		}
+	}
+	for _, c := range remove {
+		delete(next, c.key())
+	}
+	added := false
+	for _, c := range put {
+		if _, ok := next[c.key()]; !ok {
+			added = true
+		}
+		next[c.key()] = c
+	}
+	if added && max > 0 && len(next) > max {
+		return ErrTooManyBindings
+	}
+	if len(next) == 0 {
+		delete(l.users, identity)
+	} else {
+		l.users[identity] = next
+	}
+	l.count()
+	return nil
+}
+
 // Remove drops one binding (by contact URI or instance).
 func (l *Location) Remove(c Contact) {
 	l.mu.Lock()
@@ -81,6 +124,19 @@ func (l *Location) Remove(c Contact) {
 	delete(l.users[c.Identity], c.key())
 	if len(l.users[c.Identity]) == 0 {
 		delete(l.users, c.Identity)
+	}
+	l.count()
+}
+
+// removeIfProof drops c's binding unless it was refreshed with other credentials meanwhile.
+func (l *Location) removeIfProof(c Contact) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur, ok := l.users[c.Identity][c.key()]; ok && cur.proof == c.proof {
+		delete(l.users[c.Identity], c.key())
+		if len(l.users[c.Identity]) == 0 {
+			delete(l.users, c.Identity)
+		}
 	}
 	l.count()
 }
@@ -170,16 +226,50 @@ type Registrar struct {
 	Log      *slog.Logger
 	// MinExpires and MaxExpires bound binding lifetimes. Defaults 60s and 3600s.
 	MinExpires, MaxExpires time.Duration
+	// MaxDevices caps a user's bindings on this node (Kamailio's max_contacts): a REGISTER that
+	// would add one more is refused with 403 and the existing bindings stay. Default 10.
+	MaxDevices int
+	// MaxContacts caps the Contact header values of one REGISTER (403 past it). Default 5.
+	MaxContacts int
 }
+
+// DefaultMaxDevices and DefaultMaxContacts are the caps when Registrar leaves them 0.
+const (
+	DefaultMaxDevices  = 10
+	DefaultMaxContacts = 5
+)
 
 // OnRegister is the sipgo REGISTER handler.
 func (r *Registrar) OnRegister(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(r.Handle(context.Background(), req))
 }
 
+// SecureTransport reports whether a user may REGISTER over transport: SIP over WebSocket
+// (WS, or WSS behind TLS; the HTTP listener decides) or TLS, never plain UDP or TCP, where the
+// token or digest would cross the network in the clear and the source address is forgeable.
+func SecureTransport(transport string) bool {
+	switch strings.ToUpper(transport) {
+	case "WS", "WSS", "TLS":
+		return true
+	}
+	return false
+}
+
+func forbidden(req *sip.Request, reason, warning string) *sip.Response {
+	res := sip.NewResponseFromRequest(req, 403, reason, nil)
+	res.AppendHeader(sip.NewHeader("Warning", `399 telgw "`+warning+`"`))
+	return res
+}
+
 // Handle processes a REGISTER and returns the response to send.
 func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response {
-	claims, err := r.Auth.Authenticate(ctx, req)
+	if !SecureTransport(req.Transport()) {
+		if r.Log != nil {
+			r.Log.Info("register over an insecure transport refused", "source", req.Source(), "transport", req.Transport())
+		}
+		return forbidden(req, "Forbidden", "REGISTER only over WebSocket or TLS")
+	}
+	claims, pr, err := r.Auth.authenticate(ctx, req)
 	if err != nil {
 		if r.Log != nil && !errorsIsChallenge(err) {
 			r.Log.Info("register rejected", "source", req.Source(), "err", err)
@@ -192,6 +282,13 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 	}
 	if maxE == 0 {
 		maxE = time.Hour
+	}
+	maxDevices, maxContacts := r.MaxDevices, r.MaxContacts
+	if maxDevices == 0 {
+		maxDevices = DefaultMaxDevices
+	}
+	if maxContacts == 0 {
+		maxContacts = DefaultMaxContacts
 	}
 	defExp := -1
 	if h := req.GetHeader("Expires"); h != nil {
@@ -208,11 +305,18 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 		r.Location.RemoveAll(claims.Identity)
 		return sip.NewResponseFromRequest(req, 200, "OK", nil)
 	}
+	if len(contacts) > maxContacts {
+		if r.Log != nil {
+			r.Log.Info("register with too many contacts", "source", req.Source(), "user", claims.Identity, "contacts", len(contacts))
+		}
+		return forbidden(req, "Too Many Contacts", "at most "+strconv.Itoa(maxContacts)+" Contact values per REGISTER")
+	}
 	now := time.Now()
+	var put, remove []Contact
 	for _, h := range contacts {
 		var ch sip.ContactHeader
 		ch.Params = sip.NewParams()
-		if _, err := sip.ParseAddressValue(h.Value(), &ch.Address, &ch.Params); err != nil {
+		if _, err := sip.ParseAddressValue(h.Value(), &ch.Address, &ch.Params); err != nil || ch.Address.Wildcard {
 			return sip.NewResponseFromRequest(req, 400, "Bad Contact", nil)
 		}
 		exp := defExp
@@ -224,7 +328,7 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 		if exp < 0 {
 			exp = int(maxE / time.Second)
 		}
-		c := Contact{Identity: claims.Identity, URI: ch.Address, Source: req.Source(), Transport: req.Transport()}
+		c := Contact{Identity: claims.Identity, URI: ch.Address, Source: req.Source(), Transport: req.Transport(), proof: pr}
 		if inst, ok := ch.Params.Get("+sip.instance"); ok {
 			c.InstanceID = strings.Trim(inst, `"<>`)
 		}
@@ -232,7 +336,7 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 			c.UserAgent = ua.Value()
 		}
 		if exp == 0 {
-			r.Location.Remove(c)
+			remove = append(remove, c)
 			continue
 		}
 		d := time.Duration(exp) * time.Second
@@ -245,7 +349,15 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 			d = maxE
 		}
 		c.Expires = now.Add(d)
-		r.Location.Put(c)
+		put = append(put, c)
+	}
+	// Over the cap the new binding is refused and the old ones stay, as Kamailio's max_contacts
+	// does; 403 rather than its 503, which tells clients to retry (RFC 3261 §21.5.4).
+	if err := r.Location.Update(claims.Identity, put, remove, maxDevices); err != nil {
+		if r.Log != nil {
+			r.Log.Info("register over the device cap", "source", req.Source(), "user", claims.Identity, "max", maxDevices)
+		}
+		return forbidden(req, "Too Many Registrations", "at most "+strconv.Itoa(maxDevices)+" devices per user")
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, c := range r.Location.Lookup(claims.Identity) {
@@ -253,6 +365,34 @@ func (r *Registrar) Handle(ctx context.Context, req *sip.Request) *sip.Response 
 		res.AppendHeader(sip.NewHeader("Contact", "<"+c.URI.String()+">;expires="+strconv.Itoa(secs)))
 	}
 	return res
+}
+
+// Live returns identity's bindings whose credentials still hold, and removes the others: a
+// token revoked, expired or whose identity was deleted, possibly on another node (the store is
+// shared), must not ring the device it registered. On a store error the bindings are kept.
+func (r *Registrar) Live(ctx context.Context, identity string) []Contact {
+	cs := r.Location.Lookup(identity)
+	out := cs[:0]
+	checked := map[proof]bool{}
+	for _, c := range cs {
+		ok, seen := checked[c.proof]
+		if !seen {
+			var err error
+			if ok, err = r.Auth.live(ctx, identity, c.proof); err != nil {
+				if r.Log != nil {
+					r.Log.Warn("binding credentials not checked", "user", identity, "err", err)
+				}
+				ok = true
+			}
+			checked[c.proof] = ok
+		}
+		if ok {
+			out = append(out, c)
+		} else {
+			r.Location.removeIfProof(c)
+		}
+	}
+	return out
 }
 
 func errorsIsChallenge(err error) bool { return err == ErrChallenge }

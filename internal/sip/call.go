@@ -100,16 +100,19 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.cdr.From = n
 	}
 	c.origin[0].ID, c.origin[1].ID = uint64(time.Now().UnixNano()), uint64(time.Now().UnixNano()+1)
-	if t := s.trunks.bySource(srcAddr(req)); t != nil {
+	// A WebSocket is never a trunk (RFC 7118 carries users' devices): whatever its source
+	// address (a reverse proxy or a Kamailio on a trunk's host), it authenticates as a user.
+	if s.fromUser(req) {
+		c.cdr.Direction = Outbound
+		s.outboundUser(c, req, tx)
+		return
+	}
+	if t := s.trunkOf(req); t != nil {
 		c.cdr.Direction, c.cdr.Trunk = Inbound, t.Name
 		s.inbound(c, req, tx, t)
 		return
 	}
 	c.cdr.Direction = Outbound
-	if transportOf(req) == "ws" && s.deps.Users != nil {
-		s.outboundUser(c, req, tx)
-		return
-	}
 	s.outbound(c, req, tx)
 }
 
@@ -191,9 +194,9 @@ func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction,
 		case digest.Username(h.Value()) != cred.Username:
 			err = digest.ErrMismatch
 		case cred.Password != "":
-			err = s.auth.Verify(h.Value(), string(req.Method), cred.Password)
+			err = s.auth.Verify(h.Value(), string(req.Method), req.Recipient, cred.Password)
 		default:
-			err = s.auth.VerifyHA1(h.Value(), string(req.Method), func(alg string) string {
+			err = s.auth.VerifyHA1(h.Value(), string(req.Method), req.Recipient, func(alg string) string {
 				if alg == "SHA-256" {
 					return cred.HA1SHA256
 				}
@@ -205,8 +208,12 @@ func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction,
 	case err == nil:
 		return true
 	case errors.Is(err, digest.ErrMissing), errors.Is(err, digest.ErrStale):
+		// Stale covers a replayed (nonce, nc): the replayer gets a challenge it cannot answer.
 		tx.Respond(challenge(req, s.auth.Challenge("", errors.Is(err, digest.ErrStale))))
 		// A challenge is not a call; no CDR.
+	case errors.Is(err, digest.ErrURI):
+		s.log.Info("digest-uri is not the Request-URI", "call_id", c.id, "src", req.Source())
+		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "credentials are for another Request-URI"`))
 	default:
 		c.reject(req, tx, 403, "Forbidden", nil)
 	}

@@ -33,6 +33,9 @@ type Config struct {
 	Host string
 	// Realm is the digest realm of challenges to customer endpoints. Default "telgw".
 	Realm string
+	// DigestNonceTTL is how long a digest nonce of this node is accepted (RFC 7616 §3.4.5: each
+	// nonce-count once within it). Default 60s (digest.DefaultNonceTTL).
+	DigestNonceTTL time.Duration
 	// Trunks are the carrier trunks.
 	Trunks []TrunkConfig
 	// Routes are the outbound routes (ACS SIP routing); the API may replace them at run time.
@@ -120,6 +123,9 @@ func (c *Config) validate() error {
 	}
 	if c.Realm == "" {
 		c.Realm = "telgw"
+	}
+	if c.DigestNonceTTL < 0 {
+		errs = append(errs, fmt.Errorf("digestNonceTTL: must not be negative"))
 	}
 	if c.RejectUnknownSource == nil {
 		t := true

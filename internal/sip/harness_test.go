@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,6 +284,16 @@ func (s *sipp) wait(t *testing.T, timeout time.Duration) {
 	}
 }
 
+// sippAuthURI makes SIPp answer digest challenges for the Request-URI its scenarios send
+// (sip:[service]@[remote_ip]:[remote_port]), as phones do: its default digest-uri is
+// remote_ip:remote_port, which telgw refuses (RFC 7616 §3.4.6).
+func sippAuthURI(service, addr string, args []string) []string {
+	if !slices.Contains(args, "-au") || slices.Contains(args, "-auth_uri") {
+		return nil
+	}
+	return []string{"-auth_uri", service + "@" + addr}
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -294,6 +305,7 @@ func tail(s string, n int) string {
 func (e *env) call(ip, scenario, service, caller string, args ...string) {
 	e.t.Helper()
 	all := append([]string{e.addr, "-s", service, "-key", "caller", caller, "-m", "1", "-d", "1000", "-mp", strconv.Itoa(freePort(e.t, ip))}, args...)
+	all = append(all, sippAuthURI(service, e.addr, args)...)
 	s := e.start("caller "+filepath.Base(scenario), ip, freePort(e.t, ip), scenario, all...)
 	s.wait(e.t, 40*time.Second)
 }

@@ -102,7 +102,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, relay: relay, auth: digest.New(cfg.Realm),
+	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, relay: relay, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
 		calls: map[string]callRef{}, limiter: map[netip.Addr]*rate.Limiter{}, regs: map[string]*registration{}}
 	if s.m, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
@@ -198,7 +198,7 @@ func (s *Service) buildUA() error {
 // ServeWS serves SIP over WebSocket (RFC 7118) on connections l accepts, e.g. a
 // sipws.Listener mounted on the HTTP server, until l is closed.
 func (s *Service) ServeWS(l net.Listener) error {
-	err := s.srv.ServeWS(l)
+	err := s.srv.ServeWS(s.dropBindingsOnClose(l))
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

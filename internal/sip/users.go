@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,62 @@ func (s *Service) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.deps.Users.Registrar.OnRegister(req, tx)
+}
+
+// dropBindingsOnClose wraps the WebSocket listener so that the bindings a connection carried
+// are removed when it closes: a WebSocket Contact is reachable only over the connection that
+// registered it (RFC 7118 §5), so calls must not fork to it any more.
+func (s *Service) dropBindingsOnClose(l net.Listener) net.Listener {
+	if s.deps.Users == nil || s.deps.Users.Registrar == nil || s.deps.Users.Registrar.Location == nil {
+		return l
+	}
+	return &bindingListener{Listener: l, loc: s.deps.Users.Registrar.Location}
+}
+
+type bindingListener struct {
+	net.Listener
+	loc *registrar.Location
+}
+
+func (l *bindingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &bindingConn{Conn: c, loc: l.loc}, nil
+}
+
+// bindingConn removes its bindings from the location service when closed (by the peer, an
+// error, or telgw).
+type bindingConn struct {
+	net.Conn
+	loc  *registrar.Location
+	once sync.Once
+}
+
+func (c *bindingConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.loc.RemoveSource(c.RemoteAddr().String()) })
+	return err
+}
+
+// Unwrap returns the accepted connection (e.g. one whose Unwrap leads to a *tls.Conn).
+func (c *bindingConn) Unwrap() net.Conn { return c.Conn }
+
+// fromUser reports whether req is a WebRTC user's: it came over SIP over WebSocket (WS or WSS,
+// RFC 7118), which carriers never use, and users are served.
+func (s *Service) fromUser(req *sip.Request) bool {
+	return transportOf(req) == "ws" && s.deps.Users != nil
+}
+
+// trunkOf returns the trunk req came from, matched by source address; never for a request over
+// a WebSocket, whose source address says nothing (a reverse proxy on the trunk's host, a
+// browser behind the carrier's NAT).
+func (s *Service) trunkOf(req *sip.Request) *trunk {
+	if transportOf(req) == "ws" {
+		return nil
+	}
+	return s.trunks.bySource(srcAddr(req))
 }
 
 // g711 returns the G.711 codecs of a filtered carrier offer in its preference order, and the
@@ -114,7 +171,9 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 		c.reject(req, tx, 480, "Temporarily Unavailable", nil)
 		return
 	}
-	contacts := u.Registrar.Location.Lookup(user)
+	lctx, lcancel := context.WithTimeout(s.stop, 5*time.Second)
+	contacts := u.Registrar.Live(lctx, user) // bindings of revoked tokens or deleted users go
+	lcancel()
 	if len(contacts) == 0 {
 		log.Info("user has no registered device")
 		if u.Notify != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip"
+	"github.com/telgw/telgw/internal/sip/digest"
 	"github.com/telgw/telgw/internal/sipws"
 )
 
@@ -49,12 +50,20 @@ func (tokens) Verify(_ context.Context, tok string) (identity.Claims, error) {
 	return identity.Claims{}, problem.Unauthorized("invalid token")
 }
 
-func (tokens) DigestHA1s(context.Context, string, string) ([]string, error) { return nil, nil }
+// DigestHA1s: alice's token is her digest password (realm telgw).
+func (tokens) DigestHA1s(_ context.Context, user, alg string) ([]string, error) {
+	if user != alice {
+		return nil, nil
+	}
+	return []string{digest.HA1(alg, alice, identity.DigestRealm, aliceToken)}, nil
+}
 
 // userEnv is a Service serving WebRTC users on a WebSocket endpoint, with SIPp as carrier.
 type userEnv struct {
 	*env
 	ws       string // host:port of the SIP WebSocket
+	loc      *registrar.Location
+	users    *sip.Users
 	notified chan string
 	eng      *webrtc.Engine
 }
@@ -84,6 +93,7 @@ func newUserEnvTimeout(t *testing.T, trunks []sip.TrunkConfig, routes []sip.Outb
 		},
 		Notify: func(_ context.Context, user, _, _, _ string) { ue.notified <- user },
 	}
+	ue.loc, ue.users = loc, users
 	ue.env = newEnv(t, envOpts{trunks: trunks, routes: routes, users: users})
 	l := sipws.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	srv := httptest.NewServer(l)
@@ -117,6 +127,35 @@ type device struct {
 	user   string       // Contact user part, unique per device
 	infos  atomic.Int64 // INFO requests received
 	cur    atomic.Pointer[sipgo.DialogServerSession]
+	// auth, when set, is sent as the Authorization value instead of the Bearer token.
+	auth string
+	// lastChallenge is the Digest challenge (MD5) of the last 401; lastReason the last
+	// REGISTER response's reason phrase.
+	lastChallenge string
+	lastReason    string
+	// extraContacts are further Contact values sent in REGISTER.
+	extraContacts []string
+}
+
+// close closes the device's connection (its WebSocket), as a closed browser tab does.
+func (d *device) close() { _ = d.ua.Close() }
+
+func (d *device) authorization() string {
+	if d.auth != "" {
+		return d.auth
+	}
+	if d.token != "" {
+		return "Bearer " + d.token
+	}
+	return ""
+}
+
+func (d *device) noteChallenge(res *sipmsg.Response) {
+	for _, h := range res.GetHeaders("WWW-Authenticate") {
+		if v := h.Value(); strings.HasPrefix(v, "Digest") && strings.Contains(v, "MD5") {
+			d.lastChallenge = v
+		}
+	}
 }
 
 func newDevice(t *testing.T, ue *userEnv, token string, reject int) *device {
@@ -243,8 +282,11 @@ func (d *device) register(expires int) int {
 	req.AppendHeader(sipmsg.NewHeader("To", "<sip:"+alice+"@127.0.0.1>"))
 	req.AppendHeader(sipmsg.NewHeader("From", "<sip:"+alice+"@127.0.0.1>;tag="+sipmsg.GenerateTagN(8)))
 	req.AppendHeader(sipmsg.NewHeader("Contact", "<sip:"+d.user+"@df7jal23ls0d.invalid;transport=ws>;expires="+strconv.Itoa(expires)))
-	if d.token != "" {
-		req.AppendHeader(sipmsg.NewHeader("Authorization", "Bearer "+d.token))
+	for _, c := range d.extraContacts {
+		req.AppendHeader(sipmsg.NewHeader("Contact", c))
+	}
+	if a := d.authorization(); a != "" {
+		req.AppendHeader(sipmsg.NewHeader("Authorization", a))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -252,6 +294,8 @@ func (d *device) register(expires int) int {
 	if err != nil {
 		d.t.Fatalf("register: %v", err)
 	}
+	d.lastReason = res.Reason
+	d.noteChallenge(res)
 	return res.StatusCode
 }
 
@@ -300,8 +344,8 @@ func (d *device) call(number string) (*sipgo.DialogClientSession, int, bool) {
 	inv.AppendHeader(sipmsg.NewHeader("From", "<sip:"+alice+"@127.0.0.1>;tag="+sipmsg.GenerateTagN(8)))
 	inv.AppendHeader(sipmsg.NewHeader("To", "<sip:"+number+"@127.0.0.1>"))
 	inv.AppendHeader(&d.dlgUA.ContactHDR)
-	if d.token != "" {
-		inv.AppendHeader(sipmsg.NewHeader("Authorization", "Bearer "+d.token))
+	if a := d.authorization(); a != "" {
+		inv.AppendHeader(sipmsg.NewHeader("Authorization", a))
 	}
 	inv.SetBody([]byte(offer))
 	dlg, err := d.dlgUA.WriteInvite(ctx, inv)
@@ -322,6 +366,7 @@ func (d *device) call(number string) (*sipgo.DialogClientSession, int, bool) {
 	var dr *sipgo.ErrDialogResponse
 	if errors.As(err, &dr) {
 		_ = leg.Close()
+		d.noteChallenge(dr.Res)
 		return nil, dr.Res.StatusCode, early
 	}
 	if err != nil {

@@ -2,75 +2,49 @@
 // RFC 7616 algorithms MD5 and SHA-256, qop=auth): it issues challenges and verifies the
 // Authorization / Proxy-Authorization credentials of customers' SIP endpoints and trunks.
 //
-// Nonces are stateless: a timestamp and an HMAC of it under a per-process secret, so any
-// number of outstanding challenges costs no memory and replays are bounded by MaxAge.
+// Credentials are good for one request: the digest-uri must name the Request-URI (RFC 7616
+// §3.4.6) and each (nonce, nonce-count) is accepted once (RFC 7616 §3.4.5), from a short-lived
+// nonce bound to this node (see Nonces).
 package digest
 
 import (
-	"crypto/hmac"
 	"crypto/md5"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"hash"
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	icholy "github.com/icholy/digest"
 )
 
-// Errors Verify returns. ErrStale means the credentials were right for an expired nonce:
-// challenge again with stale=true (RFC 7616 §3.3) so the client retries without asking its user.
+// Errors Verify returns. ErrStale means the credentials were right for a nonce that is no longer
+// good (expired, another node's, or already used with that nonce-count): challenge again with
+// stale=true (RFC 7616 §3.3) so the client retries without asking its user. ErrURI means the
+// digest-uri is not the Request-URI: refuse (403), a client that did not capture the
+// credentials never sends that.
 var (
 	ErrMissing   = errors.New("digest: no credentials")
 	ErrMalformed = errors.New("digest: malformed credentials")
 	ErrStale     = errors.New("digest: stale nonce")
 	ErrMismatch  = errors.New("digest: wrong credentials")
+	ErrURI       = errors.New("digest: digest-uri is not the Request-URI")
 )
 
 // Server issues and checks challenges for one realm.
 type Server struct {
 	// Realm is the protection space (RFC 7616 §3.3).
-	Realm string
-	// MaxAge bounds a nonce's life. Default 5 minutes.
-	MaxAge time.Duration
-	secret [32]byte
-	now    func() time.Time
+	Realm  string
+	nonces *Nonces
 }
 
-// New returns a Server for realm with a fresh random secret.
-func New(realm string) *Server {
-	s := &Server{Realm: realm, MaxAge: 5 * time.Minute, now: time.Now}
-	_, _ = rand.Read(s.secret[:])
-	return s
-}
-
-func (s *Server) nonceAt(t time.Time) string {
-	var b [8 + 16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
-	m := hmac.New(sha256.New, s.secret[:])
-	m.Write(b[:8])
-	copy(b[8:], m.Sum(nil))
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// valid reports whether nonce is one of ours (ok) and whether it is still fresh.
-func (s *Server) valid(nonce string) (ok, fresh bool) {
-	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 24 {
-		return false, false
-	}
-	m := hmac.New(sha256.New, s.secret[:])
-	m.Write(b[:8])
-	if !hmac.Equal(m.Sum(nil)[:16], b[8:]) {
-		return false, false
-	}
-	age := s.now().Sub(time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))))
-	return true, age >= 0 && age <= s.MaxAge
+// New returns a Server for realm whose nonces live ttl (DefaultNonceTTL when ≤ 0), signed with a
+// fresh random secret.
+func New(realm string, ttl time.Duration) *Server {
+	return &Server{Realm: realm, nonces: NewNonces(nil, ttl)}
 }
 
 // Challenge returns a WWW-Authenticate / Proxy-Authenticate value (RFC 7616 §3.3) offering
@@ -79,7 +53,7 @@ func (s *Server) Challenge(algorithm string, stale bool) string {
 	if algorithm == "" {
 		algorithm = "MD5"
 	}
-	c := icholy.Challenge{Realm: s.Realm, Nonce: s.nonceAt(s.now()), Algorithm: algorithm, QOP: []string{"auth"}, Stale: stale}
+	c := icholy.Challenge{Realm: s.Realm, Nonce: s.nonces.New(), Algorithm: algorithm, QOP: []string{"auth"}, Stale: stale}
 	return c.String()
 }
 
@@ -104,19 +78,18 @@ func HA1(algorithm, username, realm, password string) string {
 }
 
 // Verify checks a credentials header value (without or with the "Digest " prefix) for a request
-// with method, against password. The digest-uri is taken from the credentials (RFC 3261 §22.4
-// lets proxies rewrite the Request-URI).
-func (s *Server) Verify(header, method, password string) error {
-	return s.verify(header, method, password, nil)
+// with method and Request-URI reqURI, against password.
+func (s *Server) Verify(header, method string, reqURI sip.Uri, password string) error {
+	return s.verify(header, method, reqURI, password, nil)
 }
 
 // VerifyHA1 is Verify against stored HA1s: ha1 returns the HA1 for "MD5" or "SHA-256" ("" if
 // none is kept for that algorithm, which then fails).
-func (s *Server) VerifyHA1(header, method string, ha1 func(algorithm string) string) error {
-	return s.verify(header, method, "", ha1)
+func (s *Server) VerifyHA1(header, method string, reqURI sip.Uri, ha1 func(algorithm string) string) error {
+	return s.verify(header, method, reqURI, "", ha1)
 }
 
-func (s *Server) verify(header, method, password string, ha1 func(string) string) error {
+func (s *Server) verify(header, method string, reqURI sip.Uri, password string, ha1 func(string) string) error {
 	if strings.TrimSpace(header) == "" {
 		return ErrMissing
 	}
@@ -127,9 +100,9 @@ func (s *Server) verify(header, method, password string, ha1 func(string) string
 	if c.Realm != s.Realm {
 		return ErrMismatch
 	}
-	ours, fresh := s.valid(c.Nonce)
-	if !ours {
-		return ErrStale // a nonce from before a restart: let the client retry transparently
+	check := s.nonces.Check(c.Nonce)
+	if check == NonceForeign {
+		return ErrStale // another node's, or from before a restart: let the client retry transparently
 	}
 	alg := c.Algorithm
 	if alg == "" {
@@ -137,6 +110,10 @@ func (s *Server) verify(header, method, password string, ha1 func(string) string
 	}
 	if !strings.EqualFold(alg, "MD5") && !strings.EqualFold(alg, "SHA-256") {
 		return ErrMalformed
+	}
+	// RFC 3261 §22.4, RFC 7616 §3.4.6: the credentials are for the Request-URI only.
+	if !SameURI(c.URI, reqURI) {
+		return ErrURI
 	}
 	chal := &icholy.Challenge{Realm: s.Realm, Nonce: c.Nonce, Algorithm: alg}
 	opts := icholy.Options{Method: method, URI: c.URI, Username: c.Username, Password: password}
@@ -146,7 +123,7 @@ func (s *Server) verify(header, method, password string, ha1 func(string) string
 		}
 	}
 	if c.QOP != "" {
-		if c.QOP != "auth" {
+		if c.QOP != "auth" || c.Nc <= 0 || c.Cnonce == "" {
 			return ErrMalformed
 		}
 		chal.QOP = []string{"auth"}
@@ -159,7 +136,16 @@ func (s *Server) verify(header, method, password string, ha1 func(string) string
 	if subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(c.Response))) != 1 {
 		return ErrMismatch
 	}
-	if !fresh {
+	if check != NonceOK {
+		return ErrStale
+	}
+	// RFC 7616 §3.4.5: the same nc seen twice for a nonce is a replay (without qop, nc is 0:
+	// the nonce is good once).
+	nc := uint64(0)
+	if c.QOP != "" {
+		nc = uint64(c.Nc)
+	}
+	if !s.nonces.Use(c.Nonce, nc) {
 		return ErrStale
 	}
 	return nil
