@@ -140,16 +140,11 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 	if err != nil {
 		return nil, fmt.Errorf("turn addr: %w", err)
 	}
-	udp, err := net.ListenPacket("udp4", cfg.Addr)
+	udp, tcp, err := listenUDPTCP(cfg.Addr, host)
 	if err != nil {
-		return nil, fmt.Errorf("turn listen udp: %w", err)
+		return nil, err
 	}
 	port := udp.LocalAddr().(*net.UDPAddr).Port
-	tcp, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		_ = udp.Close()
-		return nil, fmt.Errorf("turn listen tcp: %w", err)
-	}
 	relayIP := cfg.RelayIP
 	if relayIP == "" {
 		relayIP = host
@@ -318,4 +313,26 @@ func Password(secret, username string) string {
 	m := hmac.New(sha1.New, []byte(secret))
 	m.Write([]byte(username))
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// listenUDPTCP binds UDP and TCP on one port (RFC 8656 §3.1: the same port serves both). With
+// port 0 the kernel picks the UDP port, which someone else may already hold for TCP: then it
+// tries another port rather than fail start-up.
+func listenUDPTCP(addr, host string) (net.PacketConn, net.Listener, error) {
+	_, p, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		udp, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("turn listen udp: %w", err)
+		}
+		port := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.Listen("tcp4", net.JoinHostPort(host, strconv.Itoa(port)))
+		if err == nil {
+			return udp, tcp, nil
+		}
+		_ = udp.Close()
+		if p != "0" || try == 20 {
+			return nil, nil, fmt.Errorf("turn listen tcp: %w", err)
+		}
+	}
 }

@@ -62,8 +62,8 @@ func (p *wsPhone) register(user, token string) string {
 // WebSocket registrations (telgw_registrations) go when the user's tokens are revoked, when the
 // user is deleted and when the WebSocket closes; REGISTER over plain UDP is refused.
 func TestRegistrationsFollowTokensAndConnections(t *testing.T) {
-	sipAddr := freeAddr(t)
-	tg := StartTelgw(t, Options{Env: []string{"TELGW_SIP_ADDR=" + sipAddr}})
+	tg := StartTelgw(t, Options{})
+	sipAddr := tg.Addrs.SIP
 	c := NewClient(t, tg.ConnString)
 	type created struct {
 		Identity    struct{ ID string }    `json:"identity"`
