@@ -76,6 +76,9 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	if err != nil {
 		return err
 	}
+	if msgs, err = s.dropOptedOut(ctx, msgs, job.Args.Attempt); err != nil {
+		return err
+	}
 	out := make(chan outcome)
 	work := make(chan Message)
 	go func() {
@@ -163,6 +166,50 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return s.retryLater(ctx, retry, job.Args.Attempt+1)
 	}
 	return ctx.Err()
+}
+
+// optedOutDetails is the status details (and delivery report text) of a message not sent
+// because its recipient opted out of the sender (STOP or /sms/optouts:add).
+const optedOutDetails = "The recipient has opted out of messages from this number."
+
+var errOptedOut = errors.New("recipient opted out")
+
+// dropOptedOut checks opt-outs again just before submitting (Send checked them when it
+// accepted the messages, but a STOP may have arrived while they waited for the carrier): the
+// queued messages whose recipients opted out since are failed as Send fails them, with a
+// delivery report, and left out of the returned ones.
+func (s *Service) dropOptedOut(ctx context.Context, msgs []Message, attempt int) ([]Message, error) {
+	byFrom := map[string][]string{}
+	for _, m := range msgs {
+		if m.Status == StatusQueued {
+			byFrom[m.From] = append(byFrom[m.From], m.To)
+		}
+	}
+	out := map[string]map[string]bool{}
+	for from, tos := range byFrom {
+		res, err := s.cfg.Store.OptOutCheck(ctx, from, tos)
+		if err != nil {
+			return nil, fmt.Errorf("check opt-outs: %w", err)
+		}
+		out[from] = res
+	}
+	var keep []Message
+	var refused []outcome
+	for _, m := range msgs {
+		if m.Status == StatusQueued && out[m.From][m.To] {
+			refused = append(refused, outcome{m: m, err: errOptedOut, details: optedOutDetails})
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if len(refused) == 0 {
+		return msgs, nil
+	}
+	s.log.Info("sms not sent: recipient opted out after it was queued", "messages", len(refused))
+	if err := s.record(ctx, refused, attempt); err != nil {
+		return nil, err
+	}
+	return keep, nil
 }
 
 // submit sends one message and classifies the result.
