@@ -315,4 +315,20 @@ func TestOptOutAfterAccept(t *testing.T) {
 	if o, _ := f.store.MessageGet(ctx, res[1].MessageID); o.Status != StatusSent {
 		t.Fatalf("other recipient's message %+v", o)
 	}
+	// The STOP confirmation itself still goes to the recipient who just opted out.
+	var reply SendArgs
+	for _, a := range f.jobs.sends() {
+		if a.KeywordReply {
+			reply = a
+		}
+	}
+	if len(reply.MessageIDs) != 1 {
+		t.Fatalf("no keyword reply job: %+v", f.jobs.sends())
+	}
+	if err := w.Work(ctx, job(reply)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.store.MessageGet(ctx, reply.MessageIDs[0]); r.Status != StatusSent || r.To != them || !strings.Contains(r.Text, "unsubscribed") {
+		t.Fatalf("STOP confirmation %+v", r)
+	}
 }
