@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/telgw/telgw/config"
@@ -135,8 +136,13 @@ func runServe(ctx context.Context, e *cliEnv, args []string) error {
 		a.Close()
 		return err
 	}
-	fmt.Fprintf(e.stdout, "telgw %s listening on %s (store: %s)\nconnection string: %s\n",
-		version, a.Endpoint(), a.DB.Dialect(), a.ConnectionString())
+	fmt.Fprintf(e.stdout, "telgw %s listening on %s (store: %s)\n", version, a.Endpoint(), a.DB.Dialect())
+	// The connection string carries the access key: print it once, when the key is new, not
+	// into every start's log (journald, container logs).
+	if a.Keys.Generated() {
+		fmt.Fprintf(e.stdout, "new access key generated; connection string: %s\n", a.ConnectionString())
+	}
+	fmt.Fprintf(e.stdout, "connection string in %s (also: telgw keys show)\n", filepath.Join(e.cfg.DataDir, "connection-string"))
 	return a.Run(ctx)
 }
 

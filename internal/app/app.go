@@ -216,12 +216,26 @@ func (a *App) Run(ctx context.Context) error {
 	return err
 }
 
+// writeConnectionString writes the connection string, 0600 in the 0700 data dir, through a
+// temporary file renamed over the old one: readers never see half of it and a file an
+// earlier version left 0644 is replaced.
 func (a *App) writeConnectionString() error {
-	if err := os.MkdirAll(a.Config.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := store.PrivateDir(a.Config.DataDir); err != nil {
+		return err
 	}
-	p := filepath.Join(a.Config.DataDir, "connection-string")
-	if err := os.WriteFile(p, []byte(a.ConnectionString()+"\n"), 0o600); err != nil {
+	f, err := os.CreateTemp(a.Config.DataDir, ".connection-string-*") // 0600
+	if err != nil {
+		return fmt.Errorf("write connection string: %w", err)
+	}
+	_, err = f.WriteString(a.ConnectionString() + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(a.Config.DataDir, "connection-string"))
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("write connection string: %w", err)
 	}
 	return nil

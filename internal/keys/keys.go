@@ -61,6 +61,8 @@ type Ring struct {
 	store    Store
 	override []byte
 	cur      atomic.Pointer[Keys]
+	// generated is set when NewRing stored the primary access key it generated.
+	generated bool
 }
 
 // Which names an access key.
@@ -93,6 +95,7 @@ func NewRing(ctx context.Context, s Store, overrideB64, resourceID string) (*Rin
 	if resourceID != "" {
 		gen[settingResourceID] = func() (string, error) { return resourceID, nil }
 	}
+	var primary string // generated here, "" when the store had one
 	for name, g := range gen {
 		if _, err := s.SettingGet(ctx, name); err == nil {
 			continue
@@ -106,12 +109,22 @@ func NewRing(ctx context.Context, s Store, overrideB64, resourceID string) (*Rin
 		if err := s.SettingPutIfAbsent(ctx, name, v); err != nil {
 			return nil, fmt.Errorf("store %s: %w", name, err)
 		}
+		if name == settingPrimary {
+			primary = v
+		}
 	}
 	if err := r.Reload(ctx); err != nil {
 		return nil, err
 	}
+	// Another node starting at the same time may have stored its key first.
+	r.generated = primary != "" && r.override == nil && r.Current().AccessKey(PrimaryKey) == primary
 	return r, nil
 }
+
+// Generated reports whether NewRing generated the primary access key, that is whether this is
+// the first start of the deployment (and TELGW_ACCESS_KEY does not pin the key). Only then is
+// the connection string worth printing: on later starts it would only leak the key into logs.
+func (r *Ring) Generated() bool { return r.generated }
 
 // Current returns the keys in force.
 func (r *Ring) Current() *Keys { return r.cur.Load() }

@@ -105,7 +105,9 @@ func (s *Service) SearchResult(ctx context.Context, id string) (Search, error) {
 }
 
 // Purchase buys the numbers a search holds. A missing searchId is a 400 and an unknown one a
-// 404; an expired, cancelled or already purchased search is a failed operation.
+// 404; an expired or cancelled search is a failed operation. The purchase's operation id is
+// "purchase_" + searchId, as ACS's; buying a search again (a client retrying after a lost
+// answer, or two at once) answers that first operation and buys nothing more.
 func (s *Service) Purchase(ctx context.Context, searchID string) (Operation, error) {
 	if strings.TrimSpace(searchID) == "" {
 		return Operation{}, problem.Invalid("searchId", "is required").WithCode("InvalidSearchId")
@@ -113,19 +115,24 @@ func (s *Service) Purchase(ctx context.Context, searchID string) (Operation, err
 	now := s.now()
 	op := newOp(OpPurchase, searchID, now)
 	op.Resource = ""
+	failed := op.ID // failed attempts get their own operations
+	op.ID = OpPurchase.Prefix() + searchID
 	_, err := s.store.NumberSearchPurchase(ctx, searchID, op, now)
+	if err == nil {
+		return op, nil
+	}
+	op.ID = failed
 	if errors.Is(err, problem.ErrNotFound) {
 		return Operation{}, problem.NotFound("searchId", "no search %q", searchID).WithCode("SearchNotFound")
 	}
-	if errors.Is(err, problem.ErrConflict) {
-		if !errors.Is(err, ErrSearchExpired) {
-			err = problem.Conflict("searchId", "search %q is already purchased or cancelled", searchID).WithCode("SearchNotActive")
+	if errors.Is(err, problem.ErrConflict) && !errors.Is(err, ErrSearchExpired) {
+		first, gerr := s.store.NumberOperationGet(ctx, OpPurchase.Prefix()+searchID)
+		if gerr == nil && first.Type == OpPurchase && first.Status == OpSucceeded {
+			return first, nil
 		}
+		err = problem.Conflict("searchId", "search %q is already purchased or cancelled", searchID).WithCode("SearchNotActive")
 	}
-	if err != nil {
-		return s.failOp(ctx, op, err)
-	}
-	return op, nil
+	return s.failOp(ctx, op, err)
 }
 
 // Purchased reads a purchased number; path is the E.164 from the URL.

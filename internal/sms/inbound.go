@@ -217,7 +217,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 				if err := tx.MessagesInsert(ctx, []Message{m}); err != nil {
 					return err
 				}
-				if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: []string{m.ID}}, sendOpts()); err != nil {
+				if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: []string{m.ID}, KeywordReply: true}, sendOpts()); err != nil {
 					return err
 				}
 			}

@@ -237,7 +237,7 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 					Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
 					RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
 				if optedOut[to] {
-					m.Status, m.StatusDetails, m.DoneAt = StatusFailed, "The recipient has opted out of messages from this number.", now
+					m.Status, m.StatusDetails, m.DoneAt = StatusFailed, optedOutDetails, now
 				} else {
 					queued = append(queued, m.ID)
 				}

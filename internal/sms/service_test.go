@@ -243,3 +243,78 @@ func TestCarrierPerNumber(t *testing.T) {
 		t.Fatalf("carriers %q and %q, want the number's (c2) and the first (c1) for an unknown one", m1.Carrier, m2.Carrier)
 	}
 }
+
+// TestOptOutAfterAccept: a STOP that arrives while an accepted message waits for the carrier
+// (the link is down) stops it: the worker checks opt-outs again before it submits, the message
+// fails as one to an opted-out recipient does at accept, with the same delivery report, and
+// the carrier never sees it; the other recipient's message goes out once the link is up.
+func TestOptOutAfterAccept(t *testing.T) {
+	t.Parallel()
+	f := newFixture(memNumbers{us: {Purchased: true, CanSend: true, CanReceive: true}})
+	ctx := context.Background()
+	const other = "+14255550188"
+	down := &SubmitError{Temporary: true, Reason: "no bind"}
+	f.carrier.errs[them], f.carrier.errs[other] = down, down
+	res, err := f.svc.Send(ctx, SendRequest{From: us, Message: "offer", DeliveryReport: true, Recipients: []Recipient{{To: them}, {To: other}}})
+	if err != nil || !res[0].Successful || !res[1].Successful {
+		t.Fatalf("send: %v %+v", err, res)
+	}
+	w := &sendWorker{s: f.svc}
+	if err := w.Work(ctx, job(f.jobs.sends()[0])); err != nil {
+		t.Fatal(err)
+	}
+	retry := f.jobs.sends()[1]
+	if len(retry.MessageIDs) != 2 {
+		t.Fatalf("link down: want both messages retried, got %+v", retry)
+	}
+	// STOP from the recipient over the inbound path, then the link comes up.
+	if err := f.svc.HandleInbound(ctx, Inbound{Carrier: "c1", From: them, To: us, Text: "STOP", Segments: 1}); err != nil {
+		t.Fatal(err)
+	}
+	f.carrier.mu.Lock()
+	f.carrier.errs = map[string]error{}
+	before := len(f.carrier.got)
+	f.carrier.mu.Unlock()
+	if err := w.Work(ctx, job(retry)); err != nil {
+		t.Fatal(err)
+	}
+	f.carrier.mu.Lock()
+	got := f.carrier.got[before:]
+	f.carrier.mu.Unlock()
+	if len(got) != 1 || got[0].To != other {
+		t.Fatalf("after the link came up the carrier got %+v, want only the message to %s", got, other)
+	}
+	m, _ := f.store.MessageGet(ctx, res[0].MessageID)
+	if m.Status != StatusFailed || m.StatusDetails != optedOutDetails {
+		t.Fatalf("opted-out message %+v", m)
+	}
+	var d events.SMSDeliveryReportData
+	for _, ev := range f.events.ofType(events.TypeSMSDeliveryReportReceived) {
+		var x events.SMSDeliveryReportData
+		if json.Unmarshal(ev.Data, &x) == nil && x.MessageID == m.ID {
+			d = x
+		}
+	}
+	if d.DeliveryStatus != "Failed" || d.DeliveryStatusDetails != optedOutDetails {
+		t.Fatalf("delivery report %+v", d)
+	}
+	if o, _ := f.store.MessageGet(ctx, res[1].MessageID); o.Status != StatusSent {
+		t.Fatalf("other recipient's message %+v", o)
+	}
+	// The STOP confirmation itself still goes to the recipient who just opted out.
+	var reply SendArgs
+	for _, a := range f.jobs.sends() {
+		if a.KeywordReply {
+			reply = a
+		}
+	}
+	if len(reply.MessageIDs) != 1 {
+		t.Fatalf("no keyword reply job: %+v", f.jobs.sends())
+	}
+	if err := w.Work(ctx, job(reply)); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := f.store.MessageGet(ctx, reply.MessageIDs[0]); r.Status != StatusSent || r.To != them || !strings.Contains(r.Text, "unsubscribed") {
+		t.Fatalf("STOP confirmation %+v", r)
+	}
+}

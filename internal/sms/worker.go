@@ -20,6 +20,11 @@ type SendArgs struct {
 	MessageIDs []string `json:"messageIds"`
 	// Attempt counts earlier transient failures of these messages (for backoff).
 	Attempt int `json:"attempt,omitempty"`
+	// KeywordReply marks telgw's answer to STOP, START or HELP. It is sent whatever the
+	// recipient's opt-out: the STOP confirmation goes, by design, to a recipient who has just
+	// opted out, and HELP is answered to opted-out recipients too (CTIA Messaging Principles
+	// and Best Practices).
+	KeywordReply bool `json:"keywordReply,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -75,6 +80,11 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	msgs, err := s.cfg.Store.MessagesGet(ctx, job.Args.MessageIDs)
 	if err != nil {
 		return err
+	}
+	if !job.Args.KeywordReply {
+		if msgs, err = s.dropOptedOut(ctx, msgs, job.Args.Attempt); err != nil {
+			return err
+		}
 	}
 	out := make(chan outcome)
 	work := make(chan Message)
@@ -160,9 +170,54 @@ func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	}
 	if len(retry) > 0 {
 		s.metrics.messages.WithLabelValues("retried").Add(float64(len(retry)))
-		return s.retryLater(ctx, retry, job.Args.Attempt+1)
+		return s.retryLater(ctx, SendArgs{MessageIDs: retry, Attempt: job.Args.Attempt + 1, KeywordReply: job.Args.KeywordReply})
 	}
 	return ctx.Err()
+}
+
+// optedOutDetails is the status details (and delivery report text) of a message not sent
+// because its recipient opted out of the sender (STOP or /sms/optouts:add).
+const optedOutDetails = "The recipient has opted out of messages from this number."
+
+var errOptedOut = errors.New("recipient opted out")
+
+// dropOptedOut checks opt-outs again just before submitting (Send checked them when it
+// accepted the messages, but a STOP may have arrived while they waited for the carrier;
+// keyword replies skip it, see SendArgs.KeywordReply): the
+// queued messages whose recipients opted out since are failed as Send fails them, with a
+// delivery report, and left out of the returned ones.
+func (s *Service) dropOptedOut(ctx context.Context, msgs []Message, attempt int) ([]Message, error) {
+	byFrom := map[string][]string{}
+	for _, m := range msgs {
+		if m.Status == StatusQueued {
+			byFrom[m.From] = append(byFrom[m.From], m.To)
+		}
+	}
+	out := map[string]map[string]bool{}
+	for from, tos := range byFrom {
+		res, err := s.cfg.Store.OptOutCheck(ctx, from, tos)
+		if err != nil {
+			return nil, fmt.Errorf("check opt-outs: %w", err)
+		}
+		out[from] = res
+	}
+	var keep []Message
+	var refused []outcome
+	for _, m := range msgs {
+		if m.Status == StatusQueued && out[m.From][m.To] {
+			refused = append(refused, outcome{m: m, err: errOptedOut, details: optedOutDetails})
+			continue
+		}
+		keep = append(keep, m)
+	}
+	if len(refused) == 0 {
+		return msgs, nil
+	}
+	s.log.Info("sms not sent: recipient opted out after it was queued", "messages", len(refused))
+	if err := s.record(ctx, refused, attempt); err != nil {
+		return nil, err
+	}
+	return keep, nil
 }
 
 // submit sends one message and classifies the result.
@@ -252,13 +307,12 @@ func (s *Service) record(ctx context.Context, batch []outcome, attempt int) erro
 	return err
 }
 
-// retryLater enqueues transiently failed messages again after a doubling backoff (1s up to
-// MaxBackoff); they keep trying until their validity period ends.
-func (s *Service) retryLater(ctx context.Context, ids []string, attempt int) error {
-	backoff := min(time.Second<<min(attempt-1, 20), s.cfg.MaxBackoff)
+// retryLater enqueues transiently failed messages (args, Attempt counted up) again after a
+// doubling backoff (1s up to MaxBackoff); they keep trying until their validity period ends.
+func (s *Service) retryLater(ctx context.Context, args SendArgs) error {
+	backoff := min(time.Second<<min(args.Attempt-1, 20), s.cfg.MaxBackoff)
 	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
-		return s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: ids, Attempt: attempt},
-			&river.InsertOpts{MaxAttempts: 25, ScheduledAt: time.Now().Add(backoff)})
+		return s.cfg.Jobs.InsertTx(ctx, tx.Raw(), args, &river.InsertOpts{MaxAttempts: 25, ScheduledAt: time.Now().Add(backoff)})
 	})
 }
 

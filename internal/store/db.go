@@ -46,7 +46,7 @@ type DB struct {
 type Options struct {
 	// URL is empty for SQLite (in DataDir) or a postgres:// URL.
 	URL string
-	// DataDir holds telgw.db for SQLite.
+	// DataDir holds telgw.db for SQLite; Open makes it 0700 and the database files 0600.
 	DataDir string
 	// MaxConns caps the pool; 0 picks a default per dialect.
 	MaxConns int
@@ -60,11 +60,49 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	return openPostgres(ctx, opts)
 }
 
+// PrivateDir creates dir (mode 0700) or makes an existing one 0700: it holds the database and
+// the connection string, which carries the access key. Every start applies it, so a directory
+// loosened by hand, by a backup restore or by an older version is closed again.
+func PrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: make it 0700: %w", dir, err)
+	}
+	return nil
+}
+
+// PrivateFiles makes those of paths that exist 0600 (owner read and write only).
+func PrivateFiles(paths ...string) error {
+	for _, p := range paths {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("make %s 0600: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// sqliteFiles are the database file and the ones SQLite keeps beside it.
+func sqliteFiles(path string) []string {
+	return []string{path, path + "-wal", path + "-shm", path + "-journal"}
+}
+
 func openSQLite(opts Options) (*DB, error) {
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if err := PrivateDir(opts.DataDir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(opts.DataDir, "telgw.db")
+	// SQLite creates a missing database 0644 and its -wal and -shm files with the database
+	// file's mode: create it 0600 first and close up what an earlier start left open.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	_ = f.Close()
+	if err := PrivateFiles(sqliteFiles(path)...); err != nil {
+		return nil, err
+	}
 	// WAL lets readers run beside the one writer; busy_timeout waits for the writer instead of
 	// failing; _txlock=immediate takes the write lock at BEGIN, so every transaction is
 	// serialised against other writers and read-then-write is atomic.
@@ -83,6 +121,11 @@ func openSQLite(opts Options) (*DB, error) {
 	if err := db.Ping(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	// The first connection created -wal and -shm; make sure of their mode.
+	if err := PrivateFiles(sqliteFiles(path)...); err != nil {
+		_ = db.Close()
+		return nil, err
 	}
 	return &DB{sql: db, dialect: SQLite}, nil
 }

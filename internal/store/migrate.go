@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
@@ -15,9 +17,15 @@ import (
 //go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
 var migrations embed.FS
 
+// riverMigrateLockID is the PostgreSQL advisory lock River's migrations run under
+// (crc32 of "telgw river migrate"); goose's own runs under lock.DefaultLockID.
+const riverMigrateLockID int64 = 0x43ea52d7
+
 // Migrate applies telgw's versioned migrations (goose, files in migrations/<dialect>/) and
-// River's own schema. It is idempotent and safe to run from several nodes: PostgreSQL
-// migrations take goose's session lock.
+// River's own schema. It is idempotent and safe to run from several nodes starting at once:
+// on PostgreSQL goose and then River each hold a session-level advisory lock while they
+// migrate, so the nodes take turns and all but the first find nothing left to do. (SQLite is
+// one node's file; its write lock serialises.)
 func (db *DB) Migrate(ctx context.Context) error {
 	sub, err := fs.Sub(migrations, "migrations/"+string(db.dialect))
 	if err != nil {
@@ -27,6 +35,14 @@ func (db *DB) Migrate(ctx context.Context) error {
 	var opts []goose.ProviderOption
 	if db.dialect == Postgres {
 		dialect = goose.DialectPostgres
+		// Poll for the lock every second, for up to 10 minutes (a long migration on another
+		// node); goose releases it when Up returns, and PostgreSQL when a dead node's
+		// session ends.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
+		if err != nil {
+			return fmt.Errorf("migrations lock: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
 	p, err := goose.NewProvider(dialect, db.sql, sub, opts...)
 	if err != nil {
@@ -46,6 +62,18 @@ func (db *DB) migrateRiver(ctx context.Context) error {
 		m, err := rivermigrate.New(riverpgxv5.New(db.pool), nil)
 		if err != nil {
 			return err
+		}
+		// River applies each version in its own transaction (some add enum values a later
+		// statement uses), so the lock is session-level, on a connection of its own outside
+		// the pool (which River's migrations use, even when it holds one connection).
+		// Closing the session releases the lock.
+		conn, err := pgx.ConnectConfig(ctx, db.pool.Config().ConnConfig.Copy())
+		if err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, riverMigrateLockID); err != nil {
+			return fmt.Errorf("lock: %w", err)
 		}
 		_, err = m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 		return err
