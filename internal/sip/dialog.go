@@ -52,13 +52,14 @@ const (
 	mismatchSource = "source"
 )
 
-// match reports why req does not belong to d ("" when it does).
-func (d *peerDialog) match(req *sip.Request) string {
+// match reports why req does not belong to d ("" when it does); the source rule applies when
+// source is set (Config.DialogSourceCheck).
+func (d *peerDialog) match(req *sip.Request, source bool) string {
 	local, remote := toTag(req.To()), fromTag(req.From())
 	if d.local == "" || d.remote == "" || callID(req) != d.callID || local != d.local || remote != d.remote {
 		return mismatchTags
 	}
-	if !d.fromPeer(req) {
+	if source && !d.fromPeer(req) {
 		return mismatchSource
 	}
 	return ""
@@ -144,7 +145,7 @@ func (s *Service) inDialog(req *sip.Request, tx sip.ServerTransaction) (callRef,
 		ref.c.mu.Lock()
 		d := ref.c.dlg[ref.side]
 		ref.c.mu.Unlock()
-		why := d.match(req)
+		why := d.match(req, *s.cfg.DialogSourceCheck)
 		if why == "" {
 			return ref, true
 		}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -245,40 +246,11 @@ func randTag() string { return "t" + strconv.FormatInt(time.Now().UnixNano()+tag
 // (the attacker's RTP port receives nothing, the caller keeps hearing the PBX's echo) and the
 // call stays up until the caller's own BYE ends it. RFC 3261 §12.2.2.
 func TestInDialogRequestsMatchTheDialog(t *testing.T) {
-	carrier := newUDPPeer(t, carrierIP)
-	e := newEnv(t, envOpts{trunks: []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, portOf(carrier.addr()))}})
-	pbx := newUDPPeer(t, pbxIP)
-	e.router.set(ourNumber, sip.SIPRoute{URI: "sip:pbx@" + pbx.addr()})
-	callerRTP, pbxRTP, attackerRTP := newRTPPeer(t, carrierIP, false), newRTPPeer(t, pbxIP, true), newRTPPeer(t, strangerIP, false)
-
-	// The call: carrier → telgw → PBX.
-	cid, ctag := "dlg-"+randTag()+"@"+carrierIP, randTag()
-	cFrom := fmt.Sprintf("<sip:%s@%s>;tag=%s", otherNumber, carrierIP, ctag)
-	ruri := "sip:" + ourNumber + "@" + e.addr
-	carrier.send(e.addr, request("INVITE", ruri, carrier.addr(), cFrom, "<"+ruri+">", cid, 1, audioSDP(carrierIP, callerRTP.port())))
-	inv := pbx.await("INVITE at the PBX", startsWith("INVITE "))
-	ptag := randTag()
-	pbx.send(hostPortOfVia(t, inv), reply(inv, "200 OK", ptag, pbx.addr(), audioSDP(pbxIP, pbxRTP.port())))
-	pbx.await("ACK at the PBX", startsWith("ACK "))
-	ok := carrier.await("200 for the INVITE", func(m string) bool {
-		return strings.HasPrefix(m, "SIP/2.0 200") && strings.Contains(header(m, "CSeq"), "INVITE")
-	})
-	aTo := header(ok, "To", "t")
-	carrier.send(e.addr, request("ACK", ruri, carrier.addr(), cFrom, aTo, cid, 1, ""))
-	stop := make(chan struct{})
-	streamed := callerRTP.stream(t, mediaAddr(t, ok), stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-		}
-		<-streamed
-	}()
-	eventually(t, "echo reaches the caller", func() bool { return callerRTP.got.Load() > 10 })
-
-	// The callee's dialog as the PBX sees it (telgw is its UAC).
-	bCallID, bFrom, bTo := header(inv, "Call-ID", "i"), header(inv, "From", "f"), header(inv, "To", "t")+";tag="+ptag
+	hc := newHandCall(t, nil)
+	e, carrier, pbx, callerRTP := hc.e, hc.carrier, hc.pbx, hc.callerRTP
+	cid, cFrom, aTo, ruri := hc.callID, hc.from, hc.to, hc.ruri
+	bCallID, bFrom, bTo := hc.bCallID, hc.bFrom, hc.bTo
+	attackerRTP := newRTPPeer(t, strangerIP, false)
 	forged := func(h string) string { return tagParam.ReplaceAllString(h, ";tag="+randTag()) }
 	attack := audioSDP(strangerIP, attackerRTP.port())
 
@@ -293,9 +265,9 @@ func TestInDialogRequestsMatchTheDialog(t *testing.T) {
 		{"re-INVITE to the attacker, forged tags, from the carrier", carrierIP, request("INVITE", ruri, "x", forged(cFrom), forged(aTo), cid, 3, attack), "481"},
 		{"INFO, right tags, from a stranger", strangerIP, request("INFO", ruri, "x", cFrom, aTo, cid, 4, ""), "481"},
 		{"ACK with an answer, right tags, from a stranger", strangerIP, request("ACK", ruri, "x", cFrom, aTo, cid, 1, attack), ""},
-		{"callee's BYE, right tags, from a stranger", strangerIP, request("BYE", "sip:telgw@"+e.addr, "x", bTo, bFrom, bCallID, 2, ""), "481"},
-		{"callee's BYE, forged tags, from the PBX", pbxIP, request("BYE", "sip:telgw@"+e.addr, "x", forged(bTo), forged(bFrom), bCallID, 2, ""), "481"},
-		{"callee's re-INVITE to the attacker, right tags, from a stranger", strangerIP, request("INVITE", "sip:telgw@"+e.addr, "x", bTo, bFrom, bCallID, 2, attack), "481"},
+		{"callee's BYE, right tags, from a stranger", strangerIP, request("BYE", "sip:telgw@"+e.addr, "x", bFrom, bTo, bCallID, 2, ""), "481"},
+		{"callee's BYE, forged tags, from the PBX", pbxIP, request("BYE", "sip:telgw@"+e.addr, "x", forged(bFrom), forged(bTo), bCallID, 2, ""), "481"},
+		{"callee's re-INVITE to the attacker, right tags, from a stranger", strangerIP, request("INVITE", "sip:telgw@"+e.addr, "x", bFrom, bTo, bCallID, 2, attack), "481"},
 		{"a new INVITE reusing the Call-ID", carrierIP, request("INVITE", ruri, "x", forged(cFrom), "<"+ruri+">", cid, 1, attack), "482"},
 	} {
 		wait := 2 * time.Second
@@ -331,8 +303,7 @@ func TestInDialogRequestsMatchTheDialog(t *testing.T) {
 	}
 
 	// The caller's own BYE ends the call; telgw hangs up the PBX.
-	close(stop)
-	<-streamed
+	hc.stopMedia()
 	carrier.send(e.addr, request("BYE", ruri, carrier.addr(), cFrom, aTo, cid, 6, ""))
 	carrier.await("200 for the BYE", func(m string) bool {
 		return strings.HasPrefix(m, "SIP/2.0 200") && strings.Contains(header(m, "CSeq"), "BYE")
@@ -346,6 +317,66 @@ func TestInDialogRequestsMatchTheDialog(t *testing.T) {
 	if !answered {
 		t.Fatalf("no answered call ended by the caller in %+v", e.cdrs.all())
 	}
+}
+
+// handCall is a call from a carrier to a PBX through telgw, both parties written by hand over
+// UDP, the caller streaming RTP that the PBX echoes.
+type handCall struct {
+	e                   *env
+	carrier, pbx        *udpPeer
+	callerRTP           *rtpPeer
+	callID, from, to    string // the caller's dialog: From and To as the caller sends them
+	ruri                string
+	bCallID, bFrom, bTo string // the PBX's dialog: From and To as the PBX sends them
+	stopMedia           func()
+}
+
+func newHandCall(t *testing.T, tweak func(*sip.Config)) *handCall {
+	t.Helper()
+	hc := &handCall{carrier: newUDPPeer(t, carrierIP), pbx: newUDPPeer(t, pbxIP)}
+	hc.e = newEnv(t, envOpts{trunks: []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, portOf(hc.carrier.addr()))}, tweak: tweak})
+	e, carrier, pbx := hc.e, hc.carrier, hc.pbx
+	e.router.set(ourNumber, sip.SIPRoute{URI: "sip:pbx@" + pbx.addr()})
+	callerRTP, pbxRTP := newRTPPeer(t, carrierIP, false), newRTPPeer(t, pbxIP, true)
+	hc.callerRTP = callerRTP
+
+	hc.callID = "dlg-" + randTag() + "@" + carrierIP
+	hc.from = fmt.Sprintf("<sip:%s@%s>;tag=%s", otherNumber, carrierIP, randTag())
+	hc.ruri = "sip:" + ourNumber + "@" + e.addr
+	carrier.send(e.addr, request("INVITE", hc.ruri, carrier.addr(), hc.from, "<"+hc.ruri+">", hc.callID, 1, audioSDP(carrierIP, callerRTP.port())))
+	inv := pbx.await("INVITE at the PBX", startsWith("INVITE "))
+	ptag := randTag()
+	pbx.send(hostPortOfVia(t, inv), reply(inv, "200 OK", ptag, pbx.addr(), audioSDP(pbxIP, pbxRTP.port())))
+	pbx.await("ACK at the PBX", startsWith("ACK "))
+	ok := carrier.await("200 for the INVITE", func(m string) bool {
+		return strings.HasPrefix(m, "SIP/2.0 200") && strings.Contains(header(m, "CSeq"), "INVITE")
+	})
+	hc.to = header(ok, "To", "t")
+	carrier.send(e.addr, request("ACK", hc.ruri, carrier.addr(), hc.from, hc.to, hc.callID, 1, ""))
+	stop := make(chan struct{})
+	streamed := callerRTP.stream(t, mediaAddr(t, ok), stop)
+	var once sync.Once
+	hc.stopMedia = func() { once.Do(func() { close(stop); <-streamed }) }
+	t.Cleanup(hc.stopMedia)
+	eventually(t, "echo reaches the caller", func() bool { return callerRTP.got.Load() > 10 })
+	// The callee's dialog as the PBX sees it (telgw is its UAC).
+	hc.bCallID, hc.bFrom, hc.bTo = header(inv, "Call-ID", "i"), header(inv, "To", "t")+";tag="+ptag, header(inv, "From", "f")
+	return hc
+}
+
+// TestDialogSourceCheckOff: with sip.dialogSourceCheck off, a request with the dialog's Call-ID
+// and tags is the peer's wherever it comes from; forged tags still get 481.
+func TestDialogSourceCheckOff(t *testing.T) {
+	hc := newHandCall(t, func(c *sip.Config) { off := false; c.DialogSourceCheck = &off })
+	forged := request("BYE", hc.ruri, "x", hc.from, tagParam.ReplaceAllString(hc.to, ";tag=forged"), hc.callID, 2, "")
+	if got := spoof(t, strangerIP, hc.e.addr, forged, 2*time.Second); got != "481" {
+		t.Fatalf("forged tags: %q, want 481", got)
+	}
+	if got := spoof(t, strangerIP, hc.e.addr, request("BYE", hc.ruri, "x", hc.from, hc.to, hc.callID, 3, ""), 5*time.Second); got != "200" {
+		t.Fatalf("right tags from another address: %q, want 200", got)
+	}
+	hc.pbx.await("BYE at the PBX", startsWith("BYE "))
+	eventually(t, "no active calls", func() bool { return hc.e.svc.ActiveCalls() == 0 })
 }
 
 // hostPortOfVia is where a request's sender takes responses: its top Via's sent-by (with
