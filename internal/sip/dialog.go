@@ -2,6 +2,7 @@ package sip
 
 import (
 	"net/netip"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -114,9 +115,15 @@ func toTag(h *sip.ToHeader) string {
 
 // transportName is a transport as transportOf names it.
 func transportName(tp string) string {
-	r := &sip.Request{}
-	r.SetTransport(tp)
-	return transportOf(r)
+	switch strings.ToLower(tp) {
+	case "tcp":
+		return "tcp"
+	case "tls":
+		return "tls"
+	case "ws", "wss":
+		return "ws"
+	}
+	return "udp"
 }
 
 // setDialog records side's dialog (under c.mu: in-dialog requests read it from other
@@ -138,7 +145,8 @@ func (c *call) confirmB(res *sip.Response, transport string, t *trunk) {
 
 // inDialog finds the call and leg of an in-dialog request: a request whose Call-ID is no call's
 // gets 481; one that names a call but fails its dialog's match (tags or source) gets 481 too,
-// is counted and leaves the call untouched. ACK is never answered (RFC 3261 §17.1.1.3).
+// is counted and leaves the call untouched. An ACK gets no response either way (RFC 3261 §17:
+// it is no transaction of its own).
 func (s *Service) inDialog(req *sip.Request, tx sip.ServerTransaction) (callRef, bool) {
 	ref, ok := s.lookup(callID(req))
 	if ok {

@@ -268,6 +268,10 @@ func TestInDialogRequestsMatchTheDialog(t *testing.T) {
 		{"callee's BYE, right tags, from a stranger", strangerIP, request("BYE", "sip:telgw@"+e.addr, "x", bFrom, bTo, bCallID, 2, ""), "481"},
 		{"callee's BYE, forged tags, from the PBX", pbxIP, request("BYE", "sip:telgw@"+e.addr, "x", forged(bFrom), forged(bTo), bCallID, 2, ""), "481"},
 		{"callee's re-INVITE to the attacker, right tags, from a stranger", strangerIP, request("INVITE", "sip:telgw@"+e.addr, "x", bFrom, bTo, bCallID, 2, attack), "481"},
+		// Methods telgw does not implement are refused before any dialog matching (RFC 3261
+		// §8.2.1), the same answer whether or not the call exists.
+		{"UPDATE, forged tags, from a stranger", strangerIP, request("UPDATE", ruri, "x", forged(cFrom), forged(aTo), cid, 5, attack), "501"},
+		{"REFER, right tags, from a stranger", strangerIP, request("REFER", ruri, "x", cFrom, aTo, cid, 5, ""), "405"},
 		{"a new INVITE reusing the Call-ID", carrierIP, request("INVITE", ruri, "x", forged(cFrom), "<"+ruri+">", cid, 1, attack), "482"},
 	} {
 		wait := 2 * time.Second
