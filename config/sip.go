@@ -25,6 +25,11 @@ type SIP struct {
 	// RejectUnknownSource answers 403 to calls to telgw's numbers from a source that is no
 	// trunk. Default true; false drops them silently (RFC 3261 §26.3.2.4: do not help scanners).
 	RejectUnknownSource bool `yaml:"rejectUnknownSource"`
+	// DialogSourceCheck makes in-dialog requests (BYE, re-INVITE, INFO, ACK) come over their
+	// leg's transport from its source IP (a trunk's: any of its allow addresses; a WebSocket
+	// leg's: its own connection), on top of the Call-ID and tags (RFC 3261 §12.2.2). Default
+	// true; false matches Call-ID and tags only, for peers that send them from other addresses.
+	DialogSourceCheck bool `yaml:"dialogSourceCheck"`
 	// RingTimeout bounds how long a callee may ring before telgw gives up (408). Default 120s.
 	RingTimeout time.Duration `yaml:"ringTimeout"`
 	// FailoverTimeout is how long telgw waits for any response but 100 from a trunk before it
@@ -147,6 +152,7 @@ func defaultSIP() SIP {
 		Realm:               "telgw",
 		DigestNonceTTL:      time.Minute,
 		RejectUnknownSource: true,
+		DialogSourceCheck:   true,
 		RingTimeout:         120 * time.Second,
 		FailoverTimeout:     5 * time.Second,
 		SessionExpires:      30 * time.Minute,

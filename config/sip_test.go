@@ -14,6 +14,7 @@ sip:
   realm: example
   digestNonceTTL: 30s
   rejectUnknownSource: false
+  dialogSourceCheck: false
   ringTimeout: 60s
   failoverTimeout: 3s
   sessionExpires: 15m
@@ -69,7 +70,7 @@ func TestSIPKeys(t *testing.T) {
 func TestSIPDefaults(t *testing.T) {
 	t.Parallel()
 	s := Default().SIP
-	if s.Realm != "telgw" || !s.RejectUnknownSource || s.RingTimeout != 120*time.Second || s.FailoverTimeout != 5*time.Second ||
+	if s.Realm != "telgw" || !s.RejectUnknownSource || !s.DialogSourceCheck || s.RingTimeout != 120*time.Second || s.FailoverTimeout != 5*time.Second ||
 		s.SessionExpires != 30*time.Minute || s.SourceRate != 200 || s.SourceBurst != 400 || len(s.Codecs) != 3 ||
 		s.Media.PortMin != 20000 || s.Media.PortMax != 39999 || s.Media.Timeout != 30*time.Second || s.TLS != (SIPTLS{}) ||
 		s.WebRTC.ConnectTimeout != 20*time.Second || s.WebRTC.MediaTimeout != 30*time.Second || s.WebRTC.IncludeLoopback ||
@@ -87,6 +88,7 @@ func TestSIPEnv(t *testing.T) {
 		{"TELGW_SIP_HOST=pub.example.com", func(s SIP) bool { return s.Host == "pub.example.com" }},
 		{"TELGW_SIP_REALM=r", func(s SIP) bool { return s.Realm == "r" }},
 		{"TELGW_SIP_REJECT_UNKNOWN_SOURCE=false", func(s SIP) bool { return !s.RejectUnknownSource }},
+		{"TELGW_SIP_DIALOG_SOURCE_CHECK=false", func(s SIP) bool { return !s.DialogSourceCheck }},
 		{"TELGW_SIP_RING_TIMEOUT=45s", func(s SIP) bool { return s.RingTimeout == 45*time.Second }},
 		{"TELGW_SIP_FAILOVER_TIMEOUT=1500ms", func(s SIP) bool { return s.FailoverTimeout == 1500*time.Millisecond }},
 		{"TELGW_SIP_SESSION_EXPIRES=10m", func(s SIP) bool { return s.SessionExpires == 10*time.Minute }},

@@ -63,8 +63,9 @@ func (a *App) setupSIP(ctx context.Context) error {
 	if c.TLS.MinVersion == "1.3" {
 		tlsCfg.MinVersion = tls.VersionTLS13
 	}
-	reject := c.RejectUnknownSource
-	svc, err := sip.New(sip.Config{Addr: c.Addr, Host: c.Host, Realm: c.Realm, DigestNonceTTL: c.DigestNonceTTL, Trunks: trunks, RejectUnknownSource: &reject,
+	reject, checkSource := c.RejectUnknownSource, c.DialogSourceCheck
+	svc, err := sip.New(sip.Config{Addr: c.Addr, Host: c.Host, Realm: c.Realm, DigestNonceTTL: c.DigestNonceTTL, Trunks: trunks,
+		RejectUnknownSource: &reject, DialogSourceCheck: &checkSource,
 		RingTimeout: c.RingTimeout, FailoverTimeout: c.FailoverTimeout, SessionExpires: c.SessionExpires,
 		SourceRate: c.SourceRate, SourceBurst: c.SourceBurst, Codecs: codecs, Media: media, TLS: tlsCfg,
 		Logger: a.Log.With("component", "sip"), Registerer: a.Registry},

@@ -40,7 +40,7 @@ type call struct {
 	webSide   int
 	webAnswer []byte
 
-	mu      sync.Mutex // guards b, bID, last*, ackBody
+	mu      sync.Mutex // guards b, bID, dlg, last*, ackBody
 	b       *sipgo.DialogClientSession
 	bID     string
 	lastTo  [2][]byte // last SDP sent toward each side
@@ -48,6 +48,8 @@ type call struct {
 	dir     [2]string // media direction each side last declared
 	ackBody chan []byte
 	origin  [2]sdp.Origin
+	// dlg is each leg's dialog, which in-dialog requests must match (dialog.go); guarded by mu.
+	dlg [2]peerDialog
 
 	reinvite sync.Mutex  // one re-INVITE at a time (RFC 3261 §14.2: else 491)
 	answered atomic.Bool // set once both legs are up (in-dialog requests read it)
@@ -355,7 +357,17 @@ func (c *call) admit(req *sip.Request, tx sip.ServerTransaction) (done func(), o
 		return nil, false
 	}
 	c.a = a
-	s.register(c.id, c, 0)
+	var t *trunk
+	if c.cdr.Direction == Inbound {
+		t = s.trunks.bySource(srcAddr(req))
+	}
+	c.setDialog(0, newPeerDialog(c.id, toTag(a.InviteRequest.To()), fromTag(a.InviteRequest.From()), transportOf(req), req.Source(), t))
+	if !s.register(c.id, c, 0) {
+		// The Call-ID is another call's: RFC 3261 §8.2.2.2 answers a merged request 482, and
+		// the other call's in-dialog requests must keep finding it.
+		c.reject(req, tx, 482, "Loop Detected", nil)
+		return nil, false
+	}
 	active := s.m.active.WithLabelValues(string(c.cdr.Direction))
 	active.Inc()
 	return func() {
@@ -548,6 +560,7 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool
 	c.mu.Lock()
 	old := c.bID
 	c.b, c.bID = bs, bs.InviteRequest.CallID().Value()
+	c.dlg[1] = peerDialog{callID: c.bID, local: fromTag(bs.InviteRequest.From())} // remote tag: the 2xx's
 	c.mu.Unlock()
 	s.unregister(old)
 	s.register(c.bID, c, 1)
@@ -596,6 +609,9 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool
 	}
 	err = bs.WaitAnswer(ctx, sipgo.AnswerOptions{Username: user, Password: pass, OnResponse: func(res *sip.Response) error {
 		anyOnce.Do(func() { close(anyResponse) })
+		if res.IsSuccess() {
+			c.confirmB(res, inv.Transport(), t.trunk)
+		}
 		if res.StatusCode > 100 && res.StatusCode < 200 {
 			progressOnce.Do(func() { close(progress) })
 			c.provisional(res)

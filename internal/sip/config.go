@@ -44,6 +44,10 @@ type Config struct {
 	// trunk. Default true; false drops them silently (no response, RFC 3261 §26.3.2.4 advice
 	// against helping scanners).
 	RejectUnknownSource *bool
+	// DialogSourceCheck makes in-dialog requests come over their leg's transport from its
+	// source IP, on top of the Call-ID and tags (peerDialog in dialog.go). Default true; false
+	// matches Call-ID and tags only.
+	DialogSourceCheck *bool
 	// RingTimeout bounds how long a callee may ring before telgw gives up (408 to the caller).
 	// Default 120s.
 	RingTimeout time.Duration
@@ -130,6 +134,10 @@ func (c *Config) validate() error {
 	if c.RejectUnknownSource == nil {
 		t := true
 		c.RejectUnknownSource = &t
+	}
+	if c.DialogSourceCheck == nil {
+		t := true
+		c.DialogSourceCheck = &t
 	}
 	if c.RingTimeout == 0 {
 		c.RingTimeout = 120 * time.Second

@@ -263,7 +263,7 @@ func (c *call) sendReinvite(side int, body []byte) (*sip.Response, error) {
 }
 
 func (s *Service) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.lookup(callID(req))
+	ref, ok := s.inDialog(req, tx)
 	if !ok || ref.side != 0 || ref.c.a == nil {
 		return // ACK to a re-INVITE from the callee, or to a final non-2xx: nothing to do
 	}
@@ -280,9 +280,8 @@ func (s *Service) onAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Service) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.lookup(callID(req))
+	ref, ok := s.inDialog(req, tx)
 	if !ok {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	c := ref.c
@@ -306,9 +305,8 @@ func (s *Service) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // onInDialog relays INFO (e.g. application/dtmf-relay, RFC 6086) to the other leg and its
 // final response back.
 func (s *Service) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.lookup(callID(req))
-	if !ok || req.To() == nil || !req.To().Params.Has("tag") {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	ref, ok := s.inDialog(req, tx)
+	if !ok {
 		return
 	}
 	c := ref.c
@@ -348,9 +346,8 @@ func (s *Service) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 // description it sent that side; a real change (hold, unhold, new address) is relayed to the
 // other leg as its own re-INVITE and the answer relayed back.
 func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.lookup(callID(req))
+	ref, ok := s.inDialog(req, tx)
 	if !ok {
-		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
 	c, side := ref.c, ref.side

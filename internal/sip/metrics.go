@@ -15,6 +15,9 @@ type metrics struct {
 	attempt    *prometheus.CounterVec // trunk, code class
 	registered *prometheus.GaugeVec
 	malformed  *prometheus.CounterVec // transport, action
+	// dialogMismatch counts in-dialog requests that named a call but not its dialog (method,
+	// reason: tags or source), answered 481.
+	dialogMismatch *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,7 +37,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_malformed_messages_total",
 			Help: "Messages the SIP parser refuses, by transport and action: responded (a 400, 416 or 505 was sent) or dropped (a response, not SIP, or nothing to answer with)."}, []string{"transport", "action"}),
 	}
+	m.dialogMismatch = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_dialog_mismatch_total",
+		Help: "In-dialog requests (BYE, re-INVITE, INFO, ACK) with a call's Call-ID that did not match its dialog, by method and reason: tags (RFC 3261 §12.2.2) or source (not the leg's transport and address); answered 481, the call untouched."},
+		[]string{"method", "reason"})
 	if reg != nil {
+		if err := reg.Register(m.dialogMismatch); err != nil {
+			return nil, fmt.Errorf("sip: register metrics: %w", err)
+		}
 		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: register metrics: %w", err)

@@ -69,7 +69,8 @@ type Service struct {
 	sweep time.Time
 }
 
-// callRef is what an in-dialog request's Call-ID leads to: the call and which leg.
+// callRef is what an in-dialog request's Call-ID leads to: the call and which leg; the request
+// still has to match that leg's dialog (Service.inDialog).
 type callRef struct {
 	c    *call
 	side int // 0: toward the caller (a), 1: toward the callee (b)
@@ -465,10 +466,15 @@ func (s *Service) lookup(id string) (callRef, bool) {
 	return r, ok
 }
 
-func (s *Service) register(id string, c *call, side int) {
+// register files c's leg side under its Call-ID; false when the Call-ID is another call's.
+func (s *Service) register(id string, c *call, side int) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.calls[id]; ok && r.c != c {
+		return false
+	}
 	s.calls[id] = callRef{c: c, side: side}
-	s.mu.Unlock()
+	return true
 }
 
 func (s *Service) unregister(ids ...string) {

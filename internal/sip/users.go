@@ -228,6 +228,7 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 	c.web, c.webSide = win.leg, 1
 	c.mu.Lock()
 	c.b, c.bID = win.dialog, win.dialog.InviteRequest.CallID().Value()
+	c.dlg[1] = newPeerDialog(c.bID, fromTag(win.dialog.InviteRequest.From()), toTag(win.res.To()), "ws", win.res.Source(), nil)
 	c.mu.Unlock()
 	s.register(c.bID, c, 1)
 	c.br = s.relay.Bridge(c.legA, win.leg)

@@ -722,3 +722,84 @@ func TestUserHoldAndInfo(t *testing.T) {
 	carrier.wait(t, 20*time.Second)
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 }
+
+// TestUserDialogOnItsWebSocket: a WebRTC user's dialogs (her call out, and a carrier's call she
+// answered) take in-dialog requests only over her own WebSocket connection: the same BYE, with
+// the right Call-ID and tags, from another WebSocket connection of the same user or over UDP,
+// gets 481 and the call goes on; her own BYE, or the carrier's, ends it.
+func TestUserDialogOnItsWebSocket(t *testing.T) {
+	sippPath(t)
+	port := freePort(t, carrierIP)
+	ue := newUserEnv(t, []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, port)},
+		[]sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{"carrier1"}}})
+	ue.routeToAlice()
+	d, other := newDevice(t, ue, aliceToken, 0), newDevice(t, ue, aliceToken, 486)
+	for _, dev := range []*device{d, other} {
+		if code := dev.register(300); code != 200 {
+			t.Fatalf("register: %d", code)
+		}
+	}
+	// forge sends BYE for the dialog (callID, from, to) over other's WebSocket and over UDP.
+	forge := func(t *testing.T, callID string, from *sipmsg.FromHeader, to *sipmsg.ToHeader) {
+		t.Helper()
+		bye := other.request(sipmsg.BYE, "telgw")
+		bye.AppendHeader(sipmsg.HeaderClone(from))
+		bye.AppendHeader(sipmsg.HeaderClone(to))
+		bye.AppendHeader(sipmsg.NewHeader("Call-ID", callID))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := other.client.Do(ctx, bye)
+		if err != nil || res.StatusCode != 481 {
+			t.Fatalf("BYE over another WebSocket: %v %v, want 481", res, err)
+		}
+		raw := "BYE sip:telgw@" + ue.addr + " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-" + randTag() + "\r\n" +
+			"From: " + from.Value() + "\r\nTo: " + to.Value() + "\r\nCall-ID: " + callID + "\r\nCSeq: 99 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+		if got := spoof(t, telgwIP, ue.addr, raw, 2*time.Second); got != "481" {
+			t.Fatalf("BYE over UDP: %q, want 481", got)
+		}
+		if n := ue.svc.ActiveCalls(); n != 1 {
+			t.Fatalf("%d calls active after the forged BYEs", n)
+		}
+	}
+
+	t.Run("her call out", func(t *testing.T) {
+		carrier := ue.start("carrier", carrierIP, port, ue.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+		dlg, code, _ := d.call(otherNumber)
+		if code != 200 {
+			t.Fatalf("call: %d", code)
+		}
+		forge(t, dlg.InviteRequest.CallID().Value(), dlg.InviteRequest.From(), dlg.InviteResponse.To())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := dlg.Bye(ctx); err != nil {
+			t.Fatal(err)
+		}
+		carrier.wait(t, 20*time.Second)
+		if cdr := ue.cdrs.wait(t, 1)[0]; cdr.Disposition != "answered" || cdr.EndedBy != "caller" {
+			t.Fatalf("cdr %+v", cdr)
+		}
+	})
+
+	t.Run("a carrier's call she answered", func(t *testing.T) {
+		caller := ue.start("caller", carrierIP, freePort(t, carrierIP), ue.scenario("uac.xml"), ue.addr, "-s", ourNumber, "-key", "caller", otherNumber,
+			"-m", "1", "-d", "3000", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+		var ds *sipgo.DialogServerSession
+		select {
+		case ds = <-d.answer:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the device did not answer")
+		}
+		eventually(t, "call up", func() bool { return ue.svc.ActiveCalls() == 1 })
+		// The device is the UAS of this dialog: its tag is in To, telgw's in From.
+		from, to := ds.InviteRequest.To().AsFrom(), ds.InviteRequest.From().AsTo()
+		forge(t, ds.InviteRequest.CallID().Value(), &from, &to)
+		caller.wait(t, 20*time.Second)
+		if cdr := ue.cdrs.wait(t, 2)[1]; cdr.Disposition != "answered" || cdr.EndedBy != "caller" {
+			t.Fatalf("cdr %+v", cdr)
+		}
+	})
+	if n := ue.counter("telgw_sip_dialog_mismatch_total", map[string]string{"reason": "source"}); n != 4 {
+		t.Errorf("source mismatches %v, want 4", n)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
