@@ -297,8 +297,7 @@ func (f *fakeIdentities) del(id string) {
 // issued without an identity keeps working.
 func TestDeletedIdentityCredentials(t *testing.T) {
 	ids := &fakeIdentities{ids: map[string]bool{"8:acs:r_alice": true, "8:acs:r_bob": true}}
-	s := startServer(t, Config{Identities: ids})
-	s.idTTL = 200 * time.Millisecond
+	s := startServer(t, Config{Identities: ids, IdentityCacheTTL: 200 * time.Millisecond})
 	alice := s.Issue("8:acs:r_alice", time.Hour, time.Now())
 	if _, err := dialTURN(t, s, "udp", alice); err != nil {
 		t.Fatalf("allocate for an existing identity: %v", err)
@@ -318,7 +317,7 @@ func TestDeletedIdentityCredentials(t *testing.T) {
 		t.Errorf("allocate without an identity: %v", err)
 	}
 	// Lookups are cached: many requests of one identity within the TTL are one lookup.
-	s.idTTL = time.Minute
+	s = startServer(t, Config{Identities: ids, IdentityCacheTTL: time.Minute})
 	ids.mu.Lock()
 	ids.lookups = 0
 	ids.mu.Unlock()
@@ -328,6 +327,8 @@ func TestDeletedIdentityCredentials(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
 	if ids.lookups != 1 {
 		t.Errorf("%d identity lookups for 3 allocations, want 1 (cached)", ids.lookups)
 	}

@@ -13,6 +13,7 @@
 package turn
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1" //nolint:gosec // HMAC-SHA1 is what the TURN REST format specifies
@@ -61,6 +62,8 @@ type Config struct {
 	// Identities, when set, is asked whether the identity in a credential's username still
 	// exists; answers are cached for IdentityCacheTTL.
 	Identities Identities
+	// IdentityCacheTTL is how long an identity lookup is reused. Default IdentityCacheTTL.
+	IdentityCacheTTL time.Duration
 }
 
 // Identities tells whether an ACS identity exists; the app adapts identity.Service.
@@ -158,7 +161,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 		authOK:   prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_auth_success_total", Help: "TURN requests authenticated."}),
 		refused:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_peer_refused_total", Help: "CreatePermission and ChannelBind requests refused with 403 for their peer."}),
 		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_relay_dropped_total", Help: "Relayed datagrams dropped because their peer is refused."}),
-		idCache:  map[string]idEntry{}, idTTL: IdentityCacheTTL,
+		idCache:  map[string]idEntry{}, idTTL: cmp.Or(cfg.IdentityCacheTTL, IdentityCacheTTL),
 	}
 	// The TURN server's own sockets are guarded (a relay looping into the server itself).
 	self := Guarded{Listeners: []netip.AddrPort{udp.LocalAddr().(*net.UDPAddr).AddrPort(), tcp.Addr().(*net.TCPAddr).AddrPort()}}
