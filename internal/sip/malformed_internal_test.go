@@ -233,3 +233,31 @@ func BenchmarkScreen(b *testing.B) {
 		}
 	})
 }
+
+// TestCanonicalLWS: folded lines are unfolded and the whitespace of structured header fields
+// made canonical (RFC 3261 §7.3.1, §25.1); quoted strings, <…>, free-text fields and the body
+// are kept; a canonical message is not copied.
+func TestCanonicalLWS(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject: a  ;  b\r\nContent-Length: 2\r\n\r\nx ", ""},
+		{"OPTIONS sip:a@b SIP/2.0\r\nTO :\r\n sip:a@b ;   tag    = 1918181833n\r\nl: 0\r\n\r\n",
+			"OPTIONS sip:a@b SIP/2.0\r\nTO: sip:a@b;tag=1918181833n\r\nl: 0\r\n\r\n"},
+		{"OPTIONS sip:a@b SIP/2.0\r\nfrom   : \"J Rosenberg \\\\\\\"\"       <sip:j@e.com>\r\n  ;\r\n  tag = 98asjd8\r\nl: 0\r\n\r\n",
+			"OPTIONS sip:a@b SIP/2.0\r\nfrom: \"J Rosenberg \\\\\\\"\" <sip:j@e.com>;tag=98asjd8\r\nl: 0\r\n\r\n"},
+		{"OPTIONS sip:a@b SIP/2.0\r\nVia  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\nX:  a\r\n  b\r\nl: 1\r\n\r\n\r\n",
+			"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=390skdjuw\r\nX:  a b\r\nl: 1\r\n\r\n\r\n"},
+		{"OPTIONS sip:a@b SIP/2.0\r\nm:\"Q \\\"\\\"\" < sip:j@e.com > ; q = 0.33 , <sip:k@e.com>\r\nl: 0\r\n\r\n",
+			"OPTIONS sip:a@b SIP/2.0\r\nm: \"Q \\\"\\\"\" < sip:j@e.com >;q=0.33,<sip:k@e.com>\r\nl: 0\r\n\r\n"},
+		{"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n", ""}, // no end of the header section
+	} {
+		got, ok := canonicalLWS([]byte(tc.in))
+		if want := tc.want; want == "" {
+			if ok || string(got) != tc.in {
+				t.Errorf("%q: rewritten to %q", tc.in, got)
+			}
+		} else if !ok || string(got) != want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.in, got, want)
+		}
+	}
+}

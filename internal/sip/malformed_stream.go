@@ -92,7 +92,7 @@ func (c *screenedConn) Read(b []byte) (int, error) {
 				c.err = io.EOF
 			}
 		case ok:
-			c.out = fr.data
+			c.out = fr.hand()
 		case c.err != nil:
 			return 0, c.err
 		default:
@@ -165,8 +165,17 @@ func addrPort(a net.Addr) netip.AddrPort {
 // (or drop) instead.
 type frame struct {
 	data []byte   // a keep-alive or one complete message, as received
+	msg  []byte   // when set, what sipgo gets instead of data: the message rewritten by canonicalLWS
 	bad  *verdict // set when sipgo is not to see the message: answer or drop it
 	keep bool     // with bad: the message was framed and parsed, so the stream goes on
+}
+
+// hand is what sipgo is to read of a frame that passed.
+func (fr frame) hand() []byte {
+	if fr.msg != nil {
+		return fr.msg
+	}
+	return fr.data
 }
 
 // streamFramer splits an inbound SIP byte stream into messages by the empty line that ends
@@ -264,7 +273,10 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 	}
 	msg := rest[:f.msgLen]
 	f.inMsg, f.lineEnd, f.scan, f.msgLen = false, 0, 0, 0
-	switch bad, keep := f.check(msg); {
+	// RFC 3261 §7.3.1: folded lines unfolded, whitespace canonical (malformed_lws.go); the
+	// body, and so the framing, stays as it is.
+	canon, rewritten := canonicalLWS(msg)
+	switch bad, keep := f.check(canon); {
 	case bad == nil:
 	case keep:
 		fr := f.take(len(msg))
@@ -273,7 +285,11 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 	default:
 		return f.fail(*bad), true
 	}
-	return f.take(len(msg)), true
+	fr = f.take(len(msg))
+	if rewritten {
+		fr.msg = canon
+	}
+	return fr, true
 }
 
 // take frames the next n bytes.
