@@ -30,7 +30,8 @@ type SIP struct {
 	// 90s (RFC 4028 §4 Min-SE).
 	SessionExpires time.Duration `yaml:"sessionExpires"`
 	// SourceRate (requests per second) and SourceBurst rate-limit out-of-dialog requests per
-	// source IP; excess requests are dropped. Default 200 and 400.
+	// source IP; excess requests are dropped. A trunk's addresses are exempt: its cps limits
+	// them. Default 200 and 400.
 	SourceRate  float64 `yaml:"sourceRate"`
 	SourceBurst int     `yaml:"sourceBurst"`
 	// Codecs are the codecs telgw relays, as NAME/RATE (case-insensitive), in preference order.

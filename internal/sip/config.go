@@ -51,7 +51,8 @@ type Config struct {
 	// as UAC at half of it). Default 1800s; minimum 90s (RFC 4028 §4 Min-SE).
 	SessionExpires time.Duration
 	// SourceRate and SourceBurst rate-limit out-of-dialog requests per source IP (requests per
-	// second and bucket size); excess requests are dropped. Default 200/s, burst 400.
+	// second and bucket size); excess requests are dropped. Requests from a trunk's addresses
+	// (but over WebSocket) are exempt: the trunk's CPS limits its calls. Default 200/s, burst 400.
 	SourceRate  float64
 	SourceBurst int
 	// Codecs are the codec keys telgw relays (sdp.Codec.Key). Default PCMU, PCMA and

@@ -327,13 +327,21 @@ func (s *Service) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		}()
 		if to := req.To(); to == nil || !to.Params.Has("tag") {
-			if !s.allow(srcAddr(req)) {
+			if !s.fromTrunk(req) && !s.allow(srcAddr(req)) {
 				s.m.dropped.WithLabelValues("rate").Inc()
 				return
 			}
 		}
 		h(req, tx)
 	}
+}
+
+// fromTrunk reports whether req comes from a trunk's address, over anything but a WebSocket
+// (always a user's). A carrier's traffic is limited by the trunk's own cps (inbound calls over
+// it get 503 with Retry-After, RFC 3261 §21.5.4), not by the per-source flood limit, which
+// would silently drop a busy carrier's calls.
+func (s *Service) fromTrunk(req *sip.Request) bool {
+	return transportOf(req) != "ws" && s.trunks.bySource(srcAddr(req)) != nil
 }
 
 func (s *Service) allow(src netip.Addr) bool {
