@@ -154,7 +154,10 @@ func screen(p *sip.Parser, data []byte) verdict {
 		return verdict{action: screenPass}
 	}
 	if rewritten {
-		_, err = p.ParseSIP(data) // diagnose the message as received
+		// The message as received: passed when only the rewrite broke it, else diagnosed.
+		if _, err = p.ParseSIP(data); err == nil {
+			return verdict{action: screenPass}
+		}
 	}
 	if !isReq {
 		why := "not a SIP message"
