@@ -27,10 +27,14 @@ type WebRTC struct {
 	// MediaTimeout ends a connected leg that receives no RTP for this long while the peer says
 	// it sends. Default 30s; negative disables.
 	MediaTimeout time.Duration `yaml:"mediaTimeout"`
+	// RegisterTimeout closes a SIP WebSocket that has carried no authenticated request (a
+	// REGISTER answered 2xx, a request with credentials answered 18x/2xx) this long after it
+	// opened. Default 10s.
+	RegisterTimeout time.Duration `yaml:"registerTimeout"`
 }
 
 func defaultWebRTC() WebRTC {
-	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second}
+	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second, RegisterTimeout: 10 * time.Second}
 }
 
 func (w *WebRTC) validate(key string) []error {
@@ -52,6 +56,9 @@ func (w *WebRTC) validate(key string) []error {
 	}
 	if w.ConnectTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("%s.connectTimeout: must be positive", key))
+	}
+	if w.RegisterTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("%s.registerTimeout: must be positive", key))
 	}
 	return errs
 }

@@ -15,6 +15,7 @@ type metrics struct {
 	attempt    *prometheus.CounterVec // trunk, code class
 	registered *prometheus.GaugeVec
 	malformed  *prometheus.CounterVec // transport, action
+	connClosed *prometheus.CounterVec // transport, reason
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,9 +34,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Outbound INVITE attempts per trunk by result class (2xx, 4xx, 5xx, 6xx, timeout, capacity)."}, []string{"trunk", "result"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_malformed_messages_total",
 			Help: "Messages the SIP parser refuses, by transport and action: responded (a 400, 416 or 505 was sent) or dropped (a response, not SIP, or nothing to answer with)."}, []string{"transport", "action"}),
+		connClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_connections_closed_total",
+			Help: "TCP, TLS and WebSocket connections telgw closed, by transport and reason: limit (too many from one address, on accept), no_request (nothing complete, or on a WebSocket nothing authenticated, in time), incomplete (a message not finished in time), idle."}, []string{"transport", "reason"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed} {
+		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed, m.connClosed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: register metrics: %w", err)
 			}

@@ -46,6 +46,7 @@ type Service struct {
 	auth   *digest.Server
 	trunks trunkSet
 	m      *metrics
+	conns  *connGuard // caps and deadlines of TCP, TLS and WebSocket connections (conns.go)
 
 	udp     net.PacketConn
 	tcp     net.Listener
@@ -108,6 +109,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s.stop, s.halt = context.WithCancel(context.Background())
+	s.conns = newConnGuard(s)
 	s.trunks.set(cfg.Trunks, cfg.Routes)
 	if s.udp, s.tcp, err = listenUDPTCP(cfg.Addr); err != nil {
 		return nil, err
@@ -198,7 +200,7 @@ func (s *Service) buildUA() error {
 // ServeWS serves SIP over WebSocket (RFC 7118) on connections l accepts, e.g. a
 // sipws.Listener mounted on the HTTP server, until l is closed.
 func (s *Service) ServeWS(l net.Listener) error {
-	err := s.srv.ServeWS(l)
+	err := s.srv.ServeWS(s.guardStream(l, "ws"))
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -215,9 +217,9 @@ func (s *Service) Addr() netip.AddrPort {
 func (s *Service) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- s.srv.ServeUDP(s.screenUDP(s.udp)) }()
-	go func() { errc <- s.srv.ServeTCP(s.screenStream(s.tcp, "tcp")) }()
+	go func() { errc <- s.srv.ServeTCP(s.screenStream(s.guardStream(s.tcp, "tcp"), "tcp")) }()
 	if s.tls != nil {
-		go func() { errc <- s.srv.ServeTLS(s.screenStream(s.tls, "tls")) }()
+		go func() { errc <- s.srv.ServeTLS(s.screenStream(s.guardStream(s.tls, "tls"), "tls")) }()
 	}
 	kctx, kcancel := context.WithCancel(ctx)
 	kdone := make(chan struct{})
@@ -326,6 +328,7 @@ func (s *Service) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 			}
 		}()
+		tx = s.watchWS(req, tx)
 		if to := req.To(); to == nil || !to.Params.Has("tag") {
 			if !s.fromTrunk(req) && !s.allow(srcAddr(req)) {
 				s.m.dropped.WithLabelValues("rate").Inc()
