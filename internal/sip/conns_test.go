@@ -220,10 +220,11 @@ func dialWS(t *testing.T, addr string) net.Conn {
 // TestWebSocketMustRegister: a WebSocket that carries no authenticated request within
 // sip.webrtc.registerTimeout is closed, whether it sends nothing or only requests that fail
 // authentication; one whose REGISTER succeeded stays open while it sends CRLF keep-alives
-// (RFC 5626 §4.4.1, answered with a pong) and is closed once idle.
+// (RFC 5626 §4.4.1, answered with a pong) or WebSocket pings, and is closed once idle. A
+// WebSocket beyond sip.maxConnsPerIP is closed at once.
 func TestWebSocketMustRegister(t *testing.T) {
 	e, addr := wsEnv(t, func(c *sip.Config) {
-		c.WSRegisterTimeout, c.IdleTimeout = 500*time.Millisecond, 1500*time.Millisecond
+		c.WSRegisterTimeout, c.IdleTimeout, c.MaxConnsPerIP = 500*time.Millisecond, 1500*time.Millisecond, 3
 	})
 	silent := dialWS(t, addr)
 	unauth := dialWS(t, addr)
@@ -234,6 +235,13 @@ func TestWebSocketMustRegister(t *testing.T) {
 	if code := wsRegister(t, user, addr, aliceToken, "ws-alice"); code != "200" {
 		t.Fatalf("REGISTER: %s", code)
 	}
+	// A fourth WebSocket from the address is over sip.maxConnsPerIP: closed before its handshake.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if c, _, _, err := (ws.Dialer{Protocols: []string{"sip"}}).Dial(ctx, "ws://"+addr+"/sip/ws"); err == nil {
+		_ = c.Close()
+		t.Fatal("a WebSocket over sip.maxConnsPerIP was accepted")
+	}
+	cancel()
 	for name, c := range map[string]net.Conn{"silent": silent, "unauthenticated": unauth} {
 		if ok, took := closedWithin(c, 3*time.Second); !ok || took > 2*time.Second {
 			t.Fatalf("%s WebSocket closed %v after %v", name, ok, took)
@@ -250,10 +258,20 @@ func TestWebSocketMustRegister(t *testing.T) {
 			t.Fatalf("pong after %v: %q, %v", time.Since(start), pong, err)
 		}
 	}
+	// WebSocket ping frames (RFC 6455 §5.5.2) are traffic too.
+	for start := time.Now(); time.Since(start) < 2500*time.Millisecond; {
+		time.Sleep(300 * time.Millisecond)
+		if err := wsutil.WriteClientMessage(user, ws.OpPing, nil); err != nil {
+			t.Fatalf("the registered WebSocket was closed while pinging: %v", err)
+		}
+	}
+	if code := wsRegister(t, user, addr, aliceToken, "ws-alice-2"); code != "200" {
+		t.Fatalf("REGISTER refresh after pings: %s", code)
+	}
 	if ok, took := closedWithin(user, 4*time.Second); !ok || took > 3*time.Second {
 		t.Fatalf("idle registered WebSocket closed %v after %v", ok, took)
 	}
-	for reason, want := range map[string]float64{"no_request": 2, "idle": 1} {
+	for reason, want := range map[string]float64{"no_request": 2, "idle": 1, "limit": 1} {
 		if n := e.counter("telgw_sip_connections_closed_total", map[string]string{"transport": "ws", "reason": reason}); n != want {
 			t.Errorf("ws closed for %s: %v, want %v", reason, n, want)
 		}
