@@ -225,6 +225,15 @@ func BenchmarkScreen(b *testing.B) {
 			_, _, _ = c.ReadFrom(buf)
 		}
 	})
+	b.Run("lws-check", func(b *testing.B) { // the canonical-whitespace check every message gets
+		msg := []byte(benchInvite)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := canonicalLWS(msg); ok {
+				b.Fatal("bench INVITE rewritten")
+			}
+		}
+	})
 	b.Run("sipgo-parse", func(b *testing.B) {
 		p := sip.NewParser()
 		b.ReportAllocs()
@@ -249,6 +258,11 @@ func TestCanonicalLWS(t *testing.T) {
 			"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=390skdjuw\r\nX:  a b\r\nl: 1\r\n\r\n\r\n"},
 		{"OPTIONS sip:a@b SIP/2.0\r\nm:\"Q \\\"\\\"\" < sip:j@e.com > ; q = 0.33 , <sip:k@e.com>\r\nl: 0\r\n\r\n",
 			"OPTIONS sip:a@b SIP/2.0\r\nm: \"Q \\\"\\\"\" < sip:j@e.com >;q=0.33,<sip:k@e.com>\r\nl: 0\r\n\r\n"},
+		{"OPTIONS sip:a@b SIP/2.0\r\nAllow: INVITE, ACK\r\nVia: SIP/2.0/UDP h ;branch=1\r\nl: 0\r\n\r\n",
+			"OPTIONS sip:a@b SIP/2.0\r\nAllow: INVITE, ACK\r\nVia: SIP/2.0/UDP h;branch=1\r\nl: 0\r\n\r\n"},
+		{"OPTIONS sip:a@b SIP/2.0\r\nAllow: INVITE, ACK\r\nUser-Agent: x/1 (a; b)\r\nVia: SIP/2.0/UDP h;branch=1\r\nl: 0\r\n\r\n", ""},
+		{"OPTIONS sip:a@b SIP/2.0\r\nCSeq:\t1 OPTIONS\r\nl: 0\r\n\r\n", ""}, // whitespace at the ends is sipgo's to trim
+		{"OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1\tOPTIONS\r\nl: 0\r\n\r\n", "OPTIONS sip:a@b SIP/2.0\r\nCSeq: 1 OPTIONS\r\nl: 0\r\n\r\n"},
 		{"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n", ""}, // no end of the header section
 	} {
 		got, ok := canonicalLWS([]byte(tc.in))

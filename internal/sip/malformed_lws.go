@@ -56,23 +56,70 @@ func canonicalLWS(msg []byte) ([]byte, bool) {
 
 // needsLWS reports cheaply, without allocating, whether a header section (without its
 // start-line) holds a folded line or whitespace that canonicalLWS would change: the common
-// message, written by a stack in canonical form, is passed on without a copy.
+// message, written by a stack in canonical form, is passed on without a copy. It jumps from
+// space to space and looks closer only at a line where a space starts a line or touches
+// another or a separator; a tab anywhere sends it through every line.
 func needsLWS(h []byte) bool {
+	if bytes.IndexByte(h, '\t') >= 0 {
+		return linesNeedLWS(h)
+	}
+	for i := 0; i < len(h); {
+		k := bytes.IndexByte(h[i:], ' ')
+		if k < 0 {
+			return false
+		}
+		k += i
+		prev, next := byte('\n'), byte('\n')
+		if k > 0 {
+			prev = h[k-1]
+		}
+		if k+1 < len(h) {
+			next = h[k+1]
+		}
+		i = k + 1
+		if prev == '\n' {
+			return true // a continuation line
+		}
+		if !isLWSSeparator(prev) && !isLWSSeparator(next) && next != ' ' && next != ':' {
+			continue
+		}
+		from := bytes.LastIndexByte(h[:k], '\n') + 1
+		to := len(h)
+		if e := bytes.IndexByte(h[k:], '\n'); e >= 0 {
+			to = k + e + 1
+		}
+		if lineNeedsLWS(bytes.TrimSuffix(bytes.TrimSuffix(h[from:to], []byte("\n")), []byte("\r"))) {
+			return true
+		}
+		i = to
+	}
+	return false
+}
+
+// linesNeedLWS is needsLWS line by line.
+func linesNeedLWS(h []byte) bool {
 	for len(h) > 0 {
 		var line []byte
 		line, h = nextHeaderLine(h)
-		if len(h) > 0 && (h[0] == ' ' || h[0] == '	') {
+		if len(h) > 0 && (h[0] == ' ' || h[0] == '\t') {
 			return true // a continuation line follows
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok || !isLWSHeader(name) {
-			continue
-		}
-		if c := name[len(name)-1]; c == ' ' || c == '\t' || valueNeedsLWS(value) {
+		if lineNeedsLWS(line) {
 			return true
 		}
 	}
 	return false
+}
+
+// lineNeedsLWS reports whether one header line (without its line end) is of lwsHeaders and
+// not in canonical form.
+func lineNeedsLWS(line []byte) bool {
+	name, value, ok := bytes.Cut(line, []byte(":"))
+	if !ok || !isLWSHeader(name) {
+		return false
+	}
+	c := name[len(name)-1]
+	return c == ' ' || c == '\t' || valueNeedsLWS(value)
 }
 
 // isLWSHeader reports whether name (as received, maybe padded) is one of lwsHeaders.
