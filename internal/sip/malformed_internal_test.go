@@ -275,3 +275,35 @@ func TestCanonicalLWS(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCanonicalLWS: the rewrite keeps the start-line and the body, and is stable: a rewritten
+// message needs no further rewriting.
+func FuzzCanonicalLWS(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "torture", "*", "*.dat"))
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("OPTIONS sip:a@b SIP/2.0\r\nv: SIP / 2.0 / UDP h ; branch = 1\r\n , SIP/2.0/TCP \"x\r\n\r\nbody"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, ok := canonicalLWS(data)
+		if !ok {
+			if !bytes.Equal(out, data) {
+				t.Fatal("changed without saying so")
+			}
+			return
+		}
+		end, _ := headerEnd(data, 0)
+		oend, _ := headerEnd(out, 0)
+		if oend < 0 || !bytes.Equal(out[oend:], data[end:]) {
+			t.Fatalf("body changed: %q → %q", data, out)
+		}
+		if !bytes.Equal(firstLine(out), firstLine(data)) {
+			t.Fatalf("start-line changed: %q → %q", data, out)
+		}
+		if again, ok := canonicalLWS(out); ok {
+			t.Fatalf("not stable: %q → %q → %q", data, out, again)
+		}
+	})
+}

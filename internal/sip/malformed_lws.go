@@ -69,7 +69,7 @@ func needsLWS(h []byte) bool {
 			return false
 		}
 		k += i
-		prev, next := byte('\n'), byte('\n')
+		prev, next := byte(0), byte('\n') // a first line has nothing to continue
 		if k > 0 {
 			prev = h[k-1]
 		}
