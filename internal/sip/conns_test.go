@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -275,5 +276,25 @@ func TestWebSocketMustRegister(t *testing.T) {
 		if n := e.counter("telgw_sip_connections_closed_total", map[string]string{"transport": "ws", "reason": reason}); n != want {
 			t.Errorf("ws closed for %s: %v, want %v", reason, n, want)
 		}
+	}
+}
+
+// TestIdleConnectionCarryingACall: a customer's call over TCP keeps its connection open past
+// sip.idleTimeout, though no SIP crosses it between the ACK and the BYE.
+func TestIdleConnectionCarryingACall(t *testing.T) {
+	sippPath(t)
+	port := freePort(t, carrierIP)
+	e := newEnv(t, envOpts{
+		trunks: []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, port)},
+		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{"carrier1"}}},
+		creds:  fakeCreds{"acme": sip.NewCredential("telgw", "acme", "s3cret", []string{ourNumber})},
+		tweak:  func(c *sip.Config) { c.IdleTimeout = 700 * time.Millisecond },
+	})
+	carrier := e.start("carrier", carrierIP, port, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	e.call(customerIP, e.scenario("uac_auth.xml"), otherNumber, ourNumber, "-au", "acme", "-ap", "s3cret", "-t", "t1", "-d", "2500")
+	carrier.wait(t, 20*time.Second)
+	cdr := e.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || cdr.EndedBy != "caller" || cdr.Duration() < 2*time.Second {
+		t.Fatalf("cdr %+v", cdr)
 	}
 }
