@@ -47,7 +47,7 @@ func closedWithin(c net.Conn, d time.Duration) (bool, time.Duration) {
 // that sends RFC 5626 §4.4.1 CRLF keep-alives gets its pongs and stays open, and so does its
 // next request.
 func TestIdleStreamConnection(t *testing.T) {
-	e := newEnv(t, envOpts{tweak: func(c *sip.Config) { c.IdleTimeout, c.RequestTimeout = 600*time.Millisecond, 5*time.Second }})
+	e := newEnv(t, envOpts{tweak: func(c *sip.Config) { c.IdleTimeout, c.RequestTimeout = time.Second, 5*time.Second }})
 	idle := dialStream(t, "TCP", e.addr, nil)
 	idle.send(streamOptions("TCP", idle.LocalAddr().String(), "idle-1"))
 	if res := idle.next(); status(res) != "200" {
