@@ -39,9 +39,20 @@ type SIP struct {
 	// 90s (RFC 4028 §4 Min-SE).
 	SessionExpires time.Duration `yaml:"sessionExpires"`
 	// SourceRate (requests per second) and SourceBurst rate-limit out-of-dialog requests per
-	// source IP; excess requests are dropped. Default 200 and 400.
+	// source IP; excess requests are dropped. A trunk's addresses are exempt: its cps limits
+	// them. Default 200 and 400.
 	SourceRate  float64 `yaml:"sourceRate"`
 	SourceBurst int     `yaml:"sourceBurst"`
+	// IdleTimeout closes a TCP, TLS or WebSocket connection without traffic (a message, an RFC
+	// 5626 CRLF keep-alive, a WebSocket frame) for this long, unless a call uses it; a trunk's
+	// addresses are exempt. Default 6m; negative disables.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// RequestTimeout is how long a new TCP or TLS connection may take to deliver its first
+	// complete message (TLS handshake included), and any message to arrive whole. Default 10s.
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	// MaxConnsPerIP caps TCP, TLS and WebSocket connections from one IP address; a trunk's
+	// addresses are exempt. Default 64; 0: no cap.
+	MaxConnsPerIP int `yaml:"maxConnsPerIP"`
 	// Codecs are the codecs telgw relays, as NAME/RATE (case-insensitive), in preference order.
 	// Default PCMU/8000, PCMA/8000, telephone-event/8000.
 	Codecs []string `yaml:"codecs"`
@@ -158,6 +169,9 @@ func defaultSIP() SIP {
 		SessionExpires:      30 * time.Minute,
 		SourceRate:          200,
 		SourceBurst:         400,
+		IdleTimeout:         6 * time.Minute,
+		RequestTimeout:      10 * time.Second,
+		MaxConnsPerIP:       64,
 		Codecs:              []string{"PCMU/8000", "PCMA/8000", "telephone-event/8000"},
 		Media:               SIPMedia{PortMin: 20000, PortMax: 39999, Timeout: 30 * time.Second},
 		WebRTC:              defaultWebRTC(),
@@ -195,6 +209,15 @@ func (s *SIP) validate() []error {
 	}
 	if s.SourceBurst <= 0 {
 		add("sip.sourceBurst", "must be positive")
+	}
+	if s.IdleTimeout == 0 {
+		add("sip.idleTimeout", "must not be 0 (negative disables)")
+	}
+	if s.RequestTimeout <= 0 {
+		add("sip.requestTimeout", "must be positive")
+	}
+	if s.MaxConnsPerIP < 0 {
+		add("sip.maxConnsPerIP", "must not be negative (0: no cap)")
 	}
 	if len(s.Codecs) == 0 {
 		add("sip.codecs", "must list at least one codec")

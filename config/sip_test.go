@@ -20,6 +20,10 @@ sip:
   sessionExpires: 15m
   sourceRate: 50
   sourceBurst: 100
+  idleTimeout: 2m
+  requestTimeout: 5s
+  maxConnsPerIP: 0
+  webrtc: {registerTimeout: 4s}
   codecs: [PCMA/8000, telephone-event/8000]
   media: {listenIP: 10.0.0.5, externalIP: 203.0.113.5, portMin: 30000, portMax: 30999, timeout: -1s}
   tls: {addr: 0.0.0.0:5061, certFile: /etc/telgw/sip.crt, keyFile: /etc/telgw/sip.key, caFile: /etc/telgw/ca.pem, minVersion: "1.3"}
@@ -49,7 +53,7 @@ func TestSIPKeys(t *testing.T) {
 	want := SIP{
 		Addr: "0.0.0.0:5060", Host: "sip.example.com", Realm: "example", DigestNonceTTL: 30 * time.Second, RejectUnknownSource: false,
 		RingTimeout: time.Minute, FailoverTimeout: 3 * time.Second, SessionExpires: 15 * time.Minute,
-		SourceRate: 50, SourceBurst: 100, Codecs: []string{"PCMA/8000", "telephone-event/8000"},
+		SourceRate: 50, SourceBurst: 100, IdleTimeout: 2 * time.Minute, RequestTimeout: 5 * time.Second, MaxConnsPerIP: 0, Codecs: []string{"PCMA/8000", "telephone-event/8000"},
 		Media: SIPMedia{ListenIP: "10.0.0.5", ExternalIP: "203.0.113.5", PortMin: 30000, PortMax: 30999, Timeout: -time.Second},
 		TLS:   SIPTLS{Addr: "0.0.0.0:5061", CertFile: "/etc/telgw/sip.crt", KeyFile: "/etc/telgw/sip.key", CAFile: "/etc/telgw/ca.pem", MinVersion: "1.3"},
 		Trunks: []Trunk{{
@@ -62,6 +66,7 @@ func TestSIPKeys(t *testing.T) {
 		}},
 		WebRTC: func() WebRTC { w := defaultWebRTC(); w.MaxDevicesPerUser, w.MaxContactsPerRegister = 3, 1; return w }(),
 	}
+	want.WebRTC.RegisterTimeout = 4 * time.Second
 	if !reflect.DeepEqual(c.SIP, want) {
 		t.Fatalf("got  %+v\nwant %+v", c.SIP, want)
 	}
@@ -74,7 +79,8 @@ func TestSIPDefaults(t *testing.T) {
 		s.SessionExpires != 30*time.Minute || s.SourceRate != 200 || s.SourceBurst != 400 || len(s.Codecs) != 3 ||
 		s.Media.PortMin != 20000 || s.Media.PortMax != 39999 || s.Media.Timeout != 30*time.Second || s.TLS != (SIPTLS{}) ||
 		s.WebRTC.ConnectTimeout != 20*time.Second || s.WebRTC.MediaTimeout != 30*time.Second || s.WebRTC.IncludeLoopback ||
-		s.DigestNonceTTL != time.Minute || s.WebRTC.MaxDevicesPerUser != 10 || s.WebRTC.MaxContactsPerRegister != 5 {
+		s.DigestNonceTTL != time.Minute || s.WebRTC.MaxDevicesPerUser != 10 || s.WebRTC.MaxContactsPerRegister != 5 ||
+		s.IdleTimeout != 6*time.Minute || s.RequestTimeout != 10*time.Second || s.MaxConnsPerIP != 64 || s.WebRTC.RegisterTimeout != 10*time.Second {
 		t.Fatalf("defaults %+v", s)
 	}
 }
@@ -87,6 +93,9 @@ func TestSIPEnv(t *testing.T) {
 	}{
 		{"TELGW_SIP_HOST=pub.example.com", func(s SIP) bool { return s.Host == "pub.example.com" }},
 		{"TELGW_SIP_REALM=r", func(s SIP) bool { return s.Realm == "r" }},
+		{"TELGW_SIP_IDLE_TIMEOUT=90s", func(s SIP) bool { return s.IdleTimeout == 90*time.Second }},
+		{"TELGW_SIP_MAX_CONNS_PER_IP=500", func(s SIP) bool { return s.MaxConnsPerIP == 500 }},
+		{"TELGW_SIP_WEBRTC_REGISTER_TIMEOUT=3s", func(s SIP) bool { return s.WebRTC.RegisterTimeout == 3*time.Second }},
 		{"TELGW_SIP_REJECT_UNKNOWN_SOURCE=false", func(s SIP) bool { return !s.RejectUnknownSource }},
 		{"TELGW_SIP_DIALOG_SOURCE_CHECK=false", func(s SIP) bool { return !s.DialogSourceCheck }},
 		{"TELGW_SIP_RING_TIMEOUT=45s", func(s SIP) bool { return s.RingTimeout == 45*time.Second }},

@@ -33,10 +33,15 @@ type WebRTC struct {
 	MaxDevicesPerUser int `yaml:"maxDevicesPerUser"`
 	// MaxContactsPerRegister caps the Contact values of one REGISTER (403 past it). Default 5.
 	MaxContactsPerRegister int `yaml:"maxContactsPerRegister"`
+	// RegisterTimeout closes a SIP WebSocket that has carried no authenticated request (a
+	// REGISTER answered 2xx, a request with credentials answered 18x/2xx) this long after it
+	// opened. Default 10s.
+	RegisterTimeout time.Duration `yaml:"registerTimeout"`
 }
 
 func defaultWebRTC() WebRTC {
-	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second, MaxDevicesPerUser: 10, MaxContactsPerRegister: 5}
+	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second, MaxDevicesPerUser: 10, MaxContactsPerRegister: 5,
+		RegisterTimeout: 10 * time.Second}
 }
 
 func (w *WebRTC) validate(key string) []error {
@@ -64,6 +69,9 @@ func (w *WebRTC) validate(key string) []error {
 	}
 	if w.ConnectTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("%s.connectTimeout: must be positive", key))
+	}
+	if w.RegisterTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("%s.registerTimeout: must be positive", key))
 	}
 	return errs
 }

@@ -135,7 +135,7 @@ func startNode(t *testing.T) *node {
 		n.svc, err = sip.New(sip.Config{
 			Addr:       telgwIP + ":0",
 			Trunks:     []sip.TrunkConfig{{Name: "carrier1", Address: carrierIP + ":5070", Allow: []netip.Prefix{netip.MustParsePrefix(carrierIP + "/32")}}},
-			SourceRate: 1e6, SourceBurst: 1e6, Logger: log, Registerer: n.reg,
+			SourceRate: 1e6, SourceBurst: 1e6, MaxConnsPerIP: -1, Logger: log, Registerer: n.reg, // every device is on one address
 			Media: bridge.Config{ListenIP: netip.MustParseAddr(telgwIP), PortMin: relayPortMin, PortMax: relayPortMax},
 		}, sip.Deps{Router: router{}, Users: users, CDRs: n.cdrs})
 		if err != nil {

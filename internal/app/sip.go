@@ -64,10 +64,15 @@ func (a *App) setupSIP(ctx context.Context) error {
 		tlsCfg.MinVersion = tls.VersionTLS13
 	}
 	reject, checkSource := c.RejectUnknownSource, c.DialogSourceCheck
+	maxConns := c.MaxConnsPerIP
+	if maxConns == 0 {
+		maxConns = -1 // no cap
+	}
 	svc, err := sip.New(sip.Config{Addr: c.Addr, Host: c.Host, Realm: c.Realm, DigestNonceTTL: c.DigestNonceTTL, Trunks: trunks,
 		RejectUnknownSource: &reject, DialogSourceCheck: &checkSource,
 		RingTimeout: c.RingTimeout, FailoverTimeout: c.FailoverTimeout, SessionExpires: c.SessionExpires,
 		SourceRate: c.SourceRate, SourceBurst: c.SourceBurst, Codecs: codecs, Media: media, TLS: tlsCfg,
+		IdleTimeout: c.IdleTimeout, RequestTimeout: c.RequestTimeout, MaxConnsPerIP: maxConns, WSRegisterTimeout: c.WebRTC.RegisterTimeout,
 		Logger: a.Log.With("component", "sip"), Registerer: a.Registry},
 		sip.Deps{Router: a.callRouter(), Store: a.DB, Users: a.Users})
 	if err != nil {

@@ -58,9 +58,25 @@ type Config struct {
 	// as UAC at half of it). Default 1800s; minimum 90s (RFC 4028 §4 Min-SE).
 	SessionExpires time.Duration
 	// SourceRate and SourceBurst rate-limit out-of-dialog requests per source IP (requests per
-	// second and bucket size); excess requests are dropped. Default 200/s, burst 400.
+	// second and bucket size); excess requests are dropped. Requests from a trunk's addresses
+	// (but over WebSocket) are exempt: the trunk's CPS limits its calls. Default 200/s, burst 400.
 	SourceRate  float64
 	SourceBurst int
+	// IdleTimeout closes a TCP, TLS or WebSocket connection without traffic (a message, an RFC
+	// 5626 CRLF keep-alive, a WebSocket frame) for this long, unless a call in progress uses it.
+	// Default 6m (above the 5-minute registration refresh of the bundled softphone and RFC 5626
+	// §4.4.1's keep-alive interval); negative disables.
+	IdleTimeout time.Duration
+	// RequestTimeout is how long a new TCP or TLS connection may take to deliver its first
+	// complete message (TLS handshake included), and any message to arrive whole once begun.
+	// Default 10s.
+	RequestTimeout time.Duration
+	// WSRegisterTimeout is how long a WebSocket may stay open without an authenticated request
+	// (a REGISTER answered 2xx, a request with credentials answered 18x/2xx). Default 10s.
+	WSRegisterTimeout time.Duration
+	// MaxConnsPerIP caps the TCP, TLS and WebSocket connections from one IP address (a trunk's
+	// addresses are exempt; mind reverse proxies and large NATs). Default 64; negative: no cap.
+	MaxConnsPerIP int
 	// Codecs are the codec keys telgw relays (sdp.Codec.Key). Default PCMU, PCMA and
 	// telephone-event.
 	Codecs []string
@@ -156,6 +172,21 @@ func (c *Config) validate() error {
 	}
 	if c.SourceBurst == 0 {
 		c.SourceBurst = 400
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 6 * time.Minute
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = 10 * time.Second
+	}
+	if c.WSRegisterTimeout == 0 {
+		c.WSRegisterTimeout = 10 * time.Second
+	}
+	if c.RequestTimeout < 0 || c.WSRegisterTimeout < 0 {
+		errs = append(errs, errors.New("requestTimeout, wsRegisterTimeout: must not be negative"))
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = 64
 	}
 	if len(c.Codecs) == 0 {
 		c.Codecs = []string{"PCMU/8000", "PCMA/8000", "TELEPHONE-EVENT/8000"}

@@ -37,6 +37,10 @@ type verdict struct {
 	reason string // its Reason-Phrase
 	why    string // what was wrong: the Warning text, and the log's
 	req    recovered
+	// data, with screenPass, is the message to hand sipgo instead of the one received: its
+	// header section unfolded and its whitespace made canonical (malformed_lws.go). Nil: the
+	// message as received.
+	data []byte
 }
 
 // recovered holds the header fields a response needs (RFC 3261 §8.2.6.2), as raw text found by
@@ -83,6 +87,9 @@ func (c *screenedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		v := screen(c.parser, b[:n])
 		if v.action == screenPass {
+			if v.data != nil && len(v.data) <= len(b) {
+				n = copy(b, v.data)
+			}
 			return n, addr, nil
 		}
 		c.handle(v, addr)
@@ -136,9 +143,21 @@ func screen(p *sip.Parser, data []byte) verdict {
 	if isReq && !strings.EqualFold(version, "SIP/2.0") {
 		return answer(data, method, 505, "Version Not Supported", "SIP-Version "+version+" is not supported")
 	}
-	_, err := p.ParseSIP(data)
+	// RFC 3261 §7.3.1: sipgo reads the header section as RFC 3261 means it once it is unfolded
+	// and its whitespace canonical (RFC 4475 §3.1.1.1).
+	canon, rewritten := canonicalLWS(data)
+	_, err := p.ParseSIP(canon)
 	if err == nil {
+		if rewritten {
+			return verdict{action: screenPass, data: canon}
+		}
 		return verdict{action: screenPass}
+	}
+	if rewritten {
+		// The message as received: passed when only the rewrite broke it, else diagnosed.
+		if _, err = p.ParseSIP(data); err == nil {
+			return verdict{action: screenPass}
+		}
 	}
 	if !isReq {
 		why := "not a SIP message"

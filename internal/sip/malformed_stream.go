@@ -62,7 +62,9 @@ func (l *screenedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &screenedConn{Conn: c, l: l, f: newStreamFramer(l.parser)}, nil
+	sc := &screenedConn{Conn: c, l: l, f: newStreamFramer(l.parser)}
+	sc.g, _ = c.(*guardedConn)
+	return sc, nil
 }
 
 // screenedConn is an accepted connection as sipgo reads it: Read returns the inbound bytes
@@ -73,6 +75,7 @@ func (l *screenedListener) Accept() (net.Conn, error) {
 type screenedConn struct {
 	net.Conn
 	l   *screenedListener
+	g   *guardedConn // the connection's deadlines (conns.go); nil: none
 	f   *streamFramer
 	out []byte // the rest of the frame being handed to sipgo
 	err error  // what Read reports once out and the framer are empty
@@ -87,15 +90,24 @@ func (c *screenedConn) Read(b []byte) (int, error) {
 		fr, ok := c.f.next()
 		switch {
 		case fr.bad != nil:
+			if c.g != nil && fr.keep {
+				c.g.seen(true)
+			}
 			c.reject(*fr.bad, fr.keep)
 			if !fr.keep {
 				c.err = io.EOF
 			}
 		case ok:
-			c.out = fr.data
+			c.out = fr.hand()
+			if c.g != nil {
+				c.g.seen(!isKeepAlive(fr.data))
+			}
 		case c.err != nil:
 			return 0, c.err
 		default:
+			if c.g != nil && c.f.inMsg {
+				c.g.partial() // a message has begun: it must end within RequestTimeout
+			}
 			if _, err := c.f.readFrom(c.Conn); err != nil {
 				c.err = err
 			}
@@ -104,6 +116,11 @@ func (c *screenedConn) Read(b []byte) (int, error) {
 	n := copy(b, c.out)
 	c.out = c.out[n:]
 	return n, nil
+}
+
+// isKeepAlive reports whether a passed frame is keep-alive bytes (CRLFs, NULs), not a message.
+func isKeepAlive(data []byte) bool {
+	return len(data) > 0 && (data[0] == '\r' || data[0] == '\n' || data[0] == 0)
 }
 
 // reject answers (or drops) a message sipgo is not to see; unless keep, it broke the stream,
@@ -165,8 +182,17 @@ func addrPort(a net.Addr) netip.AddrPort {
 // (or drop) instead.
 type frame struct {
 	data []byte   // a keep-alive or one complete message, as received
+	msg  []byte   // when set, what sipgo gets instead of data: the message rewritten by canonicalLWS
 	bad  *verdict // set when sipgo is not to see the message: answer or drop it
 	keep bool     // with bad: the message was framed and parsed, so the stream goes on
+}
+
+// hand is what sipgo is to read of a frame that passed.
+func (fr frame) hand() []byte {
+	if fr.msg != nil {
+		return fr.msg
+	}
+	return fr.data
 }
 
 // streamFramer splits an inbound SIP byte stream into messages by the empty line that ends
@@ -264,7 +290,17 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 	}
 	msg := rest[:f.msgLen]
 	f.inMsg, f.lineEnd, f.scan, f.msgLen = false, 0, 0, 0
-	switch bad, keep := f.check(msg); {
+	// RFC 3261 §7.3.1: folded lines unfolded, whitespace canonical (malformed_lws.go); the
+	// body, and so the framing, stays as it is.
+	canon, rewritten := canonicalLWS(msg)
+	bad, keep := f.check(canon)
+	if bad != nil && rewritten {
+		// The message as received: passed when only the rewrite broke it, else judged as it
+		// came (as the UDP screen does).
+		canon, rewritten = msg, false
+		bad, keep = f.check(msg)
+	}
+	switch {
 	case bad == nil:
 	case keep:
 		fr := f.take(len(msg))
@@ -273,7 +309,11 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 	default:
 		return f.fail(*bad), true
 	}
-	return f.take(len(msg)), true
+	fr = f.take(len(msg))
+	if rewritten {
+		fr.msg = canon
+	}
+	return fr, true
 }
 
 // take frames the next n bytes.

@@ -37,7 +37,7 @@ func runFramer(f *streamFramer, data []byte, cut func(left int) int) framed {
 				out.bad = fr.bad
 				continue
 			default:
-				out.passed = append(out.passed, string(fr.data))
+				out.passed = append(out.passed, string(fr.hand()))
 			}
 			out.all = append(out.all, string(fr.data))
 		}

@@ -18,6 +18,7 @@ type metrics struct {
 	// dialogMismatch counts in-dialog requests that named a call but not its dialog (method,
 	// reason: tags or source), answered 481.
 	dialogMismatch *prometheus.CounterVec
+	connClosed     *prometheus.CounterVec // transport, reason
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,6 +37,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Outbound INVITE attempts per trunk by result class (2xx, 4xx, 5xx, 6xx, timeout, capacity)."}, []string{"trunk", "result"}),
 		malformed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_malformed_messages_total",
 			Help: "Messages the SIP parser refuses, by transport and action: responded (a 400, 416 or 505 was sent) or dropped (a response, not SIP, or nothing to answer with)."}, []string{"transport", "action"}),
+		connClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_connections_closed_total",
+			Help: "TCP, TLS and WebSocket connections telgw closed, by transport and reason: limit (too many from one address, on accept), no_request (nothing complete, or on a WebSocket nothing authenticated, in time), incomplete (a message not finished in time), idle."}, []string{"transport", "reason"}),
 	}
 	m.dialogMismatch = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_dialog_mismatch_total",
 		Help: "In-dialog requests (BYE, re-INVITE, INFO, ACK) with a call's Call-ID that did not match its dialog, by method and reason: tags (RFC 3261 §12.2.2) or source (not the leg's transport and address); answered 481, the call untouched."},
@@ -44,7 +47,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		if err := reg.Register(m.dialogMismatch); err != nil {
 			return nil, fmt.Errorf("sip: register metrics: %w", err)
 		}
-		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed} {
+		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed, m.connClosed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: register metrics: %w", err)
 			}

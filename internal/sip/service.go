@@ -46,6 +46,7 @@ type Service struct {
 	auth   *digest.Server
 	trunks trunkSet
 	m      *metrics
+	conns  *connGuard // caps and deadlines of TCP, TLS and WebSocket connections (conns.go)
 
 	udp     net.PacketConn
 	tcp     net.Listener
@@ -109,6 +110,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s.stop, s.halt = context.WithCancel(context.Background())
+	s.conns = newConnGuard(s)
 	s.trunks.set(cfg.Trunks, cfg.Routes)
 	if s.udp, s.tcp, err = listenUDPTCP(cfg.Addr); err != nil {
 		return nil, err
@@ -199,7 +201,7 @@ func (s *Service) buildUA() error {
 // ServeWS serves SIP over WebSocket (RFC 7118) on connections l accepts, e.g. a
 // sipws.Listener mounted on the HTTP server, until l is closed.
 func (s *Service) ServeWS(l net.Listener) error {
-	err := s.srv.ServeWS(s.dropBindingsOnClose(l))
+	err := s.srv.ServeWS(s.guardStream(s.dropBindingsOnClose(l), "ws"))
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -216,9 +218,9 @@ func (s *Service) Addr() netip.AddrPort {
 func (s *Service) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- s.srv.ServeUDP(s.screenUDP(s.udp)) }()
-	go func() { errc <- s.srv.ServeTCP(s.screenStream(s.tcp, "tcp")) }()
+	go func() { errc <- s.srv.ServeTCP(s.screenStream(s.guardStream(s.tcp, "tcp"), "tcp")) }()
 	if s.tls != nil {
-		go func() { errc <- s.srv.ServeTLS(s.screenStream(s.tls, "tls")) }()
+		go func() { errc <- s.srv.ServeTLS(s.screenStream(s.guardStream(s.tls, "tls"), "tls")) }()
 	}
 	kctx, kcancel := context.WithCancel(ctx)
 	kdone := make(chan struct{})
@@ -327,14 +329,23 @@ func (s *Service) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 			}
 		}()
+		tx = s.watchWS(req, tx)
 		if to := req.To(); to == nil || !to.Params.Has("tag") {
-			if !s.allow(srcAddr(req)) {
+			if !s.fromTrunk(req) && !s.allow(srcAddr(req)) {
 				s.m.dropped.WithLabelValues("rate").Inc()
 				return
 			}
 		}
 		h(req, tx)
 	}
+}
+
+// fromTrunk reports whether req comes from a trunk's address, over anything but a WebSocket
+// (always a user's). A carrier's traffic is limited by the trunk's own cps (inbound calls over
+// it get 503 with Retry-After, RFC 3261 §21.5.4), not by the per-source flood limit, which
+// would silently drop a busy carrier's calls.
+func (s *Service) fromTrunk(req *sip.Request) bool {
+	return transportOf(req) != "ws" && s.trunks.bySource(srcAddr(req)) != nil
 }
 
 func (s *Service) allow(src netip.Addr) bool {
