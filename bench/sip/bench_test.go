@@ -20,8 +20,6 @@ package sip
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -29,7 +27,6 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +35,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telgw/telgw/bench/internal/inproc"
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/sip"
 )
@@ -55,30 +53,6 @@ func (r router) CallRoute(context.Context, string) (sip.Route, error) {
 	return sip.SIPRoute{URI: r.uri}, nil
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 type node struct {
 	svc     *sip.Service
 	reg     *prometheus.Registry
@@ -88,13 +62,11 @@ type node struct {
 
 func start(t *testing.T) *node {
 	t.Helper()
-	n := &node{reg: prometheus.NewRegistry(), pbxPort: freePort(t, pbxIP), dir: t.TempDir()}
-	level := slog.LevelError
-	_ = level.UnmarshalText([]byte(os.Getenv("BENCH_SIP_LOG"))) // e.g. info: telgw's call log
+	n := &node{reg: prometheus.NewRegistry(), pbxPort: inproc.FreeUDPPort(t, pbxIP), dir: t.TempDir()}
 	svc, err := sip.New(sip.Config{
 		Addr:       telgwIP + ":0",
 		Trunks:     []sip.TrunkConfig{{Name: "carrier1", Address: carrierIP + ":5070", Allow: []netip.Prefix{netip.MustParsePrefix(carrierIP + "/32")}}},
-		SourceRate: 1e6, SourceBurst: 1e6, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		SourceRate: 1e6, SourceBurst: 1e6, Logger: inproc.Logger("BENCH_SIP_LOG"),
 		Registerer: n.reg,
 		Media:      bridge.Config{ListenIP: netip.MustParseAddr(telgwIP), PortMin: 20000, PortMax: 39999, MediaTimeout: -1},
 	}, sip.Deps{Router: router{fmt.Sprintf("sip:pbx@%s:%d", pbxIP, n.pbxPort)}})
@@ -102,15 +74,9 @@ func start(t *testing.T) *node {
 		t.Fatal(err)
 	}
 	n.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	inproc.Run(t, svc)
 	for _, f := range []string{"uac.xml", "uas.xml"} {
-		b, err := os.ReadFile(filepath.Join("..", "..", "test", "sipp", f))
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := inproc.SIPpScenario(t, f)
 		if err := os.WriteFile(filepath.Join(n.dir, f), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -122,45 +88,18 @@ func start(t *testing.T) *node {
 			}
 		}
 	}
-	if err := os.WriteFile(filepath.Join(n.dir, "tone.ul"), []byte(strings.Repeat("\xff\x7f", 4000)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	inproc.WriteTone(t, n.dir)
 	return n
 }
 
 func (n *node) sipp(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	path, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Skip("sipp not installed: apt-get install -y sip-tester")
-	}
-	cmd := exec.Command(path, append([]string{"-nostdin", "-max_socket", "65000"}, args...)...)
+	cmd := exec.Command(inproc.SIPpPath(t), append([]string{"-nostdin", "-max_socket", "65000"}, args...)...)
 	cmd.Dir = n.dir
 	return cmd
 }
 
-func (n *node) counter(name string) float64 {
-	mfs, _ := n.reg.Gather()
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				if c := m.GetCounter(); c != nil {
-					sum += c.GetValue()
-				}
-			}
-		}
-	}
-	return sum
-}
-
-var failedRe = regexp.MustCompile(`Failed call\s+\|\s+\d+\s+\|\s+(\d+)`)
-
-// errKindRe classifies SIPp error log events: unexpected messages (what was expected and the
-// status line received) and timeouts.
-var errKindRe = regexp.MustCompile(`(while expecting '[^']*' \(index \d+\), received '[^\r\n]*)|((?:receive|retransmission) timeout on message [^:]*:\d+)`)
-
-var okRe = regexp.MustCompile(`Successful call\s+\|\s+\d+\s+\|\s+(\d+)`)
+func (n *node) counter(name string) float64 { return inproc.Sum(n.reg, name, nil) }
 
 type result struct {
 	ok, failed int
@@ -172,7 +111,7 @@ func (n *node) run(t *testing.T, scenario string, rate, calls, limit int, holdMS
 	t.Helper()
 	uasArgs := []string{"-sf", "uas.xml", "-i", pbxIP, "-p", strconv.Itoa(n.pbxPort), "-m", strconv.Itoa(calls)}
 	if rtp {
-		uasArgs = append(uasArgs, "-rtp_echo", "-mp", strconv.Itoa(freePort(t, pbxIP)))
+		uasArgs = append(uasArgs, "-rtp_echo", "-mp", strconv.Itoa(inproc.FreeUDPPort(t, pbxIP)))
 	}
 	uas := n.sipp(t, uasArgs...)
 	if err := uas.Start(); err != nil {
@@ -181,83 +120,27 @@ func (n *node) run(t *testing.T, scenario string, rate, calls, limit int, holdMS
 	defer func() { _ = uas.Process.Kill(); _ = uas.Wait() }()
 	time.Sleep(300 * time.Millisecond)
 	_ = os.RemoveAll(filepath.Join(n.dir, "rtt"))
-	uac := n.sipp(t, n.svc.Addr().String(), "-sf", scenario, "-i", carrierIP, "-p", strconv.Itoa(freePort(t, carrierIP)),
+	uac := n.sipp(t, n.svc.Addr().String(), "-sf", scenario, "-i", carrierIP, "-p", strconv.Itoa(inproc.FreeUDPPort(t, carrierIP)),
 		"-s", number, "-key", "caller", "+12125550199", "-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(limit),
-		"-d", strconv.Itoa(holdMS), "-mp", strconv.Itoa(freePort(t, carrierIP)), "-trace_rtt", "-rtt_freq", "1", "-timeout", "600s", "-trace_err")
+		"-d", strconv.Itoa(holdMS), "-mp", strconv.Itoa(inproc.FreeUDPPort(t, carrierIP)), "-trace_rtt", "-rtt_freq", "1", "-timeout", "600s", "-trace_err")
 	out, _ := uac.CombinedOutput()
 	var r result
-	if m := failedRe.FindSubmatch(out); m != nil {
-		r.failed, _ = strconv.Atoi(string(m[1]))
-	}
-	if m := okRe.FindSubmatch(out); m != nil {
-		r.ok, _ = strconv.Atoi(string(m[1]))
-	}
-	// <scenario>_<pid>_rtt.csv: a header naming the columns (Date_ms;response_time_ms;rtd_no),
-	// then one line per measured response time.
-	files, _ := filepath.Glob(filepath.Join(n.dir, strings.TrimSuffix(scenario, ".xml")+"_*_rtt.csv"))
-	var rtts []float64
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-		col := 1
-		for i, h := range strings.Split(lines[0], ";") {
-			if strings.Contains(strings.ToLower(h), "response") {
-				col = i
-			}
-		}
-		for _, line := range lines[1:] {
-			fs := strings.Split(strings.TrimSpace(line), ";")
-			if len(fs) > col {
-				if v, err := strconv.ParseFloat(fs[col], 64); err == nil {
-					rtts = append(rtts, v)
-				}
-			}
-		}
-		_ = os.Remove(f)
-	}
-	slices.Sort(rtts)
-	if len(rtts) > 0 {
-		ms := func(q float64) time.Duration {
-			return time.Duration(rtts[min(len(rtts)-1, int(q*float64(len(rtts))))] * float64(time.Millisecond))
-		}
-		r.p50, r.p99 = ms(0.50), ms(0.99)
-	}
+	r.ok, r.failed = inproc.SIPpCalls(out)
+	rtts := inproc.SIPpRTTs(n.dir, scenario)
+	r.p50, r.p99 = inproc.Quantile(rtts, 0.50), inproc.Quantile(rtts, 0.99)
 	if r.ok+r.failed != calls {
-		t.Logf("sipp output:\n%s", tail(string(out), 2500))
+		t.Logf("sipp output:\n%s", inproc.Tail(string(out), 2500))
 	}
-	// Why calls failed: the first lines of SIPp's error log.
-	errs, _ := filepath.Glob(filepath.Join(n.dir, strings.TrimSuffix(scenario, ".xml")+"_*_errors.log"))
-	for _, f := range errs {
-		if b, _ := os.ReadFile(f); r.failed > 0 && len(b) > 0 {
-			kinds := map[string]int{}
-			for _, m := range errKindRe.FindAllStringSubmatch(string(b), -1) {
-				kinds[m[1]+m[2]]++
-			}
-			t.Logf("sipp error kinds: %v", kinds)
-		}
-		_ = os.Remove(f)
-	}
+	// Why calls failed: SIPp's error log.
+	inproc.LogSIPpErrors(t, n.dir, scenario, r.failed)
 	return r
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func median[T int | time.Duration | float64](v []T) T {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func TestBenchSIP(t *testing.T) {
 	if os.Getenv("TELGW_BENCH_SIP") == "" {
 		t.Skip("set TELGW_BENCH_SIP=1 to run the SIP load harness")
 	}
-	runs := envInt("BENCH_SIP_RUNS", 3)
+	runs := inproc.EnvInt("BENCH_SIP_RUNS", 3)
 	n := start(t)
 	if p := os.Getenv("BENCH_SIP_CPUPROFILE"); p != "" {
 		f, err := os.Create(p)
@@ -271,12 +154,12 @@ func TestBenchSIP(t *testing.T) {
 	}
 	runtime.GC()
 	before := runtime.NumGoroutine()
-	for _, rs := range strings.Split(env("BENCH_SIP_CPS", "250,500,1000"), ",") {
+	for _, rs := range strings.Split(inproc.Env("BENCH_SIP_CPS", "250,500,1000"), ",") {
 		rate, err := strconv.Atoi(strings.TrimSpace(rs))
 		if err != nil {
 			t.Fatal(err)
 		}
-		calls := envInt("BENCH_SIP_CALLS", 10*rate)
+		calls := inproc.EnvInt("BENCH_SIP_CALLS", 10*rate)
 		var failed []int
 		var p50, p99 []time.Duration
 		var cpus []float64
@@ -288,9 +171,9 @@ func TestBenchSIP(t *testing.T) {
 			t.Logf("signalling %d cps × %d calls: ok %d failed %d p50 %s p99 %s, CPU %.0f µs/call", rate, calls, r.ok, r.failed, r.p50, r.p99, cpu)
 			time.Sleep(2 * time.Second)
 		}
-		t.Logf("MEDIAN signalling %d cps: failed %d, setup p50 %s, p99 %s, CPU %.0f µs/call (runs %d)", rate, median(failed), median(p50), median(p99), median(cpus), runs)
+		t.Logf("MEDIAN signalling %d cps: failed %d, setup p50 %s, p99 %s, CPU %.0f µs/call (runs %d)", rate, inproc.Median(failed), inproc.Median(p50), inproc.Median(p99), inproc.Median(cpus), runs)
 	}
-	c, hold := envInt("BENCH_SIP_RTP_CALLS", 200), envInt("BENCH_SIP_RTP_HOLD", 10)
+	c, hold := inproc.EnvInt("BENCH_SIP_RTP_CALLS", 200), inproc.EnvInt("BENCH_SIP_RTP_HOLD", 10)
 	var losses []float64
 	for i := 0; c > 0 && i < runs; i++ {
 		relayed0, lost0 := n.counter("telgw_rtp_packets_relayed_total"), n.counter("telgw_rtp_packets_lost_total")
@@ -302,27 +185,13 @@ func TestBenchSIP(t *testing.T) {
 			c, hold, r.ok, r.failed, relayed, c*hold*50*2, lost, loss)
 	}
 	if c > 0 {
-		t.Logf("MEDIAN media %d calls × %ds: loss %.3f%%", c, hold, median(losses))
+		t.Logf("MEDIAN media %d calls × %ds: loss %.3f%%", c, hold, inproc.Median(losses))
 	}
 	// Server transactions keep state for Timer J/L (64×T1 = 32 s) after the last call.
 	time.Sleep(35 * time.Second)
 	runtime.GC()
 	t.Logf("goroutines before %d, after load and 35 s %d, active calls %d", before, runtime.NumGoroutine(), n.svc.ActiveCalls())
-	if after := runtime.NumGoroutine(); after > before+50 {
-		buf := make([]byte, 8<<20)
-		dump := string(buf[:runtime.Stack(buf, true)])
-		// Where the goroutines wait: the first telgw frame of each.
-		where := map[string]int{}
-		for _, g := range strings.Split(dump, "\n\n") {
-			for _, l := range strings.Split(g, "\n") {
-				if strings.Contains(l, "github.com/telgw/telgw/internal/") {
-					where[strings.SplitN(strings.TrimSpace(l), "(", 2)[0]]++
-					break
-				}
-			}
-		}
-		t.Errorf("goroutines grew from %d to %d; first telgw frames: %v", before, after, where)
-	}
+	inproc.CheckGoroutines(t, before, "github.com/telgw/telgw/internal/")
 }
 
 // processCPU is the CPU time (user + system) this process has used: telgw's B2BUA and relay

@@ -84,11 +84,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -99,33 +97,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telgw/telgw/bench/internal/inproc"
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
-func sippPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Skip("sipp not installed: apt-get install -y sip-tester")
-	}
-	return p
-}
-
-func freePort(t *testing.T, ip string) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
 
 // cpuTime is the process's user+system CPU time (getrusage).
 func cpuTime() time.Duration {
@@ -201,26 +175,6 @@ func memNow() mem {
 	return mem{heap: int64(ms.HeapAlloc + ms.StackInuse), rss: rss(), goroutines: runtime.NumGoroutine()}
 }
 
-var (
-	failedRe  = regexp.MustCompile(`Failed call\s+\|\s+\d+\s+\|\s+(\d+)`)
-	okRe      = regexp.MustCompile(`Successful call\s+\|\s+\d+\s+\|\s+(\d+)`)
-	errKindRe = regexp.MustCompile(`(while expecting '[^']*' \(index \d+\), received '[^\r\n]*)|((?:receive|retransmission) timeout on message [^:]*:\d+)`)
-)
-
-// quantile is the q-quantile of sorted v (0 when empty).
-func quantile[T time.Duration | float64](v []T, q float64) T {
-	if len(v) == 0 {
-		return 0
-	}
-	return v[min(len(v)-1, int(q*float64(len(v))))]
-}
-
-func median[T int | int64 | time.Duration | float64](v []T) T {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 func pct(part, whole float64) float64 {
 	if whole <= 0 {
 		return 0
@@ -282,17 +236,17 @@ func (b *bench) run(t *testing.T, calls int) result {
 	b.write("numbers.csv", []byte(inf.String()))
 	_ = os.RemoveAll(filepath.Join(b.dir, "rtt"))
 
-	tOut0, tIn0 := sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"}), sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})
-	dOut0, dIn0 := sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"}), sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})
-	lost0 := sum(n.reg, "telgw_rtp_packets_lost_total", nil)
-	relayed0 := sum(n.reg, "telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"})
+	tOut0, tIn0 := inproc.Sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"}), inproc.Sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})
+	dOut0, dIn0 := inproc.Sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"}), inproc.Sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})
+	lost0 := inproc.Sum(n.reg, "telgw_rtp_packets_lost_total", nil)
+	relayed0 := inproc.Sum(n.reg, "telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"})
 	outcomes0 := outcomes(n.reg)
 	before := memNow()
 	cpu0 := cpuTime()
 
 	var out bytes.Buffer
 	cmd := exec.Command(b.sipp, n.svc.Addr().String(), "-nostdin", "-max_socket", "65000", "-sf", "uac_inf.xml",
-		"-inf", "numbers.csv", "-i", carrierIP, "-p", strconv.Itoa(freePort(t, carrierIP)), "-key", "caller", "+12125550199",
+		"-inf", "numbers.csv", "-i", carrierIP, "-p", strconv.Itoa(inproc.FreeUDPPort(t, carrierIP)), "-key", "caller", "+12125550199",
 		"-r", strconv.Itoa(b.rate), "-m", strconv.Itoa(calls), "-l", strconv.Itoa(calls), "-d", strconv.Itoa(b.hold*1000),
 		"-mp", strconv.Itoa(sippMediaPort), "-trace_rtt", "-rtt_freq", "1", "-timeout", strconv.Itoa(b.hold+300)+"s", "-trace_err")
 	cmd.Dir, cmd.Stdout, cmd.Stderr = b.dir, &out, &out
@@ -363,16 +317,14 @@ func (b *bench) run(t *testing.T, calls int) result {
 		t.Errorf("sipp did not finish")
 	}
 	r.cpuPerCall = (cpuTime() - cpu0) / time.Duration(calls)
-	if m := failedRe.FindSubmatch(out.Bytes()); m != nil {
-		r.failed, _ = strconv.Atoi(string(m[1]))
-	}
-	if m := okRe.FindSubmatch(out.Bytes()); m != nil {
-		r.ok, _ = strconv.Atoi(string(m[1]))
-	}
+	r.ok, r.failed = inproc.SIPpCalls(out.Bytes())
 	if r.ok+r.failed != calls {
-		t.Logf("sipp output:\n%s", tail(out.String(), 2500))
+		t.Logf("sipp output:\n%s", inproc.Tail(out.String(), 2500))
 	}
-	r.setupP50, r.setupP99 = b.rtds(t, r.failed)
+	// SIPp's response times (rtd 1: INVITE → 200) and why calls failed.
+	rtts := inproc.SIPpRTTs(b.dir, "uac_inf.xml")
+	r.setupP50, r.setupP99 = inproc.Quantile(rtts, 0.50), inproc.Quantile(rtts, 0.99)
+	inproc.LogSIPpErrors(t, b.dir, "uac_inf.xml", r.failed)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for n.svc.ActiveCalls() > 0 && time.Now().Before(deadline) {
@@ -383,7 +335,7 @@ func (b *bench) run(t *testing.T, calls int) result {
 	media := slices.Clone(st.firstRTP)
 	st.mu.Unlock()
 	slices.Sort(media)
-	r.mediaP50, r.mediaP99 = quantile(media, 0.50), quantile(media, 0.99)
+	r.mediaP50, r.mediaP99 = inproc.Quantile(media, 0.50), inproc.Quantile(media, 0.99)
 	r.noMedia = st.firstMiss.Load()
 	var setups []time.Duration
 	ended := map[string]int{}
@@ -394,20 +346,20 @@ func (b *bench) run(t *testing.T, calls int) result {
 		}
 	}
 	slices.Sort(setups)
-	r.telgwP50, r.telgwP99 = quantile(setups, 0.50), quantile(setups, 0.99)
+	r.telgwP50, r.telgwP99 = inproc.Quantile(setups, 0.50), inproc.Quantile(setups, 0.99)
 	r.ended = fmt.Sprint(ended)
 
-	tOut, tIn := sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"})-tOut0, sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})-tIn0
-	dOut, dIn := sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"})-dOut0, sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})-dIn0
+	tOut, tIn := inproc.Sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"})-tOut0, inproc.Sum(n.reg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})-tIn0
+	dOut, dIn := inproc.Sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "out"})-dOut0, inproc.Sum(b.devReg, "telgw_webrtc_rtp_packets_total", map[string]string{"direction": "in"})-dIn0
 	gaps, rx := float64(st.gaps.Load()), float64(st.received.Load())
 	r.downLoss = pct(gaps, rx+gaps)
 	r.downCount = pct(tOut-dIn, tOut)
 	r.upLoss = pct(dOut-tIn, dOut)
-	r.relayLost = sum(n.reg, "telgw_rtp_packets_lost_total", nil) - lost0
+	r.relayLost = inproc.Sum(n.reg, "telgw_rtp_packets_lost_total", nil) - lost0
 	r.leftover = runtime.NumGoroutine() - before.goroutines
 	// The bridge counts what the WebRTC leg's WriteRTP accepted, which includes the packets
 	// the leg drops without error (before DTLS is up): relayed − out − in is those.
-	relayed := sum(n.reg, "telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"}) - relayed0
+	relayed := inproc.Sum(n.reg, "telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"}) - relayed0
 	r.outcomes = diffOutcomes(outcomes0, outcomes(n.reg))
 	t.Logf("packets: telgw relayed %.0f (%.0f more than its WebRTC legs sent and received: dropped before DTLS was up); telgw→devices %.0f sent, %.0f received (%d seq gaps, %d carrier→telgw gaps); devices→telgw %.0f sent, %.0f received; "+
 		"expected per direction ≈ %d; receive-buffer drops on the process's UDP sockets at full load %d; devices: %d INVITEs, %d answered, %d failed, %d without media",
@@ -427,7 +379,7 @@ func (s *devStats) mediaCalls() int {
 func outcomes(reg *prometheus.Registry) map[string]float64 {
 	out := map[string]float64{}
 	for _, k := range []string{"connected", "ice_timeout", "failed", "media_timeout", "rejected"} {
-		out[k] = sum(reg, "telgw_webrtc_legs_total", map[string]string{"outcome": k})
+		out[k] = inproc.Sum(reg, "telgw_webrtc_legs_total", map[string]string{"outcome": k})
 	}
 	return out
 }
@@ -442,60 +394,11 @@ func diffOutcomes(a, b map[string]float64) string {
 	return strings.Join(s, ", ")
 }
 
-// rtds reads SIPp's response times (rtd 1: INVITE → 200) and error log, then removes them.
-func (b *bench) rtds(t *testing.T, failed int) (p50, p99 time.Duration) {
-	t.Helper()
-	// uac_inf_<pid>_rtt.csv: a header naming the columns (Date_ms;response_time_ms;rtd_no),
-	// then one line per measured response time.
-	files, _ := filepath.Glob(filepath.Join(b.dir, "uac_inf_*_rtt.csv"))
-	var rtts []float64
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-		col := 1
-		for i, h := range strings.Split(lines[0], ";") {
-			if strings.Contains(strings.ToLower(h), "response") {
-				col = i
-			}
-		}
-		for _, line := range lines[1:] {
-			fs := strings.Split(strings.TrimSpace(line), ";")
-			if len(fs) > col {
-				if v, err := strconv.ParseFloat(fs[col], 64); err == nil {
-					rtts = append(rtts, v)
-				}
-			}
-		}
-		_ = os.Remove(f)
-	}
-	slices.Sort(rtts)
-	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-	errs, _ := filepath.Glob(filepath.Join(b.dir, "uac_inf_*_errors.log"))
-	for _, f := range errs {
-		if data, _ := os.ReadFile(f); failed > 0 && len(data) > 0 {
-			kinds := map[string]int{}
-			for _, m := range errKindRe.FindAllStringSubmatch(string(data), -1) {
-				kinds[m[1]+m[2]]++
-			}
-			t.Logf("sipp error kinds: %v", kinds)
-		}
-		_ = os.Remove(f)
-	}
-	return ms(quantile(rtts, 0.50)), ms(quantile(rtts, 0.99))
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
 func TestBenchWebRTC(t *testing.T) {
 	if os.Getenv("TELGW_BENCH_WEBRTC") == "" {
 		t.Skip("set TELGW_BENCH_WEBRTC=1 to run the WebRTC load harness")
 	}
-	sipp := sippPath(t)
+	sipp := inproc.SIPpPath(t)
 	var sizes []int
 	for _, s := range strings.Split(os.Getenv("BENCH_WEBRTC_CALLS"), ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
@@ -505,18 +408,14 @@ func TestBenchWebRTC(t *testing.T) {
 	if len(sizes) == 0 {
 		sizes = []int{200}
 	}
-	runs := envInt("BENCH_WEBRTC_RUNS", 3)
+	runs := inproc.EnvInt("BENCH_WEBRTC_RUNS", 3)
 	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels(labelKey, "harness")))
 
 	b := &bench{n: startNode(t), devReg: prometheus.NewRegistry(), dir: t.TempDir(), sipp: sipp,
-		hold: envInt("BENCH_WEBRTC_HOLD", 20), rate: envInt("BENCH_WEBRTC_CPS", 30)}
-	scenario, err := os.ReadFile(filepath.Join("..", "..", "test", "sipp", "uac.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+		hold: inproc.EnvInt("BENCH_WEBRTC_HOLD", 20), rate: inproc.EnvInt("BENCH_WEBRTC_CPS", 30)}
 	// The called number comes from the injection file, one line per call.
-	b.write("uac_inf.xml", bytes.ReplaceAll(scenario, []byte("[service]"), []byte("[field0]")))
-	b.write("tone.ul", bytes.Repeat([]byte{0xff, 0x7f}, 4000))
+	b.write("uac_inf.xml", bytes.ReplaceAll(inproc.SIPpScenario(t, "uac.xml"), []byte("[service]"), []byte("[field0]")))
+	inproc.WriteTone(t, b.dir)
 	t0 := time.Now()
 	b.st = startDevices(t, slices.Max(sizes), b.n.ws, b.devReg)
 	t.Logf("%d devices registered over WebSocket in %s", slices.Max(sizes), time.Since(t0).Round(time.Millisecond))
@@ -543,14 +442,14 @@ func TestBenchWebRTC(t *testing.T) {
 			for i, r := range rs {
 				v[i] = f(r)
 			}
-			return median(v)
+			return inproc.Median(v)
 		}
 		dur := func(f func(result) time.Duration) time.Duration {
 			v := make([]time.Duration, len(rs))
 			for i, r := range rs {
 				v[i] = f(r)
 			}
-			return median(v)
+			return inproc.Median(v)
 		}
 		t.Logf("MEDIAN %d calls × %ds at %d cps (runs %d): failed %.0f, setup p50 %s p99 %s (at telgw p50 %s p99 %s), media p50 %s p99 %s, "+
 			"loss carrier→device %.3f%% device→carrier %.3f%%, CPU %.3f%% of a core/call (telgw %.3f%%, SIPp %.0f%% of a core), "+
@@ -571,21 +470,7 @@ func TestBenchWebRTC(t *testing.T) {
 	after := memNow()
 	t.Logf("goroutines before the first run %d, after the runs and 35 s %d; heap %d → %d MiB; active calls %d",
 		base.goroutines, after.goroutines, base.heap>>20, after.heap>>20, b.n.svc.ActiveCalls())
-	if after.goroutines > base.goroutines+50 {
-		buf := make([]byte, 16<<20)
-		dump := string(buf[:runtime.Stack(buf, true)])
-		// Where the goroutines wait: the first telgw or pion frame of each.
-		where := map[string]int{}
-		for _, g := range strings.Split(dump, "\n\n") {
-			for _, l := range strings.Split(g, "\n") {
-				if strings.Contains(l, "github.com/telgw/telgw/") || strings.Contains(l, "github.com/pion/") || strings.Contains(l, "github.com/emiago/") {
-					where[strings.SplitN(strings.TrimSpace(l), "(", 2)[0]]++
-					break
-				}
-			}
-		}
-		t.Errorf("goroutines grew from %d to %d; first telgw/pion/sipgo frames: %v", base.goroutines, after.goroutines, where)
-	}
+	inproc.CheckGoroutines(t, base.goroutines, "github.com/telgw/telgw/", "github.com/pion/", "github.com/emiago/")
 }
 
 func fmtSplit(m map[string]float64) string {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"runtime/pprof"
 	"strconv"
 	"sync"
@@ -20,6 +18,7 @@ import (
 	sipmsg "github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telgw/telgw/bench/internal/inproc"
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/identity"
@@ -114,9 +113,7 @@ func (c *cdrs) take() []sip.CDR {
 func startNode(t *testing.T) *node {
 	t.Helper()
 	n := &node{reg: prometheus.NewRegistry(), cdrs: &cdrs{}}
-	level := slog.LevelError
-	_ = level.UnmarshalText([]byte(os.Getenv("BENCH_WEBRTC_LOG"))) // e.g. info: telgw's call log
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := inproc.Logger("BENCH_WEBRTC_LOG") // e.g. info: telgw's call log
 	var l *sipws.Listener
 	var srv *httptest.Server
 	var err error
@@ -141,9 +138,7 @@ func startNode(t *testing.T) *node {
 		if err != nil {
 			return
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.svc.Run(ctx) }()
+		inproc.Run(t, n.svc)
 		l = sipws.NewListener(&net.TCPAddr{IP: net.ParseIP(telgwIP)})
 		srv = httptest.NewServer(l)
 		wsDone := make(chan error, 1)
@@ -153,8 +148,6 @@ func startNode(t *testing.T) *node {
 			<-wsDone
 			srv.CloseClientConnections()
 			srv.Close()
-			cancel()
-			<-done
 		})
 	})
 	if err != nil {
@@ -165,31 +158,6 @@ func startNode(t *testing.T) *node {
 }
 
 // sum adds up the counter (or gauge) name in reg, over the label values matching want.
-func sum(reg *prometheus.Registry, name string, want map[string]string) float64 {
-	mfs, _ := reg.Gather()
-	var total float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := want[lp.GetName()]; ok && v != lp.GetValue() {
-					continue metric
-				}
-			}
-			switch {
-			case m.GetCounter() != nil:
-				total += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				total += m.GetGauge().GetValue()
-			}
-		}
-	}
-	return total
-}
-
 // devStats are what the devices saw, summed over all of them.
 type devStats struct {
 	invites  atomic.Int64 // INVITEs received

@@ -106,19 +106,13 @@ func (db *DB) IdentityDigests(ctx context.Context, id string, now time.Time) ([]
 	rows, err := db.Query(ctx, `SELECT c.token_id, c.generation, c.ha1_md5, c.ha1_sha256, c.expires_at
 		FROM token_credentials c JOIN identities i ON i.id = c.identity_id AND i.token_generation = c.generation
 		WHERE c.identity_id = $1 AND c.expires_at > $2`, id, ms(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []identity.DigestCredential
-	for rows.Next() {
+	return scanRows(rows, err, func(row Row) (identity.DigestCredential, error) {
 		c := identity.DigestCredential{Identity: id}
 		var exp int64
-		if err := rows.Scan(&c.TokenID, &c.Generation, &c.HA1MD5, &c.HA1SHA256, &exp); err != nil {
-			return nil, err
+		if err := row.Scan(&c.TokenID, &c.Generation, &c.HA1MD5, &c.HA1SHA256, &exp); err != nil {
+			return c, err
 		}
 		c.ExpiresAt = fromMS(exp)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	})
 }

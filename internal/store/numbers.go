@@ -25,7 +25,7 @@ var numberInsertCols = []string{"e164", "npa", "number_type", "offer_calling", "
 const numberCols = `e164, number_type, offer_calling, offer_sms, locality, admin_division, carrier, monthly_cost,
 	state, free_at, COALESCE(hold_id, ''), assignment_type, calling, sms, purchased_at, route, imported_at`
 
-func scanNumber(row interface{ Scan(...any) error }) (numbers.Number, error) {
+func scanNumber(row Row) (numbers.Number, error) {
 	var n numbers.Number
 	var e164, typ, oc, os, state, assign, calling, sms, route string
 	var free, purchased sql.NullInt64
@@ -54,19 +54,7 @@ func scanNumber(row interface{ Scan(...any) error }) (numbers.Number, error) {
 }
 
 func scanNumbers(rows *sql.Rows, err error) ([]numbers.Number, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []numbers.Number
-	for rows.Next() {
-		n, err := scanNumber(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, rows.Err()
+	return scanRows(rows, err, scanNumber)
 }
 
 func numberImportRow(n numbers.Number) []any {
@@ -311,24 +299,19 @@ func (db *DB) NumberSearchCreate(ctx context.Context, s numbers.Search, op numbe
 		q := fmt.Sprintf(`UPDATE numbers SET state = 'held', free_at = $%d, hold_id = $%d, assignment_type = $%d, calling = $%d, sms = $%d
 			WHERE e164 IN (%s) RETURNING e164, monthly_cost`, n-4, n-3, n-2, n-1, n, sub)
 		rows, err := tx.Query(ctx, q, args...)
+		s.MonthlyUSD = 0
+		s.Numbers, err = scanRows(rows, err, func(row Row) (numbers.E164, error) {
+			var e string
+			var cost float64
+			if err := row.Scan(&e, &cost); err != nil {
+				return "", err
+			}
+			s.MonthlyUSD = max(s.MonthlyUSD, cost)
+			return numbers.E164(e), nil
+		})
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		s.Numbers, s.MonthlyUSD = s.Numbers[:0], 0
-		for rows.Next() {
-			var e string
-			var cost float64
-			if err := rows.Scan(&e, &cost); err != nil {
-				return err
-			}
-			s.Numbers = append(s.Numbers, numbers.E164(e))
-			s.MonthlyUSD = max(s.MonthlyUSD, cost)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
 		if len(s.Numbers) < s.Quantity {
 			return numbers.ErrOutOfStock
 		}
@@ -379,19 +362,19 @@ func (db *DB) numberSearchCreatePG(ctx context.Context, s numbers.Search, op num
 	if err != nil {
 		return numbers.Search{}, err
 	}
-	defer rows.Close()
-	s.Numbers, s.MonthlyUSD = s.Numbers[:0], 0
-	for rows.Next() {
+	// pgx's own collector closes rows and reports rows.Err(), as scanRows does for database/sql.
+	s.MonthlyUSD = 0
+	s.Numbers, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (numbers.E164, error) {
 		var e string
 		var cost float64
 		var one int
-		if err := rows.Scan(&e, &cost, &one); err != nil {
-			return numbers.Search{}, err
+		if err := row.Scan(&e, &cost, &one); err != nil {
+			return "", err
 		}
-		s.Numbers = append(s.Numbers, numbers.E164(e))
 		s.MonthlyUSD = max(s.MonthlyUSD, cost)
-	}
-	if err := rows.Err(); err != nil {
+		return numbers.E164(e), nil
+	})
+	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "22012" { // division_by_zero: fewer than asked
 			return numbers.Search{}, numbers.ErrOutOfStock
@@ -490,20 +473,12 @@ func (db *DB) NumberSearchPurchase(ctx context.Context, id string, op numbers.Op
 func purchaseHeld(ctx context.Context, tx *Tx, holdID string, now time.Time) ([]numbers.E164, error) {
 	rows, err := tx.Query(ctx, `UPDATE numbers SET state = 'purchased', free_at = NULL, purchased_at = $2, route = ''
 		WHERE hold_id = $1 AND state = 'held' AND free_at > $2 RETURNING e164`, holdID, ms(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []numbers.E164
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			return nil, err
-		}
-		out = append(out, numbers.E164(e))
-	}
+	out, err := scanRows(rows, err, func(row Row) (numbers.E164, error) {
+		e, err := scanString(row)
+		return numbers.E164(e), err
+	})
 	sortE164(out)
-	return out, rows.Err()
+	return out, err
 }
 
 // NumberSearchCancel frees an active search's numbers.

@@ -194,21 +194,15 @@ func (db *DB) NumberReservationGet(ctx context.Context, id string, now time.Time
 func (db *DB) NumberReservationList(ctx context.Context, skip, top int, now time.Time) ([]numbers.Reservation, error) {
 	rows, err := db.Query(ctx, `SELECT id, status, created_at, updated_at, expires_at FROM number_reservations
 		ORDER BY created_at DESC, id LIMIT $1 OFFSET $2`, top, max(skip, 0))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []numbers.Reservation
-	for rows.Next() {
+	return scanRows(rows, err, func(row Row) (numbers.Reservation, error) {
 		var id string
 		var r reservationRow
-		if err := rows.Scan(&id, &r.status, &r.created, &r.updated, &r.expiresAt); err != nil {
-			return nil, err
+		if err := row.Scan(&id, &r.status, &r.created, &r.updated, &r.expiresAt); err != nil {
+			return numbers.Reservation{}, err
 		}
-		out = append(out, numbers.Reservation{ID: id, Status: reservationStatus(r, ms(now)), CreatedAt: fromMS(r.created),
-			UpdatedAt: fromMS(r.updated), ExpiresAt: fromMS(r.expiresAt)})
-	}
-	return out, rows.Err()
+		return numbers.Reservation{ID: id, Status: reservationStatus(r, ms(now)), CreatedAt: fromMS(r.created),
+			UpdatedAt: fromMS(r.updated), ExpiresAt: fromMS(r.expiresAt)}, nil
+	})
 }
 
 // NumberReservationDelete frees the reservation's held numbers and deletes it.
@@ -305,19 +299,7 @@ func (db *DB) NumberAreaCodes(ctx context.Context, t numbers.Type, locality, sta
 		q += ` AND admin_division = $` + strconv.Itoa(len(args))
 	}
 	rows, err := db.Query(ctx, q+` ORDER BY npa`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanRows(rows, err, scanString)
 }
 
 // NumberLocalities lists towns with available numbers.
@@ -333,39 +315,23 @@ func (db *DB) NumberLocalities(ctx context.Context, t numbers.Type, state string
 		q += ` AND admin_division = $` + strconv.Itoa(len(args))
 	}
 	rows, err := db.Query(ctx, q+` ORDER BY admin_division, locality`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []numbers.Locality
-	for rows.Next() {
+	return scanRows(rows, err, func(row Row) (numbers.Locality, error) {
 		var l numbers.Locality
-		if err := rows.Scan(&l.Name, &l.State); err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+		err := row.Scan(&l.Name, &l.State)
+		return l, err
+	})
 }
 
 // NumberOfferings lists number types in stock with their lowest price.
 func (db *DB) NumberOfferings(ctx context.Context, now time.Time) ([]numbers.Offering, error) {
 	rows, err := db.Query(ctx, `SELECT number_type, MIN(monthly_cost) FROM numbers WHERE free_at <= $1 GROUP BY number_type ORDER BY number_type`, ms(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []numbers.Offering
-	for rows.Next() {
+	return scanRows(rows, err, func(row Row) (numbers.Offering, error) {
 		var o numbers.Offering
 		var t string
-		if err := rows.Scan(&t, &o.MonthlyUSD); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&t, &o.MonthlyUSD)
 		o.Type = numbers.Type(t)
-		out = append(out, o)
-	}
-	return out, rows.Err()
+		return o, err
+	})
 }
 
 // NumberBrowse returns up to p.Limit available numbers, spread over the prefixes, each run

@@ -35,20 +35,14 @@ func (db *DB) PushDeviceDelete(ctx context.Context, identity string, p push.Plat
 // PushDevicesFor lists an identity's device tokens.
 func (db *DB) PushDevicesFor(ctx context.Context, identity string) ([]push.Device, error) {
 	rows, err := db.Query(ctx, `SELECT platform, token, identity_id, created_at FROM push_devices WHERE identity_id = $1 ORDER BY created_at`, identity)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []push.Device
-	for rows.Next() {
+	return scanRows(rows, err, func(row Row) (push.Device, error) {
 		var d push.Device
 		var p string
 		var created int64
-		if err := rows.Scan(&p, &d.Token, &d.Identity, &created); err != nil {
-			return nil, err
+		if err := row.Scan(&p, &d.Token, &d.Identity, &created); err != nil {
+			return d, err
 		}
 		d.Platform, d.CreatedAt = push.Platform(p), fromMS(created)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, nil
+	})
 }

@@ -42,24 +42,18 @@ func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, 
 	}
 	q += ` ORDER BY start_at DESC, id DESC LIMIT ` + strconv.Itoa(p.Top) + ` OFFSET ` + strconv.Itoa(max(p.Skip, 0))
 	rows, err := db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []calls.CDR
-	for rows.Next() {
+	return scanRows(rows, err, func(row Row) (calls.CDR, error) {
 		var c calls.CDR
 		var dir string
 		var start, ringing, answer, end int64
-		if err := rows.Scan(&c.CallID, &dir, &c.From, &c.To, &c.Trunk, &start, &ringing, &answer, &end, &c.Disposition,
+		if err := row.Scan(&c.CallID, &dir, &c.From, &c.To, &c.Trunk, &start, &ringing, &answer, &end, &c.Disposition,
 			&c.SIPCode, &c.Q850, &c.EndedBy); err != nil {
-			return nil, err
+			return c, err
 		}
 		c.Direction = calls.Direction(dir)
 		c.Start, c.Ringing, c.Answer, c.End = fromMS(start), msOrZeroTime(ringing), msOrZeroTime(answer), fromMS(end)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	})
 }
 
 // SIPRoutingGet reads the ACS SIP routing configuration.
@@ -73,38 +67,27 @@ func (db *DB) SIPRoutingGet(ctx context.Context) (calls.Routing, bool, error) {
 	}
 	var r calls.Routing
 	rows, err := db.Query(ctx, `SELECT fqdn, port FROM sip_trunks ORDER BY fqdn`)
-	if err != nil {
-		return r, false, err
-	}
-	for rows.Next() {
+	r.Trunks, err = scanRows(rows, err, func(row Row) (calls.ACSTrunk, error) {
 		var t calls.ACSTrunk
-		if err := rows.Scan(&t.FQDN, &t.Port); err != nil {
-			rows.Close()
-			return r, false, err
-		}
-		r.Trunks = append(r.Trunks, t)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		err := row.Scan(&t.FQDN, &t.Port)
+		return t, err
+	})
+	if err != nil {
 		return r, false, err
 	}
 	rows, err = db.Query(ctx, `SELECT name, description, number_pattern, trunks FROM sip_routes ORDER BY position`)
-	if err != nil {
-		return r, false, err
-	}
-	defer rows.Close()
-	for rows.Next() {
+	r.Routes, err = scanRows(rows, err, func(row Row) (calls.OutboundRoute, error) {
 		var rt calls.OutboundRoute
 		var trunks string
-		if err := rows.Scan(&rt.Name, &rt.Description, &rt.NumberPattern, &trunks); err != nil {
-			return r, false, err
+		if err := row.Scan(&rt.Name, &rt.Description, &rt.NumberPattern, &trunks); err != nil {
+			return rt, err
 		}
 		if trunks != "" {
 			rt.Trunks = strings.Split(trunks, ",")
 		}
-		r.Routes = append(r.Routes, rt)
-	}
-	return r, true, rows.Err()
+		return rt, nil
+	})
+	return r, err == nil, err
 }
 
 // SIPRoutingPut replaces the ACS SIP routing configuration in one transaction.
@@ -175,23 +158,17 @@ func (db *DB) SIPCredentialDelete(ctx context.Context, username string) error {
 // SIPCredentialList lists endpoint credentials by username.
 func (db *DB) SIPCredentialList(ctx context.Context) ([]calls.Credential, error) {
 	rows, err := db.Query(ctx, `SELECT username, ha1_md5, ha1_sha256, numbers, created_at FROM sip_credentials ORDER BY username`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []calls.Credential
-	for rows.Next() {
+	return scanRows(rows, err, func(row Row) (calls.Credential, error) {
 		var c calls.Credential
 		var nums string
 		var created int64
-		if err := rows.Scan(&c.Username, &c.HA1MD5, &c.HA1SHA256, &nums, &created); err != nil {
-			return nil, err
+		if err := row.Scan(&c.Username, &c.HA1MD5, &c.HA1SHA256, &nums, &created); err != nil {
+			return c, err
 		}
 		if nums != "" {
 			c.Numbers = strings.Split(nums, ",")
 		}
 		c.CreatedAt = fromMS(created)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+		return c, nil
+	})
 }

@@ -18,7 +18,7 @@ const smsMessageCols = `id, from_number, to_number, body, tag, delivery_report, 
 	segments, segments_succeeded, segments_failed, COALESCE(repeatability_id, ''), repeatability_first_sent, attempts,
 	created_at, updated_at, sent_at, done_at`
 
-func scanSMSMessage(row interface{ Scan(...any) error }) (sms.Message, error) {
+func scanSMSMessage(row Row) (sms.Message, error) {
 	var m sms.Message
 	var validity, created, updated, sent, done int64
 	var status string
@@ -79,19 +79,7 @@ func (db *DB) MessagesGet(ctx context.Context, ids []string) ([]sms.Message, err
 		args[i] = id
 	}
 	rows, err := db.Query(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE id IN (`+placeholders(1, len(ids))+`)`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []sms.Message
-	for rows.Next() {
-		m, err := scanSMSMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return scanRows(rows, err, scanSMSMessage)
 }
 
 // MessageList lists the message log newest first.
@@ -114,19 +102,7 @@ func (db *DB) MessageList(ctx context.Context, f sms.MessageFilter) ([]sms.Messa
 	}
 	q += ` ORDER BY created_at DESC, id DESC LIMIT ` + strconv.Itoa(limit)
 	rows, err := db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []sms.Message
-	for rows.Next() {
-		m, err := scanSMSMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+	return scanRows(rows, err, scanSMSMessage)
 }
 
 // OptOutCheck reports which of tos opted out of from.
@@ -143,18 +119,14 @@ func (db *DB) OptOutCheck(ctx context.Context, from string, tos []string) (map[s
 		args = append(args, t)
 	}
 	rows, err := db.Query(ctx, `SELECT to_number FROM sms_optouts WHERE from_number = $1 AND to_number IN (`+placeholders(2, len(tos))+`)`, args...)
+	opted, err := scanRows(rows, err, scanString)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
+	for _, t := range opted {
 		out[t] = true
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // smsTx implements sms.Tx on a store transaction.
@@ -207,18 +179,14 @@ func (t smsTx) MessagesByRepeatability(ctx context.Context, requestIDs []string)
 		args[i] = r
 	}
 	rows, err := t.tx.Query(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE repeatability_id IN (`+placeholders(1, len(args))+`)`, args...)
+	msgs, err := scanRows(rows, err, scanSMSMessage)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		m, err := scanSMSMessage(rows)
-		if err != nil {
-			return nil, err
-		}
+	for _, m := range msgs {
 		out[m.RepeatabilityRequestID] = m
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error) {
@@ -231,19 +199,7 @@ func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, att
 	}
 	rows, err := t.tx.Query(ctx, `UPDATE sms_messages SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3
 		WHERE status = 'queued' AND id IN (`+placeholders(4, len(ids))+`) RETURNING id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return scanRows(rows, err, scanString)
 }
 
 func (t smsTx) MessageGetForUpdate(ctx context.Context, id string) (sms.Message, error) {

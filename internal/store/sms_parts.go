@@ -103,21 +103,19 @@ func claimInbound(ctx context.Context, tx *Tx, k sms.InboundKey, token string, u
 	}
 	rows, err := tx.Query(ctx, `SELECT seq, coding, data, received_at FROM sms_inbound_parts WHERE `+inboundKeyWhere+` ORDER BY seq`,
 		inboundKeyArgs(k)...)
+	parts, err := scanRows(rows, err, func(row Row) (sms.InboundPart, error) {
+		p := sms.InboundPart{InboundKey: k}
+		var coding, at int64
+		if err := row.Scan(&p.Seq, &coding, &p.Data, &at); err != nil {
+			return p, err
+		}
+		p.Coding, p.ReceivedAt = gsm.Coding(coding), fromMS(at)
+		return p, nil
+	})
 	if err != nil {
 		return sms.InboundClaim{}, fmt.Errorf("read inbound parts: %w", err)
 	}
-	defer rows.Close()
-	c := sms.InboundClaim{Key: k, Token: token}
-	for rows.Next() {
-		p := sms.InboundPart{InboundKey: k}
-		var coding, at int64
-		if err := rows.Scan(&p.Seq, &coding, &p.Data, &at); err != nil {
-			return sms.InboundClaim{}, fmt.Errorf("read inbound parts: %w", err)
-		}
-		p.Coding, p.ReceivedAt = gsm.Coding(coding), fromMS(at)
-		c.Parts = append(c.Parts, p)
-	}
-	return c, rows.Err()
+	return sms.InboundClaim{Key: k, Token: token, Parts: parts}, nil
 }
 
 // InboundPartsClaim claims messages due for delivery by a sweeper (sms.PartStore): those
@@ -144,22 +142,14 @@ func (db *DB) InboundPartsClaim(ctx context.Context, p sms.InboundClaimParams) (
 			q += ` FOR UPDATE SKIP LOCKED`
 		}
 		rows, err := tx.Query(ctx, q, p.Carrier, ms(p.Now), ms(p.StartedBefore))
-		if err != nil {
-			return fmt.Errorf("find inbound messages due: %w", err)
-		}
-		var keys []sms.InboundKey
-		for rows.Next() {
+		keys, err := scanRows(rows, err, func(row Row) (sms.InboundKey, error) {
 			var k sms.InboundKey
 			var ref, total int64
-			if err := rows.Scan(&k.Carrier, &k.From, &k.To, &ref, &k.Ref16, &total); err != nil {
-				rows.Close()
-				return fmt.Errorf("find inbound messages due: %w", err)
-			}
+			err := row.Scan(&k.Carrier, &k.From, &k.To, &ref, &k.Ref16, &total)
 			k.Ref, k.Total = uint16(ref), int(total)
-			keys = append(keys, k)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return k, err
+		})
+		if err != nil {
 			return fmt.Errorf("find inbound messages due: %w", err)
 		}
 		for _, k := range keys {

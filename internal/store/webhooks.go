@@ -12,7 +12,7 @@ var _ events.Store = (*DB)(nil)
 
 const webhookCols = `id, url, secret, event_types, phone_numbers, source, disabled, disabled_reason, created_at`
 
-func scanWebhook(row interface{ Scan(...any) error }) (events.Subscription, error) {
+func scanWebhook(row Row) (events.Subscription, error) {
 	var s events.Subscription
 	var types, numbers string
 	var created int64
@@ -28,19 +28,7 @@ func scanWebhook(row interface{ Scan(...any) error }) (events.Subscription, erro
 // SubscriptionList returns every webhook subscription.
 func (db *DB) SubscriptionList(ctx context.Context) ([]events.Subscription, error) {
 	rows, err := db.Query(ctx, `SELECT `+webhookCols+` FROM webhook_subscriptions ORDER BY created_at, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []events.Subscription
-	for rows.Next() {
-		s, err := scanWebhook(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return scanRows(rows, err, scanWebhook)
 }
 
 // SubscriptionGet reads one webhook subscription.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"go.uber.org/goleak"
 
 	"github.com/telgw/telgw/internal/testnode"
 )
@@ -26,9 +27,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	testnode.Cleanup()
-	os.Exit(code)
+	// goleak fails the run when a goroutine outlives the tests, then Cleanup removes the build.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		testnode.Cleanup()
+		os.Exit(code)
+	}))
 }
 
 // inCI reports whether missing peers must fail rather than skip.

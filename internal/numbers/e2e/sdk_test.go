@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/telgw/telgw/internal/store/storetest"
 	"github.com/telgw/telgw/internal/testnode"
 )
@@ -24,9 +26,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	testnode.Cleanup()
-	os.Exit(code)
+	// goleak fails the run when a goroutine outlives the tests, then Cleanup removes the build.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		testnode.Cleanup()
+		os.Exit(code)
+	}))
 }
 
 func peersDir(t *testing.T) string {

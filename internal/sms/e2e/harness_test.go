@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/sms/smsctest"
 	"github.com/telgw/telgw/internal/store/storetest"
@@ -32,9 +34,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
+	// goleak fails the run when a goroutine outlives the tests, then Cleanup removes the build.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		_ = os.RemoveAll(dir)
+		os.Exit(code)
+	}))
 }
 
 // receiver is a webhook subscriber that checks Standard Webhooks signatures.

@@ -7,8 +7,8 @@ import (
 )
 
 // Run runs every conformance case against one store dialect: foundation (identities,
-// settings, push devices, jobs), numbers and SMS. Each domain's suite also runs on its own
-// through Dialects in this package's tests.
+// settings, push devices, jobs), numbers, SMS and SIP. This package's tests call it once for
+// SQLite and once for PostgreSQL; open returns a fresh, migrated store each call.
 func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Foundation", func(t *testing.T) { Foundation(t, open) })
 	t.Run("Numbers", func(t *testing.T) { Numbers(t, open) })

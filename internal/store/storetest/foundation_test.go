@@ -1,5 +1,0 @@
-package storetest
-
-import "testing"
-
-func TestFoundation(t *testing.T) { Dialects(t, Foundation) }

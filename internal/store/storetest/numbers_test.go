@@ -1,5 +1,0 @@
-package storetest
-
-import "testing"
-
-func TestNumbers(t *testing.T) { Dialects(t, Numbers) }

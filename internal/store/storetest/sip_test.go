@@ -1,5 +1,0 @@
-package storetest
-
-import "testing"
-
-func TestSIP(t *testing.T) { Dialects(t, SIP) }

@@ -1,5 +1,0 @@
-package storetest
-
-import "testing"
-
-func TestSMS(t *testing.T) { Dialects(t, SMS) }
