@@ -21,7 +21,6 @@ type smsHandlers struct {
 	s     *Server
 	svc   *sms.Service
 	hooks *events.Dispatcher
-	store events.Store
 }
 
 // MountSMS serves the ACS SMS API and telgw's operator routes for the message log and
@@ -36,8 +35,8 @@ type smsHandlers struct {
 //	POST   /telgw/webhooks                       {"url","secret","eventTypes","phoneNumbers"} → 201
 //	DELETE /telgw/webhooks/{id}                  → 204
 //	POST   /telgw/webhooks/{id}:enable           re-enable after a 410 → 204
-func (s *Server) MountSMS(svc *sms.Service, hooks *events.Dispatcher, store events.Store) {
-	h := &smsHandlers{s: s, svc: svc, hooks: hooks, store: store}
+func (s *Server) MountSMS(svc *sms.Service, hooks *events.Dispatcher) {
+	h := &smsHandlers{s: s, svc: svc, hooks: hooks}
 	s.authed.Group(func(r chi.Router) {
 		r.Use(APIVersions(SMSAPIVersions...))
 		r.Post("/sms", h.send)
@@ -316,7 +315,7 @@ func (h *smsHandlers) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *smsHandlers) hooksList(w http.ResponseWriter, r *http.Request) {
-	subs, err := h.store.SubscriptionList(r.Context())
+	subs, err := h.hooks.List(r.Context())
 	if err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
@@ -349,20 +348,18 @@ func (h *smsHandlers) hooksCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *smsHandlers) hooksDelete(w http.ResponseWriter, r *http.Request) {
-	if err := h.store.SubscriptionDelete(r.Context(), PathParam(r, "id")); err != nil {
+	if err := h.hooks.Delete(r.Context(), PathParam(r, "id")); err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	_ = h.hooks.Reload(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *smsHandlers) hooksEnable(w http.ResponseWriter, r *http.Request) {
-	if err := h.store.SubscriptionSetDisabled(r.Context(), PathParam(r, "id"), false, ""); err != nil {
+	if err := h.hooks.Enable(r.Context(), PathParam(r, "id")); err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	_ = h.hooks.Reload(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -21,9 +21,6 @@ import (
 type Config struct {
 	// Store persists messages and opt-outs (required).
 	Store Store
-	// Jobs enqueues send jobs in the message's transaction (required before Send; the job
-	// runner is built after the domains, so it may be set with SetJobs).
-	Jobs Jobs
 	// Events publishes SMSReceived and SMSDeliveryReportReceived (required).
 	Events Events
 	// Numbers checks sender ownership and routes inbound messages. Nil accepts every number
@@ -41,8 +38,8 @@ type Config struct {
 	// MaxBackoff caps the wait between submit retries, which doubles from 1s. Default 30s.
 	MaxBackoff time.Duration
 	// InFlight caps messages submitted to carriers whose outcome is not yet committed on this
-	// node: after a kill -9 these are the only ones sent twice. Set it to the carriers' total
-	// window. Default 10.
+	// node: after a kill -9 these are the only ones sent twice. Default: the carriers' total
+	// window (Windowed), or 10 when none has one.
 	InFlight int
 	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
 	// CTIA-style confirmations.
@@ -83,7 +80,7 @@ func New(cfg Config) *Service {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	if cfg.InFlight <= 0 {
-		cfg.InFlight = 10
+		cfg.InFlight = totalWindow(cfg.Carriers)
 	}
 	if cfg.OptOutReply == "" {
 		cfg.OptOutReply = "You have been unsubscribed and will receive no further messages. Reply START to resubscribe."
@@ -108,8 +105,19 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// SetJobs sets the job inserter.
-func (s *Service) SetJobs(j Jobs) { s.cfg.Jobs = j }
+// totalWindow is the sum of the carriers' windows, or 10 when none has one.
+func totalWindow(carriers []Carrier) int {
+	n := 0
+	for _, c := range carriers {
+		if w, ok := c.(Windowed); ok {
+			n += w.Window()
+		}
+	}
+	if n <= 0 {
+		return 10
+	}
+	return n
+}
 
 // SendRequest is POST /sms.
 type SendRequest struct {
@@ -261,7 +269,7 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 			}
 		}
 		if len(queued) > 0 {
-			if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: queued}, sendOpts()); err != nil {
+			if err := tx.InsertJob(ctx, SendArgs{MessageIDs: queued}, sendOpts()); err != nil {
 				return fmt.Errorf("enqueue send: %w", err)
 			}
 		}

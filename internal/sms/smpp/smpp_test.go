@@ -59,7 +59,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func startCarrier(t *testing.T, s *smsctest.SMSC, h sms.CarrierHandler, mod func(*Config)) *Carrier {
 	t.Helper()
 	cfg := Config{Name: "smsc1", Address: s.Addr(), SystemID: "telgw", Password: "secret", SystemType: "telgw",
-		Handler: h, Logger: testLogger(t), RebindMin: 50 * time.Millisecond, RebindMax: 200 * time.Millisecond}
+		Logger: testLogger(t), RebindMin: 50 * time.Millisecond, RebindMax: 200 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -69,7 +69,7 @@ func startCarrier(t *testing.T, s *smsctest.SMSC, h sms.CarrierHandler, mod func
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
+	go func() { defer close(done); _ = c.Run(ctx, h) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return c
 }
@@ -360,7 +360,7 @@ func submitEventually(c *Carrier, text string) error {
 
 func TestNoBindIsTemporary(t *testing.T) {
 	t.Parallel()
-	c, err := New(Config{Name: "x", Address: "127.0.0.1:1", Handler: newRecorder(), BindWait: 50 * time.Millisecond})
+	c, err := New(Config{Name: "x", Address: "127.0.0.1:1", BindWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +376,7 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"name", "address", "password", "maxRate", "handler"} {
+	for _, want := range []string{"name", "address", "password", "maxRate"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}
