@@ -126,10 +126,22 @@ func (h *smsHandlers) send(w http.ResponseWriter, r *http.Request) {
 	}
 	out := valueList[smsSendResponseItem]{Value: make([]smsSendResponseItem, len(res))}
 	for i, x := range res {
-		out.Value[i] = smsSendResponseItem{To: x.To, MessageID: x.MessageID, HTTPStatusCode: x.HTTPStatusCode,
-			RepeatabilityResult: x.RepeatabilityResult, Successful: x.Successful, ErrorMessage: x.ErrorMessage}
+		out.Value[i] = sendResponseItem(x)
 	}
 	WriteJSON(w, http.StatusAccepted, out)
+}
+
+// sendResponseItem is the one place a recipient's result becomes its ACS httpStatusCode: 202
+// when the message was accepted (a repeat of an accepted request included), else the status
+// of its error's kind (Status: 400 for an invalid number or repeatability fields), with the
+// error's message.
+func sendResponseItem(x sms.SendResult) smsSendResponseItem {
+	it := smsSendResponseItem{To: x.To, MessageID: x.MessageID, RepeatabilityResult: x.RepeatabilityResult,
+		Successful: x.Err == nil, HTTPStatusCode: http.StatusAccepted}
+	if x.Err != nil {
+		it.HTTPStatusCode, it.ErrorMessage = Status(x.Err), Detail(x.Err).Message
+	}
+	return it
 }
 
 type optOutRequest struct {
@@ -170,7 +182,7 @@ func (h *smsHandlers) optOut(add bool) http.HandlerFunc {
 		for _, to := range req.tos() {
 			it := optOutItem{To: to, HTTPStatusCode: http.StatusOK}
 			if e := errs[to]; e != nil {
-				it.HTTPStatusCode, it.ErrorMessage = http.StatusBadRequest, e.Error()
+				it.HTTPStatusCode, it.ErrorMessage = Status(e), e.Error()
 			}
 			out.Value = append(out.Value, it)
 		}
@@ -193,7 +205,7 @@ func (h *smsHandlers) optOutCheck(w http.ResponseWriter, r *http.Request) {
 	for _, to := range req.tos() {
 		it := optOutItem{To: to, HTTPStatusCode: http.StatusOK}
 		if e := errs[to]; e != nil {
-			it.HTTPStatusCode, it.ErrorMessage = http.StatusBadRequest, e.Error()
+			it.HTTPStatusCode, it.ErrorMessage = Status(e), e.Error()
 		} else {
 			n, _ := e164.Clean(to)
 			v := res[n]

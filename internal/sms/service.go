@@ -138,15 +138,24 @@ type Recipient struct {
 	RepeatabilityFirstSent string
 }
 
-// SendResult is one SmsSendResponseItem.
+// SendResult is the outcome for one recipient of a Send (one ACS SmsSendResponseItem).
 type SendResult struct {
-	To                  string
-	MessageID           string
-	HTTPStatusCode      int
-	Successful          bool
+	// To is the recipient as the request gave it.
+	To string
+	// MessageID is the queued message, or the first one sent under a repeated
+	// repeatabilityRequestId; empty when Err is set.
+	MessageID string
+	// RepeatabilityResult is "accepted" or "rejected" when the recipient carried a
+	// repeatabilityRequestId, else empty.
 	RepeatabilityResult string
-	ErrorMessage        string
+	// Err is nil when the message was queued (or is a repeat of a queued one), else why this
+	// recipient was refused: a *problem.Error whose kind the edge maps to a status (invalid
+	// number or repeatability fields: problem.KindInvalid).
+	Err error
 }
+
+// Successful reports whether the recipient's message was accepted.
+func (r SendResult) Successful() bool { return r.Err == nil }
 
 // Send validates req and durably queues one message per valid recipient: every message row
 // and its send job commit in one transaction before Send returns. Request-wide problems
@@ -202,7 +211,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 		return nil, err
 	}
 	for _, r := range results {
-		if r.Successful && r.RepeatabilityResult != "rejected" {
+		if r.Successful() && r.RepeatabilityResult != "rejected" {
 			s.metrics.messages.WithLabelValues("queued").Inc()
 		}
 	}
@@ -232,14 +241,13 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 			rid := strings.ToLower(r.RepeatabilityRequestID)
 			switch {
 			case !ok:
-				res.HTTPStatusCode, res.ErrorMessage = 400, fmt.Sprintf("Invalid To phone number %q: not E.164", r.To)
+				res.Err = problem.Invalid("to", "Invalid To phone number %q: not E.164", r.To)
 			case rid != "" && (!validUUID(rid) || r.RepeatabilityFirstSent == ""):
-				res.HTTPStatusCode = 400
-				res.ErrorMessage = "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set"
+				res.Err = problem.Invalid("repeatabilityRequestId", "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set")
 			case rid != "" && prev[rid].ID != "":
-				res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = prev[rid].ID, 202, true, "rejected"
+				res.MessageID, res.RepeatabilityResult = prev[rid].ID, "rejected"
 			case rid != "" && seenRID[rid] != "":
-				res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = seenRID[rid], 202, true, "rejected"
+				res.MessageID, res.RepeatabilityResult = seenRID[rid], "rejected"
 			default:
 				m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
 					Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
@@ -250,7 +258,7 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 					queued = append(queued, m.ID)
 				}
 				msgs = append(msgs, m)
-				res.MessageID, res.HTTPStatusCode, res.Successful = m.ID, 202, true
+				res.MessageID = m.ID
 				if rid != "" {
 					res.RepeatabilityResult = "accepted"
 					seenRID[rid] = m.ID

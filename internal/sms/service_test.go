@@ -81,14 +81,19 @@ func TestSendResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ok, invalid := problem.Kind(-1), problem.KindInvalid
 	want := []struct {
-		status int
-		ok     bool
-		rep    string
-	}{{202, true, ""}, {400, false, ""}, {202, true, ""}, {202, true, "accepted"}, {202, true, "rejected"}, {400, false, ""}}
+		kind problem.Kind // -1: accepted
+		rep  string
+	}{{ok, ""}, {invalid, ""}, {ok, ""}, {ok, "accepted"}, {ok, "rejected"}, {invalid, ""}}
 	for i, w := range want {
-		if r := res[i]; r.HTTPStatusCode != w.status || r.Successful != w.ok || r.RepeatabilityResult != w.rep {
-			t.Errorf("result %d = %+v, want %+v", i, r, w)
+		r := res[i]
+		kind := problem.Kind(-1)
+		if r.Err != nil {
+			kind = problem.KindOf(r.Err)
+		}
+		if kind != w.kind || r.Successful() != (w.kind == ok) || r.RepeatabilityResult != w.rep || (r.MessageID == "") == (w.kind == ok) {
+			t.Errorf("result %d = %+v, want kind %v repeatability %q", i, r, w.kind, w.rep)
 		}
 	}
 	if res[3].MessageID != res[4].MessageID {
@@ -257,7 +262,7 @@ func TestOptOutAfterAccept(t *testing.T) {
 	down := &SubmitError{Temporary: true, Reason: "no bind"}
 	f.carrier.errs[them], f.carrier.errs[other] = down, down
 	res, err := f.svc.Send(ctx, SendRequest{From: us, Message: "offer", DeliveryReport: true, Recipients: []Recipient{{To: them}, {To: other}}})
-	if err != nil || !res[0].Successful || !res[1].Successful {
+	if err != nil || !res[0].Successful() || !res[1].Successful() {
 		t.Fatalf("send: %v %+v", err, res)
 	}
 	w := &sendWorker{s: f.svc}
