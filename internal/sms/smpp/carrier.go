@@ -36,7 +36,10 @@ type Carrier struct {
 	submitted atomic.Int64
 }
 
-var _ sms.Carrier = (*Carrier)(nil)
+var (
+	_ sms.Carrier  = (*Carrier)(nil)
+	_ sms.Windowed = (*Carrier)(nil)
+)
 
 // New validates cfg and builds a Carrier; Run connects it.
 func New(cfg Config) (*Carrier, error) {

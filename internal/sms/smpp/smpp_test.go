@@ -358,6 +358,34 @@ func submitEventually(c *Carrier, text string) error {
 	}
 }
 
+// TestWindow: the carrier's window (what sizes the sms service's in-flight cap) is the
+// per-link window times the links, with the defaults applied (10 × 1).
+func TestWindow(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ window, links, want int }{{0, 0, 10}, {5, 0, 5}, {0, 3, 30}, {4, 2, 8}} {
+		c, err := New(Config{Name: "x", Address: "127.0.0.1:1", Window: tt.window, Links: tt.links})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w sms.Windowed = c
+		if got := w.Window(); got != tt.want {
+			t.Errorf("window %d links %d: Window() = %d, want %d", tt.window, tt.links, got, tt.want)
+		}
+	}
+}
+
+// TestRunNeedsHandler: Run refuses a nil handler instead of crashing on the first deliver_sm.
+func TestRunNeedsHandler(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{Name: "x", Address: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(context.Background(), nil); err == nil {
+		t.Fatal("Run with no handler succeeded")
+	}
+}
+
 func TestNoBindIsTemporary(t *testing.T) {
 	t.Parallel()
 	c, err := New(Config{Name: "x", Address: "127.0.0.1:1", BindWait: 50 * time.Millisecond})
