@@ -40,7 +40,7 @@ func runCalls(ctx context.Context, e *cliEnv, args []string) error {
 		return err
 	}
 	defer db.Close()
-	cdrs, err := db.CDRList(ctx, p)
+	cdrs, err := calls.CDRLog{Store: db}.List(ctx, p)
 	if err != nil {
 		return err
 	}

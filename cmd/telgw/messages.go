@@ -24,7 +24,7 @@ func runMessages(ctx context.Context, e *cliEnv, args []string) error {
 			return err
 		}
 		defer db.Close()
-		m, err := db.MessageGet(ctx, args[1])
+		m, err := sms.New(sms.Config{Store: db}).Message(ctx, args[1])
 		if err != nil {
 			return fmt.Errorf("message %s: %w", args[1], err)
 		}
@@ -42,7 +42,7 @@ func runMessages(ctx context.Context, e *cliEnv, args []string) error {
 	fs.StringVar(&f.From, "from", "", "only messages from this E.164 number")
 	fs.StringVar(&f.To, "to", "", "only messages to this E.164 number")
 	fs.StringVar(&status, "status", "", "only messages in this status (queued, sent, delivered, failed)")
-	fs.IntVar(&f.Limit, "limit", 50, "how many, newest first")
+	fs.IntVar(&f.Limit, "limit", 50, "how many, newest first (at most 1000)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -52,7 +52,7 @@ func runMessages(ctx context.Context, e *cliEnv, args []string) error {
 		return err
 	}
 	defer db.Close()
-	ms, err := db.MessageList(ctx, f)
+	ms, err := sms.New(sms.Config{Store: db}).Messages(ctx, f)
 	if err != nil {
 		return err
 	}

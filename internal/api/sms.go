@@ -21,7 +21,6 @@ type smsHandlers struct {
 	s     *Server
 	svc   *sms.Service
 	hooks *events.Dispatcher
-	store events.Store
 }
 
 // MountSMS serves the ACS SMS API and telgw's operator routes for the message log and
@@ -36,8 +35,8 @@ type smsHandlers struct {
 //	POST   /telgw/webhooks                       {"url","secret","eventTypes","phoneNumbers"} → 201
 //	DELETE /telgw/webhooks/{id}                  → 204
 //	POST   /telgw/webhooks/{id}:enable           re-enable after a 410 → 204
-func (s *Server) MountSMS(svc *sms.Service, hooks *events.Dispatcher, store events.Store) {
-	h := &smsHandlers{s: s, svc: svc, hooks: hooks, store: store}
+func (s *Server) MountSMS(svc *sms.Service, hooks *events.Dispatcher) {
+	h := &smsHandlers{s: s, svc: svc, hooks: hooks}
 	s.authed.Group(func(r chi.Router) {
 		r.Use(APIVersions(SMSAPIVersions...))
 		r.Post("/sms", h.send)
@@ -127,10 +126,22 @@ func (h *smsHandlers) send(w http.ResponseWriter, r *http.Request) {
 	}
 	out := valueList[smsSendResponseItem]{Value: make([]smsSendResponseItem, len(res))}
 	for i, x := range res {
-		out.Value[i] = smsSendResponseItem{To: x.To, MessageID: x.MessageID, HTTPStatusCode: x.HTTPStatusCode,
-			RepeatabilityResult: x.RepeatabilityResult, Successful: x.Successful, ErrorMessage: x.ErrorMessage}
+		out.Value[i] = sendResponseItem(x)
 	}
 	WriteJSON(w, http.StatusAccepted, out)
+}
+
+// sendResponseItem is the one place a recipient's result becomes its ACS httpStatusCode: 202
+// when the message was accepted (a repeat of an accepted request included), else the status
+// of its error's kind (Status: 400 for an invalid number or repeatability fields), with the
+// error's message.
+func sendResponseItem(x sms.SendResult) smsSendResponseItem {
+	it := smsSendResponseItem{To: x.To, MessageID: x.MessageID, RepeatabilityResult: x.RepeatabilityResult,
+		Successful: x.Err == nil, HTTPStatusCode: http.StatusAccepted}
+	if x.Err != nil {
+		it.HTTPStatusCode, it.ErrorMessage = Status(x.Err), Detail(x.Err).Message
+	}
+	return it
 }
 
 type optOutRequest struct {
@@ -171,7 +182,7 @@ func (h *smsHandlers) optOut(add bool) http.HandlerFunc {
 		for _, to := range req.tos() {
 			it := optOutItem{To: to, HTTPStatusCode: http.StatusOK}
 			if e := errs[to]; e != nil {
-				it.HTTPStatusCode, it.ErrorMessage = http.StatusBadRequest, e.Error()
+				it.HTTPStatusCode, it.ErrorMessage = Status(e), e.Error()
 			}
 			out.Value = append(out.Value, it)
 		}
@@ -194,7 +205,7 @@ func (h *smsHandlers) optOutCheck(w http.ResponseWriter, r *http.Request) {
 	for _, to := range req.tos() {
 		it := optOutItem{To: to, HTTPStatusCode: http.StatusOK}
 		if e := errs[to]; e != nil {
-			it.HTTPStatusCode, it.ErrorMessage = http.StatusBadRequest, e.Error()
+			it.HTTPStatusCode, it.ErrorMessage = Status(e), e.Error()
 		} else {
 			n, _ := e164.Clean(to)
 			v := res[n]
@@ -316,7 +327,7 @@ func (h *smsHandlers) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *smsHandlers) hooksList(w http.ResponseWriter, r *http.Request) {
-	subs, err := h.store.SubscriptionList(r.Context())
+	subs, err := h.hooks.List(r.Context())
 	if err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
@@ -349,20 +360,18 @@ func (h *smsHandlers) hooksCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *smsHandlers) hooksDelete(w http.ResponseWriter, r *http.Request) {
-	if err := h.store.SubscriptionDelete(r.Context(), PathParam(r, "id")); err != nil {
+	if err := h.hooks.Delete(r.Context(), PathParam(r, "id")); err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	_ = h.hooks.Reload(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *smsHandlers) hooksEnable(w http.ResponseWriter, r *http.Request) {
-	if err := h.store.SubscriptionSetDisabled(r.Context(), PathParam(r, "id"), false, ""); err != nil {
+	if err := h.hooks.Enable(r.Context(), PathParam(r, "id")); err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	_ = h.hooks.Reload(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
 

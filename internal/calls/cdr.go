@@ -59,3 +59,26 @@ type CDRListParams struct {
 	// Since keeps calls that started at or after it (zero: all).
 	Since time.Time
 }
+
+// CDRLister reads CDRs newest first (by Start), skipping p.Skip and returning at most p.Top
+// (the store implements it, as part of Store).
+type CDRLister interface {
+	CDRList(ctx context.Context, p CDRListParams) ([]CDR, error)
+}
+
+// CDRLog is the operator's view of call detail records, for `telgw calls`.
+type CDRLog struct {
+	// Store reads the records; nil lists none (a node without a store).
+	Store CDRLister
+}
+
+// List returns CDRs newest first; p.Top defaults to 100.
+func (l CDRLog) List(ctx context.Context, p CDRListParams) ([]CDR, error) {
+	if l.Store == nil {
+		return nil, nil
+	}
+	if p.Top <= 0 {
+		p.Top = 100
+	}
+	return l.Store.CDRList(ctx, p)
+}

@@ -34,19 +34,17 @@ type Store interface {
 	SubscriptionSetDisabled(ctx context.Context, id string, disabled bool, reason string) error
 }
 
-// Inserter enqueues River jobs, inside a store transaction (tx is the store's transaction
-// handle, opaque here) or on their own. The app adapts internal/jobs.Runner to it.
-type Inserter interface {
-	InsertTx(ctx context.Context, tx any, args river.JobArgs, opts *river.InsertOpts) error
-	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
+// JobInserter is a store transaction that enqueues River jobs: a job inserted through it
+// commits or rolls back with the transaction's rows (the outbox). internal/store's Tx
+// implements it, and so does every domain's transaction interface that embeds it (sms.Tx).
+type JobInserter interface {
+	InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error
 }
 
 // Config configures a Dispatcher.
 type Config struct {
 	// Store keeps subscriptions (required).
 	Store Store
-	// Jobs enqueues deliveries (required before Publish).
-	Jobs Inserter
 	// Guard keeps subscriber URLs off internal addresses, at creation and at dial time.
 	// Nil refuses internal addresses (the zero Guard).
 	Guard *Guard
@@ -107,9 +105,6 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	}
 	return d
 }
-
-// SetInserter sets the job inserter (the job runner is built after the domains).
-func (d *Dispatcher) SetInserter(j Inserter) { d.cfg.Jobs = j }
 
 // Register adds the delivery worker to workers.
 func (d *Dispatcher) Register(workers *river.Workers) {
@@ -214,27 +209,13 @@ func (d *Dispatcher) jobs(evs []Event) ([]DeliverArgs, error) {
 
 // PublishTx enqueues evs for every matching subscription inside tx, so the deliveries exist
 // exactly when the caller's rows do.
-func (d *Dispatcher) PublishTx(ctx context.Context, tx any, evs ...Event) error {
+func (d *Dispatcher) PublishTx(ctx context.Context, tx JobInserter, evs ...Event) error {
 	args, err := d.jobs(evs)
 	if err != nil {
 		return err
 	}
 	for _, a := range args {
-		if err := d.cfg.Jobs.InsertTx(ctx, tx, a, d.insertOpts()); err != nil {
-			return fmt.Errorf("enqueue webhook: %w", err)
-		}
-	}
-	return nil
-}
-
-// Publish enqueues evs outside any transaction.
-func (d *Dispatcher) Publish(ctx context.Context, evs ...Event) error {
-	args, err := d.jobs(evs)
-	if err != nil {
-		return err
-	}
-	for _, a := range args {
-		if err := d.cfg.Jobs.Insert(ctx, a, d.insertOpts()); err != nil {
+		if err := tx.InsertJob(ctx, a, d.insertOpts()); err != nil {
 			return fmt.Errorf("enqueue webhook: %w", err)
 		}
 	}
@@ -340,4 +321,42 @@ func (d *Dispatcher) Create(ctx context.Context, s Subscription) (Subscription, 
 		return Subscription{}, err
 	}
 	return s, d.Reload(ctx)
+}
+
+// List returns every subscription, enabled or not, as stored (not the cache: another node may
+// have changed it a moment ago).
+func (d *Dispatcher) List(ctx context.Context) ([]Subscription, error) {
+	subs, err := d.cfg.Store.SubscriptionList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	return subs, nil
+}
+
+// Delete removes a subscription (problem.ErrNotFound when there is none) and reloads the
+// cache; deliveries already queued for it are dropped when they run.
+func (d *Dispatcher) Delete(ctx context.Context, id string) error {
+	if err := d.cfg.Store.SubscriptionDelete(ctx, id); err != nil {
+		return err
+	}
+	d.reloadAfterChange(ctx)
+	return nil
+}
+
+// Enable re-enables a subscription disabled by a 410 answer (problem.ErrNotFound when there
+// is none) and reloads the cache, so new events reach it again.
+func (d *Dispatcher) Enable(ctx context.Context, id string) error {
+	if err := d.cfg.Store.SubscriptionSetDisabled(ctx, id, false, ""); err != nil {
+		return err
+	}
+	d.reloadAfterChange(ctx)
+	return nil
+}
+
+// reloadAfterChange reloads the cache after a change that is already stored: a failure only
+// delays it until the next Refresh.
+func (d *Dispatcher) reloadAfterChange(ctx context.Context) {
+	if err := d.Reload(ctx); err != nil {
+		d.log.Warn("reload webhook subscriptions", "err", err)
+	}
 }

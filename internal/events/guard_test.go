@@ -119,11 +119,24 @@ func (m *memStore) SubscriptionPut(_ context.Context, s Subscription) error {
 func (m *memStore) SubscriptionDelete(_ context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if _, ok := m.subs[id]; !ok {
+		return problem.ErrNotFound
+	}
 	delete(m.subs, id)
 	return nil
 }
 
-func (m *memStore) SubscriptionSetDisabled(context.Context, string, bool, string) error { return nil }
+func (m *memStore) SubscriptionSetDisabled(_ context.Context, id string, disabled bool, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.subs[id]
+	if !ok {
+		return problem.ErrNotFound
+	}
+	s.Disabled, s.DisabledReason = disabled, reason
+	m.subs[id] = s
+	return nil
+}
 
 // hitServer counts the requests it gets.
 func hitServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {

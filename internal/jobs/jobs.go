@@ -1,26 +1,22 @@
-// Package jobs wires River, the durable job runner behind the SMS queue and webhook delivery,
-// onto either store. Domains register workers on Workers before Start; they enqueue with InsertTx
-// inside the same *sql.Tx that writes their rows, so a job exists exactly when its data does.
+// Package jobs works River jobs, the durable queue behind SMS sending and webhook delivery, on
+// either store. Domains register workers on Workers before New; they enqueue through their
+// store transaction's InsertJob (internal/store owns an insert-only River client), so a job
+// exists exactly when its rows do.
 //
 // On PostgreSQL the working client uses the pgx pool (LISTEN/NOTIFY, FOR UPDATE SKIP LOCKED
-// job claims shared by every node) and transactional inserts go through River's database/sql
-// driver on the same database; on SQLite one database/sql client does both.
+// job claims shared by every node); on SQLite it uses River's SQLite driver, polling.
 package jobs
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/telgw/telgw/internal/store"
 )
@@ -42,10 +38,16 @@ type Config struct {
 	RescueAfter time.Duration
 }
 
-// Runner inserts and works jobs.
+// Runner works jobs.
 type Runner struct {
-	pg   *river.Client[pgx.Tx]  // PostgreSQL worker client
-	sqlc *river.Client[*sql.Tx] // SQLite worker client, or PostgreSQL insert-only client
+	c client
+}
+
+// client is what Runner needs of River's Client, whatever its transaction type.
+type client interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
 }
 
 // NewWorkers returns a worker registry for domains to fill with river.AddWorker. It holds the
@@ -102,66 +104,35 @@ func New(db *store.DB, workers *river.Workers, cfg Config) (*Runner, error) {
 			RescueStuckJobsAfter: cfg.RescueAfter,
 		}
 	}
-	r := &Runner{}
-	var err error
+	var (
+		c   client
+		err error
+	)
 	if db.Dialect() == store.Postgres {
-		if r.pg, err = river.NewClient(riverpgxv5.New(db.Pool()), base()); err != nil {
-			return nil, fmt.Errorf("river: %w", err)
-		}
-		// Insert-only: no Queues, no Workers needed for inserting.
-		if r.sqlc, err = river.NewClient(riverdatabasesql.New(db.SQL()), &river.Config{Logger: cfg.Logger, Workers: workers}); err != nil {
-			return nil, fmt.Errorf("river: %w", err)
-		}
-		return r, nil
+		c, err = river.NewClient(riverpgxv5.New(db.Pool()), base())
+	} else {
+		c, err = river.NewClient(riversqlite.New(db.SQL()), base())
 	}
-	if r.sqlc, err = river.NewClient(riversqlite.New(db.SQL()), base()); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	return r, nil
-}
-
-// InsertTx enqueues a job inside tx; it becomes visible when tx commits.
-func (r *Runner) InsertTx(ctx context.Context, tx *store.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
-	return r.sqlc.InsertTx(ctx, tx.SQL(), args, opts)
-}
-
-// Insert enqueues a job on its own.
-func (r *Runner) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
-	if r.pg != nil {
-		return r.pg.Insert(ctx, args, opts)
-	}
-	return r.sqlc.Insert(ctx, args, opts)
+	return &Runner{c: c}, nil
 }
 
 // Run starts working jobs and blocks until ctx ends, then stops gracefully: running jobs get
 // drainTimeout to finish before they are cancelled (and retried later, by any node).
 func (r *Runner) Run(ctx context.Context, drainTimeout time.Duration) error {
-	start := func(c interface{ Start(context.Context) error }) error { return c.Start(ctx) }
-	var err error
-	if r.pg != nil {
-		err = start(r.pg)
-	} else {
-		err = start(r.sqlc)
-	}
-	if err != nil {
+	if err := r.c.Start(ctx); err != nil {
 		return fmt.Errorf("start river: %w", err)
 	}
 	<-ctx.Done()
 	stopCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	var stopErr error
-	if r.pg != nil {
-		stopErr = r.pg.Stop(stopCtx)
-	} else {
-		stopErr = r.sqlc.Stop(stopCtx)
-	}
+	stopErr := r.c.Stop(stopCtx)
 	if errors.Is(stopErr, context.DeadlineExceeded) {
 		hard, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel2()
-		if r.pg != nil {
-			return r.pg.StopAndCancel(hard)
-		}
-		return r.sqlc.StopAndCancel(hard)
+		return r.c.StopAndCancel(hard)
 	}
 	return stopErr
 }

@@ -31,13 +31,23 @@ type SubmitResult struct {
 	Segments int
 }
 
-// Carrier sends messages to the network: an SMPP link set or an HTTP connector.
+// Carrier sends messages to the network and takes what the network sends back: an SMPP link
+// set or an HTTP connector. Service.Run runs every carrier with the service as its handler.
 type Carrier interface {
 	// Name is the carrier's configured name.
 	Name() string
 	// Submit sends msg and returns once the carrier accepted or refused every part. Errors
 	// are *SubmitError when the carrier answered, so callers can tell transient from permanent.
 	Submit(ctx context.Context, msg Outbound) (SubmitResult, error)
+	// Run keeps the carrier connected and hands its inbound messages and receipts to h until
+	// ctx ends.
+	Run(ctx context.Context, h CarrierHandler) error
+}
+
+// Windowed is a Carrier that pipelines submissions (SMPP): Window is how many may await the
+// carrier's answer at once. The Service's InFlight defaults to the sum over its carriers.
+type Windowed interface {
+	Window() int
 }
 
 // SubmitError is a carrier's refusal of a submission.

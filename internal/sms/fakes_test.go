@@ -19,10 +19,12 @@ type memStore struct {
 	msgs    map[string]Message
 	parts   map[[2]string]Part
 	optouts map[[2]string]bool
+	// jobs records what transactions inserted (Tx.InsertJob).
+	jobs *memJobs
 }
 
 func newMemStore() *memStore {
-	return &memStore{msgs: map[string]Message{}, parts: map[[2]string]Part{}, optouts: map[[2]string]bool{}}
+	return &memStore{msgs: map[string]Message{}, parts: map[[2]string]Part{}, optouts: map[[2]string]bool{}, jobs: &memJobs{}}
 }
 
 func (s *memStore) SMSTx(_ context.Context, fn func(tx Tx) error) error { return fn(memTx{s}) }
@@ -70,7 +72,12 @@ func (s *memStore) OptOutCheck(_ context.Context, from string, tos []string) (ma
 
 type memTx struct{ s *memStore }
 
-func (t memTx) Raw() any { return "tx" }
+func (t memTx) InsertJob(_ context.Context, a river.JobArgs, o *river.InsertOpts) error {
+	t.s.jobs.mu.Lock()
+	defer t.s.jobs.mu.Unlock()
+	t.s.jobs.jobs, t.s.jobs.opts = append(t.s.jobs.jobs, a), append(t.s.jobs.opts, o)
+	return nil
+}
 
 func (t memTx) MessagesInsert(_ context.Context, ms []Message) error {
 	t.s.mu.Lock()
@@ -170,17 +177,6 @@ type memJobs struct {
 	opts []*river.InsertOpts
 }
 
-func (j *memJobs) InsertTx(_ context.Context, _ any, a river.JobArgs, o *river.InsertOpts) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.jobs, j.opts = append(j.jobs, a), append(j.opts, o)
-	return nil
-}
-
-func (j *memJobs) Insert(ctx context.Context, a river.JobArgs, o *river.InsertOpts) error {
-	return j.InsertTx(ctx, nil, a, o)
-}
-
 func (j *memJobs) sends() []SendArgs {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -199,7 +195,7 @@ type memEvents struct {
 	evs []events.Event
 }
 
-func (e *memEvents) PublishTx(_ context.Context, _ any, evs ...events.Event) error {
+func (e *memEvents) PublishTx(_ context.Context, _ events.JobInserter, evs ...events.Event) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.evs = append(e.evs, evs...)
@@ -225,9 +221,25 @@ type scriptCarrier struct {
 	errs map[string]error
 	n    int
 	got  []Outbound
+	h    CarrierHandler // what Run was given
 }
 
 func (c *scriptCarrier) Name() string { return c.name }
+
+// Run records the handler it was given and waits for ctx.
+func (c *scriptCarrier) Run(ctx context.Context, h CarrierHandler) error {
+	c.mu.Lock()
+	c.h = h
+	c.mu.Unlock()
+	<-ctx.Done()
+	return nil
+}
+
+func (c *scriptCarrier) handler() CarrierHandler {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.h
+}
 
 func (c *scriptCarrier) Submit(_ context.Context, m Outbound) (SubmitResult, error) {
 	c.mu.Lock()

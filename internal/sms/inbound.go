@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/events"
@@ -127,9 +128,26 @@ func (s *Service) retryOrphans(ctx context.Context, carrier string, keys []strin
 	}
 }
 
-// Run retries held receipts every second (another node may have recorded the part) and
-// drops those older than ten minutes, until ctx ends.
+// Run runs every carrier with the service as its handler (inbound messages and receipts
+// come back to HandleInbound and HandleReceipt) and retries held receipts, until ctx ends. A
+// carrier that fails stops the others.
 func (s *Service) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, c := range s.cfg.Carriers {
+		g.Go(func() error {
+			if err := c.Run(gctx, s); err != nil {
+				return fmt.Errorf("carrier %s: %w", c.Name(), err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return s.receiptRetries(gctx) })
+	return g.Wait()
+}
+
+// receiptRetries retries held receipts every second (another node may have recorded the part)
+// and drops those older than ten minutes, until ctx ends.
+func (s *Service) receiptRetries(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -217,7 +235,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 				if err := tx.MessagesInsert(ctx, []Message{m}); err != nil {
 					return err
 				}
-				if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: []string{m.ID}, KeywordReply: true}, sendOpts()); err != nil {
+				if err := tx.InsertJob(ctx, SendArgs{MessageIDs: []string{m.ID}, KeywordReply: true}, sendOpts()); err != nil {
 					return err
 				}
 			}
@@ -230,6 +248,6 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		if err != nil {
 			return err
 		}
-		return s.cfg.Events.PublishTx(ctx, tx.Raw(), ev)
+		return s.cfg.Events.PublishTx(ctx, tx, ev)
 	})
 }

@@ -21,9 +21,6 @@ import (
 type Config struct {
 	// Store persists messages and opt-outs (required).
 	Store Store
-	// Jobs enqueues send jobs in the message's transaction (required before Send; the job
-	// runner is built after the domains, so it may be set with SetJobs).
-	Jobs Jobs
 	// Events publishes SMSReceived and SMSDeliveryReportReceived (required).
 	Events Events
 	// Numbers checks sender ownership and routes inbound messages. Nil accepts every number
@@ -41,8 +38,8 @@ type Config struct {
 	// MaxBackoff caps the wait between submit retries, which doubles from 1s. Default 30s.
 	MaxBackoff time.Duration
 	// InFlight caps messages submitted to carriers whose outcome is not yet committed on this
-	// node: after a kill -9 these are the only ones sent twice. Set it to the carriers' total
-	// window. Default 10.
+	// node: after a kill -9 these are the only ones sent twice. Default: the carriers' total
+	// window (Windowed), or 10 when none has one.
 	InFlight int
 	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
 	// CTIA-style confirmations.
@@ -83,7 +80,7 @@ func New(cfg Config) *Service {
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	if cfg.InFlight <= 0 {
-		cfg.InFlight = 10
+		cfg.InFlight = totalWindow(cfg.Carriers)
 	}
 	if cfg.OptOutReply == "" {
 		cfg.OptOutReply = "You have been unsubscribed and will receive no further messages. Reply START to resubscribe."
@@ -108,8 +105,19 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// SetJobs sets the job inserter.
-func (s *Service) SetJobs(j Jobs) { s.cfg.Jobs = j }
+// totalWindow is the sum of the carriers' windows, or 10 when none has one.
+func totalWindow(carriers []Carrier) int {
+	n := 0
+	for _, c := range carriers {
+		if w, ok := c.(Windowed); ok {
+			n += w.Window()
+		}
+	}
+	if n <= 0 {
+		return 10
+	}
+	return n
+}
 
 // SendRequest is POST /sms.
 type SendRequest struct {
@@ -130,15 +138,24 @@ type Recipient struct {
 	RepeatabilityFirstSent string
 }
 
-// SendResult is one SmsSendResponseItem.
+// SendResult is the outcome for one recipient of a Send (one ACS SmsSendResponseItem).
 type SendResult struct {
-	To                  string
-	MessageID           string
-	HTTPStatusCode      int
-	Successful          bool
+	// To is the recipient as the request gave it.
+	To string
+	// MessageID is the queued message, or the first one sent under a repeated
+	// repeatabilityRequestId; empty when Err is set.
+	MessageID string
+	// RepeatabilityResult is "accepted" or "rejected" when the recipient carried a
+	// repeatabilityRequestId, else empty.
 	RepeatabilityResult string
-	ErrorMessage        string
+	// Err is nil when the message was queued (or is a repeat of a queued one), else why this
+	// recipient was refused: a *problem.Error whose kind the edge maps to a status (invalid
+	// number or repeatability fields: problem.KindInvalid).
+	Err error
 }
+
+// Successful reports whether the recipient's message was accepted.
+func (r SendResult) Successful() bool { return r.Err == nil }
 
 // Send validates req and durably queues one message per valid recipient: every message row
 // and its send job commit in one transaction before Send returns. Request-wide problems
@@ -194,7 +211,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 		return nil, err
 	}
 	for _, r := range results {
-		if r.Successful && r.RepeatabilityResult != "rejected" {
+		if r.Successful() && r.RepeatabilityResult != "rejected" {
 			s.metrics.messages.WithLabelValues("queued").Inc()
 		}
 	}
@@ -224,14 +241,13 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 			rid := strings.ToLower(r.RepeatabilityRequestID)
 			switch {
 			case !ok:
-				res.HTTPStatusCode, res.ErrorMessage = 400, fmt.Sprintf("Invalid To phone number %q: not E.164", r.To)
+				res.Err = problem.Invalid("to", "Invalid To phone number %q: not E.164", r.To)
 			case rid != "" && (!validUUID(rid) || r.RepeatabilityFirstSent == ""):
-				res.HTTPStatusCode = 400
-				res.ErrorMessage = "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set"
+				res.Err = problem.Invalid("repeatabilityRequestId", "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set")
 			case rid != "" && prev[rid].ID != "":
-				res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = prev[rid].ID, 202, true, "rejected"
+				res.MessageID, res.RepeatabilityResult = prev[rid].ID, "rejected"
 			case rid != "" && seenRID[rid] != "":
-				res.MessageID, res.HTTPStatusCode, res.Successful, res.RepeatabilityResult = seenRID[rid], 202, true, "rejected"
+				res.MessageID, res.RepeatabilityResult = seenRID[rid], "rejected"
 			default:
 				m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
 					Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
@@ -242,7 +258,7 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 					queued = append(queued, m.ID)
 				}
 				msgs = append(msgs, m)
-				res.MessageID, res.HTTPStatusCode, res.Successful = m.ID, 202, true
+				res.MessageID = m.ID
 				if rid != "" {
 					res.RepeatabilityResult = "accepted"
 					seenRID[rid] = m.ID
@@ -261,7 +277,7 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 			}
 		}
 		if len(queued) > 0 {
-			if err := s.cfg.Jobs.InsertTx(ctx, tx.Raw(), SendArgs{MessageIDs: queued}, sendOpts()); err != nil {
+			if err := tx.InsertJob(ctx, SendArgs{MessageIDs: queued}, sendOpts()); err != nil {
 				return fmt.Errorf("enqueue send: %w", err)
 			}
 		}

@@ -30,8 +30,9 @@ type fixture struct {
 }
 
 func newFixture(numbers Numbers) *fixture {
-	f := &fixture{store: newMemStore(), jobs: &memJobs{}, events: &memEvents{}, carrier: &scriptCarrier{name: "c1", errs: map[string]error{}}}
-	f.svc = New(Config{Store: f.store, Jobs: f.jobs, Events: f.events, Numbers: numbers, Carriers: []Carrier{f.carrier}})
+	f := &fixture{store: newMemStore(), events: &memEvents{}, carrier: &scriptCarrier{name: "c1", errs: map[string]error{}}}
+	f.jobs = f.store.jobs
+	f.svc = New(Config{Store: f.store, Events: f.events, Numbers: numbers, Carriers: []Carrier{f.carrier}})
 	return f
 }
 
@@ -80,14 +81,19 @@ func TestSendResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ok, invalid := problem.Kind(-1), problem.KindInvalid
 	want := []struct {
-		status int
-		ok     bool
-		rep    string
-	}{{202, true, ""}, {400, false, ""}, {202, true, ""}, {202, true, "accepted"}, {202, true, "rejected"}, {400, false, ""}}
+		kind problem.Kind // -1: accepted
+		rep  string
+	}{{ok, ""}, {invalid, ""}, {ok, ""}, {ok, "accepted"}, {ok, "rejected"}, {invalid, ""}}
 	for i, w := range want {
-		if r := res[i]; r.HTTPStatusCode != w.status || r.Successful != w.ok || r.RepeatabilityResult != w.rep {
-			t.Errorf("result %d = %+v, want %+v", i, r, w)
+		r := res[i]
+		kind := problem.Kind(-1)
+		if r.Err != nil {
+			kind = problem.KindOf(r.Err)
+		}
+		if kind != w.kind || r.Successful() != (w.kind == ok) || r.RepeatabilityResult != w.rep || (r.MessageID == "") == (w.kind == ok) {
+			t.Errorf("result %d = %+v, want kind %v repeatability %q", i, r, w.kind, w.rep)
 		}
 	}
 	if res[3].MessageID != res[4].MessageID {
@@ -230,10 +236,10 @@ func TestInbound(t *testing.T) {
 
 func TestCarrierPerNumber(t *testing.T) {
 	t.Parallel()
-	st, jobs := newMemStore(), &memJobs{}
+	st := newMemStore()
 	c1, c2 := &scriptCarrier{name: "c1"}, &scriptCarrier{name: "c2"}
 	nums := memNumbers{us: {Purchased: true, CanSend: true, Carrier: "c2"}, "+14252000111": {Purchased: true, CanSend: true, Carrier: "gone"}}
-	svc := New(Config{Store: st, Jobs: jobs, Events: &memEvents{}, Numbers: nums, Carriers: []Carrier{c1, c2}})
+	svc := New(Config{Store: st, Events: &memEvents{}, Numbers: nums, Carriers: []Carrier{c1, c2}})
 	ctx := context.Background()
 	r1, _ := svc.Send(ctx, SendRequest{From: us, Message: "x", Recipients: []Recipient{{To: them}}})
 	r2, _ := svc.Send(ctx, SendRequest{From: "+14252000111", Message: "x", Recipients: []Recipient{{To: them}}})
@@ -256,7 +262,7 @@ func TestOptOutAfterAccept(t *testing.T) {
 	down := &SubmitError{Temporary: true, Reason: "no bind"}
 	f.carrier.errs[them], f.carrier.errs[other] = down, down
 	res, err := f.svc.Send(ctx, SendRequest{From: us, Message: "offer", DeliveryReport: true, Recipients: []Recipient{{To: them}, {To: other}}})
-	if err != nil || !res[0].Successful || !res[1].Successful {
+	if err != nil || !res[0].Successful() || !res[1].Successful() {
 		t.Fatalf("send: %v %+v", err, res)
 	}
 	w := &sendWorker{s: f.svc}
@@ -316,5 +322,60 @@ func TestOptOutAfterAccept(t *testing.T) {
 	}
 	if r, _ := f.store.MessageGet(ctx, reply.MessageIDs[0]); r.Status != StatusSent || r.To != them || !strings.Contains(r.Text, "unsubscribed") {
 		t.Fatalf("STOP confirmation %+v", r)
+	}
+}
+
+// TestRunHandsCarriersTheService: Run runs every carrier with the service itself as the
+// handler of what the carrier receives, and returns when ctx ends.
+func TestRunHandsCarriersTheService(t *testing.T) {
+	t.Parallel()
+	c1, c2 := &scriptCarrier{name: "c1"}, &scriptCarrier{name: "c2"}
+	svc := New(Config{Store: newMemStore(), Events: &memEvents{}, Carriers: []Carrier{c1, c2}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for c1.handler() == nil || c2.handler() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("carriers not run")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, c := range []*scriptCarrier{c1, c2} {
+		if h, ok := c.handler().(*Service); !ok || h != svc {
+			t.Errorf("carrier %s got handler %T, want the service", c.name, c.handler())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// windowCarrier is a Windowed carrier.
+type windowCarrier struct {
+	*scriptCarrier
+	window int
+}
+
+func (c windowCarrier) Window() int { return c.window }
+
+func TestInFlightDefault(t *testing.T) {
+	t.Parallel()
+	plain := &scriptCarrier{name: "http"}
+	for _, tt := range []struct {
+		name      string
+		carriers  []Carrier
+		set, want int
+	}{
+		{"no carriers", nil, 0, 10},
+		{"no window", []Carrier{plain}, 0, 10},
+		{"sum of windows", []Carrier{windowCarrier{&scriptCarrier{name: "a"}, 10}, plain, windowCarrier{&scriptCarrier{name: "b"}, 30}}, 0, 40},
+		{"configured wins", []Carrier{windowCarrier{&scriptCarrier{name: "a"}, 10}}, 3, 3},
+	} {
+		svc := New(Config{Store: newMemStore(), Events: &memEvents{}, Carriers: tt.carriers, InFlight: tt.set})
+		if got := cap(svc.inflight); got != tt.want {
+			t.Errorf("%s: in flight %d, want %d", tt.name, got, tt.want)
+		}
 	}
 }

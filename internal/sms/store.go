@@ -71,10 +71,10 @@ type MessageFilter struct {
 	Limit int
 }
 
-// Tx is the work the SMS domain does inside one store transaction. Raw returns the store's own
-// transaction handle, which job and event inserters use so that jobs commit with the rows.
+// Tx is the work the SMS domain does inside one store transaction. Its InsertJob is the
+// outbox: send jobs and webhook deliveries inserted through it commit with the rows.
 type Tx interface {
-	Raw() any
+	events.JobInserter
 	// MessagesInsert inserts ms (in one statement where it can); a repeated repeatability id
 	// gives problem.ErrConflict.
 	MessagesInsert(ctx context.Context, ms []Message) error
@@ -114,13 +114,9 @@ type Store interface {
 	OptOutCheck(ctx context.Context, from string, tos []string) (map[string]bool, error)
 }
 
-// Jobs enqueues River jobs inside a store transaction (tx is Tx.Raw()); the app adapts
-// internal/jobs.Runner to it.
-type Jobs = events.Inserter
-
 // Events publishes events inside a store transaction; *events.Dispatcher implements it.
 type Events interface {
-	PublishTx(ctx context.Context, tx any, evs ...events.Event) error
+	PublishTx(ctx context.Context, tx events.JobInserter, evs ...events.Event) error
 }
 
 // Numbers answers what telgw knows about its own phone numbers (internal/numbers).

@@ -297,7 +297,7 @@ func (s *Service) record(ctx context.Context, batch []outcome, attempt int) erro
 			return err
 		}
 		if len(waiting) > 0 {
-			return s.cfg.Jobs.InsertTx(ctx, tx.Raw(), ReportTimeoutArgs{MessageIDs: waiting}, &river.InsertOpts{ScheduledAt: deadline})
+			return tx.InsertJob(ctx, ReportTimeoutArgs{MessageIDs: waiting}, &river.InsertOpts{ScheduledAt: deadline})
 		}
 		return nil
 	})
@@ -312,7 +312,7 @@ func (s *Service) record(ctx context.Context, batch []outcome, attempt int) erro
 func (s *Service) retryLater(ctx context.Context, args SendArgs) error {
 	backoff := min(time.Second<<min(args.Attempt-1, 20), s.cfg.MaxBackoff)
 	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
-		return s.cfg.Jobs.InsertTx(ctx, tx.Raw(), args, &river.InsertOpts{MaxAttempts: 25, ScheduledAt: time.Now().Add(backoff)})
+		return tx.InsertJob(ctx, args, &river.InsertOpts{MaxAttempts: 25, ScheduledAt: time.Now().Add(backoff)})
 	})
 }
 
@@ -368,7 +368,7 @@ func (s *Service) reportTx(ctx context.Context, tx Tx, m Message, at time.Time) 
 	if err != nil {
 		return err
 	}
-	return s.cfg.Events.PublishTx(ctx, tx.Raw(), ev)
+	return s.cfg.Events.PublishTx(ctx, tx, ev)
 }
 
 func trimPlus(s string) string {

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -40,6 +44,9 @@ type DB struct {
 	pool    *pgxpool.Pool // nil on SQLite
 	dialect Dialect
 	rewrite sync.Map // query → rewritten query (SQLite)
+	// jobs inserts River jobs inside this store's transactions (Tx.InsertJob). It is
+	// insert-only: internal/jobs builds the clients that work them.
+	jobs *river.Client[*sql.Tx]
 }
 
 // Options tunes Open.
@@ -127,7 +134,7 @@ func openSQLite(opts Options) (*DB, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &DB{sql: db, dialect: SQLite}, nil
+	return newDB(db, nil, SQLite)
 }
 
 func openPostgres(ctx context.Context, opts Options) (*DB, error) {
@@ -148,7 +155,34 @@ func openPostgres(ctx context.Context, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect postgres: %w", err)
 	}
-	return &DB{sql: stdlib.OpenDBFromPool(pool), pool: pool, dialect: Postgres}, nil
+	return newDB(stdlib.OpenDBFromPool(pool), pool, Postgres)
+}
+
+// newDB wraps an open pool and builds its insert-only River client: database/sql on both
+// dialects, so InsertJob runs on the very *sql.Tx that writes the domain's rows (on
+// PostgreSQL its pg_notify wakes the pgx working clients when the transaction commits).
+//
+// The client has no Workers bundle, which is what makes it insert-only, and River then skips
+// its unknown-kind check: a job of a kind no node works is stored, and the working client
+// fails it as unknown. That is what a rolling upgrade needs (an older node leaves a newer
+// kind to a newer node); domains insert only kinds they register.
+func newDB(sdb *sql.DB, pool *pgxpool.Pool, d Dialect) (*DB, error) {
+	db := &DB{sql: sdb, pool: pool, dialect: d}
+	var err error
+	cfg := &river.Config{Logger: slog.New(slog.DiscardHandler)}
+	if d == SQLite {
+		db.jobs, err = river.NewClient(riversqlite.New(sdb), cfg)
+	} else {
+		db.jobs, err = river.NewClient(riverdatabasesql.New(sdb), cfg)
+	}
+	if err != nil {
+		_ = sdb.Close()
+		if pool != nil {
+			pool.Close()
+		}
+		return nil, fmt.Errorf("river insert client: %w", err)
+	}
+	return db, nil
 }
 
 // Close releases the pool.
@@ -239,8 +273,15 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, t.db.Q(query), args...)
 }
 
-// SQL returns the database/sql transaction (for River's InsertTx).
-func (t *Tx) SQL() *sql.Tx { return t.tx }
+// InsertJob enqueues a River job inside the transaction: the job becomes visible to the
+// workers exactly when the transaction commits, and vanishes with it on rollback. It is the
+// outbox every domain's transaction interface offers (sms.Tx, events.JobInserter).
+func (t *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	if _, err := t.db.jobs.InsertTx(ctx, t.tx, args, opts); err != nil {
+		return fmt.Errorf("insert job %s: %w", args.Kind(), err)
+	}
+	return nil
+}
 
 // Dialect reports which engine the transaction runs on.
 func (t *Tx) Dialect() Dialect { return t.db.dialect }

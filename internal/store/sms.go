@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms"
 )
@@ -132,8 +134,10 @@ func (db *DB) OptOutCheck(ctx context.Context, from string, tos []string) (map[s
 // smsTx implements sms.Tx on a store transaction.
 type smsTx struct{ tx *Tx }
 
-// Raw returns the *store.Tx, for job inserts in the same transaction.
-func (t smsTx) Raw() any { return t.tx }
+// InsertJob enqueues a job in the transaction (sms.Tx's outbox).
+func (t smsTx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	return t.tx.InsertJob(ctx, args, opts)
+}
 
 func nullIfEmpty(s string) any {
 	if s == "" {

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/telgw/telgw/internal/sms"
@@ -52,8 +53,6 @@ type Config struct {
 	Timeout time.Duration
 	// Client sends requests. Default an http.Client with Timeout.
 	Client *http.Client
-	// Handler receives receipts and inbound messages (required).
-	Handler sms.CarrierHandler
 	// Logger receives warnings. Default discards.
 	Logger *slog.Logger
 }
@@ -62,7 +61,14 @@ type Config struct {
 type Carrier struct {
 	cfg Config
 	log *slog.Logger
+	// h takes the callbacks; Run sets it and then closes ready.
+	h     sms.CarrierHandler
+	ready chan struct{}
+	once  sync.Once
 }
+
+// readyWait bounds how long a callback arriving before Run waits for the handler.
+const readyWait = 5 * time.Second
 
 var _ sms.Carrier = (*Carrier)(nil)
 
@@ -85,9 +91,6 @@ func New(cfg Config) (*Carrier, error) {
 	if cfg.CallbackToken == "" {
 		errs = append(errs, errors.New("callbackToken: required"))
 	}
-	if cfg.Handler == nil {
-		errs = append(errs, errors.New("handler: required"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("http carrier %q: %w", cfg.Name, err)
 	}
@@ -109,11 +112,36 @@ func New(cfg Config) (*Carrier, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Carrier{cfg: cfg, log: cfg.Logger.With("carrier", cfg.Name)}, nil
+	return &Carrier{cfg: cfg, log: cfg.Logger.With("carrier", cfg.Name), ready: make(chan struct{})}, nil
 }
 
 // Name implements sms.Carrier.
 func (c *Carrier) Name() string { return c.cfg.Name }
+
+// Run hands the callbacks ServeHTTP takes to h until ctx ends (sms.Carrier). The HTTP carrier
+// holds no connection of its own: submits are requests made by Submit.
+func (c *Carrier) Run(ctx context.Context, h sms.CarrierHandler) error {
+	if h == nil {
+		return fmt.Errorf("http carrier %q: no handler", c.cfg.Name)
+	}
+	c.once.Do(func() { c.h = h; close(c.ready) })
+	<-ctx.Done()
+	return nil
+}
+
+// handler waits (briefly) for Run to hand over the handler: callbacks may arrive as soon as
+// the HTTP edge listens, a moment before the carriers run.
+func (c *Carrier) handler(ctx context.Context) sms.CarrierHandler {
+	t := time.NewTimer(readyWait)
+	defer t.Stop()
+	select {
+	case <-c.ready:
+		return c.h
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return nil
+}
 
 // carrierID is the id telgw records for a message sent over HTTP: its own message id, which
 // the DLR callback carries back.
@@ -241,6 +269,11 @@ func (c *Carrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad token", http.StatusForbidden)
 		return
 	}
+	h := c.handler(r.Context())
+	if h == nil {
+		http.Error(w, "not running yet; try again", http.StatusServiceUnavailable)
+		return
+	}
 	var err error
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/dlr"):
@@ -253,7 +286,7 @@ func (c *Carrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if v, perr := strconv.Atoi(r.Form.Get("status")); perr == nil {
 			st = kannelState(v)
 		}
-		err = c.cfg.Handler.HandleReceipt(r.Context(), sms.Receipt{Carrier: c.cfg.Name, ReceivedAt: time.Now(),
+		err = h.HandleReceipt(r.Context(), sms.Receipt{Carrier: c.cfg.Name, ReceivedAt: time.Now(),
 			Receipt: receipt.Receipt{ID: carrierID(id), State: st, Err: r.Form.Get("err"), Submitted: -1, Delivered: -1}})
 	case strings.HasSuffix(r.URL.Path, "/inbound"):
 		from, to := r.Form.Get("from"), r.Form.Get("to")
@@ -261,7 +294,7 @@ func (c *Carrier) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "from and to are required", http.StatusBadRequest)
 			return
 		}
-		err = c.cfg.Handler.HandleInbound(r.Context(), sms.Inbound{Carrier: c.cfg.Name, From: plus(from), To: plus(to),
+		err = h.HandleInbound(r.Context(), sms.Inbound{Carrier: c.cfg.Name, From: plus(from), To: plus(to),
 			Text: r.Form.Get("text"), Segments: 1, ReceivedAt: time.Now()})
 	default:
 		http.NotFound(w, r)

@@ -53,7 +53,7 @@ func TestSubmitRendersRequest(t *testing.T) {
 	defer srv.Close()
 	c, err := New(Config{Name: "acme", URL: srv.URL + "/send?to={toDigits}&text={text}&dlr={dlrUrl}&mask={dlrMask}", Method: "post",
 		Body: `{"from":"{from}","text":"{text}"}`, ContentType: "application/json", Username: "u", Password: "p",
-		Headers: map[string]string{"X-Key": "k"}, CallbackToken: "tok", Handler: &recorder{},
+		Headers: map[string]string{"X-Key": "k"}, CallbackToken: "tok",
 		PublicBase: func() string { return "http://telgw.test/" }})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestSubmitClassifiesErrors(t *testing.T) {
 	}{{400, false}, {403, false}, {429, true}, {500, true}, {503, true}}
 	for _, tt := range tests {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tt.status) }))
-		c, _ := New(Config{Name: "x", URL: srv.URL + "/?t={text}", CallbackToken: "t", Handler: &recorder{}})
+		c, _ := New(Config{Name: "x", URL: srv.URL + "/?t={text}", CallbackToken: "t"})
 		_, err := c.Submit(context.Background(), sms.Outbound{MessageID: "m", From: "+1", To: "+2", Text: "x"})
 		var se *sms.SubmitError
 		if !errors.As(err, &se) || se.Temporary != tt.temporary || se.Code != uint32(tt.status) {
@@ -93,7 +93,7 @@ func TestSubmitClassifiesErrors(t *testing.T) {
 		}
 		srv.Close()
 	}
-	c, _ := New(Config{Name: "x", URL: "http://127.0.0.1:1/?t={text}", CallbackToken: "t", Handler: &recorder{}})
+	c, _ := New(Config{Name: "x", URL: "http://127.0.0.1:1/?t={text}", CallbackToken: "t"})
 	if _, err := c.Submit(context.Background(), sms.Outbound{Text: "x"}); !sms.IsTemporary(err) {
 		t.Errorf("connection refused: %v", err)
 	}
@@ -102,10 +102,11 @@ func TestSubmitClassifiesErrors(t *testing.T) {
 func TestCallbacks(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	c, err := New(Config{Name: "acme", URL: "http://x/?{text}", CallbackToken: "tok", Handler: rec})
+	c, err := New(Config{Name: "acme", URL: "http://x/?{text}", CallbackToken: "tok"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, c, rec)
 	tests := []struct {
 		name, method, target, form string
 		status                     int
@@ -153,10 +154,53 @@ func TestCallbacks(t *testing.T) {
 	}
 }
 
+// run runs c with h until the test ends.
+func run(t *testing.T, c *Carrier, h sms.CarrierHandler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx, h) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestCallbackBeforeRun: a callback that arrives before Run hands over the handler waits for
+// it; one whose request ends first is told to retry (503).
+func TestCallbackBeforeRun(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{Name: "acme", URL: "http://x/?{text}", CallbackToken: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w := httptest.NewRecorder()
+	c.ServeHTTP(w, httptest.NewRequest("GET", "/x/inbound?token=tok&from=1&to=2&text=x", nil).WithContext(ctx))
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("callback with no handler answered %d, want 503", w.Code)
+	}
+	rec := &recorder{}
+	answered := make(chan int, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, httptest.NewRequest("GET", "/x/inbound?token=tok&from=1&to=2&text=early", nil))
+		answered <- w.Code
+	}()
+	time.Sleep(20 * time.Millisecond)
+	run(t, c, rec)
+	if code := <-answered; code != 200 {
+		t.Fatalf("early callback answered %d", code)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.inbound) != 1 || rec.inbound[0].Text != "early" {
+		t.Fatalf("inbound %+v", rec.inbound)
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
 	_, err := New(Config{URL: "ftp://x", Method: "PUT"})
-	for _, want := range []string{"name", "url", "method", "callbackToken", "handler"} {
+	for _, want := range []string{"name", "url", "method", "callbackToken"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
@@ -188,11 +232,12 @@ catch-all = true
 		}
 	}()
 	var err error
-	c, err = New(Config{Name: "kannel", CallbackToken: "tok", Handler: rec, PublicBase: func() string { return cb.URL + "/" },
+	c, err = New(Config{Name: "kannel", CallbackToken: "tok", PublicBase: func() string { return cb.URL + "/" },
 		URL: sendsms + "?username=bench&password=bench&from={fromDigits}&to={toDigits}&text={text}&dlr-mask=3&dlr-url={dlrUrl}"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, c, rec)
 	smsc.Wait("bind", nil, 30*time.Second)
 	res, err := c.Submit(context.Background(), sms.Outbound{MessageID: "m-kannel", From: "+14255550100", To: "+14255550199", Text: "via Kannel €", DeliveryReport: true})
 	if err != nil {

@@ -27,7 +27,8 @@ type Carrier struct {
 	rr    atomic.Uint32
 	ref   atomic.Uint32
 	reasm *gsm.Reassembler
-	parts sms.PartStore // nil: parts are kept in reasm only
+	parts sms.PartStore      // nil: parts are kept in reasm only
+	h     sms.CarrierHandler // set by Run before any link starts
 
 	bmu       sync.Mutex
 	boundCh   chan struct{} // closed and replaced whenever a link's bound state changes
@@ -35,7 +36,10 @@ type Carrier struct {
 	submitted atomic.Int64
 }
 
-var _ sms.Carrier = (*Carrier)(nil)
+var (
+	_ sms.Carrier  = (*Carrier)(nil)
+	_ sms.Windowed = (*Carrier)(nil)
+)
 
 // New validates cfg and builds a Carrier; Run connects it.
 func New(cfg Config) (*Carrier, error) {
@@ -44,7 +48,7 @@ func New(cfg Config) (*Carrier, error) {
 		return nil, fmt.Errorf("smpp carrier %q: %w", cfg.Name, err)
 	}
 	c := &Carrier{cfg: cfg, log: cfg.Logger.With("carrier", cfg.Name), boundCh: make(chan struct{}),
-		reasm: gsm.NewReassembler(cfg.ReassemblyTimeout, 0), now: time.Now}
+		reasm: gsm.NewReassembler(cfg.ReassemblyTimeout, 0), parts: cfg.Parts, now: time.Now}
 	kind := bindTRX
 	if cfg.BindMode == "txrx" {
 		kind = bindTX
@@ -75,15 +79,16 @@ func (c *Carrier) Bound() int {
 // Submitted counts submit_sm PDUs the SMSC accepted since start.
 func (c *Carrier) Submitted() int64 { return c.submitted.Load() }
 
-// SetPartStore makes the reassembly of concatenated inbound messages durable: each part is
-// stored in ps before its deliver_sm_resp, so a part acknowledged to the SMSC survives a
-// crash, and parts of one message that arrive on binds of different nodes sharing ps are
-// joined. Without it parts wait in memory only. Call it before Run.
-func (c *Carrier) SetPartStore(ps sms.PartStore) { c.parts = ps }
+// Window is how many submit_sm may await their responses at once, over every link (sms.Windowed).
+func (c *Carrier) Window() int { return c.cfg.Window * c.cfg.Links }
 
-// Run holds every link bound until ctx ends, then unbinds them. Timed-out partial inbound
-// messages are delivered to the handler as they expire.
-func (c *Carrier) Run(ctx context.Context) error {
+// Run holds every link bound until ctx ends, then unbinds them (sms.Carrier). Inbound messages
+// and receipts go to h, timed-out partial inbound messages as they expire.
+func (c *Carrier) Run(ctx context.Context, h sms.CarrierHandler) error {
+	if h == nil {
+		return fmt.Errorf("smpp carrier %q: no handler", c.cfg.Name)
+	}
+	c.h = h
 	var wg sync.WaitGroup
 	for _, l := range c.links {
 		wg.Go(func() { l.run(ctx) })
@@ -329,7 +334,7 @@ func (c *Carrier) handleDeliverSM(ctx context.Context, body []byte, log *slog.Lo
 			return 0x65
 		}
 		c.cfg.Metrics.delivers.WithLabelValues(c.cfg.Name, "receipt").Inc()
-		if err := c.cfg.Handler.HandleReceipt(ctx, sms.Receipt{Carrier: c.cfg.Name, Receipt: r, ReceivedAt: now}); err != nil {
+		if err := c.h.HandleReceipt(ctx, sms.Receipt{Carrier: c.cfg.Name, Receipt: r, ReceivedAt: now}); err != nil {
 			log.Error("recording delivery receipt failed; asking the SMSC to retry", "err", err)
 			return statusRxTAppn
 		}
@@ -356,7 +361,7 @@ func (c *Carrier) handleDeliverSM(ctx context.Context, body []byte, log *slog.Lo
 func (c *Carrier) deliverInbound(ctx context.Context, m gsm.Message) error {
 	in := sms.Inbound{Carrier: c.cfg.Name, From: m.From, To: m.To, Text: m.Text, Segments: m.Segments,
 		Missing: m.Missing, ReceivedAt: c.now()}
-	if err := c.cfg.Handler.HandleInbound(ctx, in); err != nil {
+	if err := c.h.HandleInbound(ctx, in); err != nil {
 		c.log.Error("recording inbound message failed; asking the SMSC to retry", "err", err, "from", m.From)
 		return err
 	}

@@ -56,8 +56,11 @@ type Config struct {
 	Concat gsm.Concat
 	// ReassemblyTimeout is how long inbound parts wait for their siblings. Default 5m.
 	ReassemblyTimeout time.Duration
-	// Handler receives inbound messages and receipts (required).
-	Handler sms.CarrierHandler
+	// Parts makes the reassembly of concatenated inbound messages durable: each part is
+	// stored before its deliver_sm_resp, so a part acknowledged to the SMSC survives a crash,
+	// and parts of one message that arrive on binds of different nodes sharing it are joined.
+	// Nil keeps parts in memory only.
+	Parts sms.PartStore
 	// Logger receives link events. Default discards.
 	Logger *slog.Logger
 	// Metrics receive link metrics (NewMetrics); nil keeps them unregistered.
@@ -119,9 +122,6 @@ func (c *Config) validate() error {
 	}
 	if c.MaxRate < 0 {
 		errs = append(errs, errors.New("maxRate: must not be negative"))
-	}
-	if c.Handler == nil {
-		errs = append(errs, errors.New("handler: required"))
 	}
 	return errors.Join(errs...)
 }

@@ -139,7 +139,7 @@ type stoppableCarrier struct {
 func startCarrierWithParts(t *testing.T, s *smsctest.SMSC, h sms.CarrierHandler, db *store.DB, mod func(*Config)) stoppableCarrier {
 	t.Helper()
 	cfg := Config{Name: "smsc1", Address: s.Addr(), SystemID: "telgw", Password: "secret", SystemType: "telgw",
-		Handler: h, Logger: testLogger(t), RebindMin: 50 * time.Millisecond, RebindMax: 200 * time.Millisecond}
+		Parts: db, Logger: testLogger(t), RebindMin: 50 * time.Millisecond, RebindMax: 200 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -147,10 +147,9 @@ func startCarrierWithParts(t *testing.T, s *smsctest.SMSC, h sms.CarrierHandler,
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetPartStore(db)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
+	go func() { defer close(done); _ = c.Run(ctx, h) }()
 	stopped := false
 	stop := func() {
 		if !stopped {

@@ -59,7 +59,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func startCarrier(t *testing.T, s *smsctest.SMSC, h sms.CarrierHandler, mod func(*Config)) *Carrier {
 	t.Helper()
 	cfg := Config{Name: "smsc1", Address: s.Addr(), SystemID: "telgw", Password: "secret", SystemType: "telgw",
-		Handler: h, Logger: testLogger(t), RebindMin: 50 * time.Millisecond, RebindMax: 200 * time.Millisecond}
+		Logger: testLogger(t), RebindMin: 50 * time.Millisecond, RebindMax: 200 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -69,7 +69,7 @@ func startCarrier(t *testing.T, s *smsctest.SMSC, h sms.CarrierHandler, mod func
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
+	go func() { defer close(done); _ = c.Run(ctx, h) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return c
 }
@@ -358,9 +358,37 @@ func submitEventually(c *Carrier, text string) error {
 	}
 }
 
+// TestWindow: the carrier's window (what sizes the sms service's in-flight cap) is the
+// per-link window times the links, with the defaults applied (10 × 1).
+func TestWindow(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ window, links, want int }{{0, 0, 10}, {5, 0, 5}, {0, 3, 30}, {4, 2, 8}} {
+		c, err := New(Config{Name: "x", Address: "127.0.0.1:1", Window: tt.window, Links: tt.links})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w sms.Windowed = c
+		if got := w.Window(); got != tt.want {
+			t.Errorf("window %d links %d: Window() = %d, want %d", tt.window, tt.links, got, tt.want)
+		}
+	}
+}
+
+// TestRunNeedsHandler: Run refuses a nil handler instead of crashing on the first deliver_sm.
+func TestRunNeedsHandler(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{Name: "x", Address: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(context.Background(), nil); err == nil {
+		t.Fatal("Run with no handler succeeded")
+	}
+}
+
 func TestNoBindIsTemporary(t *testing.T) {
 	t.Parallel()
-	c, err := New(Config{Name: "x", Address: "127.0.0.1:1", Handler: newRecorder(), BindWait: 50 * time.Millisecond})
+	c, err := New(Config{Name: "x", Address: "127.0.0.1:1", BindWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,7 +404,7 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"name", "address", "password", "maxRate", "handler"} {
+	for _, want := range []string{"name", "address", "password", "maxRate"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %s", err, want)
 		}

@@ -151,6 +151,11 @@ type probeArgs struct {
 
 func (probeArgs) Kind() string { return "telgw.storetest.probe" }
 
+// unknownArgs is a job kind no worker is registered for.
+type unknownArgs struct{}
+
+func (unknownArgs) Kind() string { return "telgw.storetest.unknown" }
+
 type probeWorker struct {
 	river.WorkerDefaults[probeArgs]
 	mu   sync.Mutex
@@ -164,8 +169,8 @@ func (w *probeWorker) Work(_ context.Context, j *river.Job[probeArgs]) error {
 	return nil
 }
 
-// jobsTransactional checks River on the store: a job inserted in a rolled-back transaction never
-// runs, committed ones run exactly once.
+// jobsTransactional checks the store's outbox (Tx.InsertJob) with the jobs runner: a job
+// inserted in a rolled-back transaction never runs, committed ones run exactly once.
 func jobsTransactional(t *testing.T, db *store.DB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -176,9 +181,20 @@ func jobsTransactional(t *testing.T, db *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The store's client is insert-only: it takes a kind no worker of its own knows (the
+	// runner's workers decide). Rolled back, so nothing is left to work.
+	errRollback := errors.New("roll back")
+	if err := db.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertJob(ctx, unknownArgs{}, nil); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatalf("insert a job of an unregistered kind: %v", err)
+	}
 	for n := range 20 {
 		err := db.InTx(ctx, func(tx *store.Tx) error {
-			if _, err := r.InsertTx(ctx, tx, probeArgs{N: n}, nil); err != nil {
+			if err := tx.InsertJob(ctx, probeArgs{N: n}, nil); err != nil {
 				return err
 			}
 			if n%2 == 1 {
