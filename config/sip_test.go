@@ -23,7 +23,6 @@ sip:
   idleTimeout: 2m
   requestTimeout: 5s
   maxConnsPerIP: 0
-  webrtc: {registerTimeout: 4s}
   codecs: [PCMA/8000, telephone-event/8000]
   media: {listenIP: 10.0.0.5, externalIP: 203.0.113.5, portMin: 30000, portMax: 30999, timeout: -1s}
   tls: {addr: 0.0.0.0:5061, certFile: /etc/telgw/sip.crt, keyFile: /etc/telgw/sip.key, caFile: /etc/telgw/ca.pem, minVersion: "1.3"}
@@ -38,7 +37,7 @@ sip:
       optionsInterval: 30s
       numberFormat: {style: "11", techPrefix: "1010", userPhone: true}
       register: {enabled: true, expires: 10m}
-  webrtc: {maxDevicesPerUser: 3, maxContactsPerRegister: 1}
+  webrtc: {maxDevicesPerUser: 3, maxContactsPerRegister: 1, registerTimeout: 4s}
 `
 
 func TestSIPKeys(t *testing.T) {
