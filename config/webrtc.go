@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/telgw/telgw/internal/sip"
 )
 
 // WebRTC configures the media of WebRTC users' call legs (internal/bridge/webrtc): ICE host
@@ -35,13 +37,13 @@ type WebRTC struct {
 	MaxContactsPerRegister int `yaml:"maxContactsPerRegister"`
 	// RegisterTimeout closes a SIP WebSocket that has carried no authenticated request (a
 	// REGISTER answered 2xx, a request with credentials answered 18x/2xx) this long after it
-	// opened. Default 10s.
+	// opened. Default 10s (internal/sip checks it as sip.Config.WSRegisterTimeout).
 	RegisterTimeout time.Duration `yaml:"registerTimeout"`
 }
 
 func defaultWebRTC() WebRTC {
 	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second, MaxDevicesPerUser: 10, MaxContactsPerRegister: 5,
-		RegisterTimeout: 10 * time.Second}
+		RegisterTimeout: sip.DefaultConfig().WSRegisterTimeout}
 }
 
 func (w *WebRTC) validate(key string) []error {
@@ -69,9 +71,6 @@ func (w *WebRTC) validate(key string) []error {
 	}
 	if w.ConnectTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("%s.connectTimeout: must be positive", key))
-	}
-	if w.RegisterTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("%s.registerTimeout: must be positive", key))
 	}
 	return errs
 }

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -69,7 +68,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 		}
 		sc.SetPartStore(a.DB)
 		carriers = append(carriers, sc)
-		inflight += cmp.Or(c.SMPP.Window, 10) * max(c.SMPP.Links, 1)
+		inflight += sc.MaxInFlight()
 		runners = append(runners, sc.Run)
 	}
 	svc := sms.New(sms.Config{Store: a.DB, Jobs: jobs, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log,
