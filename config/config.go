@@ -20,6 +20,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/telgw/telgw/internal/api"
+	"github.com/telgw/telgw/internal/keys"
 	"github.com/telgw/telgw/internal/numbers"
 )
 
@@ -137,11 +139,11 @@ func (n Numbers) ServiceConfig() numbers.Config {
 func Default() Config {
 	return Config{
 		DataDir:    "./data",
-		KeyRefresh: 30 * time.Second,
+		KeyRefresh: keys.DefaultRefresh,
 		HTTP: HTTP{
 			Addr:            "127.0.0.1:8080",
-			MaxBodyBytes:    1 << 20,
-			ClockSkew:       15 * time.Minute,
+			MaxBodyBytes:    api.DefaultMaxBodyBytes,
+			ClockSkew:       api.DefaultClockSkew,
 			ShutdownTimeout: 15 * time.Second,
 
 			ReadHeaderTimeout: 5 * time.Second,
