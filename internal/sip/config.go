@@ -10,6 +10,7 @@
 package sip
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -132,13 +133,13 @@ type TrunkConfig struct {
 
 // DefaultConfig returns the SIP defaults that docs/CONFIG.md documents for the sip section.
 func DefaultConfig() Config {
-	yes, yes2 := true, true
+	yes := func() *bool { b := true; return &b }
 	return Config{
 		Addr:                "127.0.0.1:5060",
 		Realm:               "telgw",
 		DigestNonceTTL:      digest.DefaultNonceTTL,
-		RejectUnknownSource: &yes,
-		DialogSourceCheck:   &yes2,
+		RejectUnknownSource: yes(),
+		DialogSourceCheck:   yes(),
 		RingTimeout:         120 * time.Second,
 		FailoverTimeout:     5 * time.Second,
 		SessionExpires:      30 * time.Minute,
@@ -158,7 +159,7 @@ func DefaultConfig() Config {
 // It does no I/O; c is not modified.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	c.Addr = cmpOr(c.Addr, d.Addr)
+	c.Addr = cmp.Or(c.Addr, d.Addr)
 	host, _, _ := net.SplitHostPort(c.Addr)
 	if c.Host == "" {
 		c.Host = host
@@ -166,22 +167,22 @@ func (c Config) withDefaults() Config {
 			c.Host = "127.0.0.1"
 		}
 	}
-	c.Realm = cmpOr(c.Realm, d.Realm)
-	c.DigestNonceTTL = cmpOr(c.DigestNonceTTL, d.DigestNonceTTL)
+	c.Realm = cmp.Or(c.Realm, d.Realm)
+	c.DigestNonceTTL = cmp.Or(c.DigestNonceTTL, d.DigestNonceTTL)
 	if c.RejectUnknownSource == nil {
 		c.RejectUnknownSource = d.RejectUnknownSource
 	}
 	if c.DialogSourceCheck == nil {
 		c.DialogSourceCheck = d.DialogSourceCheck
 	}
-	c.RingTimeout = cmpOr(c.RingTimeout, d.RingTimeout)
-	c.FailoverTimeout = cmpOr(c.FailoverTimeout, d.FailoverTimeout)
-	c.SessionExpires = cmpOr(c.SessionExpires, d.SessionExpires)
-	c.SourceRate = cmpOr(c.SourceRate, d.SourceRate)
-	c.SourceBurst = cmpOr(c.SourceBurst, d.SourceBurst)
-	c.IdleTimeout = cmpOr(c.IdleTimeout, d.IdleTimeout)
-	c.RequestTimeout = cmpOr(c.RequestTimeout, d.RequestTimeout)
-	c.WSRegisterTimeout = cmpOr(c.WSRegisterTimeout, d.WSRegisterTimeout)
+	c.RingTimeout = cmp.Or(c.RingTimeout, d.RingTimeout)
+	c.FailoverTimeout = cmp.Or(c.FailoverTimeout, d.FailoverTimeout)
+	c.SessionExpires = cmp.Or(c.SessionExpires, d.SessionExpires)
+	c.SourceRate = cmp.Or(c.SourceRate, d.SourceRate)
+	c.SourceBurst = cmp.Or(c.SourceBurst, d.SourceBurst)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, d.RequestTimeout)
+	c.WSRegisterTimeout = cmp.Or(c.WSRegisterTimeout, d.WSRegisterTimeout)
 	if len(c.Codecs) == 0 {
 		c.Codecs = d.Codecs
 	}
@@ -193,7 +194,7 @@ func (c Config) withDefaults() Config {
 	if c.Media.PortMin == 0 && c.Media.PortMax == 0 {
 		c.Media.PortMin, c.Media.PortMax = d.Media.PortMin, d.Media.PortMax
 	}
-	c.Media.MediaTimeout = cmpOr(c.Media.MediaTimeout, d.Media.MediaTimeout)
+	c.Media.MediaTimeout = cmp.Or(c.Media.MediaTimeout, d.Media.MediaTimeout)
 	if !c.Media.ListenIP.IsValid() {
 		if ip, err := netip.ParseAddr(host); err == nil {
 			c.Media.ListenIP = ip
@@ -204,18 +205,10 @@ func (c Config) withDefaults() Config {
 	}
 	c.Trunks = append([]TrunkConfig(nil), c.Trunks...)
 	for i := range c.Trunks {
-		c.Trunks[i].Transport = cmpOr(c.Trunks[i].Transport, "udp")
+		c.Trunks[i].Transport = cmp.Or(c.Trunks[i].Transport, "udp")
 	}
 	c.Routes = append([]OutboundRoute(nil), c.Routes...)
 	return c
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // provision fills the defaults, validates, compiles the routes' patterns and resolves the
