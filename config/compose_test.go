@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/sip"
@@ -130,5 +131,18 @@ func TestSIPServiceConfig(t *testing.T) {
 		if err == nil || strings.Count(err.Error(), k) != 1 {
 			t.Errorf("want %s once in %v", k, err)
 		}
+	}
+}
+
+// TestDocumentedDefaults pins the values docs/CONFIG.md lists for the defaults that now come
+// from the packages (SIP's are pinned by TestSIPDefaults).
+func TestDocumentedDefaults(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	if want := (TURN{Enabled: true, Addr: "127.0.0.1:3478", MinPort: 49152, MaxPort: 65535, Realm: "telgw", CredentialTTL: time.Hour}); !reflect.DeepEqual(c.TURN, want) {
+		t.Errorf("turn defaults %+v, want %+v", c.TURN, want)
+	}
+	if c.Numbers.QuarantineDays != 45 || c.HTTP.MaxBodyBytes != 1<<20 || c.HTTP.ClockSkew != 15*time.Minute || c.KeyRefresh != 30*time.Second {
+		t.Errorf("defaults: numbers %+v, http %+v, keyRefresh %s", c.Numbers, c.HTTP, c.KeyRefresh)
 	}
 }
