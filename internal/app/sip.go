@@ -11,7 +11,7 @@ import (
 // trunks, the ACS SIP routing API and operator routes, call routes from the numbers domain,
 // routing/credentials/CDRs in the store.
 func (a *App) setupSIP(ctx context.Context) error {
-	cfg, err := a.Config.SIP.ServiceConfig() // validated by New's cfg.Validate
+	cfg, err := a.Config.SIP.ServiceConfig() // parse errors were reported by config.Validate in New
 	if err != nil {
 		return err
 	}
