@@ -1,7 +1,10 @@
 // Package config loads telgw's configuration: a YAML file (TELGW_CONFIG) overlaid with TELGW_*
-// environment variables. Defaults live in Default, in one place; Validate reports every problem
-// at once. Each section lives in its own file so later features add sections without touching
-// the others.
+// environment variables. It composes the packages' own configuration: a section's defaults
+// come from its package's DefaultConfig, and Validate converts each section to its package's
+// Config and calls that Config's Validate, prefixing the keys (caddy's "modules provision and
+// validate themselves"). Parsing text the package takes typed (addresses, prefixes, versions)
+// stays here. Validate reports every problem at once, does no I/O and changes nothing. Each
+// section lives in its own file so later features add sections without touching the others.
 package config
 
 import (
@@ -16,6 +19,10 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/telgw/telgw/internal/api"
+	"github.com/telgw/telgw/internal/keys"
+	"github.com/telgw/telgw/internal/numbers"
 )
 
 // Config is the whole telgw configuration.
@@ -116,19 +123,27 @@ type Identity struct {
 // Numbers configures the number inventory.
 type Numbers struct {
 	// QuarantineDays is how long a released number rests before it is offered again (FCC
-	// aging). Default 45.
+	// aging). Default 45; 0: no quarantine.
 	QuarantineDays int `yaml:"quarantineDays"`
+}
+
+// ServiceConfig is the numbers.Config of this section; the caller adds Store, UserExists and
+// Logger.
+func (n Numbers) ServiceConfig() numbers.Config {
+	c := numbers.DefaultConfig()
+	c.QuarantineDays = n.QuarantineDays
+	return c
 }
 
 // Default returns the configuration with every default filled in.
 func Default() Config {
 	return Config{
 		DataDir:    "./data",
-		KeyRefresh: 30 * time.Second,
+		KeyRefresh: keys.DefaultRefresh,
 		HTTP: HTTP{
 			Addr:            "127.0.0.1:8080",
-			MaxBodyBytes:    1 << 20,
-			ClockSkew:       15 * time.Minute,
+			MaxBodyBytes:    api.DefaultMaxBodyBytes,
+			ClockSkew:       api.DefaultClockSkew,
 			ShutdownTimeout: 15 * time.Second,
 
 			ReadHeaderTimeout: 5 * time.Second,
@@ -139,7 +154,7 @@ func Default() Config {
 			MaxConnsPerIP:     256,
 		},
 		Log:     Log{Level: "info", Format: "text"},
-		Numbers: Numbers{QuarantineDays: 45},
+		Numbers: Numbers{QuarantineDays: numbers.DefaultConfig().QuarantineDays},
 		SIP:     defaultSIP(),
 		SMS:     defaultSMS(),
 		TURN:    defaultTURN(),
@@ -238,15 +253,46 @@ func (c *Config) Validate() error {
 	default:
 		add("log.format", "%q is not text or json", c.Log.Format)
 	}
-	if c.Numbers.QuarantineDays < 0 {
-		add("numbers.quarantineDays", "must not be negative")
-	}
+	errs = flatten(errs, "numbers.", c.Numbers.ServiceConfig().Validate(), nil)
 	errs = append(errs, c.SIP.validate()...)
 	errs = append(errs, c.SMS.validate()...)
 	errs = append(errs, c.TURN.validate()...)
 	errs = append(errs, c.Push.validate()...)
 	errs = append(errs, c.Webhooks.validate()...)
 	return errors.Join(errs...)
+}
+
+// flatten appends the "key: message" errors joined in err to errs, each key prefixed, leaving
+// out those whose prefixed key is in skip.
+func flatten(errs []error, prefix string, err error, skip map[string]bool) []error {
+	if err == nil {
+		return errs
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			errs = flatten(errs, prefix, e, skip)
+		}
+		return errs
+	}
+	key, _, _ := strings.Cut(err.Error(), ": ")
+	if skip[prefix+key] {
+		return errs
+	}
+	if prefix == "" {
+		return append(errs, err)
+	}
+	return append(errs, fmt.Errorf("%s%w", prefix, err))
+}
+
+// reported is the set of keys under prefix that errs name.
+func reported(errs []error, prefix string) map[string]bool {
+	keys := map[string]bool{}
+	for _, e := range errs {
+		if key, _, _ := strings.Cut(e.Error(), ": "); strings.HasPrefix(key, prefix) {
+			keys[key] = true
+		}
+	}
+	return keys
 }
 
 // EnvName returns the environment variable that overrides the key at path (yaml names), e.g.

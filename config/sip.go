@@ -1,11 +1,15 @@
 package config
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
+	"net/netip"
 	"time"
+
+	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/sip"
+	"github.com/telgw/telgw/internal/sip/number"
 )
 
 // SIP configures the SIP stack (internal/sip): listeners, the B2BUA's limits and timers, the
@@ -157,177 +161,97 @@ type TrunkRegister struct {
 	Expires time.Duration `yaml:"expires"`
 }
 
+// defaultSIP is sip.DefaultConfig in the YAML shape (the defaults live in internal/sip and
+// internal/bridge).
 func defaultSIP() SIP {
+	d := sip.DefaultConfig()
 	return SIP{
-		Addr:                "127.0.0.1:5060",
-		Realm:               "telgw",
-		DigestNonceTTL:      time.Minute,
-		RejectUnknownSource: true,
-		DialogSourceCheck:   true,
-		RingTimeout:         120 * time.Second,
-		FailoverTimeout:     5 * time.Second,
-		SessionExpires:      30 * time.Minute,
-		SourceRate:          200,
-		SourceBurst:         400,
-		IdleTimeout:         6 * time.Minute,
-		RequestTimeout:      10 * time.Second,
-		MaxConnsPerIP:       64,
-		Codecs:              []string{"PCMU/8000", "PCMA/8000", "telephone-event/8000"},
-		Media:               SIPMedia{PortMin: 20000, PortMax: 39999, Timeout: 30 * time.Second},
+		Addr:                d.Addr,
+		Realm:               d.Realm,
+		DigestNonceTTL:      d.DigestNonceTTL,
+		RejectUnknownSource: *d.RejectUnknownSource,
+		DialogSourceCheck:   *d.DialogSourceCheck,
+		RingTimeout:         d.RingTimeout,
+		FailoverTimeout:     d.FailoverTimeout,
+		SessionExpires:      d.SessionExpires,
+		SourceRate:          d.SourceRate,
+		SourceBurst:         d.SourceBurst,
+		IdleTimeout:         d.IdleTimeout,
+		RequestTimeout:      d.RequestTimeout,
+		MaxConnsPerIP:       d.MaxConnsPerIP,
+		Codecs:              d.Codecs,
+		Media:               SIPMedia{PortMin: d.Media.PortMin, PortMax: d.Media.PortMax, Timeout: d.Media.MediaTimeout},
 		WebRTC:              defaultWebRTC(),
 	}
 }
 
-func (s *SIP) validate() []error {
+// ServiceConfig is the sip.Config of this section: text parsed into addresses and versions,
+// each value that does not parse reported naming its key (Validate reports the rest). The
+// caller adds Logger and Registerer.
+func (s SIP) ServiceConfig() (sip.Config, error) {
 	var errs []error
-	add := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	reject, checkSource := s.RejectUnknownSource, s.DialogSourceCheck
+	c := sip.Config{Addr: s.Addr, Host: s.Host, Realm: s.Realm, DigestNonceTTL: s.DigestNonceTTL,
+		RejectUnknownSource: &reject, DialogSourceCheck: &checkSource,
+		RingTimeout: s.RingTimeout, FailoverTimeout: s.FailoverTimeout, SessionExpires: s.SessionExpires,
+		SourceRate: s.SourceRate, SourceBurst: s.SourceBurst, IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout,
+		WSRegisterTimeout: s.WebRTC.RegisterTimeout, MaxConnsPerIP: s.MaxConnsPerIP,
+		Codecs: append([]string(nil), s.Codecs...),
+		Media:  bridge.Config{PortMin: s.Media.PortMin, PortMax: s.Media.PortMax, MediaTimeout: s.Media.Timeout},
+		TLS:    sip.TLSConfig{Addr: s.TLS.Addr, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, CAFile: s.TLS.CAFile},
 	}
-	if !isHostPort(s.Addr) {
-		add("sip.addr", "%q is not host:port", s.Addr)
-	}
-	if net.ParseIP(s.Host) == nil && strings.ContainsAny(s.Host, " :;/@[]") {
-		add("sip.host", "%q is not a host name or IP address", s.Host)
-	}
-	if s.Realm == "" {
-		add("sip.realm", "must not be empty")
-	}
-	if s.DigestNonceTTL < 5*time.Second || s.DigestNonceTTL > 10*time.Minute {
-		add("sip.digestNonceTTL", "%s is outside 5s–10m", s.DigestNonceTTL)
-	}
-	if s.RingTimeout <= 0 {
-		add("sip.ringTimeout", "must be positive")
-	}
-	if s.FailoverTimeout <= 0 {
-		add("sip.failoverTimeout", "must be positive")
-	}
-	if s.SessionExpires < 90*time.Second {
-		add("sip.sessionExpires", "%s is below the RFC 4028 minimum of 90s", s.SessionExpires)
-	}
-	if s.SourceRate <= 0 {
-		add("sip.sourceRate", "must be positive")
-	}
-	if s.SourceBurst <= 0 {
-		add("sip.sourceBurst", "must be positive")
-	}
-	if s.IdleTimeout == 0 {
-		add("sip.idleTimeout", "must not be 0 (negative disables)")
-	}
-	if s.RequestTimeout <= 0 {
-		add("sip.requestTimeout", "must be positive")
-	}
-	if s.MaxConnsPerIP < 0 {
-		add("sip.maxConnsPerIP", "must not be negative (0: no cap)")
-	}
-	if len(s.Codecs) == 0 {
-		add("sip.codecs", "must list at least one codec")
-	}
-	for i, c := range s.Codecs {
-		name, rate, ok := strings.Cut(c, "/")
-		if r, err := strconv.Atoi(rate); !ok || name == "" || err != nil || r <= 0 {
-			add(fmt.Sprintf("sip.codecs[%d]", i), "%q is not NAME/RATE, e.g. PCMU/8000", c)
+	for _, f := range []struct {
+		key, text string
+		ip        *netip.Addr
+	}{{"sip.media.listenIP", s.Media.ListenIP, &c.Media.ListenIP}, {"sip.media.externalIP", s.Media.ExternalIP, &c.Media.ExternalIP}} {
+		if f.text == "" {
+			continue
 		}
-	}
-	for key, ip := range map[string]string{"sip.media.listenIP": s.Media.ListenIP, "sip.media.externalIP": s.Media.ExternalIP} {
-		if ip != "" && net.ParseIP(ip) == nil {
-			add(key, "%q is not an IP address", ip)
+		a, err := netip.ParseAddr(f.text)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not an IP address", f.key, f.text))
+			continue
 		}
+		*f.ip = a
 	}
-	if m := s.Media; m.PortMin < 1024 || m.PortMax > 65535 || m.PortMax-m.PortMin < 1 {
-		add("sip.media.portMin/portMax", "%d–%d must hold at least one RTP/RTCP pair within 1024–65535", m.PortMin, m.PortMax)
+	switch s.TLS.MinVersion {
+	case "":
+	case "1.2":
+		c.TLS.MinVersion = tls.VersionTLS12
+	case "1.3":
+		c.TLS.MinVersion = tls.VersionTLS13
+	default:
+		errs = append(errs, fmt.Errorf("sip.tls.minVersion: %q is not 1.2 or 1.3", s.TLS.MinVersion))
+		c.TLS.MinVersion = badTLSVersion
 	}
-	if s.Media.Timeout == 0 {
-		add("sip.media.timeout", "must not be 0 (negative disables)")
-	}
-	errs = append(errs, s.TLS.validate()...)
-	errs = append(errs, s.WebRTC.validate("sip.webrtc")...)
-	seen := map[string]bool{}
 	for i, t := range s.Trunks {
-		errs = append(errs, t.validate(fmt.Sprintf("sip.trunks[%d]", i), s.TLS.Addr != "")...)
-		if t.Name != "" && seen[t.Name] {
-			add(fmt.Sprintf("sip.trunks[%d].name", i), "duplicate trunk %q", t.Name)
+		tc := sip.TrunkConfig{Name: t.Name, Address: t.Address, Transport: t.Transport,
+			InboundUsername: t.Inbound.Username, InboundPassword: t.Inbound.Password,
+			Username: t.Auth.Username, Password: t.Auth.Password,
+			MaxCalls: t.MaxCalls, CPS: t.CPS, OptionsInterval: t.OptionsInterval,
+			Format:   number.Format{Style: t.NumberFormat.Style, TechPrefix: t.NumberFormat.TechPrefix, UserPhone: t.NumberFormat.UserPhone},
+			Register: t.Register.Enabled, RegisterExpires: t.Register.Expires}
+		for j, a := range t.Inbound.Allow {
+			p, err := parsePrefix(a)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("sip.trunks[%d].inbound.allow[%d]: %q is not a CIDR or IP", i, j, a))
+				continue
+			}
+			tc.Allow = append(tc.Allow, p)
 		}
-		seen[t.Name] = true
+		c.Trunks = append(c.Trunks, tc)
 	}
-	return errs
+	return c, errors.Join(errs...)
 }
 
-func (t *SIPTLS) validate() []error {
-	if t.Addr == "" && t.CertFile == "" && t.KeyFile == "" && t.CAFile == "" && t.MinVersion == "" {
-		return nil
-	}
-	var errs []error
-	if !isHostPort(t.Addr) {
-		errs = append(errs, fmt.Errorf("sip.tls.addr: %q is not host:port", t.Addr))
-	}
-	if t.CertFile == "" || t.KeyFile == "" {
-		errs = append(errs, fmt.Errorf("sip.tls.certFile: certFile and keyFile are required with sip.tls"))
-	}
-	switch t.MinVersion {
-	case "", "1.2", "1.3":
-	default:
-		errs = append(errs, fmt.Errorf("sip.tls.minVersion: %q is not 1.2 or 1.3", t.MinVersion))
-	}
-	return errs
-}
+// badTLSVersion stands for a sip.tls.minVersion that did not parse, so that sip's Validate
+// still sees the TLS section as set (and reports a missing addr or certificate).
+const badTLSVersion = 1
 
-func (t *Trunk) validate(key string, tls bool) []error {
-	var errs []error
-	add := func(k, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", key, k, fmt.Sprintf(format, args...)))
-	}
-	if t.Name == "" {
-		add("name", "must not be empty")
-	}
-	if !isHostPort(t.Address) {
-		add("address", "%q is not host:port", t.Address)
-	}
-	switch t.Transport {
-	case "", "udp", "tcp":
-	case "tls":
-		if !tls {
-			add("transport", "tls needs sip.tls (addr, certFile, keyFile)")
-		}
-	default:
-		add("transport", "%q is not udp, tcp or tls", t.Transport)
-	}
-	for j, c := range t.Inbound.Allow {
-		if _, _, err := net.ParseCIDR(c); err != nil && net.ParseIP(c) == nil {
-			add(fmt.Sprintf("inbound.allow[%d]", j), "%q is not a CIDR or IP", c)
-		}
-	}
-	if (t.Inbound.Username == "") != (t.Inbound.Password == "") {
-		add("inbound.username", "username and password must be set together")
-	}
-	if t.MaxCalls < 0 {
-		add("maxCalls", "must not be negative")
-	}
-	if t.CPS < 0 {
-		add("cps", "must not be negative")
-	}
-	if t.OptionsInterval < 0 {
-		add("optionsInterval", "must not be negative")
-	}
-	switch t.NumberFormat.Style {
-	case "", "e164", "11", "10":
-	default:
-		add("numberFormat.style", "%q is not e164, 11 or 10", t.NumberFormat.Style)
-	}
-	if t.Register.Enabled && t.Auth.Username == "" {
-		add("register.enabled", "needs auth.username (the registered user)")
-	}
-	if t.Register.Expires < 0 {
-		add("register.expires", "must not be negative")
-	}
-	return errs
-}
-
-// isHostPort reports whether s is host:port with a numeric port.
-func isHostPort(s string) bool {
-	_, p, err := net.SplitHostPort(s)
-	if err != nil {
-		return false
-	}
-	n, err := strconv.Atoi(p)
-	return err == nil && n >= 0 && n <= 65535
+func (s *SIP) validate() []error {
+	c, err := s.ServiceConfig()
+	errs := flatten(nil, "", err, nil)
+	// A value that did not parse is reported once, by the parse.
+	errs = flatten(errs, "sip.", c.Validate(), reported(errs, "sip."))
+	return append(errs, s.WebRTC.validate("sip.webrtc")...)
 }

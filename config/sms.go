@@ -2,10 +2,11 @@ package config
 
 import (
 	"fmt"
-	"net"
-	"net/url"
-	"strings"
 	"time"
+
+	"github.com/telgw/telgw/internal/sms/gsm"
+	"github.com/telgw/telgw/internal/sms/httpcarrier"
+	"github.com/telgw/telgw/internal/sms/smpp"
 )
 
 // SMS configures SMS carriers (internal/sms).
@@ -83,6 +84,34 @@ type Webhook struct {
 
 func defaultSMS() SMS { return SMS{} }
 
+// HTTPConfig is the httpcarrier.Config of an HTTP carrier; the caller adds PublicBase, Handler
+// and Logger.
+func (c Carrier) HTTPConfig() httpcarrier.Config {
+	h := c.HTTP
+	if h == nil {
+		h = &HTTPLink{}
+	}
+	return httpcarrier.Config{Name: c.Name, URL: h.URL, Method: h.Method, Body: h.Body, ContentType: h.ContentType,
+		Username: h.Username, Password: h.Password, Headers: h.Headers, CallbackToken: h.CallbackToken, DLRURL: h.DLRURL}
+}
+
+// SMPPConfig is the smpp.Config of an SMPP carrier, its concat method parsed (an error names
+// smpp.concat, relative to the carrier); the caller adds Handler, Logger and Metrics.
+func (c Carrier) SMPPConfig() (smpp.Config, error) {
+	l := c.SMPP
+	if l == nil {
+		l = &SMPPLink{}
+	}
+	cfg := smpp.Config{Name: c.Name, Address: l.Address, SystemID: l.SystemID, Password: l.Password, SystemType: l.SystemType,
+		Window: l.Window, MaxRate: l.MaxRate, Links: l.Links, BindMode: l.BindMode, ReassemblyTimeout: l.ReassemblyTimeout}
+	concat, err := gsm.ParseConcat(l.Concat)
+	if err != nil {
+		return cfg, fmt.Errorf("smpp.concat: %w", err)
+	}
+	cfg.Concat = concat
+	return cfg, nil
+}
+
 func (s *SMS) validate() []error {
 	var errs []error
 	seen := map[string]bool{}
@@ -98,33 +127,14 @@ func (s *SMS) validate() []error {
 			errs = append(errs, fmt.Errorf("%s: exactly one of smpp or http is required", key))
 			continue
 		}
+		// The carrier's name is reported above, at its own key.
 		if c.HTTP != nil {
-			if u, err := url.Parse(strings.NewReplacer("{", "", "}", "").Replace(c.HTTP.URL)); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-				errs = append(errs, fmt.Errorf("%s.http.url: %q is not an http(s) URL template", key, c.HTTP.URL))
-			}
-			if c.HTTP.CallbackToken == "" {
-				errs = append(errs, fmt.Errorf("%s.http.callbackToken: must not be empty", key))
-			}
+			errs = flatten(errs, key+".http.", c.HTTPConfig().Validate(), map[string]bool{key + ".http.name": true})
 			continue
 		}
-		if _, _, err := net.SplitHostPort(c.SMPP.Address); err != nil {
-			errs = append(errs, fmt.Errorf("%s.smpp.address: %q is not host:port", key, c.SMPP.Address))
-		}
-		if c.SMPP.Window < 0 {
-			errs = append(errs, fmt.Errorf("%s.smpp.window: must not be negative", key))
-		}
-		if c.SMPP.ReassemblyTimeout < 0 {
-			errs = append(errs, fmt.Errorf("%s.smpp.reassemblyTimeout: must not be negative", key))
-		}
-	}
-	return errs
-}
-
-func (w *Webhook) validate(key string) []error {
-	var errs []error
-	u, err := url.Parse(w.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("%s.url: %q is not an http(s) URL", key, w.URL))
+		cfg, err := c.SMPPConfig()
+		errs = flatten(errs, key+".", err, nil)
+		errs = flatten(errs, key+".smpp.", cfg.Validate(), map[string]bool{key + ".smpp.name": true})
 	}
 	return errs
 }

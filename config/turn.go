@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
+
+	"github.com/telgw/telgw/internal/turn"
 )
 
 // TURN configures the embedded STUN/TURN server (internal/turn).
@@ -35,7 +37,7 @@ type TURN struct {
 }
 
 // MaxCredentialTTL is the longest TURN credential lifetime ACS issues (ttl ≤ 172800 s).
-const MaxCredentialTTL = 48 * time.Hour
+const MaxCredentialTTL = turn.MaxCredentialTTL
 
 // AllowPrefixes parses AllowPeers (validated: CIDRs or single IPs).
 func (t *TURN) AllowPrefixes() []netip.Prefix {
@@ -59,31 +61,36 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }
 
+// defaultTURN is turn.DefaultConfig in the YAML shape, enabled.
 func defaultTURN() TURN {
-	return TURN{Enabled: true, Addr: "127.0.0.1:3478", MinPort: 49152, MaxPort: 65535, Realm: "telgw", CredentialTTL: time.Hour}
+	d := turn.DefaultConfig()
+	return TURN{Enabled: true, Addr: d.Addr, MinPort: d.MinPort, MaxPort: d.MaxPort, Realm: d.Realm, CredentialTTL: d.CredentialTTL}
+}
+
+// ServerConfig is the turn.Config of this section, allowPeers parsed (each one that does not
+// parse reported naming its key; Validate reports the rest). The caller adds Secret (Secret
+// here or the stored one), Guarded and Identities.
+func (t TURN) ServerConfig() (turn.Config, error) {
+	c := turn.DefaultConfig()
+	c.Addr, c.PublicHost, c.RelayIP, c.MinPort, c.MaxPort, c.Realm, c.CredentialTTL =
+		t.Addr, t.PublicHost, t.RelayIP, t.MinPort, t.MaxPort, t.Realm, t.CredentialTTL
+	var errs []error
+	for i, s := range t.AllowPeers {
+		p, err := parsePrefix(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("turn.allowPeers[%d]: %q is not a CIDR or IP address", i, s))
+			continue
+		}
+		c.AllowPeers = append(c.AllowPeers, p)
+	}
+	return c, errors.Join(errs...)
 }
 
 func (t *TURN) validate() []error {
 	if !t.Enabled {
 		return nil
 	}
-	var errs []error
-	if _, _, err := net.SplitHostPort(t.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("turn.addr: %q is not host:port", t.Addr))
-	}
-	if t.RelayIP != "" && net.ParseIP(t.RelayIP) == nil {
-		errs = append(errs, fmt.Errorf("turn.relayIP: %q is not an IP address", t.RelayIP))
-	}
-	if t.MinPort == 0 || t.MaxPort == 0 || t.MinPort > t.MaxPort {
-		errs = append(errs, fmt.Errorf("turn.minPort/maxPort: %d–%d is not a port range", t.MinPort, t.MaxPort))
-	}
-	if t.CredentialTTL < time.Minute || t.CredentialTTL > MaxCredentialTTL {
-		errs = append(errs, fmt.Errorf("turn.credentialTTL: %s is not within 1m–48h", t.CredentialTTL))
-	}
-	for i, s := range t.AllowPeers {
-		if _, err := parsePrefix(s); err != nil {
-			errs = append(errs, fmt.Errorf("turn.allowPeers[%d]: %q is not a CIDR or IP address", i, s))
-		}
-	}
-	return errs
+	c, err := t.ServerConfig()
+	errs := flatten(nil, "", err, nil)
+	return flatten(errs, "turn.", c.Validate(), nil)
 }

@@ -3,10 +3,10 @@ package config
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
-	"strings"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/telgw/telgw/internal/events"
 )
 
 // Webhooks configures event subscribers and where deliveries may go. In YAML it is either a
@@ -32,17 +32,23 @@ func (w *Webhooks) UnmarshalYAML(b []byte) error {
 	return yaml.UnmarshalWithOptions(b, (*plain)(w), opts...)
 }
 
+// Subscriptions are the events.Subscription of the configured subscribers.
+func (w Webhooks) Subscriptions() []events.Subscription {
+	var subs []events.Subscription
+	for _, s := range w.Subscribers {
+		subs = append(subs, events.Subscription{URL: s.URL, Secret: s.Secret, EventTypes: s.EventTypes, PhoneNumbers: s.PhoneNumbers})
+	}
+	return subs
+}
+
 func (w *Webhooks) validate() []error {
 	var errs []error
-	for i, s := range w.Subscribers {
-		errs = append(errs, s.validate(fmt.Sprintf("webhooks[%d]", i))...)
+	for i, s := range w.Subscriptions() {
+		errs = flatten(errs, fmt.Sprintf("webhooks[%d].", i), s.Validate(), nil)
 	}
 	for i, c := range w.AllowCIDRs {
-		c = strings.TrimSpace(c)
-		if _, err := netip.ParsePrefix(c); err != nil {
-			if _, err := netip.ParseAddr(c); err != nil {
-				errs = append(errs, fmt.Errorf("webhooks.allowCIDRs[%d]: %q is not a CIDR prefix", i, c))
-			}
+		if _, err := events.ParseCIDRs([]string{c}); err != nil {
+			errs = append(errs, fmt.Errorf("webhooks.allowCIDRs[%d]: %w", i, err))
 		}
 	}
 	return errs

@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"time"
+
+	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/registrar"
+	"github.com/telgw/telgw/internal/sip"
 )
 
 // WebRTC configures the media of WebRTC users' call legs (internal/bridge/webrtc): ICE host
@@ -35,43 +38,36 @@ type WebRTC struct {
 	MaxContactsPerRegister int `yaml:"maxContactsPerRegister"`
 	// RegisterTimeout closes a SIP WebSocket that has carried no authenticated request (a
 	// REGISTER answered 2xx, a request with credentials answered 18x/2xx) this long after it
-	// opened. Default 10s.
+	// opened. Default 10s (internal/sip checks it as sip.Config.WSRegisterTimeout).
 	RegisterTimeout time.Duration `yaml:"registerTimeout"`
 }
 
+// defaultWebRTC takes its defaults from internal/bridge/webrtc (media), internal/registrar
+// (device caps) and internal/sip (the WebSocket's register timeout).
 func defaultWebRTC() WebRTC {
-	return WebRTC{ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second, MaxDevicesPerUser: 10, MaxContactsPerRegister: 5,
-		RegisterTimeout: 10 * time.Second}
+	d := webrtc.DefaultConfig()
+	return WebRTC{ConnectTimeout: d.ConnectTimeout, MediaTimeout: d.MediaTimeout, MaxDevicesPerUser: registrar.DefaultMaxDevices,
+		MaxContactsPerRegister: registrar.DefaultMaxContacts, RegisterTimeout: sip.DefaultConfig().WSRegisterTimeout}
+}
+
+// EngineConfig is the webrtc.Config of this section.
+func (w WebRTC) EngineConfig() webrtc.Config {
+	c := webrtc.DefaultConfig()
+	c.PortMin, c.PortMax, c.PublicIPs, c.IPs = w.PortMin, w.PortMax, w.PublicIPs, w.IPs
+	c.IncludeLoopback, c.ConnectTimeout, c.MediaTimeout = w.IncludeLoopback, w.ConnectTimeout, w.MediaTimeout
+	return c
 }
 
 func (w *WebRTC) validate(key string) []error {
-	var errs []error
-	if (w.PortMin == 0) != (w.PortMax == 0) {
-		errs = append(errs, fmt.Errorf("%s.portMin/portMax: set both or neither (got %d–%d)", key, w.PortMin, w.PortMax))
-	} else if w.PortMin > w.PortMax {
-		errs = append(errs, fmt.Errorf("%s.portMin/portMax: %d–%d is not a port range", key, w.PortMin, w.PortMax))
-	}
-	for i, ip := range w.PublicIPs {
-		if net.ParseIP(ip) == nil {
-			errs = append(errs, fmt.Errorf("%s.publicIPs[%d]: %q is not an IP address", key, i, ip))
-		}
-	}
-	for i, ip := range w.IPs {
-		if net.ParseIP(ip) == nil {
-			errs = append(errs, fmt.Errorf("%s.ips[%d]: %q is not an IP address", key, i, ip))
-		}
+	errs := flatten(nil, key+".", w.EngineConfig().Validate(), nil)
+	if w.ConnectTimeout == 0 {
+		errs = append(errs, fmt.Errorf("%s.connectTimeout: must be positive", key))
 	}
 	if w.MaxDevicesPerUser < 1 {
 		errs = append(errs, fmt.Errorf("%s.maxDevicesPerUser: must be at least 1", key))
 	}
 	if w.MaxContactsPerRegister < 1 {
 		errs = append(errs, fmt.Errorf("%s.maxContactsPerRegister: must be at least 1", key))
-	}
-	if w.ConnectTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("%s.connectTimeout: must be positive", key))
-	}
-	if w.RegisterTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("%s.registerTimeout: must be positive", key))
 	}
 	return errs
 }

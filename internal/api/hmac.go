@@ -67,11 +67,16 @@ func ParseAuthorization(v string) (Authorization, error) {
 	return a, nil
 }
 
+// DefaultClockSkew is how far x-ms-date may be from now by default (docs/CONFIG.md
+// http.clockSkew), as ACS accepts.
+const DefaultClockSkew = 15 * time.Minute
+
 // Verifier checks ACS HMAC-SHA256 signed requests against the current access keys.
 type Verifier struct {
 	// Keys returns the accepted access keys (primary, secondary).
 	Keys func() [][]byte
-	// Skew is the accepted distance between x-ms-date and now (ACS: 15 minutes).
+	// Skew is the accepted distance between x-ms-date and now (ACS: 15 minutes,
+	// DefaultClockSkew).
 	Skew time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -24,9 +24,12 @@ import (
 	"github.com/telgw/telgw/internal/problem"
 )
 
+// DefaultMaxBodyBytes is the default cap on request bodies (docs/CONFIG.md http.maxBodyBytes).
+const DefaultMaxBodyBytes = 1 << 20
+
 // Config configures the server.
 type Config struct {
-	// MaxBodyBytes caps request bodies. Default 1 MiB.
+	// MaxBodyBytes caps request bodies. Default DefaultMaxBodyBytes (1 MiB).
 	MaxBodyBytes int64
 	// PublicURL is the base URL clients reach telgw at (for Operation-Location, nextLink).
 	PublicURL string
@@ -57,7 +60,7 @@ type Server struct {
 // with the Mount* methods.
 func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -30,11 +30,9 @@ func (a *App) setupNumbers(ctx context.Context) error {
 // configuration and store: the quarantine and the check that a communication user exists
 // before a number is assigned to it (the identities table of the same store).
 func NumbersConfig(cfg config.Config, db *store.DB, log *slog.Logger) numbers.Config {
-	days := cfg.Numbers.QuarantineDays
-	if days == 0 {
-		days = -1 // configured 0 means no quarantine; numbers.Config reads 0 as "default"
-	}
-	return numbers.Config{Store: db, QuarantineDays: days, Logger: log, UserExists: userExists(db)}
+	c := cfg.Numbers.ServiceConfig()
+	c.Store, c.Logger, c.UserExists = db, log, userExists(db)
+	return c
 }
 
 // userExists answers numbers.Config.UserExists from the identity store.

@@ -22,21 +22,21 @@ func (a *App) setupTURN(_ context.Context) error {
 	if !a.Config.TURN.Enabled {
 		return nil
 	}
-	c := a.Config.TURN
+	cfg, err := a.Config.TURN.ServerConfig()
+	if err != nil {
+		return err
+	}
+	secret := a.Config.TURN.Secret
+	cfg.Secret = func() string {
+		if secret != "" {
+			return secret
+		}
+		return a.Keys.Current().TURNSecret
+	}
 	trunks := &trunkGuard{sip: a.SIP}
-	srv, err := turn.New(turn.Config{
-		Addr: c.Addr, PublicHost: c.PublicHost, RelayIP: c.RelayIP, MinPort: c.MinPort, MaxPort: c.MaxPort, Realm: c.Realm,
-		Secret: func() string {
-			if c.Secret != "" {
-				return c.Secret
-			}
-			return a.Keys.Current().TURNSecret
-		},
-		CredentialTTL: c.CredentialTTL,
-		AllowPeers:    c.AllowPrefixes(),
-		Guarded:       func() turn.Guarded { return a.turnGuarded(trunks) },
-		Identities:    turnIdentities{a.Identity},
-	}, a.Log.With("component", "turn"), a.Registry)
+	cfg.Guarded = func() turn.Guarded { return a.turnGuarded(trunks) }
+	cfg.Identities = turnIdentities{a.Identity}
+	srv, err := turn.New(cfg, a.Log.With("component", "turn"), a.Registry)
 	if err != nil {
 		return err
 	}

@@ -21,10 +21,7 @@ import (
 // WebSocket at /sip/ws, the softphone at /phone and its ICE servers at /phone/ice.
 func (a *App) setupWebRTC(_ context.Context) error {
 	wc := a.Config.SIP.WebRTC
-	eng, err := webrtc.NewEngine(webrtc.Config{
-		PortMin: wc.PortMin, PortMax: wc.PortMax, PublicIPs: wc.PublicIPs, IPs: wc.IPs,
-		IncludeLoopback: wc.IncludeLoopback, ConnectTimeout: wc.ConnectTimeout, MediaTimeout: wc.MediaTimeout,
-	}, a.Log.With("component", "webrtc"), a.Registry)
+	eng, err := webrtc.NewEngine(wc.EngineConfig(), a.Log.With("component", "webrtc"), a.Registry)
 	if err != nil {
 		return err
 	}

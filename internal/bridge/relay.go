@@ -31,7 +31,15 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-func (c *Config) validate() error {
+// DefaultConfig returns the relay defaults (docs/CONFIG.md sip.media).
+func DefaultConfig() Config {
+	return Config{PortMin: 20000, PortMax: 39999, MediaTimeout: 30 * time.Second}
+}
+
+// withDefaults returns c with zero fields set from DefaultConfig and the derived ones: ListenIP
+// 127.0.0.1, ExternalIP ListenIP (127.0.0.1 when unspecified), PortMin rounded up to even.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if !c.ListenIP.IsValid() {
 		c.ListenIP = netip.MustParseAddr("127.0.0.1")
 	}
@@ -42,21 +50,31 @@ func (c *Config) validate() error {
 		}
 	}
 	if c.PortMin == 0 && c.PortMax == 0 {
-		c.PortMin, c.PortMax = 20000, 39999
+		c.PortMin, c.PortMax = d.PortMin, d.PortMax
 	}
 	if c.PortMin%2 == 1 {
 		c.PortMin++
 	}
-	if c.PortMin < 1024 || c.PortMax > 65535 || c.PortMax-c.PortMin < 1 {
-		return fmt.Errorf("bridge: port range %d-%d must hold at least one pair within 1024-65535", c.PortMin, c.PortMax)
-	}
 	if c.MediaTimeout == 0 {
-		c.MediaTimeout = 30 * time.Second
+		c.MediaTimeout = d.MediaTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return nil
+	return c
+}
+
+// Validate reports every problem with c, keys as docs/CONFIG.md names them under sip.media
+// ("portMin/portMax", "timeout"). Pure: c is not modified.
+func (c Config) Validate() error {
+	var errs []error
+	if c.PortMin < 1024 || c.PortMax > 65535 || c.PortMax-c.PortMin < 1 {
+		errs = append(errs, fmt.Errorf("portMin/portMax: %d–%d must hold at least one RTP/RTCP pair within 1024–65535", c.PortMin, c.PortMax))
+	}
+	if c.MediaTimeout == 0 {
+		errs = append(errs, errors.New("timeout: must not be 0 (negative disables)"))
+	}
+	return errors.Join(errs...)
 }
 
 // Relay allocates UDP legs from a port range and bridges legs together.
@@ -76,8 +94,9 @@ type metrics struct {
 
 // New builds a Relay from cfg (defaults filled in).
 func New(cfg Config) (*Relay, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	r := &Relay{cfg: cfg, ports: &ports{min: cfg.PortMin, max: cfg.PortMax, next: cfg.PortMin, used: map[int]bool{}}}
 	r.m = metrics{

@@ -6,6 +6,9 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
 	"slices"
 	"time"
 )
@@ -93,6 +96,20 @@ type Subscription struct {
 	DisabledReason string `json:"disabledReason,omitempty"`
 	// CreatedAt is when the subscription was stored.
 	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Validate reports every problem with the subscription's own fields, keys as docs/CONFIG.md
+// names them under webhooks[] ("url"). Pure: no DNS, s is not modified; whether the URL's host
+// is an internal address the Guard decides when the subscription is stored and at dial time.
+func (s Subscription) Validate() error {
+	var errs []error
+	u, err := url.Parse(s.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		errs = append(errs, fmt.Errorf("url: %q is not an http(s) URL", s.URL))
+	} else if u.User != nil {
+		errs = append(errs, errors.New("url: the URL must not carry credentials; use the signing secret"))
+	}
+	return errors.Join(errs...)
 }
 
 // Matches reports whether s wants ev: enabled, of a listed type, about a listed number.

@@ -172,6 +172,10 @@ func (r *Ring) Reload(ctx context.Context) error {
 	return nil
 }
 
+// DefaultRefresh is how often a node re-reads the shared keys by default (docs/CONFIG.md
+// keyRefresh).
+const DefaultRefresh = 30 * time.Second
+
 // Refresh reloads the keys every interval until ctx ends, so rotations made on another node
 // take effect here.
 func (r *Ring) Refresh(ctx context.Context, every time.Duration) error {

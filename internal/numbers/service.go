@@ -26,7 +26,7 @@ type Config struct {
 	// Store persists the inventory. Required.
 	Store Store
 	// QuarantineDays is how long a released number rests before it is offered again (FCC
-	// number aging). Default 45; 0 is taken as the default, use a negative value for none.
+	// number aging). Default 45 (DefaultConfig); 0: no quarantine. New leaves it as given.
 	QuarantineDays int
 	// SearchTTL is how long a search holds its numbers. Default 15 minutes (ACS: "less than 15min").
 	SearchTTL time.Duration
@@ -49,27 +49,28 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (c *Config) defaults() {
-	if c.QuarantineDays == 0 {
-		c.QuarantineDays = 45
-	}
-	if c.QuarantineDays < 0 {
-		c.QuarantineDays = 0
-	}
-	if c.SearchTTL <= 0 {
-		c.SearchTTL = 15 * time.Minute
-	}
-	if c.ReservationTTL <= 0 {
-		c.ReservationTTL = 15 * time.Minute
-	}
-	if c.ReservationMaxAge <= 0 {
-		c.ReservationMaxAge = 2 * time.Hour
+// DefaultQuarantineDays is the default FCC number-aging period.
+const DefaultQuarantineDays = 45
+
+// DefaultConfig returns the inventory defaults (docs/CONFIG.md numbers); Store, UserExists and
+// Logger are the caller's.
+func DefaultConfig() Config {
+	return Config{QuarantineDays: DefaultQuarantineDays, SearchTTL: 15 * time.Minute, ReservationTTL: 15 * time.Minute,
+		ReservationMaxAge: 2 * time.Hour, MaxQuantity: 1000, SweepInterval: 30 * time.Second}
+}
+
+// withDefaults returns c with its unset (≤ 0) durations and limits set from DefaultConfig (not
+// QuarantineDays, whose 0 means none), a discarding Logger and time.Now.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	for _, f := range []struct{ v, def *time.Duration }{{&c.SearchTTL, &d.SearchTTL}, {&c.ReservationTTL, &d.ReservationTTL},
+		{&c.ReservationMaxAge, &d.ReservationMaxAge}, {&c.SweepInterval, &d.SweepInterval}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 	if c.MaxQuantity <= 0 {
-		c.MaxQuantity = 1000
-	}
-	if c.SweepInterval <= 0 {
-		c.SweepInterval = 30 * time.Second
+		c.MaxQuantity = d.MaxQuantity
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -77,6 +78,29 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	return c
+}
+
+// Validate reports every problem with c, keys as docs/CONFIG.md names them under numbers
+// ("quarantineDays"). Pure: c is not modified. Zero durations and limits are valid (New takes
+// the defaults for them).
+func (c Config) Validate() error {
+	var errs []error
+	if c.QuarantineDays < 0 {
+		errs = append(errs, errors.New("quarantineDays: must not be negative"))
+	}
+	for _, f := range []struct {
+		key string
+		v   time.Duration
+	}{{"searchTTL", c.SearchTTL}, {"reservationTTL", c.ReservationTTL}, {"reservationMaxAge", c.ReservationMaxAge}, {"sweepInterval", c.SweepInterval}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", f.key))
+		}
+	}
+	if c.MaxQuantity < 0 {
+		errs = append(errs, errors.New("maxQuantity: must not be negative"))
+	}
+	return errors.Join(errs...)
 }
 
 // Service is the numbers domain.
@@ -88,7 +112,7 @@ type Service struct {
 
 // New builds a Service.
 func New(cfg Config) *Service {
-	cfg.defaults()
+	cfg = cfg.withDefaults()
 	return &Service{cfg: cfg, store: cfg.Store, log: cfg.Logger}
 }
 

@@ -10,21 +10,27 @@
 package sip
 
 import (
+	"cmp"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/sip/digest"
 	"github.com/telgw/telgw/internal/sip/number"
 )
 
-// Config configures a Service.
+// Config configures a Service. DefaultConfig holds every default; New fills a zero field with
+// DefaultConfig's value (except MaxConnsPerIP, whose 0 means no cap), then calls Validate.
 type Config struct {
 	// Addr is the UDP and TCP listen address. Default 127.0.0.1:5060.
 	Addr string
@@ -75,12 +81,13 @@ type Config struct {
 	// (a REGISTER answered 2xx, a request with credentials answered 18x/2xx). Default 10s.
 	WSRegisterTimeout time.Duration
 	// MaxConnsPerIP caps the TCP, TLS and WebSocket connections from one IP address (a trunk's
-	// addresses are exempt; mind reverse proxies and large NATs). Default 64; negative: no cap.
+	// addresses are exempt; mind reverse proxies and large NATs). Default 64; 0: no cap.
 	MaxConnsPerIP int
-	// Codecs are the codec keys telgw relays (sdp.Codec.Key). Default PCMU, PCMA and
-	// telephone-event.
+	// Codecs are the codecs telgw relays, as NAME/RATE (case-insensitive; New upper-cases them to
+	// the sdp.Codec.Key form), in preference order. Default PCMU/8000, PCMA/8000,
+	// telephone-event/8000.
 	Codecs []string
-	// Media configures the RTP relay.
+	// Media configures the RTP relay. Default bridge.DefaultConfig, its ListenIP Addr's host.
 	Media bridge.Config
 	// TLS, when its Addr is set, also serves SIP over TLS and lets trunks use transport tls.
 	// Default: off.
@@ -99,8 +106,8 @@ type TrunkConfig struct {
 	Address string
 	// Transport is udp, tcp or tls (tls needs Config.TLS). Default udp.
 	Transport string
-	// Allow lists source prefixes accepted as this trunk. Default: Address's resolved IPs (/32
-	// or /128).
+	// Allow lists source prefixes accepted as this trunk. Default: Address's IPs (/32 or /128),
+	// a host name resolved when New or SetRouting takes the trunk (never by Validate).
 	Allow []netip.Prefix
 	// InboundUsername and InboundPassword, when set, make telgw challenge the trunk's INVITEs
 	// with digest (RFC 7616) on top of the source check.
@@ -124,131 +131,280 @@ type TrunkConfig struct {
 	RegisterExpires time.Duration
 }
 
-func (c *Config) validate() error {
-	var errs []error
-	if c.Addr == "" {
-		c.Addr = "127.0.0.1:5060"
+// DefaultConfig returns the SIP defaults that docs/CONFIG.md documents for the sip section.
+func DefaultConfig() Config {
+	yes := func() *bool { b := true; return &b }
+	return Config{
+		Addr:                "127.0.0.1:5060",
+		Realm:               "telgw",
+		DigestNonceTTL:      digest.DefaultNonceTTL,
+		RejectUnknownSource: yes(),
+		DialogSourceCheck:   yes(),
+		RingTimeout:         120 * time.Second,
+		FailoverTimeout:     5 * time.Second,
+		SessionExpires:      30 * time.Minute,
+		SourceRate:          200,
+		SourceBurst:         400,
+		IdleTimeout:         6 * time.Minute,
+		RequestTimeout:      10 * time.Second,
+		WSRegisterTimeout:   10 * time.Second,
+		MaxConnsPerIP:       64,
+		Codecs:              []string{"PCMU/8000", "PCMA/8000", "telephone-event/8000"},
+		Media:               bridge.DefaultConfig(),
 	}
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("addr: %q is not host:port", c.Addr))
-	} else if _, err := strconv.Atoi(port); err != nil {
-		errs = append(errs, fmt.Errorf("addr: bad port %q", port))
-	}
+}
+
+// withDefaults returns c with every zero field set from DefaultConfig, the derived defaults
+// (Host and Media.ListenIP from Addr, trunk transport udp, TLS 1.2) and the codecs upper-cased.
+// It does no I/O; c is not modified.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	c.Addr = cmp.Or(c.Addr, d.Addr)
+	host, _, _ := net.SplitHostPort(c.Addr)
 	if c.Host == "" {
 		c.Host = host
 		if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() || host == "" {
 			c.Host = "127.0.0.1"
 		}
 	}
-	if c.Realm == "" {
-		c.Realm = "telgw"
-	}
-	if c.DigestNonceTTL < 0 {
-		errs = append(errs, fmt.Errorf("digestNonceTTL: must not be negative"))
-	}
+	c.Realm = cmp.Or(c.Realm, d.Realm)
+	c.DigestNonceTTL = cmp.Or(c.DigestNonceTTL, d.DigestNonceTTL)
 	if c.RejectUnknownSource == nil {
-		t := true
-		c.RejectUnknownSource = &t
+		c.RejectUnknownSource = d.RejectUnknownSource
 	}
 	if c.DialogSourceCheck == nil {
-		t := true
-		c.DialogSourceCheck = &t
+		c.DialogSourceCheck = d.DialogSourceCheck
 	}
-	if c.RingTimeout == 0 {
-		c.RingTimeout = 120 * time.Second
-	}
-	if c.FailoverTimeout == 0 {
-		c.FailoverTimeout = 5 * time.Second
-	}
-	if c.SessionExpires == 0 {
-		c.SessionExpires = 1800 * time.Second
-	}
-	if c.SessionExpires < 90*time.Second {
-		errs = append(errs, fmt.Errorf("sessionExpires: %s is below the RFC 4028 minimum of 90s", c.SessionExpires))
-	}
-	if c.SourceRate == 0 {
-		c.SourceRate = 200
-	}
-	if c.SourceBurst == 0 {
-		c.SourceBurst = 400
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = 6 * time.Minute
-	}
-	if c.RequestTimeout == 0 {
-		c.RequestTimeout = 10 * time.Second
-	}
-	if c.WSRegisterTimeout == 0 {
-		c.WSRegisterTimeout = 10 * time.Second
-	}
-	if c.RequestTimeout < 0 || c.WSRegisterTimeout < 0 {
-		errs = append(errs, errors.New("requestTimeout, wsRegisterTimeout: must not be negative"))
-	}
-	if c.MaxConnsPerIP == 0 {
-		c.MaxConnsPerIP = 64
-	}
+	c.RingTimeout = cmp.Or(c.RingTimeout, d.RingTimeout)
+	c.FailoverTimeout = cmp.Or(c.FailoverTimeout, d.FailoverTimeout)
+	c.SessionExpires = cmp.Or(c.SessionExpires, d.SessionExpires)
+	c.SourceRate = cmp.Or(c.SourceRate, d.SourceRate)
+	c.SourceBurst = cmp.Or(c.SourceBurst, d.SourceBurst)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, d.IdleTimeout)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, d.RequestTimeout)
+	c.WSRegisterTimeout = cmp.Or(c.WSRegisterTimeout, d.WSRegisterTimeout)
 	if len(c.Codecs) == 0 {
-		c.Codecs = []string{"PCMU/8000", "PCMA/8000", "TELEPHONE-EVENT/8000"}
+		c.Codecs = d.Codecs
+	}
+	codecs := make([]string, len(c.Codecs))
+	for i, k := range c.Codecs {
+		codecs[i] = strings.ToUpper(k)
+	}
+	c.Codecs = codecs
+	if c.Media.PortMin == 0 && c.Media.PortMax == 0 {
+		c.Media.PortMin, c.Media.PortMax = d.Media.PortMin, d.Media.PortMax
+	}
+	c.Media.MediaTimeout = cmp.Or(c.Media.MediaTimeout, d.Media.MediaTimeout)
+	if !c.Media.ListenIP.IsValid() {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			c.Media.ListenIP = ip
+		}
+	}
+	if c.TLS.enabled() && c.TLS.MinVersion == 0 {
+		c.TLS.MinVersion = tls.VersionTLS12
+	}
+	c.Trunks = append([]TrunkConfig(nil), c.Trunks...)
+	for i := range c.Trunks {
+		c.Trunks[i].Transport = cmp.Or(c.Trunks[i].Transport, "udp")
+	}
+	c.Routes = append([]OutboundRoute(nil), c.Routes...)
+	return c
+}
+
+// provision fills the defaults, validates, compiles the routes' patterns and resolves the
+// trunks' default allow-lists (DNS for a trunk addressed by name): what New and SetRouting do
+// with a Config before using it.
+func (c Config) provision(ctx context.Context) (Config, error) {
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		return c, err
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := c.TLS.validate(); err != nil {
+	for i := range c.Routes {
+		if err := c.Routes[i].Compile(); err != nil {
+			return c, fmt.Errorf("routes[%d].numberPattern: %w", i, err)
+		}
+	}
+	for i := range c.Trunks {
+		c.Trunks[i].Allow = c.Trunks[i].resolveAllow(ctx)
+	}
+	return c, nil
+}
+
+// Validate reports every problem with c at once, each naming its key as docs/CONFIG.md does
+// under sip (e.g. "trunks[0].address"). It is pure: no DNS, no files, c is not modified. It
+// checks a complete Config (DefaultConfig with changes); New fills zero fields first.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !isHostPort(c.Addr) {
+		add("addr", "%q is not host:port", c.Addr)
+	}
+	if net.ParseIP(c.Host) == nil && strings.ContainsAny(c.Host, " :;/@[]") {
+		add("host", "%q is not a host name or IP address", c.Host)
+	}
+	if c.Realm == "" {
+		add("realm", "must not be empty")
+	}
+	if c.DigestNonceTTL < 5*time.Second || c.DigestNonceTTL > 10*time.Minute {
+		add("digestNonceTTL", "%s is outside 5s–10m", c.DigestNonceTTL)
+	}
+	if c.RingTimeout <= 0 {
+		add("ringTimeout", "must be positive")
+	}
+	if c.FailoverTimeout <= 0 {
+		add("failoverTimeout", "must be positive")
+	}
+	if c.SessionExpires < 90*time.Second {
+		add("sessionExpires", "%s is below the RFC 4028 minimum of 90s", c.SessionExpires)
+	}
+	if c.SourceRate <= 0 {
+		add("sourceRate", "must be positive")
+	}
+	if c.SourceBurst <= 0 {
+		add("sourceBurst", "must be positive")
+	}
+	if c.IdleTimeout == 0 {
+		add("idleTimeout", "must not be 0 (negative disables)")
+	}
+	if c.RequestTimeout <= 0 {
+		add("requestTimeout", "must be positive")
+	}
+	if c.WSRegisterTimeout <= 0 {
+		add("webrtc.registerTimeout", "must be positive")
+	}
+	if c.MaxConnsPerIP < 0 {
+		add("maxConnsPerIP", "must not be negative (0: no cap)")
+	}
+	if len(c.Codecs) == 0 {
+		add("codecs", "must list at least one codec")
+	}
+	for i, k := range c.Codecs {
+		name, rate, ok := strings.Cut(k, "/")
+		if r, err := strconv.Atoi(rate); !ok || name == "" || err != nil || r <= 0 {
+			add(fmt.Sprintf("codecs[%d]", i), "%q is not NAME/RATE, e.g. PCMU/8000", k)
+		}
+	}
+	if err := c.Media.Validate(); err != nil {
+		errs = append(errs, prefixErrors("media.", err))
+	}
+	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	seen := map[string]bool{}
-	for i := range c.Trunks {
-		t := &c.Trunks[i]
-		if err := t.validate(); err != nil {
-			errs = append(errs, fmt.Errorf("trunks[%d]: %w", i, err))
-		} else if t.Transport == "tls" && !c.TLS.enabled() {
-			errs = append(errs, fmt.Errorf("trunks[%d]: transport tls needs TLS configured", i))
+	for i, t := range c.Trunks {
+		key := fmt.Sprintf("trunks[%d]", i)
+		if err := t.Validate(); err != nil {
+			errs = append(errs, prefixErrors(key+".", err))
 		}
-		if seen[t.Name] {
-			errs = append(errs, fmt.Errorf("trunks[%d]: duplicate name %q", i, t.Name))
+		if t.Transport == "tls" && !c.TLS.enabled() {
+			add(key+".transport", "transport tls needs TLS (tls.addr, certFile, keyFile)")
+		}
+		if t.Name != "" && seen[t.Name] {
+			add(key+".name", "duplicate trunk %q", t.Name)
 		}
 		seen[t.Name] = true
-	}
-	for i := range c.Routes {
-		if err := c.Routes[i].Compile(); err != nil {
-			errs = append(errs, fmt.Errorf("routes[%d].numberPattern: %w", i, err))
-		}
 	}
 	return errors.Join(errs...)
 }
 
-func (t *TrunkConfig) validate() error {
+// Validate reports every problem with the trunk, keys relative to it ("address"). It does no
+// DNS: a host name is checked for form only and resolved when New or SetRouting takes it.
+func (t TrunkConfig) Validate() error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
 	if t.Name == "" {
-		return errors.New("name: must not be empty")
+		add("name", "must not be empty")
 	}
-	host, port, err := net.SplitHostPort(t.Address)
-	if err != nil {
-		return fmt.Errorf("address: %q is not host:port", t.Address)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		return fmt.Errorf("address: bad port %q", port)
+	if _, p, err := net.SplitHostPort(t.Address); err != nil {
+		add("address", "%q is not host:port", t.Address)
+	} else if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 {
+		add("address", "%q has no port 1–65535", t.Address)
 	}
 	switch t.Transport {
-	case "":
-		t.Transport = "udp"
-	case "udp", "tcp", "tls":
+	case "", "udp", "tcp", "tls":
 	default:
-		return fmt.Errorf("transport: %q is not udp, tcp or tls", t.Transport)
+		add("transport", "%q is not udp, tcp or tls", t.Transport)
 	}
-	if len(t.Allow) == 0 {
-		if ip, err := netip.ParseAddr(host); err == nil {
-			t.Allow = []netip.Prefix{netip.PrefixFrom(ip, ip.BitLen())}
-		} else if ips, err := net.LookupIP(host); err == nil {
-			for _, ip := range ips {
-				a, _ := netip.AddrFromSlice(ip)
-				a = a.Unmap()
-				t.Allow = append(t.Allow, netip.PrefixFrom(a, a.BitLen()))
-			}
-		}
+	if (t.InboundUsername == "") != (t.InboundPassword == "") {
+		add("inbound.username", "username and password must be set together")
 	}
-	if t.MaxCalls < 0 || t.CPS < 0 {
-		return errors.New("maxCalls and cps must not be negative")
+	if t.MaxCalls < 0 {
+		add("maxCalls", "must not be negative")
 	}
-	return t.Format.Validate()
+	if t.CPS < 0 {
+		add("cps", "must not be negative")
+	}
+	if t.OptionsInterval < 0 {
+		add("optionsInterval", "must not be negative")
+	}
+	if err := t.Format.Validate(); err != nil {
+		add("numberFormat.style", "%q is not e164, 11 or 10", t.Format.Style)
+	}
+	if t.Register && t.Username == "" {
+		add("register.enabled", "needs auth.username (the registered user)")
+	}
+	if t.RegisterExpires < 0 {
+		add("register.expires", "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+// resolveAllow is the trunk's allow-list: Allow when set, else Address's IP, or the addresses
+// its host name resolves to now (none when it does not resolve: the trunk then accepts no
+// inbound calls until routing is set again).
+func (t TrunkConfig) resolveAllow(ctx context.Context) []netip.Prefix {
+	if len(t.Allow) > 0 {
+		return t.Allow
+	}
+	host, _, err := net.SplitHostPort(t.Address)
+	if err != nil {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []netip.Prefix{netip.PrefixFrom(ip, ip.BitLen())}
+	}
+	ips, err := lookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil
+	}
+	out := make([]netip.Prefix, 0, len(ips))
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		out = append(out, netip.PrefixFrom(ip, ip.BitLen()))
+	}
+	return out
+}
+
+// lookupNetIP resolves trunk host names (a variable so that a test can see Validate never
+// calls it).
+var lookupNetIP = net.DefaultResolver.LookupNetIP
+
+// prefixErrors puts prefix before each "key: message" error joined in err.
+func prefixErrors(prefix string, err error) error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, prefixErrors(prefix, e))
+	}
+	return errors.Join(out...)
+}
+
+// isHostPort reports whether s is host:port with a numeric port.
+func isHostPort(s string) bool {
+	_, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
 }

@@ -80,7 +80,8 @@ type callRef struct {
 // New builds the Service and binds its UDP and TCP listeners on cfg.Addr (so Addr with port 0
 // picks a free port, reported by Addr()).
 func New(cfg Config, deps Deps) (*Service, error) {
-	if err := cfg.validate(); err != nil {
+	cfg, err := cfg.provision(context.Background())
+	if err != nil {
 		return nil, fmt.Errorf("sip config: %w", err)
 	}
 	if deps.Router == nil {
@@ -280,8 +281,10 @@ func (s *Service) ActiveCalls() int {
 // SetRouting replaces the trunks and outbound routes (the ACS SIP routing PATCH). Calls in
 // progress keep the trunk they use.
 func (s *Service) SetRouting(trunks []TrunkConfig, routes []OutboundRoute) error {
-	c := Config{Addr: s.cfg.Addr, Trunks: trunks, Routes: routes, SessionExpires: s.cfg.SessionExpires, TLS: s.cfg.TLS}
-	if err := c.validate(); err != nil {
+	c := s.cfg
+	c.Trunks, c.Routes = trunks, routes
+	c, err := c.provision(context.Background())
+	if err != nil {
 		return err
 	}
 	s.trunks.set(c.Trunks, c.Routes)

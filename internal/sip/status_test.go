@@ -94,7 +94,8 @@ func TestSessionExpires(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	c := Config{Trunks: []TrunkConfig{{Name: "a", Address: "192.0.2.1:5060"}}, Routes: []OutboundRoute{{Name: "r", NumberPattern: `\+1\d+`}}}
-	if err := c.validate(); err != nil {
+	c, err := c.provision(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:5060" || c.Host != "127.0.0.1" || c.Trunks[0].Transport != "udp" ||
@@ -113,7 +114,7 @@ func TestConfigValidate(t *testing.T) {
 		"pattern":   {Routes: []OutboundRoute{{Name: "r", NumberPattern: "("}}},
 		"timer":     {SessionExpires: time.Second},
 	} {
-		if err := bad.validate(); err == nil {
+		if _, err := bad.provision(context.Background()); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -35,23 +35,23 @@ type TLSConfig struct {
 }
 
 // enabled reports whether TLS is configured.
-func (c *TLSConfig) enabled() bool { return c.Addr != "" }
+func (c TLSConfig) enabled() bool { return c.Addr != "" }
 
-func (c *TLSConfig) validate() error {
-	if !c.enabled() {
+// Validate reports every problem with the TLS settings (keys "tls.addr", …); pure. A zero
+// TLSConfig (no TLS) is valid; any field set needs Addr, CertFile and KeyFile.
+func (c TLSConfig) Validate() error {
+	if c == (TLSConfig{}) {
 		return nil
 	}
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if !isHostPort(c.Addr) {
 		errs = append(errs, fmt.Errorf("tls.addr: %q is not host:port", c.Addr))
 	}
 	if c.CertFile == "" || c.KeyFile == "" {
-		errs = append(errs, errors.New("tls: certFile and keyFile are required"))
+		errs = append(errs, errors.New("tls.certFile: certFile and keyFile are required with tls"))
 	}
 	switch c.MinVersion {
-	case 0:
-		c.MinVersion = tls.VersionTLS12
-	case tls.VersionTLS12, tls.VersionTLS13:
+	case 0, tls.VersionTLS12, tls.VersionTLS13:
 	default:
 		errs = append(errs, fmt.Errorf("tls.minVersion: %#x is not TLS 1.2 or 1.3", c.MinVersion))
 	}

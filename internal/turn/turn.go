@@ -84,29 +84,46 @@ const DefaultCredentialTTL = time.Hour
 // deleted identity's credentials stop working within seconds.
 const IdentityCacheTTL = 5 * time.Second
 
-func (c *Config) defaults() error {
-	if c.Realm == "" {
-		c.Realm = "telgw"
+// DefaultConfig returns the server defaults (docs/CONFIG.md turn); Secret, Guarded and
+// Identities are the caller's.
+func DefaultConfig() Config {
+	return Config{Addr: "127.0.0.1:3478", MinPort: 49152, MaxPort: 65535, Realm: "telgw",
+		CredentialTTL: DefaultCredentialTTL, IdentityCacheTTL: IdentityCacheTTL}
+}
+
+// withDefaults returns c with every zero field set from DefaultConfig (Addr too: port 3478).
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	c.Addr = cmp.Or(c.Addr, d.Addr)
+	c.Realm = cmp.Or(c.Realm, d.Realm)
+	c.MinPort = cmp.Or(c.MinPort, d.MinPort)
+	c.MaxPort = cmp.Or(c.MaxPort, d.MaxPort)
+	c.CredentialTTL = cmp.Or(c.CredentialTTL, d.CredentialTTL)
+	c.IdentityCacheTTL = cmp.Or(c.IdentityCacheTTL, d.IdentityCacheTTL)
+	return c
+}
+
+// Validate reports every problem with c, keys as docs/CONFIG.md names them under turn
+// ("minPort/maxPort", "credentialTTL"). Pure: no DNS, c is not modified. Secret is checked by
+// New (it is wiring, not configuration).
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr: %q is not host:port", c.Addr))
 	}
-	if c.MinPort == 0 {
-		c.MinPort = 49152
+	if c.RelayIP != "" && net.ParseIP(c.RelayIP) == nil {
+		errs = append(errs, fmt.Errorf("relayIP: %q is not an IP address", c.RelayIP))
 	}
-	if c.MaxPort == 0 {
-		c.MaxPort = 65535
+	if c.MinPort == 0 || c.MaxPort == 0 || c.MinPort > c.MaxPort {
+		errs = append(errs, fmt.Errorf("minPort/maxPort: %d–%d is not a port range", c.MinPort, c.MaxPort))
 	}
-	if c.MinPort > c.MaxPort {
-		return fmt.Errorf("turn: minPort %d > maxPort %d", c.MinPort, c.MaxPort)
+	if c.CredentialTTL < time.Minute || c.CredentialTTL > MaxCredentialTTL {
+		errs = append(errs, fmt.Errorf("credentialTTL: %s is not within 1m–48h", c.CredentialTTL))
 	}
-	if c.Secret == nil {
-		return errors.New("turn: no secret")
+	if c.IdentityCacheTTL < 0 {
+		errs = append(errs, errors.New("identityCacheTTL: must not be negative"))
 	}
-	if c.CredentialTTL == 0 {
-		c.CredentialTTL = DefaultCredentialTTL
-	}
-	if c.CredentialTTL < 0 || c.CredentialTTL > MaxCredentialTTL {
-		return fmt.Errorf("turn: credentialTTL %s is not within 0–%s", c.CredentialTTL, MaxCredentialTTL)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Server is a running TURN server.
@@ -136,8 +153,12 @@ type idEntry struct {
 
 // New binds the UDP and TCP listeners and starts serving.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("turn: %w", err)
+	}
+	if cfg.Secret == nil {
+		return nil, errors.New("turn: no secret")
 	}
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
@@ -161,7 +182,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Server, erro
 		authOK:   prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_auth_success_total", Help: "TURN requests authenticated."}),
 		refused:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_peer_refused_total", Help: "CreatePermission and ChannelBind requests refused with 403 for their peer."}),
 		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_turn_relay_dropped_total", Help: "Relayed datagrams dropped because their peer is refused."}),
-		idCache:  map[string]idEntry{}, idTTL: cmp.Or(cfg.IdentityCacheTTL, IdentityCacheTTL),
+		idCache:  map[string]idEntry{}, idTTL: cfg.IdentityCacheTTL,
 	}
 	// The TURN server's own sockets are guarded (a relay looping into the server itself).
 	self := Guarded{Listeners: []netip.AddrPort{udp.LocalAddr().(*net.UDPAddr).AddrPort(), tcp.Addr().(*net.TCPAddr).AddrPort()}}

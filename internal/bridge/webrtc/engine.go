@@ -19,6 +19,7 @@
 package webrtc
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,37 +71,52 @@ type Config struct {
 	ResolveMDNS bool
 }
 
-func (c *Config) defaults() error {
+// DefaultConfig returns the engine defaults (docs/CONFIG.md sip.webrtc).
+func DefaultConfig() Config {
+	return Config{Codecs: []string{PCMU, PCMA}, DTMFPayloadType: 101, ConnectTimeout: 20 * time.Second, MediaTimeout: 30 * time.Second}
+}
+
+// withDefaults returns c with its zero fields set from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
 	if len(c.Codecs) == 0 {
-		c.Codecs = []string{PCMU, PCMA}
+		c.Codecs = d.Codecs
 	}
+	c.DTMFPayloadType = cmp.Or(c.DTMFPayloadType, d.DTMFPayloadType)
+	c.ConnectTimeout = cmp.Or(c.ConnectTimeout, d.ConnectTimeout)
+	c.MediaTimeout = cmp.Or(c.MediaTimeout, d.MediaTimeout)
+	return c
+}
+
+// Validate reports every problem with c, keys as docs/CONFIG.md names them under sip.webrtc
+// ("portMin/portMax", "ips[0]"). Pure: c is not modified. Zero Codecs, DTMFPayloadType and
+// timeouts are valid (NewEngine takes DefaultConfig's).
+func (c Config) Validate() error {
 	var errs []error
-	for _, codec := range c.Codecs {
+	for i, codec := range c.Codecs {
 		if s := strings.ToUpper(codec); s != PCMU && s != PCMA {
-			errs = append(errs, fmt.Errorf("webrtc: codecs: %q is not PCMU or PCMA", codec))
+			errs = append(errs, fmt.Errorf("codecs[%d]: %q is not PCMU or PCMA", i, codec))
 		}
 	}
-	if c.DTMFPayloadType == 0 {
-		c.DTMFPayloadType = 101
-	}
-	if c.DTMFPayloadType < 96 || c.DTMFPayloadType > 127 {
-		errs = append(errs, fmt.Errorf("webrtc: dtmfPayloadType %d is not dynamic (96-127)", c.DTMFPayloadType))
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = 20 * time.Second
+	if c.DTMFPayloadType != 0 && (c.DTMFPayloadType < 96 || c.DTMFPayloadType > 127) {
+		errs = append(errs, fmt.Errorf("dtmfPayloadType: %d is not dynamic (96-127)", c.DTMFPayloadType))
 	}
 	if c.ConnectTimeout < 0 {
-		errs = append(errs, errors.New("webrtc: connectTimeout must be positive"))
+		errs = append(errs, errors.New("connectTimeout: must be positive"))
 	}
-	if c.MediaTimeout == 0 {
-		c.MediaTimeout = 30 * time.Second
+	if (c.PortMin == 0) != (c.PortMax == 0) {
+		errs = append(errs, fmt.Errorf("portMin/portMax: set both or neither (got port range %d–%d)", c.PortMin, c.PortMax))
+	} else if c.PortMin > c.PortMax {
+		errs = append(errs, fmt.Errorf("portMin/portMax: %d–%d is not a port range", c.PortMin, c.PortMax))
 	}
-	if (c.PortMin == 0) != (c.PortMax == 0) || c.PortMin > c.PortMax {
-		errs = append(errs, fmt.Errorf("webrtc: port range %d-%d is invalid", c.PortMin, c.PortMax))
-	}
-	for _, ip := range append(append([]string{}, c.IPs...), c.PublicIPs...) {
+	for i, ip := range c.PublicIPs {
 		if net.ParseIP(ip) == nil {
-			errs = append(errs, fmt.Errorf("webrtc: %q is not an IP address", ip))
+			errs = append(errs, fmt.Errorf("publicIPs[%d]: %q is not an IP address", i, ip))
+		}
+	}
+	for i, ip := range c.IPs {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("ips[%d]: %q is not an IP address", i, ip))
 		}
 	}
 	return errors.Join(errs...)
@@ -121,8 +137,9 @@ type Engine struct {
 // NewEngine validates cfg (reporting every problem at once) and registers the engine's
 // metrics with reg (nil: not registered).
 func NewEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Engine, error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("webrtc: %w", err)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

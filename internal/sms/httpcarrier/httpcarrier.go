@@ -5,6 +5,7 @@
 package httpcarrier
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -72,8 +73,18 @@ const readyWait = 5 * time.Second
 
 var _ sms.Carrier = (*Carrier)(nil)
 
-// New validates cfg and builds the carrier.
-func New(cfg Config) (*Carrier, error) {
+// DefaultDLRURL is the delivery report URL template handed to the carrier by default.
+const DefaultDLRURL = "{base}telgw/carriers/{name}/dlr?token={token}&messageId={messageId}&status=%d"
+
+// DefaultConfig returns the carrier defaults (docs/CONFIG.md sms.carriers[].http); Name, URL,
+// CallbackToken, PublicBase and Logger are the caller's.
+func DefaultConfig() Config {
+	return Config{Method: http.MethodGet, ContentType: "application/x-www-form-urlencoded", DLRURL: DefaultDLRURL, Timeout: 10 * time.Second}
+}
+
+// Validate reports every problem with the carrier settings, keys as docs/CONFIG.md names them
+// under sms.carriers[].http ("url", "callbackToken"). Pure: no DNS, cfg is not modified.
+func (cfg Config) Validate() error {
 	var errs []error
 	if cfg.Name == "" {
 		errs = append(errs, errors.New("name: required"))
@@ -81,30 +92,29 @@ func New(cfg Config) (*Carrier, error) {
 	if u, err := url.Parse(strings.NewReplacer("{", "", "}", "").Replace(cfg.URL)); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		errs = append(errs, fmt.Errorf("url: %q is not an http(s) URL template", cfg.URL))
 	}
-	cfg.Method = strings.ToUpper(cfg.Method)
-	if cfg.Method == "" {
-		cfg.Method = http.MethodGet
-	}
-	if cfg.Method != http.MethodGet && cfg.Method != http.MethodPost {
+	if m := strings.ToUpper(cfg.Method); m != "" && m != http.MethodGet && m != http.MethodPost {
 		errs = append(errs, fmt.Errorf("method: %q is not GET or POST", cfg.Method))
 	}
 	if cfg.CallbackToken == "" {
 		errs = append(errs, errors.New("callbackToken: required"))
 	}
-	if err := errors.Join(errs...); err != nil {
+	return errors.Join(errs...)
+}
+
+// New validates cfg and builds the carrier; unset fields take DefaultConfig's values.
+func New(cfg Config) (*Carrier, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("http carrier %q: %w", cfg.Name, err)
 	}
-	if cfg.ContentType == "" {
-		cfg.ContentType = "application/x-www-form-urlencoded"
-	}
-	if cfg.DLRURL == "" {
-		cfg.DLRURL = "{base}telgw/carriers/{name}/dlr?token={token}&messageId={messageId}&status=%d"
-	}
+	d := DefaultConfig()
+	cfg.Method = cmp.Or(strings.ToUpper(cfg.Method), d.Method)
+	cfg.ContentType = cmp.Or(cfg.ContentType, d.ContentType)
+	cfg.DLRURL = cmp.Or(cfg.DLRURL, d.DLRURL)
 	if cfg.PublicBase == nil {
 		cfg.PublicBase = func() string { return "http://127.0.0.1:8080/" }
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = d.Timeout
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout}

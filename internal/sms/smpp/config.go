@@ -67,30 +67,29 @@ type Config struct {
 	Metrics *Metrics
 }
 
+// DefaultConfig returns the link defaults (docs/CONFIG.md sms.carriers[].smpp); Name, Address,
+// credentials, Logger and Metrics are the caller's.
+func DefaultConfig() Config {
+	return Config{Window: 10, Links: 1, BindMode: "transceiver", EnquireLink: 30 * time.Second, ResponseTimeout: 10 * time.Second,
+		BindWait: 5 * time.Second, RebindMin: 250 * time.Millisecond, RebindMax: 30 * time.Second, Concat: gsm.ConcatUDH8,
+		ReassemblyTimeout: 5 * time.Minute}
+}
+
+// setDefaults sets every unset (zero or negative) tunable from DefaultConfig, a discarding
+// Logger and unregistered Metrics (New calls it before Validate).
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
+	for _, f := range []struct{ v, def *time.Duration }{{&c.EnquireLink, &d.EnquireLink}, {&c.ResponseTimeout, &d.ResponseTimeout},
+		{&c.BindWait, &d.BindWait}, {&c.RebindMin, &d.RebindMin}, {&c.RebindMax, &d.RebindMax}, {&c.ReassemblyTimeout, &d.ReassemblyTimeout}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
 	if c.Window <= 0 {
-		c.Window = 10
+		c.Window = d.Window
 	}
 	if c.Links <= 0 {
-		c.Links = 1
-	}
-	if c.EnquireLink <= 0 {
-		c.EnquireLink = 30 * time.Second
-	}
-	if c.ResponseTimeout <= 0 {
-		c.ResponseTimeout = 10 * time.Second
-	}
-	if c.BindWait <= 0 {
-		c.BindWait = 5 * time.Second
-	}
-	if c.RebindMin <= 0 {
-		c.RebindMin = 250 * time.Millisecond
-	}
-	if c.RebindMax <= 0 {
-		c.RebindMax = 30 * time.Second
-	}
-	if c.ReassemblyTimeout <= 0 {
-		c.ReassemblyTimeout = 5 * time.Minute
+		c.Links = d.Links
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -100,7 +99,10 @@ func (c *Config) setDefaults() {
 	}
 }
 
-func (c *Config) validate() error {
+// Validate reports every problem with the link settings, keys as docs/CONFIG.md names them
+// under sms.carriers[].smpp ("address", "window"). Pure: no DNS, c is not modified. Zero
+// tunables are valid (New takes DefaultConfig's).
+func (c Config) Validate() error {
 	var errs []error
 	if c.Name == "" {
 		errs = append(errs, errors.New("name: required"))
@@ -120,8 +122,20 @@ func (c *Config) validate() error {
 	if c.BindMode != "" && c.BindMode != "transceiver" && c.BindMode != "txrx" {
 		errs = append(errs, fmt.Errorf("bindMode: %q is not transceiver or txrx", c.BindMode))
 	}
+	if c.Window < 0 {
+		errs = append(errs, errors.New("window: must not be negative"))
+	}
+	if c.Links < 0 {
+		errs = append(errs, errors.New("links: must not be negative"))
+	}
 	if c.MaxRate < 0 {
 		errs = append(errs, errors.New("maxRate: must not be negative"))
 	}
+	if c.ReassemblyTimeout < 0 {
+		errs = append(errs, errors.New("reassemblyTimeout: must not be negative"))
+	}
 	return errors.Join(errs...)
 }
+
+// validate is Validate, for New.
+func (c *Config) validate() error { return c.Validate() }
