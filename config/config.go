@@ -27,6 +27,9 @@ import (
 
 // Config is the whole telgw configuration.
 type Config struct {
+	// Warnings are problems Load found that do not stop start-up (a TELGW_* variable no key
+	// reads); the node logs them.
+	Warnings []string `yaml:"-"`
 	// DataDir holds the SQLite database and the connection-string file. Default "./data".
 	DataDir string `yaml:"dataDir"`
 	// AccessKey, when set, is the primary ACS access key (base64); otherwise one is generated
@@ -162,23 +165,27 @@ func Default() Config {
 }
 
 // Load reads the YAML file at path (if non-empty) over the defaults, then applies TELGW_*
-// overrides from environ (os.Environ() form). Unknown keys and bad values are errors naming
-// the key. Load does not call Validate.
+// overrides from environ (os.Environ() form). It goes on past problems so they can all be
+// reported at once: the error lists every unknown key and bad value, naming each, and the
+// returned Config holds whatever did decode (run Check on it to add Validate's and the files'
+// problems). TELGW_* variables no key reads end up in Config.Warnings.
 func Load(path string, environ []string) (Config, error) {
 	cfg := Default()
+	var errs []error
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return cfg, fmt.Errorf("read config: %w", err)
 		}
 		if err := Parse(b, &cfg); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", path, err)
+			errs = append(errs, fmt.Errorf("config %s:\n%w", path, err))
 		}
 	}
 	if err := applyEnv(&cfg, environ); err != nil {
-		return cfg, err
+		errs = append(errs, err)
 	}
-	return cfg, nil
+	cfg.Warnings = envWarnings(environ)
+	return cfg, errors.Join(errs...)
 }
 
 // Parse decodes YAML into cfg strictly: an unknown key is an error naming it.
@@ -188,6 +195,10 @@ func Parse(b []byte, cfg *Config) error {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict(), yaml.DisallowUnknownField())
 	if err := dec.Decode(cfg); err != nil {
+		// The decoder stops at its first problem; list them all, each naming its key.
+		if errs := diagnoseYAML(b); len(errs) > 0 {
+			return errors.Join(errs...)
+		}
 		return errors.New(yaml.FormatError(err, false, true))
 	}
 	return nil
@@ -352,7 +363,7 @@ func walkEnv(v reflect.Value, path []string, env map[string]string, errs *[]erro
 		raw, set := env[key]
 		if fv.Kind() == reflect.Struct && f.Type != durationType {
 			if set {
-				if err := yaml.Unmarshal([]byte(raw), fv.Addr().Interface()); err != nil {
+				if err := yaml.UnmarshalWithOptions([]byte(raw), fv.Addr().Interface(), yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
 					*errs = append(*errs, fmt.Errorf("%s: %w", key, err))
 				}
 				continue
@@ -364,7 +375,11 @@ func walkEnv(v reflect.Value, path []string, env map[string]string, errs *[]erro
 			continue
 		}
 		if err := setScalar(fv, raw); err != nil {
-			*errs = append(*errs, fmt.Errorf("%s (%s): %w", key, strings.Join(p, "."), err))
+			msg := want(fv.Type(), raw, err)
+			if k := fv.Kind(); k == reflect.Slice || k == reflect.Map || k == reflect.Pointer {
+				msg = "want YAML or JSON text: " + firstLine(yaml.FormatError(err, false, false))
+			}
+			*errs = append(*errs, fmt.Errorf("%s (%s): %s", strings.Join(p, "."), key, msg))
 		}
 	}
 }
@@ -411,8 +426,8 @@ func setScalar(fv reflect.Value, raw string) error {
 			return err
 		}
 		fv.SetFloat(n)
-	default: // slices, maps: YAML or JSON text
-		return yaml.Unmarshal([]byte(raw), fv.Addr().Interface())
+	default: // slices, maps: YAML or JSON text, strictly (an unknown key is an error)
+		return yaml.UnmarshalWithOptions([]byte(raw), fv.Addr().Interface(), yaml.Strict(), yaml.DisallowUnknownField())
 	}
 	return nil
 }

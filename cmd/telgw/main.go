@@ -85,10 +85,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := config.Load(os.Getenv("TELGW_CONFIG"), os.Environ())
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
+	if err = config.Check(&cfg, err); err != nil {
 		fmt.Fprintf(stderr, "telgw: configuration:\n%v\n", err)
 		return 1
 	}

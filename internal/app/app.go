@@ -78,6 +78,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration: " + w)
+	}
 	a := &App{Config: cfg, Log: log, Registry: prometheus.NewRegistry(), Workers: jobs.NewWorkers()}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db, err := OpenStore(ctx, cfg)
