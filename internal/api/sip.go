@@ -6,9 +6,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip"
-	"github.com/telgw/telgw/internal/sip/number"
 )
 
 // SIPRoutingAPIVersions are the SipRouting api-versions telgw accepts.
@@ -225,7 +225,7 @@ func (h *sipHandlers) calls(w http.ResponseWriter, r *http.Request) {
 	}
 	lp := sip.CDRListParams{Skip: p.Skip, Top: p.Top + 1}
 	if n := r.URL.Query().Get("number"); n != "" {
-		if lp.Number, err = number.Normalize(n); err != nil {
+		if lp.Number, err = e164.Normalize(n); err != nil {
 			WriteError(w, r, h.s.log, problem.Invalid("number", "%q is not a telephone number", n))
 			return
 		}

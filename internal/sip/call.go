@@ -15,8 +15,8 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/sip/digest"
-	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
@@ -98,7 +98,7 @@ func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	c := &call{s: s, id: callID(req), ended: make(chan struct{}), ackBody: make(chan []byte, 1)}
 	c.cdr = CDR{CallID: c.id, Start: time.Now(), From: req.From().Address.User}
-	if n, err := number.Normalize(c.cdr.From); err == nil {
+	if n, err := e164.Normalize(c.cdr.From); err == nil {
 		c.cdr.From = n
 	}
 	c.origin[0].ID, c.origin[1].ID = uint64(time.Now().UnixNano()), uint64(time.Now().UnixNano()+1)
@@ -139,7 +139,7 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 	if user == "" {
 		user = req.To().Address.User
 	}
-	e164, err := number.Normalize(user)
+	e164, err := e164.Normalize(user)
 	if err != nil {
 		c.cdr.To = user
 		code, reason := Status(err)
@@ -280,7 +280,7 @@ func (c *call) routeOut(req *sip.Request, tx sip.ServerTransaction) (string, []*
 	if dialed == "" && strings.EqualFold(req.Recipient.Scheme, "tel") {
 		dialed = req.Recipient.Host
 	}
-	called, err := number.Normalize(dialed)
+	called, err := e164.Normalize(dialed)
 	if err != nil {
 		c.cdr.To = dialed
 		c.reject(req, tx, 484, "Address Incomplete", nil)
@@ -314,7 +314,7 @@ func trunkTargets(trunks []*trunk, called, caller string) []target {
 }
 
 func (s *Service) ownNumber(user string) bool {
-	e164, err := number.Normalize(user)
+	e164, err := e164.Normalize(user)
 	if err != nil {
 		return false
 	}

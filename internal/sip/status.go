@@ -8,8 +8,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
-	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
@@ -19,7 +19,7 @@ func Status(err error) (int, string) {
 	switch {
 	case err == nil:
 		return 200, "OK"
-	case errors.Is(err, ErrUnknownNumber), errors.Is(err, problem.ErrNotFound), errors.Is(err, number.ErrInvalid):
+	case errors.Is(err, ErrUnknownNumber), errors.Is(err, problem.ErrNotFound), errors.Is(err, e164.ErrInvalid):
 		return 404, "Not Found"
 	case errors.Is(err, errNoRoute):
 		return 480, "Temporarily Unavailable"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
@@ -24,7 +25,7 @@ func TestStatus(t *testing.T) {
 		{nil, 200},
 		{ErrUnknownNumber, 404},
 		{fmt.Errorf("route: %w", problem.ErrNotFound), 404},
-		{number.ErrInvalid, 404},
+		{e164.ErrInvalid, 404},
 		{errNoRoute, 480},
 		{errForbidden, 403},
 		{problem.Forbidden("x", "no"), 403},
