@@ -15,6 +15,7 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/sip/digest"
 	"github.com/telgw/telgw/internal/sip/sdp"
@@ -151,7 +152,7 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 	route, err := s.deps.Router.CallRoute(ctx, e164)
 	cancel()
 	if err == nil && route == nil {
-		err = errNoRoute
+		err = calls.ErrNoRoute
 	}
 	if err != nil {
 		code, reason := Status(err)
