@@ -16,7 +16,7 @@ var SIPRoutingAPIVersions = []string{"2021-05-01-preview", "2023-03-01"}
 
 type sipHandlers struct {
 	s   *Server
-	svc *sip.Service
+	svc *sip.Admin
 }
 
 // MountSIP serves the ACS SIP routing API (SipRouting 2023-03-01: GET and PATCH /sip) and the
@@ -28,7 +28,7 @@ type sipHandlers struct {
 //	DELETE /telgw/sip/credentials/{username}      → 204
 //	GET    /telgw/calls[?number&since&skip&top]   CDRs, newest first
 func (s *Server) MountSIP(svc *sip.Service) {
-	h := &sipHandlers{s: s, svc: svc}
+	h := &sipHandlers{s: s, svc: svc.Admin()}
 	s.authed.Group(func(r chi.Router) {
 		r.Use(APIVersions(SIPRoutingAPIVersions...))
 		r.Get("/sip", h.get)

@@ -170,6 +170,9 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// Start is when the call arrived.
+func (c *Call) Start() time.Time { return c.start }
+
 // SetDirection records the call's direction (inbound from a carrier, outbound to one).
 func (c *Call) SetDirection(d Direction) {
 	c.mu.Lock()

@@ -27,7 +27,7 @@ type screenedPacketConn struct {
 
 // screenUDP wraps the UDP listener so that malformed requests are answered (see screen.Datagram).
 func (s *Service) screenUDP(c net.PacketConn) net.PacketConn {
-	return &screenedPacketConn{PacketConn: c, parser: sip.NewParser(), log: s.log, m: s.m, allow: s.allow}
+	return &screenedPacketConn{PacketConn: c, parser: sip.NewParser(), log: s.log, m: s.m, allow: s.limit.allow}
 }
 
 // ReadFrom returns the next datagram sipgo should parse, answering or dropping the malformed
