@@ -97,20 +97,20 @@ func q850(res *sip.Response, code int) int {
 }
 
 // disposition names a call's outcome for CDRs and metrics.
-func disposition(code int) string {
+func disposition(code int) calls.Disposition {
 	switch {
 	case code >= 200 && code < 300:
-		return "answered"
+		return calls.DispositionAnswered
 	case code == 486 || code == 600:
-		return "busy"
+		return calls.DispositionBusy
 	case code == 487:
-		return "cancelled"
+		return calls.DispositionCancelled
 	case code == 408 || code == 480:
-		return "no-answer"
+		return calls.DispositionNoAnswer
 	case code == 401 || code == 403 || code == 407:
-		return "unauthorized"
+		return calls.DispositionUnauthorized
 	case code == 603 || code == 404 || code == 484 || code == 488:
-		return "rejected"
+		return calls.DispositionRejected
 	}
-	return "failed"
+	return calls.DispositionFailed
 }
