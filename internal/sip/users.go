@@ -156,7 +156,7 @@ func waitConnected(leg *webrtc.Leg, caller context.Context, max time.Duration) e
 	}
 }
 
-// inboundUser forks a carrier's call to every registered device of user (RFC 3261 §16.7
+// inbound forks a carrier's call to every registered device of user (RFC 3261 §16.7
 // parallel search, done by the B2BUA): each device gets its own INVITE with a WebRTC offer over
 // its WebSocket; the first 2xx wins and the others are cancelled (RFC 3261 §9.1). No device
 // registered: 480 and a push notification.
@@ -417,7 +417,7 @@ func (b *branch) release() {
 	_ = b.leg.Close()
 }
 
-// outboundUser places a WebRTC user's call out through the trunks: the user is authenticated
+// outbound places a WebRTC user's call out through the trunks: the user is authenticated
 // by its token, its assigned number is the caller ID, and telgw answers its offer at once with
 // a 183 (early media: the carrier's ringback reaches the browser) and the same answer in the
 // 2xx once the carrier answers.
