@@ -6,9 +6,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip"
-	"github.com/telgw/telgw/internal/sip/number"
 )
 
 // SIPRoutingAPIVersions are the SipRouting api-versions telgw accepts.
@@ -16,7 +16,7 @@ var SIPRoutingAPIVersions = []string{"2021-05-01-preview", "2023-03-01"}
 
 type sipHandlers struct {
 	s   *Server
-	svc *sip.Service
+	svc *sip.Admin
 }
 
 // MountSIP serves the ACS SIP routing API (SipRouting 2023-03-01: GET and PATCH /sip) and the
@@ -28,7 +28,7 @@ type sipHandlers struct {
 //	DELETE /telgw/sip/credentials/{username}      → 204
 //	GET    /telgw/calls[?number&since&skip&top]   CDRs, newest first
 func (s *Server) MountSIP(svc *sip.Service) {
-	h := &sipHandlers{s: s, svc: svc}
+	h := &sipHandlers{s: s, svc: svc.Admin()}
 	s.authed.Group(func(r chi.Router) {
 		r.Use(APIVersions(SIPRoutingAPIVersions...))
 		r.Get("/sip", h.get)
@@ -225,7 +225,7 @@ func (h *sipHandlers) calls(w http.ResponseWriter, r *http.Request) {
 	}
 	lp := sip.CDRListParams{Skip: p.Skip, Top: p.Top + 1}
 	if n := r.URL.Query().Get("number"); n != "" {
-		if lp.Number, err = number.Normalize(n); err != nil {
+		if lp.Number, err = e164.Normalize(n); err != nil {
 			WriteError(w, r, h.s.log, problem.Invalid("number", "%q is not a telephone number", n))
 			return
 		}

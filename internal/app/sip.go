@@ -20,7 +20,7 @@ func (a *App) setupSIP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := svc.LoadRouting(ctx); err != nil {
+	if err := svc.Admin().LoadRouting(ctx); err != nil {
 		svc.Close()
 		return err
 	}

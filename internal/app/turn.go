@@ -111,7 +111,7 @@ func (g *trunkGuard) addrs() []netip.AddrPort {
 		return nil
 	}
 	var hostports []string
-	for _, t := range g.sip.Trunks() {
+	for _, t := range g.sip.Admin().Trunks() {
 		hostports = append(hostports, t.Address)
 	}
 	key := strings.Join(hostports, ",")

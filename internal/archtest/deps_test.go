@@ -69,3 +69,21 @@ func TestDomainsImportNoTransport(t *testing.T) {
 		}
 	}
 }
+
+// TestSIPScreenIsPure: the malformed-message screen works on bytes. It may use sipgo's parser
+// (to know what sipgo accepts) but no other part of telgw, no media stack and no config.
+func TestSIPScreenIsPure(t *testing.T) {
+	t.Parallel()
+	const pkg = "github.com/telgw/telgw/internal/sip/screen"
+	rules := []string{"github.com/pion/", "github.com/telgw/telgw/", "github.com/emiago/sipgo",
+		"github.com/telgw/telgw/config"}
+	var bad []string
+	for _, d := range forbidden(t, pkg, rules) {
+		if d != pkg {
+			bad = append(bad, d)
+		}
+	}
+	if len(bad) > 0 {
+		t.Errorf("%s depends on %v", pkg, bad)
+	}
+}

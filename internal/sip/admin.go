@@ -7,13 +7,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/problem"
 )
 
-// The operator and ACS-facing management of the SIP side: routing (ACS SipRouting), endpoint
-// credentials and the call log. Each persists through Deps.Store when one is configured.
+// Admin is the operator and ACS-facing management of the SIP side: routing (ACS SipRouting),
+// endpoint credentials, the call log and trunk status. Each persists through Deps.Store when
+// one is configured. Service.Admin returns it.
+type Admin struct {
+	cfg       *Config
+	deps      Deps
+	trunks    *trunkTable
+	routingMu sync.Mutex // serializes PatchRouting
+}
 
 // RoutingPatch is an ACS SipConfigurationUpdate (JSON merge patch, RFC 7396): a nil trunk
 // deletes it, a non-nil one adds or changes it; Routes, when non-nil, replace all routes.
@@ -24,7 +32,7 @@ type RoutingPatch struct {
 
 // LoadRouting applies the stored ACS routing; with none stored it stores the configured one,
 // so the ACS API shows the operator's config trunks from the first start.
-func (s *Service) LoadRouting(ctx context.Context) error {
+func (s *Admin) LoadRouting(ctx context.Context) error {
 	if s.deps.Store == nil {
 		return nil
 	}
@@ -39,8 +47,8 @@ func (s *Service) LoadRouting(ctx context.Context) error {
 }
 
 // Routing returns the current configuration as the ACS API shows it.
-func (s *Service) Routing() Routing {
-	trunks, routes := s.routing()
+func (s *Admin) Routing() Routing {
+	trunks, routes := s.trunks.routing()
 	r := Routing{Routes: routes}
 	for _, t := range trunks {
 		r.Trunks = append(r.Trunks, ACSTrunk{FQDN: t.Name, Port: portOf(t.Address)})
@@ -50,7 +58,7 @@ func (s *Service) Routing() Routing {
 
 // PatchRouting merges p into the routing, validates it (ports, patterns, routes naming only
 // known trunks), stores it and applies it to new calls.
-func (s *Service) PatchRouting(ctx context.Context, p RoutingPatch) (Routing, error) {
+func (s *Admin) PatchRouting(ctx context.Context, p RoutingPatch) (Routing, error) {
 	s.routingMu.Lock()
 	defer s.routingMu.Unlock()
 	cur := s.Routing()
@@ -107,7 +115,7 @@ func (s *Service) PatchRouting(ctx context.Context, p RoutingPatch) (Routing, er
 // apply turns an ACS routing into trunks: a trunk named like a configured one keeps that
 // trunk's details (credentials, allow-list, limits, format) with the ACS port; others get
 // defaults and Address FQDN:port.
-func (s *Service) apply(r Routing) error {
+func (s *Admin) apply(r Routing) error {
 	byName := map[string]TrunkConfig{}
 	for _, t := range s.cfg.Trunks {
 		byName[t.Name] = t
@@ -127,7 +135,7 @@ func (s *Service) apply(r Routing) error {
 
 // credentials is the call domain's credential service over this SIP service's store, router
 // and realm (the CLI builds the same one from the configuration).
-func (s *Service) credentials() calls.CredentialService {
+func (s *Admin) credentials() calls.CredentialService {
 	cs := calls.CredentialService{Router: s.deps.Router, Realm: s.cfg.Realm}
 	if s.deps.Store != nil {
 		cs.Store = s.deps.Store
@@ -137,22 +145,22 @@ func (s *Service) credentials() calls.CredentialService {
 
 // CreateCredential makes (or replaces) a customer endpoint's digest credential, bound to
 // numbers that must be telgw's (calls.CredentialService.Create).
-func (s *Service) CreateCredential(ctx context.Context, username, password string, numbers []string) (Credential, error) {
+func (s *Admin) CreateCredential(ctx context.Context, username, password string, numbers []string) (Credential, error) {
 	return s.credentials().Create(ctx, username, password, numbers)
 }
 
 // DeleteCredential removes an endpoint credential (problem.ErrNotFound when absent).
-func (s *Service) DeleteCredential(ctx context.Context, username string) error {
+func (s *Admin) DeleteCredential(ctx context.Context, username string) error {
 	return s.credentials().Delete(ctx, username)
 }
 
 // ListCredentials lists endpoint credentials (without secrets beyond the HA1s).
-func (s *Service) ListCredentials(ctx context.Context) ([]Credential, error) {
+func (s *Admin) ListCredentials(ctx context.Context) ([]Credential, error) {
 	return s.credentials().List(ctx)
 }
 
 // Calls lists CDRs, newest first.
-func (s *Service) Calls(ctx context.Context, p CDRListParams) ([]CDR, error) {
+func (s *Admin) Calls(ctx context.Context, p CDRListParams) ([]CDR, error) {
 	if s.deps.Store == nil {
 		return nil, nil
 	}
@@ -167,10 +175,32 @@ type TrunkStatus struct {
 }
 
 // Trunks returns every trunk's status.
-func (s *Service) Trunks() []TrunkStatus {
+func (s *Admin) Trunks() []TrunkStatus {
 	var out []TrunkStatus
 	for _, t := range s.trunks.all() {
 		out = append(out, TrunkStatus{TrunkConfig: t.TrunkConfig, Up: t.up.Load(), Active: int(t.active.Load())})
 	}
 	return out
 }
+
+// SetRouting replaces the trunks and outbound routes (the ACS SIP routing PATCH). Calls in
+// progress keep the trunk they use.
+func (s *Admin) SetRouting(trunks []TrunkConfig, routes []OutboundRoute) error {
+	c := *s.cfg
+	c.Trunks, c.Routes = trunks, routes
+	c, err := c.provision(context.Background())
+	if err != nil {
+		return err
+	}
+	s.trunks.set(c.Trunks, c.Routes)
+	return nil
+}
+
+// Realm is the digest realm of customer credentials (Config.Realm).
+func (s *Admin) Realm() string { return s.cfg.Realm }
+
+// TrunkUp reports a trunk's OPTIONS health (true when keepalives are off).
+func (s *Admin) TrunkUp(name string) bool { return s.trunks.up(name) }
+
+// Registered reports whether telgw holds a current REGISTER binding at the trunk.
+func (s *Admin) Registered(name string) bool { return s.trunks.registered(name) }

@@ -96,7 +96,7 @@ func TestRoutingAdmin(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	// First start: the configured trunks are stored.
-	if err := s.LoadRouting(ctx); err != nil {
+	if err := s.Admin().LoadRouting(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if st.routing == nil || len(st.routing.Trunks) != 1 || st.routing.Trunks[0] != (ACSTrunk{FQDN: "carrier1", Port: 5060}) {
@@ -104,7 +104,7 @@ func TestRoutingAdmin(t *testing.T) {
 	}
 	port := 5080
 	routes := []OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier1", "sbc.example.com"}}}
-	r, err := s.PatchRouting(ctx, RoutingPatch{Trunks: map[string]*int{"sbc.example.com": &port, "carrier1": &port}, Routes: &routes})
+	r, err := s.Admin().PatchRouting(ctx, RoutingPatch{Trunks: map[string]*int{"sbc.example.com": &port, "carrier1": &port}, Routes: &routes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestRoutingAdmin(t *testing.T) {
 		t.Fatalf("routing %+v", r)
 	}
 	// The configured trunk keeps its details (credentials, allow-list) with the new port.
-	for _, ts := range s.Trunks() {
+	for _, ts := range s.Admin().Trunks() {
 		if ts.Name == "carrier1" && (ts.Address != "192.0.2.1:5080" || ts.Password != "p" || len(ts.Allow) != 1) {
 			t.Fatalf("carrier1 %+v", ts)
 		}
@@ -127,16 +127,16 @@ func TestRoutingAdmin(t *testing.T) {
 		"bad port":      {Trunks: map[string]*int{"a.example": new(int)}},
 		"bad fqdn":      {Trunks: map[string]*int{"a b": &port}},
 	} {
-		if _, err := s.PatchRouting(ctx, p); problem.KindOf(err) != problem.KindInvalid {
+		if _, err := s.Admin().PatchRouting(ctx, p); problem.KindOf(err) != problem.KindInvalid {
 			t.Errorf("%s: err = %v", name, err)
 		}
 	}
 	// Deleting a trunk a route uses is refused; deleting both works.
-	if _, err := s.PatchRouting(ctx, RoutingPatch{Trunks: map[string]*int{"sbc.example.com": nil}}); err == nil {
+	if _, err := s.Admin().PatchRouting(ctx, RoutingPatch{Trunks: map[string]*int{"sbc.example.com": nil}}); err == nil {
 		t.Fatal("deleted a trunk still routed")
 	}
 	empty := []OutboundRoute{}
-	if r, err := s.PatchRouting(ctx, RoutingPatch{Trunks: map[string]*int{"sbc.example.com": nil}, Routes: &empty}); err != nil || len(r.Trunks) != 1 {
+	if r, err := s.Admin().PatchRouting(ctx, RoutingPatch{Trunks: map[string]*int{"sbc.example.com": nil}, Routes: &empty}); err != nil || len(r.Trunks) != 1 {
 		t.Fatalf("%+v %v", r, err)
 	}
 	// A restart applies the stored routing.
@@ -145,8 +145,8 @@ func TestRoutingAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if err := s2.LoadRouting(ctx); err != nil || s2.Routing().Trunks[0].Port != 5080 {
-		t.Fatalf("%+v %v", s2.Routing(), err)
+	if err := s2.Admin().LoadRouting(ctx); err != nil || s2.Admin().Routing().Trunks[0].Port != 5080 {
+		t.Fatalf("%+v %v", s2.Admin().Routing(), err)
 	}
 }
 
@@ -158,7 +158,7 @@ func TestCredentialAdmin(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	c, err := s.CreateCredential(ctx, "acme", "long-enough", []string{"4155550100"})
+	c, err := s.Admin().CreateCredential(ctx, "acme", "long-enough", []string{"4155550100"})
 	if err != nil || c.Numbers[0] != "+14155550100" || c.Password != "" || c.HA1MD5 == "" {
 		t.Fatalf("%+v %v", c, err)
 	}
@@ -167,14 +167,14 @@ func TestCredentialAdmin(t *testing.T) {
 		"not ours":       {"acme", "long-enough", "+14155550199"},
 		"bad user":       {"a b", "long-enough", "+14155550100"},
 	} {
-		if _, err := s.CreateCredential(ctx, args[0], args[1], []string{args[2]}); problem.KindOf(err) != problem.KindInvalid {
+		if _, err := s.Admin().CreateCredential(ctx, args[0], args[1], []string{args[2]}); problem.KindOf(err) != problem.KindInvalid {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if err := s.DeleteCredential(ctx, "acme"); err != nil {
+	if err := s.Admin().DeleteCredential(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteCredential(ctx, "acme"); !errors.Is(err, problem.ErrNotFound) {
+	if err := s.Admin().DeleteCredential(ctx, "acme"); !errors.Is(err, problem.ErrNotFound) {
 		t.Fatal(err)
 	}
 }

@@ -15,8 +15,9 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/sip/digest"
-	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
@@ -24,14 +25,14 @@ import (
 // UAC), independent dialogs with their own Call-IDs, tags and CSeqs (RFC 7092 §3.1), and the
 // media bridge between legA (facing the caller) and legB (facing the callee).
 type call struct {
-	s     *Service
+	env   *callEnv
 	id    string
-	cdr   CDR
-	trunk *trunk // the trunk holding a slot for this call (outbound), released at the end
+	cc    *calls.Call // the call as the call domain sees it: legs, route, timeline, its CDR
+	trunk *trunk      // the trunk holding a slot for this call (outbound), released at the end
 
 	a          *sipgo.DialogServerSession
 	legA, legB *bridge.UDPLeg
-	br         *bridge.Bridge
+	br         calls.MediaBridge
 
 	// web is the WebRTC leg of a call to or from a WebRTC user (users.go); it stands in for
 	// legA (webSide 0, the user called out) or legB (webSide 1, the user was called), and
@@ -76,45 +77,68 @@ var (
 	errNoProgress   = errors.New("no response from trunk")
 )
 
+// b2bua turns new INVITEs into calls: from a carrier trunk to one of telgw's numbers (routed
+// by the Router to a SIP URI or a WebRTC user), from a customer's endpoint (digest credentials)
+// or a WebRTC user out through the trunks.
+type b2bua struct {
+	*callEnv
+	router              Router
+	creds               Credentials // nil: no customer endpoint can call out
+	auth                *digest.Server
+	rejectUnknownSource bool
+	users               *userSide
+}
+
+// onInvite dispatches an INVITE: a re-INVITE to its dialog, a new one to the B2BUA.
 func (s *Service) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		s.onReInvite(req, tx)
+		s.dlg.onReInvite(req, tx)
 		return
 	}
+	s.b2b.onInvite(req, tx)
+}
+
+func (s *b2bua) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if check(req, tx) {
 		return
 	}
 	// RFC 3261 §17.2.1: answer 100 at once so the caller's INVITE timers stop retransmitting.
 	_ = tx.Respond(sip.NewResponseFromRequest(req, 100, "Trying", nil))
-	s.mu.Lock()
-	if s.stop.Err() != nil {
-		s.mu.Unlock()
+	if !s.table.begin() {
 		respond(tx, req, 503, "Service Unavailable")
 		return
 	}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer s.wg.Done()
+	defer s.table.done()
 
-	c := &call{s: s, id: callID(req), ended: make(chan struct{}), ackBody: make(chan []byte, 1)}
-	c.cdr = CDR{CallID: c.id, Start: time.Now(), From: req.From().Address.User}
-	if n, err := number.Normalize(c.cdr.From); err == nil {
-		c.cdr.From = n
+	c := &call{env: s.callEnv, id: callID(req), ended: make(chan struct{}), ackBody: make(chan []byte, 1)}
+	from := req.From().Address.User
+	if n, err := e164.Normalize(from); err == nil {
+		from = n
 	}
+	caller := calls.Leg{ID: c.id, Kind: calls.LegEndpoint, Participant: calls.Phone(from)}
 	c.origin[0].ID, c.origin[1].ID = uint64(time.Now().UnixNano()), uint64(time.Now().UnixNano()+1)
 	// A WebSocket is never a trunk (RFC 7118 carries users' devices): whatever its source
 	// address (a reverse proxy or a Kamailio on a trunk's host), it authenticates as a user.
-	if s.fromUser(req) {
-		c.cdr.Direction = Outbound
-		s.outboundUser(c, req, tx)
+	if s.users.fromUser(req) {
+		caller.Kind = calls.LegWebRTC
+		c.cc = calls.NewCall(time.Now(), caller)
+		c.cc.SetFrom(from)
+		c.cc.SetDirection(Outbound)
+		s.users.outbound(c, req, tx)
 		return
 	}
-	if t := s.trunkOf(req); t != nil {
-		c.cdr.Direction, c.cdr.Trunk = Inbound, t.Name
+	if t := s.trunks.of(req); t != nil {
+		caller.Kind, caller.Trunk = calls.LegCarrier, t.Name
+		c.cc = calls.NewCall(time.Now(), caller)
+		c.cc.SetFrom(from)
+		c.cc.SetDirection(Inbound)
+		c.cc.SetTrunk(t.Name)
 		s.inbound(c, req, tx, t)
 		return
 	}
-	c.cdr.Direction = Outbound
+	c.cc = calls.NewCall(time.Now(), caller)
+	c.cc.SetFrom(from)
+	c.cc.SetDirection(Outbound)
 	s.outbound(c, req, tx)
 }
 
@@ -124,7 +148,7 @@ func (c *call) reject(req *sip.Request, tx sip.ServerTransaction, code int, reas
 	c.finish(code, res)
 }
 
-func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *trunk) {
+func (s *b2bua) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *trunk) {
 	log := s.log.With("call_id", c.id, "trunk", t.Name)
 	if t.InboundPassword != "" && !s.authorize(c, req, tx, Credential{Username: t.InboundUsername, Password: t.InboundPassword}) {
 		return
@@ -139,19 +163,19 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 	if user == "" {
 		user = req.To().Address.User
 	}
-	e164, err := number.Normalize(user)
+	e164, err := e164.Normalize(user)
 	if err != nil {
-		c.cdr.To = user
+		c.cc.SetTo(user)
 		code, reason := Status(err)
 		c.reject(req, tx, code, reason, nil)
 		return
 	}
-	c.cdr.To = e164
-	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
-	route, err := s.deps.Router.CallRoute(ctx, e164)
+	c.cc.SetTo(e164)
+	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
+	route, err := s.router.CallRoute(ctx, e164)
 	cancel()
 	if err == nil && route == nil {
-		err = errNoRoute
+		err = calls.ErrNoRoute
 	}
 	if err != nil {
 		code, reason := Status(err)
@@ -159,10 +183,11 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 		c.reject(req, tx, code, reason, nil)
 		return
 	}
+	c.cc.SetRoute(route)
 	var targets []target
 	switch r := route.(type) {
 	case UserRoute:
-		s.inboundUser(c, req, tx, r.User)
+		s.users.inbound(c, req, tx, r.User)
 		return
 	case SIPRoute:
 		var u sip.Uri
@@ -174,7 +199,7 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 		if u.User == "" {
 			u.User = e164 // sip:pbx.example.com routes by the dialled number
 		}
-		targets = append(targets, target{uri: u, fromUser: c.cdr.From, toUser: e164})
+		targets = append(targets, target{uri: u, fromUser: c.cc.From(), toUser: e164})
 	default:
 		c.reject(req, tx, 480, "Temporarily Unavailable", nil)
 		return
@@ -185,7 +210,7 @@ func (s *Service) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t
 // authorize checks digest credentials (RFC 3261 §22.3, proxy-style 407 since telgw routes the
 // call on); it answers 407 (challenge) or 403 itself and returns false when the request may not
 // go on.
-func (s *Service) authorize(c *call, req *sip.Request, tx sip.ServerTransaction, cred Credential) bool {
+func (s *b2bua) authorize(c *call, req *sip.Request, tx sip.ServerTransaction, cred Credential) bool {
 	h := req.GetHeader("Proxy-Authorization")
 	if h == nil {
 		h = req.GetHeader("Authorization")
@@ -228,7 +253,7 @@ func challenge(req *sip.Request, value string) *sip.Response {
 	return res
 }
 
-func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) {
+func (s *b2bua) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) {
 	log := s.log.With("call_id", c.id)
 	h := req.GetHeader("Proxy-Authorization")
 	if h == nil {
@@ -237,9 +262,9 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 	if h == nil {
 		// Not a trunk and no credentials: a call to one of telgw's numbers from an unknown
 		// source is refused (403, or dropped), anything else is challenged.
-		if s.deps.Credentials == nil || s.ownNumber(req.Recipient.User) {
+		if s.creds == nil || s.ownNumber(req.Recipient.User) {
 			log.Info("call from unknown source", "src", req.Source())
-			if *s.cfg.RejectUnknownSource {
+			if s.rejectUnknownSource {
 				c.reject(req, tx, 403, "Forbidden", nil)
 			} else {
 				s.m.dropped.WithLabelValues("unknown-source").Inc()
@@ -249,8 +274,8 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 		tx.Respond(challenge(req, s.auth.Challenge("", false)))
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
-	cred, err := s.deps.Credentials.SIPCredential(ctx, digest.Username(h.Value()))
+	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
+	cred, err := s.creds.SIPCredential(ctx, digest.Username(h.Value()))
 	cancel()
 	if err != nil {
 		log.Info("unknown sip credential", "err", err)
@@ -260,8 +285,8 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 	if !s.authorize(c, req, tx, cred) {
 		return
 	}
-	if !slices.Contains(cred.Numbers, c.cdr.From) {
-		log.Info("caller id not the endpoint's", "number", c.cdr.From)
+	if !slices.Contains(cred.Numbers, c.cc.From()) {
+		log.Info("caller id not the endpoint's", "number", c.cc.From())
 		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "caller id is not one of your numbers"`))
 		return
 	}
@@ -269,7 +294,7 @@ func (s *Service) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) 
 	if !ok {
 		return
 	}
-	c.run(req, tx, trunkTargets(trunks, called, c.cdr.From))
+	c.run(req, tx, trunkTargets(trunks, called, c.cc.From()))
 }
 
 // routeOut finds the trunks for the number a call out dialled (sip:+1…@ or tel:+1…): it answers
@@ -280,16 +305,16 @@ func (c *call) routeOut(req *sip.Request, tx sip.ServerTransaction) (string, []*
 	if dialed == "" && strings.EqualFold(req.Recipient.Scheme, "tel") {
 		dialed = req.Recipient.Host
 	}
-	called, err := number.Normalize(dialed)
+	called, err := e164.Normalize(dialed)
 	if err != nil {
-		c.cdr.To = dialed
+		c.cc.SetTo(dialed)
 		c.reject(req, tx, 484, "Address Incomplete", nil)
 		return "", nil, false
 	}
-	c.cdr.To = called
-	trunks := c.s.trunks.outbound(called)
+	c.cc.SetTo(called)
+	trunks := c.env.trunks.outbound(called)
 	if len(trunks) == 0 {
-		c.s.log.Info("no outbound route", "call_id", c.id, "number", called)
+		c.env.log.Info("no outbound route", "call_id", c.id, "number", called)
 		c.reject(req, tx, 404, "Not Found", nil, sip.NewHeader("Warning", `399 telgw "no route"`))
 		return "", nil, false
 	}
@@ -313,14 +338,14 @@ func trunkTargets(trunks []*trunk, called, caller string) []target {
 	return targets
 }
 
-func (s *Service) ownNumber(user string) bool {
-	e164, err := number.Normalize(user)
+func (s *b2bua) ownNumber(user string) bool {
+	e164, err := e164.Normalize(user)
 	if err != nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
 	defer cancel()
-	_, err = s.deps.Router.CallRoute(ctx, e164)
+	_, err = s.router.CallRoute(ctx, e164)
 	return err == nil
 }
 
@@ -350,7 +375,7 @@ func (c *call) anchored(s *sdp.Session, leg *bridge.UDPLeg, side int) []byte {
 // admit takes the caller's INVITE into a dialog (telgw as UAS) and counts the call as active;
 // done undoes that when the call ends. When the INVITE cannot start a dialog it answers 400.
 func (c *call) admit(req *sip.Request, tx sip.ServerTransaction) (done func(), ok bool) {
-	s := c.s
+	s := c.env
 	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
 	if err != nil {
 		c.reject(req, tx, 400, "Bad Request", nil)
@@ -358,37 +383,28 @@ func (c *call) admit(req *sip.Request, tx sip.ServerTransaction) (done func(), o
 	}
 	c.a = a
 	var t *trunk
-	if c.cdr.Direction == Inbound {
+	if c.cc.Direction() == Inbound {
 		t = s.trunks.bySource(srcAddr(req))
 	}
 	c.setDialog(0, newPeerDialog(c.id, toTag(a.InviteRequest.To()), fromTag(a.InviteRequest.From()), transportOf(req), req.Source(), t))
-	if !s.register(c.id, c, 0) {
+	if !s.table.register(c.id, c, 0) {
 		// The Call-ID is another call's: RFC 3261 §8.2.2.2 answers a merged request 482, and
 		// the other call's in-dialog requests must keep finding it.
 		c.reject(req, tx, 482, "Loop Detected", nil)
 		return nil, false
 	}
-	active := s.m.active.WithLabelValues(string(c.cdr.Direction))
+	active := s.m.active.WithLabelValues(string(c.cc.Direction()))
 	active.Inc()
 	return func() {
 		active.Dec()
-		s.unregister(c.id, c.bIDLocked())
+		s.table.unregister(c.id, c.bIDLocked())
 	}, true
-}
-
-// parseOffer parses an SDP offer and keeps only the codecs telgw relays (RFC 3264 §5).
-func (s *Service) parseOffer(body []byte) (*sdp.Session, error) {
-	off, err := sdp.Parse(body)
-	if err == nil {
-		err = sdp.FilterOffer(off, s.cfg.Codecs)
-	}
-	return off, err
 }
 
 // run bridges the caller to the first target that answers.
 func (c *call) run(req *sip.Request, tx sip.ServerTransaction, targets []target) {
-	s := c.s
-	log := s.log.With("call_id", c.id, "number", c.cdr.To)
+	s := c.env
+	log := s.log.With("call_id", c.id, "number", c.cc.To())
 	done, ok := c.admit(req, tx)
 	if !ok {
 		return
@@ -415,7 +431,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction, targets []target)
 		c.answerA(503, "Service Unavailable", nil)
 		return
 	}
-	c.br = s.relay.Bridge(c.legA, c.legB)
+	c.br = s.media.Bridge(c.legA, c.legB)
 	defer c.br.Close()
 	if offer != nil {
 		c.legA.SetRemote(offer.Addr(offer.Audio()))
@@ -426,8 +442,8 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction, targets []target)
 // dial tries targets in order with offer (nil: late offer) until one answers, then holds the
 // call; when none does it answers the caller with the best failure.
 func (c *call) dial(req *sip.Request, targets []target, offer *sdp.Session) {
-	s := c.s
-	log := s.log.With("call_id", c.id, "number", c.cdr.To)
+	s := c.env
+	log := s.log.With("call_id", c.id, "number", c.cc.To())
 	code, reason := 503, "Service Unavailable"
 	var last *sip.Response
 	for i, t := range targets {
@@ -440,7 +456,7 @@ func (c *call) dial(req *sip.Request, targets []target, offer *sdp.Session) {
 				s.m.attempt.WithLabelValues(t.trunk.Name, "capacity").Inc()
 				continue
 			}
-			c.cdr.Trunk = t.trunk.Name
+			c.cc.SetTrunk(t.trunk.Name)
 		}
 		res, err := c.attempt(req, t, offer, i < len(targets)-1)
 		if err == nil {
@@ -469,7 +485,7 @@ func (c *call) dial(req *sip.Request, targets []target, offer *sdp.Session) {
 			}
 		default:
 			code, reason, last = 408, "Request Timeout", nil
-			log.Info("callee attempt failed", "trunk", c.cdr.Trunk, "err", err)
+			log.Info("callee attempt failed", "trunk", c.cc.Trunk(), "err", err)
 		}
 		if t.trunk != nil {
 			s.m.attempt.WithLabelValues(t.trunk.Name, resultClass(code, err)).Inc()
@@ -480,7 +496,7 @@ func (c *call) dial(req *sip.Request, targets []target, offer *sdp.Session) {
 		if code == 408 || errors.Is(err, errNoProgress) {
 			code, reason = 503, "Service Unavailable"
 		}
-		log.Info("failing over", "trunk", c.cdr.Trunk, "code", code)
+		log.Info("failing over", "trunk", c.cc.Trunk(), "code", code)
 	}
 	c.answerA(code, reason, last)
 }
@@ -521,7 +537,7 @@ func (c *call) answerA(code int, reason string, from *sip.Response) {
 // FailoverTimeout is abandoned; the last target has until the ring timeout (or the INVITE
 // transaction's Timer B, RFC 3261 §17.1.1.2).
 func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool) (*sip.Response, error) {
-	s := c.s
+	s := c.env
 	inv := sip.NewRequest(sip.INVITE, t.uri)
 	if tp, ok := t.uri.UriParams.Get("transport"); ok && tp != "" {
 		inv.SetTransport(strings.ToUpper(tp))
@@ -551,7 +567,7 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool
 		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		inv.SetBody(c.anchored(offer, c.legB, 1))
 	}
-	ctx, cancel := context.WithCancelCause(s.stop)
+	ctx, cancel := context.WithCancelCause(s.stop())
 	defer cancel(nil)
 	bs, err := s.dialogs[strings.ToLower(inv.Transport())].WriteInvite(ctx, inv)
 	if err != nil {
@@ -562,8 +578,13 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool
 	c.b, c.bID = bs, bs.InviteRequest.CallID().Value()
 	c.dlg[1] = peerDialog{callID: c.bID, local: fromTag(bs.InviteRequest.From())} // remote tag: the 2xx's
 	c.mu.Unlock()
-	s.unregister(old)
-	s.register(c.bID, c, 1)
+	callee := calls.Leg{ID: c.bID, Kind: calls.LegEndpoint, Participant: calls.Phone(c.cc.To())}
+	if t.trunk != nil {
+		callee.Kind, callee.Trunk = calls.LegCarrier, t.trunk.Name
+	}
+	c.cc.SetCallee(callee)
+	s.table.unregister(old)
+	s.table.register(c.bID, c, 1)
 
 	progress := make(chan struct{})
 	var progressOnce sync.Once
@@ -633,9 +654,7 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool
 // provisional relays a 18x from the callee: ringing as is, a 183 (or 180) with SDP as early
 // media (RFC 3261 §13.2.1; RFC 3960) after anchoring it.
 func (c *call) provisional(res *sip.Response) {
-	if c.cdr.Ringing.IsZero() {
-		c.cdr.Ringing = time.Now()
-	}
+	c.cc.Ring(time.Now())
 	c.observeSetup()
 	var body []byte
 	var hdrs []sip.Header
@@ -652,7 +671,7 @@ func (c *call) provisional(res *sip.Response) {
 
 func (c *call) observeSetup() {
 	c.setupObs.Do(func() {
-		c.s.m.setup.WithLabelValues(string(c.cdr.Direction)).Observe(time.Since(c.cdr.Start).Seconds())
+		c.env.m.setup.WithLabelValues(string(c.cc.Direction())).Observe(time.Since(c.cc.Start()).Seconds())
 	})
 }
 
@@ -691,30 +710,26 @@ func (c *call) end(by string) {
 	})
 }
 
-// finish writes the CDR and counts the outcome.
+// finish ends the call with final status code (res: the callee's response, if any), writes
+// the CDR the call model derives and counts the outcome.
 func (c *call) finish(code int, res *sip.Response) {
-	c.cdr.End = time.Now()
-	c.cdr.SIPCode = code
-	c.cdr.Disposition = disposition(code)
-	c.cdr.Q850 = q850(res, code)
-	if c.cdr.EndedBy == "" {
-		c.cdr.EndedBy = "system"
-		if code == 487 {
-			c.cdr.EndedBy = "caller"
-		} else if res != nil {
-			c.cdr.EndedBy = "callee"
-		}
+	by := calls.EndedBySystem // unless the call recorded who ended it
+	if code == 487 {
+		by = calls.EndedByCaller
+	} else if res != nil {
+		by = calls.EndedByCallee
 	}
-	s := c.s
-	s.m.calls.WithLabelValues(string(c.cdr.Direction), c.cdr.Disposition).Inc()
-	s.log.Info("call ended", "call_id", c.id, "trunk", c.cdr.Trunk, "number", c.cdr.To, "from", c.cdr.From,
-		"direction", c.cdr.Direction, "code", code, "disposition", c.cdr.Disposition, "duration", c.cdr.Duration().Round(time.Millisecond))
-	if s.deps.CDRs == nil {
+	cdr := c.cc.End(time.Now(), calls.Outcome{Disposition: disposition(code), SIPCode: code, Q850: q850(res, code), EndedBy: by})
+	s := c.env
+	s.m.calls.WithLabelValues(string(cdr.Direction), cdr.Disposition).Inc()
+	s.log.Info("call ended", "call_id", c.id, "trunk", cdr.Trunk, "number", cdr.To, "from", cdr.From,
+		"direction", cdr.Direction, "code", code, "disposition", cdr.Disposition, "duration", cdr.Duration().Round(time.Millisecond))
+	if s.cdrs == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.deps.CDRs.CDRInsert(ctx, c.cdr); err != nil {
+	if err := s.cdrs.CDRInsert(ctx, cdr); err != nil {
 		s.log.Error("cdr insert", "call_id", c.id, "err", err)
 	}
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -29,14 +30,19 @@ import (
 
 // connGuard keeps the per-address counts and the WebSocket connections by remote address.
 type connGuard struct {
-	s      *Service
+	cfg    *Config
+	log    *slog.Logger
+	m      *metrics
+	trunks *trunkTable // trunks' addresses are exempt
+	table  *callTable  // a connection a call uses is not idle
+
 	mu     sync.Mutex
 	perIP  map[netip.Addr]int
 	byAddr map[string]*guardedConn // WebSocket connections, by RemoteAddr().String()
 }
 
-func newConnGuard(s *Service) *connGuard {
-	return &connGuard{s: s, perIP: map[netip.Addr]int{}, byAddr: map[string]*guardedConn{}}
+func newConnGuard(cfg *Config, log *slog.Logger, m *metrics, trunks *trunkTable, table *callTable) *connGuard {
+	return &connGuard{cfg: cfg, log: log, m: m, trunks: trunks, table: table, perIP: map[netip.Addr]int{}, byAddr: map[string]*guardedConn{}}
 }
 
 // guardedListener polices the connections a listener accepts.
@@ -46,9 +52,9 @@ type guardedListener struct {
 	transport string // tcp, tls or ws
 }
 
-// guardStream wraps a TCP, TLS or WebSocket listener (transport "tcp", "tls" or "ws").
-func (s *Service) guardStream(l net.Listener, transport string) net.Listener {
-	return &guardedListener{Listener: l, g: s.conns, transport: transport}
+// listener wraps a TCP, TLS or WebSocket listener (transport "tcp", "tls" or "ws").
+func (g *connGuard) listener(l net.Listener, transport string) net.Listener {
+	return &guardedListener{Listener: l, g: g, transport: transport}
 }
 
 // Accept returns the next connection within its address's cap, closing those beyond it.
@@ -66,18 +72,18 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 
 // admit counts c against its address's cap and arms its timers; nil when c was refused.
 func (g *connGuard) admit(c net.Conn, transport string) *guardedConn {
-	cfg := &g.s.cfg
+	cfg := g.cfg
 	src := addrPort(c.RemoteAddr())
 	ip := src.Addr().Unmap()
 	gc := &guardedConn{Conn: c, g: g, transport: transport, ip: ip, key: c.RemoteAddr().String(), accepted: time.Now()}
 	gc.last.Store(gc.accepted.UnixNano())
-	gc.exempt = transport != "ws" && g.s.trunks.bySource(ip) != nil
+	gc.exempt = transport != "ws" && g.trunks.bySource(ip) != nil
 	g.mu.Lock()
 	if !gc.exempt && cfg.MaxConnsPerIP > 0 {
 		if g.perIP[ip] >= cfg.MaxConnsPerIP {
 			g.mu.Unlock()
-			g.s.log.Info("sip connection refused: too many from one address", "transport", transport, "src", src.String(), "max", cfg.MaxConnsPerIP)
-			g.s.m.connClosed.WithLabelValues(transport, "limit").Inc()
+			g.log.Info("sip connection refused: too many from one address", "transport", transport, "src", src.String(), "max", cfg.MaxConnsPerIP)
+			g.m.connClosed.WithLabelValues(transport, "limit").Inc()
 			_ = c.Close()
 			return nil
 		}
@@ -155,7 +161,7 @@ func (c *guardedConn) authenticated() { c.ready.Store(true) }
 
 // check closes the connection when a deadline has passed, and re-arms the timer for the next.
 func (c *guardedConn) check() {
-	cfg := &c.g.s.cfg
+	cfg := c.g.cfg
 	now := time.Now()
 	var next time.Time
 	at := func(t time.Time) {
@@ -166,7 +172,7 @@ func (c *guardedConn) check() {
 	if !c.ready.Load() {
 		if dl := c.accepted.Add(c.first); now.Before(dl) {
 			at(dl)
-		} else if c.transport == "ws" && c.g.s.busy(c.key) {
+		} else if c.transport == "ws" && c.g.table.busy(c.key) {
 			c.ready.Store(true) // a call was admitted on it: the user authenticated
 		} else {
 			c.cut("no_request")
@@ -184,7 +190,7 @@ func (c *guardedConn) check() {
 	if cfg.IdleTimeout > 0 {
 		dl := time.Unix(0, c.last.Load()).Add(cfg.IdleTimeout)
 		if !now.Before(dl) {
-			if !c.g.s.busy(c.key) {
+			if !c.g.table.busy(c.key) {
 				c.cut("idle")
 				return
 			}
@@ -202,8 +208,8 @@ func (c *guardedConn) check() {
 
 // cut closes the connection for why (no_request, incomplete or idle: the metric's reason); sipgo's read on it fails and sipgo lets it go.
 func (c *guardedConn) cut(why string) {
-	c.g.s.log.Debug("sip connection closed", "transport", c.transport, "src", c.key, "why", why)
-	c.g.s.m.connClosed.WithLabelValues(c.transport, why).Inc()
+	c.g.log.Debug("sip connection closed", "transport", c.transport, "src", c.key, "why", why)
+	c.g.m.connClosed.WithLabelValues(c.transport, why).Inc()
 	_ = c.Close()
 }
 
@@ -234,13 +240,13 @@ func (c *guardedConn) Close() error {
 
 // watchWS returns tx, wrapped so that an answer showing that req's sender authenticated marks
 // the WebSocket req came on; tx itself when req came otherwise or the mark is set.
-func (s *Service) watchWS(req *sip.Request, tx sip.ServerTransaction) sip.ServerTransaction {
+func (g *connGuard) watchWS(req *sip.Request, tx sip.ServerTransaction) sip.ServerTransaction {
 	if transportOf(req) != "ws" {
 		return tx
 	}
-	s.conns.mu.Lock()
-	c := s.conns.byAddr[req.Source()]
-	s.conns.mu.Unlock()
+	g.mu.Lock()
+	c := g.byAddr[req.Source()]
+	g.mu.Unlock()
 	if c == nil || c.ready.Load() {
 		return tx
 	}
@@ -266,27 +272,4 @@ func (w *watchedTx) Respond(res *sip.Response) error {
 		w.c.authenticated()
 	}
 	return w.ServerTransaction.Respond(res)
-}
-
-// busy reports whether a call in progress uses the connection from src (as sipgo names a
-// request's source): its caller's INVITE came from there, or its callee leg went there.
-func (s *Service) busy(src string) bool {
-	s.mu.Lock()
-	calls := make([]*call, 0, len(s.calls))
-	for _, r := range s.calls {
-		calls = append(calls, r.c)
-	}
-	s.mu.Unlock()
-	for _, c := range calls {
-		if c.a != nil && c.a.InviteRequest != nil && c.a.InviteRequest.Source() == src {
-			return true
-		}
-		c.mu.Lock()
-		b := c.b
-		c.mu.Unlock()
-		if b != nil && b.InviteRequest != nil && b.InviteRequest.Destination() == src {
-			return true
-		}
-	}
-	return false
 }

@@ -143,17 +143,17 @@ func (c *call) confirmB(res *sip.Response, transport string, t *trunk) {
 	c.dlg[1] = newPeerDialog(d.callID, d.local, toTag(res.To()), transportName(transport), res.Source(), t)
 }
 
-// inDialog finds the call and leg of an in-dialog request: a request whose Call-ID is no call's
+// match finds the call and leg of an in-dialog request: a request whose Call-ID is no call's
 // gets 481; one that names a call but fails its dialog's match (tags or source) gets 481 too,
 // is counted and leaves the call untouched. An ACK gets no response either way (RFC 3261 §17:
 // it is no transaction of its own).
-func (s *Service) inDialog(req *sip.Request, tx sip.ServerTransaction) (callRef, bool) {
-	ref, ok := s.lookup(callID(req))
+func (s *dialogs) match(req *sip.Request, tx sip.ServerTransaction) (callRef, bool) {
+	ref, ok := s.table.lookup(callID(req))
 	if ok {
 		ref.c.mu.Lock()
 		d := ref.c.dlg[ref.side]
 		ref.c.mu.Unlock()
-		why := d.match(req, *s.cfg.DialogSourceCheck)
+		why := d.match(req, s.sourceCheck)
 		if why == "" {
 			return ref, true
 		}

@@ -8,13 +8,14 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
 // established completes the offer/answer across both legs once the callee answered, then holds
 // the call until either side hangs up, the media times out or the service stops.
 func (c *call) established(res *sip.Response, offer *sdp.Session) {
-	s := c.s
+	s := c.env
 	c.observeSetup()
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
@@ -106,8 +107,8 @@ func (c *call) established(res *sip.Response, offer *sdp.Session) {
 // talk holds an answered call until either side hangs up, the media times out or the service
 // stops, then hangs up the other side and writes the CDR.
 func (c *call) talk(res *sip.Response) {
-	s := c.s
-	c.cdr.Answer = time.Now()
+	s := c.env
+	c.cc.Answer(time.Now())
 	c.answered.Store(true)
 	c.br.Arm()
 	c.updateSending()
@@ -126,11 +127,11 @@ func (c *call) talk(res *sip.Response) {
 		c.end("media-timeout")
 	case <-webDone:
 		c.end("media-timeout")
-	case <-s.stop.Done():
+	case <-s.stop().Done():
 		c.end("system")
 	}
 	c.hangup(context.Background())
-	c.cdr.EndedBy = c.endedBy
+	c.cc.SetEndedBy(c.endedBy)
 	c.finish(200, nil)
 }
 
@@ -140,26 +141,26 @@ func (c *call) talk(res *sip.Response) {
 func (c *call) cancelled(ctx context.Context, err error) {
 	select {
 	case <-c.ended:
-		c.cdr.Answer = time.Now()
+		c.cc.Answer(time.Now())
 		c.hangup(ctx)
-		c.cdr.EndedBy = c.endedBy
+		c.cc.SetEndedBy(c.endedBy)
 		c.finish(200, nil)
 		return
 	default:
 	}
-	c.s.log.Info("caller gone before answer completed", "call_id", c.id, "err", err)
+	c.env.log.Info("caller gone before answer completed", "call_id", c.id, "err", err)
 	_ = c.b.Bye(ctx)
-	c.cdr.EndedBy = "caller"
+	c.cc.SetEndedBy(calls.EndedByCaller)
 	c.finish(487, nil)
 }
 
 // noAck ends a call whose caller never acknowledged the 2xx: RFC 3261 §13.3.1.4 confirms the
 // dialog after 64*T1 but says the session SHOULD be terminated with a BYE (to both legs here).
 func (c *call) noAck(ctx context.Context) {
-	c.s.log.Info("no ACK for 2xx", "call_id", c.id)
+	c.env.log.Info("no ACK for 2xx", "call_id", c.id)
 	c.end("system")
 	c.hangup(ctx)
-	c.cdr.EndedBy = "system"
+	c.cc.SetEndedBy(calls.EndedBySystem)
 	c.finish(408, nil)
 }
 
@@ -218,7 +219,7 @@ func (c *call) refresher(se time.Duration) {
 			res, err := c.sendReinvite(1, c.lastSent(1))
 			c.reinvite.Unlock()
 			if err != nil || res.StatusCode == 408 || res.StatusCode == 481 {
-				c.s.log.Info("session refresh failed", "call_id", c.id, "err", err)
+				c.env.log.Info("session refresh failed", "call_id", c.id, "err", err)
 				c.end("system")
 				return
 			}
@@ -262,8 +263,16 @@ func (c *call) sendReinvite(side int, body []byte) (*sip.Response, error) {
 	return res, err
 }
 
-func (s *Service) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.inDialog(req, tx)
+// dialogs handles the requests inside a call's dialogs (RFC 3261 §12.2.2): it finds the call and
+// leg a request belongs to (match) and acts on it: ACK, BYE, re-INVITE (answered or relayed),
+// INFO (relayed).
+type dialogs struct {
+	*callEnv
+	sourceCheck bool // Config.DialogSourceCheck
+}
+
+func (s *dialogs) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.match(req, tx)
 	if !ok || ref.side != 0 || ref.c.a == nil {
 		return // ACK to a re-INVITE from the callee, or to a final non-2xx: nothing to do
 	}
@@ -279,8 +288,8 @@ func (s *Service) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	_ = ref.c.a.ReadAck(req, tx)
 }
 
-func (s *Service) onBye(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.inDialog(req, tx)
+func (s *dialogs) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.match(req, tx)
 	if !ok {
 		return
 	}
@@ -302,10 +311,10 @@ func (s *Service) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c.end("callee")
 }
 
-// onInDialog relays INFO (e.g. application/dtmf-relay, RFC 6086) to the other leg and its
+// onInfo relays INFO (e.g. application/dtmf-relay, RFC 6086) to the other leg and its
 // final response back.
-func (s *Service) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.inDialog(req, tx)
+func (s *dialogs) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.match(req, tx)
 	if !ok {
 		return
 	}
@@ -345,8 +354,8 @@ func (s *Service) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
 // or any offer whose o= version did not change (RFC 3264 §8) is answered by telgw with the last
 // description it sent that side; a real change (hold, unhold, new address) is relayed to the
 // other leg as its own re-INVITE and the answer relayed back.
-func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
-	ref, ok := s.inDialog(req, tx)
+func (s *dialogs) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	ref, ok := s.match(req, tx)
 	if !ok {
 		return
 	}
@@ -411,16 +420,6 @@ func (s *Service) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Unlock()
 	c.updateSending()
 	reply(c.anchored(ans, c.legFor(side), side))
-}
-
-// answerReinvite answers a re-INVITE with body, echoing its session timer (RFC 4028 §9).
-func (s *Service) answerReinvite(req *sip.Request, tx sip.ServerTransaction, body []byte) {
-	res := sip.NewSDPResponseFromRequest(req, body)
-	res.AppendHeader(&s.dialogs[transportOf(req)].ContactHDR)
-	if se, _ := sessionExpires(req); se > 0 {
-		res.AppendHeader(sip.NewHeader("Session-Expires", fmt.Sprintf("%d;refresher=uac", int(se.Seconds()))))
-	}
-	_ = tx.Respond(res)
 }
 
 func (c *call) legFor(side int) *bridge.UDPLeg {

@@ -24,8 +24,8 @@ type registration struct {
 // registerTrunks runs from keepalive's ticker: every trunk with Register set gets a REGISTER when
 // its binding is due, refreshed at half the expiry the registrar granted, retried every 30 s
 // after a failure.
-func (s *Service) registerTrunks(ctx context.Context, now time.Time) {
-	for _, t := range s.trunks.all() {
+func (s *trunkTable) registerTrunks(ctx context.Context, now time.Time) {
+	for _, t := range s.all() {
 		if !t.Register || t.Username == "" {
 			continue
 		}
@@ -53,14 +53,14 @@ func (s *Service) registerTrunks(ctx context.Context, now time.Time) {
 	}
 }
 
-func (s *Service) registerExpiry(t *trunk) time.Duration {
+func (s *trunkTable) registerExpiry(t *trunk) time.Duration {
 	if t.RegisterExpires > 0 {
 		return t.RegisterExpires
 	}
 	return time.Hour
 }
 
-func (s *Service) registerOnce(ctx context.Context, t *trunk, r *registration, expiry time.Duration) {
+func (s *trunkTable) registerOnce(ctx context.Context, t *trunk, r *registration, expiry time.Duration) {
 	r.mu.Lock()
 	req := r.req
 	if req == nil {
@@ -72,7 +72,7 @@ func (s *Service) registerOnce(ctx context.Context, t *trunk, r *registration, e
 		from.Params.Add("tag", sip.GenerateTagN(16))
 		req.AppendHeader(&from)
 		req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-		contact := s.dialogs[t.Transport].ContactHDR
+		contact := s.sc.dialogs[t.Transport].ContactHDR
 		contact.Address.User = t.Username
 		req.AppendHeader(&contact)
 		r.req = req
@@ -85,9 +85,9 @@ func (s *Service) registerOnce(ctx context.Context, t *trunk, r *registration, e
 	req.RemoveHeader("Via")
 	ctx, cancel := context.WithTimeout(ctx, 32*time.Second)
 	defer cancel()
-	res, err := s.client.Do(ctx, req, sipgo.ClientRequestRegisterBuild)
+	res, err := s.sc.client.Do(ctx, req, sipgo.ClientRequestRegisterBuild)
 	if err == nil && (res.StatusCode == 401 || res.StatusCode == 407) && t.Password != "" {
-		res, err = s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: t.Username, Password: t.Password})
+		res, err = s.sc.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: t.Username, Password: t.Password})
 	}
 	granted := time.Duration(0)
 	if err == nil && res.IsSuccess() {
@@ -120,8 +120,8 @@ func (s *Service) registerOnce(ctx context.Context, t *trunk, r *registration, e
 	s.m.registered.WithLabelValues(t.Name).Set(0)
 }
 
-// Registered reports whether telgw holds a current REGISTER binding at the trunk.
-func (s *Service) Registered(name string) bool {
+// registered reports whether telgw holds a current REGISTER binding at the trunk.
+func (s *trunkTable) registered(name string) bool {
 	s.regMu.Lock()
 	r, ok := s.regs[name]
 	s.regMu.Unlock()

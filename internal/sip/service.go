@@ -11,11 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"golang.org/x/time/rate"
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/sip/digest"
@@ -34,47 +32,52 @@ type Deps struct {
 	Users *Users
 }
 
-// Service is the SIP user agent: listeners, trunks, the B2BUA and its calls.
+// Service is the SIP user agent: it owns the listeners and sipgo's stack and hands each request
+// to the part that serves it:
+//   - b2bua (call.go): new INVITEs from trunks and customer endpoints, turned into calls;
+//   - userSide (users.go): WebRTC users' REGISTER, calls forked to their devices, their calls out;
+//   - dialogs (indialog.go): in-dialog requests (ACK, BYE, re-INVITE, INFO) matched to their call;
+//   - trunkTable (trunk.go, register.go): the trunks, their OPTIONS health and registrations;
+//   - Admin (admin.go): routing, credentials, the call log and trunk status for the API.
 type Service struct {
-	cfg    Config
-	deps   Deps
-	log    *slog.Logger
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	client *sipgo.Client
-	relay  *bridge.Relay
-	auth   *digest.Server
-	trunks trunkSet
-	m      *metrics
-	conns  *connGuard // caps and deadlines of TCP, TLS and WebSocket connections (conns.go)
+	cfg   Config
+	deps  Deps
+	log   *slog.Logger
+	ua    *sipgo.UserAgent
+	srv   *sipgo.Server
+	sc    *clients
+	m     *metrics
+	conns *connGuard     // caps and deadlines of TCP, TLS and WebSocket connections (conns.go)
+	limit *sourceLimiter // the per-source flood limit
 
 	udp     net.PacketConn
 	tcp     net.Listener
-	tls     net.Listener               // SIP over TLS; nil: off
-	tlsConf *tls.Config                // client side of TLS trunks
-	dialogs map[string]*sipgo.DialogUA // by transport
+	tls     net.Listener // SIP over TLS; nil: off
+	tlsConf *tls.Config  // client side of TLS trunks
 
-	mu      sync.Mutex
-	calls   map[string]callRef // by Call-ID of either leg
-	limiter map[netip.Addr]*rate.Limiter
+	table  *callTable
+	trunks *trunkTable
+	b2b    *b2bua
+	users  *userSide
+	dlg    *dialogs
+	admin  *Admin
 
-	routingMu sync.Mutex // serializes PatchRouting
-	regMu     sync.Mutex
-	regs      map[string]*registration // by trunk name
-	regWG     sync.WaitGroup
 	closeOnce sync.Once
-
-	stop  context.Context // cancelled when Run ends: calls hang up
-	halt  context.CancelFunc
-	wg    sync.WaitGroup // call goroutines
-	sweep time.Time
 }
 
-// callRef is what an in-dialog request's Call-ID leads to: the call and which leg; the request
-// still has to match that leg's dialog (Service.inDialog).
-type callRef struct {
-	c    *call
-	side int // 0: toward the caller (a), 1: toward the callee (b)
+// clients are the sipgo client and dialog UAs telgw sends with, built with the user agent.
+type clients struct {
+	client  *sipgo.Client
+	dialogs map[string]*sipgo.DialogUA // by transport
+}
+
+// clientFor is the client that sends out-of-dialog requests over transport: the TLS one carries
+// the TLS port in Via.
+func (c *clients) clientFor(transport string) *sipgo.Client {
+	if d, ok := c.dialogs[strings.ToLower(transport)]; ok && strings.EqualFold(transport, "tls") {
+		return d.Client
+	}
+	return c.client
 }
 
 // New builds the Service and binds its UDP and TCP listeners on cfg.Addr (so Addr with port 0
@@ -105,14 +108,22 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, relay: relay, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
-		calls: map[string]callRef{}, limiter: map[netip.Addr]*rate.Limiter{}, regs: map[string]*registration{}}
+	s := &Service{cfg: cfg, deps: deps, log: cfg.Logger, sc: &clients{dialogs: map[string]*sipgo.DialogUA{}}, table: newCallTable(),
+		limit: newSourceLimiter(cfg.SourceRate, cfg.SourceBurst)}
 	if s.m, err = newMetrics(cfg.Registerer); err != nil {
 		return nil, err
 	}
-	s.stop, s.halt = context.WithCancel(context.Background())
-	s.conns = newConnGuard(s)
+	s.trunks = newTrunkTable(s.log, s.m, s.sc)
 	s.trunks.set(cfg.Trunks, cfg.Routes)
+	s.conns = newConnGuard(&s.cfg, s.log, s.m, s.trunks, s.table)
+	env := &callEnv{log: s.log, m: s.m, dialogs: s.sc.dialogs, relay: relay, media: relayMedia{relay}, table: s.table,
+		trunks: s.trunks, cdrs: deps.CDRs, users: deps.Users,
+		cfg: callConfig{Host: cfg.Host, SessionExpires: cfg.SessionExpires, FailoverTimeout: cfg.FailoverTimeout, RingTimeout: cfg.RingTimeout, Codecs: cfg.Codecs}}
+	s.users = &userSide{callEnv: env}
+	s.b2b = &b2bua{callEnv: env, router: deps.Router, creds: deps.Credentials, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
+		rejectUnknownSource: *cfg.RejectUnknownSource, users: s.users}
+	s.dlg = &dialogs{callEnv: env, sourceCheck: *cfg.DialogSourceCheck}
+	s.admin = &Admin{cfg: &s.cfg, deps: deps, trunks: s.trunks}
 	if s.udp, s.tcp, err = listenUDPTCP(cfg.Addr); err != nil {
 		return nil, err
 	}
@@ -165,44 +176,45 @@ func (s *Service) buildUA() error {
 		return err
 	}
 	port := s.udp.LocalAddr().(*net.UDPAddr).Port
-	if s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.cfg.Host), sipgo.WithClientPort(port), sipgo.WithClientLogger(sl)); err != nil {
+	client, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.cfg.Host), sipgo.WithClientPort(port), sipgo.WithClientLogger(sl))
+	if err != nil {
 		return err
 	}
-	s.dialogs = map[string]*sipgo.DialogUA{}
+	s.sc.client = client
 	for _, tp := range []string{"udp", "tcp"} {
 		u := sip.Uri{User: "telgw", Host: s.cfg.Host, Port: port}
 		if tp == "tcp" {
 			u.UriParams = sip.NewParams()
 			u.UriParams.Add("transport", "tcp")
 		}
-		s.dialogs[tp] = &sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: u}}
+		s.sc.dialogs[tp] = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: u}}
 	}
 	// RFC 7118 §5: a WebSocket client's Contact (often a .invalid host) is reachable only over
 	// the connection it came in on, so in-dialog requests go to the request's source.
 	wsURI := sip.Uri{User: "telgw", Host: s.cfg.Host, Port: port, UriParams: sip.NewParams()}
 	wsURI.UriParams.Add("transport", "ws")
-	s.dialogs["ws"] = &sipgo.DialogUA{Client: s.client, ContactHDR: sip.ContactHeader{Address: wsURI}, RewriteContact: true}
+	s.sc.dialogs["ws"] = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: wsURI}, RewriteContact: true}
 	if s.tls != nil {
 		if err := s.addTLSDialog(sipgo.WithClientLogger(sl)); err != nil {
 			return err
 		}
 	}
-	s.srv.OnRegister(s.guard(s.onRegister))
+	s.srv.OnRegister(s.guard(s.users.onRegister))
 	s.srv.OnInvite(s.guard(s.onInvite))
-	s.srv.OnAck(s.onAck)
-	s.srv.OnBye(s.guard(s.onBye))
-	s.srv.OnCancel(s.guard(s.onStrayCancel))
-	s.srv.OnInfo(s.guard(s.onInDialog))
-	s.srv.OnUpdate(s.guard(s.onUpdate))
-	s.srv.OnOptions(s.guard(s.onOptions))
-	s.srv.OnNoRoute(s.guard(s.onUnknownMethod))
+	s.srv.OnAck(s.dlg.onAck)
+	s.srv.OnBye(s.guard(s.dlg.onBye))
+	s.srv.OnCancel(s.guard(onStrayCancel))
+	s.srv.OnInfo(s.guard(s.dlg.onInfo))
+	s.srv.OnUpdate(s.guard(onUpdate))
+	s.srv.OnOptions(s.guard(onOptions))
+	s.srv.OnNoRoute(s.guard(onUnknownMethod))
 	return nil
 }
 
 // ServeWS serves SIP over WebSocket (RFC 7118) on connections l accepts, e.g. a
 // sipws.Listener mounted on the HTTP server, until l is closed.
 func (s *Service) ServeWS(l net.Listener) error {
-	err := s.srv.ServeWS(s.guardStream(s.dropBindingsOnClose(l), "ws"))
+	err := s.srv.ServeWS(s.conns.listener(s.users.dropBindingsOnClose(l), "ws"))
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -219,13 +231,13 @@ func (s *Service) Addr() netip.AddrPort {
 func (s *Service) Run(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- s.srv.ServeUDP(s.screenUDP(s.udp)) }()
-	go func() { errc <- s.srv.ServeTCP(s.screenStream(s.guardStream(s.tcp, "tcp"), "tcp")) }()
+	go func() { errc <- s.srv.ServeTCP(s.screenStream(s.conns.listener(s.tcp, "tcp"), "tcp")) }()
 	if s.tls != nil {
-		go func() { errc <- s.srv.ServeTLS(s.screenStream(s.guardStream(s.tls, "tls"), "tls")) }()
+		go func() { errc <- s.srv.ServeTLS(s.screenStream(s.conns.listener(s.tls, "tls"), "tls")) }()
 	}
 	kctx, kcancel := context.WithCancel(ctx)
 	kdone := make(chan struct{})
-	go func() { defer close(kdone); s.keepalive(kctx) }()
+	go func() { defer close(kdone); s.trunks.keepalive(kctx) }()
 	s.log.Info("sip serving", "addr", s.Addr().String())
 	var err error
 	select {
@@ -234,10 +246,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	kcancel()
 	<-kdone
-	s.mu.Lock()
-	s.halt()
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.table.close()
+	s.table.wait()
 	s.release()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("sip serve: %w", err)
@@ -247,9 +257,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 // Close releases the listeners (Run does it itself when it ends; Close is safe after it).
 func (s *Service) Close() {
-	s.mu.Lock()
-	s.halt()
-	s.mu.Unlock()
+	s.table.close()
 	s.release()
 }
 
@@ -266,52 +274,11 @@ func (s *Service) release() {
 }
 
 // ActiveCalls is the number of calls in progress.
-func (s *Service) ActiveCalls() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, r := range s.calls {
-		if r.side == 0 {
-			n++
-		}
-	}
-	return n
-}
+func (s *Service) ActiveCalls() int { return s.table.active() }
 
-// SetRouting replaces the trunks and outbound routes (the ACS SIP routing PATCH). Calls in
-// progress keep the trunk they use.
-func (s *Service) SetRouting(trunks []TrunkConfig, routes []OutboundRoute) error {
-	c := s.cfg
-	c.Trunks, c.Routes = trunks, routes
-	c, err := c.provision(context.Background())
-	if err != nil {
-		return err
-	}
-	s.trunks.set(c.Trunks, c.Routes)
-	return nil
-}
-
-// Realm is the digest realm of customer credentials (Config.Realm).
-func (s *Service) Realm() string { return s.cfg.Realm }
-
-// routing returns the current trunks and routes.
-func (s *Service) routing() ([]TrunkConfig, []OutboundRoute) {
-	s.trunks.mu.RLock()
-	defer s.trunks.mu.RUnlock()
-	out := make([]TrunkConfig, len(s.trunks.order))
-	for i, t := range s.trunks.order {
-		out[i] = t.TrunkConfig
-	}
-	return out, append([]OutboundRoute(nil), s.trunks.routes...)
-}
-
-// TrunkUp reports a trunk's OPTIONS health (true when keepalives are off).
-func (s *Service) TrunkUp(name string) bool {
-	s.trunks.mu.RLock()
-	defer s.trunks.mu.RUnlock()
-	t, ok := s.trunks.byName[name]
-	return ok && t.up.Load()
-}
+// Admin is the management side of the service: routing, credentials, the call log and trunk
+// status, for the REST API and the operator.
+func (s *Service) Admin() *Admin { return s.admin }
 
 func srcAddr(req *sip.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(req.Source())
@@ -332,42 +299,15 @@ func (s *Service) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 				_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 			}
 		}()
-		tx = s.watchWS(req, tx)
+		tx = s.conns.watchWS(req, tx)
 		if to := req.To(); to == nil || !to.Params.Has("tag") {
-			if !s.fromTrunk(req) && !s.allow(srcAddr(req)) {
+			if !s.trunks.fromTrunk(req) && !s.limit.allow(srcAddr(req)) {
 				s.m.dropped.WithLabelValues("rate").Inc()
 				return
 			}
 		}
 		h(req, tx)
 	}
-}
-
-// fromTrunk reports whether req comes from a trunk's address, over anything but a WebSocket
-// (always a user's). A carrier's traffic is limited by the trunk's own cps (inbound calls over
-// it get 503 with Retry-After, RFC 3261 §21.5.4), not by the per-source flood limit, which
-// would silently drop a busy carrier's calls.
-func (s *Service) fromTrunk(req *sip.Request) bool {
-	return transportOf(req) != "ws" && s.trunks.bySource(srcAddr(req)) != nil
-}
-
-func (s *Service) allow(src netip.Addr) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if now := time.Now(); now.Sub(s.sweep) > time.Minute {
-		s.sweep = now
-		for a, l := range s.limiter {
-			if l.Tokens() >= float64(s.cfg.SourceBurst) {
-				delete(s.limiter, a)
-			}
-		}
-	}
-	l, ok := s.limiter[src]
-	if !ok {
-		l = rate.NewLimiter(rate.Limit(s.cfg.SourceRate), s.cfg.SourceBurst)
-		s.limiter[src] = l
-	}
-	return l.Allow()
 }
 
 func callID(req *sip.Request) string {
@@ -441,7 +381,7 @@ func check(req *sip.Request, tx sip.ServerTransaction) bool {
 	return false
 }
 
-func (s *Service) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+func onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if check(req, tx) {
 		return
 	}
@@ -454,7 +394,7 @@ func (s *Service) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 
 // onUnknownMethod answers methods telgw does not implement: 405 for ones RFC 3261 and its
 // extensions define (with Allow, §8.2.1), 501 for the rest (§21.5.2).
-func (s *Service) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
+func onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 	switch req.Method {
 	case sip.REGISTER, sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.MESSAGE, sip.PRACK, sip.PUBLISH:
 		respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allowed))
@@ -465,38 +405,12 @@ func (s *Service) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 
 // onStrayCancel answers a CANCEL that matched no INVITE transaction (the transaction layer
 // handles matching ones itself): 481 (RFC 3261 §9.2).
-func (s *Service) onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
+func onStrayCancel(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, 481, "Call/Transaction Does Not Exist")
 }
 
-func (s *Service) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+func onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	respond(tx, req, 501, "Not Implemented", sip.NewHeader("Allow", allowed))
-}
-
-func (s *Service) lookup(id string) (callRef, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.calls[id]
-	return r, ok
-}
-
-// register files c's leg side under its Call-ID; false when the Call-ID is another call's.
-func (s *Service) register(id string, c *call, side int) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.calls[id]; ok && r.c != c {
-		return false
-	}
-	s.calls[id] = callRef{c: c, side: side}
-	return true
-}
-
-func (s *Service) unregister(ids ...string) {
-	s.mu.Lock()
-	for _, id := range ids {
-		delete(s.calls, id)
-	}
-	s.mu.Unlock()
 }
 
 func hostOf(hostport string) string {

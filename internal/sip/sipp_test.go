@@ -153,7 +153,7 @@ func TestInboundTrunkCapacity(t *testing.T) {
 	tr := carrierTrunk("carrier1", carrierIP, 5999)
 	tr.MaxCalls = 1
 	tr.CPS = 0.001
-	if err := e.svc.SetRouting([]sip.TrunkConfig{tr}, nil); err != nil {
+	if err := e.svc.Admin().SetRouting([]sip.TrunkConfig{tr}, nil); err != nil {
 		t.Fatal(err)
 	}
 	e.router.set("+14155550111", nil)
@@ -286,7 +286,7 @@ func TestTrunkDownIsSkipped(t *testing.T) {
 	// calls go straight to carrier2 without waiting for the failover timeout.
 	tr := sip.TrunkConfig{Name: "carrier1", OptionsInterval: 300 * time.Millisecond}
 	e, _, p2 := outbound(t, tr)
-	eventually(t, "carrier1 down", func() bool { return !e.svc.TrunkUp("carrier1") })
+	eventually(t, "carrier1 down", func() bool { return !e.svc.Admin().TrunkUp("carrier1") })
 	second := e.start("carrier2", carrier2IP, p2, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
 	start := time.Now()
 	e.call(customerIP, e.scenario("uac_auth.xml"), otherNumber, ourNumber, "-au", "acme", "-ap", "s3cret")
@@ -308,7 +308,7 @@ func TestTrunkRegistration(t *testing.T) {
 	// The registrar starts after telgw's first attempt may have failed: telgw retries.
 	reg := e.start("registrar", carrierIP, port, e.scenario("uas_register.xml"), "-m", "1")
 	reg.wait(t, 45*time.Second)
-	eventually(t, "registered", func() bool { return e.svc.Registered("carrier1") })
+	eventually(t, "registered", func() bool { return e.svc.Admin().Registered("carrier1") })
 	if n := e.counter("telgw_sip_trunk_registered", map[string]string{"trunk": "carrier1"}); n != 1 {
 		t.Fatalf("registered gauge %v", n)
 	}

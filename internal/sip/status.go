@@ -8,25 +8,34 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
-	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
-// Status maps an error from routing, auth or media setup to the SIP final response the caller
-// gets. It is the one place where telgw errors become SIP codes (RFC 3261 §21).
+// Status maps an error from routing, auth or media setup (the call domain's error kinds,
+// calls.Err*) to the SIP final response the caller gets. It is the one place where telgw errors
+// become SIP codes (RFC 3261 §21).
 func Status(err error) (int, string) {
 	switch {
 	case err == nil:
 		return 200, "OK"
-	case errors.Is(err, ErrUnknownNumber), errors.Is(err, problem.ErrNotFound), errors.Is(err, number.ErrInvalid):
-		return 404, "Not Found"
-	case errors.Is(err, errNoRoute):
-		return 480, "Temporarily Unavailable"
-	case errors.Is(err, errForbidden), errors.Is(err, problem.ErrForbidden):
+	case errors.Is(err, calls.ErrUnknownNumber), errors.Is(err, problem.ErrNotFound), errors.Is(err, e164.ErrInvalid):
+		return 404, "Not Found" // §21.4.5
+	case errors.Is(err, calls.ErrNoRoute), errors.Is(err, calls.ErrNoAnswer):
+		return 480, "Temporarily Unavailable" // §21.4.18
+	case errors.Is(err, calls.ErrBusy):
+		return 486, "Busy Here" // §21.4.24
+	case errors.Is(err, calls.ErrRejected):
+		return 603, "Decline" // §21.6.2
+	case errors.Is(err, calls.ErrForbidden), errors.Is(err, problem.ErrForbidden):
+		return 403, "Forbidden" // §21.4.4
+	case errors.Is(err, calls.ErrUnauthorized):
+		// A final answer: the challenge (407) is the authenticator's own, sent before.
 		return 403, "Forbidden"
-	case errors.Is(err, errCapacity):
-		return 503, "Service Unavailable"
+	case errors.Is(err, calls.ErrUnavailable):
+		return 503, "Service Unavailable" // §21.5.4
 	case errors.Is(err, sdp.ErrNotAcceptable):
 		return 488, "Not Acceptable Here"
 	case errors.Is(err, errLoop):
@@ -37,12 +46,8 @@ func Status(err error) (int, string) {
 	return 500, "Server Internal Error"
 }
 
-var (
-	errNoRoute   = errors.New("sip: number has no route")
-	errForbidden = errors.New("sip: forbidden")
-	errCapacity  = errors.New("sip: trunk at capacity")
-	errLoop      = errors.New("sip: max-forwards exhausted")
-)
+// errLoop is a request whose Max-Forwards ran out (RFC 3261 §16.3 step 3), a SIP matter.
+var errLoop = errors.New("sip: max-forwards exhausted")
 
 // failover reports whether an outbound attempt that ended with code (0: no response) should go
 // on to the next trunk: timeouts, 408 and 5xx do (RFC 3261 §21.5 server failures say nothing
@@ -92,20 +97,20 @@ func q850(res *sip.Response, code int) int {
 }
 
 // disposition names a call's outcome for CDRs and metrics.
-func disposition(code int) string {
+func disposition(code int) calls.Disposition {
 	switch {
 	case code >= 200 && code < 300:
-		return "answered"
+		return calls.DispositionAnswered
 	case code == 486 || code == 600:
-		return "busy"
+		return calls.DispositionBusy
 	case code == 487:
-		return "cancelled"
+		return calls.DispositionCancelled
 	case code == 408 || code == 480:
-		return "no-answer"
+		return calls.DispositionNoAnswer
 	case code == 401 || code == 403 || code == 407:
-		return "unauthorized"
+		return calls.DispositionUnauthorized
 	case code == 603 || code == 404 || code == 484 || code == 488:
-		return "rejected"
+		return calls.DispositionRejected
 	}
-	return "failed"
+	return calls.DispositionFailed
 }

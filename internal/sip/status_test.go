@@ -10,6 +10,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip/number"
 	"github.com/telgw/telgw/internal/sip/sdp"
@@ -24,11 +26,15 @@ func TestStatus(t *testing.T) {
 		{nil, 200},
 		{ErrUnknownNumber, 404},
 		{fmt.Errorf("route: %w", problem.ErrNotFound), 404},
-		{number.ErrInvalid, 404},
-		{errNoRoute, 480},
-		{errForbidden, 403},
+		{e164.ErrInvalid, 404},
+		{calls.ErrNoRoute, 480},
+		{fmt.Errorf("route: %w", calls.ErrNoAnswer), 480},
+		{calls.ErrBusy, 486},
+		{calls.ErrRejected, 603},
+		{calls.ErrForbidden, 403},
+		{calls.ErrUnauthorized, 403},
 		{problem.Forbidden("x", "no"), 403},
-		{errCapacity, 503},
+		{calls.ErrUnavailable, 503},
 		{fmt.Errorf("offer: %w", sdp.ErrNotAcceptable), 488},
 		{errLoop, 483},
 		{context.DeadlineExceeded, 408},

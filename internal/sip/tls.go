@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -113,7 +112,7 @@ func (s *Service) addTLSDialog(opts ...sipgo.ClientOption) error {
 	}
 	u := sip.Uri{User: "telgw", Host: s.cfg.Host, Port: port, UriParams: sip.NewParams()}
 	u.UriParams.Add("transport", "tls")
-	s.dialogs["tls"] = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: u}}
+	s.sc.dialogs["tls"] = &sipgo.DialogUA{Client: client, ContactHDR: sip.ContactHeader{Address: u}}
 	return nil
 }
 
@@ -123,13 +122,4 @@ func (s *Service) TLSAddr() netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	return s.tls.Addr().(*net.TCPAddr).AddrPort()
-}
-
-// clientFor is the client that sends out-of-dialog requests over transport: the TLS one carries
-// the TLS port in Via.
-func (s *Service) clientFor(transport string) *sipgo.Client {
-	if d, ok := s.dialogs[strings.ToLower(transport)]; ok && strings.EqualFold(transport, "tls") {
-		return d.Client
-	}
-	return s.client
 }

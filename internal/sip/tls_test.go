@@ -220,8 +220,8 @@ func TestTLSTrunkOptions(t *testing.T) {
 	}
 	e := newEnv(t, envOpts{trunks: []sip.TrunkConfig{trunk("good", good.addr), trunk("bad", bad.addr)}, tweak: withTLS(pki)})
 	eventually(t, "OPTIONS over TLS", func() bool { return len(good.received()) >= 2 })
-	eventually(t, "untrusted trunk down", func() bool { return !e.svc.TrunkUp("bad") })
-	if !e.svc.TrunkUp("good") {
+	eventually(t, "untrusted trunk down", func() bool { return !e.svc.Admin().TrunkUp("bad") })
+	if !e.svc.Admin().TrunkUp("good") {
 		t.Fatal("trusted trunk down")
 	}
 	if n := len(bad.received()); n != 0 {

@@ -140,7 +140,7 @@ func TestTortureValid(t *testing.T) {
 // TestTorture sends the RFC 4475 messages: the ones with a defined answer must get it
 // (RFC 4475 §3.1.2.*, §3.3.*), none may crash or stall the stack, which must still answer
 // OPTIONS afterwards. The requests sipgo's parser refuses are answered by the UDP screen
-// (malformed.go); "-" marks the messages that get no answer at all.
+// (internal/sip/screen); "-" marks the messages that get no answer at all.
 func TestTorture(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	want := map[string]string{

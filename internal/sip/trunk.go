@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -59,15 +60,30 @@ func (t *trunk) acquire() bool {
 
 func (t *trunk) release() { t.active.Add(-1) }
 
-// trunkSet is the current trunk table, replaced whole by SetRouting.
-type trunkSet struct {
+// trunkTable is the carrier side of the SIP edge: the current trunks and outbound routes
+// (replaced whole by Admin.SetRouting), which trunk a request comes from, the trunks a call out
+// may use in failover order, and what telgw does with trunks on its own: OPTIONS keepalives
+// (below) and registrations (register.go).
+type trunkTable struct {
+	log *slog.Logger
+	m   *metrics
+	sc  *clients
+
 	mu     sync.RWMutex
 	byName map[string]*trunk
 	order  []*trunk
 	routes []OutboundRoute
+
+	regMu sync.Mutex
+	regs  map[string]*registration // by trunk name
+	regWG sync.WaitGroup
 }
 
-func (s *trunkSet) set(trunks []TrunkConfig, routes []OutboundRoute) {
+func newTrunkTable(log *slog.Logger, m *metrics, sc *clients) *trunkTable {
+	return &trunkTable{log: log, m: m, sc: sc, regs: map[string]*registration{}}
+}
+
+func (s *trunkTable) set(trunks []TrunkConfig, routes []OutboundRoute) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.byName
@@ -86,7 +102,7 @@ func (s *trunkSet) set(trunks []TrunkConfig, routes []OutboundRoute) {
 	s.routes = routes
 }
 
-func (s *trunkSet) bySource(src netip.Addr) *trunk {
+func (s *trunkTable) bySource(src netip.Addr) *trunk {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, t := range s.order {
@@ -99,7 +115,7 @@ func (s *trunkSet) bySource(src netip.Addr) *trunk {
 
 // outbound returns the trunks of the first route matching e164 (ACS: routes are evaluated in
 // order, the first match wins), skipping unknown names.
-func (s *trunkSet) outbound(e164 string) []*trunk {
+func (s *trunkTable) outbound(e164 string) []*trunk {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for i := range s.routes {
@@ -117,7 +133,42 @@ func (s *trunkSet) outbound(e164 string) []*trunk {
 	return nil
 }
 
-func (s *trunkSet) all() []*trunk {
+// of returns the trunk req came from, matched by source address; never for a request over a
+// WebSocket, whose source address says nothing (a reverse proxy on the trunk's host, a browser
+// behind the carrier's NAT).
+func (s *trunkTable) of(req *sip.Request) *trunk {
+	if transportOf(req) == "ws" {
+		return nil
+	}
+	return s.bySource(srcAddr(req))
+}
+
+// fromTrunk reports whether req comes from a trunk's address, over anything but a WebSocket
+// (always a user's). A carrier's traffic is limited by the trunk's own cps (inbound calls over
+// it get 503 with Retry-After, RFC 3261 §21.5.4), not by the per-source flood limit, which
+// would silently drop a busy carrier's calls.
+func (s *trunkTable) fromTrunk(req *sip.Request) bool { return s.of(req) != nil }
+
+// up reports a trunk's OPTIONS health (true when keepalives are off).
+func (s *trunkTable) up(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.byName[name]
+	return ok && t.up.Load()
+}
+
+// routing returns the current trunks and routes.
+func (s *trunkTable) routing() ([]TrunkConfig, []OutboundRoute) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]TrunkConfig, len(s.order))
+	for i, t := range s.order {
+		out[i] = t.TrunkConfig
+	}
+	return out, append([]OutboundRoute(nil), s.routes...)
+}
+
+func (s *trunkTable) all() []*trunk {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return append([]*trunk(nil), s.order...)
@@ -126,7 +177,7 @@ func (s *trunkSet) all() []*trunk {
 // keepalive sends OPTIONS (RFC 3261 §11) to every trunk with an OptionsInterval and keeps its
 // up/down state: down after two failures in a row (no response or 5xx/408), up after one
 // answer. Any response but 408/5xx counts as alive: a 404 or 405 still proves the peer is there.
-func (s *Service) keepalive(ctx context.Context) {
+func (s *trunkTable) keepalive(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	defer s.regWG.Wait()
@@ -138,7 +189,7 @@ func (s *Service) keepalive(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			s.registerTrunks(ctx, now)
-			for _, t := range s.trunks.all() {
+			for _, t := range s.all() {
 				if t.OptionsInterval <= 0 || now.Sub(last[t.Name]) < t.OptionsInterval {
 					continue
 				}
@@ -149,12 +200,12 @@ func (s *Service) keepalive(ctx context.Context) {
 	}
 }
 
-func (s *Service) ping(ctx context.Context, t *trunk) {
+func (s *trunkTable) ping(ctx context.Context, t *trunk) {
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Host: hostOf(t.Address), Port: portOf(t.Address)})
 	req.SetTransport(t.Transport)
 	ctx, cancel := context.WithTimeout(ctx, min(t.OptionsInterval, 5*time.Second))
 	defer cancel()
-	res, err := s.clientFor(t.Transport).Do(ctx, req)
+	res, err := s.sc.clientFor(t.Transport).Do(ctx, req)
 	ok := err == nil && res.StatusCode != 408 && res.StatusCode < 500
 	if ok {
 		t.fails.Store(0)

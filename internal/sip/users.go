@@ -13,6 +13,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
@@ -34,26 +35,32 @@ type Users struct {
 	Notify func(ctx context.Context, user, callID, from, to string)
 }
 
+// userSide serves WebRTC users (Deps.Users): their REGISTER, calls routed to a user (forked to
+// every registered device) and calls out from a device, each leg a WebRTC leg bridged to RTP.
+type userSide struct {
+	*callEnv
+}
+
 // onRegister hands REGISTER to the registrar (RFC 3261 §10.3) when WebRTC users are served.
-func (s *Service) onRegister(req *sip.Request, tx sip.ServerTransaction) {
-	if s.deps.Users == nil || s.deps.Users.Registrar == nil {
-		s.onUnknownMethod(req, tx)
+func (s *userSide) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	if s.users == nil || s.users.Registrar == nil {
+		onUnknownMethod(req, tx)
 		return
 	}
 	if check(req, tx) {
 		return
 	}
-	s.deps.Users.Registrar.OnRegister(req, tx)
+	s.users.Registrar.OnRegister(req, tx)
 }
 
 // dropBindingsOnClose wraps the WebSocket listener so that the bindings a connection carried
 // are removed when it closes: a WebSocket Contact is reachable only over the connection that
 // registered it (RFC 7118 §5), so calls must not fork to it any more.
-func (s *Service) dropBindingsOnClose(l net.Listener) net.Listener {
-	if s.deps.Users == nil || s.deps.Users.Registrar == nil || s.deps.Users.Registrar.Location == nil {
+func (s *userSide) dropBindingsOnClose(l net.Listener) net.Listener {
+	if s.users == nil || s.users.Registrar == nil || s.users.Registrar.Location == nil {
 		return l
 	}
-	return &bindingListener{Listener: l, loc: s.deps.Users.Registrar.Location}
+	return &bindingListener{Listener: l, loc: s.users.Registrar.Location}
 }
 
 type bindingListener struct {
@@ -88,18 +95,8 @@ func (c *bindingConn) Unwrap() net.Conn { return c.Conn }
 
 // fromUser reports whether req is a WebRTC user's: it came over SIP over WebSocket (WS or WSS,
 // RFC 7118), which carriers never use, and users are served.
-func (s *Service) fromUser(req *sip.Request) bool {
-	return transportOf(req) == "ws" && s.deps.Users != nil
-}
-
-// trunkOf returns the trunk req came from, matched by source address; never for a request over
-// a WebSocket, whose source address says nothing (a reverse proxy on the trunk's host, a
-// browser behind the carrier's NAT).
-func (s *Service) trunkOf(req *sip.Request) *trunk {
-	if transportOf(req) == "ws" {
-		return nil
-	}
-	return s.trunks.bySource(srcAddr(req))
+func (s *userSide) fromUser(req *sip.Request) bool {
+	return transportOf(req) == "ws" && s.users != nil
 }
 
 // g711 returns the G.711 codecs of a filtered carrier offer in its preference order, and the
@@ -159,25 +156,25 @@ func waitConnected(leg *webrtc.Leg, caller context.Context, max time.Duration) e
 	}
 }
 
-// inboundUser forks a carrier's call to every registered device of user (RFC 3261 §16.7
+// inbound forks a carrier's call to every registered device of user (RFC 3261 §16.7
 // parallel search, done by the B2BUA): each device gets its own INVITE with a WebRTC offer over
 // its WebSocket; the first 2xx wins and the others are cancelled (RFC 3261 §9.1). No device
 // registered: 480 and a push notification.
-func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransaction, user string) {
-	log := s.log.With("call_id", c.id, "number", c.cdr.To, "user", user)
-	u := s.deps.Users
+func (s *userSide) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, user string) {
+	log := s.log.With("call_id", c.id, "number", c.cc.To(), "user", user)
+	u := s.users
 	if u == nil || u.Engine == nil || u.Registrar == nil {
 		log.Info("call routed to a user, but WebRTC users are not served")
 		c.reject(req, tx, 480, "Temporarily Unavailable", nil)
 		return
 	}
-	lctx, lcancel := context.WithTimeout(s.stop, 5*time.Second)
+	lctx, lcancel := context.WithTimeout(s.stop(), 5*time.Second)
 	contacts := u.Registrar.Live(lctx, user) // bindings of revoked tokens or deleted users go
 	lcancel()
 	if len(contacts) == 0 {
 		log.Info("user has no registered device")
 		if u.Notify != nil {
-			go u.Notify(context.WithoutCancel(s.stop), user, c.id, c.cdr.From, c.cdr.To)
+			go u.Notify(context.WithoutCancel(s.stop()), user, c.id, c.cc.From(), c.cc.To())
 		}
 		c.reject(req, tx, 480, "Temporarily Unavailable", nil, sip.NewHeader("Warning", `399 telgw "no device registered"`))
 		return
@@ -230,8 +227,9 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 	c.b, c.bID = win.dialog, win.dialog.InviteRequest.CallID().Value()
 	c.dlg[1] = newPeerDialog(c.bID, fromTag(win.dialog.InviteRequest.From()), toTag(win.res.To()), "ws", win.res.Source(), nil)
 	c.mu.Unlock()
-	s.register(c.bID, c, 1)
-	c.br = s.relay.Bridge(c.legA, win.leg)
+	c.cc.SetCallee(calls.Leg{ID: c.bID, Kind: calls.LegWebRTC, Participant: calls.User(user)})
+	s.table.register(c.bID, c, 1)
+	c.br = s.media.Bridge(c.legA, win.leg)
 	defer c.br.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
@@ -252,7 +250,7 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 	switch err := waitConnected(win.leg, c.a.Context(), connectWait); {
 	case errors.Is(err, errCallerCancel):
 		_ = win.dialog.Bye(ctx)
-		c.cdr.EndedBy = "caller"
+		c.cc.SetEndedBy(calls.EndedByCaller)
 		c.finish(487, nil)
 		return
 	case err != nil:
@@ -297,10 +295,10 @@ func (s *Service) inboundUser(c *call, req *sip.Request, tx sip.ServerTransactio
 // fork sends the INVITEs and waits for the first 2xx. Without one it returns the final code
 // for the caller (487 when the caller cancelled).
 func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []string) (*branch, int, string) {
-	s := c.s
-	u := s.deps.Users
+	s := c.env
+	u := s.users
 	log := s.log.With("call_id", c.id)
-	ctx, cancelAll := context.WithCancelCause(s.stop)
+	ctx, cancelAll := context.WithCancelCause(s.stop())
 	defer cancelAll(nil)
 	results := make(chan *branch, len(contacts))
 	var ringOnce sync.Once
@@ -317,10 +315,10 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 		inv := sip.NewRequest(sip.INVITE, ct.URI)
 		inv.SetDestination(ct.Source)
 		inv.SetTransport(strings.ToUpper(ct.Transport))
-		from := sip.FromHeader{DisplayName: req.From().DisplayName, Address: sip.Uri{Scheme: "sip", User: c.cdr.From, Host: s.cfg.Host}, Params: sip.NewParams()}
+		from := sip.FromHeader{DisplayName: req.From().DisplayName, Address: sip.Uri{Scheme: "sip", User: c.cc.From(), Host: s.cfg.Host}, Params: sip.NewParams()}
 		from.Params.Add("tag", sip.GenerateTagN(16))
 		inv.AppendHeader(&from)
-		inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.cdr.To, Host: s.cfg.Host}, Params: sip.NewParams()})
+		inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.cc.To(), Host: s.cfg.Host}, Params: sip.NewParams()})
 		inv.AppendHeader(sip.NewHeader("Allow", allowed))
 		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		inv.SetBody([]byte(offer))
@@ -343,9 +341,7 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 			b.err = dlg.WaitAnswer(bctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
 				if res.StatusCode == 180 || res.StatusCode == 183 {
 					ringOnce.Do(func() {
-						if c.cdr.Ringing.IsZero() {
-							c.cdr.Ringing = time.Now()
-						}
+						c.cc.Ring(time.Now())
 						c.observeSetup()
 						_ = c.a.Respond(180, "Ringing", nil)
 					})
@@ -421,14 +417,14 @@ func (b *branch) release() {
 	_ = b.leg.Close()
 }
 
-// outboundUser places a WebRTC user's call out through the trunks: the user is authenticated
+// outbound places a WebRTC user's call out through the trunks: the user is authenticated
 // by its token, its assigned number is the caller ID, and telgw answers its offer at once with
 // a 183 (early media: the carrier's ringback reaches the browser) and the same answer in the
 // 2xx once the carrier answers.
-func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransaction) {
-	u := s.deps.Users
+func (s *userSide) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) {
+	u := s.users
 	log := s.log.With("call_id", c.id)
-	ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
 	claims, err := u.Registrar.Auth.Authenticate(ctx, req)
 	cancel()
 	if err != nil {
@@ -441,8 +437,9 @@ func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransacti
 		return
 	}
 	user := claims.Identity
+	c.cc.UpdateCaller(func(l *calls.Leg) { l.Participant = calls.User(user) })
 	log = log.With("user", user)
-	ctx, cancel = context.WithTimeout(s.stop, 5*time.Second)
+	ctx, cancel = context.WithTimeout(s.stop(), 5*time.Second)
 	from, err := u.Number(ctx, user)
 	cancel()
 	if err != nil {
@@ -450,7 +447,7 @@ func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransacti
 		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "no phone number is assigned to you"`))
 		return
 	}
-	c.cdr.From = from
+	c.cc.SetFrom(from)
 	called, trunks, ok := c.routeOut(req, tx)
 	if !ok {
 		return
@@ -465,7 +462,7 @@ func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransacti
 	}
 	defer done()
 
-	actx, acancel := context.WithTimeout(s.stop, 10*time.Second)
+	actx, acancel := context.WithTimeout(s.stop(), 10*time.Second)
 	leg, answer, err := u.Engine.Answer(actx, string(req.Body()), webrtc.LegOptions{CallID: c.id, Codecs: s.g711Prefs()})
 	acancel()
 	if err != nil {
@@ -486,7 +483,7 @@ func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransacti
 		c.answerA(503, "Service Unavailable", nil)
 		return
 	}
-	c.br = s.relay.Bridge(leg, c.legB)
+	c.br = s.media.Bridge(leg, c.legB)
 	defer c.br.Close()
 	// The carrier's offer: the codec the browser chose, and telephone-event if it offered it.
 	var dtmf uint8
@@ -504,7 +501,7 @@ func (s *Service) outboundUser(c *call, req *sip.Request, tx sip.ServerTransacti
 }
 
 // g711Prefs is the G.711 codec order of Config.Codecs, for the WebRTC legs.
-func (s *Service) g711Prefs() []string {
+func (s *userSide) g711Prefs() []string {
 	var out []string
 	for _, k := range s.cfg.Codecs {
 		name, _, _ := strings.Cut(strings.ToUpper(k), "/")
@@ -573,7 +570,7 @@ func setDirection(s *sdp.Session, dir string) {
 // address, a session refresh) by telgw with its last description in the matching direction.
 // Media direction changes reach the bridge's media timeout either way.
 func (c *call) webReinvite(req *sip.Request, tx sip.ServerTransaction, side int) {
-	s := c.s
+	s := c.env
 	reply := func(body []byte) { s.answerReinvite(req, tx, body) }
 	if side == c.webSide {
 		if len(req.Body()) == 0 {

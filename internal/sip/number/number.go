@@ -1,24 +1,15 @@
-// Package number turns the telephone numbers carriers put in SIP Request-URIs, To and From
-// headers into E.164 and back into the form each trunk wants.
+// Package number writes E.164 numbers in the form each trunk wants in the user part of the
+// URIs telgw sends it.
 //
-// Carriers in the North American Numbering Plan send the same number as +14155550123,
-// 14155550123 or 4155550123, sometimes as a tel-style user part with visual separators and
-// parameters (RFC 3966 §5.1.1, RFC 3261 §19.1.6: user=phone). telgw stores and routes numbers
-// only in E.164 (ITU-T E.164, leading "+"), so every edge normalizes first.
+// Carriers in the North American Numbering Plan expect the same number as +14155550123,
+// 14155550123 or 4155550123, some with a tech prefix or ;user=phone (RFC 3261 §19.1.6).
+// Reading numbers the other way (whatever a carrier sends, into E.164) is internal/e164's.
 package number
 
 import (
 	"fmt"
 	"strings"
-
-	"github.com/telgw/telgw/internal/e164"
 )
-
-// ErrInvalid matches (errors.Is) every error Normalize returns (e164.ErrInvalid).
-var ErrInvalid = e164.ErrInvalid
-
-// Normalize returns s in E.164 form (e164.Normalize).
-func Normalize(s string) (string, error) { return e164.Normalize(s) }
 
 // Format is how a trunk wants numbers written in the user part of the URIs telgw sends it.
 type Format struct {

@@ -1,4 +1,4 @@
-package sip
+package screen
 
 import (
 	"bytes"
@@ -25,10 +25,10 @@ var lwsHeaders = map[string]bool{
 	"content-type": true, "c": true, "max-forwards": true, "content-length": true, "l": true,
 }
 
-// canonicalLWS returns msg with its header section in canonical form, and whether that differs
+// CanonicalLWS returns msg with its header section in canonical form, and whether that differs
 // from msg; msg itself is never modified. A message without the empty line that ends its
 // header section, or one that needs no rewriting, is returned as it is.
-func canonicalLWS(msg []byte) ([]byte, bool) {
+func CanonicalLWS(msg []byte) ([]byte, bool) {
 	end, _ := headerEnd(msg, 0)
 	if end < 0 {
 		return msg, false
@@ -55,7 +55,7 @@ func canonicalLWS(msg []byte) ([]byte, bool) {
 }
 
 // needsLWS reports cheaply, without allocating, whether a header section (without its
-// start-line) holds a folded line or whitespace that canonicalLWS would change: the common
+// start-line) holds a folded line or whitespace that CanonicalLWS would change: the common
 // message, written by a stack in canonical form, is passed on without a copy. It jumps from
 // space to space and looks closer only at a line where a space starts a line or touches
 // another or a separator; a tab anywhere sends it through every line.

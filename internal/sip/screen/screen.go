@@ -1,11 +1,20 @@
-package sip
+// Package screen checks inbound SIP messages byte by byte before sipgo's transport reads them,
+// so that a malformed request gets the answer RFC 3261 asks for instead of silence.
+//
+// sipgo's transport parses each UDP datagram and, when that fails, logs and drops it: the peer
+// gets no answer and retransmits until its transaction times out (RFC 3261 §17.1.1.2, 32 s).
+// RFC 3261 §8.2 and §21.4.1 (and RFC 4475 §3.1.2 for each torture case) expect a 400 Bad
+// Request instead, so the SIP listeners (internal/sip) check every datagram with the same parser
+// before sipgo sees it (Datagram) and answer the malformed requests themselves (Response). On
+// TCP and TLS a Framer cuts the stream into messages first. The package works on bytes: it uses
+// sipgo's parser only to know what sipgo will accept, and holds no connection, logger or metric.
+package screen
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -15,32 +24,50 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// sipgo's transport parses each UDP datagram and, when that fails, logs and drops it: the peer
-// gets no answer and retransmits until its transaction times out (RFC 3261 §17.1.1.2, 32 s).
-// RFC 3261 §8.2 and §21.4.1 (and RFC 4475 §3.1.2 for each torture case) expect a 400 Bad Request
-// instead, so screenedPacketConn checks every datagram with the same parser before sipgo sees it
-// and answers the malformed requests itself.
+// Action is what the listener does with a screened message.
+type Action int
 
-// screenAction is what screenedPacketConn does with a datagram.
-type screenAction int
-
+// Actions.
 const (
-	screenPass    screenAction = iota // hand it to sipgo
-	screenRespond                     // answer it here and hide it from sipgo
-	screenDrop                        // hide it from sipgo without an answer
+	Pass    Action = iota // hand it to sipgo
+	Respond               // answer it here and hide it from sipgo
+	Drop                  // hide it from sipgo without an answer
 )
 
-// verdict is the outcome of screening one datagram.
-type verdict struct {
-	action screenAction
-	code   int    // status code to answer with (screenRespond)
+// Verdict is the outcome of screening one message.
+type Verdict struct {
+	action Action
+	code   int    // status code to answer with (Respond)
 	reason string // its Reason-Phrase
 	why    string // what was wrong: the Warning text, and the log's
 	req    recovered
-	// data, with screenPass, is the message to hand sipgo instead of the one received: its
-	// header section unfolded and its whitespace made canonical (malformed_lws.go). Nil: the
+	// data, with Pass, is the message to hand sipgo instead of the one received: its
+	// header section unfolded and its whitespace made canonical (lws.go). Nil: the
 	// message as received.
 	data []byte
+}
+
+// Action is what to do with the message.
+func (v Verdict) Action() Action { return v.action }
+
+// Code is the status code to answer with (Respond), else 0.
+func (v Verdict) Code() int { return v.code }
+
+// Why says what was wrong with the message, for the Warning header and the log.
+func (v Verdict) Why() string { return v.why }
+
+// CallID is the message's Call-ID as far as it could be recovered ("" if not).
+func (v Verdict) CallID() string { return v.req.callID }
+
+// Data, with Pass, is what to hand sipgo instead of the message received (its header section
+// made canonical, see CanonicalLWS); nil means the message as received.
+func (v Verdict) Data() []byte { return v.data }
+
+// Dropped returns v turned into a drop, with why appended to its reason (e.g. the answer was
+// rate-limited).
+func (v Verdict) Dropped(why string) Verdict {
+	v.action, v.why = Drop, v.why+why
+	return v
 }
 
 // recovered holds the header fields a response needs (RFC 3261 §8.2.6.2), as raw text found by
@@ -61,82 +88,17 @@ func (r *recovered) answerable() bool {
 	return ok && r.callID != "" && len(strings.Fields(r.cseq)) == 2
 }
 
-// screenedPacketConn is the UDP listener as sipgo reads it: datagrams that sipgo's parser
-// accepts pass unchanged; malformed requests get a 400 (or 505, 416) written on the socket and
-// are not passed on; malformed responses and non-SIP datagrams are dropped.
-type screenedPacketConn struct {
-	net.PacketConn
-	parser *sip.Parser
-	log    *slog.Logger
-	m      *metrics
-	allow  func(netip.Addr) bool // the per-source flood limit; nil allows all
-}
-
-// screenUDP wraps the UDP listener so that malformed requests are answered (see screen).
-func (s *Service) screenUDP(c net.PacketConn) net.PacketConn {
-	return &screenedPacketConn{PacketConn: c, parser: sip.NewParser(), log: s.log, m: s.m, allow: s.allow}
-}
-
-// ReadFrom returns the next datagram sipgo should parse, answering or dropping the malformed
-// ones in between.
-func (c *screenedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || n == 0 {
-			return n, addr, err
-		}
-		v := screen(c.parser, b[:n])
-		if v.action == screenPass {
-			if v.data != nil && len(v.data) <= len(b) {
-				n = copy(b, v.data)
-			}
-			return n, addr, nil
-		}
-		c.handle(v, addr)
-	}
-}
-
-func (c *screenedPacketConn) handle(v verdict, addr net.Addr) {
-	src := netip.AddrPort{}
-	if ua, ok := addr.(*net.UDPAddr); ok {
-		src = ua.AddrPort()
-	}
-	log := c.log.With("transport", "udp", "src", src.String(), "call_id", v.req.callID, "why", v.why)
-	if v.action == screenRespond && c.allow != nil && !c.allow(src.Addr().Unmap()) {
-		v.action, v.why = screenDrop, v.why+" (answer rate-limited)"
-	}
-	if v.action == screenRespond {
-		res, dst := buildResponse(v, src, newTag())
-		if _, err := c.PacketConn.WriteTo(res, net.UDPAddrFromAddrPort(dst)); err != nil {
-			log.Debug("sip malformed request: answer not sent", "code", v.code, "err", err)
-			c.count("dropped")
-			return
-		}
-		log.Debug("sip malformed request answered", "code", v.code, "dst", dst.String())
-		c.count("responded")
-		return
-	}
-	log.Debug("sip malformed message dropped")
-	c.count("dropped")
-}
-
-func (c *screenedPacketConn) count(action string) {
-	if c.m != nil {
-		c.m.malformed.WithLabelValues("udp", action).Inc()
-	}
-}
-
-// screen decides what happens to one datagram. It passes what sipgo's parser accepts (and
+// Datagram decides what happens to one datagram (or one framed message of a stream). It passes what sipgo's parser accepts (and
 // keep-alives), except a request whose SIP-Version is not 2.0 (RFC 3261 §8.2, RFC 4475
 // §3.1.2.16: 505). A request sipgo cannot parse is answered 400 (416 for a Request-URI scheme
 // it does not know, RFC 4475 §3.3.3) when its Via, Call-ID and CSeq can be recovered, and
 // dropped otherwise (RFC 3261 §18.3: nothing to route a response by). Malformed responses are
 // dropped (RFC 4475 §3.1.2.5, §3.1.2.19), as are ACKs (RFC 3261 §17.2.1: never answered) and
 // datagrams that are not SIP.
-func screen(p *sip.Parser, data []byte) verdict {
+func Datagram(p *sip.Parser, data []byte) Verdict {
 	// RFC 5626 §4.4.1 keep-alives (and the NUL padding sipgo skips) pass untouched.
 	if len(bytes.Trim(data, "\r\n\x00")) == 0 {
-		return verdict{action: screenPass}
+		return Verdict{action: Pass}
 	}
 	line := firstLine(data)
 	method, uri, version, isReq := splitRequestLine(line)
@@ -145,18 +107,18 @@ func screen(p *sip.Parser, data []byte) verdict {
 	}
 	// RFC 3261 §7.3.1: sipgo reads the header section as RFC 3261 means it once it is unfolded
 	// and its whitespace canonical (RFC 4475 §3.1.1.1).
-	canon, rewritten := canonicalLWS(data)
+	canon, rewritten := CanonicalLWS(data)
 	_, err := p.ParseSIP(canon)
 	if err == nil {
 		if rewritten {
-			return verdict{action: screenPass, data: canon}
+			return Verdict{action: Pass, data: canon}
 		}
-		return verdict{action: screenPass}
+		return Verdict{action: Pass}
 	}
 	if rewritten {
 		// The message as received: passed when only the rewrite broke it, else diagnosed.
 		if _, err = p.ParseSIP(data); err == nil {
-			return verdict{action: screenPass}
+			return Verdict{action: Pass}
 		}
 	}
 	if !isReq {
@@ -164,21 +126,21 @@ func screen(p *sip.Parser, data []byte) verdict {
 		if bytes.HasPrefix(line, []byte("SIP/")) {
 			why = "malformed response"
 		}
-		return verdict{action: screenDrop, why: why + ": " + err.Error()}
+		return Verdict{action: Drop, why: why + ": " + err.Error()}
 	}
 	code, reason, why := diagnose(p, data, line, method+" "+uri+" "+version, uri, err)
 	return answer(data, method, code, reason, why)
 }
 
 // answer recovers the headers of a request to answer with code.
-func answer(data []byte, method string, code int, reason, why string) verdict {
-	v := verdict{action: screenRespond, code: code, reason: reason, why: why, req: recoverHeaders(data)}
+func answer(data []byte, method string, code int, reason, why string) Verdict {
+	v := Verdict{action: Respond, code: code, reason: reason, why: why, req: recoverHeaders(data)}
 	v.req.method = method
 	switch {
 	case !v.req.answerable():
-		v.action, v.code, v.why = screenDrop, 0, why+"; no Via, Call-ID or CSeq to answer with"
+		v.action, v.code, v.why = Drop, 0, why+"; no Via, Call-ID or CSeq to answer with"
 	case strings.EqualFold(method, "ACK"):
-		v.action, v.code, v.why = screenDrop, 0, why+"; an ACK is never answered"
+		v.action, v.code, v.why = Drop, 0, why+"; an ACK is never answered"
 	}
 	return v
 }
@@ -502,11 +464,11 @@ func responseAddr(t topVia, src netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(src.Addr(), uint16(port))
 }
 
-// buildResponse writes the answer to v's request from src and where to send it. It copies the
+// Response writes the answer to v's request from src and where to send it. It copies the
 // Via (received and rport filled in per RFC 3261 §18.2.1 and RFC 3581 §4), From, To (with tag
 // added, RFC 3261 §8.2.6.2), Call-ID and CSeq fields, and explains the status in a Warning
 // (RFC 3261 §20.43, code 399: miscellaneous).
-func buildResponse(v verdict, src netip.AddrPort, tag string) ([]byte, netip.AddrPort) {
+func Response(v Verdict, src netip.AddrPort, tag string) ([]byte, netip.AddrPort) {
 	t, _ := parseTopVia(v.req.vias)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", v.code, v.reason)
@@ -588,7 +550,7 @@ func quotedText(s string) string {
 	return b.String()
 }
 
-// newTag is a To tag for a response outside any dialog (RFC 3261 §19.3: 32 random bits at least).
-func newTag() string {
+// NewTag is a To tag for a response outside any dialog (RFC 3261 §19.3: 32 random bits at least).
+func NewTag() string {
 	return strconv.FormatUint(rand.Uint64(), 36)
 }

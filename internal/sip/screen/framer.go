@@ -1,205 +1,63 @@
-package sip
+package screen
 
 import (
 	"bytes"
 	"io"
-	"log/slog"
-	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
 
 // Over TCP and TLS, sipgo's transport closes a connection whose byte stream it cannot parse,
-// without a word: the peer sees its transaction time out, or a reset. The stream screen below
-// frames the inbound stream itself (RFC 3261 §18.3: each message ends where Content-Length
-// says), checks each complete message with sipgo's parser and hands sipgo only what it will
-// read. A malformed request gets the answer the UDP screen would give (malformed.go), written on
-// the connection (RFC 3261 §18.2.2), and then the connection is closed: after a message that
-// cannot be parsed, its framing, and so where the next message starts, cannot be trusted. A
-// request sipgo parses but the screen answers (505 for another SIP-Version) leaves the
-// connection open.
+// without a word: the peer sees its transaction time out, or a reset. The stream screen frames
+// the inbound stream itself (RFC 3261 §18.3: each message ends where Content-Length says),
+// checks each complete message with sipgo's parser and hands sipgo only what it will read. A
+// malformed request gets the answer the UDP screen would give (Datagram), written on the
+// connection (RFC 3261 §18.2.2), and then the connection is closed: after a message that cannot
+// be parsed, its framing, and so where the next message starts, cannot be trusted. A request
+// sipgo parses but the screen answers (505 for another SIP-Version) leaves the connection open.
 
-const (
-	// streamMaxHeader caps the header section of a message on a stream. A peer that sends more
-	// without an empty line gets a 400 and the connection is closed, so a connection never
-	// holds more than this (or sipgo's message limit) of unframed bytes.
-	streamMaxHeader = 64 << 10
-	// streamWriteTimeout bounds the write of an answer to a peer that does not read.
-	streamWriteTimeout = 2 * time.Second
-	// streamLinger is how long a connection stays open after its answer, reading and discarding
-	// what the peer still sends: closing a socket with unread input resets it (RFC 1122
-	// §4.2.2.13), which can destroy the answer before the peer reads it, and sipgo may still be
-	// answering requests that came before the bad one.
-	streamLinger = 500 * time.Millisecond
-	// streamLingerMax caps what a lingering connection reads.
-	streamLingerMax = 256 << 10
-)
+// streamMaxHeader caps the header section of a message on a stream. A peer that sends more
+// without an empty line gets a 400 and the connection is closed, so a connection never holds
+// more than this (or sipgo's message limit) of unframed bytes.
+const streamMaxHeader = 64 << 10
 
-// screenedListener is the TCP (or TLS) listener as sipgo accepts from it: its connections are
-// screenedConns.
-type screenedListener struct {
-	net.Listener
-	transport string // "tcp" or "tls": the metric and log label
-	parser    *sip.Parser
-	log       *slog.Logger
-	m         *metrics
-}
-
-// screenStream wraps a stream listener so that its connections answer malformed requests
-// (see screenedConn). transport labels metrics and logs.
-func (s *Service) screenStream(l net.Listener, transport string) net.Listener {
-	return &screenedListener{Listener: l, transport: transport, parser: sip.NewParser(), log: s.log, m: s.m}
-}
-
-// Accept wraps the next connection.
-func (l *screenedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	sc := &screenedConn{Conn: c, l: l, f: newStreamFramer(l.parser)}
-	sc.g, _ = c.(*guardedConn)
-	return sc, nil
-}
-
-// screenedConn is an accepted connection as sipgo reads it: Read returns the inbound bytes
-// unchanged, one keep-alive or one complete message that sipgo's parser accepts at a time,
-// until a message it would refuse. That one is answered (or dropped, like a malformed
-// response) here and Read then reports io.EOF, so sipgo closes the connection. Writes go
-// straight to the connection.
-type screenedConn struct {
-	net.Conn
-	l   *screenedListener
-	g   *guardedConn // the connection's deadlines (conns.go); nil: none
-	f   *streamFramer
-	out []byte // the rest of the frame being handed to sipgo
-	err error  // what Read reports once out and the framer are empty
-}
-
-// Unwrap returns the accepted connection (e.g. a *tls.Conn).
-func (c *screenedConn) Unwrap() net.Conn { return c.Conn }
-
-// Read hands sipgo the next framed bytes, reading the connection as needed.
-func (c *screenedConn) Read(b []byte) (int, error) {
-	for len(c.out) == 0 {
-		fr, ok := c.f.next()
-		switch {
-		case fr.bad != nil:
-			if c.g != nil && fr.keep {
-				c.g.seen(true)
-			}
-			c.reject(*fr.bad, fr.keep)
-			if !fr.keep {
-				c.err = io.EOF
-			}
-		case ok:
-			c.out = fr.hand()
-			if c.g != nil {
-				c.g.seen(!isKeepAlive(fr.data))
-			}
-		case c.err != nil:
-			return 0, c.err
-		default:
-			if c.g != nil && c.f.inMsg {
-				c.g.partial() // a message has begun: it must end within RequestTimeout
-			}
-			if _, err := c.f.readFrom(c.Conn); err != nil {
-				c.err = err
-			}
-		}
-	}
-	n := copy(b, c.out)
-	c.out = c.out[n:]
-	return n, nil
-}
-
-// isKeepAlive reports whether a passed frame is keep-alive bytes (CRLFs, NULs), not a message.
-func isKeepAlive(data []byte) bool {
-	return len(data) > 0 && (data[0] == '\r' || data[0] == '\n' || data[0] == 0)
-}
-
-// reject answers (or drops) a message sipgo is not to see; unless keep, it broke the stream,
-// and reject lingers before the connection is closed.
-func (c *screenedConn) reject(v verdict, keep bool) {
-	src := addrPort(c.Conn.RemoteAddr())
-	log := c.l.log.With("transport", c.l.transport, "src", src.String(), "call_id", v.req.callID, "why", v.why, "close", !keep)
-	action := "dropped"
-	if v.action == screenRespond {
-		// RFC 3261 §18.2.2: on a reliable transport the response goes back on the connection
-		// the request came in on; the Via still gets received and rport (§18.2.1).
-		res, _ := buildResponse(v, src, newTag())
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-		_, err := c.Conn.Write(res)
-		if keep {
-			_ = c.Conn.SetWriteDeadline(time.Time{}) // sipgo writes on without one
-		}
-		if err != nil {
-			log.Debug("sip malformed request: answer not sent", "code", v.code, "err", err)
-		} else {
-			log.Debug("sip malformed request answered", "code", v.code)
-			action = "responded"
-		}
-	} else {
-		log.Debug("sip malformed message dropped")
-	}
-	if c.l.m != nil {
-		c.l.m.malformed.WithLabelValues(c.l.transport, action).Inc()
-	}
-	if !keep {
-		c.linger()
-	}
-}
-
-// linger reads and discards what the peer sends for streamLinger, or until it closes.
-func (c *screenedConn) linger() {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(streamLinger)); err != nil {
-		return
-	}
-	buf := make([]byte, 4096)
-	for read := 0; read < streamLingerMax; {
-		n, err := c.Conn.Read(buf)
-		if err != nil {
-			return
-		}
-		read += n
-	}
-}
-
-func addrPort(a net.Addr) netip.AddrPort {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort()
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
-}
-
-// frame is what the framer found next in the stream: bytes for sipgo, or a message to answer
+// Frame is what the framer found next in the stream: bytes for sipgo, or a message to answer
 // (or drop) instead.
-type frame struct {
+type Frame struct {
 	data []byte   // a keep-alive or one complete message, as received
-	msg  []byte   // when set, what sipgo gets instead of data: the message rewritten by canonicalLWS
-	bad  *verdict // set when sipgo is not to see the message: answer or drop it
+	msg  []byte   // when set, what sipgo gets instead of data: the message rewritten by CanonicalLWS
+	bad  *Verdict // set when sipgo is not to see the message: answer or drop it
 	keep bool     // with bad: the message was framed and parsed, so the stream goes on
 }
 
-// hand is what sipgo is to read of a frame that passed.
-func (fr frame) hand() []byte {
+// Bad is the verdict on a message sipgo is not to see (answer or drop it); nil when the frame
+// passes.
+func (fr Frame) Bad() *Verdict { return fr.bad }
+
+// Keep, with Bad, reports that the message was framed and parsed, so the stream goes on.
+func (fr Frame) Keep() bool { return fr.keep }
+
+// KeepAlive reports whether a passed frame is keep-alive bytes (CRLFs, NULs), not a message.
+func (fr Frame) KeepAlive() bool {
+	return len(fr.data) > 0 && (fr.data[0] == '\r' || fr.data[0] == '\n' || fr.data[0] == 0)
+}
+
+// Hand is what sipgo is to read of a frame that passed.
+func (fr Frame) Hand() []byte {
 	if fr.msg != nil {
 		return fr.msg
 	}
 	return fr.data
 }
 
-// streamFramer splits an inbound SIP byte stream into messages by the empty line that ends
+// Framer splits an inbound SIP byte stream into messages by the empty line that ends
 // the header section and Content-Length (RFC 3261 §7.5, §18.3), and keep-alives (RFC 5626
 // §4.4.1). It holds at most one unframed message, capped by streamMaxHeader and the
 // parser's MaxMessageLength.
-type streamFramer struct {
+type Framer struct {
 	parser    *sip.Parser
 	maxHeader int // header section cap, bytes
 	buf       []byte
@@ -211,19 +69,20 @@ type streamFramer struct {
 	failed    bool // a bad frame was returned: nothing follows
 }
 
-func newStreamFramer(p *sip.Parser) *streamFramer {
-	return &streamFramer{parser: p, maxHeader: min(streamMaxHeader, p.MaxMessageLength)}
+// NewFramer returns a framer that checks messages with p and caps them at p.MaxMessageLength.
+func NewFramer(p *sip.Parser) *Framer {
+	return &Framer{parser: p, maxHeader: min(streamMaxHeader, p.MaxMessageLength)}
 }
 
-// push appends received bytes (readFrom reads them straight from a connection instead).
-// Frames returned before stay valid until the next push or readFrom.
-func (f *streamFramer) push(p []byte) {
+// Push appends received bytes (Fill reads them straight from a connection instead).
+// Frames returned before stay valid until the next Push or Fill.
+func (f *Framer) Push(p []byte) {
 	f.compact()
 	f.buf = append(f.buf, p...)
 }
 
-// readFrom reads once from r into the framer.
-func (f *streamFramer) readFrom(r io.Reader) (int, error) {
+// Fill reads once from r into the framer.
+func (f *Framer) Fill(r io.Reader) (int, error) {
 	f.compact()
 	if cap(f.buf)-len(f.buf) < 2048 {
 		f.buf = slices.Grow(f.buf, max(4096, cap(f.buf)))
@@ -233,8 +92,12 @@ func (f *streamFramer) readFrom(r io.Reader) (int, error) {
 	return n, err
 }
 
+// InMessage reports whether the unframed bytes begin a message (not keep-alive bytes), so a
+// reader knows a message is under way.
+func (f *Framer) InMessage() bool { return f.inMsg }
+
 // compact drops the framed bytes from buf.
-func (f *streamFramer) compact() {
+func (f *Framer) compact() {
 	if f.off > 0 {
 		f.buf = f.buf[:copy(f.buf, f.buf[f.off:])]
 		f.off = 0
@@ -245,14 +108,14 @@ func (f *streamFramer) compact() {
 // alone.
 const ping = "\r\n\r\n"
 
-// next returns the next frame; ok is false when more bytes are needed (or after a bad frame).
-func (f *streamFramer) next() (fr frame, ok bool) {
+// Next returns the next frame; ok is false when more bytes are needed (or after a bad frame).
+func (f *Framer) Next() (fr Frame, ok bool) {
 	if f.failed {
-		return frame{}, false
+		return Frame{}, false
 	}
 	rest := f.buf[f.off:]
 	if len(rest) == 0 {
-		return frame{}, false
+		return Frame{}, false
 	}
 	if !f.inMsg {
 		// Between messages: NUL padding (sipgo skips a read of only NULs) and CRLFs, which
@@ -271,7 +134,7 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 			case k == len(ping):
 				return f.take(k), true
 			case k == len(rest):
-				return frame{}, false
+				return Frame{}, false
 			}
 			return f.take(max(k, 1)), true
 		}
@@ -282,17 +145,17 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 			return f.fail(*bad), true
 		}
 		if f.msgLen == 0 {
-			return frame{}, false
+			return Frame{}, false
 		}
 	}
 	if len(rest) < f.msgLen {
-		return frame{}, false
+		return Frame{}, false
 	}
 	msg := rest[:f.msgLen]
 	f.inMsg, f.lineEnd, f.scan, f.msgLen = false, 0, 0, 0
-	// RFC 3261 §7.3.1: folded lines unfolded, whitespace canonical (malformed_lws.go); the
+	// RFC 3261 §7.3.1: folded lines unfolded, whitespace canonical (lws.go); the
 	// body, and so the framing, stays as it is.
-	canon, rewritten := canonicalLWS(msg)
+	canon, rewritten := CanonicalLWS(msg)
 	bad, keep := f.check(canon)
 	if bad != nil && rewritten {
 		// The message as received: passed when only the rewrite broke it, else judged as it
@@ -317,20 +180,20 @@ func (f *streamFramer) next() (fr frame, ok bool) {
 }
 
 // take frames the next n bytes.
-func (f *streamFramer) take(n int) frame {
-	fr := frame{data: f.buf[f.off : f.off+n : f.off+n]}
+func (f *Framer) take(n int) Frame {
+	fr := Frame{data: f.buf[f.off : f.off+n : f.off+n]}
 	f.off += n
 	return fr
 }
 
-func (f *streamFramer) fail(v verdict) frame {
+func (f *Framer) fail(v Verdict) Frame {
 	f.failed = true
-	return frame{bad: &v}
+	return Frame{bad: &v}
 }
 
 // readHeader looks for the end of the header section of the message rest starts and sets
 // msgLen from its Content-Length; it returns the verdict on a message that cannot be framed.
-func (f *streamFramer) readHeader(rest []byte) *verdict {
+func (f *Framer) readHeader(rest []byte) *Verdict {
 	if f.lineEnd == 0 {
 		// A start-line that is neither a Request-Line nor a Status-Line: not SIP, so there is
 		// no point waiting for the rest (RFC 3261 §7.1, §7.2).
@@ -340,7 +203,7 @@ func (f *streamFramer) readHeader(rest []byte) *verdict {
 			f.lineEnd, f.scan = f.scan+i+1, f.scan+i
 			line := firstLine(rest)
 			if _, _, _, isReq := splitRequestLine(line); !isReq && !bytes.HasPrefix(line, []byte("SIP/")) {
-				return &verdict{action: screenDrop, why: "not a SIP message"}
+				return &Verdict{action: Drop, why: "not a SIP message"}
 			}
 		}
 	}
@@ -376,14 +239,14 @@ func (f *streamFramer) readHeader(rest []byte) *verdict {
 // returns the verdict of the UDP screen on any other. keep is true when sipgo's parser reads
 // the message but the screen does not pass it (a Request-Line SIP-Version other than 2.0,
 // answered with 505 as over UDP): its framing is sound, so the connection can stay open.
-func (f *streamFramer) check(msg []byte) (v *verdict, keep bool) {
+func (f *Framer) check(msg []byte) (v *Verdict, keep bool) {
 	_, n, err := f.parser.Parse(msg, true)
 	framed := err == nil && n == len(msg)
 	if _, _, version, isReq := splitRequestLine(firstLine(msg)); framed && (!isReq || strings.EqualFold(version, "SIP/2.0")) {
 		return nil, false
 	}
-	sv := screen(f.parser, msg)
-	if sv.action == screenPass {
+	sv := Datagram(f.parser, msg)
+	if sv.action == Pass {
 		// sipgo reads the message, but frames it otherwise than its Content-Length does.
 		sv, framed = streamReject(msg, 400, "Bad Request", "Content-Length does not frame the message"), false
 	}
@@ -392,10 +255,10 @@ func (f *streamFramer) check(msg []byte) (v *verdict, keep bool) {
 
 // streamReject is the verdict on a request (answered with code) or another message (dropped)
 // that cannot be framed; data is its header section or what of it was received.
-func streamReject(data []byte, code int, reason, why string) verdict {
+func streamReject(data []byte, code int, reason, why string) Verdict {
 	method, _, _, isReq := splitRequestLine(firstLine(data))
 	if !isReq {
-		return verdict{action: screenDrop, why: why}
+		return Verdict{action: Drop, why: why}
 	}
 	return answer(data, method, code, reason, why)
 }

@@ -1,12 +1,10 @@
-package sip
+package screen
 
 import (
 	"bytes"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -17,19 +15,19 @@ import (
 // answered (or dropped) and went on, and the verdict that ended the stream, if any.
 type framed struct {
 	passed []string
-	kept   []verdict
+	kept   []Verdict
 	all    []string // passed and kept messages, in order
-	bad    *verdict
+	bad    *Verdict
 }
 
 // runFramer feeds data to f in chunks of the sizes cut returns and collects the frames.
-func runFramer(f *streamFramer, data []byte, cut func(left int) int) framed {
+func runFramer(f *Framer, data []byte, cut func(left int) int) framed {
 	var out framed
 	for len(data) > 0 && out.bad == nil {
 		n := min(max(cut(len(data)), 1), len(data))
-		f.push(data[:n])
+		f.Push(data[:n])
 		data = data[n:]
-		for fr, ok := f.next(); ok && out.bad == nil; fr, ok = f.next() {
+		for fr, ok := f.Next(); ok && out.bad == nil; fr, ok = f.Next() {
 			switch {
 			case fr.bad != nil && fr.keep:
 				out.kept = append(out.kept, *fr.bad)
@@ -37,7 +35,7 @@ func runFramer(f *streamFramer, data []byte, cut func(left int) int) framed {
 				out.bad = fr.bad
 				continue
 			default:
-				out.passed = append(out.passed, string(fr.hand()))
+				out.passed = append(out.passed, string(fr.Hand()))
 			}
 			out.all = append(out.all, string(fr.data))
 		}
@@ -101,7 +99,7 @@ func TestStreamFramer(t *testing.T) {
 				name string
 				cut  func(int) int
 			}{{"whole", whole}, {"by byte", byByte}} {
-				got := runFramer(newStreamFramer(sip.NewParser()), []byte(tc.in), mode.cut)
+				got := runFramer(NewFramer(sip.NewParser()), []byte(tc.in), mode.cut)
 				sep := "|"
 				if mode.name != "whole" {
 					sep = "" // NUL padding is passed as it comes
@@ -114,15 +112,15 @@ func TestStreamFramer(t *testing.T) {
 				}
 				switch v := got.bad; {
 				case tc.code == 0 && v != nil:
-					t.Errorf("%s: verdict %d %q, want none", mode.name, v.code, v.why)
+					t.Errorf("%s: Verdict %d %q, want none", mode.name, v.code, v.why)
 				case tc.code == 0:
 				case v == nil:
-					t.Errorf("%s: no verdict, want %d", mode.name, tc.code)
-				case tc.code == -1 && v.action != screenDrop, tc.code > 0 && (v.action != screenRespond || v.code != tc.code):
+					t.Errorf("%s: no Verdict, want %d", mode.name, tc.code)
+				case tc.code == -1 && v.action != Drop, tc.code > 0 && (v.action != Respond || v.code != tc.code):
 					t.Errorf("%s: action %d code %d (%s), want %d", mode.name, v.action, v.code, v.why, tc.code)
 				case !strings.Contains(v.why, tc.why):
 					t.Errorf("%s: why %q, want it to mention %q", mode.name, v.why, tc.why)
-				case v.action == screenRespond && v.req.callID != "st-1":
+				case v.action == Respond && v.req.callID != "st-1":
 					t.Errorf("%s: recovered Call-ID %q", mode.name, v.req.callID)
 				}
 			}
@@ -135,7 +133,7 @@ func TestStreamFramer(t *testing.T) {
 // stream, passes only frames sipgo's stream parser reads whole (or keep-alives sipgo skips),
 // and frames, passes and answers the same as when the input comes at once.
 func FuzzStreamFramer(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "torture", "*", "*.dat"))
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "torture", "*", "*.dat"))
 	for i, name := range files {
 		if b, err := os.ReadFile(name); err == nil {
 			f.Add(b, uint64(i))
@@ -151,8 +149,8 @@ func FuzzStreamFramer(f *testing.F) {
 	f.Add([]byte(strings.Replace(opt, "Call-ID", "X: "+strings.Repeat("y", 1500)+"\r\nCall-ID", 1)), uint64(5))
 	p := sip.NewParser()
 	p.MaxMessageLength = 2048 // small limits, so that the fuzzer reaches them
-	newFramer := func() *streamFramer {
-		fr := newStreamFramer(p)
+	newFramer := func() *Framer {
+		fr := NewFramer(p)
 		fr.maxHeader = 1024
 		return fr
 	}
@@ -197,57 +195,7 @@ func FuzzStreamFramer(f *testing.F) {
 			}
 		}
 		if (once.bad == nil) != (got.bad == nil) || once.bad != nil && (once.bad.action != got.bad.action || once.bad.code != got.bad.code) {
-			t.Fatalf("verdict %+v at once, %+v in pieces", once.bad, got.bad)
-		}
-	})
-}
-
-// streamInvite is benchInvite over TCP, with the Content-Length of its body.
-func streamInvite() string {
-	head, body, _ := strings.Cut(strings.Replace(benchInvite, "UDP", "TCP", 1), "\r\n\r\n")
-	head = head[:strings.LastIndex(head, "Content-Length:")]
-	return head + "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
-}
-
-// replayStream is a connection whose every read returns the same message.
-type replayStream struct {
-	net.Conn
-	msg []byte
-}
-
-func (c *replayStream) Read(b []byte) (int, error) { return copy(b, c.msg), nil }
-
-// BenchmarkStreamScreen measures what the stream screen adds per message on TCP: a read
-// through the wrapper of a valid INVITE (framing plus one parse), against a plain read and
-// against the stream parse sipgo does anyway.
-func BenchmarkStreamScreen(b *testing.B) {
-	msg := []byte(streamInvite())
-	buf := make([]byte, sip.TransportBufferReadSize)
-	b.Run("plain-read", func(b *testing.B) {
-		c := &replayStream{msg: msg}
-		b.ReportAllocs()
-		b.SetBytes(int64(len(msg)))
-		for b.Loop() {
-			_, _ = c.Read(buf)
-		}
-	})
-	b.Run("screened-read", func(b *testing.B) {
-		l := &screenedListener{transport: "tcp", parser: sip.NewParser()}
-		c := &screenedConn{Conn: &replayStream{msg: msg}, l: l, f: newStreamFramer(l.parser)}
-		b.ReportAllocs()
-		b.SetBytes(int64(len(msg)))
-		for b.Loop() {
-			if n, err := c.Read(buf); err != nil || n != len(msg) {
-				b.Fatalf("read %d, %v", n, err)
-			}
-		}
-	})
-	b.Run("sipgo-stream-parse", func(b *testing.B) {
-		ps := sip.NewParser().NewSIPStream()
-		b.ReportAllocs()
-		b.SetBytes(int64(len(msg)))
-		for b.Loop() {
-			_ = ps.ParseSIPStream(msg, func(sip.Message) {})
+			t.Fatalf("Verdict %+v at once, %+v in pieces", once.bad, got.bad)
 		}
 	})
 }
