@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/console"
+	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip"
 )
@@ -31,7 +34,7 @@ func (a *App) setupConsole(context.Context) error {
 		cfg.Messages = a.SMS
 	}
 	if a.Webhooks != nil {
-		cfg.Webhooks = a.Webhooks
+		cfg.Webhooks = consoleWebhooks{a}
 	}
 	if a.SIP != nil {
 		cfg.SIP = consoleSIP{a.SIP}
@@ -103,4 +106,64 @@ func (c consoleRegistrations) Registrations() []console.Registration {
 			Source: ct.Source, UserAgent: ct.UserAgent, Expires: ct.Expires})
 	}
 	return out
+}
+
+// consoleWebhooks adapts the webhook dispatcher (subscriptions) and the job runner (deliveries
+// are its telgw.webhook jobs) to console.Webhooks.
+type consoleWebhooks struct{ a *App }
+
+func (c consoleWebhooks) List(ctx context.Context) ([]events.Subscription, error) {
+	return c.a.Webhooks.List(ctx)
+}
+
+func (c consoleWebhooks) Deliveries(ctx context.Context, limit int) ([]console.Delivery, error) {
+	if c.a.Jobs == nil {
+		return nil, errors.New("the job runner is not set up")
+	}
+	rows, err := c.a.Jobs.Jobs(ctx, events.DeliverArgs{}.Kind(), limit)
+	if err != nil {
+		return nil, err
+	}
+	subs, err := c.a.Webhooks.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	urls := map[string]string{}
+	for _, s := range subs {
+		urls[s.ID] = s.URL
+	}
+	out := make([]console.Delivery, 0, len(rows))
+	for _, j := range rows {
+		d := console.Delivery{ID: j.ID, State: string(j.State), Attempt: j.Attempt, MaxAttempts: j.MaxAttempts,
+			CreatedAt: j.CreatedAt, ScheduledAt: j.ScheduledAt}
+		if j.AttemptedAt != nil {
+			d.AttemptedAt = *j.AttemptedAt
+		}
+		if n := len(j.Errors); n > 0 {
+			d.LastError = j.Errors[n-1].Error
+		}
+		var args events.DeliverArgs
+		if json.Unmarshal(j.EncodedArgs, &args) == nil {
+			d.EventID = args.EventID
+			d.URL = urls[args.SubscriptionID]
+			if d.URL == "" {
+				d.URL = "(deleted subscription " + args.SubscriptionID + ")"
+			}
+			var ev struct {
+				EventType string `json:"eventType"`
+			}
+			if json.Unmarshal(args.Event, &ev) == nil {
+				d.EventType = ev.EventType
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (c consoleWebhooks) RetryNow(ctx context.Context, id int64) error {
+	if c.a.Jobs == nil {
+		return errors.New("the job runner is not set up")
+	}
+	return c.a.Jobs.RetryNow(ctx, events.DeliverArgs{}.Kind(), id)
 }

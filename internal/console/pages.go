@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,9 +47,33 @@ type SIP interface {
 	Calls(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, error)
 }
 
-// Webhooks is what the webhooks page needs (events.Dispatcher).
+// Webhooks is what the webhooks page needs: the subscriptions (events.Dispatcher) and the
+// deliveries, which are jobs of the durable queue (the app adapts jobs.Runner).
 type Webhooks interface {
 	List(ctx context.Context) ([]events.Subscription, error)
+	// Deliveries lists the newest deliveries, at most limit.
+	Deliveries(ctx context.Context, limit int) ([]Delivery, error)
+	// RetryNow makes a delivery run again at once (problem.ErrNotFound when unknown).
+	RetryNow(ctx context.Context, id int64) error
+}
+
+// Delivery is one event on its way to one subscriber.
+type Delivery struct {
+	ID int64
+	// State is the queue's: available, scheduled, running, retryable (failed, will try
+	// again at ScheduledAt), completed, discarded (gave up) or cancelled.
+	State                string
+	Attempt, MaxAttempts int
+	URL, EventType       string
+	EventID              string
+	// LastError is the latest attempt's failure ("" when none).
+	LastError                           string
+	CreatedAt, AttemptedAt, ScheduledAt time.Time
+}
+
+// Retryable reports whether "retry now" applies: the delivery failed and waits, or gave up.
+func (d Delivery) Retryable() bool {
+	return d.State == "retryable" || d.State == "discarded" || d.State == "cancelled"
 }
 
 // Registration is one registered device of a user.
@@ -83,6 +108,7 @@ func (h *Handler) routePages() {
 	h.mux.Handle("GET /console/trunks", h.authed(h.trunksPage))
 	h.mux.Handle("POST /console/trunks/routes", h.authed(h.setRoutes))
 	h.mux.Handle("GET /console/webhooks", h.authed(h.webhooksPage))
+	h.mux.Handle("POST /console/webhooks/retry", h.authed(h.retryDelivery))
 	h.mux.Handle("GET /console/users", h.authed(h.usersPage))
 }
 
@@ -392,18 +418,49 @@ func (h *Handler) setRoutes(w http.ResponseWriter, r *http.Request, s *session) 
 	http.Redirect(w, r, "/console/trunks?saved=1", http.StatusSeeOther)
 }
 
+type webhooksData struct {
+	Subscriptions []events.Subscription
+	Deliveries    []Delivery
+}
+
 func (h *Handler) webhooksPage(w http.ResponseWriter, r *http.Request, s *session) {
 	d := pageData{Title: "Webhooks", Nav: "webhooks"}
+	if id := r.URL.Query().Get("retried"); id != "" {
+		d.Notice = "Delivery " + id + " queued to run now."
+	}
 	if h.cfg.Webhooks == nil {
 		d.Error = "Webhooks are not running on this node."
-	} else {
-		subs, err := h.cfg.Webhooks.List(r.Context())
-		if err != nil {
-			d.Error = h.errText(err)
-		}
-		d.Data = subs
+		h.render(w, r, http.StatusOK, "webhooks", s, d)
+		return
 	}
+	var wd webhooksData
+	var err error
+	if wd.Subscriptions, err = h.cfg.Webhooks.List(r.Context()); err == nil {
+		wd.Deliveries, err = h.cfg.Webhooks.Deliveries(r.Context(), 100)
+	}
+	if err != nil {
+		d.Error = h.errText(err)
+	}
+	d.Data = wd
 	h.render(w, r, http.StatusOK, "webhooks", s, d)
+}
+
+func (h *Handler) retryDelivery(w http.ResponseWriter, r *http.Request, s *session) {
+	id, err := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
+	if err != nil || h.cfg.Webhooks == nil {
+		http.Error(w, "no such delivery", http.StatusNotFound)
+		return
+	}
+	if err := h.cfg.Webhooks.RetryNow(r.Context(), id); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, problem.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		h.render(w, r, status, "webhooks", s, pageData{Title: "Webhooks", Nav: "webhooks", Error: h.errText(err), Data: webhooksData{}})
+		return
+	}
+	h.log.Info("console: webhook delivery retried", "job_id", id)
+	http.Redirect(w, r, "/console/webhooks?retried="+strconv.FormatInt(id, 10), http.StatusSeeOther)
 }
 
 type userRow struct {

@@ -68,10 +68,25 @@ func (f *fakeSIP) Calls(context.Context, calls.CDRListParams) ([]calls.CDR, erro
 		Start: t0, Answer: t0.Add(2 * time.Second), End: t0.Add(62 * time.Second), Disposition: "answered", SIPCode: 200, Q850: 16, EndedBy: "callee"}}, nil
 }
 
-type fakeHooks struct{}
+type fakeHooks struct{ retried *[]int64 }
 
 func (fakeHooks) List(context.Context) ([]events.Subscription, error) {
 	return []events.Subscription{{URL: "https://app.example/hook", Source: "config", Disabled: true, DisabledReason: "410 Gone"}}, nil
+}
+
+func (fakeHooks) Deliveries(context.Context, int) ([]console.Delivery, error) {
+	return []console.Delivery{
+		{ID: 7, State: "retryable", Attempt: 2, MaxAttempts: 25, URL: "https://app.example/hook", EventType: "Microsoft.Communication.SMSReceived", LastError: "HTTP 503", CreatedAt: t0, ScheduledAt: t0.Add(time.Minute)},
+		{ID: 6, State: "completed", Attempt: 1, MaxAttempts: 25, URL: "https://app.example/hook", EventType: "Microsoft.Communication.SMSReceived", CreatedAt: t0},
+	}, nil
+}
+
+func (f fakeHooks) RetryNow(_ context.Context, id int64) error {
+	if id != 7 {
+		return problem.ErrNotFound
+	}
+	*f.retried = append(*f.retried, id)
+	return nil
 }
 
 type fakeRegs struct{}
@@ -98,8 +113,9 @@ func TestPages(t *testing.T) {
 		{ID: "m-bad", From: "+14255550100", To: "+12065550199", Text: "<b>x</b>", Carrier: "smsc", Status: sms.StatusFailed,
 			StatusDetails: "carrier refused: ESME_RINVDSTADR (0x0000000b)", CreatedAt: t0, DoneAt: t0.Add(time.Second), Attempts: 1},
 	}}
+	var retried []int64
 	e := newEnv(t, func(c *console.Config) {
-		c.Messages, c.SIP, c.Webhooks, c.Registrations = msgs, sipFake, fakeHooks{}, fakeRegs{}
+		c.Messages, c.SIP, c.Webhooks, c.Registrations = msgs, sipFake, fakeHooks{&retried}, fakeRegs{}
 		c.Ready = func(context.Context) error { return errors.New("store down") }
 		c.SMPPBound = func() map[string]int { return map[string]int{"smsc": 2} }
 	})
@@ -114,7 +130,7 @@ func TestPages(t *testing.T) {
 		{"/console/messages/m-ok", []string{"<strong>sent</strong>", "<strong>delivered</strong>"}},
 		{"/console/calls", []string{"&#43;12065550100", "1m0s", "answered", "<td>16</td>", "callee"}},
 		{"/console/trunks", []string{"carrier-b", `us | \&#43;1.* | carrier-a`}},
-		{"/console/webhooks", []string{"https://app.example/hook", "410 Gone"}},
+		{"/console/webhooks", []string{"https://app.example/hook", "410 Gone", "HTTP 503", "2/25", `name="id" value="7"`}},
 		{"/console/users", []string{"8:acs:r_alice", "transport=ws"}},
 	} {
 		res := e.do("GET", tc.path, nil, c, nil)
@@ -146,6 +162,17 @@ func TestPages(t *testing.T) {
 			t.Errorf("routes %q: %d, want 400 naming %q and keeping the text", text, res.StatusCode, want)
 		}
 	}
+	// Retry now: only with the CSRF token, only a known delivery.
+	if res := e.do("POST", "/console/webhooks/retry", url.Values{"id": {"7"}}, c, nil); res.StatusCode != http.StatusForbidden {
+		t.Errorf("retry without CSRF token: %d, want 403", res.StatusCode)
+	}
+	if res := e.do("POST", "/console/webhooks/retry", url.Values{"csrf": {token}, "id": {"8"}}, c, nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("retry of an unknown delivery: %d, want 404", res.StatusCode)
+	}
+	if res := e.do("POST", "/console/webhooks/retry", url.Values{"csrf": {token}, "id": {"7"}}, c, nil); res.StatusCode != http.StatusSeeOther || len(retried) != 1 {
+		t.Errorf("retry: %d, retried %v", res.StatusCode, retried)
+	}
+
 	// A bad number route is reported on the page, not saved.
 	res = e.do("POST", "/console/numbers/route", url.Values{"csrf": {token}, "number": {"+14255550100"}, "route": {"ftp://x"}}, c, nil)
 	if b := body(t, res); res.StatusCode != http.StatusBadRequest || !strings.Contains(b, "want sip:URI") {

@@ -7,11 +7,12 @@
 //   3. finds the number on the numbers page and sets its route to sip:NUMBER@CONSOLE_PBX;
 //   4. sends an SMS from the number to CONSOLE_REJECTED (the SMSC refuses it) with the ACS
 //      SMS SDK and waits until the messages page shows it failed, with the carrier's error,
-//      and the message's timeline shows the failure.
+//      and the message's timeline shows the failure; its delivery report's webhook, refused by
+//      the subscriber, shows on the webhooks page, and "Retry now" queues it.
 //
 // Environment: CONSOLE_URL (telgw endpoint, required), CONSOLE_CS (connection string),
 // CONSOLE_KEY (access key, base64), CONSOLE_LINK, CONSOLE_AREA, CONSOLE_PBX (host:port),
-// CONSOLE_REJECTED (E.164), CONSOLE_TIMEOUT_MS (per wait, default 20000), CHROMIUM.
+// CONSOLE_REJECTED (E.164), CONSOLE_WEBHOOK (set when a failing subscriber is configured), CONSOLE_TIMEOUT_MS (per wait, default 20000), CHROMIUM.
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,7 @@ const { SmsClient } = require('@azure/communication-sms');
 const env = process.env;
 const base = env.CONSOLE_URL;
 const timeout = Number(env.CONSOLE_TIMEOUT_MS || 20000);
-const result = { number: '', route: '', steps: [], messageId: '', messageError: '', timeline: '', error: '' };
+const result = { number: '', route: '', steps: [], messageId: '', messageError: '', timeline: '', delivery: '', error: '' };
 const step = (s) => result.steps.push(s);
 
 async function buyNumber() {
@@ -106,7 +107,8 @@ try {
   // A refused SMS shows its error on the messages page and in its timeline.
   if (env.CONSOLE_REJECTED) {
     const sms = new SmsClient(env.CONSOLE_CS, { allowInsecureConnection: true, retryOptions: { maxRetries: 0 } });
-    const [sent] = await sms.send({ from: result.number, to: [env.CONSOLE_REJECTED], message: 'console test' });
+    const [sent] = await sms.send({ from: result.number, to: [env.CONSOLE_REJECTED], message: 'console test' },
+      { enableDeliveryReport: true, tag: 'console' });
     if (!sent.successful) throw new Error('SMS not accepted: ' + JSON.stringify(sent));
     result.messageId = sent.messageId;
     const deadline = Date.now() + timeout;
@@ -122,6 +124,23 @@ try {
     step('messages page: ' + (await row.innerText()).replace(/\s+/g, ' ').trim());
     await Promise.all([page.waitForSelector('#timeline'), row.locator('a').click()]);
     result.timeline = (await page.innerText('#timeline')).replace(/\s+/g, ' ').trim();
+
+    // Its delivery report goes to a subscriber that answers 503: the webhooks page shows the
+    // failing delivery with its error, and "Retry now" queues it at once.
+    if (env.CONSOLE_WEBHOOK) {
+      let del;
+      for (;;) {
+        await page.goto(base + 'console/webhooks');
+        del = page.locator('#deliveries tbody tr', { hasText: 'SMSDeliveryReportReceived' }).filter({ hasText: 'retryable' });
+        if (await del.count() > 0) break;
+        if (Date.now() > deadline + timeout) throw new Error('no failing webhook delivery on the webhooks page');
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      del = del.first();
+      result.delivery = (await del.innerText()).replace(/\s+/g, ' ').trim();
+      await Promise.all([page.waitForSelector('#notice'), del.locator('button').click()]);
+      step('webhooks page: ' + result.delivery + ' → ' + (await page.textContent('#notice')).trim());
+    }
   }
 } catch (e) {
   result.error = String(e && e.stack || e);

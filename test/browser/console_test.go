@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +41,7 @@ type consoleResult struct {
 	MessageID    string   `json:"messageId"`
 	MessageError string   `json:"messageError"`
 	Timeline     string   `json:"timeline"`
+	Delivery     string   `json:"delivery"`
 	Error        string   `json:"error"`
 }
 
@@ -48,7 +51,8 @@ type consoleResult struct {
 // `telgw console link` prints; a number bought through the ACS SDK appears on the numbers
 // page; its route, edited in the page, takes effect on the next call (a SIPp carrier calls the
 // number and a SIPp PBX at the new route URI answers); an SMS the SMSC refuses shows as failed
-// with the carrier's error on the messages page and in the message's timeline.
+// with the carrier's error on the messages page and in the message's timeline, and its
+// delivery report's webhook, refused by the subscriber, on the webhooks page with "Retry now".
 func TestConsole(t *testing.T) {
 	chromium := Require(t)
 	sipp, err := exec.LookPath("sipp")
@@ -59,6 +63,13 @@ func TestConsole(t *testing.T) {
 		t.Skip("sipp is missing (apt-get install -y sip-tester)")
 	}
 	smsc := smsctest.Start(t, filepath.Join(Dir(), "..", "peers"), map[string]any{"rejectDest": []string{strings.TrimPrefix(rejectedDest, "+")}})
+	// A webhook subscriber that is down (503): its deliveries fail and wait for a retry.
+	var hits atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer hook.Close()
 	trunkPort, callerPort, pbxPort := freeUDPPort(t, consoleCarrierIP), freeUDPPort(t, consoleCarrierIP), freeUDPPort(t, consolePBXIP)
 	cfg := fmt.Sprintf(`sip:
   trunks:
@@ -69,8 +80,12 @@ sms:
   carriers:
     - name: smsc1
       smpp: {address: %q, systemId: telgw, password: secret}
-`, consoleCarrierIP, trunkPort, consoleCarrierIP, smsc.Addr())
-	n := testnode.Start(t, testnode.Options{Config: cfg})
+webhooks:
+  subscribers:
+    - url: %q
+      secret: a-secret
+`, consoleCarrierIP, trunkPort, consoleCarrierIP, smsc.Addr(), hook.URL)
+	n := testnode.Start(t, testnode.Options{Config: cfg, Env: []string{"TELGW_WEBHOOKS_ALLOW_PRIVATE=true"}})
 	smsc.Wait("bind", nil, 10*time.Second)
 
 	// Stock the inventory the SDK buys from (operator API, signed with the access key).
@@ -99,7 +114,7 @@ sms:
 	node := exec.Command("node", filepath.Join(Dir(), "console.mjs"))
 	node.Env = append(os.Environ(), "CHROMIUM="+chromium, "CONSOLE_URL="+n.Endpoint, "CONSOLE_CS="+n.ConnString,
 		"CONSOLE_KEY="+base64.StdEncoding.EncodeToString(n.Key), "CONSOLE_LINK="+link, "CONSOLE_AREA=425",
-		"CONSOLE_PBX="+net.JoinHostPort(consolePBXIP, strconv.Itoa(pbxPort)), "CONSOLE_REJECTED="+rejectedDest)
+		"CONSOLE_PBX="+net.JoinHostPort(consolePBXIP, strconv.Itoa(pbxPort)), "CONSOLE_REJECTED="+rejectedDest, "CONSOLE_WEBHOOK=1")
 	var stdout, stderr bytes.Buffer
 	node.Stdout, node.Stderr = &stdout, &stderr
 	runErr := node.Run()
@@ -112,6 +127,9 @@ sms:
 	}
 	if !strings.Contains(res.MessageError, "0x0000000b") && !strings.Contains(res.MessageError, "RINVDSTADR") {
 		t.Errorf("messages page shows error %q, want the SMSC's ESME_RINVDSTADR (0x0000000b)", res.MessageError)
+	}
+	if !strings.Contains(res.Delivery, "503") || hits.Load() == 0 {
+		t.Errorf("webhooks page shows delivery %q (subscriber hit %d times), want the subscriber's 503", res.Delivery, hits.Load())
 	}
 	if !strings.Contains(res.Timeline, "queued") || !strings.Contains(res.Timeline, "failed") || !strings.Contains(res.Timeline, res.MessageError) {
 		t.Errorf("timeline %q, want queued → failed with %q", res.Timeline, res.MessageError)
