@@ -4,6 +4,7 @@
 //	telgw migrate                apply database migrations and exit
 //	telgw keys show|rotate KEY   print the access keys / replace one (primary|secondary)
 //	telgw messages [list|show]   print the SMS message log
+//	telgw console link           print a single-use sign-in link to the web console
 //	telgw version                print the version
 package main
 
@@ -49,6 +50,7 @@ func commands() []command {
 		{"calls", "list [-number N] [-limit N]: call detail records", runCalls},
 		{"sip", "credentials list | add USER PASSWORD NUMBER… | delete USER: customer SIP endpoint credentials", runSIP},
 		{"numbers", "import FILE.csv | import --range A:B | list | show | withdraw | route | assign | unassign: the number inventory", runNumbers},
+		{"console", "link [-ttl 10m]: print a single-use sign-in link to the web console", runConsole},
 		{"version", "print the version", func(_ context.Context, e *cliEnv, _ []string) error {
 			_, err := fmt.Fprintln(e.stdout, "telgw", version)
 			return err

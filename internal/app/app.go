@@ -22,12 +22,14 @@ import (
 
 	"github.com/telgw/telgw/config"
 	"github.com/telgw/telgw/internal/api"
+	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/jobs"
 	"github.com/telgw/telgw/internal/keys"
 	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/push"
 	"github.com/telgw/telgw/internal/sip"
+	"github.com/telgw/telgw/internal/sms"
 	"github.com/telgw/telgw/internal/store"
 	"github.com/telgw/telgw/internal/turn"
 )
@@ -49,6 +51,9 @@ type App struct {
 	Users   *sip.Users
 	Push    *push.Service
 	Numbers *numbers.Service
+	// SMS and Webhooks are the SMS service and the webhook dispatcher (setupSMS).
+	SMS      *sms.Service
+	Webhooks *events.Dispatcher
 
 	listener        net.Listener
 	metricsListener net.Listener // metrics.addr, when set
@@ -107,7 +112,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MetricsElsewhere: cfg.Metrics.Addr != "",
 	})
 	a.API.MountIdentity(a.Identity)
-	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC} {
+	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC, a.setupConsole} {
 		if err := setup(ctx); err != nil {
 			a.Close()
 			return nil, err

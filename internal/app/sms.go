@@ -63,6 +63,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 	// The service runs the carriers (Run) as their handler; InFlight defaults to their windows.
 	svc := sms.New(sms.Config{Store: a.DB, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log, Registerer: a.Registry})
 	svc.Register(a.Workers)
+	a.SMS, a.Webhooks = svc, hooks
 	a.API.MountSMS(svc, hooks)
 	a.API.MountSMSCallbacks(callbacks)
 	a.runners = append(a.runners, svc.Run, hooks.Run)

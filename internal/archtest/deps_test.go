@@ -59,6 +59,9 @@ func TestDomainsImportNoTransport(t *testing.T) {
 		{"github.com/telgw/telgw/internal/store/storetest", [][]string{transports, cfg}},
 		// Edges call services: the REST edge reaches the store only through the domains.
 		{"github.com/telgw/telgw/internal/api", [][]string{drivers}},
+		// The console too (its session table is behind console.Store, which the app passes
+		// in); it renders HTML without the SIP stack, media or config.
+		{"github.com/telgw/telgw/internal/console", [][]string{drivers, transports, cfg}},
 	} {
 		var rules []string
 		for _, r := range tc.rules {

@@ -17,7 +17,9 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/store"
 )
 
@@ -48,6 +50,9 @@ type client interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
+	JobGet(ctx context.Context, id int64) (*rivertype.JobRow, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // NewWorkers returns a worker registry for domains to fill with river.AddWorker. It holds the
@@ -135,4 +140,31 @@ func (r *Runner) Run(ctx context.Context, drainTimeout time.Duration) error {
 		return r.c.StopAndCancel(hard)
 	}
 	return stopErr
+}
+
+// Jobs lists the newest jobs of kind, at most limit, whatever their state: the operator's
+// view of a queue (the console's webhook deliveries).
+func (r *Runner) Jobs(ctx context.Context, kind string, limit int) ([]*rivertype.JobRow, error) {
+	res, err := r.c.JobList(ctx, river.NewJobListParams().Kinds(kind).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list %s jobs: %w", kind, err)
+	}
+	return res.Jobs, nil
+}
+
+// RetryNow makes job id, which must be of kind, available to run at once (a failed job
+// waiting for its next attempt, or a discarded one, which gets one more attempt); a running
+// job is left alone. problem.ErrNotFound when there is no such job of that kind.
+func (r *Runner) RetryNow(ctx context.Context, kind string, id int64) error {
+	j, err := r.c.JobGet(ctx, id)
+	if errors.Is(err, river.ErrNotFound) || (err == nil && j.Kind != kind) {
+		return problem.NotFound("id", "no %s job %d", kind, id)
+	}
+	if err != nil {
+		return fmt.Errorf("get job %d: %w", id, err)
+	}
+	if _, err := r.c.JobRetry(ctx, id); err != nil {
+		return fmt.Errorf("retry job %d: %w", id, err)
+	}
+	return nil
 }

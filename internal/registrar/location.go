@@ -183,6 +183,29 @@ func (l *Location) Lookup(identity string) []Contact {
 	return out
 }
 
+// All returns every live binding on this node, by identity and then newest expiry first (the
+// operator console's view of registered users).
+func (l *Location) All() []Contact {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	var out []Contact
+	for _, m := range l.users {
+		for _, c := range m {
+			if c.Expires.After(now) {
+				out = append(out, c)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Contact) int {
+		if c := strings.Compare(a.Identity, b.Identity); c != 0 {
+			return c
+		}
+		return b.Expires.Compare(a.Expires)
+	})
+	return out
+}
+
 // count updates the gauge; l.mu is held.
 func (l *Location) count() {
 	n := 0

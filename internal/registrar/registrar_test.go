@@ -197,6 +197,22 @@ func TestLocationExpiryAndSources(t *testing.T) {
 	}
 }
 
+func TestLocationAll(t *testing.T) {
+	l := registrar.NewLocation(nil)
+	now := time.Now()
+	l.Put(registrar.Contact{Identity: "b", URI: sip.Uri{User: "b1", Host: "x.invalid"}, Expires: now.Add(time.Hour)})
+	l.Put(registrar.Contact{Identity: "a", URI: sip.Uri{User: "a1", Host: "x.invalid"}, Expires: now.Add(time.Minute)})
+	l.Put(registrar.Contact{Identity: "a", URI: sip.Uri{User: "a2", Host: "x.invalid"}, Expires: now.Add(time.Hour)})
+	l.Put(registrar.Contact{Identity: "c", URI: sip.Uri{User: "c1", Host: "x.invalid"}, Expires: now.Add(-time.Second)})
+	var got []string
+	for _, c := range l.All() {
+		got = append(got, c.URI.User)
+	}
+	if strings.Join(got, ",") != "a2,a1,b1" {
+		t.Fatalf("All = %v, want a2,a1,b1 (by identity, newest expiry first, no expired)", got)
+	}
+}
+
 // challenge returns the MD5 digest challenge of a credential-less REGISTER.
 func (e *env) challenge(t *testing.T) *digest.Challenge {
 	t.Helper()

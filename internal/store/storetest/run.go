@@ -7,11 +7,13 @@ import (
 )
 
 // Run runs every conformance case against one store dialect: foundation (identities,
-// settings, push devices, jobs), numbers, SMS and SIP. This package's tests call it once for
+// settings, push devices, jobs), numbers, SMS, SIP and the
+// console's tokens. This package's tests call it once for
 // SQLite and once for PostgreSQL; open returns a fresh, migrated store each call.
 func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Foundation", func(t *testing.T) { Foundation(t, open) })
 	t.Run("Numbers", func(t *testing.T) { Numbers(t, open) })
 	t.Run("SMS", func(t *testing.T) { SMS(t, open) })
 	t.Run("SIP", func(t *testing.T) { SIP(t, open) })
+	t.Run("Console", func(t *testing.T) { Console(t, open) })
 }
