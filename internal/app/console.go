@@ -78,22 +78,22 @@ type consoleSIP struct{ svc *sip.Service }
 
 func (c consoleSIP) Trunks() []console.Trunk {
 	var out []console.Trunk
-	for _, t := range c.svc.Trunks() {
+	for _, t := range c.svc.Admin().Trunks() {
 		out = append(out, console.Trunk{Name: t.Name, Address: t.Address, Transport: t.Transport, Up: t.Up, Active: t.Active})
 	}
 	return out
 }
 
 func (c consoleSIP) ActiveCalls() int       { return c.svc.ActiveCalls() }
-func (c consoleSIP) Routing() calls.Routing { return c.svc.Routing() }
+func (c consoleSIP) Routing() calls.Routing { return c.svc.Admin().Routing() }
 
 // SetRoutes replaces the routes through the same method PATCH /sip uses.
 func (c consoleSIP) SetRoutes(ctx context.Context, routes []calls.OutboundRoute) (calls.Routing, error) {
-	return c.svc.PatchRouting(ctx, sip.RoutingPatch{Routes: &routes})
+	return c.svc.Admin().PatchRouting(ctx, sip.RoutingPatch{Routes: &routes})
 }
 
 func (c consoleSIP) Calls(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, error) {
-	return c.svc.Calls(ctx, p)
+	return c.svc.Admin().Calls(ctx, p)
 }
 
 // consoleRegistrations adapts the registrar's location service to console.Registrations.
