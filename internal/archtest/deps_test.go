@@ -53,6 +53,10 @@ func TestDomainsImportNoTransport(t *testing.T) {
 		{"github.com/telgw/telgw/internal/e164", [][]string{transports, drivers, cfg, {"net/http"}}},
 		{"github.com/telgw/telgw/internal/identity", [][]string{transports, drivers, cfg}},
 		{"github.com/telgw/telgw/internal/numbers", [][]string{transports, drivers, cfg}},
+		// The SMS core and events: no SIP, SMPP, REST edge, SQL or config (events delivers
+		// webhooks with an HTTP client, so net/http is theirs).
+		{"github.com/telgw/telgw/internal/sms", [][]string{transports, drivers, cfg}},
+		{"github.com/telgw/telgw/internal/events", [][]string{transports, drivers, cfg}},
 		// The store links domains only: `telgw migrate` and the conformance suite carry no
 		// SIP stack, WebRTC, ICE, DTLS or TURN.
 		{"github.com/telgw/telgw/internal/store", [][]string{transports, cfg}},
