@@ -300,11 +300,18 @@ func (s *Service) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			}
 		}()
 		tx = s.conns.watchWS(req, tx)
-		if to := req.To(); to == nil || !to.Params.Has("tag") {
-			if !s.trunks.fromTrunk(req) && !s.limit.allow(srcAddr(req)) {
-				s.m.dropped.WithLabelValues("rate").Inc()
-				return
-			}
+		// Out-of-dialog requests from anyone but a trunk count against sip.sourceRate. So do
+		// in-dialog ones (a To tag) whose Call-ID is no call's: each would cost a 481, and with a
+		// forged UDP source telgw would reflect them at whoever the source names. Requests of
+		// calls in progress are never dropped here (a lost BYE keeps a call up); the dialog match
+		// (dialog.go) decides about them.
+		inDialog := false
+		if to := req.To(); to != nil && to.Params.Has("tag") {
+			_, inDialog = s.table.lookup(callID(req))
+		}
+		if !inDialog && !s.trunks.fromTrunk(req) && !s.limit.allow(srcAddr(req)) {
+			s.m.dropped.WithLabelValues("rate").Inc()
+			return
 		}
 		h(req, tx)
 	}

@@ -304,3 +304,46 @@ func TestTrunkRateNotSourceRate(t *testing.T) {
 		t.Errorf("%d of 20 INVITEs from a stranger answered, want sourceRate's burst of 5", answered)
 	}
 }
+
+// TestStrayInDialogRequestsAreRateLimited: requests with a To tag whose Call-ID is no call's
+// count against sip.sourceRate like new ones, so a flood of them (from a forged UDP source,
+// whom telgw's 481s would hit) gets at most the burst answered; before, they bypassed the limit.
+func TestStrayInDialogRequestsAreRateLimited(t *testing.T) {
+	e := newEnv(t, envOpts{tweak: func(c *sip.Config) { c.SourceRate, c.SourceBurst = 5, 5 }})
+	conn, err := net.ListenPacket("udp", net.JoinHostPort(strangerIP, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst, err := net.ResolveUDPAddr("udp", e.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().String()
+	for i := range 30 {
+		msg := fmt.Sprintf("BYE sip:telgw@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-stray-%d\r\nMax-Forwards: 70\r\n"+
+			"From: <sip:a@%s>;tag=a%d\r\nTo: <sip:b@%s>;tag=b%d\r\nCall-ID: stray-%d@%s\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+			e.addr, local, i, strangerIP, i, telgwIP, i, i, strangerIP)
+		if _, err := conn.WriteTo([]byte(msg), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	answered := 0
+	buf := make([]byte, 4096)
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(string(buf[:n]), "SIP/2.0 481") {
+			answered++
+		}
+	}
+	if answered == 0 || answered > 6 {
+		t.Errorf("%d of 30 stray BYEs answered 481, want sourceRate's burst of 5", answered)
+	}
+	if n := e.counter("telgw_sip_requests_dropped_total", map[string]string{"reason": "rate"}); n < 20 {
+		t.Errorf("%v stray BYEs dropped by sourceRate, want the rest (≥ 20)", n)
+	}
+}
