@@ -21,6 +21,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"github.com/telgw/telgw/internal/api"
+	"github.com/telgw/telgw/internal/console"
 	"github.com/telgw/telgw/internal/keys"
 	"github.com/telgw/telgw/internal/numbers"
 )
@@ -60,6 +61,16 @@ type Config struct {
 	TURN TURN `yaml:"turn"`
 	// Push configures incoming-call push notifications.
 	Push Push `yaml:"push"`
+	// Console configures the operator web console at /console/.
+	Console Console `yaml:"console"`
+}
+
+// Console configures the operator web console (internal/console).
+type Console struct {
+	// Enabled serves the console at /console/ on the HTTP listener. Default true.
+	Enabled bool `yaml:"enabled"`
+	// SessionTTL is how long a console session lasts after sign-in. Default 12h.
+	SessionTTL time.Duration `yaml:"sessionTTL"`
 }
 
 // HTTP configures the REST listener.
@@ -161,6 +172,7 @@ func Default() Config {
 		SIP:     defaultSIP(),
 		SMS:     defaultSMS(),
 		TURN:    defaultTURN(),
+		Console: Console{Enabled: true, SessionTTL: console.DefaultSessionTTL},
 	}
 }
 
@@ -270,6 +282,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.TURN.validate()...)
 	errs = append(errs, c.Push.validate()...)
 	errs = append(errs, c.Webhooks.validate()...)
+	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
+		add("console.sessionTTL", "%s is not between 1m and 168h", c.Console.SessionTTL)
+	}
 	return errors.Join(errs...)
 }
 

@@ -26,7 +26,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	if err := os.WriteFile(p, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load(p, []string{"TELGW_HTTP_IDLE_TIMEOUT=forever", "TELGW_SIP_TRUNKS=[{nme: x}]", "TELGW_NUMBERS_QUARANTINE_DAYS=-3",
+	cfg, err := Load(p, []string{"TELGW_HTTP_IDLE_TIMEOUT=forever", "TELGW_CONSOLE_SESSION_TTL=1s", "TELGW_SIP_TRUNKS=[{nme: x}]", "TELGW_NUMBERS_QUARANTINE_DAYS=-3",
 		"TELGW_HTTP_TLS_CERT=" + filepath.Join(dir, "missing.pem"), "TELGW_HTTP_TLS_KEY=" + filepath.Join(dir, "missing.key")})
 	all := Check(&cfg, err)
 	if all == nil {
@@ -47,6 +47,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 		`sip.trunks (TELGW_SIP_TRUNKS): want YAML or JSON text: [1:3] unknown field "nme"`,
 		"numbers.quarantineDays",
 		"http.tlsCert: ",
+		"console.sessionTTL: 1s is not between 1m and 168h",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)

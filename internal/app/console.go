@@ -16,8 +16,12 @@ import (
 // setupConsole mounts the operator web console at /console/ over this node's services, with
 // sessions and sign-in links in the store, and sweeps expired ones.
 func (a *App) setupConsole(context.Context) error {
+	if !a.Config.Console.Enabled {
+		return nil
+	}
 	cfg := console.Config{
-		Store: a.DB,
+		Store:      a.DB,
+		SessionTTL: a.Config.Console.SessionTTL,
 		Keys: func() ([]byte, []byte) {
 			k := a.Keys.Current()
 			return k.Primary, k.Secondary
