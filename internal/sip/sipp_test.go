@@ -323,3 +323,26 @@ func TestSessionTimerRefreshTowardCarrier(t *testing.T) {
 		t.Fatalf("cdr %+v", cdr)
 	}
 }
+
+// TestOutboundInternational: the inventory sells US numbers, but a customer's call goes to any
+// E.164 destination a route covers (+44 here, carried by the second trunk in its "11" format,
+// i.e. without the plus).
+func TestOutboundInternational(t *testing.T) {
+	e, _, p2 := outbound(t, sip.TrunkConfig{Name: "carrier1"})
+	routes := []sip.OutboundRoute{{Name: "uk", NumberPattern: `\+44\d{9,10}`, Trunks: []string{"carrier2"}}}
+	trunks := e.svc.Admin().Trunks()
+	var cfgs []sip.TrunkConfig
+	for _, t := range trunks {
+		cfgs = append(cfgs, t.TrunkConfig)
+	}
+	if err := e.svc.Admin().SetRouting(cfgs, routes); err != nil {
+		t.Fatal(err)
+	}
+	uk := "+442071838750"
+	carrier := e.start("carrier2", carrier2IP, p2, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	e.call(customerIP, e.scenario("uac_auth.xml"), uk, ourNumber, "-au", "acme", "-ap", "s3cret")
+	carrier.wait(t, 20*time.Second)
+	if cdr := e.cdrs.wait(t, 1)[0]; cdr.Trunk != "carrier2" || cdr.Disposition != "answered" || cdr.To != uk {
+		t.Fatalf("cdr %+v", cdr)
+	}
+}

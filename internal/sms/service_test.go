@@ -379,3 +379,24 @@ func TestInFlightDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestSendAnyCountry: the inventory sells US numbers, but a message goes to any valid E.164
+// destination (the carrier decides what it reaches); numbers of no country are refused.
+func TestSendAnyCountry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	tos := []string{"+442071838750", "+4915112345678", "+81312345678", "+5511912345678", "+2801234567"}
+	res, err := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", Recipients: []Recipient{{To: tos[0]}, {To: tos[1]}, {To: tos[2]}, {To: tos[3]}, {To: tos[4]}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res[:4] {
+		if !r.Successful() {
+			t.Errorf("%s: %+v, want accepted", tos[i], r)
+		}
+	}
+	if res[4].Successful() || problem.KindOf(res[4].Err) != problem.KindInvalid {
+		t.Errorf("+280… (no such country code): %+v, want invalid", res[4])
+	}
+}
