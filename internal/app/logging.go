@@ -18,9 +18,55 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	_ = lvl.UnmarshalText([]byte(c.Level)) // validated by config
 	opts := &slog.HandlerOptions{Level: lvl}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(&dedupHandler{h: slog.NewJSONHandler(w, opts)})
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(&dedupHandler{h: slog.NewTextHandler(w, opts)})
+}
+
+// dedupHandler writes each attribute key once per line, the last value winning: loggers are
+// refined with With along the way (component=sip, then component=sipgo; sipgo adds caller at
+// each layer), and slog's handlers would write every one, which JSON readers reject or
+// resolve arbitrarily. It keeps With's attributes itself and merges them with the record's
+// at Handle; after WithGroup, the inner handler takes over as is.
+type dedupHandler struct {
+	h     slog.Handler
+	attrs []slog.Attr
+}
+
+func (d *dedupHandler) Enabled(ctx context.Context, l slog.Level) bool { return d.h.Enabled(ctx, l) }
+
+func (d *dedupHandler) Handle(ctx context.Context, r slog.Record) error {
+	all := make([]slog.Attr, 0, len(d.attrs)+r.NumAttrs())
+	all = append(all, d.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		all = append(all, a)
+		return true
+	})
+	idx := make(map[string]int, len(all))
+	out := all[:0]
+	for _, a := range all {
+		if i, ok := idx[a.Key]; ok {
+			out[i] = a // last wins, in the first one's place
+			continue
+		}
+		idx[a.Key] = len(out)
+		out = append(out, a)
+	}
+	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	nr.AddAttrs(out...)
+	return d.h.Handle(ctx, nr)
+}
+
+func (d *dedupHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &dedupHandler{h: d.h, attrs: append(append([]slog.Attr{}, d.attrs...), as...)}
+}
+
+func (d *dedupHandler) WithGroup(name string) slog.Handler {
+	h := d.h
+	if len(d.attrs) > 0 {
+		h = h.WithAttrs(d.attrs)
+	}
+	return h.WithGroup(name)
 }
 
 // InstallLogger makes log the destination of libraries that log on their own: the standard
