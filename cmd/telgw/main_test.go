@@ -17,10 +17,17 @@ import (
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/keys"
 	"github.com/telgw/telgw/internal/store"
+	"github.com/telgw/telgw/internal/testnode"
 )
 
-// TestMain fails the package's tests when a goroutine outlives them.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the package's tests when a goroutine outlives them, then removes the binary
+// testnode built.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		testnode.Cleanup()
+		os.Exit(code)
+	}))
+}
 
 // cli runs one command line in-process with a fresh SQLite data dir unless the caller set
 // TELGW_DATA_DIR.
