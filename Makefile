@@ -3,12 +3,26 @@ GO        ?= go
 PKGS      ?= ./...
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.revision=$(REVISION)
+# make release: static binaries for these platforms into dist/, with SHA256SUMS.
+PLATFORMS ?= linux/amd64 linux/arm64
 
-.PHONY: build run test test-race lint bench fuzz peers ci
+.PHONY: build run test test-race lint bench fuzz peers ci release
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/telgw ./cmd/telgw
+
+# Static (CGO_ENABLED=0: SQLite is modernc.org/sqlite, pure Go), reproducible (-trimpath),
+# stripped binaries named telgw-VERSION-OS-ARCH; `telgw version` prints VERSION and REVISION.
+release:
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; out=dist/telgw-$(VERSION)-$$os-$$arch; \
+	  echo "build $$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $$out ./cmd/telgw; \
+	done
+	cd dist && sha256sum telgw-* > SHA256SUMS && cat SHA256SUMS
 
 run:
 	$(GO) run ./cmd/telgw serve

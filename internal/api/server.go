@@ -87,6 +87,7 @@ func New(cfg Config) *Server {
 	}
 	s.authed = r.With(s.authenticate)
 	s.router = r
+	s.mountOpenAPI()
 	return s
 }
 

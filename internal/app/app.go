@@ -22,6 +22,7 @@ import (
 
 	"github.com/telgw/telgw/config"
 	"github.com/telgw/telgw/internal/api"
+	"github.com/telgw/telgw/internal/buildinfo"
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/jobs"
@@ -78,8 +79,8 @@ func OpenStore(ctx context.Context, cfg config.Config) (*store.DB, error) {
 }
 
 // New builds a node: opens and migrates the store, loads keys and wires every domain. It does
-// not listen yet; call Run.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+// not listen yet; call Run. build labels the telgw_build_info gauge.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, build buildinfo.Info) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -87,7 +88,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		log.Warn("configuration: " + w)
 	}
 	a := &App{Config: cfg, Log: log, Registry: prometheus.NewRegistry(), Workers: jobs.NewWorkers()}
-	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		build.Collector())
 	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -118,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 			return nil, err
 		}
 	}
-	if a.Jobs, err = jobs.New(db, a.Workers, jobs.Config{Logger: log}); err != nil {
+	if a.Jobs, err = jobs.New(db, a.Workers, jobs.Config{Logger: quiet(log.With("component", "river"))}); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -218,6 +220,7 @@ func (a *App) Run(ctx context.Context) error {
 		g.Go(func() error { return run(gctx) })
 	}
 	a.API.SetReady(true)
+	a.warnUnconfigured()
 	a.Log.Info("telgw serving", "http", a.listener.Addr().String(), "store", string(a.DB.Dialect()))
 	err := g.Wait()
 	a.Log.Info("telgw stopped")
@@ -247,4 +250,15 @@ func (a *App) writeConnectionString() error {
 		return fmt.Errorf("write connection string: %w", err)
 	}
 	return nil
+}
+
+// warnUnconfigured says at start-up what the node cannot do for lack of configuration, so a
+// first call or SMS that goes nowhere is explained in the log before it happens.
+func (a *App) warnUnconfigured() {
+	if len(a.Config.SIP.Trunks) == 0 {
+		a.Log.Warn("no SIP trunk configured (sip.trunks): calls to and from the PSTN will fail; WebRTC users and SIP endpoints can still call each other")
+	}
+	if len(a.Config.SMS.Carriers) == 0 {
+		a.Log.Warn("no SMS carrier configured (sms.carriers): sending SMS is refused per recipient and no SMS is received")
+	}
 }

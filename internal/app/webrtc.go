@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/push"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip"
@@ -81,7 +82,40 @@ func (a *App) mountWebRTC(_ context.Context) error {
 	r.Handle("/phone", page)
 	r.Handle("/phone/*", page)
 	r.Handle("/phone/ice", web.ICEHandler(a.Identity, a.iceServers, a.Log.With("component", "web")))
+	r.Handle("/phone/status", web.StatusHandler(a.Identity, a.phoneStatus, a.Log.With("component", "web")))
 	return nil
+}
+
+// phoneStatus tells the softphone what stands in its user's way: no number assigned (no
+// caller ID, nothing rings it), no SIP trunk (calls to phone numbers fail) or none up.
+func (a *App) phoneStatus(ctx context.Context, user string) (web.Status, error) {
+	var st web.Status
+	n, err := a.Numbers.UserNumber(ctx, user)
+	switch {
+	case err == nil:
+		st.Number = n
+	case problem.KindOf(err) == problem.KindNotFound:
+		st.Problems = append(st.Problems, web.StatusProblem{Code: "NoNumberAssigned",
+			Message: "no phone number is assigned to this user, so calls to phone numbers have no caller ID and no number rings it (operator: telgw numbers assign NUMBER USER)"})
+	default:
+		return st, err
+	}
+	trunks := a.SIP.Admin().Trunks()
+	up := 0
+	for _, t := range trunks {
+		if t.Up {
+			up++
+		}
+	}
+	switch {
+	case len(trunks) == 0:
+		st.Problems = append(st.Problems, web.StatusProblem{Code: "NoOutboundRoute",
+			Message: "no SIP trunk is configured (sip.trunks), so calls to phone numbers fail"})
+	case up == 0:
+		st.Problems = append(st.Problems, web.StatusProblem{Code: "NoTrunkUp",
+			Message: "no SIP trunk answers its health checks, so calls to phone numbers may fail"})
+	}
+	return st, nil
 }
 
 // iceServers gives a user the embedded TURN server's URLs with a fresh credential (when TURN

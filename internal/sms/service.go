@@ -186,6 +186,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	if err != nil {
 		return nil, err
 	}
+	if carrier == "" {
+		// The sender is fine but nothing could carry its messages: every recipient fails in
+		// the 202's results now, rather than the message failing later in the send worker.
+		return s.refuseAll(req, s.carrierErr(ctx, from)), nil
+	}
 	tos := make([]string, 0, len(req.Recipients))
 	for _, r := range req.Recipients {
 		if to, ok := e164.Clean(r.To); ok {
@@ -306,10 +311,37 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 	if !info.CanSend {
 		return "", problem.Invalid("from", "%s does not have the SMS outbound capability", from).WithCode("InvalidFromPhoneNumber")
 	}
+	if info.Carrier == "" {
+		return def, nil
+	}
 	if _, ok := s.carriers[info.Carrier]; ok {
 		return info.Carrier, nil
 	}
-	return def, nil
+	return "", nil // carrierErr says why
+}
+
+// carrierErr explains why from has no carrier: none is configured, or the number's carrier
+// (from the inventory import) is not among sms.carriers.
+func (s *Service) carrierErr(ctx context.Context, from string) error {
+	unconfigured := func(format string, args ...any) error {
+		return &problem.Error{Kind: problem.KindUnavailable, Code: "CarrierNotConfigured", Target: "from", Message: fmt.Sprintf(format, args...)}
+	}
+	if s.cfg.Numbers != nil {
+		if info, err := s.cfg.Numbers.SMSNumber(ctx, from); err == nil && info.Carrier != "" {
+			return unconfigured("%s sends through carrier %q, which is not configured in sms.carriers", from, info.Carrier)
+		}
+	}
+	return unconfigured("no SMS carrier is configured in sms.carriers; %s cannot send", from)
+}
+
+// refuseAll fails every recipient of req with err, queueing nothing.
+func (s *Service) refuseAll(req SendRequest, err error) []SendResult {
+	results := make([]SendResult, len(req.Recipients))
+	for i, r := range req.Recipients {
+		results[i] = SendResult{To: r.To, Err: err}
+	}
+	s.log.Warn("sms refused: no carrier", "number", req.From, "err", err)
+	return results
 }
 
 // OptOut records opt-outs (or opt-ins) of tos from from, for /sms/optouts:add|remove.

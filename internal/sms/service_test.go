@@ -242,11 +242,33 @@ func TestCarrierPerNumber(t *testing.T) {
 	svc := New(Config{Store: st, Events: &memEvents{}, Numbers: nums, Carriers: []Carrier{c1, c2}})
 	ctx := context.Background()
 	r1, _ := svc.Send(ctx, SendRequest{From: us, Message: "x", Recipients: []Recipient{{To: them}}})
-	r2, _ := svc.Send(ctx, SendRequest{From: "+14252000111", Message: "x", Recipients: []Recipient{{To: them}}})
 	m1, _ := st.MessageGet(ctx, r1[0].MessageID)
-	m2, _ := st.MessageGet(ctx, r2[0].MessageID)
-	if m1.Carrier != "c2" || m2.Carrier != "c1" {
-		t.Fatalf("carriers %q and %q, want the number's (c2) and the first (c1) for an unknown one", m1.Carrier, m2.Carrier)
+	if m1.Carrier != "c2" {
+		t.Fatalf("carrier %q, want the number's (c2)", m1.Carrier)
+	}
+	// A number whose carrier is not configured fails every recipient in Send's results, naming
+	// the carrier and sms.carriers, and queues nothing; it used to fall back to the first
+	// carrier (or, with none, fail later in the worker).
+	jobs := len(st.jobs.sends())
+	r2, err := svc.Send(ctx, SendRequest{From: "+14252000111", Message: "x", Recipients: []Recipient{{To: them}, {To: "+14252000112"}}})
+	if err != nil || len(r2) != 2 {
+		t.Fatalf("send from a number of an unconfigured carrier: %v %+v", err, r2)
+	}
+	for _, r := range r2 {
+		pe, ok := problem.As(r.Err)
+		if r.Successful() || r.MessageID != "" || !ok || pe.Kind != problem.KindUnavailable ||
+			!strings.Contains(pe.Message, `"gone"`) || !strings.Contains(pe.Message, "sms.carriers") {
+			t.Fatalf("result %+v (%v), want a failure naming carrier gone and sms.carriers", r, r.Err)
+		}
+	}
+	if len(st.jobs.sends()) != jobs {
+		t.Fatal("a send job was queued for a number without a carrier")
+	}
+	// No carrier at all: the same, per recipient.
+	none := New(Config{Store: newMemStore(), Events: &memEvents{}, Numbers: memNumbers{us: {Purchased: true, CanSend: true}}})
+	r3, err := none.Send(ctx, SendRequest{From: us, Message: "x", Recipients: []Recipient{{To: them}}})
+	if err != nil || len(r3) != 1 || r3[0].Successful() || !strings.Contains(r3[0].Err.Error(), "no SMS carrier is configured in sms.carriers") {
+		t.Fatalf("no carriers: %v %+v", err, r3)
 	}
 }
 

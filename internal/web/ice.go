@@ -54,26 +54,8 @@ func ICEHandler(v TokenVerifier, src ICESource, log *slog.Logger) http.Handler {
 			jsonError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
 			return
 		}
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="telgw"`)
-			jsonError(w, http.StatusUnauthorized, "Unauthorized", "send the user access token as Authorization: Bearer")
-			return
-		}
-		claims, err := v.Verify(r.Context(), strings.TrimSpace(token))
-		if err != nil {
-			var pe *problem.Error
-			if !errors.As(err, &pe) || pe.Kind != problem.KindUnauthorized {
-				log.Error("ice: verify token", "err", err)
-				jsonError(w, http.StatusInternalServerError, "InternalError", "cannot verify the token")
-				return
-			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="telgw", error="invalid_token"`)
-			jsonError(w, http.StatusUnauthorized, "InvalidToken", "the token is invalid, expired or revoked")
-			return
-		}
-		if !claims.HasScope(identity.ScopeVoIP) {
-			jsonError(w, http.StatusForbidden, "Forbidden", "the token lacks the voip scope")
+		claims, ok := voipUser(w, r, v, log)
+		if !ok {
 			return
 		}
 		resp := ICEResponse{ICEServers: []ICEServer{}}
@@ -95,6 +77,34 @@ func ICEHandler(v TokenVerifier, src ICESource, log *slog.Logger) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(resp)
 	})
+}
+
+// voipUser authenticates the request's `Authorization: Bearer` user access token (RFC 6750
+// §2.1) and requires the voip scope, answering 401 or 403 itself when it reports false.
+func voipUser(w http.ResponseWriter, r *http.Request, v TokenVerifier, log *slog.Logger) (identity.Claims, bool) {
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="telgw"`)
+		jsonError(w, http.StatusUnauthorized, "Unauthorized", "send the user access token as Authorization: Bearer")
+		return identity.Claims{}, false
+	}
+	claims, err := v.Verify(r.Context(), strings.TrimSpace(token))
+	if err != nil {
+		var pe *problem.Error
+		if !errors.As(err, &pe) || pe.Kind != problem.KindUnauthorized {
+			log.Error("verify token", "err", err)
+			jsonError(w, http.StatusInternalServerError, "InternalError", "cannot verify the token")
+			return identity.Claims{}, false
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="telgw", error="invalid_token"`)
+		jsonError(w, http.StatusUnauthorized, "InvalidToken", "the token is invalid, expired or revoked")
+		return identity.Claims{}, false
+	}
+	if !claims.HasScope(identity.ScopeVoIP) {
+		jsonError(w, http.StatusForbidden, "Forbidden", "the token lacks the voip scope")
+		return identity.Claims{}, false
+	}
+	return claims, true
 }
 
 // jsonError writes an ACS-style error body {"error":{"code","message"}}.

@@ -7,10 +7,11 @@
 //
 //	GET {prefix}              → 301 to {prefix}/ (so the page's relative URLs resolve)
 //	GET {prefix}/             the page
-//	GET {prefix}/config.json  {"wsPath","icePath","tokenURL","domain"} for the page
+//	GET {prefix}/config.json  {"wsPath","icePath","statusPath","tokenURL","domain"} for the page
 //	GET {prefix}/*.js|*.css   assets
 //
-// ICE servers come from a separate JSON endpoint (ICEHandler) that needs the user's token.
+// ICE servers (ICEHandler) and the user's status (StatusHandler: no number assigned, no
+// outbound route) come from separate JSON endpoints that need the user's token.
 package web
 
 import (
@@ -35,6 +36,8 @@ type Config struct {
 	WSPath string
 	// ICEPath is the ICE servers endpoint (ICEHandler). Default Prefix + "/ice".
 	ICEPath string
+	// StatusPath is the user status endpoint (StatusHandler). Default Prefix + "/status".
+	StatusPath string
 	// TokenURL, when set, shows a "Fetch token" button that GETs it (with cookies) and expects
 	// {"token": "…"} or the ACS shape {"accessToken": {"token": "…"}}: the operator's own
 	// backend, which knows who the visitor is. Default "": tokens are pasted.
@@ -55,6 +58,9 @@ func (c *Config) defaults() {
 	if c.ICEPath == "" {
 		c.ICEPath = c.Prefix + "/ice"
 	}
+	if c.StatusPath == "" {
+		c.StatusPath = c.Prefix + "/status"
+	}
 }
 
 // Handler serves the softphone at /phone with the default Config. Mount it for "/phone" and
@@ -67,7 +73,7 @@ func NewHandler(cfg Config) http.Handler {
 	cfg.defaults()
 	sub, _ := fs.Sub(static, "static")
 	pageConfig, _ := json.Marshal(map[string]string{
-		"wsPath": cfg.WSPath, "icePath": cfg.ICEPath, "tokenURL": cfg.TokenURL, "domain": cfg.Domain,
+		"wsPath": cfg.WSPath, "icePath": cfg.ICEPath, "statusPath": cfg.StatusPath, "tokenURL": cfg.TokenURL, "domain": cfg.Domain,
 	})
 	connect := "'self' ws: wss:"
 	if cfg.TokenURL != "" && strings.Contains(cfg.TokenURL, "://") {

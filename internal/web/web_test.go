@@ -159,3 +159,49 @@ func TestICEHandler(t *testing.T) {
 		t.Fatalf("no source: %d %s", r.StatusCode, b)
 	}
 }
+
+// TestStatusHandler: the user's status needs its voip token like the ICE servers, names the
+// user from the token (not from the request) and always carries a problems list.
+func TestStatusHandler(t *testing.T) {
+	t.Parallel()
+	v := fakeVerifier{
+		"voip": {Identity: "8:acs:r_1", Scopes: []identity.Scope{identity.ScopeVoIP}},
+		"chat": {Identity: "8:acs:r_2", Scopes: []identity.Scope{identity.ScopeChat}},
+	}
+	src := func(_ context.Context, user string) (Status, error) {
+		if user != "8:acs:r_1" {
+			return Status{}, errors.New("wrong user")
+		}
+		return Status{Problems: []StatusProblem{{Code: "NoNumberAssigned", Message: "no phone number is assigned"}}}, nil
+	}
+	h := StatusHandler(v, src, nil)
+	for _, tc := range []struct {
+		name, auth string
+		status     int
+	}{
+		{"no token", "", 401},
+		{"bad token", "Bearer nope", 401},
+		{"chat scope", "Bearer chat", 403},
+		{"store down", "Bearer broken-store", 500},
+		{"ok", "Bearer voip", 200},
+	} {
+		r := get(t, h, "/phone/status", "Authorization", tc.auth)
+		if r.StatusCode != tc.status || r.Header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: status %d, Cache-Control %q; want %d", tc.name, r.StatusCode, r.Header.Get("Cache-Control"), tc.status)
+		}
+	}
+	var st Status
+	if err := json.NewDecoder(get(t, h, "/phone/status", "Authorization", "Bearer voip").Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Identity != "8:acs:r_1" || len(st.Problems) != 1 || st.Problems[0].Code != "NoNumberAssigned" {
+		t.Fatalf("status %+v", st)
+	}
+	ok := StatusHandler(v, func(context.Context, string) (Status, error) { return Status{Number: "+14252000100"}, nil }, nil)
+	if b := body(t, get(t, ok, "/phone/status", "Authorization", "Bearer voip")); !strings.Contains(b, `"problems":[]`) || !strings.Contains(b, `"number":"+14252000100"`) {
+		t.Fatalf("no problems: %s", b)
+	}
+	if cfg := body(t, get(t, NewHandler(Config{}), "/phone/config.json")); !strings.Contains(cfg, `"statusPath":"/phone/status"`) {
+		t.Fatalf("config.json lacks statusPath: %s", cfg)
+	}
+}

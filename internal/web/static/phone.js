@@ -11,6 +11,7 @@
   const state = {
     config: null, ua: null, session: null, iceServers: [],
     registered: false, registration: 'not registered', callStatus: 'idle', lastCause: '', log: [],
+    token: '', status: null,
   };
 
   function log(msg) {
@@ -96,13 +97,45 @@
     }
   }
 
+  // What telgw knows stands in the user's way (no number assigned, no outbound route): shown
+  // under the registration and after a failed call; see StatusHandler in internal/web.
+  async function fetchStatus() {
+    if (!state.token || !state.config.statusPath) return null;
+    try {
+      const r = await fetch(state.config.statusPath, { headers: { Authorization: 'Bearer ' + state.token }, cache: 'no-store' });
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      state.status = await r.json();
+    } catch (e) {
+      log('no account status (' + e.message + ')');
+      return null;
+    }
+    const st = state.status;
+    const problems = (st.problems || []).map((p) => p.message);
+    const text = (st.number ? 'number ' + st.number : 'no number') + (problems.length ? '; ' + problems.join('; ') : '; ready');
+    $('user-status').value = text;
+    $('user-status').textContent = text;
+    problems.forEach((p) => log('telgw: ' + p));
+    return st;
+  }
+
+  // failureText is a failed call's cause with the SIP status and what telgw knows about it.
+  async function failureText(e) {
+    let text = e.cause;
+    if (e.message && e.message.status_code) text += ': ' + e.message.status_code + ' ' + e.message.reason_phrase;
+    const st = await fetchStatus();
+    const problems = st ? (st.problems || []).map((p) => p.message) : [];
+    return problems.length ? text + ' (' + problems.join('; ') + ')' : text;
+  }
+
   async function register(token) {
     token = (token || $('token').value).trim();
     if (!token) throw new Error('no token');
     $('token').value = token;
     if (!state.config) await loadConfig();
     const id = identityOf(token);
+    state.token = token;
     await fetchICE(token);
+    await fetchStatus();
     // JsSIP writes ':' unescaped in the user part and then cannot parse "8:acs:…" back (it reads
     // "user:password"), so the URI carries the id with ':' as '_'. telgw identifies the caller
     // by the token, never by this URI.
@@ -136,6 +169,7 @@
     if (state.session && !state.session.isEnded()) state.session.terminate();
     if (state.ua) state.ua.stop();
     state.ua = null;
+    state.token = '';
     setRegistration('not registered', false);
   }
 
@@ -164,7 +198,11 @@
     session.on('unhold', () => setCall('in call'));
     session.on('newDTMF', (e) => log('DTMF ' + e.originator + ' ' + e.dtmf.tone));
     session.on('ended', (e) => { state.lastCause = e.cause; setCall('ended (' + e.cause + ')'); });
-    session.on('failed', (e) => { state.lastCause = e.cause; setCall('failed (' + e.cause + ')'); });
+    session.on('failed', (e) => {
+      state.lastCause = e.cause;
+      setCall('failed (' + e.cause + ')');
+      failureText(e).then((t) => { if (state.session === session) setCall('failed (' + t + ')'); });
+    });
     if (incoming) {
       const from = request && request.from ? request.from.uri.user : 'unknown';
       setCall('incoming from ' + decodeURIComponent(from));
@@ -248,5 +286,5 @@
   });
   if (new URLSearchParams(location.search).has('debug')) JsSIP.debug.enable('JsSIP:*');
 
-  window.telgwPhone = { state, register, unregister, fetchToken, call, answer, hangup, sendDTMF, stats, ready: loadConfig().then(refresh) };
+  window.telgwPhone = { state, register, unregister, fetchToken, fetchStatus, call, answer, hangup, sendDTMF, stats, ready: loadConfig().then(refresh) };
 })();
