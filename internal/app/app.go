@@ -126,9 +126,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, build buildin
 		}
 	}
 	if a.Jobs, err = jobs.New(db, a.Workers, jobs.Config{Logger: quiet(log.With("component", "river")),
-		// Call deliveries (IncomingCall, callbacks) have their own workers: an SMS webhook
-		// backlog never delays a ringing call.
-		Queues: map[string]int{river.QueueDefault: 10, events.QueueCalls: 20}}); err != nil {
+		// Call deliveries have their own workers: neither an SMS webhook backlog nor hanging
+		// callback URLs delay the IncomingCall of a ringing call.
+		Queues: map[string]int{river.QueueDefault: 10, events.QueueCalls: 10, events.QueueCallbacks: 20}}); err != nil {
 		a.Close()
 		return nil, err
 	}

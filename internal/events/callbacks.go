@@ -65,7 +65,7 @@ type CallbacksConfig struct {
 
 // Callbacks delivers mid-call events to apps' callbackUri as CloudEvents 1.0 JSON arrays,
 // each POST carrying Authorization: Bearer with an RS256 JWT (aud the resource id, iss
-// telgw's endpoint, 5 minutes), queued durably on QueueCalls and retried with backoff. It
+// telgw's endpoint, 5 minutes), queued durably on QueueCallbacks and retried with backoff. It
 // implements calls.Callbacks.
 type Callbacks struct {
 	cfg        CallbacksConfig
@@ -182,7 +182,7 @@ func (c *Callbacks) Send(ctx context.Context, callbackURI string, evs ...calls.C
 		return err
 	}
 	if err := c.cfg.Jobs.InsertJob(ctx, CallbackArgs{URL: callbackURI, Events: body},
-		&river.InsertOpts{Queue: QueueCalls, Priority: 2, MaxAttempts: c.cfg.MaxAttempts}); err != nil {
+		&river.InsertOpts{Queue: QueueCallbacks, MaxAttempts: c.cfg.MaxAttempts}); err != nil {
 		return fmt.Errorf("enqueue callback: %w", err)
 	}
 	return nil

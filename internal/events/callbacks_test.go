@@ -68,7 +68,7 @@ func verifyCallbackToken(t *testing.T, set JWKSet, authz, iss, aud string) *Call
 	return &claims
 }
 
-// TestCallbackDelivery: Send queues one job on the calls queue; working it POSTs the events
+// TestCallbackDelivery: Send queues one job on the callbacks queue; working it POSTs the events
 // as a JSON array of CloudEvents 1.0 (ACS's shape) with a bearer JWT that verifies against
 // the served JWKS (after a JSON round trip), with aud the resource id and a 5-minute life.
 func TestCallbackDelivery(t *testing.T) {
@@ -93,8 +93,8 @@ func TestCallbackDelivery(t *testing.T) {
 		calls.CallbackEvent{Type: "Microsoft.Communication.ParticipantsUpdated", Subject: "calling/callConnections/cc-1", Data: data}); err != nil {
 		t.Fatal(err)
 	}
-	if len(tx.jobs) != 1 || tx.opts[0].Queue != QueueCalls || tx.opts[0].Priority != 2 {
-		t.Fatalf("queued %d jobs, opts %+v; want one on %q", len(tx.jobs), tx.opts, QueueCalls)
+	if len(tx.jobs) != 1 || tx.opts[0].Queue != QueueCallbacks {
+		t.Fatalf("queued %d jobs, opts %+v; want one on %q", len(tx.jobs), tx.opts, QueueCallbacks)
 	}
 	args := tx.jobs[0].(CallbackArgs)
 	w := &callbackWorker{c: c}

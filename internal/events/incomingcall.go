@@ -10,10 +10,16 @@ import (
 	"github.com/telgw/telgw/internal/calls"
 )
 
-// QueueCalls is the River queue of call-related deliveries (IncomingCall events and mid-call
-// callbacks), apart from the default queue so a backlog of SMS webhooks to a slow subscriber
-// never delays a ringing call. Every node that works jobs must run it (internal/app does).
-const QueueCalls = "calls"
+// The River queues of Call Automation deliveries, apart from the default queue and from each
+// other so that neither a backlog of SMS webhooks nor callback URLs that hang (each holding a
+// worker up to the client timeout) ever delay the IncomingCall of a ringing call. Every node
+// that works jobs must run both (internal/app does).
+const (
+	// QueueCalls carries IncomingCall events.
+	QueueCalls = "calls"
+	// QueueCallbacks carries mid-call callbacks.
+	QueueCallbacks = "callbacks"
+)
 
 const (
 	// urgentMaxAttempts bounds the attempts of an expiring event; expiry ends it sooner.
