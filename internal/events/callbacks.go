@@ -210,9 +210,31 @@ func (c *Callbacks) Token(now time.Time) (string, error) {
 	return t.SignedString(k.Key)
 }
 
-// Deliver posts one batch (a JSON array of CloudEvents) to url with a fresh JWT. A 2xx is
-// success; anything else, or no answer, is an error.
-func (c *Callbacks) Deliver(ctx context.Context, url string, body []byte) error {
+// Deliver posts a batch (a JSON array of CloudEvents) to url in order, each event alone in a
+// one-element array as ACS posts them (the SDKs' parseCallAutomationEvent reads only an
+// array's first element), each request with a fresh JWT. A 2xx is success; anything else,
+// or no answer, is an error, and a retry starts the batch again (at-least-once: events keep
+// their ids, so an app can drop repeats).
+func (c *Callbacks) Deliver(ctx context.Context, url string, batch []byte) error {
+	var evs []json.RawMessage
+	if err := json.Unmarshal(batch, &evs); err != nil {
+		return fmt.Errorf("callback batch: %w", err)
+	}
+	for i, ev := range evs {
+		body := make([]byte, 0, len(ev)+2)
+		body = append(append(append(body, '['), ev...), ']')
+		if err := c.post(ctx, url, body); err != nil {
+			if len(evs) > 1 {
+				return fmt.Errorf("event %d of %d: %w", i+1, len(evs), err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// post sends one request of a delivery.
+func (c *Callbacks) post(ctx context.Context, url string, body []byte) error {
 	tok, err := c.Token(time.Now())
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ func verifyCallbackToken(t *testing.T, set JWKSet, authz, iss, aud string) *Call
 }
 
 // TestCallbackDelivery: Send queues one job on the callbacks queue; working it POSTs the events
-// as a JSON array of CloudEvents 1.0 (ACS's shape) with a bearer JWT that verifies against
+// in order, each as a one-element JSON array of a CloudEvent 1.0 (ACS's shape), with a bearer JWT that verifies against
 // the served JWKS (after a JSON round trip), with aud the resource id and a 5-minute life.
 func TestCallbackDelivery(t *testing.T) {
 	t.Parallel()
@@ -78,7 +78,7 @@ func TestCallbackDelivery(t *testing.T) {
 		authz, ctype string
 		body         []byte
 	}
-	posts := make(chan got, 1)
+	posts := make(chan got, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		posts <- got{r.Header.Get("Authorization"), r.Header.Get("Content-Type"), b}
@@ -101,13 +101,19 @@ func TestCallbackDelivery(t *testing.T) {
 	if err := w.Work(ctx, &river.Job[CallbackArgs]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: args}); err != nil {
 		t.Fatal(err)
 	}
-	p := <-posts
-	if !strings.HasPrefix(p.ctype, "application/json") {
-		t.Errorf("Content-Type %q", p.ctype)
-	}
+	// Each event alone in an array, in order: parseCallAutomationEvent reads element 0 only.
 	var evs []map[string]any
-	if err := json.Unmarshal(p.body, &evs); err != nil || len(evs) != 2 {
-		t.Fatalf("body %s: %v", p.body, err)
+	var p got
+	for range 2 {
+		p = <-posts
+		if !strings.HasPrefix(p.ctype, "application/json") {
+			t.Errorf("Content-Type %q", p.ctype)
+		}
+		var one []map[string]any
+		if err := json.Unmarshal(p.body, &one); err != nil || len(one) != 1 {
+			t.Fatalf("body %s: %v", p.body, err)
+		}
+		evs = append(evs, one[0])
 	}
 	want := map[string]any{"id": "ev-1", "source": "calling/callConnections/cc-1", "type": "Microsoft.Communication.CallConnected",
 		"subject": "calling/callConnections/cc-1", "time": "2026-12-03T08:01:02Z", "specversion": "1.0",

@@ -69,6 +69,7 @@ type recorder struct {
 	posts     []post
 	failFirst int
 	got       chan struct{}
+	seen      int // posts wait has returned
 }
 
 func newRecorder(t *testing.T, failFirst int) (*recorder, string) {
@@ -94,6 +95,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.got <- struct{}{}
 }
 
+// wait returns the next post, in arrival order.
 func (r *recorder) wait(t *testing.T, what string, timeout time.Duration) post {
 	t.Helper()
 	select {
@@ -103,7 +105,8 @@ func (r *recorder) wait(t *testing.T, what string, timeout time.Duration) post {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.posts[len(r.posts)-1]
+	r.seen++
+	return r.posts[r.seen-1]
 }
 
 // callDeliveries: callbacks reach their apps, signed, while a dead callback URL's batches
@@ -171,8 +174,12 @@ func callDeliveries(t *testing.T, db *store.DB) {
 	p := live.wait(t, "live callback", 10*time.Second)
 	t.Logf("callback delivered %v after Send", p.at.Sub(sent))
 	var ces []events.CloudEvent
-	if err := json.Unmarshal(p.body, &ces); err != nil || len(ces) != 2 || ces[0].SpecVersion != "1.0" {
-		t.Fatalf("callback body %s: %v", p.body, err)
+	if err := json.Unmarshal(p.body, &ces); err != nil || len(ces) != 1 || ces[0].Type != "Microsoft.Communication.CallConnected" {
+		t.Fatalf("first callback body %s: %v", p.body, err)
+	}
+	second := live.wait(t, "second callback", 10*time.Second)
+	if err := json.Unmarshal(second.body, &ces); err != nil || len(ces) != 1 || ces[0].Type != "Microsoft.Communication.ParticipantsUpdated" {
+		t.Fatalf("second callback body %s: %v", second.body, err)
 	}
 	raw, _ := strings.CutPrefix(p.authz, "Bearer ")
 	if _, err := jwt.Parse(raw, func(tok *jwt.Token) (any, error) {
