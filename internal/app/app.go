@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -128,7 +129,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, build buildin
 	if a.Jobs, err = jobs.New(db, a.Workers, jobs.Config{Logger: quiet(log.With("component", "river")),
 		// Call deliveries have their own workers: neither an SMS webhook backlog nor hanging
 		// callback URLs delay the IncomingCall of a ringing call.
-		Queues: map[string]int{river.QueueDefault: 10, events.QueueCalls: 10, events.QueueCallbacks: 20}}); err != nil {
+		Queues: map[string]int{river.QueueDefault: 10, events.QueueCalls: 10, events.QueueCallbacks: 20},
+		// An IncomingCall starts within ~20ms on SQLite too (PostgreSQL is notified at once).
+		QueuePoll: map[string]time.Duration{events.QueueCalls: 20 * time.Millisecond}}); err != nil {
 		a.Close()
 		return nil, err
 	}
