@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -55,6 +56,11 @@ type App struct {
 	// SMS and Webhooks are the SMS service and the webhook dispatcher (setupSMS).
 	SMS      *sms.Service
 	Webhooks *events.Dispatcher
+	// IncomingCalls publishes Microsoft.Communication.IncomingCall to the webhooks and
+	// Callbacks delivers mid-call events to apps' callbackUri (setupCallEvents): the call
+	// engine's calls.IncomingCallPublisher and calls.Callbacks.
+	IncomingCalls *events.IncomingCalls
+	Callbacks     *events.Callbacks
 
 	listener        net.Listener
 	metricsListener net.Listener // metrics.addr, when set
@@ -114,13 +120,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, build buildin
 		MetricsElsewhere: cfg.Metrics.Addr != "",
 	})
 	a.API.MountIdentity(a.Identity)
-	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC, a.setupConsole} {
+	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupCallEvents, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC, a.setupConsole} {
 		if err := setup(ctx); err != nil {
 			a.Close()
 			return nil, err
 		}
 	}
-	if a.Jobs, err = jobs.New(db, a.Workers, jobs.Config{Logger: quiet(log.With("component", "river"))}); err != nil {
+	if a.Jobs, err = jobs.New(db, a.Workers, jobs.Config{Logger: quiet(log.With("component", "river")),
+		// Call deliveries have their own workers: neither an SMS webhook backlog nor hanging
+		// callback URLs delay the IncomingCall of a ringing call.
+		Queues: map[string]int{river.QueueDefault: 10, events.QueueCalls: 10, events.QueueCallbacks: 20},
+		// An IncomingCall starts within ~20ms on SQLite too (PostgreSQL is notified at once).
+		QueuePoll: map[string]time.Duration{events.QueueCalls: 20 * time.Millisecond}}); err != nil {
 		a.Close()
 		return nil, err
 	}

@@ -96,7 +96,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	}
 	d := &Dispatcher{cfg: cfg, log: cfg.Logger,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_webhook_deliveries_total",
-			Help: "Webhook delivery attempts by result: ok, retry, gone, blocked (internal address refused)."}, []string{"result"}),
+			Help: "Webhook delivery attempts by result: ok, retry, gone, blocked (internal address refused), expired (an IncomingCall past the ring timeout)."}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_webhook_delivery_seconds",
 			Help: "Webhook POST latency.", Buckets: prometheus.DefBuckets}),
 	}
@@ -184,6 +184,9 @@ type DeliverArgs struct {
 	EventID string `json:"eventId"`
 	// Event is the serialised Event Grid event.
 	Event json.RawMessage `json:"event"`
+	// ExpiresAt, when set, is when the event stops being worth delivering (an IncomingCall
+	// after the ring timeout): the job is cancelled then instead of retried.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // Kind implements river.JobArgs.
@@ -222,12 +225,32 @@ func (d *Dispatcher) PublishTx(ctx context.Context, tx JobInserter, evs ...Event
 	return nil
 }
 
+// publishUrgent enqueues evs for every matching subscription on QueueCalls at the highest
+// priority, each delivery given up at expires (attempts retry within seconds until then). It
+// returns how many deliveries it queued.
+func (d *Dispatcher) publishUrgent(ctx context.Context, ins JobInserter, expires time.Time, evs ...Event) (int, error) {
+	args, err := d.jobs(evs)
+	if err != nil {
+		return 0, err
+	}
+	for i, a := range args {
+		a.ExpiresAt = expires.UTC()
+		if err := ins.InsertJob(ctx, a, &river.InsertOpts{Queue: QueueCalls, Priority: 1, MaxAttempts: urgentMaxAttempts}); err != nil {
+			return i, fmt.Errorf("enqueue webhook: %w", err)
+		}
+	}
+	return len(args), nil
+}
+
 func (d *Dispatcher) insertOpts() *river.InsertOpts {
 	return &river.InsertOpts{MaxAttempts: d.cfg.MaxAttempts}
 }
 
 // errGone marks a 410 answer.
 var errGone = errors.New("subscriber answered 410 Gone")
+
+// errExpired cancels a delivery whose event is no longer worth sending.
+var errExpired = errors.New("event expired before it could be delivered")
 
 // Deliver posts one event to s as a one-element JSON array with the Standard Webhooks
 // headers. A 2xx is success; 410 returns an error wrapping errGone; anything else an error.
@@ -270,6 +293,10 @@ type deliverWorker struct {
 // gets its events within MaxBackoff.
 func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 	backoff := time.Second << min(job.Attempt, 20)
+	if !job.Args.ExpiresAt.IsZero() {
+		// An expiring event retries quickly: 0.5s, 1s, 2s, then every 2s until it expires.
+		return time.Now().Add(min(backoff/2, urgentMaxBackoff))
+	}
 	return time.Now().Add(min(backoff, w.d.cfg.MaxBackoff))
 }
 
@@ -283,6 +310,11 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	}
 	if s.Disabled {
 		return nil
+	}
+	if exp := job.Args.ExpiresAt; !exp.IsZero() && time.Now().After(exp) {
+		d.deliveries.WithLabelValues("expired").Inc()
+		d.log.Info("webhook event expired before delivery; dropping it", "subscription", s.ID, "event", job.Args.EventID, "attempt", job.Attempt)
+		return river.JobCancel(errExpired)
 	}
 	start := time.Now()
 	err = d.Deliver(ctx, s, job.Args.EventID, job.Args.Event)
@@ -311,9 +343,14 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 	return err
 }
 
-// Create validates and stores an operator-defined subscription and reloads the cache.
+// Create validates an operator-defined subscription, runs Event Grid's validation handshake
+// with its endpoint (see validateEndpoint), stores it and reloads the cache. An endpoint that
+// does not answer the handshake is refused with problem.Invalid naming "url".
 func (d *Dispatcher) Create(ctx context.Context, s Subscription) (Subscription, error) {
 	if err := d.cfg.Guard.CheckURL(ctx, "url", s.URL); err != nil {
+		return Subscription{}, err
+	}
+	if err := d.validateEndpoint(ctx, s); err != nil {
 		return Subscription{}, err
 	}
 	s.ID, s.Source, s.CreatedAt, s.Disabled = uuid.NewString(), "api", time.Now().UTC(), false

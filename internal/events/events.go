@@ -1,7 +1,9 @@
 // Package events delivers telgw's events to webhook subscribers in the Event Grid schema
 // (the Microsoft.Communication.* events of ACS), signed per Standard Webhooks and retried
 // from a durable River queue, so a subscriber that is down for a while still gets every event.
-// It is shared by the SMS and calling domains.
+// It is shared by the SMS and calling domains. For Call Automation it also publishes
+// IncomingCall on a queue of its own (IncomingCalls) and delivers mid-call callbacks as
+// CloudEvents with an RS256 bearer JWT apps verify against telgw's JWKS (Callbacks).
 package events
 
 import (

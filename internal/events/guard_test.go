@@ -1,9 +1,11 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -138,11 +140,16 @@ func (m *memStore) SubscriptionSetDisabled(_ context.Context, id string, disable
 	return nil
 }
 
-// hitServer counts the requests it gets.
+// hitServer counts the requests it gets; it answers the validation handshake, then h.
 func hitServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		if AnswerValidation(w, body) {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if h != nil {
 			h(w, r)
 		}

@@ -32,6 +32,9 @@ type Config struct {
 	// FetchPollInterval is how often idle workers poll (SQLite, or when notifications lag).
 	// Default 100ms.
 	FetchPollInterval time.Duration
+	// QueuePoll overrides FetchPollInterval for the named queues (a queue whose jobs must
+	// start within milliseconds, such as an IncomingCall while the caller hears ringing).
+	QueuePoll map[string]time.Duration
 	// JobTimeout cancels a job running longer (workers may override it). Default 30s.
 	JobTimeout time.Duration
 	// RescueAfter is how long a job may stay "running" before River assumes its node died
@@ -96,7 +99,11 @@ func New(db *store.DB, workers *river.Workers, cfg Config) (*Runner, error) {
 	}
 	queues := map[string]river.QueueConfig{}
 	for name, n := range cfg.Queues {
-		queues[name] = river.QueueConfig{MaxWorkers: n}
+		qc := river.QueueConfig{MaxWorkers: n}
+		if poll := cfg.QueuePoll[name]; poll > 0 {
+			qc.FetchPollInterval, qc.FetchCooldown = poll, min(poll/4, cfg.FetchPollInterval/4)
+		}
+		queues[name] = qc
 	}
 	base := func() *river.Config {
 		return &river.Config{

@@ -95,3 +95,33 @@ func waitJob(t *testing.T, r *jobs.Runner, ok func(*rivertype.JobRow) bool) *riv
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestQueuePoll: a queue with its own poll interval (shorter than the default cooldown) is a
+// valid River configuration and works its jobs.
+func TestQueuePoll(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := store.Open(ctx, store.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var runs atomic.Int32
+	workers := jobs.NewWorkers()
+	river.AddWorker(workers, &failWorker{runs: &runs})
+	r, err := jobs.New(db, workers, jobs.Config{Queues: map[string]int{river.QueueDefault: 1, "fast": 1},
+		QueuePoll: map[string]time.Duration{"fast": 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, 5*time.Second) }()
+	defer func() { cancel(); <-done }()
+	if err := db.InsertJob(ctx, failArgs{}, &river.InsertOpts{Queue: "fast", MaxAttempts: 1}); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, r, func(j *rivertype.JobRow) bool { return j.State == rivertype.JobStateDiscarded && j.Queue == "fast" })
+}

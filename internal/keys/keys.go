@@ -1,6 +1,6 @@
 // Package keys owns the secrets every node of a deployment shares: the ACS access keys
-// (primary and secondary, HMAC-SHA256) and the ECDSA key that signs user access tokens, plus
-// the resource id embedded in identities. They live in the store so several nodes on one
+// (primary and secondary, HMAC-SHA256), the ECDSA key that signs user access tokens, the RSA
+// key that signs Call Automation callbacks, plus the resource id embedded in identities. They live in the store so several nodes on one
 // PostgreSQL agree on them; TELGW_ACCESS_KEY may pin the primary key.
 package keys
 
@@ -9,6 +9,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -25,11 +26,12 @@ import (
 
 // Setting names in the store.
 const (
-	settingPrimary    = "access_key.primary"
-	settingSecondary  = "access_key.secondary"
-	settingSigningKey = "token_signing_key"
-	settingResourceID = "resource_id"
-	settingTURNSecret = "turn_secret"
+	settingPrimary     = "access_key.primary"
+	settingSecondary   = "access_key.secondary"
+	settingSigningKey  = "token_signing_key"
+	settingResourceID  = "resource_id"
+	settingTURNSecret  = "turn_secret"
+	settingCallbackKey = "callback_signing_key"
 )
 
 // Store persists named settings. SettingPutIfAbsent must not overwrite: the first node to
@@ -53,6 +55,11 @@ type Keys struct {
 	ResourceID string
 	// TURNSecret is the TURN REST shared secret.
 	TURNSecret string
+	// CallbackKey signs the Authorization JWTs of Call Automation callbacks (RS256, as ACS
+	// does); apps verify them with the JWKS telgw serves.
+	CallbackKey *rsa.PrivateKey
+	// CallbackKeyID is the JWT kid of CallbackKey (same derivation as KeyID).
+	CallbackKeyID string
 }
 
 // Ring holds the current Keys and reloads them from the store, so a rotation on one node
@@ -86,11 +93,12 @@ func NewRing(ctx context.Context, s Store, overrideB64, resourceID string) (*Rin
 		r.override = k
 	}
 	gen := map[string]func() (string, error){
-		settingPrimary:    newAccessKey,
-		settingSecondary:  newAccessKey,
-		settingSigningKey: newSigningKeyPEM,
-		settingResourceID: func() (string, error) { return uuid.NewString(), nil },
-		settingTURNSecret: newAccessKey,
+		settingPrimary:     newAccessKey,
+		settingSecondary:   newAccessKey,
+		settingSigningKey:  newSigningKeyPEM,
+		settingResourceID:  func() (string, error) { return uuid.NewString(), nil },
+		settingTURNSecret:  newAccessKey,
+		settingCallbackKey: newCallbackKeyPEM,
 	}
 	if resourceID != "" {
 		gen[settingResourceID] = func() (string, error) { return resourceID, nil }
@@ -168,6 +176,13 @@ func (r *Ring) Reload(ctx context.Context) error {
 	if k.TURNSecret, err = get(settingTURNSecret); err != nil {
 		return err
 	}
+	if pemText, err = get(settingCallbackKey); err != nil {
+		return err
+	}
+	if k.CallbackKey, err = parseCallbackKey(pemText); err != nil {
+		return err
+	}
+	k.CallbackKeyID = keyID(&k.CallbackKey.PublicKey)
 	r.cur.Store(&k)
 	return nil
 }
@@ -260,7 +275,36 @@ func parseSigningKey(text string) (*ecdsa.PrivateKey, error) {
 	return ek, nil
 }
 
-func keyID(pub *ecdsa.PublicKey) string {
+// newCallbackKeyPEM generates the callback signing key: RSA 2048, PKCS#8 PEM.
+func newCallbackKeyPEM() (string, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
+}
+
+func parseCallbackKey(text string) (*rsa.PrivateKey, error) {
+	blk, _ := pem.Decode([]byte(text))
+	if blk == nil {
+		return nil, errors.New("callback signing key: not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("callback signing key: %w", err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("callback signing key: not RSA")
+	}
+	return rk, nil
+}
+
+func keyID(pub any) string {
 	der, _ := x509.MarshalPKIXPublicKey(pub)
 	sum := sha256.Sum256(der)
 	return base64.RawURLEncoding.EncodeToString(sum[:12])

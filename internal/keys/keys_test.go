@@ -68,3 +68,29 @@ func TestGenerated(t *testing.T) {
 		t.Fatalf("pinned key: generated=%v err=%v", pinned.Generated(), err)
 	}
 }
+
+// TestCallbackKeyShared: the callback signing key (RSA) is generated once and every node on
+// the same store reads the same one back, with the same kid.
+func TestCallbackKeyShared(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &memStore{m: map[string]string{}, hide: map[string]bool{}}
+	a, err := NewRing(ctx, st, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewRing(ctx, st, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka, kb := a.Current(), b.Current()
+	if ka.CallbackKey == nil || ka.CallbackKey.N.BitLen() != 2048 {
+		t.Fatalf("callback key %v, want RSA 2048", ka.CallbackKey)
+	}
+	if !ka.CallbackKey.Equal(kb.CallbackKey) || ka.CallbackKeyID != kb.CallbackKeyID || ka.CallbackKeyID == "" {
+		t.Fatalf("nodes disagree on the callback key: kid %q vs %q", ka.CallbackKeyID, kb.CallbackKeyID)
+	}
+	if ka.CallbackKeyID == ka.KeyID {
+		t.Fatal("callback and token keys share a kid")
+	}
+}

@@ -283,6 +283,12 @@ func (t *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.Inse
 	return nil
 }
 
+// InsertJob enqueues a River job in a transaction of its own: for jobs that belong to no
+// rows (an IncomingCall event, a mid-call callback), so *DB is an events.JobInserter too.
+func (db *DB) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
+	return db.InTx(ctx, func(tx *Tx) error { return tx.InsertJob(ctx, args, opts) })
+}
+
 // Dialect reports which engine the transaction runs on.
 func (t *Tx) Dialect() Dialect { return t.db.dialect }
 

@@ -15,12 +15,17 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/telgw/telgw/internal/events"
 )
 
 // TestWebhookURLsCannotReachInside: subscriptions to loopback, the cloud metadata address or a
 // name resolving to loopback are refused (400 naming url) unless webhooks.allowPrivate is set.
 func TestWebhookURLsCannotReachInside(t *testing.T) {
-	recv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: time.Second}
+	recv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		events.AnswerValidation(w, body) // the Event Grid handshake of POST /telgw/webhooks
+	}), ReadHeaderTimeout: time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -67,6 +67,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.down && events.AnswerValidation(w, body) {
+		return // the handshake of POST /telgw/webhooks, not an event
+	}
 	if r.down {
 		st := r.status
 		if st == 0 {

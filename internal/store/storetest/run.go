@@ -7,8 +7,8 @@ import (
 )
 
 // Run runs every conformance case against one store dialect: foundation (identities,
-// settings, push devices, jobs), numbers, SMS, SIP and the
-// console's tokens. This package's tests call it once for
+// settings, push devices, jobs), numbers, SMS, SIP, the
+// console's tokens and call deliveries. This package's tests call it once for
 // SQLite and once for PostgreSQL; open returns a fresh, migrated store each call.
 func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Foundation", func(t *testing.T) { Foundation(t, open) })
@@ -16,4 +16,5 @@ func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("SMS", func(t *testing.T) { SMS(t, open) })
 	t.Run("SIP", func(t *testing.T) { SIP(t, open) })
 	t.Run("Console", func(t *testing.T) { Console(t, open) })
+	t.Run("CallEvents", func(t *testing.T) { CallEvents(t, open) })
 }
