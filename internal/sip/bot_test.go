@@ -227,3 +227,24 @@ func TestBotRedirectToPSTN(t *testing.T) {
 		t.Fatalf("cdr %+v", cdr)
 	}
 }
+
+// TestBotCallerCancels: the caller gives up while the app decides (CANCEL, 487); the app's
+// context is then spent. The INVITE's custom headers reach the app in IncomingCall.
+func TestBotCallerCancels(t *testing.T) {
+	e, auto, pub, _ := botEnv(t, envOpts{}, true)
+	icc := make(chan calls.IncomingCall, 1)
+	wait := app(t, pub, func(ic calls.IncomingCall) error { icc <- ic; return nil })
+	e.call(carrierIP, e.scenario("uac_cancel.xml", "Max-Forwards: 70", "Max-Forwards: 70\n      X-MS-Custom-Ticket: 42\n      User-To-User: 56a390f3d2b7310023a2;encoding=hex"),
+		"14155550100", otherNumber)
+	wait()
+	ic := <-icc
+	if ic.CustomContext["X-MS-Custom-Ticket"] != "42" || ic.CustomContext["User-To-User"] != "56a390f3d2b7310023a2;encoding=hex" {
+		t.Fatalf("custom context %v", ic.CustomContext)
+	}
+	if cdr := e.cdrs.wait(t, 1)[0]; cdr.Disposition != "cancelled" || cdr.EndedBy != "caller" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	if err := auto.Reject(context.Background(), ic.IncomingCallContext, calls.RejectBusy); problem.KindOf(err) != problem.KindNotFound {
+		t.Fatalf("reject after cancel: %v", err)
+	}
+}
