@@ -25,6 +25,8 @@ const (
 type Connection struct {
 	// ID is the callConnectionId.
 	ID string
+	// DisplayName is the caller's display name of a call the app placed.
+	DisplayName string
 
 	a           *Automation
 	call        *Call

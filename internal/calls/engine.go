@@ -26,6 +26,9 @@ type AutomationConfig struct {
 	Node string
 	// Logger logs decisions; default discards.
 	Logger *slog.Logger
+	// Numbers tells which numbers are the resource's (createCall's sourceCallerIdNumber must
+	// be one); nil: none is.
+	Numbers Router
 	// DecisionTimeout bounds how long an operation waits for the transport to carry it out
 	// (send the 200, the final response, the BYE). Default 35 s (a 2xx waits up to 32 s for
 	// its ACK, RFC 3261 §13.3.1.4).
@@ -43,6 +46,7 @@ type Automation struct {
 	mu      sync.Mutex
 	waiting map[string]*Incoming   // by serverCallId
 	conns   map[string]*Connection // by callConnectionId
+	dialer  Dialer                 // places calls for createCall; nil until the SIP edge runs
 }
 
 // NewAutomation builds the engine.
