@@ -57,7 +57,8 @@ func botEnv(t *testing.T, o envOpts, publish bool) (*env, *calls.Automation, *fa
 	sippPath(t)
 	pub := &fakePublisher{calls: make(chan calls.IncomingCall, 4)}
 	cbs := &fakeCallbacks{}
-	cfg := calls.AutomationConfig{Callbacks: cbs}
+	numbers := &lazyRouter{}
+	cfg := calls.AutomationConfig{Callbacks: cbs, Numbers: numbers}
 	if publish {
 		cfg.Publisher = pub
 	}
@@ -68,6 +69,7 @@ func botEnv(t *testing.T, o envOpts, publish bool) (*env, *calls.Automation, *fa
 	o.automation = auto
 	o.trunks = append(o.trunks, carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP)))
 	e := newEnv(t, o)
+	numbers.r = e.router
 	e.router.set(ourNumber, calls.BotRoute{URL: appURL})
 	return e, auto, pub, cbs
 }
@@ -246,5 +248,54 @@ func TestBotCallerCancels(t *testing.T) {
 	}
 	if err := auto.Reject(context.Background(), ic.IncomingCallContext, calls.RejectBusy); problem.KindOf(err) != problem.KindNotFound {
 		t.Fatalf("reject after cancel: %v", err)
+	}
+}
+
+// lazyRouter is the env's router once it exists (the engine is built before the env).
+type lazyRouter struct{ r calls.Router }
+
+func (l *lazyRouter) CallRoute(ctx context.Context, e164 string) (calls.Route, error) {
+	return l.r.CallRoute(ctx, e164)
+}
+
+func TestBotCreateCall(t *testing.T) {
+	sippPath(t)
+	const far = "+12025550142"
+	c2Port := freePort(t, carrier2IP)
+	e, auto, _, cbs := botEnv(t, envOpts{
+		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
+		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+	}, true)
+	ctx := context.Background()
+	p := calls.CreateCallParams{Target: calls.Phone(far), SourceCallerID: otherNumber, CallbackURI: appURL, OperationContext: "out"}
+	if _, err := auto.CreateCall(ctx, p); problem.KindOf(err) != problem.KindForbidden {
+		t.Fatalf("caller id not ours: %v", err)
+	}
+	p.SourceCallerID = ourNumber
+	callee := e.start("carrier2", carrier2IP, c2Port, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	conn, err := auto.CreateCall(ctx, p)
+	if err != nil || conn.State != calls.StateConnecting {
+		t.Fatalf("create: %+v %v", conn, err)
+	}
+	eventually(t, "CallConnected", func() bool { return len(cbs.types()) == 1 })
+	if got, err := auto.Connection(ctx, conn.CallConnectionID); err != nil || got.State != calls.StateConnected {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if err := auto.HangUp(ctx, conn.CallConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	callee.wait(t, 20*time.Second)
+	cdr := e.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || cdr.Direction != sip.Outbound || cdr.Trunk != "carrier2" || cdr.From != ourNumber || cdr.To != far || cdr.EndedBy != "caller" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	// No route: CreateCallFailed.
+	p.Target = calls.Phone("+442071838750")
+	if _, err := auto.CreateCall(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "CreateCallFailed", func() bool { return len(cbs.types()) == 3 })
+	if got := cbs.types(); got[1] != "Microsoft.Communication.CallDisconnected" || got[2] != "Microsoft.Communication.CreateCallFailed" {
+		t.Fatalf("callbacks %v", got)
 	}
 }

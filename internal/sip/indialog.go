@@ -383,12 +383,12 @@ func (s *dialogs) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if c.bot {
 		// telgw is the caller's media peer: a refresh or a new address gets the same answer.
 		if off, err := s.parseOffer(req.Body()); err == nil && len(req.Body()) > 0 {
-			c.legA.SetRemote(off.Addr(off.Audio()))
+			c.legFor(side).SetRemote(off.Addr(off.Audio()))
 			c.mu.Lock()
-			c.lastVer[0], c.dir[0] = off.Origin[2], off.Direction(off.Audio())
+			c.lastVer[side], c.dir[side] = off.Origin[2], off.Direction(off.Audio())
 			c.mu.Unlock()
 		}
-		reply(c.lastSent(0))
+		reply(c.lastSent(side))
 		return
 	}
 	if len(req.Body()) == 0 {

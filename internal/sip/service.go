@@ -128,6 +128,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		rejectUnknownSource: *cfg.RejectUnknownSource, users: s.users}
 	s.dlg = &dialogs{callEnv: env, sourceCheck: *cfg.DialogSourceCheck}
 	s.admin = &Admin{cfg: &s.cfg, deps: deps, trunks: s.trunks}
+	if deps.Automation != nil {
+		deps.Automation.SetDialer(s) // apps' calls (createCall) go out through the trunks
+	}
 	if s.udp, s.tcp, err = listenUDPTCP(cfg.Addr); err != nil {
 		return nil, err
 	}
