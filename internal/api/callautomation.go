@@ -31,6 +31,7 @@ type callAutomationHandlers struct {
 // MountCallAutomation serves the ACS Call Automation API (communicationservicescallautomation
 // 2025-05-15) that telgw implements so far:
 //
+//	POST   /calling/callConnections                           CreateCall → 201 (one PSTN target)
 //	POST   /calling/callConnections:answer                    AnswerCall → 200 CallConnectionProperties
 //	POST   /calling/callConnections:reject                    RejectCall → 204
 //	POST   /calling/callConnections:redirect                  RedirectCall → 204
@@ -49,6 +50,7 @@ func (s *Server) MountCallAutomation(a *calls.Automation) {
 	s.cfg.Registry.MustRegister(h.ops)
 	s.authed.Group(func(r chi.Router) {
 		r.Use(APIVersions(CallAutomationAPIVersions...))
+		r.With(h.repeat.middleware).Post("/calling/callConnections", h.count("create", h.create))
 		r.With(h.repeat.middleware).Post("/calling/callConnections:answer", h.count("answer", h.answer))
 		r.With(h.repeat.middleware).Post("/calling/callConnections:reject", h.count("reject", h.reject))
 		r.With(h.repeat.middleware).Post("/calling/callConnections:redirect", h.count("redirect", h.redirect))
@@ -152,13 +154,14 @@ func phone(field, v string) (calls.Participant, error) {
 
 // callConnectionJSON is CallConnectionProperties.
 type callConnectionJSON struct {
-	CallConnectionID    string           `json:"callConnectionId"`
-	ServerCallID        string           `json:"serverCallId"`
-	Targets             []identifierJSON `json:"targets"`
-	CallConnectionState string           `json:"callConnectionState"`
-	CallbackURI         string           `json:"callbackUri,omitempty"`
-	Source              *identifierJSON  `json:"source,omitempty"`
-	CorrelationID       string           `json:"correlationId"`
+	CallConnectionID     string           `json:"callConnectionId"`
+	ServerCallID         string           `json:"serverCallId"`
+	Targets              []identifierJSON `json:"targets"`
+	CallConnectionState  string           `json:"callConnectionState"`
+	CallbackURI          string           `json:"callbackUri,omitempty"`
+	Source               *identifierJSON  `json:"source,omitempty"`
+	SourceCallerIDNumber *phoneIDJSON     `json:"sourceCallerIdNumber,omitempty"`
+	CorrelationID        string           `json:"correlationId"`
 }
 
 func callConnectionOf(p calls.ConnectionProperties) callConnectionJSON {
@@ -212,6 +215,54 @@ func checkCallbackURI(v string) error {
 		return problem.Invalid("callbackUri", "callbackUri must be an absolute http or https URL").WithCode("BadRequest")
 	}
 	return nil
+}
+
+// createCallJSON is CreateCallRequest.
+type createCallJSON struct {
+	Targets              []identifierJSON `json:"targets"`
+	SourceCallerIDNumber *phoneIDJSON     `json:"sourceCallerIdNumber"`
+	SourceDisplayName    string           `json:"sourceDisplayName"`
+	CallbackURI          string           `json:"callbackUri"`
+	OperationContext     string           `json:"operationContext"`
+}
+
+func (h *callAutomationHandlers) create(w http.ResponseWriter, r *http.Request) {
+	var req createCallJSON
+	if err := DecodeJSON(r, &req, false); err != nil {
+		WriteError(w, r, h.s.log, err)
+		return
+	}
+	err := checkCallbackURI(req.CallbackURI)
+	var target calls.Participant
+	switch {
+	case err != nil:
+	case len(req.Targets) == 0:
+		err = problem.Invalid("targets", "targets is required").WithCode("BadRequest")
+	case len(req.Targets) > 1:
+		err = problem.Unsupported("calls to several targets (group calls) are not supported yet").WithCode("NotImplemented")
+	default:
+		target, err = req.Targets[0].participant("targets")
+	}
+	var source string
+	if err == nil && req.SourceCallerIDNumber != nil {
+		var p calls.Participant
+		p, err = phone("sourceCallerIdNumber", req.SourceCallerIDNumber.Value)
+		source = p.ID
+	}
+	var props calls.ConnectionProperties
+	if err == nil {
+		props, err = h.a.CreateCall(r.Context(), calls.CreateCallParams{Target: target, SourceCallerID: source,
+			SourceDisplayName: req.SourceDisplayName, CallbackURI: req.CallbackURI, OperationContext: req.OperationContext})
+	}
+	if err != nil {
+		WriteError(w, r, h.s.log, err)
+		return
+	}
+	out := callConnectionOf(props)
+	if source != "" {
+		out.SourceCallerIDNumber = &phoneIDJSON{Value: source}
+	}
+	WriteJSON(w, http.StatusCreated, out)
 }
 
 type rejectCallJSON struct {

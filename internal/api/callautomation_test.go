@@ -109,11 +109,14 @@ func automationServer(t *testing.T) (*calls.Automation, capturePublisher, *captu
 	pub := capturePublisher{ch: make(chan calls.IncomingCall, 4)}
 	cbs := &captureCallbacks{}
 	reg := prometheus.NewRegistry()
-	a, err := calls.NewAutomation(calls.AutomationConfig{Publisher: pub, Callbacks: cbs,
+	a, err := calls.NewAutomation(calls.AutomationConfig{Publisher: pub, Callbacks: cbs, Numbers: ownNumbers{"+14155550100"},
 		Keys: func() [][]byte { return [][]byte{calls.CallContextKey(testKey)} }})
 	if err != nil {
 		t.Fatal(err)
 	}
+	d := &fakeDialer{}
+	a.SetDialer(d)
+	t.Cleanup(d.wg.Wait)
 	s := New(Config{Registry: reg, Verifier: &Verifier{Keys: func() [][]byte { return [][]byte{testKey} }, Skew: 15 * time.Minute}})
 	s.MountCallAutomation(a)
 	srv := httptest.NewServer(s)
@@ -332,4 +335,64 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 		}
 	}
 	return sum
+}
+
+// ownNumbers are the resource's numbers.
+type ownNumbers []string
+
+func (o ownNumbers) CallRoute(_ context.Context, e164 string) (calls.Route, error) {
+	for _, n := range o {
+		if n == e164 {
+			return calls.BotRoute{URL: "http://app.example/cb"}, nil
+		}
+	}
+	return nil, calls.ErrUnknownNumber
+}
+
+// fakeDialer is the SIP edge placing apps' calls (its own tests use SIPp): every call is
+// answered at once and lasts until the app hangs up.
+type fakeDialer struct{ wg sync.WaitGroup }
+
+func (d *fakeDialer) Dial(conn *calls.Connection) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		conn.Connected()
+		select {
+		case <-conn.HangupRequested():
+		case <-time.After(5 * time.Second):
+		}
+		conn.Disconnected(calls.ResultInformation{Code: 200})
+	}()
+}
+
+func TestCallAutomationCreateCall(t *testing.T) {
+	t.Parallel()
+	_, _, _, srv, _ := automationServer(t)
+	const target = `{"kind":"phoneNumber","phoneNumber":{"value":"+12025550142"}}`
+	for _, tc := range []struct {
+		name, body string
+		code       int
+	}{
+		{"caller id not ours", `{"targets":[` + target + `],"sourceCallerIdNumber":{"value":"+12125550199"},"callbackUri":"https://app.example/cb"}`, 403},
+		{"no caller id", `{"targets":[` + target + `],"callbackUri":"https://app.example/cb"}`, 400},
+		{"no targets", `{"targets":[],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
+		{"group call", `{"targets":[` + target + `,` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 501},
+		{"user", `{"targets":[{"communicationUser":{"id":"8:acs:r_u"}}],"callbackUri":"https://app.example/cb"}`, 501},
+		{"no callback", `{"targets":[` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"}}`, 400},
+	} {
+		var e ErrorBody
+		if code := call(t, srv, "POST", "/calling/callConnections"+caVersion, tc.body, true, &e); code != tc.code || e.Error.Code == "" {
+			t.Errorf("%s: %d %+v, want %d", tc.name, code, e, tc.code)
+		}
+	}
+	var conn callConnectionJSON
+	body := `{"targets":[` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"},"sourceDisplayName":"Bot","callbackUri":"https://app.example/cb","operationContext":"out"}`
+	if code := call(t, srv, "POST", "/calling/callConnections?api-version=2026-03-12", body, true, &conn); code != 201 || conn.CallConnectionID == "" ||
+		conn.SourceCallerIDNumber == nil || conn.SourceCallerIDNumber.Value != "+14155550100" || len(conn.Targets) != 1 || conn.Targets[0].PhoneNumber.Value != "+12025550142" {
+		t.Fatalf("create: %d %+v", code, conn)
+	}
+	if code := call(t, srv, "DELETE", "/calling/callConnections/"+conn.CallConnectionID+caVersion, "", true, nil); code != 204 {
+		t.Fatalf("hang up: %d", code)
+	}
 }

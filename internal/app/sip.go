@@ -62,6 +62,7 @@ func (a *App) callAutomation() (*calls.Automation, error) {
 		k := a.Keys.Current()
 		return [][]byte{calls.CallContextKey(k.Primary), calls.CallContextKey(k.Secondary)}
 	}
+	cfg.Numbers = a.callRouter() // createCall's caller id must be one of this resource's numbers
 	cfg.Logger = a.Log.With("component", "callautomation")
 	return calls.NewAutomation(cfg)
 }

@@ -41,3 +41,9 @@ test('operations on an unknown call connection are 404', async () => {
   r = await status(conn.hangUp(true)); // terminate
   assert.equal(r.code, 404, JSON.stringify(r));
 });
+
+test('createCall with a caller id the resource does not own is 403', async () => {
+  const invite = { targetParticipant: { phoneNumber: '+12025550142' }, sourceCallIdNumber: { phoneNumber: '+12125550199' } };
+  const r = await status(client.createCall(invite, 'http://127.0.0.1:9/callbacks'));
+  assert.equal(r.code, 403, JSON.stringify(r));
+});
