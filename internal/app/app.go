@@ -24,6 +24,7 @@ import (
 	"github.com/telgw/telgw/config"
 	"github.com/telgw/telgw/internal/api"
 	"github.com/telgw/telgw/internal/buildinfo"
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/jobs"
@@ -49,10 +50,12 @@ type App struct {
 	Registry *prometheus.Registry
 	TURN     *turn.Server
 	// SIP is the SIP service; Users what it needs to serve WebRTC users.
-	SIP     *sip.Service
-	Users   *sip.Users
-	Push    *push.Service
-	Numbers *numbers.Service
+	SIP   *sip.Service
+	Users *sip.Users
+	// Automation is the Call Automation engine (calls to bot-routed numbers; setupSIP).
+	Automation *calls.Automation
+	Push       *push.Service
+	Numbers    *numbers.Service
 	// SMS and Webhooks are the SMS service and the webhook dispatcher (setupSMS).
 	SMS      *sms.Service
 	Webhooks *events.Dispatcher

@@ -41,6 +41,10 @@ type call struct {
 	webSide   int
 	webAnswer []byte
 
+	// bot is set for a call an app controls (Call Automation, bot.go): its media ends at
+	// telgw, there is no callee dialog (b is nil).
+	bot bool
+
 	mu      sync.Mutex // guards b, bID, dlg, last*, ackBody
 	b       *sipgo.DialogClientSession
 	bID     string
@@ -188,6 +192,9 @@ func (s *b2bua) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *
 	switch r := route.(type) {
 	case UserRoute:
 		s.users.inbound(c, req, tx, r.User)
+		return
+	case calls.BotRoute:
+		s.bot(c, req, tx, r)
 		return
 	case SIPRoute:
 		var u sip.Uri

@@ -39,7 +39,8 @@ type callEnv struct {
 	table   *callTable
 	trunks  *trunkTable // outbound routes (routeOut) and trunk slots
 	cdrs    calls.CDRSink
-	users   *Users // WebRTC users (fork); nil when not served
+	users   *Users            // WebRTC users (fork); nil when not served
+	bots    *calls.Automation // Call Automation: calls to bot-routed numbers; nil: answered 480
 }
 
 // stop is cancelled when the service stops: calls hang up.

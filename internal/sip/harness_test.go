@@ -22,6 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/sip"
 )
 
@@ -151,6 +152,8 @@ type envOpts struct {
 	tweak   func(*sip.Config)
 	users   *sip.Users
 	verbose bool
+	// automation hands calls to bot-routed numbers to apps (bot_test.go).
+	automation *calls.Automation
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -169,7 +172,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.tweak != nil {
 		o.tweak(&cfg)
 	}
-	deps := sip.Deps{Router: e.router, CDRs: e.cdrs, Users: o.users}
+	deps := sip.Deps{Router: e.router, CDRs: e.cdrs, Users: o.users, Automation: o.automation}
 	if o.creds != nil {
 		deps.Credentials = o.creds
 	}

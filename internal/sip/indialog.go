@@ -323,6 +323,10 @@ func (s *dialogs) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 491, "Request Pending")
 		return
 	}
+	if c.bot {
+		respond(tx, req, 200, "OK") // no other leg; DTMF for apps comes with part 2
+		return
+	}
 	other := 1 - ref.side
 	out := sip.NewRequest(req.Method, c.remoteTarget(other))
 	if ct := req.ContentType(); ct != nil {
@@ -376,6 +380,17 @@ func (s *dialogs) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	reply := func(body []byte) { s.answerReinvite(req, tx, body) }
+	if c.bot {
+		// telgw is the caller's media peer: a refresh or a new address gets the same answer.
+		if off, err := s.parseOffer(req.Body()); err == nil && len(req.Body()) > 0 {
+			c.legFor(side).SetRemote(off.Addr(off.Audio()))
+			c.mu.Lock()
+			c.lastVer[side], c.dir[side] = off.Origin[2], off.Direction(off.Audio())
+			c.mu.Unlock()
+		}
+		reply(c.lastSent(side))
+		return
+	}
 	if len(req.Body()) == 0 {
 		// No offer: telgw offers what it last sent (RFC 3261 §14.2 with RFC 3264 §8).
 		reply(c.lastSent(side))

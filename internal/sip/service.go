@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/sip/digest"
 )
 
@@ -30,6 +31,9 @@ type Deps struct {
 	// Users, when set, serves WebRTC users: REGISTER, calls to numbers routed to a user and
 	// calls out from a user's device (SIP over WebSocket, RFC 7118).
 	Users *Users
+	// Automation, when set, hands calls to bot-routed numbers to apps (Call Automation);
+	// without it (or without its publisher) they are answered 480.
+	Automation *calls.Automation
 }
 
 // Service is the SIP user agent: it owns the listeners and sipgo's stack and hands each request
@@ -117,13 +121,16 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.trunks.set(cfg.Trunks, cfg.Routes)
 	s.conns = newConnGuard(&s.cfg, s.log, s.m, s.trunks, s.table)
 	env := &callEnv{log: s.log, m: s.m, dialogs: s.sc.dialogs, relay: relay, media: relayMedia{relay}, table: s.table,
-		trunks: s.trunks, cdrs: deps.CDRs, users: deps.Users,
+		trunks: s.trunks, cdrs: deps.CDRs, users: deps.Users, bots: deps.Automation,
 		cfg: callConfig{Host: cfg.Host, SessionExpires: cfg.SessionExpires, FailoverTimeout: cfg.FailoverTimeout, RingTimeout: cfg.RingTimeout, Codecs: cfg.Codecs}}
 	s.users = &userSide{callEnv: env}
 	s.b2b = &b2bua{callEnv: env, router: deps.Router, creds: deps.Credentials, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
 		rejectUnknownSource: *cfg.RejectUnknownSource, users: s.users}
 	s.dlg = &dialogs{callEnv: env, sourceCheck: *cfg.DialogSourceCheck}
 	s.admin = &Admin{cfg: &s.cfg, deps: deps, trunks: s.trunks}
+	if deps.Automation != nil {
+		deps.Automation.SetDialer(s) // apps' calls (createCall) go out through the trunks
+	}
 	if s.udp, s.tcp, err = listenUDPTCP(cfg.Addr); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,196 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/sip/sdp"
+)
+
+// Dial implements calls.Dialer: it places an app's call (createCall) out through the SIP
+// routes, in the background.
+func (s *Service) Dial(conn *calls.Connection) { go s.b2b.originate(conn) }
+
+var _ calls.Dialer = (*Service)(nil)
+
+// originate places an app's call to a phone number: telgw is the caller (UAC) with its own
+// media (a sink for now), trying the trunks of the first matching route in order. The app
+// hears CallConnected when the callee answers, CreateCallFailed when nobody does, and
+// CallDisconnected when the call ends.
+func (s *b2bua) originate(conn *calls.Connection) {
+	cc := conn.Call()
+	if !s.table.begin() {
+		conn.Failed(calls.ResultInformation{Code: 503, Message: "telgw is shutting down."})
+		return
+	}
+	defer s.table.done()
+	c := &call{env: s.callEnv, id: cc.ID, cc: cc, ended: make(chan struct{}), ackBody: make(chan []byte, 1), bot: true}
+	defer func() { s.table.unregister(c.bIDLocked()) }()
+	log := s.log.With("call_id", c.id, "number", cc.To())
+	called := cc.To()
+	trunks := s.trunks.outbound(called)
+	if len(trunks) == 0 {
+		log.Info("no outbound route for an app's call")
+		conn.Failed(calls.ResultInformation{Code: 404, Message: "No route reaches " + called + "."})
+		c.finish(404, nil)
+		return
+	}
+	var err error
+	if c.legB, err = s.relay.NewUDPLeg(); err != nil {
+		log.Error("no media ports", "err", err)
+		conn.Failed(calls.ResultInformation{Code: 503, Message: "No media ports."})
+		c.finish(503, nil)
+		return
+	}
+	defer c.legB.Close()
+	offer, err := sdp.Parse(plainOffer("PCMU", 0, 101))
+	if err != nil {
+		panic(err) // a constant
+	}
+	body := c.anchored(offer, c.legB, 1)
+	code, reason := 503, "Service Unavailable"
+	var last *sip.Response
+	for _, t := range trunkTargets(trunks, called, cc.From()) {
+		if !t.trunk.up.Load() || !t.trunk.acquire() {
+			continue
+		}
+		c.cc.SetTrunk(t.trunk.Name)
+		res, err := c.originateAttempt(conn, t, body)
+		if err == nil {
+			c.trunk = t.trunk
+			c.talkBot(conn, res)
+			t.trunk.release()
+			return
+		}
+		t.trunk.release()
+		var dr *sipgo.ErrDialogResponse
+		switch {
+		case errors.As(err, &dr):
+			code, reason, last = dr.Res.StatusCode, dr.Res.Reason, dr.Res
+		case errors.Is(err, errCallerCancel):
+			code, reason, last = 487, "Request Terminated", nil
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errRingTimeout):
+			code, reason, last = 480, "Temporarily Unavailable", nil
+		default:
+			code, reason, last = 408, "Request Timeout", nil
+			log.Info("app's call attempt failed", "trunk", t.trunk.Name, "err", err)
+		}
+		s.m.attempt.WithLabelValues(t.trunk.Name, resultClass(code, err)).Inc()
+		if code == 487 || !failover(code) {
+			break
+		}
+	}
+	conn.Failed(calls.ResultInformation{Code: code, Message: reason})
+	c.finish(code, last)
+}
+
+// originateAttempt sends the INVITE with body to t and waits for the callee's final response;
+// the app hanging up meanwhile cancels it (RFC 3261 §9.1), and so does the ring timeout.
+func (c *call) originateAttempt(conn *calls.Connection, t target, body []byte) (*sip.Response, error) {
+	s := c.env
+	inv := sip.NewRequest(sip.INVITE, t.uri)
+	if tp, ok := t.uri.UriParams.Get("transport"); ok && tp != "" {
+		inv.SetTransport(strings.ToUpper(tp))
+	}
+	from := sip.FromHeader{DisplayName: conn.DisplayName, Address: sip.Uri{Scheme: "sip", User: t.fromUser, Host: s.cfg.Host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	inv.AppendHeader(&from)
+	toURI := t.uri
+	toURI.UriParams = nil
+	inv.AppendHeader(&sip.ToHeader{Address: toURI, Params: sip.NewParams()})
+	mf := sip.MaxForwardsHeader(70)
+	inv.AppendHeader(&mf)
+	inv.AppendHeader(sip.NewHeader("Allow", allowed))
+	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	inv.SetBody(body)
+	ctx, cancel := context.WithCancelCause(s.stop())
+	defer cancel(nil)
+	bs, err := s.dialogs[strings.ToLower(inv.Transport())].WriteInvite(ctx, inv)
+	if err != nil {
+		return nil, fmt.Errorf("send invite: %w", err)
+	}
+	c.mu.Lock()
+	old := c.bID
+	c.b, c.bID = bs, bs.InviteRequest.CallID().Value()
+	c.dlg[1] = peerDialog{callID: c.bID, local: fromTag(bs.InviteRequest.From())}
+	c.mu.Unlock()
+	c.cc.SetCallee(calls.Leg{ID: c.bID, Kind: calls.LegCarrier, Participant: calls.Phone(c.cc.To()), Trunk: t.trunk.Name})
+	s.table.unregister(old)
+	s.table.register(c.bID, c, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		ring := time.NewTimer(s.cfg.RingTimeout)
+		defer ring.Stop()
+		select {
+		case <-done:
+		case <-conn.HangupRequested():
+			cancel(errCallerCancel)
+		case <-ring.C:
+			cancel(errRingTimeout)
+		}
+	}()
+	err = bs.WaitAnswer(ctx, sipgo.AnswerOptions{Username: t.trunk.Username, Password: t.trunk.Password, OnResponse: func(res *sip.Response) error {
+		if res.IsSuccess() {
+			c.confirmB(res, inv.Transport(), t.trunk)
+		}
+		if res.StatusCode > 100 && res.StatusCode < 200 {
+			c.cc.Ring(time.Now())
+		}
+		return nil
+	}})
+	if err == nil {
+		return bs.InviteResponse, nil
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, errCallerCancel) || errors.Is(cause, errRingTimeout) {
+		return nil, cause
+	}
+	return nil, err
+}
+
+// talkBot completes an app's answered call (the callee's answer, the ACK) and holds it until
+// the callee or the app hangs up.
+func (c *call) talkBot(conn *calls.Connection, res *sip.Response) {
+	s := c.env
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+	defer cancel()
+	_, err := c.acceptAnswer(res.Body())
+	_ = c.b.Ack(ctx)
+	if err != nil {
+		s.log.Info("callee's answer not acceptable", "call_id", c.id, "err", err)
+		_ = c.b.Bye(ctx)
+		conn.Failed(calls.ResultInformation{Code: 488, Message: "The callee's media is not acceptable."})
+		c.finish(488, nil)
+		return
+	}
+	c.cc.Answer(time.Now())
+	c.answered.Store(true)
+	go sink(c.legB)
+	conn.Connected()
+	ri := calls.ResultInformation{Code: 200}
+	select {
+	case <-c.ended:
+		ri.Message = "The callee hung up."
+	case <-conn.HangupRequested():
+		c.end(calls.EndedByCaller)
+		ri.Message = "The app hung up."
+	case <-s.stop().Done():
+		c.end(calls.EndedBySystem)
+		ri.Message = "telgw is shutting down."
+	}
+	if c.endedBy != calls.EndedByCallee {
+		bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = c.b.Bye(bctx)
+		bcancel()
+	}
+	c.cc.SetEndedBy(c.endedBy)
+	conn.Disconnected(ri)
+	c.finish(200, nil)
+}
