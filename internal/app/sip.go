@@ -53,10 +53,14 @@ func (a *App) callRouter() calls.NumberRouter {
 // they do, no app hears of calls and calls to bot-routed numbers are answered 480, as before.
 func (a *App) callAutomation() (*calls.Automation, error) {
 	var cfg calls.AutomationConfig
-	if a.Webhooks != nil {
-		var hooks any = a.Webhooks
-		cfg.Publisher, _ = hooks.(calls.IncomingCallPublisher)
-		cfg.Callbacks, _ = hooks.(calls.Callbacks)
+	// The events side (setupCallEvents): IncomingCall to Event Grid webhooks, mid-call events
+	// to apps' callbackUri signed with the callback key. Without a publisher a bot-routed call
+	// is answered 480.
+	if a.IncomingCalls != nil {
+		cfg.Publisher = a.IncomingCalls
+	}
+	if a.Callbacks != nil {
+		cfg.Callbacks = a.Callbacks
 	}
 	cfg.Keys = func() [][]byte {
 		k := a.Keys.Current()
