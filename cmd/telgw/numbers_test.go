@@ -41,24 +41,7 @@ func numbersAssign(t *testing.T, o store.Options) {
 	if err := db.IdentityCreate(ctx, identity.Identity{ID: alice, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	svc := numbers.New(numbers.Config{Store: db})
-	if _, err := svc.ImportRange(ctx, "+14252000000:+14252000001", numbers.ImportInput{}); err != nil {
-		t.Fatal(err)
-	}
-	qty := 1
-	se, op, err := svc.Search(ctx, numbers.SearchRequest{CountryCode: "US", Type: "geographic", Assignment: "application",
-		Calling: "inbound+outbound", SMS: "inbound+outbound", Quantity: &qty})
-	if err != nil || op.Status != numbers.OpSucceeded {
-		t.Fatalf("search: %+v %v", op, err)
-	}
-	if op, err := svc.Purchase(ctx, se.ID); err != nil || op.Status != numbers.OpSucceeded {
-		t.Fatalf("purchase: %+v %v", op, err)
-	}
-	bought := string(se.Numbers[0])
-	unsold := "+14252000000"
-	if bought == unsold {
-		unsold = "+14252000001"
-	}
+	svc, bought, unsold := buyOneOfTwo(ctx, t, db)
 
 	cli := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
@@ -101,4 +84,29 @@ func numbersAssign(t *testing.T, o store.Options) {
 	if got, err := svc.UserNumber(ctx, alice); err == nil {
 		t.Fatalf("after unassign: %q", got)
 	}
+}
+
+// buyOneOfTwo imports +14252000000 and +14252000001 and buys one of them (search, purchase):
+// it returns the numbers service, the bought number and the unsold one.
+func buyOneOfTwo(ctx context.Context, t *testing.T, db *store.DB) (*numbers.Service, string, string) {
+	t.Helper()
+	svc := numbers.New(numbers.Config{Store: db})
+	if _, err := svc.ImportRange(ctx, "+14252000000:+14252000001", numbers.ImportInput{}); err != nil {
+		t.Fatal(err)
+	}
+	qty := 1
+	se, op, err := svc.Search(ctx, numbers.SearchRequest{CountryCode: "US", Type: "geographic", Assignment: "application",
+		Calling: "inbound+outbound", SMS: "inbound+outbound", Quantity: &qty})
+	if err != nil || op.Status != numbers.OpSucceeded {
+		t.Fatalf("search: %+v %v", op, err)
+	}
+	if op, err := svc.Purchase(ctx, se.ID); err != nil || op.Status != numbers.OpSucceeded {
+		t.Fatalf("purchase: %+v %v", op, err)
+	}
+	bought := string(se.Numbers[0])
+	unsold := "+14252000000"
+	if bought == unsold {
+		unsold = "+14252000001"
+	}
+	return svc, bought, unsold
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/telgw/telgw/internal/calls"
-	"github.com/telgw/telgw/internal/numbers"
 	"github.com/telgw/telgw/internal/store"
 )
 
@@ -29,24 +28,7 @@ func TestSIPCredentialsRealm(t *testing.T) {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	svc := numbers.New(numbers.Config{Store: db})
-	if _, err := svc.ImportRange(ctx, "+14252000000:+14252000001", numbers.ImportInput{}); err != nil {
-		t.Fatal(err)
-	}
-	qty := 1
-	se, op, err := svc.Search(ctx, numbers.SearchRequest{CountryCode: "US", Type: "geographic", Assignment: "application",
-		Calling: "inbound+outbound", SMS: "inbound+outbound", Quantity: &qty})
-	if err != nil || op.Status != numbers.OpSucceeded {
-		t.Fatalf("search: %+v %v", op, err)
-	}
-	if op, err := svc.Purchase(ctx, se.ID); err != nil || op.Status != numbers.OpSucceeded {
-		t.Fatalf("purchase: %+v %v", op, err)
-	}
-	bought := string(se.Numbers[0])
-	unsold := "+14252000000"
-	if bought == unsold {
-		unsold = "+14252000001"
-	}
+	_, bought, unsold := buyOneOfTwo(ctx, t, db)
 	cli := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
 		code := run(append([]string{"sip", "credentials"}, args...), &out, &errOut)

@@ -252,27 +252,11 @@ func newSigningKeyPEM() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return "", err
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
+	return pkcs8PEM(k)
 }
 
 func parseSigningKey(text string) (*ecdsa.PrivateKey, error) {
-	blk, _ := pem.Decode([]byte(text))
-	if blk == nil {
-		return nil, errors.New("token signing key: not PEM")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("token signing key: %w", err)
-	}
-	ek, ok := k.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("token signing key: not ECDSA")
-	}
-	return ek, nil
+	return parsePKCS8[*ecdsa.PrivateKey]("token signing key", "ECDSA", text)
 }
 
 // newCallbackKeyPEM generates the callback signing key: RSA 2048, PKCS#8 PEM.
@@ -281,6 +265,15 @@ func newCallbackKeyPEM() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return pkcs8PEM(k)
+}
+
+func parseCallbackKey(text string) (*rsa.PrivateKey, error) {
+	return parsePKCS8[*rsa.PrivateKey]("callback signing key", "RSA", text)
+}
+
+// pkcs8PEM is a private key as the store keeps it: PKCS#8 in a "PRIVATE KEY" PEM block.
+func pkcs8PEM(k any) (string, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		return "", err
@@ -288,20 +281,22 @@ func newCallbackKeyPEM() (string, error) {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
 }
 
-func parseCallbackKey(text string) (*rsa.PrivateKey, error) {
+// parsePKCS8 reads a pkcs8PEM key that must be of type T (alg names it in errors).
+func parsePKCS8[T any](what, alg, text string) (T, error) {
+	var zero T
 	blk, _ := pem.Decode([]byte(text))
 	if blk == nil {
-		return nil, errors.New("callback signing key: not PEM")
+		return zero, errors.New(what + ": not PEM")
 	}
 	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("callback signing key: %w", err)
+		return zero, fmt.Errorf("%s: %w", what, err)
 	}
-	rk, ok := k.(*rsa.PrivateKey)
+	tk, ok := k.(T)
 	if !ok {
-		return nil, errors.New("callback signing key: not RSA")
+		return zero, errors.New(what + ": not " + alg)
 	}
-	return rk, nil
+	return tk, nil
 }
 
 func keyID(pub any) string {

@@ -48,13 +48,7 @@ func ICEHandler(v TokenVerifier, src ICESource, log *slog.Logger) http.Handler {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", "GET")
-			jsonError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
-			return
-		}
-		claims, ok := voipUser(w, r, v, log)
+		claims, ok := voipGet(w, r, v, log)
 		if !ok {
 			return
 		}
@@ -112,4 +106,16 @@ func jsonError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// voipGet starts a user's GET endpoint: no caching, GET only (405 otherwise), and the voip
+// user of the request's Bearer token (voipUser answers 401/403 itself).
+func voipGet(w http.ResponseWriter, r *http.Request, v TokenVerifier, log *slog.Logger) (identity.Claims, bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		jsonError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
+		return identity.Claims{}, false
+	}
+	return voipUser(w, r, v, log)
 }

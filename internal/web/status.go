@@ -38,13 +38,7 @@ func StatusHandler(v TokenVerifier, src StatusSource, log *slog.Logger) http.Han
 		log = slog.New(slog.DiscardHandler)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		if r.Method != http.MethodGet {
-			w.Header().Set("Allow", "GET")
-			jsonError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use GET")
-			return
-		}
-		claims, ok := voipUser(w, r, v, log)
+		claims, ok := voipGet(w, r, v, log)
 		if !ok {
 			return
 		}
