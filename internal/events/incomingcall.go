@@ -132,6 +132,10 @@ type IncomingCalls struct {
 
 var _ calls.IncomingCallPublisher = (*IncomingCalls)(nil)
 
+// ErrNoSubscriber: no webhook is subscribed to the IncomingCall of this number, so no app can
+// answer it; the caller is refused at once rather than left ringing for nobody.
+var ErrNoSubscriber = errors.New("no webhook is subscribed to this number's IncomingCall events")
+
 // directTimeout bounds the direct first attempt; a slower subscriber is retried from the
 // queue.
 const directTimeout = 3 * time.Second
@@ -158,14 +162,21 @@ func (p *IncomingCalls) PublishIncomingCall(ctx context.Context, ic calls.Incomi
 	}
 	expires := at.Add(maxAge)
 	if p.QueueOnly {
-		if _, err := p.Dispatcher.publishUrgent(ctx, p.Jobs, expires, ev); err != nil {
+		n, err := p.Dispatcher.publishUrgent(ctx, p.Jobs, expires, ev)
+		if err != nil {
 			return fmt.Errorf("publish incoming call %s: %w", ic.ServerCallID, err)
+		}
+		if n == 0 {
+			return ErrNoSubscriber
 		}
 		return nil
 	}
 	args, err := p.Dispatcher.jobs([]Event{ev})
 	if err != nil {
 		return fmt.Errorf("incoming call event: %w", err)
+	}
+	if len(args) == 0 {
+		return ErrNoSubscriber
 	}
 	for _, a := range args {
 		a.ExpiresAt = expires.UTC()

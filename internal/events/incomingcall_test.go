@@ -113,6 +113,25 @@ func TestIncomingCallDirectFirst(t *testing.T) {
 	}
 }
 
+// TestIncomingCallWithoutSubscriber: with no webhook subscribed to the number's IncomingCall,
+// publishing fails at once (the caller is refused instead of ringing for nobody).
+func TestIncomingCallWithoutSubscriber(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &memStore{}
+	_ = st.SubscriptionPut(ctx, Subscription{ID: "sms", URL: "https://example.com/sms", EventTypes: []string{TypeSMSReceived}})
+	d := NewDispatcher(Config{Store: st})
+	if err := d.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, queueOnly := range []bool{false, true} {
+		p := &IncomingCalls{Dispatcher: d, Jobs: &lockedTx{}, QueueOnly: queueOnly}
+		if err := p.PublishIncomingCall(ctx, testIncomingCall); !errors.Is(err, ErrNoSubscriber) {
+			t.Fatalf("queueOnly %v: %v, want ErrNoSubscriber", queueOnly, err)
+		}
+	}
+}
+
 type lockedTx struct {
 	mu sync.Mutex
 	optsTx
