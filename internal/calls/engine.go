@@ -340,8 +340,9 @@ func (a *Automation) Reject(ctx context.Context, incomingCallContext string, rea
 	return a.decide(ctx, incomingCallContext, &Decision{Kind: DecideReject, SIPCode: code, Reason: phrase})
 }
 
-// Redirect sends a waiting call on to target (a phone number out through the SIP routes). A
-// target no route reaches is refused and the call keeps waiting.
+// Redirect sends a waiting call on to target: a phone number out through the SIP routes, or a
+// communication user (the caller rings the user's registered WebRTC devices; the first to
+// answer wins). A phone number no route reaches is refused and the call keeps waiting.
 func (a *Automation) Redirect(ctx context.Context, incomingCallContext string, target Participant) (err error) {
 	if incomingCallContext == "" {
 		return problem.Invalid("incomingCallContext", "incomingCallContext is required").WithCode("BadRequest")
@@ -349,7 +350,9 @@ func (a *Automation) Redirect(ctx context.Context, incomingCallContext string, t
 	switch target.Kind {
 	case PhoneNumber:
 	case CommunicationUser:
-		return problem.Unsupported("redirecting to a communication user is not supported yet").WithCode("NotImplemented")
+		if target.ID == "" {
+			return problem.Invalid("target", "the communication user's id is required").WithCode("BadRequest")
+		}
 	default:
 		return problem.Invalid("target", "target must be a phone number or a communication user").WithCode("BadRequest")
 	}

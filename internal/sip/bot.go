@@ -98,6 +98,16 @@ func (s *b2bua) bot(c *call, req *sip.Request, tx sip.ServerTransaction, r calls
 				d.Done(nil)
 				return
 			case calls.DecideRedirect:
+				if d.Target.Kind == calls.CommunicationUser {
+					if s.callEnv.users == nil || s.callEnv.users.Engine == nil {
+						d.Done(fmt.Errorf("redirect to a user: WebRTC users are not served: %w", calls.ErrUnavailable))
+						continue
+					}
+					d.Done(nil)
+					closeA = false
+					c.redirectUser(offer, d.Target)
+					return
+				}
 				called := d.Target.ID
 				trunks := s.trunks.outbound(called)
 				if len(trunks) == 0 {

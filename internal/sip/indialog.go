@@ -116,23 +116,43 @@ func (c *call) talk(res *sip.Response) {
 		go c.refresher(se)
 	}
 	// A WebRTC leg that fails (ICE or DTLS never completed or broke, consent lost, no media)
-	// closes itself: that ends the call too.
-	var webDone <-chan struct{}
-	if c.web != nil {
-		webDone = c.web.Done()
-	}
-	select {
-	case <-c.ended:
-	case <-c.br.Done():
-		c.end("media-timeout")
-	case <-webDone:
-		c.end("media-timeout")
-	case <-s.stop().Done():
-		c.end("system")
+	// closes itself: that ends the call too, unless a transfer (refer.go) replaced it.
+	for held := true; held; {
+		webDone, moved := c.watchLegs()
+		select {
+		case <-c.ended:
+			held = false
+		case <-c.br.Done():
+			c.end("media-timeout")
+			held = false
+		case <-webDone:
+			if now, _ := c.watchLegs(); now == webDone {
+				c.end("media-timeout")
+				held = false
+			}
+		case <-moved:
+		case <-s.stop().Done():
+			c.end("system")
+			held = false
+		}
 	}
 	c.hangup(context.Background())
 	c.cc.SetEndedBy(c.endedBy)
 	c.finish(200, nil)
+}
+
+// watchLegs is what talk watches of the legs now: the WebRTC leg's end (nil: none) and the
+// signal that a transfer changed a leg.
+func (c *call) watchLegs() (web <-chan struct{}, moved <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.moved == nil {
+		c.moved = make(chan struct{})
+	}
+	if c.web != nil {
+		web = c.web.Done()
+	}
+	return web, c.moved
 }
 
 // cancelled handles a caller that went away (CANCEL, no ACK) while telgw was answering it, or
@@ -268,7 +288,8 @@ func (c *call) sendReinvite(side int, body []byte) (*sip.Response, error) {
 // INFO (relayed).
 type dialogs struct {
 	*callEnv
-	sourceCheck bool // Config.DialogSourceCheck
+	sourceCheck bool   // Config.DialogSourceCheck
+	router      Router // where a REFER's target number goes (refer.go)
 }
 
 func (s *dialogs) onAck(req *sip.Request, tx sip.ServerTransaction) {
@@ -294,6 +315,16 @@ func (s *dialogs) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := ref.c
+	if ref.side == 2 {
+		// The transferor's BYE (refer.go), crossing telgw's: the call goes on.
+		c.mu.Lock()
+		gone := c.gone
+		c.mu.Unlock()
+		if gone == nil || gone.ReadBye(req, tx) != nil {
+			respond(tx, req, 200, "OK")
+		}
+		return
+	}
 	if ref.side == 0 {
 		// Mark the end first: ReadBye wakes a 2xx still waiting for an ACK the BYE overtook.
 		c.end("caller")
