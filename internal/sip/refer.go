@@ -100,10 +100,8 @@ func parseReferTo(values []string) (referTarget, error) {
 	case "sip", "sips":
 		digits = u.User
 	case "tel":
-		digits = u.Host
-		if digits == "" {
-			digits = u.User
-		}
+		// RFC 3966: tel:+1-212-555-0123;params (sipgo keeps a tel URI's text whole).
+		digits, _, _ = strings.Cut(u.String()[len("tel:"):], ";")
 	default:
 		return referTarget{}, errReferSyntax
 	}
