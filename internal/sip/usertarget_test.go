@@ -1,0 +1,155 @@
+package sip_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/telgw/telgw/internal/bridge/webrtc"
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/registrar"
+	"github.com/telgw/telgw/internal/sip"
+	"github.com/telgw/telgw/internal/sipws"
+)
+
+// userBotEnv serves WebRTC users (alice has ourNumber) and hands calls to bot-routed numbers
+// to the test, the app: a carrier trunk carrier1; ourNumber routed to the app.
+func userBotEnv(t *testing.T) (*userEnv, *calls.Automation, *fakePublisher, *fakeCallbacks) {
+	t.Helper()
+	sippPath(t)
+	checkSockets(t)
+	pub := &fakePublisher{calls: make(chan calls.IncomingCall, 4)}
+	cbs := &fakeCallbacks{}
+	numbers := &lazyRouter{}
+	auto, err := calls.NewAutomation(calls.AutomationConfig{Callbacks: cbs, Numbers: numbers, Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	eng, err := webrtc.NewEngine(webrtc.Config{IncludeLoopback: true, IPs: []string{"127.0.0.1"}, ConnectTimeout: 10 * time.Second}, quiet, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ue := &userEnv{notified: make(chan string, 4), eng: eng}
+	loc := registrar.NewLocation(nil)
+	ue.loc = loc
+	ue.users = &sip.Users{
+		Registrar: &registrar.Registrar{Auth: registrar.NewAuthenticator(tokens{}, []byte("secret")), Location: loc},
+		Engine:    eng,
+		Number: func(_ context.Context, user string) (string, error) {
+			if user == alice {
+				return ourNumber, nil
+			}
+			return "", errors.New("no number")
+		},
+		Notify: func(_ context.Context, user, _, _, _ string) { ue.notified <- user },
+	}
+	ue.env = newEnv(t, envOpts{trunks: []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP))}, users: ue.users, automation: auto})
+	numbers.r = ue.router
+	ue.router.set(ourNumber, calls.BotRoute{URL: appURL})
+	auto.SetDialer(ue.svc)
+	l := sipws.NewListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	srv := httptest.NewServer(l)
+	done := make(chan error, 1)
+	go func() { done <- ue.svc.ServeWS(l) }()
+	t.Cleanup(func() {
+		_ = l.Close()
+		<-done
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	ue.ws = srv.Listener.Addr().String()
+	return ue, auto, pub, cbs
+}
+
+// TestBotRedirectToUser: an app redirects a carrier's call to a communication user: her
+// devices ring (fork), the one that answers talks to the caller (RTP echoed back); the CDR
+// shows the carrier's leg and her WebRTC leg.
+func TestBotRedirectToUser(t *testing.T) {
+	ue, auto, pub, _ := userBotEnv(t)
+	busy := newDevice(t, ue, aliceToken, 486)
+	d := newDevice(t, ue, aliceToken, 0)
+	for _, dev := range []*device{busy, d} {
+		if code := dev.register(300); code != 200 {
+			t.Fatalf("register: %d", code)
+		}
+	}
+	wait := app(t, pub, func(ic calls.IncomingCall) error {
+		return auto.Redirect(context.Background(), ic.IncomingCallContext, calls.User(alice))
+	})
+	ue.call(carrierIP, ue.scenario("uac.xml"), "+14155550100", otherNumber, "-d", "2000")
+	wait()
+	var ds = <-d.answer
+	if f := ds.InviteRequest.From(); f.Address.User != otherNumber {
+		t.Errorf("the user sees caller %q, want %q", f.Address.User, otherNumber)
+	}
+	cdr := ue.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || cdr.EndedBy != "caller" || len(cdr.Legs) != 2 {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	if l := cdr.Legs[1]; l.Kind != calls.LegWebRTC || l.Participant != calls.User(alice) {
+		t.Fatalf("callee leg %+v", l)
+	}
+	if n := d.echoed.Load(); n < 40 {
+		t.Fatalf("device echoed %d RTP packets, want ≥ 40", n)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
+
+// TestBotCreateCallToUser: an app calls a communication user: her device rings showing the
+// caller id and display name the app set, answers, the app hears CallConnected, hangs up and
+// the device gets BYE. With no device registered the app hears CreateCallFailed (480).
+func TestBotCreateCallToUser(t *testing.T) {
+	ue, auto, _, cbs := userBotEnv(t)
+	ctx := context.Background()
+	p := calls.CreateCallParams{Target: calls.User(alice), SourceCallerID: ourNumber, SourceDisplayName: "Support Desk", CallbackURI: appURL}
+	if _, err := auto.CreateCall(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "CreateCallFailed", func() bool { return len(cbs.types()) == 1 })
+	if got := cbs.types()[0]; got != "Microsoft.Communication.CreateCallFailed" {
+		t.Fatalf("callback %s", got)
+	}
+
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	conn, err := auto.CreateCall(ctx, p)
+	if err != nil || len(conn.Targets) != 1 || conn.Targets[0] != calls.User(alice) {
+		t.Fatalf("create: %+v %v", conn, err)
+	}
+	var ds = <-d.answer
+	if f := ds.InviteRequest.From(); f.DisplayName != "Support Desk" || f.Address.User != ourNumber {
+		t.Errorf("the user sees %q <%s>", f.DisplayName, f.Address.User)
+	}
+	eventually(t, "CallConnected", func() bool { return len(cbs.types()) == 2 })
+	if got, err := auto.Connection(ctx, conn.CallConnectionID); err != nil || got.State != calls.StateConnected {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := auto.HangUp(ctx, conn.CallConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "CallDisconnected", func() bool { return len(cbs.types()) == 3 })
+	if got := cbs.types(); got[1] != "Microsoft.Communication.CallConnected" || got[2] != "Microsoft.Communication.CallDisconnected" {
+		t.Fatalf("callbacks %v", got)
+	}
+	cdrs := ue.cdrs.wait(t, 2)
+	cdr := cdrs[1]
+	if cdr.Disposition != "answered" || cdr.From != ourNumber || len(cdr.Legs) != 2 || cdr.Legs[0].Kind != calls.LegBot || cdr.Legs[1].Kind != calls.LegWebRTC {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	if h := cdr.Legs[0].Participant.ID; h != "127.0.0.1:9" {
+		t.Errorf("bot leg shows %q, want the callback host", h)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+	_ = fmt.Sprint
+	_ = strconv.Itoa
+}
