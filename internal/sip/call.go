@@ -55,11 +55,13 @@ type call struct {
 	origin  [2]sdp.Origin
 	// dlg is each leg's dialog, which in-dialog requests must match (dialog.go); guarded by mu.
 	// dlg[2] is the dialog of a party that left by a transfer (refer.go), until its BYE.
-	dlg [3]peerDialog
+	// dlg[groupSide] is the second leg of an app's group call (group.go).
+	dlg [4]peerDialog
 	// gone is that party's dialog; moved is closed when a transfer changed a leg (talk then
 	// watches the new one). Both guarded by mu.
 	gone  *sipgo.DialogClientSession
 	moved chan struct{}
+	group *outLeg // the second leg of a group call (group.go)
 
 	transferring atomic.Bool // a REFER is being carried out (one at a time)
 

@@ -155,8 +155,8 @@ func (s *dialogs) match(req *sip.Request, tx sip.ServerTransaction) (callRef, bo
 		d := ref.c.dlg[ref.side]
 		ref.c.mu.Unlock()
 		why := d.match(req, s.sourceCheck)
-		if why == "" && ref.side == 2 && req.Method != sip.BYE {
-			why = mismatchGone // a party that left by a transfer may only hang up
+		if why == "" && ref.side >= 2 && req.Method != sip.BYE {
+			why = mismatchGone // a party that left by a transfer (or a group call's leg) may only hang up
 		}
 		if why == "" {
 			return ref, true

@@ -315,6 +315,16 @@ func (s *dialogs) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := ref.c
+	if ref.side == groupSide {
+		c.mu.Lock()
+		g := c.group
+		c.mu.Unlock()
+		if g == nil || g.dialog.ReadBye(req, tx) != nil {
+			respond(tx, req, 200, "OK")
+		}
+		c.end(calls.EndedByCallee)
+		return
+	}
 	if ref.side == 2 {
 		// The transferor's BYE (refer.go), crossing telgw's: the call goes on.
 		c.mu.Lock()

@@ -36,6 +36,9 @@ func (s *b2bua) originate(conn *calls.Connection) {
 	if ts := conn.Targets(); len(ts) == 1 && ts[0].Kind == calls.CommunicationUser {
 		s.originateUser(c, conn, ts[0])
 		return
+	} else if len(ts) == 2 {
+		s.originateGroup(c, conn, ts)
+		return
 	}
 	log := s.log.With("call_id", c.id, "number", cc.To())
 	called := cc.To()

@@ -20,7 +20,7 @@ import (
 
 // userBotEnv serves WebRTC users (alice has ourNumber) and hands calls to bot-routed numbers
 // to the test, the app: a carrier trunk carrier1; ourNumber routed to the app.
-func userBotEnv(t *testing.T) (*userEnv, *calls.Automation, *fakePublisher, *fakeCallbacks) {
+func userBotEnv(t *testing.T, o envOpts) (*userEnv, *calls.Automation, *fakePublisher, *fakeCallbacks) {
 	t.Helper()
 	sippPath(t)
 	checkSockets(t)
@@ -50,7 +50,9 @@ func userBotEnv(t *testing.T) (*userEnv, *calls.Automation, *fakePublisher, *fak
 		},
 		Notify: func(_ context.Context, user, _, _, _ string) { ue.notified <- user },
 	}
-	ue.env = newEnv(t, envOpts{trunks: []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP))}, users: ue.users, automation: auto})
+	o.trunks = append(o.trunks, carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP)))
+	o.users, o.automation = ue.users, auto
+	ue.env = newEnv(t, o)
 	numbers.r = ue.router
 	ue.router.set(ourNumber, calls.BotRoute{URL: appURL})
 	auto.SetDialer(ue.svc)
@@ -72,7 +74,7 @@ func userBotEnv(t *testing.T) (*userEnv, *calls.Automation, *fakePublisher, *fak
 // devices ring (fork), the one that answers talks to the caller (RTP echoed back); the CDR
 // shows the carrier's leg and her WebRTC leg.
 func TestBotRedirectToUser(t *testing.T) {
-	ue, auto, pub, _ := userBotEnv(t)
+	ue, auto, pub, _ := userBotEnv(t, envOpts{})
 	busy := newDevice(t, ue, aliceToken, 486)
 	d := newDevice(t, ue, aliceToken, 0)
 	for _, dev := range []*device{busy, d} {
@@ -106,7 +108,7 @@ func TestBotRedirectToUser(t *testing.T) {
 // caller id and display name the app set, answers, the app hears CallConnected, hangs up and
 // the device gets BYE. With no device registered the app hears CreateCallFailed (480).
 func TestBotCreateCallToUser(t *testing.T) {
-	ue, auto, _, cbs := userBotEnv(t)
+	ue, auto, _, cbs := userBotEnv(t, envOpts{})
 	ctx := context.Background()
 	p := calls.CreateCallParams{Target: calls.User(alice), SourceCallerID: ourNumber, SourceDisplayName: "Support Desk", CallbackURI: appURL}
 	if _, err := auto.CreateCall(ctx, p); err != nil {
@@ -150,6 +152,47 @@ func TestBotCreateCallToUser(t *testing.T) {
 		t.Errorf("bot leg shows %q, want the callback host", h)
 	}
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
+
+// TestBotGroupCall: an app's createCall with two targets (a communication user and a phone
+// number) rings both; once both answered they are bridged and the app hears CallConnected;
+// when the app hangs up both get BYE. Three targets are refused (no audio mixing yet).
+func TestBotGroupCall(t *testing.T) {
+	const far = "+12025550142"
+	c2Port := freePort(t, carrier2IP)
+	ue, auto, _, cbs := userBotEnv(t, envOpts{
+		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
+		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+	})
+	ctx := context.Background()
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	p := calls.CreateCallParams{Targets: []calls.Participant{calls.User(alice), calls.Phone(far)}, SourceCallerID: ourNumber, CallbackURI: appURL}
+	three := p
+	three.Targets = append(three.Targets, calls.Phone("+12025550143"))
+	if _, err := auto.CreateCall(ctx, three); err == nil {
+		t.Fatal("three targets accepted")
+	}
+	callee := ue.start("carrier2", carrier2IP, c2Port, ue.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	conn, err := auto.CreateCall(ctx, p)
+	if err != nil || len(conn.Targets) != 2 {
+		t.Fatalf("create: %+v %v", conn, err)
+	}
+	<-d.answer
+	eventually(t, "CallConnected", func() bool { return len(cbs.types()) == 1 })
+	if got := cbs.types()[0]; got != "Microsoft.Communication.CallConnected" {
+		t.Fatalf("callback %s", got)
+	}
+	if err := auto.HangUp(ctx, conn.CallConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	callee.wait(t, 20*time.Second)
+	cdr := ue.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || len(cdr.Legs) != 3 || cdr.Legs[1].Kind != calls.LegWebRTC || cdr.Legs[2].Kind != calls.LegCarrier || cdr.Legs[2].Participant.ID != far {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 	_ = fmt.Sprint
-	_ = strconv.Itoa
 }
