@@ -29,6 +29,9 @@ type AutomationConfig struct {
 	// Numbers tells which numbers are the resource's (createCall's sourceCallerIdNumber must
 	// be one); nil: none is.
 	Numbers Router
+	// IncomingCallEvents offers apps (IncomingCall) the calls to the resource's numbers that
+	// have no route of their own, as if routed to an app. Default false.
+	IncomingCallEvents bool
 	// DecisionTimeout bounds how long an operation waits for the transport to carry it out
 	// (send the 200, the final response, the BYE). Default 35 s (a 2xx waits up to 32 s for
 	// its ACK, RFC 3261 §13.3.1.4).
@@ -70,6 +73,10 @@ func NewAutomation(cfg AutomationConfig) (*Automation, error) {
 
 // Enabled reports whether apps can be told of incoming calls (a publisher is configured).
 func (a *Automation) Enabled() bool { return a != nil && a.cfg.Publisher != nil }
+
+// OffersUnrouted reports whether a call to one of the resource's numbers without a route of
+// its own goes to the apps (AutomationConfig.IncomingCallEvents).
+func (a *Automation) OffersUnrouted() bool { return a.Enabled() && a.cfg.IncomingCallEvents }
 
 // DecisionKind is what an app decided for a waiting call.
 type DecisionKind int

@@ -179,6 +179,8 @@ func (c *call) answerBot(d *calls.Decision, ans *sdp.Session) {
 	}
 	c.cc.Answer(time.Now())
 	c.answered.Store(true)
+	// The app's leg is the app that answered: its callbackUri (the CDR keeps the host).
+	c.cc.SetCallee(calls.Leg{ID: c.id, Kind: calls.LegBot, Participant: calls.Participant{Kind: calls.App, ID: conn.Properties().CallbackURI}, State: calls.Answered})
 	go sink(c.legA)
 	conn.Connected()
 	ri := calls.ResultInformation{Code: 200, SubCode: 0}

@@ -187,6 +187,9 @@ func (s *b2bua) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *
 	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
 	route, err := s.router.CallRoute(ctx, e164)
 	cancel()
+	if err == nil && route == nil && s.bots.OffersUnrouted() {
+		route = calls.BotRoute{} // calls.incomingCallEvents: the apps hear of it (bot.go)
+	}
 	if err == nil && route == nil {
 		err = calls.ErrNoRoute
 	}

@@ -196,3 +196,42 @@ func TestBotGroupCall(t *testing.T) {
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 	_ = fmt.Sprint
 }
+
+// TestIncomingCallEvents: a call to one of the resource's numbers with no route is refused
+// (480) unless calls.incomingCallEvents is on; then the apps hear IncomingCall as for a bot:
+// route, and the app's decision (here: busy) is carried out.
+func TestIncomingCallEvents(t *testing.T) {
+	const unrouted = "+14155550188"
+	for _, on := range []bool{false, true} {
+		t.Run(strconv.FormatBool(on), func(t *testing.T) {
+			sippPath(t)
+			pub := &fakePublisher{calls: make(chan calls.IncomingCall, 4)}
+			auto, err := calls.NewAutomation(calls.AutomationConfig{Publisher: pub, IncomingCallEvents: on})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEnv(t, envOpts{trunks: []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP))}, automation: auto})
+			e.router.set(unrouted, nil)
+			if !on {
+				e.call(carrierIP, e.scenario("uac_reject.xml", "EXPECT_CODE", "480"), unrouted, otherNumber)
+				select {
+				case ic := <-pub.calls:
+					t.Fatalf("IncomingCall published: %+v", ic)
+				default:
+				}
+				return
+			}
+			wait := app(t, pub, func(ic calls.IncomingCall) error {
+				if ic.To.ID != unrouted || ic.From.ID != otherNumber {
+					return fmt.Errorf("incoming call %+v", ic)
+				}
+				return auto.Reject(context.Background(), ic.IncomingCallContext, calls.RejectBusy)
+			})
+			e.call(carrierIP, e.scenario("uac_reject.xml", "EXPECT_CODE", "486"), unrouted, otherNumber)
+			wait()
+			if cdr := e.cdrs.wait(t, 1)[0]; cdr.Disposition != "busy" || len(cdr.Legs) != 2 || cdr.Legs[1].Kind != calls.LegBot {
+				t.Fatalf("cdr %+v", cdr)
+			}
+		})
+	}
+}
