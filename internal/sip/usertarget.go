@@ -157,7 +157,7 @@ func (e *callEnv) dialUser(ctx context.Context, p calls.Participant, o userDial)
 		from := sip.FromHeader{DisplayName: o.display, Address: sip.Uri{Scheme: "sip", User: o.from, Host: e.cfg.Host}, Params: sip.NewParams()}
 		from.Params.Add("tag", sip.GenerateTagN(16))
 		inv.AppendHeader(&from)
-		inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: o.to, Host: e.cfg.Host}, Params: sip.NewParams()})
+		inv.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: uriUser(o.to), Host: e.cfg.Host}, Params: sip.NewParams()})
 		inv.AppendHeader(sip.NewHeader("Allow", allowed))
 		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		inv.SetBody([]byte(offer))
@@ -421,4 +421,20 @@ func (s *b2bua) originateUser(c *call, conn *calls.Connection, user calls.Partic
 	c.cc.SetEndedBy(c.endedBy)
 	conn.Disconnected(ri)
 	c.finish(200, nil)
+}
+
+// uriUser escapes s for the user part of a SIP URI (RFC 3261 §25.1: a user id such as
+// 8:acs:… has colons, which would read as user:password).
+func uriUser(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("-_.!~*'()&=+$,;?/", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
