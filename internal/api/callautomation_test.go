@@ -213,7 +213,7 @@ func TestCallAutomationRejectAndRedirect(t *testing.T) {
 		code   int
 	}{
 		{`{"phoneNumber":{"value":"+442071838750"}}`, 400}, // no route: the call keeps ringing
-		{`{"communicationUser":{"id":"8:acs:r_u"}}`, 400}, // the fake SIP side reaches no user: refused, still ringing
+		{`{"communicationUser":{"id":"8:acs:r_u"}}`, 400},  // the fake SIP side reaches no user: refused, still ringing
 		{`{"communicationUser":{"id":""}}`, 400},
 		{`{"phoneNumber":{"value":"12"}}`, 400},
 		{`{"kind":"phoneNumber","rawId":"4:+12025550142"}`, 204},
