@@ -59,7 +59,8 @@ type call struct {
 	dlg [4]peerDialog
 	// gone is that party's dialog; moved is closed when a transfer changed a leg (talk then
 	// watches the new one). Both guarded by mu.
-	gone  *sipgo.DialogClientSession
+	gone  legDialog                  // the transferor's dialog
+	aOut  *sipgo.DialogClientSession // the caller's side after a transfer replaced the caller
 	moved chan struct{}
 	group *outLeg // the second leg of a group call (group.go)
 

@@ -204,15 +204,37 @@ func (c *call) hangup(ctx context.Context) {
 	if c.endedBy != "caller" {
 		go func() {
 			defer close(done)
-			_ = c.a.Bye(ctx)
+			_ = c.peer(0).Bye(ctx)
 		}()
 	} else {
 		close(done)
 	}
 	if c.endedBy != "callee" {
-		_ = c.b.Bye(ctx)
+		_ = c.peer(1).Bye(ctx)
 	}
 	<-done
+}
+
+// legDialog is one of a call's dialogs, as telgw's UAS (the caller's) or UAC (the callee's,
+// or a transfer target's).
+type legDialog interface {
+	Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
+	WriteRequest(req *sip.Request) error
+	Bye(ctx context.Context) error
+	ReadBye(req *sip.Request, tx sip.ServerTransaction) error
+}
+
+// peer is the dialog on side 0 or 1 now: a transfer (refer.go) may have replaced either.
+func (c *call) peer(side int) legDialog {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if side == 0 {
+		if c.aOut != nil {
+			return c.aOut
+		}
+		return c.a
+	}
+	return c.b
 }
 
 // updateSending tells the media timeout which legs should be sending (RFC 3264 §5.1: a side
@@ -249,10 +271,15 @@ func (c *call) refresher(se time.Duration) {
 
 // remoteTarget is where in-dialog requests to side go: the peer's Contact (RFC 3261 §12.2.1.1).
 func (c *call) remoteTarget(side int) sip.Uri {
-	if side == 0 {
-		return c.a.InviteRequest.Contact().Address
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case side != 0:
+		return c.b.InviteResponse.Contact().Address
+	case c.aOut != nil:
+		return c.aOut.InviteResponse.Contact().Address
 	}
-	return c.b.InviteResponse.Contact().Address
+	return c.a.InviteRequest.Contact().Address
 }
 
 // sendReinvite sends an in-dialog INVITE with body to side and ACKs a 2xx.
@@ -262,23 +289,13 @@ func (c *call) sendReinvite(side int, body []byte) (*sip.Response, error) {
 	req.SetBody(body)
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	var res *sip.Response
-	var err error
-	if side == 0 {
-		res, err = c.a.Do(ctx, req)
-	} else {
-		res, err = c.b.Do(ctx, req)
-	}
+	d := c.peer(side)
+	res, err := d.Do(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, c.remoteTarget(side))
-		if side == 0 {
-			err = c.a.WriteRequest(ack)
-		} else {
-			err = c.b.WriteRequest(ack)
-		}
+		err = d.WriteRequest(sip.NewRequest(sip.ACK, c.remoteTarget(side)))
 	}
 	return res, err
 }
@@ -294,8 +311,10 @@ type dialogs struct {
 
 func (s *dialogs) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	ref, ok := s.match(req, tx)
-	if !ok || ref.side != 0 || ref.c.a == nil {
-		return // ACK to a re-INVITE from the callee, or to a final non-2xx: nothing to do
+	if !ok || ref.side != 0 || ref.c.a == nil || ref.c.peer(0) != legDialog(ref.c.a) {
+		// ACK to a re-INVITE from the callee or a transfer target, or to a final non-2xx:
+		// nothing to do.
+		return
 	}
 	if cs := req.CSeq(); cs != nil && cs.SeqNo == ref.c.a.InviteRequest.CSeq().SeqNo {
 		if len(req.Body()) > 0 {
@@ -338,7 +357,7 @@ func (s *dialogs) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	if ref.side == 0 {
 		// Mark the end first: ReadBye wakes a 2xx still waiting for an ACK the BYE overtook.
 		c.end("caller")
-		if err := c.a.ReadBye(req, tx); err != nil {
+		if err := c.peer(0).ReadBye(req, tx); err != nil {
 			respond(tx, req, 200, "OK")
 		}
 		return
@@ -381,13 +400,7 @@ func (s *dialogs) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	out.SetBody(req.Body())
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	var res *sip.Response
-	var err error
-	if other == 0 {
-		res, err = c.a.Do(ctx, out)
-	} else {
-		res, err = c.b.Do(ctx, out)
-	}
+	res, err := c.peer(other).Do(ctx, out)
 	if err != nil {
 		respond(tx, req, 408, "Request Timeout")
 		return

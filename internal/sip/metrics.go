@@ -46,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "In-dialog requests (BYE, re-INVITE, INFO, ACK) with a call's Call-ID that did not match its dialog, by method and reason: tags (RFC 3261 §12.2.2) or source (not the leg's transport and address); answered 481, the call untouched."},
 		[]string{"method", "reason"})
 	m.refer = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_refer_total",
-		Help: "REFERs (blind transfers, RFC 3515) received in calls' dialogs, by result: transferred, failed (202, then the target was not reached), no-dialog (481), forbidden (403, the transfer policy), bad-request, unsupported (501: attended transfer, the caller's leg, app calls), pending (491)."},
+		Help: "REFERs (blind transfers, RFC 3515) received in calls' dialogs, by result: transferred, failed (202, then the target was not reached), no-dialog (481), forbidden (403, the transfer policy), bad-request, unsupported (501: attended transfer, app calls), pending (491)."},
 		[]string{"result"})
 	if reg != nil {
 		if err := reg.Register(m.refer); err != nil {

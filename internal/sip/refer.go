@@ -35,9 +35,10 @@ import (
 //   - The new leg's caller id is the transferee's (the party who stays), as for a forwarded
 //     call; Referred-By (RFC 3892) is passed on.
 //
-// Only the callee's leg (the party telgw called: a PBX, a WebRTC user, a carrier on a call
-// out) can transfer for now; a REFER from the caller's leg gets 501. Attended transfer
-// (Refer-To with Replaces, RFC 3891) gets 501, as does a REFER on a call an app controls.
+// Either leg may transfer: the caller's (a carrier, a customer's endpoint, a WebRTC user
+// calling out) or the callee's (a PBX, a WebRTC user, a carrier on a call out); the target's
+// leg takes the transferor's side. Attended transfer (Refer-To with Replaces, RFC 3891) gets
+// 501, as does a REFER on a call an app controls (transferToParticipant is the app's way).
 //
 // The transfer target is offered only the codecs the transferee already agreed to, so the
 // transferee's session does not change: it keeps its dialog and telgw's media address, and
@@ -53,7 +54,7 @@ const (
 	referNoDialog    = "no-dialog"   // 481
 	referForbidden   = "forbidden"   // 403: the policy refused the target
 	referBad         = "bad-request" // 400
-	referUnsupported = "unsupported" // 501: attended transfer, caller's leg, app calls
+	referUnsupported = "unsupported" // 501: attended transfer, app calls
 	referPending     = "pending"     // 491: a transfer is already under way
 )
 
@@ -188,9 +189,6 @@ func (s *dialogs) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	case !c.answered.Load():
 		warn(491, "Request Pending", referPending, "the call is not answered yet")
 		return
-	case side != 1:
-		warn(501, "Not Implemented", referUnsupported, "only the called party's leg can transfer")
-		return
 	}
 	var values []string
 	for _, n := range []string{"Refer-To", "r"} {
@@ -206,7 +204,10 @@ func (s *dialogs) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	legs := c.cc.Legs()
 	kind := legs[min(side, len(legs)-1)].Kind
-	callerID := c.cc.From() // the transferee's (side 0) number
+	callerID := c.cc.From() // the transferee's number: the caller's when the callee transfers
+	if side == 0 {
+		callerID = c.cc.To()
+	}
 	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
 	plan, err := s.referRoute(ctx, kind, tgt.number, callerID)
 	cancel()
@@ -246,8 +247,9 @@ func (s *dialogs) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	if h := req.GetHeader("b"); h != nil && x.referredBy == "" {
 		x.referredBy = h.Value()
 	}
+	x.dialog, x.target = c.peer(side), c.remoteTarget(side)
 	c.mu.Lock()
-	x.dialog = c.b
+	x.oldID = c.dlg[side].callID
 	c.mu.Unlock()
 	go func() {
 		defer s.table.done()
@@ -263,13 +265,15 @@ func (s *dialogs) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 // transfer is one REFER being carried out.
 type transfer struct {
 	c          *call
-	side       int // the transferor's side (1)
+	side       int // the transferor's side: 0 (the caller's leg) or 1 (the callee's)
 	number     string
 	plan       referPlan
 	subscribe  bool
 	cseq       uint32
 	referredBy string
-	dialog     *sipgo.DialogClientSession // the transferor's dialog (NOTIFYs go there)
+	dialog     legDialog // the transferor's dialog (NOTIFYs go there)
+	target     sip.Uri   // its remote target
+	oldID      string    // its Call-ID
 }
 
 // run places the new leg and, once it answered, swaps it in for the transferor. It reports
@@ -285,9 +289,7 @@ func (x *transfer) run(s *dialogs) bool {
 	}
 	ctx, cancel := context.WithCancel(s.stop())
 	defer cancel()
-	stop := context.AfterFunc(c.a.Context(), cancel) // the transferee hung up meanwhile
-	defer stop()
-	go func() {
+	go func() { // the call ended meanwhile
 		select {
 		case <-c.ended:
 			cancel()
@@ -313,7 +315,7 @@ func (x *transfer) run(s *dialogs) bool {
 	_ = x.dialog.Bye(bctx)
 	bcancel()
 	// A BYE from the transferor that crossed telgw's is answered by the side-2 dialog until now.
-	s.table.unregister(x.dialog.InviteRequest.CallID().Value())
+	s.table.unregister(x.oldID)
 	return true
 }
 
@@ -325,11 +327,11 @@ func (x *transfer) dial(ctx context.Context, s *dialogs) (*outLeg, error) {
 		return nil, &legError{Code: 488, Reason: "Not Acceptable Here", Msg: err.Error()}
 	}
 	display := ""
-	if c.a != nil && c.a.InviteRequest != nil {
-		display = c.a.InviteRequest.From().DisplayName
+	if x.side == 1 && c.a != nil && c.a.InviteRequest != nil {
+		display = c.a.InviteRequest.From().DisplayName // the caller stays: its name
 	}
 	if x.plan.user.ID != "" {
-		if c.web != nil {
+		if c.web != nil && c.webSide != x.side {
 			return nil, &legError{Code: 488, Reason: "Not Acceptable Here", Msg: "a WebRTC caller cannot be transferred to a WebRTC user"}
 		}
 		return s.dialUser(ctx, x.plan.user, userDial{callID: c.id, from: c.cc.From(), display: display, to: x.number,
@@ -378,33 +380,46 @@ func (x *transfer) swap(s *dialogs, l *outLeg) bool {
 	if !ok {
 		return false
 	}
-	s.table.register(l.leg.ID, c, 1)
+	side := x.side
+	s.table.register(l.leg.ID, c, side)
 	c.mu.Lock()
-	old := c.bID
-	c.dlg[2], c.gone = c.dlg[1], c.b
-	c.b, c.bID, c.dlg[1] = l.dialog, l.leg.ID, l.dlg
-	c.lastVer[1], c.dir[1] = l.ver, l.dir
+	c.dlg[2], c.gone = c.dlg[side], x.dialog
+	c.dlg[side] = l.dlg
+	if side == 1 {
+		c.b, c.bID = l.dialog, l.leg.ID
+	} else {
+		c.aOut = l.dialog
+	}
+	c.lastVer[side], c.dir[side] = l.ver, l.dir
 	if l.udp != nil {
-		c.legB, c.lastTo[1], c.origin[1] = l.udp, l.sent, l.origin
-		if c.webSide == 1 {
+		if side == 1 {
+			c.legB = l.udp
+		} else {
+			c.legA = l.udp
+		}
+		c.lastTo[side], c.origin[side] = l.sent, l.origin
+		if c.web != nil && c.webSide == side {
 			c.web = nil
 		}
 	} else {
-		c.web, c.webSide, c.webAnswer = l.web, 1, nil
-		c.legB = nil
+		c.web, c.webSide, c.webAnswer = l.web, side, nil
 	}
 	if c.moved != nil {
 		close(c.moved)
 		c.moved = nil
 	}
 	c.mu.Unlock()
-	s.table.register(old, c, 2)
-	rb.Replace(1, l.media())
-	c.cc.Transfer(1, l.leg, time.Now())
+	s.table.register(x.oldID, c, 2)
+	rb.Replace(side, l.media())
+	c.cc.Transfer(side, l.leg, time.Now())
 	c.updateSending()
-	if l.trunk != nil {
-		go func() { <-c.ended; l.release() }()
-	}
+	go func() {
+		<-c.ended
+		l.release()
+		if side == 0 {
+			s.table.unregister(l.leg.ID) // the call's own clean-up knows the caller's first Call-ID only
+		}
+	}()
 	return true
 }
 
@@ -414,7 +429,7 @@ func (x *transfer) notify(code int, reason string, final bool) {
 	if !x.subscribe {
 		return
 	}
-	req := sip.NewRequest(sip.NOTIFY, x.dialog.InviteResponse.Contact().Address)
+	req := sip.NewRequest(sip.NOTIFY, x.target)
 	// RFC 3515 §2.4.6: the id is the REFER's CSeq sequence number.
 	req.AppendHeader(sip.NewHeader("Event", fmt.Sprintf("refer;id=%d", x.cseq)))
 	state := "active;expires=60"

@@ -2,9 +2,8 @@ package sip_test
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +97,68 @@ func TestReferUnroutable(t *testing.T) {
 	}
 }
 
-var _ = net.JoinHostPort
-var _ = netip.MustParseAddr
+// TestReferFromCaller: the carrier that called transfers the call (REFER on the caller's leg)
+// to another of telgw's numbers: the PBX it reached now talks to the target; the carrier gets
+// telgw's BYE; the target hangs up and the PBX gets BYE. A carrier's REFER out through the
+// trunks is refused (403: the transfer policy).
+func TestReferFromCaller(t *testing.T) {
+	e, pbxPort, targetPort, _ := referEnv(t)
+	target := e.start("target", pbxIP, targetPort, e.scenario("uas_bye.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, pbxIP)))
+	pbx := e.start("pbx", pbxIP, pbxPort, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, pbxIP)))
+	e.call(carrierIP, e.scenario("uac_refer.xml", "REFER_TARGET", "sip:"+transferNumber+"@"+telgwIP, "FINAL_STATUS", "200 OK"), ourNumber, otherNumber)
+	target.wait(t, 20*time.Second)
+	pbx.wait(t, 20*time.Second)
+	cdr := e.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || cdr.EndedBy != "caller" || len(cdr.Legs) != 3 {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	if l := cdr.Legs[0]; l.Kind != calls.LegEndpoint || l.Participant.ID != transferNumber {
+		t.Errorf("target leg %+v", l)
+	}
+	if l := cdr.Legs[2]; !l.Transferred || l.Kind != calls.LegCarrier {
+		t.Errorf("transferor leg %+v", l)
+	}
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
+
+// TestReferRefused: REFERs the transfer policy or telgw's support refuse get their final
+// response at once and leave the call as it was: a carrier's leg may not send the call out
+// through the trunks (403), a Refer-To naming a host is no number (403), attended transfer
+// (Replaces) is 501, a missing Refer-To 400.
+func TestReferRefused(t *testing.T) {
+	hc := newHandCall(t, nil)
+	e := hc.e
+	withReferTo := func(cseq int, referTo string) string {
+		msg := request("REFER", hc.ruri, hc.carrier.addr(), hc.from, hc.to, hc.callID, cseq, "")
+		if referTo == "" {
+			return msg
+		}
+		return strings.Replace(msg, "Content-Length:", "Refer-To: "+referTo+"\r\nContent-Length:", 1)
+	}
+	for i, tc := range []struct{ referTo, want string }{
+		{"<sip:+12125550123@" + telgwIP + ">", "403"},
+		{"<sip:alice@evil.example.com>", "403"},
+		{"<sip:" + ourNumber + "@x?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>", "501"},
+		{"", "400"},
+	} {
+		hc.carrier.send(e.addr, withReferTo(10+i, tc.referTo))
+		res := hc.carrier.await("REFER response", func(m string) bool {
+			return strings.HasPrefix(m, "SIP/2.0 ") && strings.Contains(header(m, "CSeq"), "REFER")
+		})
+		if !strings.HasPrefix(res, "SIP/2.0 "+tc.want) {
+			t.Errorf("Refer-To %q: %s, want %s", tc.referTo, strings.SplitN(res, "\r\n", 2)[0], tc.want)
+		}
+	}
+	if n := e.counter("telgw_sip_refer_total", map[string]string{"result": "forbidden"}); n != 2 {
+		t.Errorf("refer forbidden = %v", n)
+	}
+	before := hc.callerRTP.got.Load()
+	time.Sleep(300 * time.Millisecond)
+	if n := hc.callerRTP.got.Load() - before; n < 5 || e.svc.ActiveCalls() != 1 {
+		t.Fatalf("the call did not go on: %d packets, %d calls", n, e.svc.ActiveCalls())
+	}
+	hc.stopMedia()
+	hc.carrier.send(e.addr, request("BYE", hc.ruri, hc.carrier.addr(), hc.from, hc.to, hc.callID, 20, ""))
+	hc.pbx.await("BYE at the PBX", startsWith("BYE "))
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
