@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	sipmsg "github.com/emiago/sipgo/sip"
+
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/registrar"
@@ -234,4 +236,44 @@ func TestIncomingCallEvents(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReferFromWebRTCUser: a carrier's call reached a WebRTC user, whose device transfers it
+// (REFER over its WebSocket) to a number routed to a PBX: 202, the carrier's caller ends up
+// talking to the PBX (its RTP echoed back from there), the device gets BYE.
+func TestReferFromWebRTCUser(t *testing.T) {
+	sippPath(t)
+	ue := newUserEnv(t, []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP))}, nil)
+	ue.routeToAlice()
+	targetPort := freePort(t, pbxIP)
+	ue.router.set(transferNumber, sip.SIPRoute{URI: fmt.Sprintf("sip:target@%s:%d", pbxIP, targetPort)})
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	target := ue.start("target", pbxIP, targetPort, ue.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, pbxIP)))
+	caller := ue.start("caller", carrierIP, freePort(t, carrierIP), ue.scenario("uac.xml"),
+		ue.addr, "-s", ourNumber, "-key", "caller", otherNumber, "-m", "1", "-d", "4000", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	ds := <-d.answer
+	time.Sleep(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	refer := sipmsg.NewRequest(sipmsg.REFER, ds.InviteRequest.Contact().Address)
+	refer.AppendHeader(sipmsg.NewHeader("Refer-To", "<sip:"+transferNumber+"@127.0.0.1>"))
+	refer.AppendHeader(sipmsg.NewHeader("Authorization", "Bearer "+aliceToken))
+	res, err := ds.Do(ctx, refer)
+	if err != nil || res.StatusCode != 202 {
+		t.Fatalf("REFER: %v %v", res, err)
+	}
+	relayed := ue.counter("telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"})
+	caller.wait(t, 30*time.Second)
+	target.wait(t, 20*time.Second)
+	if n := ue.counter("telgw_rtp_packets_relayed_total", map[string]string{"kind": "rtp"}) - relayed; n < 60 {
+		t.Errorf("%v RTP packets relayed after the transfer, want >= 60", n)
+	}
+	cdr := ue.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || len(cdr.Legs) != 3 || cdr.Legs[1].Kind != calls.LegEndpoint || cdr.Legs[2].Kind != calls.LegWebRTC || !cdr.Legs[2].Transferred {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 }
