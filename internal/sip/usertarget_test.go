@@ -277,3 +277,38 @@ func TestReferFromWebRTCUser(t *testing.T) {
 	}
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
 }
+
+// TestReferToWebRTCUser: a PBX transfers the carrier's call to a number routed to a WebRTC
+// user: her device rings (first answer wins), answers, and the caller's RTP reaches it and
+// comes back (echo) over the re-bridged media; the PBX gets NOTIFY 200 and BYE.
+func TestReferToWebRTCUser(t *testing.T) {
+	sippPath(t)
+	ue := newUserEnv(t, []sip.TrunkConfig{carrierTrunk("carrier1", carrierIP, freePort(t, carrierIP))}, nil)
+	pbxPort := freePort(t, pbxIP)
+	ue.router.set(ourNumber, sip.SIPRoute{URI: fmt.Sprintf("sip:pbx@%s:%d", pbxIP, pbxPort)})
+	ue.router.set(transferNumber, sip.UserRoute{User: alice})
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	pbx := ue.start("pbx", pbxIP, pbxPort, ue.scenario("uas_refer.xml", "REFER_TARGET", "sip:"+transferNumber+"@"+telgwIP, "FINAL_STATUS", "200 OK"),
+		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, pbxIP)))
+	ue.call(carrierIP, ue.scenario("uac.xml"), ourNumber, otherNumber, "-d", "4000")
+	pbx.wait(t, 20*time.Second)
+	select {
+	case ds := <-d.answer:
+		if f := ds.InviteRequest.From(); f.Address.User != otherNumber {
+			t.Errorf("the user sees caller %q, want the transferee %q", f.Address.User, otherNumber)
+		}
+	default:
+		t.Fatal("the device did not answer")
+	}
+	if n := d.echoed.Load(); n < 40 {
+		t.Errorf("device echoed %d RTP packets, want >= 40", n)
+	}
+	cdr := ue.cdrs.wait(t, 1)[0]
+	if cdr.Disposition != "answered" || cdr.EndedBy != "caller" || len(cdr.Legs) != 3 || cdr.Legs[1].Kind != calls.LegWebRTC || cdr.Legs[1].Participant != calls.User(alice) {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
