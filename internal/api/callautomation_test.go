@@ -389,6 +389,12 @@ func TestCallAutomationCreateCall(t *testing.T) {
 			t.Errorf("%s: %d %+v, want %d", tc.name, code, e, tc.code)
 		}
 	}
+	// Three people need audio mixing: the 400 names the field and says why.
+	var three ErrorBody
+	threeBody := `{"targets":[` + target + `,` + target + `,` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`
+	if code := call(t, srv, "POST", "/calling/callConnections"+caVersion, threeBody, true, &three); code != 400 || three.Error.Target != "targets" || !strings.Contains(three.Error.Message, "audio mixing") {
+		t.Errorf("three targets: %d %+v", code, three)
+	}
 	// A communication user (no caller id needed) and a group of two are placed.
 	for _, body := range []string{
 		`{"targets":[{"communicationUser":{"id":"8:acs:r_u"}}],"callbackUri":"https://app.example/cb"}`,
