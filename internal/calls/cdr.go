@@ -36,6 +36,9 @@ type CDR struct {
 	Q850 int
 	// EndedBy is caller, callee, media-timeout or system.
 	EndedBy string
+	// Legs are the call's legs: the caller's and the callee's (an app's leg is kind bot with
+	// its callback URL's host), then any a transfer replaced (Transferred).
+	Legs []Leg
 }
 
 // Duration is the answered time, zero when never answered.
