@@ -39,6 +39,8 @@ type Connection struct {
 	hangMu  sync.Once
 	done    chan struct{}
 	endOnce sync.Once
+
+	parts roster // participants and their operations (participants.go)
 }
 
 // ConnectionProperties is what getCall shows of a call connection (CallConnectionProperties).
