@@ -40,7 +40,7 @@ func (f *fakeControl) Invite(inv *calls.Invitation) {
 }
 
 func (f *fakeControl) Remove(context.Context, calls.Participant) error { return nil }
-func (f *fakeControl) Mute(calls.Participant) error                   { return nil }
+func (f *fakeControl) Mute(calls.Participant) error                    { return nil }
 
 func (f *fakeControl) Transfer(tr *calls.Transfer) {
 	if tr.Target.ID != "+12025550142" {
