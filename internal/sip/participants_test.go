@@ -320,3 +320,85 @@ func TestBotTransferToPSTN(t *testing.T) {
 	}
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }
+
+// TestBotTransferPlacedCall: a call the app placed (createCall) is transferred: the callee is
+// connected to the target (a second trunk), the app leaves, and when the target hangs up
+// telgw hangs up the callee.
+func TestBotTransferPlacedCall(t *testing.T) {
+	sippPath(t)
+	const target = "+12025550144"
+	c2Port, c3Port := freePort(t, carrier2IP), freePort(t, carrier2IP)
+	e, auto, _, cbs := botEnv(t, envOpts{
+		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port), {Name: "carrier3", Address: carrier2IP + ":" + strconv.Itoa(c3Port)}},
+		routes: []sip.OutboundRoute{
+			{Name: "target", NumberPattern: `\+12025550144`, Trunks: []string{"carrier3"}},
+			{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}},
+		},
+	}, true)
+	ctx := context.Background()
+	callee := e.start("callee", carrier2IP, c2Port, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	tgt := e.start("target", carrier2IP, c3Port, e.scenario("uas_bye.xml", `<pause milliseconds="1000"/>`, `<pause milliseconds="3000"/>`),
+		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	conn, err := auto.CreateCall(ctx, calls.CreateCallParams{Target: calls.Phone(farNumber), SourceCallerID: ourNumber, CallbackURI: appURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbs.waitEvent(t, "CallConnected", 0)
+	if err := auto.TransferToParticipant(ctx, conn.CallConnectionID, calls.TransferParams{Target: calls.Phone(target)}); err != nil {
+		t.Fatal(err)
+	}
+	ev := cbs.waitEvent(t, "CallTransferAccepted", 0)
+	if rawID(ev.Data, "transferee") != "4:"+farNumber || rawID(ev.Data, "transferTarget") != "4:"+target {
+		t.Fatalf("CallTransferAccepted %v", ev.Data)
+	}
+	cbs.waitEvent(t, "CallDisconnected", 0)
+	tgt.wait(t, 20*time.Second)
+	callee.wait(t, 20*time.Second)
+	cdrs := e.cdrs.wait(t, 2)
+	var legs []string
+	for _, c := range cdrs {
+		legs = append(legs, fmt.Sprintf("%s %s→%s %s %s %s", c.Direction, c.From, c.To, c.Disposition, c.Trunk, c.EndedBy))
+	}
+	slices.Sort(legs)
+	want := []string{"outbound " + ourNumber + "→" + farNumber + " answered carrier2 caller", "outbound " + ourNumber + "→" + target + " answered carrier3 callee"}
+	if !slices.Equal(legs, want) {
+		t.Fatalf("cdrs %v, want %v", legs, want)
+	}
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
+
+// TestBotRemoveCaller: the app removes the caller; the added participant stays with the app
+// until they hang up, which ends the call.
+func TestBotRemoveCaller(t *testing.T) {
+	e, auto, pub, cbs, c2Port := partsEnv(t)
+	ctx := context.Background()
+	far := e.start("participant", carrier2IP, c2Port, e.scenario("uas_bye.xml", `<pause milliseconds="1000"/>`, `<pause milliseconds="2000"/>`),
+		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	connc := answerNext(t, auto, pub)
+	caller := e.start("caller", carrierIP, freePort(t, carrierIP), e.scenario("uac_callee_bye.xml"), e.addr, "-s", "14155550100", "-key", "caller", otherNumber,
+		"-m", "1", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	conn, ok := <-connc
+	if !ok {
+		t.Fatal("no call answered")
+	}
+	id := conn.CallConnectionID
+	cbs.waitEvent(t, "CallConnected", 0)
+	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone(farNumber)}); err != nil {
+		t.Fatal(err)
+	}
+	cbs.waitEvent(t, "AddParticipantSucceeded", 0)
+	if err := auto.RemoveParticipant(ctx, id, calls.Phone(otherNumber), calls.OperationParams{}); err != nil {
+		t.Fatal(err)
+	}
+	cbs.waitEvent(t, "RemoveParticipantSucceeded", 0)
+	caller.wait(t, 20*time.Second) // it got its BYE
+	if ps, err := auto.Participants(ctx, id); err != nil || len(ps) != 1 || ps[0].Participant != calls.Phone(farNumber) {
+		t.Fatalf("participants after removing the caller: %+v %v", ps, err)
+	}
+	far.wait(t, 20*time.Second)
+	ev := cbs.waitEvent(t, "CallDisconnected", 0)
+	if ri, _ := ev.Data["resultInformation"].(map[string]any); ri["message"] != "The participant hung up." {
+		t.Fatalf("CallDisconnected %v", ev.Data)
+	}
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
