@@ -291,6 +291,14 @@ func (b *botCall) invite(inv *calls.Invitation) {
 		return
 	}
 	inv.Answered()
+	select {
+	case <-sub.ended:
+		// Gone before Answered put them on the roster: the main loop's Left found nobody.
+		if !pt.gone.Load() {
+			b.conn.Left(inv.Target)
+		}
+	default:
+	}
 	<-sub.ended
 	sub.closeLeg()
 }
