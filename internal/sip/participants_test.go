@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -400,5 +402,64 @@ func TestBotRemoveCaller(t *testing.T) {
 	if ri, _ := ev.Data["resultInformation"].(map[string]any); ri["message"] != "The participant hung up." {
 		t.Fatalf("CallDisconnected %v", ev.Data)
 	}
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
+
+// TestBotParticipantDialogMatching: the leg of an added participant (a peer written by hand,
+// so the test knows its Call-ID and tags) is filed in the call table like any callee leg:
+// a BYE with its tags from a stranger, or with forged tags from the carrier, gets 481 and the
+// participant stays (RFC 3261 §12.2.2); the participant's own BYE takes them out of the call
+// (ParticipantsUpdated) while the caller stays with the app.
+func TestBotParticipantDialogMatching(t *testing.T) {
+	sippPath(t)
+	peer := newUDPPeer(t, carrier2IP)
+	_, port, _ := net.SplitHostPort(peer.addr())
+	p2, _ := strconv.Atoi(port)
+	e, auto, pub, cbs := botEnv(t, envOpts{
+		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, p2)},
+		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+	}, true)
+	ctx := context.Background()
+	connc := answerNext(t, auto, pub)
+	caller := e.caller(t, 6*time.Second)
+	conn, ok := <-connc
+	if !ok {
+		t.Fatal("no call answered")
+	}
+	id := conn.CallConnectionID
+	cbs.waitEvent(t, "CallConnected", 0)
+	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone(farNumber)}); err != nil {
+		t.Fatal(err)
+	}
+	inv := peer.await("INVITE to the participant", startsWith("INVITE "))
+	toTag := randTag()
+	rtp := newRTPPeer(t, carrier2IP, true)
+	peer.send(e.addr, reply(inv, "200 OK", toTag, peer.addr(), audioSDP(carrier2IP, rtp.port())))
+	cbs.waitEvent(t, "AddParticipantSucceeded", 0)
+	// The participant's dialog as the participant writes it: From is telgw's To with the
+	// participant's tag, To is telgw's From.
+	cid, from, to := header(inv, "Call-ID"), header(inv, "To")+";tag="+toTag, header(inv, "From")
+	forged := func(h string) string { return tagParam.ReplaceAllString(h, ";tag="+randTag()) }
+	for _, tc := range []struct{ name, ip, msg string }{
+		{"BYE, right tags, from a stranger", strangerIP, request("BYE", "sip:telgw@"+e.addr, "x", from, to, cid, 2, "")},
+		{"BYE, forged tags, from the carrier", carrier2IP, request("BYE", "sip:telgw@"+e.addr, "x", forged(from), forged(to), cid, 2, "")},
+	} {
+		if got := spoof(t, tc.ip, e.addr, tc.msg, 2*time.Second); got != "481" {
+			t.Errorf("%s: got %q, want 481", tc.name, got)
+		}
+	}
+	if ps, _ := auto.Participants(ctx, id); len(ps) != 2 {
+		t.Fatalf("participants after forged BYEs: %+v", ps)
+	}
+	peer.send(e.addr, request("BYE", "sip:telgw@"+e.addr, peer.addr(), from, to, cid, 2, ""))
+	peer.await("200 for the participant's BYE", func(m string) bool {
+		return strings.HasPrefix(m, "SIP/2.0 200") && strings.Contains(header(m, "CSeq"), "BYE")
+	})
+	up := cbs.waitEvent(t, "ParticipantsUpdated", 1)
+	if ps, _ := up.Data["participants"].([]any); len(ps) != 1 {
+		t.Fatalf("ParticipantsUpdated after the participant hung up: %v", up.Data)
+	}
+	caller.wait(t, 30*time.Second)
+	cbs.waitEvent(t, "CallDisconnected", 0)
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }
