@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -58,7 +59,14 @@ type roster struct {
 	invites  map[string]*Invitation
 	transfer *Transfer
 	seq      int
+	// leaving: the app hung up (hangUp, not terminate): with two people on the call, only the
+	// app leaves.
+	leaving atomic.Bool
 }
+
+// Leaving reports whether the app's hang-up (HangupRequested) is a hangUp, which takes only
+// the app out of a call that has two people on it, rather than a terminate.
+func (c *Connection) Leaving() bool { return c.parts.leaving.Load() }
 
 // Attach gives the connection its transport control and its first participant (the caller of
 // an answered call, the callee of a placed one). The transport calls it once the call is

@@ -39,7 +39,7 @@ type botCall struct {
 	mu          sync.Mutex
 	parties     []*party
 	closed      bool
-	transferred bool // the app left: the call goes on between the transferee and the target
+	transferred bool // the app left (transfer, hangUp): the call goes on between the two people
 }
 
 var _ calls.CallControl = (*botCall)(nil)
@@ -100,6 +100,11 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 		select {
 		case <-b.wake:
 		case <-hangup:
+			if conn.Leaving() && b.appLeaves() {
+				// hangUp with two people on the call: they talk on without the app.
+				conn.Disconnected(calls.ResultInformation{Code: 200, Message: "The app left the call."})
+				continue
+			}
 			b.hangupAll()
 			return calls.ResultInformation{Code: 200, Message: "The app hung up."}
 		case <-s.stop().Done():
@@ -164,6 +169,18 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 		case <-b.over:
 		}
 	}()
+	return true
+}
+
+// appLeaves takes the app out of a call with two people on it (they talk on, as after a
+// transfer); false when there are fewer.
+func (b *botCall) appLeaves() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || len(b.parties) < calls.MaxHumanParticipants {
+		return false
+	}
+	b.transferred = true
 	return true
 }
 

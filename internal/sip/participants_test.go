@@ -463,3 +463,56 @@ func TestBotParticipantDialogMatching(t *testing.T) {
 	cbs.waitEvent(t, "CallDisconnected", 0)
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }
+
+// TestBotAppLeaves: with two people on the call, hangUp takes only the app out (its
+// connection ends, the people talk on until the caller hangs up and telgw hangs up the
+// participant); terminate hangs up everyone.
+func TestBotAppLeaves(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		terminate bool
+		scenario  string
+	}{{"hangUp", false, "uac.xml"}, {"terminate", true, "uac_callee_bye.xml"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, auto, pub, cbs, c2Port := partsEnv(t)
+			ctx := context.Background()
+			far := e.start("participant", carrier2IP, c2Port, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+			connc := answerNext(t, auto, pub)
+			caller := e.start("caller", carrierIP, freePort(t, carrierIP), e.scenario(tc.scenario), e.addr, "-s", "14155550100", "-key", "caller", otherNumber,
+				"-m", "1", "-d", "6000", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+			conn, ok := <-connc
+			if !ok {
+				t.Fatal("no call answered")
+			}
+			id := conn.CallConnectionID
+			cbs.waitEvent(t, "CallConnected", 0)
+			if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone(farNumber)}); err != nil {
+				t.Fatal(err)
+			}
+			cbs.waitEvent(t, "AddParticipantSucceeded", 0)
+			hang := auto.HangUp
+			if tc.terminate {
+				hang = auto.Terminate
+			}
+			if err := hang(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			ev := cbs.waitEvent(t, "CallDisconnected", 0)
+			if _, err := auto.Connection(ctx, id); problem.KindOf(err) != problem.KindNotFound {
+				t.Fatalf("connection after %s: %v", tc.name, err)
+			}
+			if !tc.terminate {
+				if ri, _ := ev.Data["resultInformation"].(map[string]any); ri["message"] != "The app left the call." {
+					t.Fatalf("CallDisconnected %v", ev.Data)
+				}
+				before := e.counter("telgw_callautomation_media_packets_total", map[string]string{"result": "relayed"})
+				eventually(t, "the people talk on", func() bool {
+					return e.counter("telgw_callautomation_media_packets_total", map[string]string{"result": "relayed"}) > before+50
+				})
+			}
+			caller.wait(t, 30*time.Second)
+			far.wait(t, 20*time.Second)
+			eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+		})
+	}
+}
