@@ -27,8 +27,14 @@ import (
 // participant (BYE), fails to add a number no route reaches; on a second call it fails to
 // transfer to such a number and then transfers the caller to the participant's number: the
 // app's connection ends (404) while caller and target keep talking. Callback field names are
-// checked by the SDK's own parser; CDRs show each leg.
+// checked by the SDK's own parser; CDRs show each leg. Both stores.
 func TestBotParticipantsSDK(t *testing.T) {
+	for _, pg := range []bool{false, true} {
+		t.Run(map[bool]string{false: "sqlite", true: "postgres"}[pg], func(t *testing.T) { botParticipantsSDK(t, pg) })
+	}
+}
+
+func botParticipantsSDK(t *testing.T, postgres bool) {
 	sippBin(t)
 	peers := requireNodePeers(t)
 	const (
@@ -45,7 +51,7 @@ func TestBotParticipantsSDK(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tg := StartTelgw(t, Options{Env: []string{"TELGW_CONFIG=" + cfgPath}})
+	tg := StartTelgw(t, Options{Postgres: postgres, Env: []string{"TELGW_CONFIG=" + cfgPath}})
 	c := NewClient(t, tg.ConnString)
 	buyNumber(t, c, botNumber)
 	routes := map[string]any{"routes": []map[string]any{
