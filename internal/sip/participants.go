@@ -51,8 +51,10 @@ type party struct {
 	muted atomic.Bool
 	peer  atomic.Pointer[party]
 	ended <-chan struct{} // closed when the leg's dialog ended (either side)
-	// bye ends the leg from telgw's side (BYE unless the peer already hung up).
-	bye func(ctx context.Context)
+	// bye ends the leg from telgw's side (BYE unless the peer already hung up); mark records
+	// who ended it ahead of that (the leg's call's end).
+	bye  func(ctx context.Context)
+	mark func(by string)
 	// gone marks a leg telgw ended (removed, transferred away, the call over): not reported
 	// as the participant leaving.
 	gone atomic.Bool
@@ -71,10 +73,14 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 	if side == 1 {
 		hungUp = "The callee hung up."
 	}
-	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp}
+	remote := calls.EndedByCaller
+	if side == 1 {
+		remote = calls.EndedByCallee
+	}
+	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end}
 	first.bye = func(ctx context.Context) {
 		c.end(appSide)
-		if c.endedBy != appSide {
+		if c.endedBy == remote {
 			return // the peer hung up first
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -105,16 +111,16 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 				conn.Disconnected(calls.ResultInformation{Code: 200, Message: "The app left the call."})
 				continue
 			}
-			b.hangupAll()
+			b.hangupAll("")
 			return calls.ResultInformation{Code: 200, Message: "The app hung up."}
 		case <-s.stop().Done():
-			b.hangupAll()
+			b.hangupAll(calls.EndedBySystem)
 			return calls.ResultInformation{Code: 200, Message: "telgw is shutting down."}
 		}
 		left, remaining, transferred := b.reap()
 		if transferred {
 			if remaining < 2 {
-				b.hangupAll()
+				b.hangupAll("")
 				return calls.ResultInformation{Code: 200, Message: "The call was transferred."}
 			}
 			continue
@@ -206,8 +212,9 @@ func (b *botCall) reap() (left []*party, remaining int, transferred bool) {
 	return left, len(keep), b.transferred
 }
 
-// hangupAll ends every leg still up.
-func (b *botCall) hangupAll() {
+// hangupAll ends every leg still up; by, when set, is who ended them (the system, on
+// shutdown), else telgw's side of each leg.
+func (b *botCall) hangupAll(by string) {
 	b.mu.Lock()
 	b.closed = true
 	ps := append([]*party(nil), b.parties...)
@@ -215,6 +222,9 @@ func (b *botCall) hangupAll() {
 	var wg sync.WaitGroup
 	for _, pt := range ps {
 		pt.gone.Store(true)
+		if by != "" {
+			pt.mark(by)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -605,10 +615,10 @@ func (c *call) legAttempt(t target, body []byte, p legParams) (*sip.Response, er
 
 // party is the added leg c as a person of a bot call.
 func (c *call) party(p calls.Participant) *party {
-	return &party{p: p, leg: c.legB, ended: c.ended, hungUp: "The participant hung up.", bye: func(ctx context.Context) {
+	return &party{p: p, leg: c.legB, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, bye: func(ctx context.Context) {
 		c.end(calls.EndedByCaller)
-		if c.endedBy != calls.EndedByCaller {
-			return
+		if c.endedBy == calls.EndedByCallee {
+			return // they hung up first
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
