@@ -91,9 +91,9 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 			_ = c.b.Bye(ctx)
 		}
 	}
-	b.join(first, false)
 	conn.Attach(b, human)
 	conn.Connected()
+	b.join(first, false)
 	defer b.close()
 	s := c.env
 	for {
