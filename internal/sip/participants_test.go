@@ -211,9 +211,9 @@ func TestBotAddMuteRemoveParticipant(t *testing.T) {
 func TestBotAddParticipantFails(t *testing.T) {
 	e, auto, pub, cbs, c2Port := partsEnv(t)
 	ctx := context.Background()
-	far := e.start("participant", carrier2IP, c2Port, e.scenario("uas_ring.xml"), "-m", "1")
+	far := e.start("participant", carrier2IP, c2Port, e.scenario("uas_ring.xml"), "-m", "2")
 	connc := answerNext(t, auto, pub)
-	caller := e.caller(t, 6*time.Second)
+	caller := e.caller(t, 8*time.Second)
 	conn, ok := <-connc
 	if !ok {
 		t.Fatal("no call answered")
@@ -246,7 +246,15 @@ func TestBotAddParticipantFails(t *testing.T) {
 	if ev.Data["invitationId"] != invID || ev.Data["operationContext"] != "cancel" {
 		t.Fatalf("CancelAddParticipantSucceeded %v", ev.Data)
 	}
-	far.wait(t, 20*time.Second) // it got the CANCEL
+	// Nobody answers within invitationTimeoutInSeconds: CANCEL, AddParticipantFailed.
+	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone(farNumber), InvitationTimeout: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	ev = cbs.waitEvent(t, "AddParticipantFailed", 1)
+	if ri, _ := ev.Data["resultInformation"].(map[string]any); ri["code"] != float64(480) {
+		t.Fatalf("AddParticipantFailed after the invitation timeout %v", ev.Data)
+	}
+	far.wait(t, 20*time.Second) // it got both CANCELs
 	// Too late: the invitation is over.
 	if err := auto.CancelAddParticipant(ctx, id, invID, calls.OperationParams{}); err != nil {
 		t.Fatal(err)
