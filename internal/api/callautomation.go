@@ -40,13 +40,15 @@ type callAutomationHandlers struct {
 //	DELETE /calling/callConnections/{callConnectionId}        HangupCall → 204
 //	POST   /calling/callConnections/{callConnectionId}:terminate  TerminateCall → 204
 //
+// and the participants operations and transferToParticipant (callautomation_participants.go).
+//
 // POSTs honour Repeatability-Request-ID: a repeat within repeatWindow gets the first answer
 // again without doing the operation twice.
 func (s *Server) MountCallAutomation(a *calls.Automation) {
 	h := &callAutomationHandlers{s: s, a: a, repeat: newRepeatCache(repeatWindow, 10000),
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "telgw_callautomation_operations_total",
-			Help: "Call Automation operations by operation (answer, reject, redirect, get, hangup, terminate) and result (ok or the error class).",
+			Help: "Call Automation operations by operation (create, answer, reject, redirect, get, hangup, terminate, transferToParticipant, getParticipants, getParticipant, addParticipant, removeParticipant, mute, cancelAddParticipant) and result (ok or the error class).",
 		}, []string{"operation", "result"})}
 	s.cfg.Registry.MustRegister(h.ops)
 	s.authed.Group(func(r chi.Router) {
@@ -60,6 +62,7 @@ func (s *Server) MountCallAutomation(a *calls.Automation) {
 		// chi parameters end at '/', so "{id}:terminate" arrives whole: the action is split
 		// off in the handler.
 		r.With(h.repeat.middleware).Post("/calling/callConnections/{callConnectionAction}", h.count("action", h.action))
+		h.mountParticipants(r)
 	})
 }
 
@@ -344,7 +347,9 @@ func (h *callAutomationHandlers) action(w http.ResponseWriter, r *http.Request) 
 	case act == "terminate":
 		err = h.a.Terminate(r.Context(), id)
 	case act == "transferToParticipant":
-		err = problem.Unsupported("transferToParticipant is not supported yet").WithCode("NotImplemented")
+		if err = h.transfer(w, r, id); err == nil {
+			return
+		}
 	default:
 		err = problem.NotFound("path", "no route for %s %s", r.Method, r.URL.Path).WithCode("NotFound")
 	}

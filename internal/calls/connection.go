@@ -40,6 +40,8 @@ type Connection struct {
 	hangMu  sync.Once
 	done    chan struct{}
 	endOnce sync.Once
+
+	parts roster // participants and their operations (participants.go)
 }
 
 // ConnectionProperties is what getCall shows of a call connection (CallConnectionProperties).
@@ -157,8 +159,12 @@ func (a *Automation) Connection(_ context.Context, id string) (props ConnectionP
 }
 
 // HangUp ends the app's part in a call; with a two-party call (the caller and the app) that
-// ends the call. It returns once the call ended, or ctx is done.
+// ends the call, with two people on it they talk on without the app. It returns once the
+// app's connection ended, or ctx is done.
 func (a *Automation) HangUp(ctx context.Context, id string) (err error) {
+	if c, err := a.connection(id); err == nil {
+		c.parts.leaving.Store(true)
+	}
 	return a.hangUp(ctx, id)
 }
 

@@ -144,10 +144,9 @@ func (c *call) redirect(req *sip.Request, offer *sdp.Session, called string, tru
 }
 
 // answerBot answers the caller with telgw's own media (the app's side of the call; for now a
-// sink: what the caller sends is read and dropped) and holds the call until the caller or the
-// app hangs up.
+// sink: what the caller sends is read and dropped) and holds the call (holdBot, with the
+// participants the app adds) until it is over.
 func (c *call) answerBot(d *calls.Decision, ans *sdp.Session) {
-	s := c.env
 	conn := d.Conn
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
@@ -181,20 +180,7 @@ func (c *call) answerBot(d *calls.Decision, ans *sdp.Session) {
 	c.answered.Store(true)
 	// The app's leg is the app that answered: its callbackUri (the CDR keeps the host).
 	c.cc.SetCallee(calls.Leg{ID: c.id, Kind: calls.LegBot, Participant: calls.Participant{Kind: calls.App, ID: conn.Properties().CallbackURI}, State: calls.Answered})
-	go sink(c.legA)
-	conn.Connected()
-	ri := calls.ResultInformation{Code: 200, SubCode: 0}
-	select {
-	case <-c.ended:
-		ri.Message = "The caller hung up."
-	case <-conn.HangupRequested():
-		c.end(calls.EndedByCallee)
-		ri.Message = "The app hung up."
-	case <-s.stop().Done():
-		c.end(calls.EndedBySystem)
-		ri.Message = "telgw is shutting down."
-	}
-	c.byeCaller(context.Background())
+	ri := c.holdBot(conn, calls.Phone(c.cc.From()), c.legA, 0, calls.EndedByCallee)
 	c.cc.SetEndedBy(c.endedBy)
 	conn.Disconnected(ri)
 	c.finish(200, nil)
@@ -208,17 +194,6 @@ func (c *call) byeCaller(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_ = c.a.Bye(ctx)
-}
-
-// sink reads and drops what arrives on leg until it is closed: the media of a call an app
-// answered, until the app can play and listen (part 2 of Call Automation).
-func sink(leg interface{ ReadRTP([]byte) (int, error) }) {
-	buf := make([]byte, 1500)
-	for {
-		if _, err := leg.ReadRTP(buf); err != nil {
-			return
-		}
-	}
 }
 
 // botAnswer is telgw's answer to the caller's (filtered) offer when an app answers: the

@@ -140,11 +140,11 @@ func TestBotAnswerAppHangsUp(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		time.Sleep(500 * time.Millisecond) // answerCall returns connecting; connected follows
 		got, err := auto.Connection(ctx, conn.CallConnectionID)
 		if err != nil || got.State != calls.StateConnected {
 			return fmt.Errorf("get: %+v %v", got, err)
 		}
-		time.Sleep(500 * time.Millisecond)
 		if err := auto.HangUp(ctx, conn.CallConnectionID); err != nil {
 			return err
 		}

@@ -21,6 +21,8 @@ type metrics struct {
 	connClosed     *prometheus.CounterVec // transport, reason
 	// refer counts REFERs received in calls' dialogs by result (refer.go).
 	refer *prometheus.CounterVec
+	// botMedia counts the packets of calls apps control (participants.go): kind, result.
+	botMedia *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +44,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		connClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_connections_closed_total",
 			Help: "TCP, TLS and WebSocket connections telgw closed, by transport and reason: limit (too many from one address, on accept), no_request (nothing complete, or on a WebSocket nothing authenticated, in time), incomplete (a message not finished in time), idle."}, []string{"transport", "reason"}),
 	}
+	m.botMedia = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_callautomation_media_packets_total",
+		Help: "Packets of the people on calls apps control, by kind (rtp) and result: relayed (to the other person), muted (dropped: the sender is muted), app (to the app; dropped until apps can listen)."},
+		[]string{"kind", "result"})
 	m.dialogMismatch = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_dialog_mismatch_total",
 		Help: "In-dialog requests (BYE, re-INVITE, INFO, ACK) with a call's Call-ID that did not match its dialog, by method and reason: tags (RFC 3261 §12.2.2) or source (not the leg's transport and address); answered 481, the call untouched."},
 		[]string{"method", "reason"})
@@ -55,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		if err := reg.Register(m.dialogMismatch); err != nil {
 			return nil, fmt.Errorf("sip: register metrics: %w", err)
 		}
-		for _, c := range []prometheus.Collector{m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed, m.connClosed} {
+		for _, c := range []prometheus.Collector{m.botMedia, m.calls, m.active, m.setup, m.dropped, m.trunkUp, m.attempt, m.registered, m.malformed, m.connClosed} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sip: register metrics: %w", err)
 			}

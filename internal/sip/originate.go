@@ -162,8 +162,8 @@ func (c *call) originateAttempt(conn *calls.Connection, t target, body []byte) (
 	return nil, err
 }
 
-// talkBot completes an app's answered call (the callee's answer, the ACK) and holds it until
-// the callee or the app hangs up.
+// talkBot completes an app's answered call (the callee's answer, the ACK) and holds it
+// (holdBot, with the participants the app adds) until it is over.
 func (c *call) talkBot(conn *calls.Connection, res *sip.Response) {
 	s := c.env
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
@@ -179,24 +179,7 @@ func (c *call) talkBot(conn *calls.Connection, res *sip.Response) {
 	}
 	c.cc.Answer(time.Now())
 	c.answered.Store(true)
-	go sink(c.legB)
-	conn.Connected()
-	ri := calls.ResultInformation{Code: 200}
-	select {
-	case <-c.ended:
-		ri.Message = "The callee hung up."
-	case <-conn.HangupRequested():
-		c.end(calls.EndedByCaller)
-		ri.Message = "The app hung up."
-	case <-s.stop().Done():
-		c.end(calls.EndedBySystem)
-		ri.Message = "telgw is shutting down."
-	}
-	if c.endedBy != calls.EndedByCallee {
-		bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = c.b.Bye(bctx)
-		bcancel()
-	}
+	ri := c.holdBot(conn, calls.Phone(c.cc.To()), c.legB, 1, calls.EndedByCaller)
 	c.cc.SetEndedBy(c.endedBy)
 	conn.Disconnected(ri)
 	c.finish(200, nil)

@@ -438,3 +438,14 @@ func uriUser(s string) string {
 	}
 	return b.String()
 }
+
+// sink reads and drops what arrives on leg until it is closed: the media of a user's call an
+// app placed, until the app can play and listen (part 2 of Call Automation).
+func sink(leg interface{ ReadRTP([]byte) (int, error) }) {
+	buf := make([]byte, 1500)
+	for {
+		if _, err := leg.ReadRTP(buf); err != nil {
+			return
+		}
+	}
+}
