@@ -272,14 +272,15 @@ func (a *Automation) Participant(_ context.Context, id, rawID string) (CallParti
 	return CallParticipant{}, problem.NotFound("participantRawId", "%s is not a participant of this call", rawID).WithCode("NotFound")
 }
 
-// checkTarget accepts the targets the transport can reach: phone numbers; communication users
-// are not supported yet (501).
+// checkTarget accepts the targets the transport can reach: phone numbers (through the SIP
+// routes) and communication users (their registered WebRTC devices).
 func checkTarget(field string, p Participant) error {
 	switch p.Kind {
-	case PhoneNumber:
+	case PhoneNumber, CommunicationUser:
+		if p.ID == "" {
+			return problem.Invalid(field, "%s has no id", field).WithCode("BadRequest")
+		}
 		return nil
-	case CommunicationUser:
-		return problem.Unsupported("%s: calling a communication user is not supported yet", field).WithCode("NotImplemented")
 	}
 	return problem.Invalid(field, "%s must be a phone number or a communication user", field).WithCode("BadRequest")
 }

@@ -158,8 +158,8 @@ func TestParticipantOperations(t *testing.T) {
 	if err := a.TransferToParticipant(ctx, "c1", TransferParams{Target: Phone("+12025550143"), Transferee: &stranger}); kind(err) != problem.KindInvalid {
 		t.Fatalf("transferee not in the call: %v", err)
 	}
-	if err := a.TransferToParticipant(ctx, "c1", TransferParams{Target: User("8:acs:r_u")}); kind(err) != problem.KindUnsupported {
-		t.Fatalf("transfer to a user: %v", err)
+	if err := a.TransferToParticipant(ctx, "c1", TransferParams{Target: User("")}); kind(err) != problem.KindInvalid {
+		t.Fatalf("transfer to a user without an id: %v", err)
 	}
 	if err := a.TransferToParticipant(ctx, "c1", TransferParams{Target: Phone("+12025550143"), OperationParams: OperationParams{OperationContext: "t"}}); err != nil {
 		t.Fatal(err)

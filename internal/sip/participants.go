@@ -47,7 +47,7 @@ var _ calls.CallControl = (*botCall)(nil)
 // party is one person's leg in a bot call.
 type party struct {
 	p     calls.Participant
-	leg   *bridge.UDPLeg
+	leg   calls.MediaLeg
 	muted atomic.Bool
 	peer  atomic.Pointer[party]
 	ended <-chan struct{} // closed when the leg's dialog ended (either side)
@@ -453,6 +453,9 @@ func resultInformation(err error) calls.ResultInformation {
 // SIP routes (trunks in order, failing over as createCall does); a communication user is not
 // reachable yet (calls.ErrUnsupportedTarget). The caller closes the leg with closeLeg.
 func (e *callEnv) dialLeg(p legParams) (*call, error) {
+	if p.target.Kind == calls.CommunicationUser {
+		return e.dialUserLeg(p)
+	}
 	if p.target.Kind != calls.PhoneNumber {
 		return nil, &dialError{code: 501, msg: "Calling a " + string(p.target.Kind) + " is not supported yet.", err: calls.ErrUnsupportedTarget}
 	}
@@ -615,7 +618,11 @@ func (c *call) legAttempt(t target, body []byte, p legParams) (*sip.Response, er
 
 // party is the added leg c as a person of a bot call.
 func (c *call) party(p calls.Participant) *party {
-	return &party{p: p, leg: c.legB, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, bye: func(ctx context.Context) {
+	var leg calls.MediaLeg = c.legB
+	if c.web != nil {
+		leg = c.web
+	}
+	return &party{p: p, leg: leg, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, bye: func(ctx context.Context) {
 		c.end(calls.EndedByCaller)
 		if c.endedBy == calls.EndedByCallee {
 			return // they hung up first
@@ -633,7 +640,12 @@ func (c *call) closeLeg() {
 		c.trunk.release()
 	}
 	c.env.table.unregister(c.bIDLocked())
-	_ = c.legB.Close()
+	if c.legB != nil {
+		_ = c.legB.Close()
+	}
+	if c.web != nil {
+		_ = c.web.Close()
+	}
 	c.cc.SetEndedBy(c.endedBy)
 	c.finish(200, nil)
 }

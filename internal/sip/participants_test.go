@@ -134,9 +134,6 @@ func TestBotAddMuteRemoveParticipant(t *testing.T) {
 	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone(farNumber), SourceCallerID: "+12125550100"}); problem.KindOf(err) != problem.KindForbidden {
 		t.Fatalf("foreign caller id: %v", err)
 	}
-	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.User("8:acs:x")}); problem.KindOf(err) != problem.KindUnsupported {
-		t.Fatalf("user target: %v", err)
-	}
 	invID, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone(farNumber), OperationParams: calls.OperationParams{OperationContext: "add1"}})
 	if err != nil || invID == "" {
 		t.Fatalf("add: %q %v", invID, err)

@@ -153,8 +153,11 @@ try {
     assert.equal(failed.resultInformation.code, 404, JSON.stringify(failed));
     assert.match(failed.resultInformation.message, /route/);
 
-    // A communication user is not reachable yet; a caller id the resource does not own is 403.
-    assert.equal(await status(callConnection.addParticipant({ targetParticipant: { communicationUserId: '8:acs:r_u' } })), 501);
+    // A communication user with no registered device: AddParticipantFailed (480); a caller id
+    // the resource does not own is 403.
+    await callConnection.addParticipant({ targetParticipant: { communicationUserId: '8:acs:r_u' } }, { operationContext: 'nodev' });
+    const nodev = await events.next((e) => e.kind === 'AddParticipantFailed' && e.operationContext === 'nodev');
+    assert.equal(nodev.resultInformation.code, 480, JSON.stringify(nodev));
     assert.equal(await status(callConnection.addParticipant({ targetParticipant: { phoneNumber: FAR }, sourceCallIdNumber: { phoneNumber: '+12125550100' } })), 403);
     await events.next((e) => e.kind === 'CallDisconnected' && e.callConnectionId === id, 30000);
     console.log('CALL1 OK');
