@@ -189,3 +189,53 @@ func TestAppRedirectsToBrowserUser(t *testing.T) {
 		t.Fatalf("legs %v", legs)
 	}
 }
+
+// TestAppTransfersToBrowserUser: an app answers a carrier's call and transfers the caller
+// (blind) to a communication user: JsSIP in Chromium rings and answers, the app hears
+// CallTransferAccepted and leaves, and the caller's audio reaches the browser until the
+// caller hangs up.
+func TestAppTransfersToBrowserUser(t *testing.T) {
+	browser.Require(t)
+	sippBin(t)
+	tg, c, token, userID, app := userAppGateway(t, freePortOn(t, carrierIP))
+	wait := answeringBrowser(t, tg, token, 3*time.Second)
+	sipp := sippRun(t, scenarioCopy(t), tg.Addrs.SIP, "-sf", "uac.xml", "-i", carrierIP, "-p", strconv.Itoa(freePortOn(t, carrierIP)),
+		"-s", appNumber, "-key", "caller", pstnNumber, "-m", "1", "-d", "6000", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
+	app.waitFor(t, "IncomingCall", func() bool { return len(app.incoming) > 0 })
+	app.mu.Lock()
+	data, _ := app.incoming[0]["data"].(map[string]any)
+	app.mu.Unlock()
+	r := c.Do(t, "POST", "/calling/callConnections:answer?api-version=2025-05-15", map[string]any{
+		"incomingCallContext": data["incomingCallContext"], "callbackUri": app.URL + "/callbacks"})
+	if r.Status != http.StatusOK {
+		t.Fatalf("answer: %d %s", r.Status, r.Body)
+	}
+	var conn struct {
+		CallConnectionID string `json:"callConnectionId"`
+	}
+	r.JSON(t, &conn)
+	has := func(typ string) func() bool {
+		return func() bool {
+			for _, ev := range app.callbacks {
+				if ev["type"] == "Microsoft.Communication."+typ {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	app.waitFor(t, "CallConnected", has("CallConnected"))
+	if r := c.Do(t, "POST", "/calling/callConnections/"+conn.CallConnectionID+":transferToParticipant?api-version=2025-05-15", map[string]any{
+		"targetParticipant": map[string]any{"kind": "communicationUser", "communicationUser": map[string]string{"id": userID}},
+		"operationContext":  "to-browser"}); r.Status != http.StatusAccepted {
+		t.Fatalf("transfer: %d %s", r.Status, r.Body)
+	}
+	app.waitFor(t, "CallTransferAccepted", has("CallTransferAccepted"))
+	app.waitFor(t, "CallDisconnected", has("CallDisconnected"))
+	sipp(40 * time.Second)
+	res := wait()
+	if res.Stats == nil {
+		t.Fatalf("browser: %+v", res)
+	}
+	checkStats(t, res.Stats)
+}
