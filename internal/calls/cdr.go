@@ -36,6 +36,13 @@ type CDR struct {
 	Q850 int
 	// EndedBy is caller, callee, media-timeout or system.
 	EndedBy string
+	// Verstat is the verification status of an inbound call's Identity header
+	// (TN-Validation-Passed, TN-Validation-Failed, No-TN-Validation; ATIS-1000074 §5.3.1),
+	// empty when verification is off.
+	Verstat string
+	// Attest is the SHAKEN attestation (A, B, C) telgw signed an outbound call with, empty
+	// when it did not sign.
+	Attest string
 }
 
 // Duration is the answered time, zero when never answered.

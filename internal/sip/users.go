@@ -14,6 +14,7 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
@@ -442,12 +443,17 @@ func (s *userSide) outbound(c *call, req *sip.Request, tx sip.ServerTransaction)
 	ctx, cancel = context.WithTimeout(s.stop(), 5*time.Second)
 	from, err := u.Number(ctx, user)
 	cancel()
+	emergency := s.fraud.emergencyDialed(req)
+	if err != nil && emergency {
+		from, err = s.fraud.emergency.CallbackNumber, nil // 911 needs no number of one's own
+	}
 	if err != nil {
 		log.Info("user has no number", "err", err)
 		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "no phone number is assigned to you"`))
 		return
 	}
 	c.cc.SetFrom(from)
+	c.fraud.subject = policy.Subject{User: user, Number: from}
 	called, trunks, ok := c.routeOut(req, tx)
 	if !ok {
 		return

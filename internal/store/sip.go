@@ -22,16 +22,17 @@ func msOrZeroTime(v int64) time.Time {
 // CDRInsert records one call.
 func (db *DB) CDRInsert(ctx context.Context, c calls.CDR) error {
 	_, err := db.Exec(ctx, `INSERT INTO sip_cdrs (call_id, direction, from_number, to_number, trunk, start_at, ringing_at,
-		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by, verstat, attest)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		c.CallID, string(c.Direction), c.From, c.To, c.Trunk, ms(c.Start), msOrZero(c.Ringing), msOrZero(c.Answer), ms(c.End),
-		c.Duration().Milliseconds(), c.Disposition, c.SIPCode, c.Q850, c.EndedBy)
+		c.Duration().Milliseconds(), c.Disposition, c.SIPCode, c.Q850, c.EndedBy, c.Verstat, c.Attest)
 	return mapErr(err)
 }
 
 // CDRList lists CDRs newest first.
 func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, error) {
 	q := `SELECT call_id, direction, from_number, to_number, trunk, start_at, ringing_at, answer_at, end_at, disposition,
-		sip_code, q850, ended_by FROM sip_cdrs WHERE start_at >= $1`
+		sip_code, q850, ended_by, verstat, attest FROM sip_cdrs WHERE start_at >= $1`
 	args := []any{msOrZero(p.Since)}
 	if p.Number != "" {
 		q += ` AND (from_number = $2 OR to_number = $2)`
@@ -47,7 +48,7 @@ func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, 
 		var dir string
 		var start, ringing, answer, end int64
 		if err := row.Scan(&c.CallID, &dir, &c.From, &c.To, &c.Trunk, &start, &ringing, &answer, &end, &c.Disposition,
-			&c.SIPCode, &c.Q850, &c.EndedBy); err != nil {
+			&c.SIPCode, &c.Q850, &c.EndedBy, &c.Verstat, &c.Attest); err != nil {
 			return c, err
 		}
 		c.Direction = calls.Direction(dir)
