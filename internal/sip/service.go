@@ -134,7 +134,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	env := &callEnv{log: s.log, m: s.m, dialogs: s.sc.dialogs, relay: relay, media: relayMedia{relay}, table: s.table,
 		trunks: s.trunks, cdrs: deps.CDRs, users: deps.Users, bots: deps.Automation,
 		fraud: &fraudEnv{pol: deps.Policy, events: deps.Events, signer: deps.Signer, verifier: deps.Verifier, emergency: cfg.Emergency},
-		cfg: callConfig{Host: cfg.Host, SessionExpires: cfg.SessionExpires, FailoverTimeout: cfg.FailoverTimeout, RingTimeout: cfg.RingTimeout, Codecs: cfg.Codecs}}
+		cfg:   callConfig{Host: cfg.Host, SessionExpires: cfg.SessionExpires, FailoverTimeout: cfg.FailoverTimeout, RingTimeout: cfg.RingTimeout, Codecs: cfg.Codecs}}
 	s.users = &userSide{callEnv: env}
 	s.b2b = &b2bua{callEnv: env, router: deps.Router, creds: deps.Credentials, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
 		rejectUnknownSource: *cfg.RejectUnknownSource, users: s.users}
