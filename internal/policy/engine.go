@@ -25,15 +25,20 @@ type Settings interface {
 // Engine holds the current Config and this node's usage counters. It is safe for concurrent
 // use.
 type Engine struct {
-	// Now is the clock (tests move it). Default time.Now.
-	Now func() time.Time
-
 	settings Settings
 	log      *slog.Logger
 
 	mu    sync.Mutex
+	now   func() time.Time // the clock; SetNow
 	cfg   Config
 	usage map[key]*usage
+}
+
+// SetNow replaces the clock (tests move it). Default time.Now.
+func (e *Engine) SetNow(now func() time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = now
 }
 
 // usage is one subject's counters on this node.
@@ -54,7 +59,7 @@ func New(cfg Config, settings Settings, log *slog.Logger) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{Now: time.Now, settings: settings, log: log, cfg: cfg, usage: map[key]*usage{}}, nil
+	return &Engine{now: time.Now, settings: settings, log: log, cfg: cfg, usage: map[key]*usage{}}, nil
 }
 
 // Config returns a copy of the current policy.
@@ -193,7 +198,7 @@ func (e *Engine) StartCall(s Subject, number string) (*Call, error) {
 	if err := e.cfg.Check(s, number); err != nil {
 		return nil, err
 	}
-	now := e.Now()
+	now := e.now()
 	keys := s.keys()
 	for _, k := range keys {
 		l, u := e.cfg.limits(k), e.get(k, now)
@@ -227,7 +232,7 @@ func (c *Call) End(answered time.Duration) {
 		e := c.e
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		now := e.Now()
+		now := e.now()
 		for _, k := range c.keys {
 			u := e.get(k, now)
 			u.active = max(0, u.active-1)
@@ -241,7 +246,7 @@ func (c *Call) End(answered time.Duration) {
 func (e *Engine) SendSMS(s Subject, n int) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := e.Now()
+	now := e.now()
 	keys := s.keys()
 	for _, k := range keys {
 		if r, _ := e.cfg.rule(k); r.Disabled {
@@ -274,7 +279,7 @@ type Usage struct {
 func (e *Engine) Usage() []Usage {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	now := e.Now()
+	now := e.now()
 	out := make([]Usage, 0, len(e.usage))
 	for k := range e.usage {
 		u := e.get(k, now)

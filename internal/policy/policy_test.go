@@ -82,7 +82,7 @@ func TestCallLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Now = func() time.Time { return now }
+	e.SetNow(func() time.Time { return now })
 	s := policy.Subject{Credential: "acme", Number: "+14155550100"}
 	a, err := e.StartCall(s, "+12125550100")
 	if err != nil {

@@ -301,7 +301,7 @@ func (s *b2bua) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) {
 		// An emergency call goes out whatever number the endpoint presents: the callback
 		// number is its own when it is one of the credential's, else the credential's first.
 		if !slices.Contains(cred.Numbers, c.cc.From()) && len(cred.Numbers) > 0 {
-			c.fraud.callback = cred.Numbers[0]
+			c.fraud.callback, c.fraud.subject.Number = cred.Numbers[0], cred.Numbers[0]
 			c.cc.SetFrom(cred.Numbers[0])
 		}
 	} else if err := callerIDError(req, c.cc.From(), cred.Numbers); err != nil {

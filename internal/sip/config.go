@@ -318,6 +318,13 @@ func (c Config) Validate() error {
 	if c.Emergency.Trunk != "" && !seen[c.Emergency.Trunk] {
 		add("emergency.trunk", "%q is not one of the trunks", c.Emergency.Trunk)
 	}
+	for _, t := range c.Trunks {
+		// RFC 3261 §18.1.1: a request near the path MTU goes over a congestion-controlled
+		// transport; an INVITE with SDP and a PIDF-LO is past 1300 bytes.
+		if t.Name == c.Emergency.Trunk && c.Emergency.SendLocation && (t.Transport == "" || t.Transport == "udp") {
+			add("emergency.sendLocation", "needs the emergency trunk %q on tcp or tls (an INVITE with a location is too big for UDP)", t.Name)
+		}
+	}
 	return errors.Join(errs...)
 }
 

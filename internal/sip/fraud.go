@@ -75,7 +75,6 @@ func (c *call) admitPolicy(req *sip.Request, tx sip.ServerTransaction, called st
 		return false
 	}
 	c.env.log.Info("call refused by policy", "call_id", c.id, "number", called, "policy", v.Policy, "subject", v.Subject)
-	c.env.m.dropped.WithLabelValues("policy-" + v.Policy).Inc()
 	if f.events != nil {
 		f.events.Refused(context.WithoutCancel(c.env.stop()), policy.Refusal{Channel: "call", ID: c.id, From: c.cc.From(), To: called,
 			Subject: c.fraud.subject, Violation: *v, At: time.Now()})
