@@ -208,6 +208,10 @@ type cdrJSON struct {
 	SIPCode     int        `json:"sipCode"`
 	Q850        int        `json:"q850Cause,omitempty"`
 	EndedBy     string     `json:"endedBy,omitempty"`
+	// Verstat and Attest are the STIR/SHAKEN outcomes (inbound verification, outbound
+	// attestation).
+	Verstat string `json:"verstat,omitempty"`
+	Attest  string `json:"attestation,omitempty"`
 }
 
 func optTime(t time.Time) *time.Time {
@@ -249,7 +253,7 @@ func (h *sipHandlers) calls(w http.ResponseWriter, r *http.Request) {
 	for _, c := range list {
 		out = append(out, cdrJSON{CallID: c.CallID, Direction: string(c.Direction), From: c.From, To: c.To, Trunk: c.Trunk, Start: c.Start,
 			Ringing: optTime(c.Ringing), Answer: optTime(c.Answer), End: c.End, DurationMS: c.Duration().Milliseconds(),
-			Disposition: c.Disposition, SIPCode: c.SIPCode, Q850: c.Q850, EndedBy: c.EndedBy})
+			Disposition: c.Disposition, SIPCode: c.SIPCode, Q850: c.Q850, EndedBy: c.EndedBy, Verstat: c.Verstat, Attest: c.Attest})
 	}
 	body := map[string]any{"value": out}
 	if next := NextLink(r, p, more); next != "" {

@@ -147,7 +147,7 @@ func (c *call) emergencyRoute(req *sip.Request, tx sip.ServerTransaction) (strin
 	c.env.log.Warn("emergency call", "call_id", c.id, "number", num, "trunk", t.Name, "callback", c.fraud.callback,
 		"user", c.fraud.subject.User, "credential", c.fraud.subject.Credential, "location", hasLoc && f.emergency.SendLocation)
 	if f.events != nil {
-		f.events.EmergencyCall(context.WithoutCancel(c.env.stop()), policy.Emergency{ID: c.id, Dialed: num, CallbackNumber: c.fraud.callback,
+		go f.events.EmergencyCall(context.WithoutCancel(c.env.stop()), policy.Emergency{ID: c.id, Dialed: num, CallbackNumber: c.fraud.callback,
 			Trunk: t.Name, Subject: c.fraud.subject, Location: hasLoc && f.emergency.SendLocation, At: time.Now()})
 	}
 	return num, []*trunk{t}, true

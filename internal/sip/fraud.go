@@ -76,7 +76,8 @@ func (c *call) admitPolicy(req *sip.Request, tx sip.ServerTransaction, called st
 	}
 	c.env.log.Info("call refused by policy", "call_id", c.id, "number", called, "policy", v.Policy, "subject", v.Subject)
 	if f.events != nil {
-		f.events.Refused(context.WithoutCancel(c.env.stop()), policy.Refusal{Channel: "call", ID: c.id, From: c.cc.From(), To: called,
+		// Off the call's path: the caller's answer never waits for the event queue.
+		go f.events.Refused(context.WithoutCancel(c.env.stop()), policy.Refusal{Channel: "call", ID: c.id, From: c.cc.From(), To: called,
 			Subject: c.fraud.subject, Violation: *v, At: time.Now()})
 	}
 	code, reason, hdrs := policyStatus(v)

@@ -130,9 +130,7 @@ func TestPolicyDestinations(t *testing.T) {
 	} {
 		t.Run(tc.number, func(t *testing.T) { f.callOut(t, f.refused("403", tc.pol), tc.number) })
 	}
-	if got := f.ev.policies(); len(got) != 3 || got[0] != policy.DestinationBlocked {
-		t.Fatalf("events %v", got)
-	}
+	eventually(t, "3 refusal events", func() bool { got := f.ev.policies(); return len(got) == 3 && got[0] == policy.DestinationBlocked })
 	// Per-credential allow list and kill switch.
 	c := f.pol.Config()
 	c.Credentials = map[string]policy.Rule{"acme": {Allow: []string{"+1415"}}}
@@ -176,9 +174,7 @@ func TestPolicyLimits(t *testing.T) {
 	}
 	f.callOut(t, f.refused("403", policy.CallMinutesPerDay), otherNumber)
 	want := []string{policy.ConcurrentCalls, policy.CallsPerMinute, policy.CallMinutesPerDay}
-	if got := f.ev.policies(); strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Fatalf("events %v", got)
-	}
+	eventually(t, "refusal events "+strings.Join(want, ","), func() bool { return strings.Join(f.ev.policies(), ",") == strings.Join(want, ",") })
 }
 
 // psapUAS answers an emergency call after checking the callback number and the PIDF-LO.
@@ -221,6 +217,7 @@ func TestEmergencyWithEveryLimitExhausted(t *testing.T) {
 			t.Fatalf("emergency cdr %+v", cdr)
 		}
 	}
+	eventually(t, "emergency events", func() bool { f.ev.mu.Lock(); defer f.ev.mu.Unlock(); return len(f.ev.emergency) == 2 })
 	f.ev.mu.Lock()
 	defer f.ev.mu.Unlock()
 	if len(f.ev.emergency) != 2 || f.ev.emergency[0].CallbackNumber != ourNumber || !f.ev.emergency[0].Location || f.ev.emergency[0].Subject.Credential != "acme" {
