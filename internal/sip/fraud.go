@@ -94,7 +94,7 @@ func (c *call) endFraud(cdr *calls.CDR) {
 
 // callerIDError returns why an endpoint with numbers may not present req's caller id, or nil.
 //
-// The caller-ID rules (docs/CALLER-ID.md): the From number must be one of the credential's
+// The caller-ID rules (docs/FRAUD.md, "Caller-ID rules"): the From number must be one of the credential's
 // numbers (its purchased numbers). A call the endpoint forwards keeps that rule: a PBX
 // forwarding a call out presents its own number, never the original caller's. Diversion
 // (RFC 5806) and History-Info (RFC 7044) headers are accepted only when every number in them

@@ -323,6 +323,7 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 		inv.AppendHeader(sip.NewHeader("Allow", allowed))
 		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		inv.SetBody([]byte(offer))
+		c.decorate(inv, target{}) // the caller's verstat on From (fraud.go)
 		bctx, bcancel := context.WithCancelCause(ctx)
 		b.cancel = bcancel
 		dlg, err := s.dialogs["ws"].WriteInvite(bctx, inv)
