@@ -7,7 +7,7 @@
 // The Config is shared by every node through the store (Engine.Load, Engine.Put; refreshed on
 // an interval), so a kill switch set on one node holds on all of them. The usage counters are
 // per node: with N nodes behind a SIP load balancer a subject may reach up to N times its
-// limits. Sticky balancing by source (Kamailio dispatcher algorithm 0 or 10) keeps one
+// limits. Balancing by caller (Kamailio dispatcher algorithm 5, the auth username, or 1, the From URI) keeps one
 // subject's calls on one node and its counters exact.
 //
 // Emergency calls (911, 933) never reach this package: the SIP edge routes them first.
