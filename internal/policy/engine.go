@@ -44,7 +44,7 @@ func (e *Engine) SetNow(now func() time.Time) {
 // usage is one subject's counters on this node.
 type usage struct {
 	active  int
-	starts  []time.Time // call starts within the last minute, oldest first
+	starts  []time.Time // call starts within the last minute, oldest first (at most the limit)
 	day     string
 	seconds float64 // answered call time on day
 	sms     int     // messages on day
@@ -217,7 +217,14 @@ func (e *Engine) StartCall(s Subject, number string) (*Call, error) {
 	for _, k := range keys {
 		u := e.get(k, now)
 		u.active++
-		u.starts = append(u.starts, now)
+		// Only a limited subject's starts are kept, and only as many as its limit: memory
+		// stays bounded whatever the call rate.
+		if l := e.cfg.limits(k).CallsPerMinute; l > 0 {
+			u.starts = append(u.starts, now)
+			if len(u.starts) > l {
+				u.starts = u.starts[len(u.starts)-l:]
+			}
+		}
 	}
 	return &Call{e: e, keys: keys}, nil
 }

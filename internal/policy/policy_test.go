@@ -213,3 +213,19 @@ func TestSharedPolicy(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// BenchmarkStartCall measures one admission and release (three subjects, the shipped block
+// list) on the call path.
+func BenchmarkStartCall(b *testing.B) {
+	c := policy.DefaultConfig()
+	c.Defaults.CallsPerMinute = 0 // the loop starts far more than 30 calls a minute
+	e, _ := policy.New(c, nil, nil)
+	s := policy.Subject{User: "8:acs:u", Credential: "acme", Number: "+14155550100"}
+	for b.Loop() {
+		c, err := e.StartCall(s, "+12125550100")
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.End(0)
+	}
+}

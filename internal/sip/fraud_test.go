@@ -2,6 +2,7 @@ package sip_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/sip"
@@ -309,6 +311,35 @@ func TestIdentityIn(t *testing.T) {
 		f.call(carrierIP, f.scenario("uac.xml", "Max-Forwards: 70\n", "Identity: "+tc.identity+"\n      Max-Forwards: 70\n"), ourNumber, otherNumber)
 		pbx.wait(t, 20*time.Second)
 		if cdr := f.cdrs.wait(t, i+1)[i]; cdr.Verstat != tc.verstat || cdr.Disposition != "answered" {
+			t.Fatalf("cdr %+v", cdr)
+		}
+	}
+}
+
+// TestIdentityToApp: the verification status reaches Call Automation's IncomingCall
+// (customContext X-MS-Custom-Verstat), and a verstat header the carrier sends itself is
+// replaced by telgw's finding.
+func TestIdentityToApp(t *testing.T) {
+	pki := stirtest.New(t)
+	guard := &events.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	verifier, err := stir.NewVerifier(stir.VerifierConfig{Roots: pki.Roots, Client: guard.Client(2 * time.Second), AllowHTTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := stir.NewSigner(stir.SignerConfig{Key: pki.KeyPEM, Cert: pki.CertPEM, CertURL: pki.URL})
+	e, auto, pub, _ := botEnv(t, envOpts{deps: func(d *sip.Deps) { d.Verifier = verifier }}, true)
+	for i, tc := range []struct{ orig, verstat string }{{otherNumber, stir.Passed}, {"+12125550100", stir.Failed}} {
+		id, _ := signer.Sign(tc.orig, ourNumber, stir.AttestFull)
+		wait := app(t, pub, func(ic calls.IncomingCall) error {
+			if got := ic.CustomContext["X-MS-Custom-Verstat"]; got != tc.verstat {
+				return fmt.Errorf("verstat %q, want %q (%v)", got, tc.verstat, ic.CustomContext)
+			}
+			return auto.Reject(context.Background(), ic.IncomingCallContext, calls.RejectBusy)
+		})
+		e.call(carrierIP, e.scenario("uac_reject.xml", "EXPECT_CODE", "486", "Max-Forwards: 70\n",
+			"Identity: "+id+"\n      X-MS-Custom-Verstat: TN-Validation-Passed\n      Max-Forwards: 70\n"), "14155550100", otherNumber)
+		wait()
+		if cdr := e.cdrs.wait(t, i+1)[i]; cdr.Verstat != tc.verstat {
 			t.Fatalf("cdr %+v", cdr)
 		}
 	}
