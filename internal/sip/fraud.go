@@ -36,6 +36,7 @@ type callFraud struct {
 	attest    string // the attestation signed toward the carrier
 	verstat   string // the inbound Identity's verification status
 	diversion []sip.Header
+	app       bool // an app's call (Call Automation createCall), its caller id checked by the engine
 }
 
 // verstatHeader carries an inbound call's verification status to apps: Call Automation's
@@ -82,6 +83,36 @@ func (c *call) admitPolicy(req *sip.Request, tx sip.ServerTransaction, called st
 	}
 	code, reason, hdrs := policyStatus(v)
 	c.reject(req, tx, code, reason, nil, hdrs...)
+	return false
+}
+
+// admitApp checks an app's call out (Call Automation createCall; its caller id is one of the
+// resource's numbers, checked when the call was created) against the policy with the caller's
+// number as subject; a refusal fails the call with the SIP code the policy maps to.
+func (c *call) admitApp(conn *calls.Connection) bool {
+	c.fraud.app = true
+	c.fraud.subject = policy.Subject{Number: c.cc.From()}
+	f := c.env.fraud
+	if f == nil || f.pol == nil {
+		return true
+	}
+	adm, err := f.pol.StartCall(c.fraud.subject, c.cc.To())
+	if err == nil {
+		c.fraud.admitted = adm
+		return true
+	}
+	var v *policy.Violation
+	if !errors.As(err, &v) {
+		v = &policy.Violation{Policy: "error", Detail: err.Error()}
+	}
+	c.env.log.Info("app's call refused by policy", "call_id", c.id, "number", c.cc.To(), "policy", v.Policy)
+	if f.events != nil {
+		go f.events.Refused(context.WithoutCancel(c.env.stop()), policy.Refusal{Channel: "call", ID: c.id, From: c.cc.From(), To: c.cc.To(),
+			Subject: c.fraud.subject, Violation: *v, At: time.Now()})
+	}
+	code, _, _ := policyStatus(v)
+	conn.Failed(calls.ResultInformation{Code: code, Message: v.Error()})
+	c.finish(code, nil)
 	return false
 }
 
@@ -172,7 +203,7 @@ func (c *call) keepDiversion(req *sip.Request) {
 func (c *call) attestation() string {
 	s := c.fraud.subject
 	switch {
-	case (s.User != "" || s.Credential != "") && s.Number != "" && s.Number == c.cc.From():
+	case (s.User != "" || s.Credential != "" || c.fraud.app) && s.Number != "" && s.Number == c.cc.From():
 		return stir.AttestFull
 	case s.User != "" || s.Credential != "":
 		return stir.AttestPartial

@@ -344,3 +344,44 @@ func TestIdentityToApp(t *testing.T) {
 		}
 	}
 }
+
+// TestAppCallPolicyAndIdentity: an app's call (createCall) to a blocked number fails with
+// CreateCallFailed; one to an allowed number carries an Identity header, attestation A.
+func TestAppCallPolicyAndIdentity(t *testing.T) {
+	sippPath(t)
+	const far = "+12025550142"
+	pki := stirtest.New(t)
+	signer, _ := stir.NewSigner(stir.SignerConfig{Key: pki.KeyPEM, Cert: pki.CertPEM, CertURL: pki.URL})
+	pol, _ := policy.New(policy.DefaultConfig(), nil, nil)
+	ev := &recorder{}
+	c2Port := freePort(t, carrier2IP)
+	e, auto, _, cbs := botEnv(t, envOpts{
+		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
+		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+		deps:   func(d *sip.Deps) { d.Policy, d.Signer, d.Events = pol, signer, ev },
+	}, true)
+	ctx := context.Background()
+	p := calls.CreateCallParams{Target: calls.Phone("+19005550100"), SourceCallerID: ourNumber, CallbackURI: appURL}
+	if _, err := auto.CreateCall(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "CreateCallFailed", func() bool { return len(cbs.types()) == 1 })
+	eventually(t, "refusal event", func() bool { return len(ev.policies()) == 1 && ev.policies()[0] == policy.DestinationBlocked })
+	check := `<recv request="INVITE" crlf="true"><action><ereg regexp="ppt=shaken$" search_in="hdr" header="Identity:" check_it="true" assign_to="id"/></action></recv>`
+	callee := e.start("carrier2", carrier2IP, c2Port, e.scenario("uas.xml", `<recv request="INVITE" crlf="true"/>`, check, "</scenario>", refs("id")),
+		"-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	p.Target = calls.Phone(far)
+	conn, err := auto.CreateCall(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "CallConnected", func() bool { return len(cbs.types()) == 2 })
+	if err := auto.HangUp(ctx, conn.CallConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	callee.wait(t, 20*time.Second)
+	cdrs := e.cdrs.wait(t, 2)
+	if cdrs[0].SIPCode != 403 || cdrs[1].Attest != "A" || cdrs[1].Disposition != "answered" {
+		t.Fatalf("cdrs %+v", cdrs)
+	}
+}
