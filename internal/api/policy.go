@@ -17,7 +17,8 @@ type policyHandlers struct {
 // MountPolicy serves the operator's fraud policy (HMAC-authenticated like every /telgw route):
 //
 //	GET    /telgw/policy                     the policy (allow, block, defaults, per-subject rules)
-//	PUT    /telgw/policy                     replace it on every node → 200 with the policy
+//	PUT    /telgw/policy                     replace it on every node → 200 with the policy (no
+//	                                         "block": the shipped list; "block": [] blocks nothing)
 //	PUT    /telgw/policy/{kind}/{id}         set one rule (kind users|credentials|numbers), e.g.
 //	                                         {"disabled":true}: the kill switch → 200 with the rule
 //	DELETE /telgw/policy/{kind}/{id}         remove the rule → 204
@@ -40,6 +41,10 @@ func (h *policyHandlers) put(w http.ResponseWriter, r *http.Request) {
 	if err := DecodeJSON(r, &c, false); err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
+	}
+	if c.Block == nil {
+		// Leaving "block" out keeps the shipped list: only an explicit [] unblocks everything.
+		c.Block = policy.DefaultBlock()
 	}
 	if err := h.eng.Put(r.Context(), c); err != nil {
 		WriteError(w, r, h.s.log, err)

@@ -62,6 +62,13 @@ func TestPolicySharedByNodes(t *testing.T) {
 			t.Errorf("%s %s %s: target %q, want %q", tc.method, tc.path, tc.body, target, tc.target)
 		}
 	}
+	// A policy put without "block" keeps the shipped list.
+	var q policy.Config
+	if r := ca.Do(t, "PUT", "/telgw/policy", `{"defaults":{"concurrentCalls":3},"credentials":{"acme":{"disabled":true}}}`); r.Status != 200 {
+		t.Fatalf("put: %d %s", r.Status, r.Body)
+	} else if r.JSON(t, &q); !slices.Contains(q.Block, "+1900") || q.Defaults.ConcurrentCalls != 3 {
+		t.Fatalf("put result %+v", q)
+	}
 	if r := ca.Do(t, "DELETE", "/telgw/policy/credentials/acme", ""); r.Status != 204 {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
