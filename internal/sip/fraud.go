@@ -248,8 +248,19 @@ func (c *call) decorate(inv *sip.Request, t target) {
 			return
 		}
 		inv.AppendHeader(sip.NewHeader("Identity", id))
+		// RFC 3261 §18.1.1: past 1300 bytes a request must not go over UDP, and sipgo refuses
+		// to send it. A call unsigned beats a call failed: drop the Identity and say so (use
+		// tcp or tls toward carriers that want every call signed).
+		if strings.EqualFold(inv.Transport(), "udp") && len(inv.String()) > udpMaxRequest {
+			inv.RemoveHeader("Identity")
+			c.fraud.attest = ""
+			c.env.log.Warn("identity left out: the INVITE would be too big for UDP", "call_id", c.id, "trunk", t.trunk.Name)
+		}
 	}
 }
+
+// udpMaxRequest is RFC 3261 §18.1.1's bound for a request over UDP with the path MTU unknown.
+const udpMaxRequest = 1300
 
 // verifyInbound verifies the Identity header of a carrier's INVITE to e164 (RFC 8224 §6.2),
 // keeps the verstat for the CDR and the callee, and replaces any verstat header the carrier

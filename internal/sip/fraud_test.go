@@ -385,3 +385,16 @@ func TestAppCallPolicyAndIdentity(t *testing.T) {
 		t.Fatalf("cdrs %+v", cdrs)
 	}
 }
+
+// TestIdentityLeftOutOverUDP: an INVITE that would pass 1300 bytes with its Identity header
+// (here a long Diversion header) still goes out over the UDP trunk, unsigned.
+func TestIdentityLeftOutOverUDP(t *testing.T) {
+	f := newFraudEnv(t, policy.DefaultConfig(), nil)
+	carrier := f.carrierUAS(t, 1, f.scenario("uas.xml"))
+	long := "Diversion: <sip:" + ourNumber + "@pbx.example;x=" + strings.Repeat("a", 400) + ">;reason=unconditional"
+	f.callOut(t, f.scenario("uac_auth.xml", "Max-Forwards: 70\n", long+"\n      Max-Forwards: 70\n"), otherNumber)
+	carrier.wait(t, 20*time.Second)
+	if cdr := f.cdrs.wait(t, 1)[0]; cdr.Disposition != "answered" || cdr.Attest != "" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+}
