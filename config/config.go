@@ -63,6 +63,8 @@ type Config struct {
 	Push Push `yaml:"push"`
 	// Console configures the operator web console at /console/.
 	Console Console `yaml:"console"`
+	// Calls configures how calls reach apps (Call Automation).
+	Calls Calls `yaml:"calls"`
 	// Policy is the fraud policy: destinations, limits, kill switches (fraud.go).
 	Policy Policy `yaml:"policy"`
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -234,14 +235,25 @@ func (h *callAutomationHandlers) create(w http.ResponseWriter, r *http.Request) 
 	}
 	err := checkCallbackURI(req.CallbackURI)
 	var target calls.Participant
+	var targets []calls.Participant
 	switch {
 	case err != nil:
 	case len(req.Targets) == 0:
 		err = problem.Invalid("targets", "targets is required").WithCode("BadRequest")
-	case len(req.Targets) > 1:
-		err = problem.Unsupported("calls to several targets (group calls) are not supported yet").WithCode("NotImplemented")
+	case len(req.Targets) > 2:
+		// Audio mixing (a conference) is not there yet: two people can be bridged, three cannot.
+		err = problem.Invalid("targets", "a group call takes at most two targets (%d given): calls of three or more people need audio mixing, which telgw does not do yet", len(req.Targets)).WithCode("BadRequest")
 	default:
-		target, err = req.Targets[0].participant("targets")
+		for i, t := range req.Targets {
+			var p calls.Participant
+			if p, err = t.participant(fmt.Sprintf("targets[%d]", i)); err != nil {
+				break
+			}
+			targets = append(targets, p)
+		}
+		if err == nil {
+			target = targets[0]
+		}
 	}
 	var source string
 	if err == nil && req.SourceCallerIDNumber != nil {
@@ -251,7 +263,7 @@ func (h *callAutomationHandlers) create(w http.ResponseWriter, r *http.Request) 
 	}
 	var props calls.ConnectionProperties
 	if err == nil {
-		props, err = h.a.CreateCall(r.Context(), calls.CreateCallParams{Target: target, SourceCallerID: source,
+		props, err = h.a.CreateCall(r.Context(), calls.CreateCallParams{Target: target, Targets: targets, SourceCallerID: source,
 			SourceDisplayName: req.SourceDisplayName, CallbackURI: req.CallbackURI, OperationContext: req.OperationContext})
 	}
 	if err != nil {

@@ -213,7 +213,8 @@ func TestCallAutomationRejectAndRedirect(t *testing.T) {
 		code   int
 	}{
 		{`{"phoneNumber":{"value":"+442071838750"}}`, 400}, // no route: the call keeps ringing
-		{`{"communicationUser":{"id":"8:acs:r_u"}}`, 501},
+		{`{"communicationUser":{"id":"8:acs:r_u"}}`, 400},  // the fake SIP side reaches no user: refused, still ringing
+		{`{"communicationUser":{"id":""}}`, 400},
 		{`{"phoneNumber":{"value":"12"}}`, 400},
 		{`{"kind":"phoneNumber","rawId":"4:+12025550142"}`, 204},
 	} {
@@ -377,13 +378,37 @@ func TestCallAutomationCreateCall(t *testing.T) {
 		{"caller id not ours", `{"targets":[` + target + `],"sourceCallerIdNumber":{"value":"+12125550199"},"callbackUri":"https://app.example/cb"}`, 403},
 		{"no caller id", `{"targets":[` + target + `],"callbackUri":"https://app.example/cb"}`, 400},
 		{"no targets", `{"targets":[],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
-		{"group call", `{"targets":[` + target + `,` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 501},
-		{"user", `{"targets":[{"communicationUser":{"id":"8:acs:r_u"}}],"callbackUri":"https://app.example/cb"}`, 501},
+		{"group call of three", `{"targets":[` + target + `,` + target + `,{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
+		{"group call, phone without caller id", `{"targets":[` + target + `,{"communicationUser":{"id":"8:acs:r_u"}}],"callbackUri":"https://app.example/cb"}`, 400},
+		{"group call, bad second target", `{"targets":[` + target + `,{"phoneNumber":{"value":"12"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
+		{"user, caller id not ours", `{"targets":[{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+12125550199"},"callbackUri":"https://app.example/cb"}`, 403},
 		{"no callback", `{"targets":[` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"}}`, 400},
 	} {
 		var e ErrorBody
 		if code := call(t, srv, "POST", "/calling/callConnections"+caVersion, tc.body, true, &e); code != tc.code || e.Error.Code == "" {
 			t.Errorf("%s: %d %+v, want %d", tc.name, code, e, tc.code)
+		}
+	}
+	// Three people need audio mixing: the 400 names the field and says why.
+	var three ErrorBody
+	threeBody := `{"targets":[` + target + `,` + target + `,` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`
+	if code := call(t, srv, "POST", "/calling/callConnections"+caVersion, threeBody, true, &three); code != 400 || three.Error.Target != "targets" || !strings.Contains(three.Error.Message, "audio mixing") {
+		t.Errorf("three targets: %d %+v", code, three)
+	}
+	// A communication user (no caller id needed) and a group of two are placed.
+	for _, body := range []string{
+		`{"targets":[{"communicationUser":{"id":"8:acs:r_u"}}],"callbackUri":"https://app.example/cb"}`,
+		`{"targets":[` + target + `,{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`,
+	} {
+		var conn callConnectionJSON
+		if code := call(t, srv, "POST", "/calling/callConnections"+caVersion, body, true, &conn); code != 201 || conn.CallConnectionID == "" {
+			t.Fatalf("create %s: %d %+v", body, code, conn)
+		}
+		if last := conn.Targets[len(conn.Targets)-1]; last.CommunicationUser == nil || last.CommunicationUser.ID != "8:acs:r_u" {
+			t.Fatalf("targets %+v", conn.Targets)
+		}
+		if code := call(t, srv, "DELETE", "/calling/callConnections/"+conn.CallConnectionID+caVersion, "", true, nil); code != 204 {
+			t.Fatalf("hang up: %d", code)
 		}
 	}
 	var conn callConnectionJSON

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/e164"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip"
@@ -208,10 +209,32 @@ type cdrJSON struct {
 	SIPCode     int        `json:"sipCode"`
 	Q850        int        `json:"q850Cause,omitempty"`
 	EndedBy     string     `json:"endedBy,omitempty"`
+	// Legs are the call's legs: the caller's, the callee's (an app's: kind bot, participant
+	// the host of its callback URL), then any a transfer replaced.
+	Legs []cdrLegJSON `json:"legs"`
 	// Verstat and Attest are the STIR/SHAKEN outcomes (inbound verification, outbound
 	// attestation).
 	Verstat string `json:"verstat,omitempty"`
 	Attest  string `json:"attestation,omitempty"`
+}
+
+type cdrLegJSON struct {
+	ID              string     `json:"id"`
+	Kind            string     `json:"kind"`
+	ParticipantKind string     `json:"participantKind"`
+	Participant     string     `json:"participant"`
+	Trunk           string     `json:"trunk,omitempty"`
+	Transferred     bool       `json:"transferred,omitempty"`
+	Left            *time.Time `json:"leftTime,omitempty"`
+}
+
+func legsJSON(legs []calls.Leg) []cdrLegJSON {
+	out := make([]cdrLegJSON, 0, len(legs))
+	for _, l := range legs {
+		out = append(out, cdrLegJSON{ID: l.ID, Kind: string(l.Kind), ParticipantKind: string(l.Participant.Kind), Participant: l.Participant.ID,
+			Trunk: l.Trunk, Transferred: l.Transferred, Left: optTime(l.Left)})
+	}
+	return out
 }
 
 func optTime(t time.Time) *time.Time {
@@ -253,7 +276,8 @@ func (h *sipHandlers) calls(w http.ResponseWriter, r *http.Request) {
 	for _, c := range list {
 		out = append(out, cdrJSON{CallID: c.CallID, Direction: string(c.Direction), From: c.From, To: c.To, Trunk: c.Trunk, Start: c.Start,
 			Ringing: optTime(c.Ringing), Answer: optTime(c.Answer), End: c.End, DurationMS: c.Duration().Milliseconds(),
-			Disposition: c.Disposition, SIPCode: c.SIPCode, Q850: c.Q850, EndedBy: c.EndedBy, Verstat: c.Verstat, Attest: c.Attest})
+			Disposition: c.Disposition, SIPCode: c.SIPCode, Q850: c.Q850, EndedBy: c.EndedBy, Legs: legsJSON(c.Legs),
+			Verstat: c.Verstat, Attest: c.Attest})
 	}
 	body := map[string]any{"value": out}
 	if next := NextLink(r, p, more); next != "" {

@@ -16,7 +16,9 @@ func (a *App) setupCallEvents(context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.IncomingCalls = &events.IncomingCalls{Dispatcher: a.Webhooks, Jobs: a.DB}
+	a.IncomingCalls = &events.IncomingCalls{Dispatcher: a.Webhooks, Jobs: a.DB, Logger: a.Log.With("component", "webhooks")}
+	// Direct attempts still under way may queue their retries: they end before the store closes.
+	a.closers = append(a.closers, a.IncomingCalls.Wait)
 	a.Callbacks = events.NewCallbacks(events.CallbacksConfig{
 		Jobs: a.DB,
 		Key: func() events.SigningKey {

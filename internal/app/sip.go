@@ -72,6 +72,7 @@ func (a *App) callAutomation() (*calls.Automation, error) {
 		return [][]byte{calls.CallContextKey(k.Primary), calls.CallContextKey(k.Secondary)}
 	}
 	cfg.Numbers = a.callRouter() // createCall's caller id must be one of this resource's numbers
+	cfg.IncomingCallEvents = a.Config.Calls.IncomingCallEvents
 	cfg.Logger = a.Log.With("component", "callautomation")
 	return calls.NewAutomation(cfg)
 }

@@ -139,7 +139,10 @@ var ErrMediaTimeout = errors.New("bridge: media timeout")
 
 // Bridge relays packets between two legs until Close or a media timeout.
 type Bridge struct {
-	a, b    Leg
+	mu      sync.Mutex
+	legs    [2]Leg       // guarded by mu; Replace swaps one
+	since   [2]time.Time // when each leg was put in (guarded by mu), for the media timeout
+	stopped bool         // guarded by mu
 	r       *Relay
 	done    chan struct{}
 	once    sync.Once
@@ -155,38 +158,82 @@ type Bridge struct {
 // goroutine, so early media (RFC 3261 §13.2.1, 183 with SDP) flows as soon as both legs know
 // their peers. Close ends it; the legs are closed too.
 func (r *Relay) Bridge(a, b Leg) *Bridge {
-	br := &Bridge{a: a, b: b, r: r, done: make(chan struct{}), armed: make(chan struct{})}
+	br := &Bridge{legs: [2]Leg{a, b}, r: r, done: make(chan struct{}), armed: make(chan struct{})}
 	br.expect[0].Store(true)
 	br.expect[1].Store(true)
 	r.m.active.Inc()
-	pump := func(from, to Leg, read func(Leg, []byte) (int, error), write func(Leg, []byte) error, kind string) {
-		defer br.wg.Done()
-		c := r.m.packets.WithLabelValues(kind)
-		buf := make([]byte, 1500)
-		for {
-			n, err := read(from, buf)
-			if err != nil {
-				return
-			}
-			if write(to, buf[:n]) == nil {
-				c.Inc()
-			}
-		}
-	}
-	rtpR := func(l Leg, p []byte) (int, error) { return l.ReadRTP(p) }
-	rtpW := func(l Leg, p []byte) error { return l.WriteRTP(p) }
-	rtcpR := func(l Leg, p []byte) (int, error) { return l.ReadRTCP(p) }
-	rtcpW := func(l Leg, p []byte) error { return l.WriteRTCP(p) }
 	br.wg.Add(4)
-	go pump(a, b, rtpR, rtpW, "rtp")
-	go pump(b, a, rtpR, rtpW, "rtp")
-	go pump(a, b, rtcpR, rtcpW, "rtcp")
-	go pump(b, a, rtcpR, rtcpW, "rtcp")
+	br.pumps(0, a)
+	br.pumps(1, b)
 	if r.cfg.MediaTimeout > 0 {
 		br.wg.Add(1)
 		go br.watch()
 	}
 	return br
+}
+
+// leg is the leg on side i now.
+func (br *Bridge) leg(i int) Leg {
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	return br.legs[i]
+}
+
+// pumps starts the two goroutines (RTP, RTCP) that read from the leg on side i and write
+// to whichever leg is on the other side at the time (wg.Add(2) is the caller's).
+func (br *Bridge) pumps(i int, from Leg) {
+	pump := func(rtcp bool) {
+		defer br.wg.Done()
+		kind := "rtp"
+		if rtcp {
+			kind = "rtcp"
+		}
+		c := br.r.m.packets.WithLabelValues(kind)
+		buf := make([]byte, 1500)
+		for {
+			var n int
+			var err error
+			if rtcp {
+				n, err = from.ReadRTCP(buf)
+			} else {
+				n, err = from.ReadRTP(buf)
+			}
+			if err != nil {
+				return
+			}
+			to := br.leg(1 - i)
+			if rtcp {
+				err = to.WriteRTCP(buf[:n])
+			} else {
+				err = to.WriteRTP(buf[:n])
+			}
+			if err == nil {
+				c.Inc()
+			}
+		}
+	}
+	go pump(false)
+	go pump(true)
+}
+
+// Replace puts l on side i (0 or 1) in place of the leg there, which is closed: what the
+// other side sends goes to l from now on (a call transfer: the transferee's media is
+// re-bridged to the transfer target's leg). The media timeout of side i starts afresh. On a
+// bridge that has stopped, l is closed.
+func (br *Bridge) Replace(i int, l Leg) {
+	i &= 1
+	br.mu.Lock()
+	if br.stopped {
+		br.mu.Unlock()
+		_ = l.Close()
+		return
+	}
+	old := br.legs[i]
+	br.legs[i], br.since[i] = l, time.Now()
+	br.wg.Add(2)
+	br.mu.Unlock()
+	_ = old.Close()
+	br.pumps(i, l)
 }
 
 // Arm starts the media timeout (call it when the call is answered: a ringing phone sends no
@@ -215,7 +262,10 @@ func (br *Bridge) watch() {
 		case <-br.done:
 			return
 		case now := <-tick.C:
-			for i, l := range []Leg{br.a, br.b} {
+			for i := range 2 {
+				br.mu.Lock()
+				l, since := br.legs[i], br.since[i]
+				br.mu.Unlock()
 				lr, ok := l.(lastReceiver)
 				if !ok || !br.expect[i].Load() {
 					continue
@@ -223,6 +273,9 @@ func (br *Bridge) watch() {
 				last := lr.LastReceived()
 				if last.Before(armedAt) {
 					last = armedAt
+				}
+				if last.Before(since) {
+					last = since
 				}
 				if now.Sub(last) > br.r.cfg.MediaTimeout {
 					br.r.m.timeouts.Inc()
@@ -241,8 +294,12 @@ func (br *Bridge) stop(err error) {
 			br.err.Store(&err)
 		}
 		close(br.done)
-		_ = br.a.Close()
-		_ = br.b.Close()
+		br.mu.Lock()
+		br.stopped = true
+		a, b := br.legs[0], br.legs[1]
+		br.mu.Unlock()
+		_ = a.Close()
+		_ = b.Close()
 		br.r.m.active.Dec()
 	})
 }

@@ -164,3 +164,40 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// A transfer replaces one side's leg: the other side's media goes to the new leg, and the old
+// leg is closed.
+func TestReplaceLeg(t *testing.T) {
+	r := newRelay(t, -1)
+	legs := make([]*UDPLeg, 3)
+	for i := range legs {
+		l, err := r.NewUDPLeg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		legs[i] = l
+	}
+	a, b, c := legs[0], legs[1], legs[2]
+	pa, pb, pc := peer(t), peer(t), peer(t)
+	a.SetRemote(addr(pa))
+	b.SetRemote(addr(pb))
+	c.SetRemote(addr(pc))
+	br := r.Bridge(a, b)
+	defer br.Close()
+	_, _ = pa.WriteToUDPAddrPort(packet(t, 1), a.Local())
+	if p, _ := recv(t, pb); p.SequenceNumber != 1 {
+		t.Fatalf("b got %d", p.SequenceNumber)
+	}
+	br.Replace(1, c)
+	_, _ = pa.WriteToUDPAddrPort(packet(t, 2), a.Local())
+	if p, from := recv(t, pc); p.SequenceNumber != 2 || from != c.Local() {
+		t.Fatalf("c got %d from %v", p.SequenceNumber, from)
+	}
+	_, _ = pc.WriteToUDPAddrPort(packet(t, 50), c.Local())
+	if p, _ := recv(t, pa); p.SequenceNumber != 50 {
+		t.Fatalf("a got %d", p.SequenceNumber)
+	}
+	if _, err := b.ReadRTP(make([]byte, 10)); err == nil {
+		t.Fatal("the replaced leg is still open")
+	}
+}

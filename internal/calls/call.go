@@ -91,6 +91,9 @@ type Leg struct {
 	// Trunk is the carrier trunk of a LegCarrier ("" until one is chosen).
 	Trunk string
 	State State
+	// Transferred is set on a leg whose party left the call by a transfer; Left is when.
+	Transferred bool
+	Left        time.Time
 }
 
 // Disposition names a call's outcome in CDRs and metrics (CDR.Disposition).
@@ -347,7 +350,7 @@ func (c *Call) End(t time.Time, o Outcome) CDR {
 	}
 	c.cdr = CDR{CallID: c.legs[0].ID, Direction: c.direction, From: c.from, To: c.to, Trunk: c.trunk,
 		Start: c.start, Ringing: c.ringing, Answer: c.answer, End: c.end,
-		Disposition: o.Disposition, SIPCode: o.SIPCode, Q850: o.Q850, EndedBy: c.endedBy}
+		Disposition: o.Disposition, SIPCode: o.SIPCode, Q850: o.Q850, EndedBy: c.endedBy, Legs: cdrLegs(c.legs)}
 	return c.cdr
 }
 
@@ -359,5 +362,5 @@ func (c *Call) CDR() CDR {
 		return c.cdr
 	}
 	return CDR{CallID: c.legs[0].ID, Direction: c.direction, From: c.from, To: c.to, Trunk: c.trunk,
-		Start: c.start, Ringing: c.ringing, Answer: c.answer, EndedBy: c.endedBy}
+		Start: c.start, Ringing: c.ringing, Answer: c.answer, EndedBy: c.endedBy, Legs: cdrLegs(c.legs)}
 }

@@ -1,6 +1,7 @@
 package calls
 
 import (
+	"reflect"
 	"regexp"
 	"testing"
 	"time"
@@ -41,7 +42,7 @@ func TestCallStates(t *testing.T) {
 		t.Fatalf("cdr %+v", cdr)
 	}
 	again := c.End(t0.Add(time.Hour), Outcome{Disposition: DispositionFailed, SIPCode: 500})
-	if again != cdr || c.CDR() != cdr {
+	if !reflect.DeepEqual(again, cdr) || !reflect.DeepEqual(c.CDR(), cdr) {
 		t.Fatalf("a second End changed the CDR: %+v", again)
 	}
 }
@@ -84,7 +85,8 @@ func TestCallCDR(t *testing.T) {
 			want := tc.want
 			want.CallID, want.Direction, want.From, want.To, want.Trunk = "a@x", Inbound, "+14255550100", "+14255550101", "carrier1"
 			want.Start, want.End = t0, t0.Add(10*time.Second)
-			if got != want {
+			want.Legs = []Leg{{ID: "a@x", Kind: LegCarrier, Participant: Phone("+14255550100"), State: Ended}}
+			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("CDR\n got %+v\nwant %+v", got, want)
 			}
 			if got.Duration() != tc.wantDur {
@@ -103,5 +105,29 @@ func TestStateString(t *testing.T) {
 		if s.String() != want {
 			t.Errorf("%d: %q", int(s), s.String())
 		}
+	}
+}
+
+// A transfer replaces the transferor's leg and keeps it, marked, in the CDR; an app's leg
+// shows only its callback URL's host.
+func TestCallTransferLegs(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := NewCall(t0, Leg{ID: "a", Kind: LegCarrier, Participant: Phone("+14255550100"), Trunk: "carrier1"})
+	c.SetTo("+14255550101")
+	c.SetCallee(Leg{ID: "b", Kind: LegEndpoint, Participant: Phone("+14255550101")})
+	c.Answer(t0.Add(time.Second))
+	c.Transfer(1, Leg{ID: "t", Kind: LegCarrier, Participant: Phone("+12125550123"), Trunk: "carrier2"}, t0.Add(5*time.Second))
+	cdr := c.End(t0.Add(9*time.Second), Outcome{Disposition: DispositionAnswered, SIPCode: 200})
+	if len(cdr.Legs) != 3 || cdr.Legs[1].ID != "t" || cdr.Legs[2].ID != "b" || !cdr.Legs[2].Transferred || cdr.Legs[2].Left != t0.Add(5*time.Second) || cdr.Legs[1].Transferred {
+		t.Fatalf("legs %+v", cdr.Legs)
+	}
+	if cdr.To != "+14255550101" {
+		t.Fatalf("cdr %+v", cdr)
+	}
+	b := NewCall(t0, Leg{ID: "x", Kind: LegCarrier, Participant: Phone("+14255550100")})
+	b.SetCallee(Leg{ID: "x", Kind: LegBot, Participant: Participant{Kind: App, ID: "https://app.example.com:8443/cb?secret=1"}})
+	if l := b.CDR().Legs[1]; l.Participant.ID != "app.example.com:8443" || l.Kind != LegBot {
+		t.Fatalf("bot leg %+v", l)
 	}
 }

@@ -36,6 +36,9 @@ type CDR struct {
 	Q850 int
 	// EndedBy is caller, callee, media-timeout or system.
 	EndedBy string
+	// Legs are the call's legs: the caller's and the callee's (an app's leg is kind bot with
+	// its callback URL's host), then any a transfer replaced (Transferred).
+	Legs []Leg
 	// Verstat is the verification status of an inbound call's Identity header
 	// (TN-Validation-Passed, TN-Validation-Failed, No-TN-Validation; ATIS-1000074 §5.3.1),
 	// empty when verification is off.

@@ -32,6 +32,7 @@ type Connection struct {
 	call        *Call
 	callbackURI string
 	opCtx       string
+	targets     []Participant // of a call the app placed
 
 	mu      sync.Mutex
 	state   ConnectionState
@@ -58,8 +59,12 @@ func (c *Connection) Properties() ConnectionProperties {
 	c.mu.Lock()
 	st := c.state
 	c.mu.Unlock()
+	targets := c.targets
+	if len(targets) == 0 {
+		targets = []Participant{Phone(c.call.To())}
+	}
 	return ConnectionProperties{CallConnectionID: c.ID, ServerCallID: c.call.ID, CorrelationID: c.call.CorrelationID,
-		State: st, CallbackURI: c.callbackURI, Source: Phone(c.call.From()), Targets: []Participant{Phone(c.call.To())}}
+		State: st, CallbackURI: c.callbackURI, Source: Phone(c.call.From()), Targets: targets}
 }
 
 // HangupRequested is closed when the app hangs up or terminates the call.

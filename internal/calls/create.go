@@ -3,6 +3,7 @@ package calls
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -22,9 +23,13 @@ func (a *Automation) SetDialer(d Dialer) {
 	a.mu.Unlock()
 }
 
-// CreateCallParams are createCall's inputs (one PSTN target for now).
+// CreateCallParams are createCall's inputs.
 type CreateCallParams struct {
+	// Target is the one target of a call to a phone number or a communication user.
 	Target Participant
+	// Targets, when it has two entries, makes a group call: each target gets a leg and the two
+	// are bridged once both answered. Without audio mixing there is no group of three or more.
+	Targets []Participant
 	// SourceCallerID is the caller id shown to the callee: one of the resource's numbers.
 	SourceCallerID    string
 	SourceDisplayName string
@@ -36,24 +41,51 @@ type CreateCallParams struct {
 // connection connecting; CallConnected or CreateCallFailed follows through the callbacks.
 func (a *Automation) CreateCall(ctx context.Context, p CreateCallParams) (ConnectionProperties, error) {
 	var props ConnectionProperties
+	if len(p.Targets) > 2 {
+		return props, problem.Invalid("targets", "a group call takes at most two targets: calls of three or more people need audio mixing, which telgw does not do yet").WithCode("BadRequest")
+	}
+	if len(p.Targets) == 2 {
+		return a.createGroup(ctx, p)
+	}
 	switch {
 	case p.CallbackURI == "":
 		return props, problem.Invalid("callbackUri", "callbackUri is required").WithCode("BadRequest")
 	case p.Target.Kind == CommunicationUser:
-		return props, problem.Unsupported("calling a communication user is not supported yet").WithCode("NotImplemented")
+		if p.Target.ID == "" {
+			return props, problem.Invalid("targets", "the communication user's id is required").WithCode("BadRequest")
+		}
+		if p.SourceCallerID != "" {
+			if err := a.ownNumber(ctx, p.SourceCallerID); err != nil {
+				return props, err
+			}
+		}
+		return a.dial(p)
 	case p.Target.Kind != PhoneNumber:
 		return props, problem.Invalid("targets", "the target must be a phone number").WithCode("BadRequest")
 	case p.SourceCallerID == "":
 		return props, problem.Invalid("sourceCallerIdNumber", "sourceCallerIdNumber is required to call a phone number").WithCode("BadRequest")
 	}
-	if a.cfg.Numbers == nil {
-		return props, problem.Forbidden("sourceCallerIdNumber", "%s is not one of this resource's numbers", p.SourceCallerID).WithCode("Forbidden")
-	}
-	if _, err := a.cfg.Numbers.CallRoute(ctx, p.SourceCallerID); errors.Is(err, ErrUnknownNumber) {
-		return props, problem.Forbidden("sourceCallerIdNumber", "%s is not one of this resource's numbers", p.SourceCallerID).WithCode("Forbidden")
-	} else if err != nil {
+	if err := a.ownNumber(ctx, p.SourceCallerID); err != nil {
 		return props, err
 	}
+	return a.dial(p)
+}
+
+// ownNumber checks that n is one of the resource's numbers (a caller id the app may show).
+func (a *Automation) ownNumber(ctx context.Context, n string) error {
+	if a.cfg.Numbers == nil {
+		return problem.Forbidden("sourceCallerIdNumber", "%s is not one of this resource's numbers", n).WithCode("Forbidden")
+	}
+	if _, err := a.cfg.Numbers.CallRoute(ctx, n); errors.Is(err, ErrUnknownNumber) {
+		return problem.Forbidden("sourceCallerIdNumber", "%s is not one of this resource's numbers", n).WithCode("Forbidden")
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// dial hands a checked createCall to the Dialer.
+func (a *Automation) dial(p CreateCallParams) (props ConnectionProperties, err error) {
 	a.mu.Lock()
 	d := a.dialer
 	a.mu.Unlock()
@@ -66,13 +98,19 @@ func (a *Automation) CreateCall(ctx context.Context, p CreateCallParams) (Connec
 	c.SetTo(p.Target.ID)
 	c.UpdateCaller(func(l *Leg) { l.ID = c.ID })
 	conn := &Connection{a: a, ID: newID(), call: c, callbackURI: p.CallbackURI, opCtx: p.OperationContext, state: StateConnecting,
-		hangup: make(chan struct{}), done: make(chan struct{}), DisplayName: p.SourceDisplayName}
+		hangup: make(chan struct{}), done: make(chan struct{}), DisplayName: p.SourceDisplayName, targets: []Participant{p.Target}}
+	if len(p.Targets) == 2 {
+		conn.targets = p.Targets
+	}
 	a.mu.Lock()
 	a.conns[conn.ID] = conn
 	a.mu.Unlock()
 	d.Dial(conn)
 	return conn.Properties(), nil
 }
+
+// Targets are who a call the app placed calls.
+func (c *Connection) Targets() []Participant { return c.targets }
 
 // Call is the call of the connection.
 func (c *Connection) Call() *Call { return c.call }
@@ -88,4 +126,31 @@ func (c *Connection) Failed(ri ResultInformation) {
 		close(c.done)
 		c.send("Microsoft.Communication.CreateCallFailed", ri)
 	})
+}
+
+// createGroup checks a group call of two targets: each a phone number (then the caller id must
+// be one of the resource's) or a communication user.
+func (a *Automation) createGroup(ctx context.Context, p CreateCallParams) (ConnectionProperties, error) {
+	var props ConnectionProperties
+	if p.CallbackURI == "" {
+		return props, problem.Invalid("callbackUri", "callbackUri is required").WithCode("BadRequest")
+	}
+	for i, t := range p.Targets {
+		field := fmt.Sprintf("targets[%d]", i)
+		switch {
+		case t.ID == "":
+			return props, problem.Invalid(field, "the target's id is required").WithCode("BadRequest")
+		case t.Kind == PhoneNumber && p.SourceCallerID == "":
+			return props, problem.Invalid("sourceCallerIdNumber", "sourceCallerIdNumber is required to call a phone number").WithCode("BadRequest")
+		case t.Kind != PhoneNumber && t.Kind != CommunicationUser:
+			return props, problem.Invalid(field, "a target must be a phone number or a communication user").WithCode("BadRequest")
+		}
+	}
+	if p.SourceCallerID != "" {
+		if err := a.ownNumber(ctx, p.SourceCallerID); err != nil {
+			return props, err
+		}
+	}
+	p.Target = p.Targets[0]
+	return a.dial(p)
 }

@@ -29,6 +29,9 @@ type AutomationConfig struct {
 	// Numbers tells which numbers are the resource's (createCall's sourceCallerIdNumber must
 	// be one); nil: none is.
 	Numbers Router
+	// IncomingCallEvents offers apps (IncomingCall) the calls to the resource's numbers that
+	// have no route of their own, as if routed to an app. Default false.
+	IncomingCallEvents bool
 	// DecisionTimeout bounds how long an operation waits for the transport to carry it out
 	// (send the 200, the final response, the BYE). Default 35 s (a 2xx waits up to 32 s for
 	// its ACK, RFC 3261 §13.3.1.4).
@@ -70,6 +73,10 @@ func NewAutomation(cfg AutomationConfig) (*Automation, error) {
 
 // Enabled reports whether apps can be told of incoming calls (a publisher is configured).
 func (a *Automation) Enabled() bool { return a != nil && a.cfg.Publisher != nil }
+
+// OffersUnrouted reports whether a call to one of the resource's numbers without a route of
+// its own goes to the apps (AutomationConfig.IncomingCallEvents).
+func (a *Automation) OffersUnrouted() bool { return a.Enabled() && a.cfg.IncomingCallEvents }
 
 // DecisionKind is what an app decided for a waiting call.
 type DecisionKind int
@@ -340,8 +347,9 @@ func (a *Automation) Reject(ctx context.Context, incomingCallContext string, rea
 	return a.decide(ctx, incomingCallContext, &Decision{Kind: DecideReject, SIPCode: code, Reason: phrase})
 }
 
-// Redirect sends a waiting call on to target (a phone number out through the SIP routes). A
-// target no route reaches is refused and the call keeps waiting.
+// Redirect sends a waiting call on to target: a phone number out through the SIP routes, or a
+// communication user (the caller rings the user's registered WebRTC devices; the first to
+// answer wins). A phone number no route reaches is refused and the call keeps waiting.
 func (a *Automation) Redirect(ctx context.Context, incomingCallContext string, target Participant) (err error) {
 	if incomingCallContext == "" {
 		return problem.Invalid("incomingCallContext", "incomingCallContext is required").WithCode("BadRequest")
@@ -349,7 +357,9 @@ func (a *Automation) Redirect(ctx context.Context, incomingCallContext string, t
 	switch target.Kind {
 	case PhoneNumber:
 	case CommunicationUser:
-		return problem.Unsupported("redirecting to a communication user is not supported yet").WithCode("NotImplemented")
+		if target.ID == "" {
+			return problem.Invalid("target", "the communication user's id is required").WithCode("BadRequest")
+		}
 	default:
 		return problem.Invalid("target", "target must be a phone number or a communication user").WithCode("BadRequest")
 	}

@@ -302,22 +302,39 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 
 // Work delivers one event; a 410 disables the subscription and ends the job.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	d := w.d
-	s, err := d.cfg.Store.SubscriptionGet(ctx, job.Args.SubscriptionID)
-	if err != nil {
-		d.log.Info("webhook subscription gone; dropping event", "subscription", job.Args.SubscriptionID, "err", err)
+	err := w.d.deliverArgs(ctx, job.Args)
+	switch {
+	case errors.Is(err, errSkip):
 		return nil
+	case errors.Is(err, errGone), errors.Is(err, errExpired):
+		return river.JobCancel(err)
+	case err != nil:
+		w.d.log.Warn("webhook delivery failed; will retry", "subscription", job.Args.SubscriptionID, "attempt", job.Attempt, "err", err)
+	}
+	return err
+}
+
+// errSkip ends a delivery whose subscription is gone or disabled.
+var errSkip = errors.New("subscription gone or disabled")
+
+// deliverArgs makes one attempt at a queued (or about to be queued) delivery: an expired
+// event is dropped (errExpired), a 410 disables the subscription (errGone).
+func (d *Dispatcher) deliverArgs(ctx context.Context, a DeliverArgs) error {
+	s, err := d.cfg.Store.SubscriptionGet(ctx, a.SubscriptionID)
+	if err != nil {
+		d.log.Info("webhook subscription gone; dropping event", "subscription", a.SubscriptionID, "err", err)
+		return errSkip
 	}
 	if s.Disabled {
-		return nil
+		return errSkip
 	}
-	if exp := job.Args.ExpiresAt; !exp.IsZero() && time.Now().After(exp) {
+	if exp := a.ExpiresAt; !exp.IsZero() && time.Now().After(exp) {
 		d.deliveries.WithLabelValues("expired").Inc()
-		d.log.Info("webhook event expired before delivery; dropping it", "subscription", s.ID, "event", job.Args.EventID, "attempt", job.Attempt)
-		return river.JobCancel(errExpired)
+		d.log.Info("webhook event expired before delivery; dropping it", "subscription", s.ID, "event", a.EventID)
+		return errExpired
 	}
 	start := time.Now()
-	err = d.Deliver(ctx, s, job.Args.EventID, job.Args.Event)
+	err = d.Deliver(ctx, s, a.EventID, a.Event)
 	d.latency.Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
@@ -335,10 +352,6 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 			return derr
 		}
 		_ = d.Reload(ctx)
-		return river.JobCancel(err)
-	}
-	if err != nil {
-		d.log.Warn("webhook delivery failed; will retry", "subscription", s.ID, "attempt", job.Attempt, "err", err)
 	}
 	return err
 }

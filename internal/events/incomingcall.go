@@ -2,10 +2,14 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/riverqueue/river"
 
 	"github.com/telgw/telgw/internal/calls"
 )
@@ -102,10 +106,12 @@ func IncomingCallEvent(id, topic string, ic calls.IncomingCall) (Event, error) {
 	}, numbers...)
 }
 
-// IncomingCalls publishes IncomingCall events to the webhooks subscribed to them: one durable
-// job per subscriber on QueueCalls at top priority, so any node's workers pick it up at once,
-// retried within seconds and dropped once the call can no longer be answered. It implements
-// calls.IncomingCallPublisher.
+// IncomingCalls publishes IncomingCall events to the webhooks subscribed to them. Each
+// delivery is first attempted at once from the node that took the INVITE (in the background:
+// the caller's path never waits on a subscriber), which keeps the INVITE → webhook latency to
+// one HTTP round trip; a delivery that fails becomes a durable job on QueueCalls at top
+// priority, so any node's workers retry it within seconds until the call can no longer be
+// answered. It implements calls.IncomingCallPublisher.
 type IncomingCalls struct {
 	// Dispatcher holds the subscriptions (required).
 	Dispatcher *Dispatcher
@@ -116,12 +122,27 @@ type IncomingCalls struct {
 	// MaxAge is how long after the INVITE a delivery is still attempted. Default
 	// DefaultIncomingCallMaxAge.
 	MaxAge time.Duration
+	// QueueOnly skips the direct first attempt: every delivery goes through the queue.
+	QueueOnly bool
+	// Logger logs deliveries that could not even be queued; default discards.
+	Logger *slog.Logger
+
+	inflight sync.WaitGroup
 }
 
 var _ calls.IncomingCallPublisher = (*IncomingCalls)(nil)
 
-// PublishIncomingCall queues the event for every matching subscription and returns; no
-// subscriber is dialled on the caller's path. It fails only when the queue cannot be written.
+// ErrNoSubscriber: no webhook is subscribed to the IncomingCall of this number, so no app can
+// answer it; the caller is refused at once rather than left ringing for nobody.
+var ErrNoSubscriber = errors.New("no webhook is subscribed to this number's IncomingCall events")
+
+// directTimeout bounds the direct first attempt; a slower subscriber is retried from the
+// queue.
+const directTimeout = 3 * time.Second
+
+// PublishIncomingCall sends the event to every matching subscription and returns; no
+// subscriber is dialled on the caller's path. With QueueOnly it fails when the queue cannot
+// be written; otherwise failures are logged (the direct attempt runs after it returns).
 func (p *IncomingCalls) PublishIncomingCall(ctx context.Context, ic calls.IncomingCall) error {
 	topic := p.Topic
 	if topic == "" {
@@ -139,8 +160,54 @@ func (p *IncomingCalls) PublishIncomingCall(ctx context.Context, ic calls.Incomi
 	if at.IsZero() {
 		at = time.Now()
 	}
-	if _, err := p.Dispatcher.publishUrgent(ctx, p.Jobs, at.Add(maxAge), ev); err != nil {
-		return fmt.Errorf("publish incoming call %s: %w", ic.ServerCallID, err)
+	expires := at.Add(maxAge)
+	if p.QueueOnly {
+		n, err := p.Dispatcher.publishUrgent(ctx, p.Jobs, expires, ev)
+		if err != nil {
+			return fmt.Errorf("publish incoming call %s: %w", ic.ServerCallID, err)
+		}
+		if n == 0 {
+			return ErrNoSubscriber
+		}
+		return nil
+	}
+	args, err := p.Dispatcher.jobs([]Event{ev})
+	if err != nil {
+		return fmt.Errorf("incoming call event: %w", err)
+	}
+	if len(args) == 0 {
+		return ErrNoSubscriber
+	}
+	for _, a := range args {
+		a.ExpiresAt = expires.UTC()
+		p.inflight.Add(1)
+		go p.direct(a)
 	}
 	return nil
 }
+
+// direct attempts one delivery at once; a failure (other than 410 or a refused address, which
+// retrying cannot mend) is queued for the workers' retries.
+func (p *IncomingCalls) direct(a DeliverArgs) {
+	defer p.inflight.Done()
+	d := p.Dispatcher
+	ctx, cancel := context.WithTimeout(context.Background(), min(directTimeout, time.Until(a.ExpiresAt)))
+	defer cancel()
+	err := d.deliverArgs(ctx, a)
+	if err == nil || errors.Is(err, errGone) || errors.Is(err, ErrBlockedAddress) || errors.Is(err, errExpired) {
+		return
+	}
+	ictx, icancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer icancel()
+	if err := p.Jobs.InsertJob(ictx, a, &river.InsertOpts{Queue: QueueCalls, Priority: 1, MaxAttempts: urgentMaxAttempts,
+		ScheduledAt: time.Now().Add(urgentMaxBackoff / 4)}); err != nil {
+		log := p.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		log.Warn("incoming call event not queued for retry", "subscription", a.SubscriptionID, "event", a.EventID, "err", err)
+	}
+}
+
+// Wait waits for the direct attempts under way (at most directTimeout each).
+func (p *IncomingCalls) Wait() { p.inflight.Wait() }

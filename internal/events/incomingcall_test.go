@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,6 +75,74 @@ func TestIncomingCallEventShape(t *testing.T) {
 	}
 }
 
+// TestIncomingCallDirectFirst: each delivery is attempted at once, off the caller's path; a
+// subscriber that takes it leaves no job behind, one that fails gets its retries from the
+// urgent queue (and one that answers 410 is not retried).
+func TestIncomingCallDirectFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ok, okHits := hitServer(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	down, downHits := hitServer(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
+	gone, goneHits := hitServer(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) })
+	st := &memStore{}
+	for id, u := range map[string]string{"ok": ok.URL, "down": down.URL, "gone": gone.URL} {
+		_ = st.SubscriptionPut(ctx, Subscription{ID: id, URL: u})
+	}
+	d := NewDispatcher(Config{Store: st, Client: ok.Client()})
+	if err := d.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tx := &lockedTx{}
+	p := &IncomingCalls{Dispatcher: d, Jobs: tx}
+	ic := testIncomingCall
+	ic.At = time.Now()
+	if err := p.PublishIncomingCall(ctx, ic); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait()
+	if okHits.Load() != 1 || downHits.Load() != 1 || goneHits.Load() != 1 {
+		t.Fatalf("direct attempts: ok %d, down %d, gone %d; want one each", okHits.Load(), downHits.Load(), goneHits.Load())
+	}
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if len(tx.jobs) != 1 || tx.jobs[0].(DeliverArgs).SubscriptionID != "down" || tx.opts[0].Queue != QueueCalls {
+		t.Fatalf("queued %v, want one retry for the subscriber that failed", tx.jobs)
+	}
+	if s, _ := st.SubscriptionGet(ctx, "gone"); !s.Disabled {
+		t.Fatal("the subscription that answered 410 is still enabled")
+	}
+}
+
+// TestIncomingCallWithoutSubscriber: with no webhook subscribed to the number's IncomingCall,
+// publishing fails at once (the caller is refused instead of ringing for nobody).
+func TestIncomingCallWithoutSubscriber(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &memStore{}
+	_ = st.SubscriptionPut(ctx, Subscription{ID: "sms", URL: "https://example.com/sms", EventTypes: []string{TypeSMSReceived}})
+	d := NewDispatcher(Config{Store: st})
+	if err := d.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, queueOnly := range []bool{false, true} {
+		p := &IncomingCalls{Dispatcher: d, Jobs: &lockedTx{}, QueueOnly: queueOnly}
+		if err := p.PublishIncomingCall(ctx, testIncomingCall); !errors.Is(err, ErrNoSubscriber) {
+			t.Fatalf("queueOnly %v: %v, want ErrNoSubscriber", queueOnly, err)
+		}
+	}
+}
+
+type lockedTx struct {
+	mu sync.Mutex
+	optsTx
+}
+
+func (t *lockedTx) InsertJob(ctx context.Context, a river.JobArgs, o *river.InsertOpts) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.optsTx.InsertJob(ctx, a, o)
+}
+
 // TestPublishIncomingCall: one urgent job per matching subscription (type and number
 // filters), on the calls queue at top priority, expiring at the ring timeout.
 func TestPublishIncomingCall(t *testing.T) {
@@ -96,7 +165,7 @@ func TestPublishIncomingCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	tx := &optsTx{}
-	p := &IncomingCalls{Dispatcher: d, Jobs: tx, MaxAge: 20 * time.Second}
+	p := &IncomingCalls{Dispatcher: d, Jobs: tx, MaxAge: 20 * time.Second, QueueOnly: true}
 	if err := p.PublishIncomingCall(ctx, testIncomingCall); err != nil {
 		t.Fatal(err)
 	}

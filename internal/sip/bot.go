@@ -98,6 +98,16 @@ func (s *b2bua) bot(c *call, req *sip.Request, tx sip.ServerTransaction, r calls
 				d.Done(nil)
 				return
 			case calls.DecideRedirect:
+				if d.Target.Kind == calls.CommunicationUser {
+					if s.callEnv.users == nil || s.callEnv.users.Engine == nil {
+						d.Done(fmt.Errorf("redirect to a user: WebRTC users are not served: %w", calls.ErrUnavailable))
+						continue
+					}
+					d.Done(nil)
+					closeA = false
+					c.redirectUser(offer, d.Target)
+					return
+				}
 				called := d.Target.ID
 				trunks := s.trunks.outbound(called)
 				if len(trunks) == 0 {
@@ -169,6 +179,8 @@ func (c *call) answerBot(d *calls.Decision, ans *sdp.Session) {
 	}
 	c.cc.Answer(time.Now())
 	c.answered.Store(true)
+	// The app's leg is the app that answered: its callbackUri (the CDR keeps the host).
+	c.cc.SetCallee(calls.Leg{ID: c.id, Kind: calls.LegBot, Participant: calls.Participant{Kind: calls.App, ID: conn.Properties().CallbackURI}, State: calls.Answered})
 	go sink(c.legA)
 	conn.Connected()
 	ri := calls.ResultInformation{Code: 200, SubCode: 0}

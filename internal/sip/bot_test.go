@@ -216,7 +216,8 @@ func TestBotRedirectToPSTN(t *testing.T) {
 		if err := auto.Redirect(ctx, ic.IncomingCallContext, calls.Phone("+442071838750")); problem.KindOf(err) != problem.KindInvalid {
 			return fmt.Errorf("redirect without route: %v", err)
 		}
-		if err := auto.Redirect(ctx, ic.IncomingCallContext, calls.User("8:acs:x")); problem.KindOf(err) != problem.KindUnsupported {
+		// No WebRTC users served here: refused, and the call keeps waiting.
+		if err := auto.Redirect(ctx, ic.IncomingCallContext, calls.User("8:acs:x")); problem.KindOf(err) != problem.KindUnavailable {
 			return fmt.Errorf("redirect to a user: %v", err)
 		}
 		return auto.Redirect(ctx, ic.IncomingCallContext, calls.Phone(far))

@@ -55,7 +55,17 @@ type call struct {
 	ackBody chan []byte
 	origin  [2]sdp.Origin
 	// dlg is each leg's dialog, which in-dialog requests must match (dialog.go); guarded by mu.
-	dlg [2]peerDialog
+	// dlg[2] is the dialog of a party that left by a transfer (refer.go), until its BYE.
+	// dlg[groupSide] is the second leg of an app's group call (group.go).
+	dlg [4]peerDialog
+	// gone is that party's dialog; moved is closed when a transfer changed a leg (talk then
+	// watches the new one). Both guarded by mu.
+	gone  legDialog                  // the transferor's dialog
+	aOut  *sipgo.DialogClientSession // the caller's side after a transfer replaced the caller
+	moved chan struct{}
+	group *outLeg // the second leg of a group call (group.go)
+
+	transferring atomic.Bool // a REFER is being carried out (one at a time)
 
 	reinvite sync.Mutex  // one re-INVITE at a time (RFC 3261 §14.2: else 491)
 	answered atomic.Bool // set once both legs are up (in-dialog requests read it)
@@ -89,7 +99,7 @@ var (
 // or a WebRTC user out through the trunks.
 type b2bua struct {
 	*callEnv
-	router              Router
+	router              Router      // calls.Router; also read by REFER (refer.go)
 	creds               Credentials // nil: no customer endpoint can call out
 	auth                *digest.Server
 	rejectUnknownSource bool
@@ -182,6 +192,9 @@ func (s *b2bua) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *
 	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
 	route, err := s.router.CallRoute(ctx, e164)
 	cancel()
+	if err == nil && route == nil && s.bots.OffersUnrouted() {
+		route = calls.BotRoute{} // calls.incomingCallEvents: the apps hear of it (bot.go)
+	}
 	if err == nil && route == nil {
 		err = calls.ErrNoRoute
 	}

@@ -51,6 +51,7 @@ func newPeerDialog(callID, local, remote, transport, src string, t *trunk) peerD
 const (
 	mismatchTags   = "tags"
 	mismatchSource = "source"
+	mismatchGone   = "transferred"
 )
 
 // match reports why req does not belong to d ("" when it does); the source rule applies when
@@ -154,6 +155,9 @@ func (s *dialogs) match(req *sip.Request, tx sip.ServerTransaction) (callRef, bo
 		d := ref.c.dlg[ref.side]
 		ref.c.mu.Unlock()
 		why := d.match(req, s.sourceCheck)
+		if why == "" && ref.side >= 2 && req.Method != sip.BYE {
+			why = mismatchGone // a party that left by a transfer (or a group call's leg) may only hang up
+		}
 		if why == "" {
 			return ref, true
 		}

@@ -269,9 +269,11 @@ func TestInDialogRequestsMatchTheDialog(t *testing.T) {
 		{"callee's BYE, forged tags, from the PBX", pbxIP, request("BYE", "sip:telgw@"+e.addr, "x", forged(bFrom), forged(bTo), bCallID, 2, ""), "481"},
 		{"callee's re-INVITE to the attacker, right tags, from a stranger", strangerIP, request("INVITE", "sip:telgw@"+e.addr, "x", bFrom, bTo, bCallID, 2, attack), "481"},
 		// Methods telgw does not implement are refused before any dialog matching (RFC 3261
-		// §8.2.1), the same answer whether or not the call exists.
+		// §8.2.1), the same answer whether or not the call exists. REFER is matched (refer.go).
 		{"UPDATE, forged tags, from a stranger", strangerIP, request("UPDATE", ruri, "x", forged(cFrom), forged(aTo), cid, 5, attack), "501"},
-		{"REFER, right tags, from a stranger", strangerIP, request("REFER", ruri, "x", cFrom, aTo, cid, 5, ""), "405"},
+		{"REFER, right tags, from a stranger", strangerIP, request("REFER", ruri, "x", cFrom, aTo, cid, 5, ""), "481"},
+		{"callee's REFER, right tags, from a stranger", strangerIP, request("REFER", "sip:telgw@"+e.addr, "x", bFrom, bTo, bCallID, 3, ""), "481"},
+		{"callee's REFER, forged tags, from the PBX", pbxIP, request("REFER", "sip:telgw@"+e.addr, "x", forged(bFrom), forged(bTo), bCallID, 3, ""), "481"},
 		{"a new INVITE reusing the Call-ID", carrierIP, request("INVITE", ruri, "x", forged(cFrom), "<"+ruri+">", cid, 1, attack), "482"},
 	} {
 		wait := 2 * time.Second
@@ -300,7 +302,7 @@ func TestInDialogRequestsMatchTheDialog(t *testing.T) {
 	if n := attackerRTP.got.Load(); n != 0 {
 		t.Errorf("attacker's RTP port got %d packets", n)
 	}
-	for reason, want := range map[string]float64{"tags": 5, "source": 6} {
+	for reason, want := range map[string]float64{"tags": 6, "source": 8} {
 		if n := e.counter("telgw_sip_dialog_mismatch_total", map[string]string{"reason": reason}); n != want {
 			t.Errorf("dialog mismatches for %s: %v, want %v", reason, n, want)
 		}

@@ -116,23 +116,43 @@ func (c *call) talk(res *sip.Response) {
 		go c.refresher(se)
 	}
 	// A WebRTC leg that fails (ICE or DTLS never completed or broke, consent lost, no media)
-	// closes itself: that ends the call too.
-	var webDone <-chan struct{}
-	if c.web != nil {
-		webDone = c.web.Done()
-	}
-	select {
-	case <-c.ended:
-	case <-c.br.Done():
-		c.end("media-timeout")
-	case <-webDone:
-		c.end("media-timeout")
-	case <-s.stop().Done():
-		c.end("system")
+	// closes itself: that ends the call too, unless a transfer (refer.go) replaced it.
+	for held := true; held; {
+		webDone, moved := c.watchLegs()
+		select {
+		case <-c.ended:
+			held = false
+		case <-c.br.Done():
+			c.end("media-timeout")
+			held = false
+		case <-webDone:
+			if now, _ := c.watchLegs(); now == webDone {
+				c.end("media-timeout")
+				held = false
+			}
+		case <-moved:
+		case <-s.stop().Done():
+			c.end("system")
+			held = false
+		}
 	}
 	c.hangup(context.Background())
 	c.cc.SetEndedBy(c.endedBy)
 	c.finish(200, nil)
+}
+
+// watchLegs is what talk watches of the legs now: the WebRTC leg's end (nil: none) and the
+// signal that a transfer changed a leg.
+func (c *call) watchLegs() (web <-chan struct{}, moved <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.moved == nil {
+		c.moved = make(chan struct{})
+	}
+	if c.web != nil {
+		web = c.web.Done()
+	}
+	return web, c.moved
 }
 
 // cancelled handles a caller that went away (CANCEL, no ACK) while telgw was answering it, or
@@ -184,15 +204,37 @@ func (c *call) hangup(ctx context.Context) {
 	if c.endedBy != "caller" {
 		go func() {
 			defer close(done)
-			_ = c.a.Bye(ctx)
+			_ = c.peer(0).Bye(ctx)
 		}()
 	} else {
 		close(done)
 	}
 	if c.endedBy != "callee" {
-		_ = c.b.Bye(ctx)
+		_ = c.peer(1).Bye(ctx)
 	}
 	<-done
+}
+
+// legDialog is one of a call's dialogs, as telgw's UAS (the caller's) or UAC (the callee's,
+// or a transfer target's).
+type legDialog interface {
+	Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
+	WriteRequest(req *sip.Request) error
+	Bye(ctx context.Context) error
+	ReadBye(req *sip.Request, tx sip.ServerTransaction) error
+}
+
+// peer is the dialog on side 0 or 1 now: a transfer (refer.go) may have replaced either.
+func (c *call) peer(side int) legDialog {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if side == 0 {
+		if c.aOut != nil {
+			return c.aOut
+		}
+		return c.a
+	}
+	return c.b
 }
 
 // updateSending tells the media timeout which legs should be sending (RFC 3264 §5.1: a side
@@ -229,10 +271,15 @@ func (c *call) refresher(se time.Duration) {
 
 // remoteTarget is where in-dialog requests to side go: the peer's Contact (RFC 3261 §12.2.1.1).
 func (c *call) remoteTarget(side int) sip.Uri {
-	if side == 0 {
-		return c.a.InviteRequest.Contact().Address
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case side != 0:
+		return c.b.InviteResponse.Contact().Address
+	case c.aOut != nil:
+		return c.aOut.InviteResponse.Contact().Address
 	}
-	return c.b.InviteResponse.Contact().Address
+	return c.a.InviteRequest.Contact().Address
 }
 
 // sendReinvite sends an in-dialog INVITE with body to side and ACKs a 2xx.
@@ -242,23 +289,13 @@ func (c *call) sendReinvite(side int, body []byte) (*sip.Response, error) {
 	req.SetBody(body)
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	var res *sip.Response
-	var err error
-	if side == 0 {
-		res, err = c.a.Do(ctx, req)
-	} else {
-		res, err = c.b.Do(ctx, req)
-	}
+	d := c.peer(side)
+	res, err := d.Do(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if res.IsSuccess() {
-		ack := sip.NewRequest(sip.ACK, c.remoteTarget(side))
-		if side == 0 {
-			err = c.a.WriteRequest(ack)
-		} else {
-			err = c.b.WriteRequest(ack)
-		}
+		err = d.WriteRequest(sip.NewRequest(sip.ACK, c.remoteTarget(side)))
 	}
 	return res, err
 }
@@ -268,13 +305,16 @@ func (c *call) sendReinvite(side int, body []byte) (*sip.Response, error) {
 // INFO (relayed).
 type dialogs struct {
 	*callEnv
-	sourceCheck bool // Config.DialogSourceCheck
+	sourceCheck bool   // Config.DialogSourceCheck
+	router      Router // where a REFER's target number goes (refer.go)
 }
 
 func (s *dialogs) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	ref, ok := s.match(req, tx)
-	if !ok || ref.side != 0 || ref.c.a == nil {
-		return // ACK to a re-INVITE from the callee, or to a final non-2xx: nothing to do
+	if !ok || ref.side != 0 || ref.c.a == nil || ref.c.peer(0) != legDialog(ref.c.a) {
+		// ACK to a re-INVITE from the callee or a transfer target, or to a final non-2xx:
+		// nothing to do.
+		return
 	}
 	if cs := req.CSeq(); cs != nil && cs.SeqNo == ref.c.a.InviteRequest.CSeq().SeqNo {
 		if len(req.Body()) > 0 {
@@ -294,10 +334,30 @@ func (s *dialogs) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := ref.c
+	if ref.side == groupSide {
+		c.mu.Lock()
+		g := c.group
+		c.mu.Unlock()
+		if g == nil || g.dialog.ReadBye(req, tx) != nil {
+			respond(tx, req, 200, "OK")
+		}
+		c.end(calls.EndedByCallee)
+		return
+	}
+	if ref.side == 2 {
+		// The transferor's BYE (refer.go), crossing telgw's: the call goes on.
+		c.mu.Lock()
+		gone := c.gone
+		c.mu.Unlock()
+		if gone == nil || gone.ReadBye(req, tx) != nil {
+			respond(tx, req, 200, "OK")
+		}
+		return
+	}
 	if ref.side == 0 {
 		// Mark the end first: ReadBye wakes a 2xx still waiting for an ACK the BYE overtook.
 		c.end("caller")
-		if err := c.a.ReadBye(req, tx); err != nil {
+		if err := c.peer(0).ReadBye(req, tx); err != nil {
 			respond(tx, req, 200, "OK")
 		}
 		return
@@ -340,13 +400,7 @@ func (s *dialogs) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	out.SetBody(req.Body())
 	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
 	defer cancel()
-	var res *sip.Response
-	var err error
-	if other == 0 {
-		res, err = c.a.Do(ctx, out)
-	} else {
-		res, err = c.b.Do(ctx, out)
-	}
+	res, err := c.peer(other).Do(ctx, out)
 	if err != nil {
 		respond(tx, req, 408, "Request Timeout")
 		return

@@ -19,6 +19,8 @@ type metrics struct {
 	// reason: tags or source), answered 481.
 	dialogMismatch *prometheus.CounterVec
 	connClosed     *prometheus.CounterVec // transport, reason
+	// refer counts REFERs received in calls' dialogs by result (refer.go).
+	refer *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -43,7 +45,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.dialogMismatch = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_dialog_mismatch_total",
 		Help: "In-dialog requests (BYE, re-INVITE, INFO, ACK) with a call's Call-ID that did not match its dialog, by method and reason: tags (RFC 3261 §12.2.2) or source (not the leg's transport and address); answered 481, the call untouched."},
 		[]string{"method", "reason"})
+	m.refer = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sip_refer_total",
+		Help: "REFERs (blind transfers, RFC 3515) received in calls' dialogs, by result: transferred, failed (202, then the target was not reached), no-dialog (481), forbidden (403, the transfer policy), bad-request, unsupported (501: attended transfer, app calls), pending (491)."},
+		[]string{"result"})
 	if reg != nil {
+		if err := reg.Register(m.refer); err != nil {
+			return nil, fmt.Errorf("sip: register metrics: %w", err)
+		}
 		if err := reg.Register(m.dialogMismatch); err != nil {
 			return nil, fmt.Errorf("sip: register metrics: %w", err)
 		}

@@ -33,6 +33,13 @@ func (s *b2bua) originate(conn *calls.Connection) {
 	defer s.table.done()
 	c := &call{env: s.callEnv, id: cc.ID, cc: cc, ended: make(chan struct{}), ackBody: make(chan []byte, 1), bot: true}
 	defer func() { s.table.unregister(c.bIDLocked()) }()
+	if ts := conn.Targets(); len(ts) == 1 && ts[0].Kind == calls.CommunicationUser {
+		s.originateUser(c, conn, ts[0])
+		return
+	} else if len(ts) == 2 {
+		s.originateGroup(c, conn, ts)
+		return
+	}
 	log := s.log.With("call_id", c.id, "number", cc.To())
 	called := cc.To()
 	if !c.admitApp(conn) { // the fraud policy (fraud.go)

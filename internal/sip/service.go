@@ -138,7 +138,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.users = &userSide{callEnv: env}
 	s.b2b = &b2bua{callEnv: env, router: deps.Router, creds: deps.Credentials, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
 		rejectUnknownSource: *cfg.RejectUnknownSource, users: s.users}
-	s.dlg = &dialogs{callEnv: env, sourceCheck: *cfg.DialogSourceCheck}
+	s.dlg = &dialogs{callEnv: env, sourceCheck: *cfg.DialogSourceCheck, router: deps.Router}
 	s.admin = &Admin{cfg: &s.cfg, deps: deps, trunks: s.trunks}
 	if deps.Automation != nil {
 		deps.Automation.SetDialer(s) // apps' calls (createCall) go out through the trunks
@@ -224,6 +224,7 @@ func (s *Service) buildUA() error {
 	s.srv.OnBye(s.guard(s.dlg.onBye))
 	s.srv.OnCancel(s.guard(onStrayCancel))
 	s.srv.OnInfo(s.guard(s.dlg.onInfo))
+	s.srv.OnRefer(s.guard(s.dlg.onRefer))
 	s.srv.OnUpdate(s.guard(onUpdate))
 	s.srv.OnOptions(s.guard(onOptions))
 	s.srv.OnNoRoute(s.guard(onUnknownMethod))
@@ -355,7 +356,7 @@ func respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string
 var supported = map[string]bool{"timer": true}
 
 // allowed is telgw's Allow header value (RFC 3261 §20.5).
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER"
 
 // check applies the request checks RFC 3261 §8.2 asks of a UAS before it acts, in its order:
 // method (§8.2.1, 405/501 elsewhere), Request-URI scheme (§8.2.2.1, 416), Require extensions

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -21,18 +23,59 @@ func msOrZeroTime(v int64) time.Time {
 
 // CDRInsert records one call.
 func (db *DB) CDRInsert(ctx context.Context, c calls.CDR) error {
-	_, err := db.Exec(ctx, `INSERT INTO sip_cdrs (call_id, direction, from_number, to_number, trunk, start_at, ringing_at,
-		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by, verstat, attest)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	legs, err := encodeLegs(c.Legs)
+	if err != nil {
+		return err
+	}
+	_, err = db.Exec(ctx, `INSERT INTO sip_cdrs (call_id, direction, from_number, to_number, trunk, start_at, ringing_at,
+		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by, legs, verstat, attest)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.CallID, string(c.Direction), c.From, c.To, c.Trunk, ms(c.Start), msOrZero(c.Ringing), msOrZero(c.Answer), ms(c.End),
-		c.Duration().Milliseconds(), c.Disposition, c.SIPCode, c.Q850, c.EndedBy, c.Verstat, c.Attest)
+		c.Duration().Milliseconds(), c.Disposition, c.SIPCode, c.Q850, c.EndedBy, legs, c.Verstat, c.Attest)
 	return mapErr(err)
+}
+
+// cdrLeg is a leg as sip_cdrs.legs keeps it (JSON).
+type cdrLeg struct {
+	ID              string `json:"id"`
+	Kind            string `json:"kind"`
+	ParticipantKind string `json:"participantKind"`
+	Participant     string `json:"participant"`
+	Trunk           string `json:"trunk,omitempty"`
+	Transferred     bool   `json:"transferred,omitempty"`
+	Left            int64  `json:"leftAt,omitempty"` // unix ms
+}
+
+func encodeLegs(legs []calls.Leg) (string, error) {
+	out := make([]cdrLeg, len(legs))
+	for i, l := range legs {
+		out[i] = cdrLeg{ID: l.ID, Kind: string(l.Kind), ParticipantKind: string(l.Participant.Kind), Participant: l.Participant.ID,
+			Trunk: l.Trunk, Transferred: l.Transferred, Left: msOrZero(l.Left)}
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+func decodeLegs(s string) ([]calls.Leg, error) {
+	var in []cdrLeg
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, fmt.Errorf("cdr legs: %w", err)
+	}
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]calls.Leg, len(in))
+	for i, l := range in {
+		out[i] = calls.Leg{ID: l.ID, Kind: calls.LegKind(l.Kind), Participant: calls.Participant{Kind: calls.IdentifierKind(l.ParticipantKind), ID: l.Participant},
+			Trunk: l.Trunk, Transferred: l.Transferred, Left: msOrZeroTime(l.Left), State: calls.Ended}
+	}
+	return out, nil
 }
 
 // CDRList lists CDRs newest first.
 func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, error) {
 	q := `SELECT call_id, direction, from_number, to_number, trunk, start_at, ringing_at, answer_at, end_at, disposition,
-		sip_code, q850, ended_by, verstat, attest FROM sip_cdrs WHERE start_at >= $1`
+		sip_code, q850, ended_by, legs, verstat, attest FROM sip_cdrs WHERE start_at >= $1`
 	args := []any{msOrZero(p.Since)}
 	if p.Number != "" {
 		q += ` AND (from_number = $2 OR to_number = $2)`
@@ -47,8 +90,13 @@ func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, 
 		var c calls.CDR
 		var dir string
 		var start, ringing, answer, end int64
+		var legs string
 		if err := row.Scan(&c.CallID, &dir, &c.From, &c.To, &c.Trunk, &start, &ringing, &answer, &end, &c.Disposition,
-			&c.SIPCode, &c.Q850, &c.EndedBy, &c.Verstat, &c.Attest); err != nil {
+			&c.SIPCode, &c.Q850, &c.EndedBy, &legs, &c.Verstat, &c.Attest); err != nil {
+			return c, err
+		}
+		var err error
+		if c.Legs, err = decodeLegs(legs); err != nil {
 			return c, err
 		}
 		c.Direction = calls.Direction(dir)

@@ -94,6 +94,12 @@ func cdr(i int, at time.Time) calls.CDR {
 	c := calls.CDR{CallID: fmt.Sprintf("call-%d", i), Direction: calls.Inbound, From: "+12125550199", To: "+14255550100",
 		Trunk: "carrier1", Start: at, End: at.Add(5 * time.Second), Disposition: "busy", SIPCode: 486, Q850: 17, EndedBy: "callee"}
 	if i%2 == 0 {
+		// An answered call that was transferred: the caller, the transfer target, the transferor.
+		c.Legs = []calls.Leg{
+			{ID: "a", Kind: calls.LegCarrier, Participant: calls.Phone("+12125550199"), Trunk: "carrier1", State: calls.Ended},
+			{ID: "t", Kind: calls.LegWebRTC, Participant: calls.User("8:acs:u"), State: calls.Ended},
+			{ID: "b", Kind: calls.LegBot, Participant: calls.Participant{Kind: calls.App, ID: "app.example.com"}, State: calls.Ended, Transferred: true, Left: at.Add(3 * time.Second)},
+		}
 		c.Ringing, c.Answer = at.Add(time.Second), at.Add(2*time.Second)
 		c.Disposition, c.SIPCode, c.Q850, c.EndedBy, c.To = "answered", 200, 16, "caller", "+14255550111"
 		c.Verstat = "TN-Validation-Passed" // STIR/SHAKEN outcomes round-trip
