@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -37,6 +38,9 @@ type callFraud struct {
 	verstat   string // the inbound Identity's verification status
 	diversion []sip.Header
 	app       bool // an app's call (Call Automation createCall), its caller id checked by the engine
+
+	mu        sync.Mutex
+	transfers []*policy.Call // admissions of REFER transfers out through the trunks
 }
 
 // verstatHeader carries an inbound call's verification status to apps: Call Automation's
@@ -116,10 +120,58 @@ func (c *call) admitApp(conn *calls.Connection) bool {
 	return false
 }
 
-// endFraud releases the call's policy slot with its talk time and records the STIR/SHAKEN
+// admitTransfer checks a REFER's transfer out through the trunks (targets with a trunk)
+// against the policy, as a call the transferor places: its subject is the call's when the
+// caller's side transfers (a customer's endpoint or WebRTC user calling out), else the number
+// of this service the call involves. Transfers to telgw's own numbers pass. A refusal is
+// reported (event) and returned.
+func (c *call) admitTransfer(targets []target, number string, side int) (*policy.Call, *policy.Violation) {
+	f := c.env.fraud
+	if f == nil || f.pol == nil || len(targets) == 0 || targets[0].trunk == nil {
+		return nil, nil
+	}
+	s := policy.Subject{Number: c.cc.To()} // the callee's side of an inbound call: the number called
+	if side == 0 {
+		s = c.fraud.subject
+		if s == (policy.Subject{}) {
+			s.Number = c.cc.From()
+		}
+	}
+	adm, err := f.pol.StartCall(s, number)
+	if err == nil {
+		return adm, nil
+	}
+	v, ok := err.(*policy.Violation)
+	if !ok {
+		v = &policy.Violation{Policy: "error", Detail: err.Error()}
+	}
+	c.env.log.Info("transfer refused by policy", "call_id", c.id, "number", number, "policy", v.Policy)
+	if f.events != nil {
+		go f.events.Refused(context.WithoutCancel(c.env.stop()), policy.Refusal{Channel: "call", ID: c.id, From: c.cc.From(), To: number,
+			Subject: s, Violation: *v, At: time.Now()})
+	}
+	return nil, v
+}
+
+// keepTransfer holds a transfer's admission until the call ends.
+func (c *call) keepTransfer(adm *policy.Call) {
+	if adm == nil {
+		return
+	}
+	c.fraud.mu.Lock()
+	c.fraud.transfers = append(c.fraud.transfers, adm)
+	c.fraud.mu.Unlock()
+}
+
+// endFraud releases the call's policy slots with its talk time and records the STIR/SHAKEN
 // outcome on its CDR.
 func (c *call) endFraud(cdr *calls.CDR) {
 	c.fraud.admitted.End(cdr.Duration())
+	c.fraud.mu.Lock()
+	for _, adm := range c.fraud.transfers {
+		adm.End(cdr.Duration())
+	}
+	c.fraud.mu.Unlock()
 	cdr.Verstat, cdr.Attest = c.fraud.verstat, c.fraud.attest
 }
 

@@ -1,12 +1,14 @@
 package sip
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/policy"
 )
 
@@ -93,4 +95,40 @@ func FuzzHeaderNumbers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAdmitTransfer: a REFER out through a trunk passes the policy as a call the transferor
+// places (the caller's subject on side 0, the number called on side 1); one to telgw's own
+// numbers (no trunk) is not checked; the admission is held until the call ends.
+func TestAdmitTransfer(t *testing.T) {
+	t.Parallel()
+	eng, _ := policy.New(policy.Config{Block: []string{"+1900"}, Defaults: policy.Limits{ConcurrentCalls: 1}}, nil, nil)
+	tbl := &callTable{stop: t.Context()}
+	c := &call{env: &callEnv{fraud: &fraudEnv{pol: eng}, log: slog.New(slog.DiscardHandler), table: tbl}}
+	c.cc = calls.NewCall(time.Now(), calls.Leg{ID: "a", Kind: calls.LegCarrier, Participant: calls.Phone("+12125550199")})
+	c.cc.SetFrom("+12125550199")
+	c.cc.SetTo("+14155550100")
+	trunkT := []target{{trunk: &trunk{}}}
+	if _, v := c.admitTransfer(trunkT, "+19005550100", 1); v == nil || v.Policy != policy.DestinationBlocked {
+		t.Fatalf("premium: %v", v)
+	}
+	adm, v := c.admitTransfer(trunkT, "+12125550123", 1)
+	if v != nil {
+		t.Fatal(v)
+	}
+	c.keepTransfer(adm)
+	// The number's one concurrent call is the transfer's until the call ends.
+	if _, v := c.admitTransfer(trunkT, "+12125550124", 1); v == nil || v.Policy != policy.ConcurrentCalls {
+		t.Fatalf("second transfer: %v", v)
+	}
+	if _, v := c.admitTransfer([]target{{}}, "+19005550100", 1); v != nil {
+		t.Fatalf("own number: %v", v)
+	}
+	cdr := c.cc.CDR()
+	c.endFraud(&cdr)
+	if adm, v := c.admitTransfer(trunkT, "+12125550124", 1); v != nil {
+		t.Fatalf("after the call: %v", v)
+	} else {
+		adm.End(0)
+	}
 }
