@@ -65,6 +65,8 @@ type Config struct {
 	Console Console `yaml:"console"`
 	// Calls configures how calls reach apps (Call Automation).
 	Calls Calls `yaml:"calls"`
+	// Policy is the fraud policy: destinations, limits, kill switches (fraud.go).
+	Policy Policy `yaml:"policy"`
 }
 
 // Console configures the operator web console (internal/console).
@@ -175,6 +177,7 @@ func Default() Config {
 		SMS:     defaultSMS(),
 		TURN:    defaultTURN(),
 		Console: Console{Enabled: true, SessionTTL: console.DefaultSessionTTL},
+		Policy:  defaultPolicy(),
 	}
 }
 
@@ -284,6 +287,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.TURN.validate()...)
 	errs = append(errs, c.Push.validate()...)
 	errs = append(errs, c.Webhooks.validate()...)
+	errs = append(errs, c.Policy.validate()...)
 	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
 		add("console.sessionTTL", "%s is not between 1m and 168h", c.Console.SessionTTL)
 	}

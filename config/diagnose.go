@@ -253,6 +253,9 @@ func (c *Config) CheckFiles() error {
 			errs = append(errs, fmt.Errorf("%s: %w", key, err))
 		}
 	}
+	readable("sip.stir.keyFile", c.SIP.STIR.KeyFile)
+	readable("sip.stir.certFile", c.SIP.STIR.CertFile)
+	readable("sip.stir.trustRootsFile", c.SIP.STIR.TrustRootsFile)
 	if c.Push.FCM != nil {
 		readable("push.fcm.serviceAccountFile", c.Push.FCM.ServiceAccountFile)
 	}

@@ -69,6 +69,10 @@ type SIP struct {
 	Trunks []Trunk `yaml:"trunks"`
 	// WebRTC configures the media of WebRTC users' call legs.
 	WebRTC WebRTC `yaml:"webrtc"`
+	// Emergency routes 911/933 to an emergency trunk (fraud.go).
+	Emergency SIPEmergency `yaml:"emergency"`
+	// STIR configures STIR/SHAKEN signing and verification (fraud.go).
+	STIR STIR `yaml:"stir"`
 }
 
 // SIPMedia configures the RTP relay between carrier-side call legs (internal/bridge).
@@ -196,9 +200,10 @@ func (s SIP) ServiceConfig() (sip.Config, error) {
 		RingTimeout: s.RingTimeout, FailoverTimeout: s.FailoverTimeout, SessionExpires: s.SessionExpires,
 		SourceRate: s.SourceRate, SourceBurst: s.SourceBurst, IdleTimeout: s.IdleTimeout, RequestTimeout: s.RequestTimeout,
 		WSRegisterTimeout: s.WebRTC.RegisterTimeout, MaxConnsPerIP: s.MaxConnsPerIP,
-		Codecs: append([]string(nil), s.Codecs...),
-		Media:  bridge.Config{PortMin: s.Media.PortMin, PortMax: s.Media.PortMax, MediaTimeout: s.Media.Timeout},
-		TLS:    sip.TLSConfig{Addr: s.TLS.Addr, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, CAFile: s.TLS.CAFile},
+		Codecs:    append([]string(nil), s.Codecs...),
+		Media:     bridge.Config{PortMin: s.Media.PortMin, PortMax: s.Media.PortMax, MediaTimeout: s.Media.Timeout},
+		TLS:       sip.TLSConfig{Addr: s.TLS.Addr, CertFile: s.TLS.CertFile, KeyFile: s.TLS.KeyFile, CAFile: s.TLS.CAFile},
+		Emergency: s.Emergency.serviceConfig(),
 	}
 	for _, f := range []struct {
 		key, text string
@@ -253,5 +258,6 @@ func (s *SIP) validate() []error {
 	errs := flatten(nil, "", err, nil)
 	// A value that did not parse is reported once, by the parse.
 	errs = flatten(errs, "sip.", c.Validate(), reported(errs, "sip."))
+	errs = append(errs, s.STIR.validate()...)
 	return append(errs, s.WebRTC.validate("sip.webrtc")...)
 }

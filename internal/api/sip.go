@@ -212,6 +212,10 @@ type cdrJSON struct {
 	// Legs are the call's legs: the caller's, the callee's (an app's: kind bot, participant
 	// the host of its callback URL), then any a transfer replaced.
 	Legs []cdrLegJSON `json:"legs"`
+	// Verstat and Attest are the STIR/SHAKEN outcomes (inbound verification, outbound
+	// attestation).
+	Verstat string `json:"verstat,omitempty"`
+	Attest  string `json:"attestation,omitempty"`
 }
 
 type cdrLegJSON struct {
@@ -272,7 +276,8 @@ func (h *sipHandlers) calls(w http.ResponseWriter, r *http.Request) {
 	for _, c := range list {
 		out = append(out, cdrJSON{CallID: c.CallID, Direction: string(c.Direction), From: c.From, To: c.To, Trunk: c.Trunk, Start: c.Start,
 			Ringing: optTime(c.Ringing), Answer: optTime(c.Answer), End: c.End, DurationMS: c.Duration().Milliseconds(),
-			Disposition: c.Disposition, SIPCode: c.SIPCode, Q850: c.Q850, EndedBy: c.EndedBy, Legs: legsJSON(c.Legs)})
+			Disposition: c.Disposition, SIPCode: c.SIPCode, Q850: c.Q850, EndedBy: c.EndedBy, Legs: legsJSON(c.Legs),
+			Verstat: c.Verstat, Attest: c.Attest})
 	}
 	body := map[string]any{"value": out}
 	if next := NextLink(r, p, more); next != "" {

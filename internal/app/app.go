@@ -30,6 +30,7 @@ import (
 	"github.com/telgw/telgw/internal/jobs"
 	"github.com/telgw/telgw/internal/keys"
 	"github.com/telgw/telgw/internal/numbers"
+	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/push"
 	"github.com/telgw/telgw/internal/sip"
 	"github.com/telgw/telgw/internal/sms"
@@ -64,6 +65,9 @@ type App struct {
 	// engine's calls.IncomingCallPublisher and calls.Callbacks.
 	IncomingCalls *events.IncomingCalls
 	Callbacks     *events.Callbacks
+	// Policy is the fraud policy and PolicyEvents its webhook events (setupPolicy).
+	Policy       *policy.Engine
+	PolicyEvents *events.PolicyEvents
 
 	listener        net.Listener
 	metricsListener net.Listener // metrics.addr, when set
@@ -123,7 +127,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, build buildin
 		MetricsElsewhere: cfg.Metrics.Addr != "",
 	})
 	a.API.MountIdentity(a.Identity)
-	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupSMS, a.setupCallEvents, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC, a.setupConsole} {
+	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupPolicy, a.setupSMS, a.setupCallEvents, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC, a.setupConsole} {
 		if err := setup(ctx); err != nil {
 			a.Close()
 			return nil, err

@@ -20,7 +20,12 @@ func (a *App) setupSIP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc, err := sip.New(cfg, sip.Deps{Router: a.callRouter(), Store: a.DB, Users: a.Users, Automation: auto})
+	signer, verifier, err := a.stir()
+	if err != nil {
+		return err
+	}
+	svc, err := sip.New(cfg, sip.Deps{Router: a.callRouter(), Store: a.DB, Users: a.Users, Automation: auto,
+		Policy: a.Policy, Events: a.PolicyEvents, Signer: signer, Verifier: verifier})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/telgw/telgw/internal/events"
+	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/sms"
 	"github.com/telgw/telgw/internal/sms/gsm"
 	"github.com/telgw/telgw/internal/sms/httpcarrier"
@@ -61,7 +62,9 @@ func (a *App) setupSMS(ctx context.Context) error {
 		carriers = append(carriers, sc)
 	}
 	// The service runs the carriers (Run) as their handler; InFlight defaults to their windows.
-	svc := sms.New(sms.Config{Store: a.DB, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log, Registerer: a.Registry})
+	a.PolicyEvents.Dispatcher = hooks
+	svc := sms.New(sms.Config{Store: a.DB, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log, Registerer: a.Registry,
+		Limits: policy.SMSGate{Engine: a.Policy, Events: a.PolicyEvents}})
 	svc.Register(a.Workers)
 	a.SMS, a.Webhooks = svc, hooks
 	a.API.MountSMS(svc, hooks)

@@ -39,6 +39,13 @@ type CDR struct {
 	// Legs are the call's legs: the caller's and the callee's (an app's leg is kind bot with
 	// its callback URL's host), then any a transfer replaced (Transferred).
 	Legs []Leg
+	// Verstat is the verification status of an inbound call's Identity header
+	// (TN-Validation-Passed, TN-Validation-Failed, No-TN-Validation; ATIS-1000074 §5.3.1),
+	// empty when verification is off.
+	Verstat string
+	// Attest is the SHAKEN attestation (A, B, C) telgw signed an outbound call with, empty
+	// when it did not sign.
+	Attest string
 }
 
 // Duration is the answered time, zero when never answered.

@@ -17,6 +17,7 @@ import (
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/e164"
+	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/sip/digest"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
@@ -73,6 +74,8 @@ type call struct {
 	endOnce  sync.Once
 	endedBy  string
 	setupObs sync.Once
+
+	fraud callFraud // policy admission, emergency, STIR/SHAKEN (fraud.go)
 }
 
 // target is one place to send the callee leg's INVITE.
@@ -185,6 +188,7 @@ func (s *b2bua) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, t *
 		return
 	}
 	c.cc.SetTo(e164)
+	c.verifyInbound(req, e164)
 	ctx, cancel := context.WithTimeout(s.stop(), 5*time.Second)
 	route, err := s.router.CallRoute(ctx, e164)
 	cancel()
@@ -305,11 +309,20 @@ func (s *b2bua) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) {
 	if !s.authorize(c, req, tx, cred) {
 		return
 	}
-	if !slices.Contains(cred.Numbers, c.cc.From()) {
-		log.Info("caller id not the endpoint's", "number", c.cc.From())
-		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "caller id is not one of your numbers"`))
+	c.fraud.subject = policy.Subject{Credential: cred.Username, Number: c.cc.From()}
+	if s.fraud.emergencyDialed(req) {
+		// An emergency call goes out whatever number the endpoint presents: the callback
+		// number is its own when it is one of the credential's, else the credential's first.
+		if !slices.Contains(cred.Numbers, c.cc.From()) && len(cred.Numbers) > 0 {
+			c.fraud.callback, c.fraud.subject.Number = cred.Numbers[0], cred.Numbers[0]
+			c.cc.SetFrom(cred.Numbers[0])
+		}
+	} else if err := callerIDError(req, c.cc.From(), cred.Numbers); err != nil {
+		log.Info("caller id not the endpoint's", "number", c.cc.From(), "err", err)
+		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "`+err.Error()+`"`))
 		return
 	}
+	c.keepDiversion(req)
 	called, trunks, ok := c.routeOut(req, tx)
 	if !ok {
 		return
@@ -321,6 +334,9 @@ func (s *b2bua) outbound(c *call, req *sip.Request, tx sip.ServerTransaction) {
 // 484 for a number it cannot read and 404 when no route matches, and records the number in the
 // CDR either way.
 func (c *call) routeOut(req *sip.Request, tx sip.ServerTransaction) (string, []*trunk, bool) {
+	if c.env.fraud.emergencyDialed(req) {
+		return c.emergencyRoute(req, tx) // before any policy (emergency.go)
+	}
 	dialed := req.Recipient.User
 	if dialed == "" && strings.EqualFold(req.Recipient.Scheme, "tel") {
 		dialed = req.Recipient.Host
@@ -332,6 +348,9 @@ func (c *call) routeOut(req *sip.Request, tx sip.ServerTransaction) (string, []*
 		return "", nil, false
 	}
 	c.cc.SetTo(called)
+	if !c.admitPolicy(req, tx, called) {
+		return "", nil, false
+	}
 	trunks := c.env.trunks.outbound(called)
 	if len(trunks) == 0 {
 		c.env.log.Info("no outbound route", "call_id", c.id, "number", called)
@@ -346,14 +365,22 @@ func (c *call) routeOut(req *sip.Request, tx sip.ServerTransaction) (string, []*
 func trunkTargets(trunks []*trunk, called, caller string) []target {
 	targets := make([]target, 0, len(trunks))
 	for _, t := range trunks {
-		u := sip.Uri{Scheme: "sip", User: t.Format.Called(called), Host: hostOf(t.Address), Port: portOf(t.Address), UriParams: sip.NewParams()}
+		user := t.Format.Called(called)
+		if !strings.HasPrefix(called, "+") {
+			user = called // an emergency dial string goes as dialled
+		}
+		u := sip.Uri{Scheme: "sip", User: user, Host: hostOf(t.Address), Port: portOf(t.Address), UriParams: sip.NewParams()}
 		if t.Transport == "tcp" || t.Transport == "tls" {
 			u.UriParams.Add("transport", t.Transport)
 		}
 		if t.Format.UserPhone {
 			u.UriParams.Add("user", "phone")
 		}
-		targets = append(targets, target{uri: u, fromUser: t.Format.User(caller), trunk: t})
+		fromUser := t.Format.User(caller)
+		if caller == "" {
+			fromUser = "anonymous" // an emergency call without a callback number
+		}
+		targets = append(targets, target{uri: u, fromUser: fromUser, trunk: t})
 	}
 	return targets
 }
@@ -468,11 +495,11 @@ func (c *call) dial(req *sip.Request, targets []target, offer *sdp.Session) {
 	var last *sip.Response
 	for i, t := range targets {
 		if t.trunk != nil {
-			if !t.trunk.up.Load() {
+			if !t.trunk.up.Load() && !c.fraud.emergency {
 				s.m.attempt.WithLabelValues(t.trunk.Name, "down").Inc()
 				continue
 			}
-			if !t.trunk.acquire() {
+			if !t.trunk.acquire() && !c.emergencyAcquire(t.trunk) {
 				s.m.attempt.WithLabelValues(t.trunk.Name, "capacity").Inc()
 				continue
 			}
@@ -587,6 +614,7 @@ func (c *call) attempt(req *sip.Request, t target, offer *sdp.Session, more bool
 		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		inv.SetBody(c.anchored(offer, c.legB, 1))
 	}
+	c.decorate(inv, t)
 	ctx, cancel := context.WithCancelCause(s.stop())
 	defer cancel(nil)
 	bs, err := s.dialogs[strings.ToLower(inv.Transport())].WriteInvite(ctx, inv)
@@ -740,6 +768,7 @@ func (c *call) finish(code int, res *sip.Response) {
 		by = calls.EndedByCallee
 	}
 	cdr := c.cc.End(time.Now(), calls.Outcome{Disposition: disposition(code), SIPCode: code, Q850: q850(res, code), EndedBy: by})
+	c.endFraud(&cdr)
 	s := c.env
 	s.m.calls.WithLabelValues(string(cdr.Direction), cdr.Disposition).Inc()
 	s.log.Info("call ended", "call_id", c.id, "trunk", cdr.Trunk, "number", cdr.To, "from", cdr.From,

@@ -41,6 +41,7 @@ type callEnv struct {
 	cdrs    calls.CDRSink
 	users   *Users            // WebRTC users (fork); nil when not served
 	bots    *calls.Automation // Call Automation: calls to bot-routed numbers; nil: answered 480
+	fraud   *fraudEnv         // policy, emergency route, STIR/SHAKEN (fraud.go, emergency.go)
 }
 
 // stop is cancelled when the service stops: calls hang up.

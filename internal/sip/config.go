@@ -92,6 +92,8 @@ type Config struct {
 	// TLS, when its Addr is set, also serves SIP over TLS and lets trunks use transport tls.
 	// Default: off.
 	TLS TLSConfig
+	// Emergency routes 911/933 to an emergency trunk (emergency.go). Default: off (503).
+	Emergency EmergencyConfig
 	// Logger receives call events (keys call_id, trunk, number, err). Default: discard.
 	Logger *slog.Logger
 	// Registerer receives the SIP and RTP metrics. Default: none.
@@ -208,6 +210,7 @@ func (c Config) withDefaults() Config {
 		c.Trunks[i].Transport = cmp.Or(c.Trunks[i].Transport, "udp")
 	}
 	c.Routes = append([]OutboundRoute(nil), c.Routes...)
+	c.Emergency = c.Emergency.withDefaults()
 	return c
 }
 
@@ -295,6 +298,9 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Emergency.Validate(); err != nil {
+		errs = append(errs, prefixErrors("emergency.", err))
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Trunks {
 		key := fmt.Sprintf("trunks[%d]", i)
@@ -308,6 +314,16 @@ func (c Config) Validate() error {
 			add(key+".name", "duplicate trunk %q", t.Name)
 		}
 		seen[t.Name] = true
+	}
+	if c.Emergency.Trunk != "" && !seen[c.Emergency.Trunk] {
+		add("emergency.trunk", "%q is not one of the trunks", c.Emergency.Trunk)
+	}
+	for _, t := range c.Trunks {
+		// RFC 3261 §18.1.1: a request near the path MTU goes over a congestion-controlled
+		// transport; an INVITE with SDP and a PIDF-LO is past 1300 bytes.
+		if t.Name == c.Emergency.Trunk && c.Emergency.SendLocation && (t.Transport == "" || t.Transport == "udp") {
+			add("emergency.sendLocation", "needs the emergency trunk %q on tcp or tls (an INVITE with a location is too big for UDP)", t.Name)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -154,6 +154,8 @@ type envOpts struct {
 	verbose bool
 	// automation hands calls to bot-routed numbers to apps (bot_test.go).
 	automation *calls.Automation
+	// deps changes the dependencies (fraud_test.go: policy, STIR/SHAKEN).
+	deps func(*sip.Deps)
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -175,6 +177,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	deps := sip.Deps{Router: e.router, CDRs: e.cdrs, Users: o.users, Automation: o.automation}
 	if o.creds != nil {
 		deps.Credentials = o.creds
+	}
+	if o.deps != nil {
+		o.deps(&deps)
 	}
 	svc, err := sip.New(cfg, deps)
 	if err != nil {

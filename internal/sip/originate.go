@@ -42,6 +42,9 @@ func (s *b2bua) originate(conn *calls.Connection) {
 	}
 	log := s.log.With("call_id", c.id, "number", cc.To())
 	called := cc.To()
+	if !c.admitApp(conn) { // the fraud policy (fraud.go)
+		return
+	}
 	trunks := s.trunks.outbound(called)
 	if len(trunks) == 0 {
 		log.Info("no outbound route for an app's call")
@@ -117,6 +120,7 @@ func (c *call) originateAttempt(conn *calls.Connection, t target, body []byte) (
 	inv.AppendHeader(sip.NewHeader("Allow", allowed))
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	inv.SetBody(body)
+	c.decorate(inv, t) // Identity (fraud.go)
 	ctx, cancel := context.WithCancelCause(s.stop())
 	defer cancel(nil)
 	bs, err := s.dialogs[strings.ToLower(inv.Transport())].WriteInvite(ctx, inv)

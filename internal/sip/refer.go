@@ -221,11 +221,20 @@ func (s *dialogs) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		warn(500, "Server Internal Error", referFailed, "routing failed")
 		return
 	}
+	adm, v := c.admitTransfer(plan.targets, tgt.number, side) // the fraud policy (fraud.go)
+	if v != nil {
+		code, reason, hdrs := policyStatus(v)
+		count(referForbidden)
+		respond(tx, req, code, reason, hdrs...)
+		return
+	}
 	if !c.transferring.CompareAndSwap(false, true) {
+		adm.End(0)
 		warn(491, "Request Pending", referPending, "a transfer is already under way")
 		return
 	}
 	if !s.table.begin() {
+		adm.End(0)
 		c.transferring.Store(false)
 		respond(tx, req, 503, "Service Unavailable")
 		return
@@ -256,7 +265,9 @@ func (s *dialogs) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		defer c.transferring.Store(false)
 		if x.run(s) {
 			count(referTransferred)
+			c.keepTransfer(adm)
 		} else {
+			adm.End(0)
 			count(referFailed)
 		}
 	}()

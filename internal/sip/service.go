@@ -17,7 +17,9 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/sip/digest"
+	"github.com/telgw/telgw/internal/stir"
 )
 
 // Deps are what the Service consumes from other domains. Router is required. Store, when set,
@@ -34,6 +36,15 @@ type Deps struct {
 	// Automation, when set, hands calls to bot-routed numbers to apps (Call Automation);
 	// without it (or without its publisher) they are answered 480.
 	Automation *calls.Automation
+	// Policy, when set, admits calls out (destinations, limits, kill switches); without it
+	// every routable destination may be called without limit.
+	Policy *policy.Engine
+	// Events receives policy refusals and emergency calls (webhooks); nil: logged only.
+	Events policy.Events
+	// Signer, when set, signs calls out to trunks with an Identity header (STIR/SHAKEN).
+	Signer *stir.Signer
+	// Verifier, when set, verifies the Identity header of carriers' calls.
+	Verifier *stir.Verifier
 }
 
 // Service is the SIP user agent: it owns the listeners and sipgo's stack and hands each request
@@ -122,7 +133,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.conns = newConnGuard(&s.cfg, s.log, s.m, s.trunks, s.table)
 	env := &callEnv{log: s.log, m: s.m, dialogs: s.sc.dialogs, relay: relay, media: relayMedia{relay}, table: s.table,
 		trunks: s.trunks, cdrs: deps.CDRs, users: deps.Users, bots: deps.Automation,
-		cfg: callConfig{Host: cfg.Host, SessionExpires: cfg.SessionExpires, FailoverTimeout: cfg.FailoverTimeout, RingTimeout: cfg.RingTimeout, Codecs: cfg.Codecs}}
+		fraud: &fraudEnv{pol: deps.Policy, events: deps.Events, signer: deps.Signer, verifier: deps.Verifier, emergency: cfg.Emergency},
+		cfg:   callConfig{Host: cfg.Host, SessionExpires: cfg.SessionExpires, FailoverTimeout: cfg.FailoverTimeout, RingTimeout: cfg.RingTimeout, Codecs: cfg.Codecs}}
 	s.users = &userSide{callEnv: env}
 	s.b2b = &b2bua{callEnv: env, router: deps.Router, creds: deps.Credentials, auth: digest.New(cfg.Realm, cfg.DigestNonceTTL),
 		rejectUnknownSource: *cfg.RejectUnknownSource, users: s.users}

@@ -133,6 +133,13 @@ func (s *trunkTable) outbound(e164 string) []*trunk {
 	return nil
 }
 
+// named returns the trunk called name, nil when there is none.
+func (s *trunkTable) named(name string) *trunk {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byName[name]
+}
+
 // of returns the trunk req came from, matched by source address; never for a request over a
 // WebSocket, whose source address says nothing (a reverse proxy on the trunk's host, a browser
 // behind the carrier's NAT).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
@@ -322,6 +323,7 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 		inv.AppendHeader(sip.NewHeader("Allow", allowed))
 		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		inv.SetBody([]byte(offer))
+		c.decorate(inv, target{}) // the caller's verstat on From (fraud.go)
 		bctx, bcancel := context.WithCancelCause(ctx)
 		b.cancel = bcancel
 		dlg, err := s.dialogs["ws"].WriteInvite(bctx, inv)
@@ -442,12 +444,17 @@ func (s *userSide) outbound(c *call, req *sip.Request, tx sip.ServerTransaction)
 	ctx, cancel = context.WithTimeout(s.stop(), 5*time.Second)
 	from, err := u.Number(ctx, user)
 	cancel()
+	emergency := s.fraud.emergencyDialed(req)
+	if err != nil && emergency {
+		from, err = s.fraud.emergency.CallbackNumber, nil // 911 needs no number of one's own
+	}
 	if err != nil {
 		log.Info("user has no number", "err", err)
 		c.reject(req, tx, 403, "Forbidden", nil, sip.NewHeader("Warning", `399 telgw "no phone number is assigned to you"`))
 		return
 	}
 	c.cc.SetFrom(from)
+	c.fraud.subject = policy.Subject{User: user, Number: from}
 	called, trunks, ok := c.routeOut(req, tx)
 	if !ok {
 		return

@@ -44,6 +44,8 @@ type Config struct {
 	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
 	// CTIA-style confirmations.
 	OptOutReply, OptInReply, HelpReply string
+	// Limits, when set, admits each request's messages (limits.go). Default: none.
+	Limits SendLimiter
 	// Logger receives message events. Default discards.
 	Logger *slog.Logger
 	// Registerer receives the SMS metrics; nil leaves them unregistered.
@@ -195,6 +197,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	for _, r := range req.Recipients {
 		if to, ok := e164.Clean(r.To); ok {
 			tos = append(tos, to)
+		}
+	}
+	if s.cfg.Limits != nil {
+		if err := s.cfg.Limits.AdmitSMS(ctx, from, len(tos)); err != nil {
+			return nil, err
 		}
 	}
 	optedOut, err := s.cfg.Store.OptOutCheck(ctx, from, tos)

@@ -28,9 +28,10 @@ func (db *DB) CDRInsert(ctx context.Context, c calls.CDR) error {
 		return err
 	}
 	_, err = db.Exec(ctx, `INSERT INTO sip_cdrs (call_id, direction, from_number, to_number, trunk, start_at, ringing_at,
-		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by, legs) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		answer_at, end_at, duration_ms, disposition, sip_code, q850, ended_by, legs, verstat, attest)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.CallID, string(c.Direction), c.From, c.To, c.Trunk, ms(c.Start), msOrZero(c.Ringing), msOrZero(c.Answer), ms(c.End),
-		c.Duration().Milliseconds(), c.Disposition, c.SIPCode, c.Q850, c.EndedBy, legs)
+		c.Duration().Milliseconds(), c.Disposition, c.SIPCode, c.Q850, c.EndedBy, legs, c.Verstat, c.Attest)
 	return mapErr(err)
 }
 
@@ -74,7 +75,7 @@ func decodeLegs(s string) ([]calls.Leg, error) {
 // CDRList lists CDRs newest first.
 func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, error) {
 	q := `SELECT call_id, direction, from_number, to_number, trunk, start_at, ringing_at, answer_at, end_at, disposition,
-		sip_code, q850, ended_by, legs FROM sip_cdrs WHERE start_at >= $1`
+		sip_code, q850, ended_by, legs, verstat, attest FROM sip_cdrs WHERE start_at >= $1`
 	args := []any{msOrZero(p.Since)}
 	if p.Number != "" {
 		q += ` AND (from_number = $2 OR to_number = $2)`
@@ -91,7 +92,7 @@ func (db *DB) CDRList(ctx context.Context, p calls.CDRListParams) ([]calls.CDR, 
 		var start, ringing, answer, end int64
 		var legs string
 		if err := row.Scan(&c.CallID, &dir, &c.From, &c.To, &c.Trunk, &start, &ringing, &answer, &end, &c.Disposition,
-			&c.SIPCode, &c.Q850, &c.EndedBy, &legs); err != nil {
+			&c.SIPCode, &c.Q850, &c.EndedBy, &legs, &c.Verstat, &c.Attest); err != nil {
 			return c, err
 		}
 		var err error

@@ -104,10 +104,11 @@ func buyNumber(t testing.TB, c *Client, e164 string) {
 // webrtcGateway runs telgw with a carrier trunk to SIPp on carrierIP:carrierPort and an
 // outbound route for +1 numbers, a voip user with userNumber assigned, and returns the user's
 // token.
-func webrtcGateway(t *testing.T, carrierPort int) (*Telgw, *Client, string, string) {
+func webrtcGateway(t *testing.T, carrierPort int, extraYAML ...string) (*Telgw, *Client, string, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("sip:\n  trunks:\n    - name: carrier1\n      address: %s:%d\n      inbound: {allow: [\"%s/32\"]}\n", carrierIP, carrierPort, carrierIP)
+	cfg += strings.Join(extraYAML, "")
 	cfgPath := filepath.Join(dir, "telgw.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -102,6 +102,9 @@ func cdr(i int, at time.Time) calls.CDR {
 		}
 		c.Ringing, c.Answer = at.Add(time.Second), at.Add(2*time.Second)
 		c.Disposition, c.SIPCode, c.Q850, c.EndedBy, c.To = "answered", 200, 16, "caller", "+14255550111"
+		c.Verstat = "TN-Validation-Passed" // STIR/SHAKEN outcomes round-trip
+	} else {
+		c.Direction, c.Attest = calls.Outbound, "A"
 	}
 	return c
 }
