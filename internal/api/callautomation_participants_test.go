@@ -115,7 +115,7 @@ func TestCallAutomationParticipants(t *testing.T) {
 		{"bad timeout", "/participants:add", `{"participantToAdd":{"rawId":"4:+12025550143"},"invitationTimeoutInSeconds":181}`, 400, "invitationTimeoutInSeconds"},
 		{"foreign caller id", "/participants:add", `{"participantToAdd":{"rawId":"4:+12025550143"},"sourceCallerIdNumber":{"value":"+12125550100"}}`, 403, "sourceCallerIdNumber"},
 		{"bad callback", "/participants:add", `{"participantToAdd":{"rawId":"4:+12025550143"},"operationCallbackUri":"ftp://x"}`, 400, "operationCallbackUri"},
-		{"user", "/participants:add", `{"participantToAdd":{"communicationUser":{"id":"8:acs:r_u"}}}`, 501, ""},
+		{"user as third person", "/participants:add", `{"participantToAdd":{"communicationUser":{"id":"8:acs:r_u"}}}`, 400, "participantToAdd"},
 		{"remove stranger", "/participants:remove", `{"participantToRemove":{"rawId":"4:+12025550100"}}`, 404, "participantToRemove"},
 		{"mute nobody", "/participants:mute", `{"targetParticipants":[]}`, 400, "targetParticipants"},
 		{"no invitation", "/participants:cancelAddParticipant", `{}`, 400, "invitationId"},
