@@ -86,7 +86,7 @@ func NewMember(cfg Config, st Store, log *slog.Logger, reg prometheus.Registerer
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Member{cfg: cfg, st: st, log: log, now: time.Now, held: map[leaseKey]*Held{},
-		self: Node{ID: uuid.NewString(), Name: cfg.NodeName, SIPAddr: sipAddr, HTTPAddr: httpAddr, Version: version},
+		self:    Node{ID: uuid.NewString(), Name: cfg.NodeName, SIPAddr: sipAddr, HTTPAddr: httpAddr, Version: version},
 		beats:   prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_cluster_heartbeats_total", Help: "Heartbeats this node wrote."}),
 		failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_cluster_heartbeat_failures_total", Help: "Heartbeats that failed to reach the store."}),
 		holders: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_cluster_binding_lookup_seconds", Help: "Time to find the nodes holding a user's devices.", Buckets: prometheus.ExponentialBuckets(0.0002, 2, 12)}),
@@ -290,4 +290,3 @@ func (m *Member) PutBindings(ctx context.Context, identity string, bs []Binding)
 	}
 	return m.st.BindingsPut(ctx, m.self.ID, identity, bs)
 }
-
