@@ -100,4 +100,3 @@ func (s *userSide) closeIdle(t *callTable) {
 		_ = c.Close()
 	}
 }
-
