@@ -63,6 +63,8 @@ type Config struct {
 	Push Push `yaml:"push"`
 	// Console configures the operator web console at /console/.
 	Console Console `yaml:"console"`
+	// Cluster configures membership of a cluster of nodes on one PostgreSQL.
+	Cluster Cluster `yaml:"cluster"`
 }
 
 // Console configures the operator web console (internal/console).
@@ -173,6 +175,7 @@ func Default() Config {
 		SMS:     defaultSMS(),
 		TURN:    defaultTURN(),
 		Console: Console{Enabled: true, SessionTTL: console.DefaultSessionTTL},
+		Cluster: defaultCluster(),
 	}
 }
 
@@ -282,6 +285,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.TURN.validate()...)
 	errs = append(errs, c.Push.validate()...)
 	errs = append(errs, c.Webhooks.validate()...)
+	errs = flatten(errs, "cluster.", c.Cluster.MemberConfig().Validate(), nil)
 	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
 		add("console.sessionTTL", "%s is not between 1m and 168h", c.Console.SessionTTL)
 	}

@@ -290,3 +290,6 @@ func (m *Member) PutBindings(ctx context.Context, identity string, bs []Binding)
 	}
 	return m.st.BindingsPut(ctx, m.self.ID, identity, bs)
 }
+
+// SetHTTPAddr records the node's HTTP listener (bound after NewMember) for the cluster view.
+func (m *Member) SetHTTPAddr(addr string) { m.self.HTTPAddr = addr }
