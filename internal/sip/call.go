@@ -398,7 +398,11 @@ func (c *call) anchored(s *sdp.Session, leg *bridge.UDPLeg, side int) []byte {
 // done undoes that when the call ends. When the INVITE cannot start a dialog it answers 400.
 func (c *call) admit(req *sip.Request, tx sip.ServerTransaction) (done func(), ok bool) {
 	s := c.env
-	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
+	ua := s.dialogs[transportOf(req)]
+	if c.fromPeer {
+		ua = s.dialogs[peerTransport] // node-to-node: from the listener both ways (peernode.go)
+	}
+	a, err := ua.ReadInvite(req, tx)
 	if err != nil {
 		c.reject(req, tx, 400, "Bad Request", nil)
 		return nil, false

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/telgw/telgw/internal/calls"
@@ -37,6 +38,26 @@ import (
 // replayed (a Call-ID already seen) signature is refused with 403; so is any header on a node
 // that is not in a cluster. Outsiders lack the key; a captured INVITE cannot be replayed.
 const peerHeader = "X-Telgw-Node"
+
+// peerTransport names the dialog UA of node-to-node calls (Service.addPeerDialog).
+const peerTransport = "peer"
+
+// addPeerDialog adds the dialog UA node-to-node calls use: UDP like the "udp" one, but every
+// request of its dialogs (INVITE, ACK, BYE, re-INVITE) leaves from the SIP listener's own
+// socket, so the other node sees this node's listening address as the source. (The default
+// client sends from an ephemeral socket whose source address the kernel picks; on a host
+// with several addresses that is not the one the peer dialog was set up with, RFC 3261
+// §18.2.2 responses then go astray and the peer's dialog source check refuses the BYE.)
+func (s *Service) addPeerDialog(port int, opts ...sipgo.ClientOption) error {
+	opts = append([]sipgo.ClientOption{sipgo.WithClientHostname(s.cfg.Host), sipgo.WithClientPort(port),
+		sipgo.WithClientConnectionAddr(s.udp.LocalAddr().String())}, opts...)
+	client, err := sipgo.NewClient(s.ua, opts...)
+	if err != nil {
+		return err
+	}
+	s.sc.dialogs[peerTransport] = &sipgo.DialogUA{Client: client, ContactHDR: s.sc.dialogs["udp"].ContactHDR}
+	return nil
+}
 
 // PeerNode is another node of the cluster holding devices of a user.
 type PeerNode struct {
@@ -281,7 +302,7 @@ func (c *call) invitePeer(ctx context.Context, req *sip.Request, n PeerNode, use
 	s.users.Peers.sign(inv, user)
 	bctx, bcancel := context.WithCancelCause(ctx)
 	b.cancel = bcancel
-	dlg, err := s.dialogs["udp"].WriteInvite(bctx, inv)
+	dlg, err := s.dialogs[peerTransport].WriteInvite(bctx, inv)
 	if err != nil {
 		bcancel(nil)
 		_ = udp.Close()

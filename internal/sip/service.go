@@ -208,6 +208,9 @@ func (s *Service) buildUA() error {
 			return err
 		}
 	}
+	if err := s.addPeerDialog(port, sipgo.WithClientLogger(sl)); err != nil {
+		return err
+	}
 	s.srv.OnRegister(s.guard(s.drainable(s.users.onRegister)))
 	s.srv.OnInvite(s.guard(s.drainable(s.onInvite)))
 	s.srv.OnAck(s.dlg.onAck)
