@@ -114,4 +114,3 @@ func (a *App) drain() {
 	}
 	a.Log.Info("drained", "took", time.Since(start).Round(time.Millisecond), "calls_left", left)
 }
-
