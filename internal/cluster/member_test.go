@@ -209,4 +209,3 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
-
