@@ -42,6 +42,7 @@ type clusterEnv struct {
 	dir     string
 	db      string
 	kamAddr string
+	kamLog  string // Kamailio's log file
 	pbxAddr string
 	nodes   []*Telgw
 	opts    []testnode.Options
@@ -84,7 +85,8 @@ func startCluster(t *testing.T, n int) *clusterEnv {
 	cmd := exec.Command(kam, "-DD", "-E", "-f", cfgFile, "-m", "64", "-M", "8", "-w", c.dir, "-Y", c.dir,
 		"-A", "LISTEN=udp:"+c.kamAddr, "-A", `DISPATCHER_LIST="`+filepath.Join(c.dir, "dispatcher.list")+`"`,
 		"-A", `CARRIER="sip:`+clCarrierIP+`:5999"`, "-A", "CHILDREN=2")
-	kamLog, err := os.Create(filepath.Join(c.dir, "kamailio.log"))
+	c.kamLog = filepath.Join(c.dir, "kamailio.log")
+	kamLog, err := os.Create(c.kamLog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,6 +195,31 @@ func (c *clusterEnv) waitNodes(n int, max time.Duration) time.Duration {
 			c.t.Fatalf("cluster lists %d nodes after %s, want %d: %+v", len(v.Value), max, n, v.Value)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kamOffset is the current size of Kamailio's log (kamSaw looks after it).
+func (c *clusterEnv) kamOffset() int64 {
+	fi, err := os.Stat(c.kamLog)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// kamSaw waits until Kamailio logs a line containing what after offset, and returns when.
+func (c *clusterEnv) kamSaw(what string, offset int64, max time.Duration) time.Time {
+	c.t.Helper()
+	deadline := time.Now().Add(max)
+	for {
+		b, _ := os.ReadFile(c.kamLog)
+		if int64(len(b)) > offset && bytes.Contains(b[offset:], []byte(what)) {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("kamailio did not log %q within %s", what, max)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -399,9 +426,12 @@ func clusterKill(t *testing.T, c *clusterEnv) {
 	c.client = NewClient(t, c.nodes[0].ConnString)
 	before := c.load(c.kamAddr, rate*4, rate, hold) // 4 s of calls: the kill at ~1.3 s
 	time.Sleep(1300 * time.Millisecond)
+	off := c.kamOffset()
 	killed := time.Now()
 	c.nodes[2].Kill()
-	time.Sleep(window)
+	down := c.kamSaw("telgw node down: sip:"+c.sipAddr[2], off, window)
+	t.Logf("the dispatcher marked the killed node down after %s", down.Sub(killed).Round(10*time.Millisecond))
+	time.Sleep(time.Until(killed.Add(window)))
 	after := c.load(c.kamAddr, rate*8, rate, hold)
 	c.waitNodes(2, 15*time.Second)
 	t.Logf("cluster view dropped the killed node after %s", time.Since(killed).Round(100*time.Millisecond))
