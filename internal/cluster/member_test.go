@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -207,5 +208,49 @@ func TestConfigValidate(t *testing.T) {
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// BenchmarkHolders is the registration lookup every call to a WebRTC user makes in a
+// cluster: which other live nodes hold the user's devices. The store holds 3 nodes with
+// 2,000 users of 2 devices each.
+func BenchmarkHolders(b *testing.B) {
+	for _, d := range []struct {
+		name string
+		open func(testing.TB) *store.DB
+	}{{"sqlite", storetest.OpenSQLite}, {"postgres", storetest.OpenPostgres}} {
+		b.Run(d.name, func(b *testing.B) {
+			st := d.open(b)
+			ctx := context.Background()
+			ms := make([]*cluster.Member, 3)
+			for i := range ms {
+				m, err := cluster.NewMember(cluster.DefaultConfig(), st, nil, nil, fmt.Sprintf("127.0.0.%d:5060", i+2), "", "bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := m.Join(ctx); err != nil {
+					b.Fatal(err)
+				}
+				ms[i] = m
+			}
+			exp := time.Now().Add(time.Hour)
+			for u := range 2000 {
+				m := ms[u%3]
+				bs := []cluster.Binding{{Key: "i:1", Contact: "sip:a@x.invalid", Expires: exp}, {Key: "i:2", Contact: "sip:b@x.invalid", Expires: exp}}
+				if err := m.PutBindings(ctx, fmt.Sprintf("8:acs:user%d", u), bs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				hs, err := ms[0].Holders(ctx, fmt.Sprintf("8:acs:user%d", i%2000))
+				if err != nil {
+					b.Fatal(err)
+				}
+				if want := (i%2000)%3 != 0; (len(hs) == 1) != want {
+					b.Fatalf("user%d: %d holders", i%2000, len(hs))
+				}
+			}
+		})
 	}
 }
