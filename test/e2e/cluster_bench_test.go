@@ -17,15 +17,16 @@ import (
 // TestClusterBench measures the cluster through the Kamailio dispatcher (issue 14); it is a
 // load run, skipped unless TELGW_BENCH_CLUSTER=1:
 //
-//		TELGW_BENCH_CLUSTER=1 go test ./test/e2e -run TestClusterBench -v -timeout 20m
+//	TELGW_BENCH_CLUSTER=1 go test ./test/e2e -run TestClusterBench -v -timeout 20m
 //
-//	  - aggregate CPS (TELGW_BENCH_RATES=100,200,… sets the ramp): SIPp caller → Kamailio → telgw node(s) → SIPp callee, signalling only
-//	    (bench/kamailio's ramp: 100 ms calls, rates rising until a call fails), with one node
-//	    and with three. All run on one machine, so the ratio shows the dispatcher's and the
-//	    cluster's overhead, not scale.
-//	  - failover detection: a node killed with -9; the time until the dispatcher marks it down
-//	    (its OPTIONS probe times out) and until the other nodes drop it (its lease lapses), over
-//	    three kills (the node restarted between them).
+// It reports:
+//   - aggregate CPS: SIPp caller → Kamailio → telgw node(s) → SIPp callee, signalling only
+//     (bench/kamailio's ramp: 100 ms calls, rates rising until a call fails;
+//     TELGW_BENCH_RATES=100,200,… sets the rates), with one node and with three. All run on
+//     one machine, so the ratio shows the dispatcher's and the cluster's overhead, not scale.
+//   - failover detection: a node killed with -9; the time until the dispatcher marks it down
+//     (its OPTIONS probe times out) and until the other nodes drop it (its lease lapses), over
+//     three kills (the node restarted between them).
 //
 // Figures on the development VM (2 vCPUs shared with other work), in docs/CLUSTER.md: both
 // topologies run the 400 CPS step without a failed call and fail at 600 (the machine is the
