@@ -8,6 +8,7 @@ import (
 	"github.com/telgw/telgw/internal/cluster"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip"
+	"github.com/telgw/telgw/internal/store"
 )
 
 // ErrDrain is the cancel cause of Run's context that asks for a drain (SIGTERM) rather than
@@ -25,7 +26,9 @@ func (a *App) setupCluster(_ context.Context) error {
 	if a.SIP != nil {
 		sipAddr = a.SIP.Addr().String()
 		if ip := a.SIP.Addr().Addr(); ip.IsUnspecified() && cfg.SIPAddr == "" {
-			a.Log.Warn("sip.addr is unspecified and cluster.sipAddr is not set: other nodes cannot send calls for this node's users here")
+			if a.DB.Dialect() == store.Postgres { // on SQLite there are no other nodes
+				a.Log.Warn("sip.addr is unspecified and cluster.sipAddr is not set: other nodes cannot send calls for this node's users here")
+			}
 			sipAddr = ""
 		}
 	}
