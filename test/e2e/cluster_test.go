@@ -321,6 +321,23 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("node %d sees %+v", i+1, v)
 		}
 	}
+	// The view needs the access key; `telgw nodes` reads the same from the database.
+	if res, err := http.Get(c.nodes[0].Endpoint + "telgw/nodes"); err != nil || res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unsigned GET /telgw/nodes: %v %v, want 401", res, err)
+	} else {
+		res.Body.Close()
+	}
+	cmd := exec.Command(telgwBin, "nodes")
+	cmd.Env = append(os.Environ(), "TELGW_DATABASE_URL="+c.db, "TELGW_DATA_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("telgw nodes: %v\n%s", err, out)
+	}
+	for i := range c.nodes {
+		if !strings.Contains(string(out), "node"+strconv.Itoa(i+1)+" ") || !strings.Contains(string(out), c.sipAddr[i]) {
+			t.Fatalf("telgw nodes does not list node%d at %s:\n%s", i+1, c.sipAddr[i], out)
+		}
+	}
 	// A warm-up through the dispatcher: every node takes calls.
 	if ok, failed := c.load(c.kamAddr, 6, 6, time.Second).wait(t, 60*time.Second); ok != 6 || failed != 0 {
 		t.Fatalf("warm-up: %d ok, %d failed", ok, failed)
