@@ -33,8 +33,8 @@ import (
 //	X-Telgw-Node: v1;node=<sender id>;ts=<unix seconds>;user=<base64url identity>;sig=<base64url MAC>
 //
 // where MAC = HMAC-SHA256(key, "v1\n" node "\n" ts "\n" user "\n" Call-ID "\n" From user "\n"
-// To user "\n" Request-URI user) with a key every node derives from the shared access key
-// (cluster.PeerKey). A request with the header and a bad, stale (more than MaxSkew away) or
+// To user "\n" Request-URI user "\n" base64url(SHA-256(body)) "\n") with a key every node
+// derives from the shared access key (cluster.PeerKey). A request with the header and a bad, stale (more than MaxSkew away) or
 // replayed (a Call-ID already seen) signature is refused with 403; so is any header on a node
 // that is not in a cluster. Outsiders lack the key; a captured INVITE cannot be replayed.
 const peerHeader = "X-Telgw-Node"
@@ -153,7 +153,9 @@ func parsePeerHeader(v string) (peerClaims, error) {
 
 func peerMAC(key []byte, node string, ts int64, user string, req *sip.Request) []byte {
 	m := hmac.New(sha256.New, key)
-	for _, s := range []string{"v1", node, strconv.FormatInt(ts, 10), user, callID(req), req.From().Address.User, req.To().Address.User, req.Recipient.User} {
+	body := sha256.Sum256(req.Body())
+	for _, s := range []string{"v1", node, strconv.FormatInt(ts, 10), user, callID(req), req.From().Address.User, req.To().Address.User, req.Recipient.User,
+		base64.RawURLEncoding.EncodeToString(body[:])} {
 		m.Write([]byte(s))
 		m.Write([]byte{'\n'})
 	}

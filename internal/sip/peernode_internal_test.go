@@ -65,6 +65,7 @@ func TestPeerSignRoundTrip(t *testing.T) {
 		"to":          func(r *sip.Request) { r.To().Address.User = "+14252000199" },
 		"from":        func(r *sip.Request) { r.From().Address.User = "+19995550100" },
 		"request-uri": func(r *sip.Request) { r.Recipient.User = "+14252000199" },
+		"body":        func(r *sip.Request) { r.SetBody([]byte("v=0\r\nc=IN IP4 198.51.100.66\r\n")) },
 	} {
 		r := mk()
 		cid := sip.CallIDHeader("cid-" + name)

@@ -76,9 +76,11 @@ func TestPeerNodeRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now().Unix()
+	const body = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+	bodyHash := sha256.Sum256([]byte(body))
 	sign := func(key []byte, node string, ts int64, user, cid string) string {
 		m := hmac.New(sha256.New, key)
-		for _, s := range []string{"v1", node, strconv.FormatInt(ts, 10), user, cid, otherNumber, ourNumber, ourNumber} {
+		for _, s := range []string{"v1", node, strconv.FormatInt(ts, 10), user, cid, otherNumber, ourNumber, ourNumber, base64.RawURLEncoding.EncodeToString(bodyHash[:])} {
 			m.Write([]byte(s + "\n"))
 		}
 		return "v1;node=" + node + ";ts=" + strconv.FormatInt(ts, 10) + ";user=" + base64.RawURLEncoding.EncodeToString([]byte(user)) +
@@ -94,7 +96,7 @@ func TestPeerNodeRefused(t *testing.T) {
 		req.AppendHeader(&c)
 		req.AppendHeader(sipmsg.NewHeader("X-Telgw-Node", hdr))
 		req.AppendHeader(sipmsg.NewHeader("Content-Type", "application/sdp"))
-		req.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"))
+		req.SetBody([]byte(body))
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		dlg, err := dua.WriteInvite(ctx, req)

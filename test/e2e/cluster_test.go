@@ -466,3 +466,24 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// TestKamailioConfig: the dispatcher configuration the docs ship parses (kamailio -c) with its
+// defaults and with the overrides the docs show.
+func TestKamailioConfig(t *testing.T) {
+	kam := kamailioBin(t)
+	cfgFile, _ := filepath.Abs("../../deploy/kamailio/kamailio.cfg")
+	list := filepath.Join(t.TempDir(), "dispatcher.list")
+	if err := os.WriteFile(list, []byte("1 sip:127.0.0.2:5060\n1 sip:127.0.0.3:5060\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"-A", `DISPATCHER_LIST="` + list + `"`},
+		{"-A", "LISTEN=udp:127.0.0.40:5999", "-A", `DISPATCHER_LIST="` + list + `"`, "-A", `CARRIER="sip:198.51.100.7:5060"`,
+			"-A", "PROBE_INTERVAL=2", "-A", "NODE_TIMEOUT=3000"},
+	} {
+		out, err := exec.Command(kam, append([]string{"-c", "-f", cfgFile}, args...)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "config file ok") {
+			t.Fatalf("kamailio -c %v: %v\n%s", args, err, out)
+		}
+	}
+}
