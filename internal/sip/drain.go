@@ -46,8 +46,8 @@ func (s *Service) Drain(ctx context.Context) int {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		s.users.closeIdle(s.table)
 		n := s.table.active()
+		s.users.closeIdle(s.table) // after the count: the last call's connection closes too
 		if n == 0 {
 			return 0
 		}
