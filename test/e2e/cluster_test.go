@@ -417,10 +417,18 @@ func clusterRollingRestart(t *testing.T, c *clusterEnv) {
 	const rate, hold = 4, 3 * time.Second
 	l := c.load(c.kamAddr, rate*36, rate, hold) // ~36 s of calls
 	time.Sleep(3 * time.Second)
+	up := 0
 	for i := range c.nodes {
+		calls := -1
+		for _, n := range c.nodesView(i) {
+			if n.Self {
+				calls = n.Calls
+			}
+		}
+		up += calls
 		start := time.Now()
 		c.nodes[i].Drain(t, 45*time.Second)
-		t.Logf("node %d drained and stopped in %s", i+1, time.Since(start).Round(time.Millisecond))
+		t.Logf("node %d had %d calls up at SIGTERM (last heartbeat); drained and stopped in %s", i+1, calls, time.Since(start).Round(time.Millisecond))
 		c.nodes[i] = testnode.Start(c.t, c.opts[i]) // stopped when the whole test ends
 		c.client = NewClient(t, c.nodes[i].ConnString)
 		c.waitNodes(len(c.nodes), 10*time.Second)
@@ -428,6 +436,9 @@ func clusterRollingRestart(t *testing.T, c *clusterEnv) {
 	}
 	ok, failed := l.wait(t, 120*time.Second)
 	t.Logf("rolling restart: %d calls ok, %d failed", ok, failed)
+	if up == 0 {
+		t.Fatal("no node had a call up when it was told to drain: the test proved nothing")
+	}
 	if failed != 0 || ok != rate*36 {
 		t.Fatalf("rolling restart lost calls: %d ok, %d failed\n%s", ok, failed, l.errors())
 	}
