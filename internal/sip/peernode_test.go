@@ -54,6 +54,25 @@ func TestPeerNodeCall(t *testing.T) {
 	if n := len(a.cdrs.all()); n != 0 {
 		t.Fatalf("node A wrote %d CDRs for B's call", n)
 	}
+
+	// The device hangs up: its BYE reaches node A, A's reaches B (from A's listener, so B's
+	// dialog source check takes it), B's reaches the carrier.
+	go func() {
+		select {
+		case ds := <-d.answer:
+			time.Sleep(time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = ds.Bye(ctx)
+		case <-time.After(20 * time.Second):
+		}
+	}()
+	b.call(carrierIP, b.scenario("uac_callee_bye.xml"), "+14155550100", otherNumber)
+	cdr = b.cdrs.wait(t, 2)[1]
+	if cdr.Disposition != "answered" || cdr.EndedBy != "callee" {
+		t.Fatalf("node B cdr of the call the device hung up: %+v", cdr)
+	}
+	eventually(t, "no active calls on either node", func() bool { return a.svc.ActiveCalls() == 0 && b.svc.ActiveCalls() == 0 })
 }
 
 // TestPeerNodeRefused: a node-to-node INVITE without a valid, fresh, unreplayed signature is

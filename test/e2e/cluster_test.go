@@ -349,8 +349,8 @@ func TestCluster(t *testing.T) {
 }
 
 // clusterUserOnAnotherNode: the softphone registers on node 1; the carrier's call to its
-// number arrives at node 2, which forks it to node 1 (node-to-node SIP); the browser answers
-// and audio flows both ways through both nodes.
+// number arrives at node 2, which forks it to node 1 (node-to-node SIP); the browser answers,
+// audio flows both ways through both nodes, and the browser hangs up.
 func clusterUserOnAnotherNode(t *testing.T, c *clusterEnv) {
 	chromium := browser.Require(t)
 	cl := c.client
@@ -374,7 +374,7 @@ func clusterUserOnAnotherNode(t *testing.T, c *clusterEnv) {
 	done := make(chan out, 1)
 	go func() {
 		res, err := browser.RunContext(t.Context(), chromium, browser.Options{URL: c.nodes[0].Endpoint + "phone/", Token: id.AccessToken.Token,
-			Mode: "answer", Hangup: "remote", Talk: 3 * time.Second, Timeout: 40 * time.Second})
+			Mode: "answer", Hangup: "local", Talk: 3 * time.Second, Timeout: 40 * time.Second})
 		done <- out{res, err}
 	}()
 	// Node 2 must learn the registration from the store.
@@ -396,8 +396,10 @@ func clusterUserOnAnotherNode(t *testing.T, c *clusterEnv) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	dir := scenarioCopy(t)
-	wait := sippRun(t, dir, c.sipAddr[1], "-sf", "uac.xml", "-i", clCarrierIP, "-p", strconv.Itoa(freePortOn(t, clCarrierIP)),
-		"-s", clUser, "-key", "caller", "+12125550111", "-m", "1", "-d", "4500", "-mp", strconv.Itoa(freePortOn(t, clCarrierIP)))
+	// The browser hangs up after 3 s: its BYE goes to node 1, node 1's to node 2 (across
+	// addresses: node 2's dialog source check must take it), node 2's to the carrier.
+	wait := sippRun(t, dir, c.sipAddr[1], "-sf", "uac_callee_bye.xml", "-i", clCarrierIP, "-p", strconv.Itoa(freePortOn(t, clCarrierIP)),
+		"-s", clUser, "-key", "caller", "+12125550111", "-m", "1", "-mp", strconv.Itoa(freePortOn(t, clCarrierIP)))
 	wait(60 * time.Second)
 	o := <-done
 	if o.err != nil {
@@ -407,7 +409,7 @@ func clusterUserOnAnotherNode(t *testing.T, c *clusterEnv) {
 		t.Fatalf("browser: %+v", o.res)
 	}
 	checkStats(t, o.res.Stats)
-	checkCDR(t, cl, "inbound", "+12125550111", clUser, "caller")
+	checkCDR(t, cl, "inbound", "+12125550111", clUser, "callee")
 }
 
 // clusterRollingRestart: calls run through the dispatcher while each node in turn gets
