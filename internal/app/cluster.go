@@ -51,6 +51,7 @@ func (a *App) setupCluster(_ context.Context) error {
 	if a.Users != nil && a.Users.Registrar != nil {
 		loc := a.Users.Registrar.Location
 		log := a.Log.With("component", "cluster")
+		m.OnRejoin = loc.TouchAll
 		a.runners = append(a.runners, func(ctx context.Context) error {
 			return loc.Publish(ctx, func(ctx context.Context, identity string, cs []registrar.Contact) error {
 				bs := make([]cluster.Binding, 0, len(cs))

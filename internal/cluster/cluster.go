@@ -89,8 +89,9 @@ type Store interface {
 	NodeLeave(ctx context.Context, id string) error
 	// Nodes are the live nodes at now (Expires after now), oldest first.
 	Nodes(ctx context.Context, now time.Time) ([]Node, error)
-	// NodesSweep deletes nodes that expired before before, and every binding of a node that is
-	// not live at now.
+	// NodesSweep deletes nodes that expired before before with their bindings, and bindings
+	// expired at now. (A node that is merely not live keeps its bindings: they count again
+	// when it renews, e.g. after a pause shorter than the sweep's grace.)
 	NodesSweep(ctx context.Context, now, before time.Time) error
 	// BindingsPut replaces node's bindings of identity with bs (none: all removed).
 	BindingsPut(ctx context.Context, nodeID, identity string, bs []Binding) error

@@ -32,6 +32,10 @@ type Member struct {
 
 	// Stats, when set, is read on each heartbeat.
 	Stats func() Stats
+	// OnRejoin, when set, is called after a heartbeat that follows a lease TTL or more without
+	// one: the others took the node for dead meanwhile (and may have swept its bindings), so
+	// whatever it publishes must be published again.
+	OnRejoin func()
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -154,9 +158,16 @@ func (m *Member) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+		m.mu.Lock()
+		wasOut := m.now().Sub(m.lastOK) >= m.cfg.LeaseTTL
+		m.mu.Unlock()
 		err := m.beat(ctx)
 		if err == nil {
 			err = m.renew(ctx)
+			if err == nil && wasOut && m.OnRejoin != nil {
+				m.log.Warn("back in the cluster after missing heartbeats: publishing again")
+				m.OnRejoin()
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -254,3 +254,33 @@ func BenchmarkHolders(b *testing.B) {
 		})
 	}
 }
+
+// TestRejoin: a node whose heartbeats failed for a lease TTL is told, once they succeed again,
+// to publish what it holds again.
+func TestRejoin(t *testing.T) {
+	f := &failing{Store: storetest.OpenSQLite(t)}
+	m := member(t, f, "a", "")
+	rejoined := make(chan struct{}, 1)
+	m.OnRejoin = func() {
+		select {
+		case rejoined <- struct{}{}:
+		default:
+		}
+	}
+	stop := run(m)
+	defer stop()
+	time.Sleep(3 * fast.Heartbeat)
+	select {
+	case <-rejoined:
+		t.Fatal("rejoin without an absence")
+	default:
+	}
+	f.broken.Store(true)
+	time.Sleep(fast.LeaseTTL + 2*fast.Heartbeat)
+	f.broken.Store(false)
+	select {
+	case <-rejoined:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no rejoin after the store came back")
+	}
+}

@@ -67,6 +67,16 @@ func (l *Location) Publish(ctx context.Context, pub PublishFunc, retry time.Dura
 	}
 }
 
+// TouchAll marks every user with bindings here as changed, so Publish writes them all again
+// (the cluster may have dropped them while this node was out of it).
+func (l *Location) TouchAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range l.users {
+		l.touch(id)
+	}
+}
+
 // Key identifies the binding among its user's on this node: the +sip.instance when the device
 // sent one, else the contact URI.
 func (c Contact) Key() string { return c.key() }

@@ -70,6 +70,19 @@ func TestPublish(t *testing.T) {
 	wait(write{"8:acs:a", 2})
 	loc.RemoveSource("127.0.0.1:1")
 	wait(write{"8:acs:a", 1})
+	// TouchAll (the node rejoined the cluster) writes every user's bindings again.
+	_, before := last()
+	loc.TouchAll()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if w, n := last(); n > before && w == (write{"8:acs:a", 1}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("TouchAll did not republish")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	loc.RemoveAll("8:acs:a")
 	wait(write{"8:acs:a", 0})
 	if n := loc.Count(); n != 0 {

@@ -55,14 +55,14 @@ func (db *DB) Nodes(ctx context.Context, now time.Time) ([]cluster.Node, error) 
 	return scanRows(rows, err, scanNode)
 }
 
-// NodesSweep deletes long-dead nodes and the bindings of nodes that are not live.
+// NodesSweep deletes long-dead nodes with their bindings, and expired bindings.
 func (db *DB) NodesSweep(ctx context.Context, now, before time.Time) error {
 	return db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM cluster_bindings WHERE expires_at <= $1
-			OR node_id NOT IN (SELECT id FROM cluster_nodes WHERE expires_at > $1)`, now.UnixMilli()); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM cluster_nodes WHERE expires_at < $1`, before.UnixMilli()); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `DELETE FROM cluster_nodes WHERE expires_at < $1`, before.UnixMilli())
+		_, err := tx.Exec(ctx, `DELETE FROM cluster_bindings WHERE expires_at <= $1
+			OR node_id NOT IN (SELECT id FROM cluster_nodes)`, now.UnixMilli())
 		return err
 	})
 }

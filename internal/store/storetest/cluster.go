@@ -127,13 +127,29 @@ func clusterBindings(t *testing.T, db *store.DB) {
 	if got := holders("8:acs:u3", ct0.Add(2*time.Second)); len(got) != 0 {
 		t.Fatalf("expired binding of u3 counts: %v", got)
 	}
-	// The sweep drops the dead node's bindings; leaving drops the leaver's.
+	// A sweep keeps the bindings of a node dead for less than its grace (they count again if
+	// it renews), drops them with the node after it, and drops expired bindings.
 	if err := db.NodesSweep(ctx, ct0.Add(6*time.Second), ct0); err != nil {
 		t.Fatal(err)
 	}
 	var n int
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM cluster_bindings WHERE node_id = 'a'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("node a, dead for 1 s, has %d bindings after a sweep (%v), want 1", n, err)
+	}
+	if err := db.NodeHeartbeat(ctx, node("a", ct0.Add(6*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(holders("8:acs:u1", ct0.Add(7*time.Second))); got != "[a]" {
+		t.Fatalf("a renewed: holders of u1 = %s, want [a]", got)
+	}
+	if err := db.NodesSweep(ctx, ct0.Add(20*time.Second), ct0.Add(15*time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM cluster_bindings WHERE node_id = 'a'`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("dead node a keeps %d bindings (%v)", n, err)
+		t.Fatalf("node a, swept, keeps %d bindings (%v)", n, err)
+	}
+	if err := db.QueryRow(ctx, `SELECT COUNT(*) FROM cluster_bindings WHERE identity = '8:acs:u3'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("an expired binding survives a sweep (%d, %v)", n, err)
 	}
 	if err := db.NodeLeave(ctx, "b"); err != nil {
 		t.Fatal(err)
