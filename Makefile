@@ -8,7 +8,7 @@ LDFLAGS   := -X main.version=$(VERSION) -X main.revision=$(REVISION)
 # make release: static binaries for these platforms into dist/, with SHA256SUMS.
 PLATFORMS ?= linux/amd64 linux/arm64
 
-.PHONY: build run test test-race lint bench fuzz peers ci release
+.PHONY: build run test test-race test-cluster lint bench fuzz peers ci release
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/telgw ./cmd/telgw
@@ -33,6 +33,11 @@ test: peers
 	$(GO) test -race -timeout 45m $(PKGS)
 
 test-race: test
+
+# The cluster job (a few minutes): three nodes on one PostgreSQL behind Kamailio, SIPp load,
+# a JsSIP user on another node, a rolling restart and a node killed with -9 (.ci/run test-cluster).
+test-cluster: peers
+	$(GO) test -race -count 1 -timeout 10m -run 'TestCluster$$' -v ./test/e2e/
 
 lint:
 	$(GO) vet $(PKGS)

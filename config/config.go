@@ -67,6 +67,8 @@ type Config struct {
 	Calls Calls `yaml:"calls"`
 	// Policy is the fraud policy: destinations, limits, kill switches (fraud.go).
 	Policy Policy `yaml:"policy"`
+	// Cluster configures membership of a cluster of nodes on one PostgreSQL.
+	Cluster Cluster `yaml:"cluster"`
 }
 
 // Console configures the operator web console (internal/console).
@@ -178,6 +180,7 @@ func Default() Config {
 		TURN:    defaultTURN(),
 		Console: Console{Enabled: true, SessionTTL: console.DefaultSessionTTL},
 		Policy:  defaultPolicy(),
+		Cluster: defaultCluster(),
 	}
 }
 
@@ -288,6 +291,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Push.validate()...)
 	errs = append(errs, c.Webhooks.validate()...)
 	errs = append(errs, c.Policy.validate()...)
+	errs = flatten(errs, "cluster.", c.Cluster.MemberConfig().Validate(), nil)
 	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
 		add("console.sessionTTL", "%s is not between 1m and 168h", c.Console.SessionTTL)
 	}

@@ -6,6 +6,7 @@
 //	telgw numbers …              the number inventory (import, list, show, route, assign…)
 //	telgw messages list|show     the SMS message log
 //	telgw calls list             call detail records
+//	telgw nodes                  the live nodes of the cluster (several nodes on one PostgreSQL)
 //	telgw sip credentials …      customers' SIP endpoint credentials
 //	telgw tokens issue USER      a user access token (voip) for the softphone
 //	telgw healthcheck            probe a running node's /healthz (container HEALTHCHECK)

@@ -94,6 +94,7 @@ while nodes serve.`,
 		newNumbersCmd(e),
 		newMessagesCmd(e),
 		newCallsCmd(e),
+		newNodesCmd(e),
 		newSIPCmd(e),
 		newTokensCmd(e),
 		newConsoleCmd(e),
@@ -191,7 +192,7 @@ func execute(args []string, stdout, stderr io.Writer, environ []string) int {
 		fixed[i] = a
 	}
 	root.SetArgs(fixed)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
@@ -239,4 +240,30 @@ func printJSONIndent(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// signalContext is cancelled by SIGINT (cause nil: stop now, hanging up calls) or SIGTERM
+// (cause app.ErrDrain: `telgw serve` drains first, as service managers and orchestrators
+// expect of SIGTERM).
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM {
+				cancel(app.ErrDrain)
+			} else {
+				cancel(nil)
+			}
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/telgw/telgw/internal/api"
 	"github.com/telgw/telgw/internal/buildinfo"
 	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/cluster"
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/identity"
 	"github.com/telgw/telgw/internal/jobs"
@@ -68,6 +69,10 @@ type App struct {
 	// Policy is the fraud policy and PolicyEvents its webhook events (setupPolicy).
 	Policy       *policy.Engine
 	PolicyEvents *events.PolicyEvents
+	// Member is this node's membership of its cluster (cluster.go).
+	Member *cluster.Member
+
+	version string
 
 	listener        net.Listener
 	metricsListener net.Listener // metrics.addr, when set
@@ -100,7 +105,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, build buildin
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration: " + w)
 	}
-	a := &App{Config: cfg, Log: log, Registry: prometheus.NewRegistry(), Workers: jobs.NewWorkers()}
+	a := &App{Config: cfg, Log: log, Registry: prometheus.NewRegistry(), Workers: jobs.NewWorkers(), version: build.Version}
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		build.Collector())
 	db, err := OpenStore(ctx, cfg)
@@ -127,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, build buildin
 		MetricsElsewhere: cfg.Metrics.Addr != "",
 	})
 	a.API.MountIdentity(a.Identity)
-	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupPolicy, a.setupSMS, a.setupCallEvents, a.setupWebRTC, a.setupSIP, a.setupTURN, a.mountWebRTC, a.setupConsole} {
+	for _, setup := range []func(context.Context) error{a.setupPush, a.setupNumbers, a.setupPolicy, a.setupSMS, a.setupCallEvents, a.setupWebRTC, a.setupSIP, a.setupCluster, a.setupTURN, a.mountWebRTC, a.setupConsole} {
 		if err := setup(ctx); err != nil {
 			a.Close()
 			return nil, err
@@ -191,8 +196,10 @@ func (a *App) ConnectionString() string {
 	return a.Keys.Current().ConnectionString(a.Endpoint(), keys.PrimaryKey)
 }
 
-// Run serves until ctx ends, then drains: HTTP stops accepting and finishes in-flight requests,
-// the job runner lets running jobs finish (bounded by http.shutdownTimeout).
+// Run serves until ctx ends, then stops: HTTP stops accepting and finishes in-flight requests,
+// the job runner lets running jobs finish (bounded by http.shutdownTimeout). When ctx ends with
+// the cause ErrDrain (SIGTERM) the node drains first (drain, cluster.go): no new calls, those
+// in progress run to their end for up to http.shutdownTimeout; otherwise calls are hung up.
 func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
 	if a.listener == nil {
@@ -209,7 +216,23 @@ func (a *App) Run(ctx context.Context) error {
 	if err := a.writeListeners(); err != nil {
 		return err
 	}
+	if err := a.joinCluster(ctx); err != nil {
+		return err
+	}
 	srv := a.httpServer(a.API)
+	outer := ctx
+	ctx, stopRun := context.WithCancel(context.WithoutCancel(outer))
+	defer stopRun()
+	go func() {
+		select {
+		case <-outer.Done():
+			if errors.Is(context.Cause(outer), ErrDrain) {
+				a.drain()
+			}
+			stopRun()
+		case <-ctx.Done():
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
@@ -234,6 +257,9 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.serveMetrics(gctx) })
 	g.Go(func() error { return a.Jobs.Run(gctx, a.Config.HTTP.ShutdownTimeout) })
 	g.Go(func() error { return a.Keys.Refresh(gctx, a.Config.KeyRefresh) })
+	if a.Member != nil {
+		g.Go(func() error { return a.Member.Run(gctx) })
+	}
 	for _, run := range a.runners {
 		g.Go(func() error { return run(gctx) })
 	}

@@ -57,6 +57,9 @@ func TestDomainsImportNoTransport(t *testing.T) {
 		// webhooks with an HTTP client, so net/http is theirs).
 		{"github.com/telgw/telgw/internal/sms", [][]string{transports, drivers, cfg}},
 		{"github.com/telgw/telgw/internal/events", [][]string{transports, drivers, cfg}},
+		// The cluster (node registry, shared locations, leases): no SIP, REST edge, SQL or
+		// config (its metrics bring net/http).
+		{"github.com/telgw/telgw/internal/cluster", [][]string{transports, drivers, cfg}},
 		// The store links domains only: `telgw migrate` and the conformance suite carry no
 		// SIP stack, WebRTC, ICE, DTLS or TURN.
 		{"github.com/telgw/telgw/internal/store", [][]string{transports, cfg}},

@@ -45,18 +45,22 @@ func (c Contact) key() string {
 }
 
 // Location is the in-memory location service of this node. Bindings live with the WebSocket
-// connections that carry them, so they are per node by nature; a load balancer keeps a user's
-// connection and calls on one node.
+// connections that carry them, so they are per node by nature; in a cluster Publish copies
+// them to the shared store, where the other nodes find which node to send a user's calls to.
 type Location struct {
 	mu    sync.Mutex
 	users map[string]map[string]Contact
 	now   func() time.Time
 	gauge prometheus.Gauge
+	// dirty are the identities whose bindings changed since Publish last wrote them; kick
+	// wakes Publish (publish.go).
+	dirty map[string]struct{}
+	kick  chan struct{}
 }
 
 // NewLocation returns an empty location service.
 func NewLocation(reg prometheus.Registerer) *Location {
-	l := &Location{users: map[string]map[string]Contact{}, now: time.Now,
+	l := &Location{users: map[string]map[string]Contact{}, now: time.Now, dirty: map[string]struct{}{}, kick: make(chan struct{}, 1),
 		gauge: prometheus.NewGauge(prometheus.GaugeOpts{Name: "telgw_registrations", Help: "Registered WebRTC/SIP user contacts on this node."})}
 	if reg != nil {
 		reg.MustRegister(l.gauge)
@@ -74,6 +78,7 @@ func (l *Location) Put(c Contact) {
 		l.users[c.Identity] = m
 	}
 	m[c.key()] = c
+	l.touch(c.Identity)
 	l.count()
 }
 
@@ -113,6 +118,7 @@ func (l *Location) Update(identity string, put, remove []Contact, max int) error
 	} else {
 		l.users[identity] = next
 	}
+	l.touch(identity)
 	l.count()
 	return nil
 }
@@ -125,6 +131,7 @@ func (l *Location) Remove(c Contact) {
 	if len(l.users[c.Identity]) == 0 {
 		delete(l.users, c.Identity)
 	}
+	l.touch(c.Identity)
 	l.count()
 }
 
@@ -137,6 +144,7 @@ func (l *Location) removeIfProof(c Contact) {
 		if len(l.users[c.Identity]) == 0 {
 			delete(l.users, c.Identity)
 		}
+		l.touch(c.Identity)
 	}
 	l.count()
 }
@@ -146,6 +154,7 @@ func (l *Location) RemoveAll(identity string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.users, identity)
+	l.touch(identity)
 	l.count()
 }
 
@@ -157,6 +166,7 @@ func (l *Location) RemoveSource(source string) {
 		for k, c := range m {
 			if c.Source == source {
 				delete(m, k)
+				l.touch(id)
 			}
 		}
 		if len(m) == 0 {
@@ -230,6 +240,7 @@ func (l *Location) Sweep(ctx context.Context, every time.Duration) error {
 				for k, c := range m {
 					if !c.Expires.After(now) {
 						delete(m, k)
+						l.touch(id)
 					}
 				}
 				if len(m) == 0 {

@@ -46,6 +46,14 @@ type call struct {
 	// telgw, there is no callee dialog (b is nil).
 	bot bool
 
+	// Cluster (peernode.go): fromPeer marks a call another node sent here for its user's
+	// devices (that node writes the CDR); peers are the other nodes a call to a user forks
+	// to, with the carrier's offer and the user.
+	fromPeer  bool
+	peers     []PeerNode
+	peerOffer *sdp.Session
+	peerUser  string
+
 	mu      sync.Mutex // guards b, bID, dlg, last*, ackBody
 	b       *sipgo.DialogClientSession
 	bID     string
@@ -134,6 +142,13 @@ func (s *b2bua) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	caller := calls.Leg{ID: c.id, Kind: calls.LegEndpoint, Participant: calls.Phone(from)}
 	c.origin[0].ID, c.origin[1].ID = uint64(time.Now().UnixNano()), uint64(time.Now().UnixNano()+1)
+	// A node of this cluster sending a call for a user's devices here (peernode.go): signed,
+	// or refused.
+	if fromPeerNode(req) {
+		caller.Kind = calls.LegEndpoint
+		s.users.peerInbound(c, req, tx, caller)
+		return
+	}
 	// A WebSocket is never a trunk (RFC 7118 carries users' devices): whatever its source
 	// address (a reverse proxy or a Kamailio on a trunk's host), it authenticates as a user.
 	if s.users.fromUser(req) {
@@ -423,7 +438,11 @@ func (c *call) anchored(s *sdp.Session, leg *bridge.UDPLeg, side int) []byte {
 // done undoes that when the call ends. When the INVITE cannot start a dialog it answers 400.
 func (c *call) admit(req *sip.Request, tx sip.ServerTransaction) (done func(), ok bool) {
 	s := c.env
-	a, err := s.dialogs[transportOf(req)].ReadInvite(req, tx)
+	ua := s.dialogs[transportOf(req)]
+	if c.fromPeer {
+		ua = s.dialogs[peerTransport] // node-to-node: from the listener both ways (peernode.go)
+	}
+	a, err := ua.ReadInvite(req, tx)
 	if err != nil {
 		c.reject(req, tx, 400, "Bad Request", nil)
 		return nil, false
@@ -773,7 +792,7 @@ func (c *call) finish(code int, res *sip.Response) {
 	s.m.calls.WithLabelValues(string(cdr.Direction), cdr.Disposition).Inc()
 	s.log.Info("call ended", "call_id", c.id, "trunk", cdr.Trunk, "number", cdr.To, "from", cdr.From,
 		"direction", cdr.Direction, "code", code, "disposition", cdr.Disposition, "duration", cdr.Duration().Round(time.Millisecond))
-	if s.cdrs == nil {
+	if s.cdrs == nil || c.fromPeer {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

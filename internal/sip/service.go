@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -78,6 +79,7 @@ type Service struct {
 	admin  *Admin
 
 	closeOnce sync.Once
+	draining  atomic.Bool // Drain was called (drain.go)
 }
 
 // clients are the sipgo client and dialog UAs telgw sends with, built with the user agent.
@@ -218,15 +220,18 @@ func (s *Service) buildUA() error {
 			return err
 		}
 	}
-	s.srv.OnRegister(s.guard(s.users.onRegister))
-	s.srv.OnInvite(s.guard(s.onInvite))
+	if err := s.addPeerDialog(port, sipgo.WithClientLogger(sl)); err != nil {
+		return err
+	}
+	s.srv.OnRegister(s.guard(s.drainable(s.users.onRegister)))
+	s.srv.OnInvite(s.guard(s.drainable(s.onInvite)))
 	s.srv.OnAck(s.dlg.onAck)
 	s.srv.OnBye(s.guard(s.dlg.onBye))
 	s.srv.OnCancel(s.guard(onStrayCancel))
 	s.srv.OnInfo(s.guard(s.dlg.onInfo))
 	s.srv.OnRefer(s.guard(s.dlg.onRefer))
 	s.srv.OnUpdate(s.guard(onUpdate))
-	s.srv.OnOptions(s.guard(onOptions))
+	s.srv.OnOptions(s.guard(s.drainable(onOptions)))
 	s.srv.OnNoRoute(s.guard(onUnknownMethod))
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/policy"
@@ -34,12 +35,16 @@ type Users struct {
 	// Notify, when set, wakes user's devices (push notification) for a call that found none
 	// registered. It runs in its own goroutine.
 	Notify func(ctx context.Context, user, callID, from, to string)
+	// Peers, when set, makes this node one of a cluster: calls fork to the user's devices on
+	// other nodes too, and other nodes' calls for devices here are accepted (peernode.go).
+	Peers *Peers
 }
 
 // userSide serves WebRTC users (Deps.Users): their REGISTER, calls routed to a user (forked to
 // every registered device) and calls out from a device, each leg a WebRTC leg bridged to RTP.
 type userSide struct {
 	*callEnv
+	ws wsConns // users' WebSocket connections (drain.go)
 }
 
 // onRegister hands REGISTER to the registrar (RFC 3261 §10.3) when WebRTC users are served.
@@ -61,12 +66,13 @@ func (s *userSide) dropBindingsOnClose(l net.Listener) net.Listener {
 	if s.users == nil || s.users.Registrar == nil || s.users.Registrar.Location == nil {
 		return l
 	}
-	return &bindingListener{Listener: l, loc: s.users.Registrar.Location}
+	return &bindingListener{Listener: l, loc: s.users.Registrar.Location, ws: &s.ws}
 }
 
 type bindingListener struct {
 	net.Listener
 	loc *registrar.Location
+	ws  *wsConns
 }
 
 func (l *bindingListener) Accept() (net.Conn, error) {
@@ -74,7 +80,9 @@ func (l *bindingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bindingConn{Conn: c, loc: l.loc}, nil
+	bc := &bindingConn{Conn: c, loc: l.loc, ws: l.ws}
+	l.ws.add(bc)
+	return bc, nil
 }
 
 // bindingConn removes its bindings from the location service when closed (by the peer, an
@@ -82,12 +90,16 @@ func (l *bindingListener) Accept() (net.Conn, error) {
 type bindingConn struct {
 	net.Conn
 	loc  *registrar.Location
+	ws   *wsConns
 	once sync.Once
 }
 
 func (c *bindingConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.loc.RemoveSource(c.RemoteAddr().String()) })
+	c.once.Do(func() {
+		c.ws.remove(c)
+		c.loc.RemoveSource(c.RemoteAddr().String())
+	})
 	return err
 }
 
@@ -122,7 +134,8 @@ func g711(m *sdp.Media) (names []string, pts map[string]uint8, dtmf uint8) {
 	return names, pts, dtmf
 }
 
-// branch is one forked INVITE to a user's device.
+// branch is one forked INVITE to a user's device, or to another node holding devices of the
+// user (peer set; its media is plain RTP on udp, peernode.go).
 type branch struct {
 	contact registrar.Contact
 	leg     *webrtc.Leg
@@ -130,6 +143,11 @@ type branch struct {
 	cancel  context.CancelCauseFunc
 	res     *sip.Response
 	err     error
+
+	peer   *PeerNode
+	udp    *bridge.UDPLeg
+	body   []byte     // the offer sent to peer
+	origin sdp.Origin // its o= line
 }
 
 var errAnsweredElsewhere = errors.New("answered elsewhere")
@@ -171,8 +189,9 @@ func (s *userSide) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, 
 	}
 	lctx, lcancel := context.WithTimeout(s.stop(), 5*time.Second)
 	contacts := u.Registrar.Live(lctx, user) // bindings of revoked tokens or deleted users go
+	c.peers = s.peerHolders(lctx, c, user)   // other nodes holding devices of user (cluster)
 	lcancel()
-	if len(contacts) == 0 {
+	if len(contacts) == 0 && len(c.peers) == 0 {
 		log.Info("user has no registered device")
 		if u.Notify != nil {
 			go u.Notify(context.WithoutCancel(s.stop()), user, c.id, c.cc.From(), c.cc.To())
@@ -212,6 +231,7 @@ func (s *userSide) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, 
 		return
 	}
 	c.legA.SetRemote(offer.Addr(offer.Audio()))
+	c.peerOffer, c.peerUser = offer, user
 
 	win, code, reason := c.fork(req, contacts, codecs)
 	if win == nil {
@@ -221,6 +241,10 @@ func (s *userSide) inbound(c *call, req *sip.Request, tx sip.ServerTransaction, 
 			return
 		}
 		c.answerA(code, reason, nil)
+		return
+	}
+	if win.peer != nil {
+		s.peerAnswered(c, win, offer, user)
 		return
 	}
 	c.web, c.webSide = win.leg, 1
@@ -301,10 +325,31 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 	log := s.log.With("call_id", c.id)
 	ctx, cancelAll := context.WithCancelCause(s.stop())
 	defer cancelAll(nil)
-	results := make(chan *branch, len(contacts))
+	results := make(chan *branch, len(contacts)+len(c.peers))
 	var ringOnce sync.Once
 	var wg sync.WaitGroup
 	started, offerFailed := 0, false
+	wait := func(b *branch, bctx context.Context) {
+		started++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.err = b.dialog.WaitAnswer(bctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+				if res.StatusCode == 180 || res.StatusCode == 183 {
+					ringOnce.Do(func() {
+						c.cc.Ring(time.Now())
+						c.observeSetup()
+						_ = c.a.Respond(180, "Ringing", nil)
+					})
+				}
+				return nil
+			}})
+			if b.err == nil {
+				b.res = b.dialog.InviteResponse
+			}
+			results <- b
+		}()
+	}
 	for _, ct := range contacts {
 		leg, offer, err := u.Engine.Offer(ctx, webrtc.LegOptions{CallID: c.id, Codecs: codecs})
 		if err != nil {
@@ -336,25 +381,16 @@ func (c *call) fork(req *sip.Request, contacts []registrar.Contact, codecs []str
 			continue
 		}
 		b.dialog = dlg
-		started++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.err = dlg.WaitAnswer(bctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-				if res.StatusCode == 180 || res.StatusCode == 183 {
-					ringOnce.Do(func() {
-						c.cc.Ring(time.Now())
-						c.observeSetup()
-						_ = c.a.Respond(180, "Ringing", nil)
-					})
-				}
-				return nil
-			}})
-			if b.err == nil {
-				b.res = dlg.InviteResponse
-			}
-			results <- b
-		}()
+		wait(b, bctx)
+	}
+	// The user's devices on other nodes: one INVITE per node, which forks it to its own.
+	for _, n := range c.peers {
+		b, bctx, err := c.invitePeer(ctx, req, n, c.peerUser)
+		if err != nil {
+			log.Info("node unreachable", "node", n.ID, "addr", n.Addr, "err", err)
+			continue
+		}
+		wait(b, bctx)
 	}
 	if started == 0 {
 		if offerFailed {
@@ -416,7 +452,7 @@ func (b *branch) release() {
 	if b.dialog != nil {
 		_ = b.dialog.Close()
 	}
-	_ = b.leg.Close()
+	b.closeMedia()
 }
 
 // outbound places a WebRTC user's call out through the trunks: the user is authenticated

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -250,6 +251,26 @@ func (n *Node) Stop(t testing.TB) {
 	case <-time.After(30 * time.Second):
 		_ = n.cmd.Process.Kill()
 		t.Errorf("telgw did not stop within 30s of SIGTERM")
+	}
+}
+
+// Drain sends SIGTERM, which makes telgw drain (no new calls, those in progress run to their
+// end for up to http.shutdownTimeout), and waits up to max for a clean exit.
+func (n *Node) Drain(t testing.TB, max time.Duration) {
+	t.Helper()
+	if n.cmd.ProcessState != nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-n.done:
+		n.done <- err
+		if err != nil {
+			t.Errorf("telgw did not exit cleanly after draining: %v", err)
+		}
+	case <-time.After(max):
+		_ = n.cmd.Process.Kill()
+		t.Errorf("telgw did not stop within %s of SIGTERM", max)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 
 // Run runs every conformance case against one store dialect: foundation (identities,
 // settings, push devices, jobs), numbers, SMS, SIP, the
-// console's tokens and call deliveries. This package's tests call it once for
+// console's tokens, call deliveries and the cluster (nodes, bindings, leases). This package's tests call it once for
 // SQLite and once for PostgreSQL; open returns a fresh, migrated store each call.
 func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Foundation", func(t *testing.T) { Foundation(t, open) })
@@ -17,4 +17,5 @@ func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("SIP", func(t *testing.T) { SIP(t, open) })
 	t.Run("Console", func(t *testing.T) { Console(t, open) })
 	t.Run("CallEvents", func(t *testing.T) { CallEvents(t, open) })
+	t.Run("Cluster", func(t *testing.T) { Cluster(t, open) })
 }
