@@ -28,7 +28,7 @@ func kernel(from, to int) *polyphase {
 	g := gcd(from, to)
 	p := &polyphase{l: to / g, m: from / g}
 	scale := math.Min(1, float64(to)/float64(from)) // < 1 when decimating: low-pass first
-	fc := 0.5 * scale * 0.94                         // cutoff in cycles per input sample
+	fc := 0.5 * scale * 0.94                        // cutoff in cycles per input sample
 	p.half = int(math.Ceil(halfTaps / scale))
 	p.phase = make([][]float32, p.l)
 	for ph := range p.l {
