@@ -162,4 +162,3 @@ func TestCollectConfigValidate(t *testing.T) {
 		t.Error("invalid config accepted")
 	}
 }
-

@@ -16,7 +16,7 @@ const EventRate = 8000
 //	|     event     |E|R| volume    |          duration             |
 type Event struct {
 	Tone Tone
-	End  bool  // E: the last packets of the event (§2.3.3)
+	End  bool // E: the last packets of the event (§2.3.3)
 	// Volume is the power level in -dBm0, 0–63 (§2.3.4); DTMF uses up to 36.
 	Volume uint8
 	// Duration in timestamp units since the event's start (§2.3.5).
