@@ -53,6 +53,7 @@ type Receiver struct {
 	next      uint16
 	started   bool
 	buffering bool
+	played    bool // a slot was played out since the last reset
 	ssrc      uint32
 	lastLen   int
 	fifo      []int16
@@ -109,6 +110,10 @@ func (r *Receiver) Push(pkt []byte) (dtmf.Tone, bool) {
 		r.ssrc = r.hdr.SSRC
 	}
 	d := int16(seq - r.next)
+	if d < 0 && !r.played && d > -ringSize/4 && r.count+int(-d) < ringSize {
+		// Nothing played out yet: an earlier packet that arrives second moves the start back.
+		r.next, d = seq, 0
+	}
 	switch {
 	case d < 0:
 		r.stats.Late++
@@ -136,7 +141,7 @@ func (r *Receiver) reset(seq uint16) {
 	for i := range r.ring {
 		r.ring[i].valid = false
 	}
-	r.count, r.next, r.started, r.buffering = 0, seq, true, true
+	r.count, r.next, r.started, r.buffering, r.played = 0, seq, true, true, false
 }
 
 // Pull appends the next 20 ms frame (audio.FrameSamples samples) to dst: received audio in
@@ -185,5 +190,6 @@ func (r *Receiver) take() []int16 {
 		out = append(out, make([]int16, r.lastLen)...)
 	}
 	r.next++
+	r.played = true
 	return out
 }

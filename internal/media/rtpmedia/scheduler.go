@@ -180,11 +180,11 @@ func (s *Scheduler) run(sh *shard) {
 // notifier runs event callbacks in order, off the pacing goroutines, so a slow callback never
 // delays media.
 type notifier struct {
-	mu    sync.Mutex
+	mu     sync.Mutex
 	queue  []func()
 	closed bool
 	wake   chan struct{}
-	done  chan struct{}
+	done   chan struct{}
 }
 
 func newNotifier() *notifier {
