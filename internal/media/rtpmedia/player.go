@@ -210,6 +210,16 @@ func (p *Player) post(f func(Outcome), o Outcome) {
 	}
 }
 
+// skip advances the clock over n slots the scheduler could not serve: the timestamp keeps
+// following real time (a receiver sees a gap, not compressed audio) and the next packet starts
+// a talkspurt (RFC 3551 §4.1) so the receiver may resynchronise its playout.
+func (p *Player) skip(n int) {
+	p.mu.Lock()
+	p.ts += uint32(n * audio.FrameSamples)
+	p.talking = false
+	p.mu.Unlock()
+}
+
 // tick fills this 20 ms slot: a DTMF packet, a prompt frame, silence or nothing. The RTP
 // timestamp advances every slot, sent or not (RFC 3550 §5.1: it follows the sampling clock).
 // It reports whether a packet was written.

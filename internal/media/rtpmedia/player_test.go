@@ -3,6 +3,7 @@ package rtpmedia
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -257,10 +258,18 @@ func TestPlayerSilenceAndDTMF(t *testing.T) {
 	}
 }
 
-// TestSchedulerPaces runs the real pacing goroutine: 10 frames take about 200 ms.
+// TestSchedulerPaces runs the real pacing goroutines, on Go timers and on real-time threads
+// (where the system refuses SCHED_FIFO, pacing falls back to timers): 10 frames take about
+// 200 ms.
 func TestSchedulerPaces(t *testing.T) {
 	t.Parallel()
-	s, err := NewScheduler(Config{Shards: 2, LateAfter: 10 * time.Millisecond, MaxCatchUp: 5})
+	for _, prio := range []int{0, 5} {
+		t.Run(strconv.Itoa(prio), func(t *testing.T) { testSchedulerPaces(t, prio) })
+	}
+}
+
+func testSchedulerPaces(t *testing.T, prio int) {
+	s, err := NewScheduler(Config{Shards: 2, LateAfter: 10 * time.Millisecond, MaxCatchUp: 5, RealtimePriority: prio})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +294,13 @@ func TestSchedulerPaces(t *testing.T) {
 	if st := s.Stats(); st.Packets != 10 {
 		t.Errorf("stats %+v", st)
 	}
+	if st := s.Stats(); prio > 0 && st.RealtimeErr != nil {
+		t.Logf("real-time pacing refused here: %v", st.RealtimeErr)
+	}
 	if err := (Config{}).Validate(); err == nil {
 		t.Error("zero config valid")
+	}
+	if err := (Config{Shards: 1, LateAfter: time.Millisecond, MaxCatchUp: 1, RealtimePriority: 100}).Validate(); err == nil {
+		t.Error("priority 100 valid")
 	}
 }

@@ -26,6 +26,11 @@ type Config struct {
 	// LateAfter is how far behind its due time a packet may go out before it counts as late
 	// (default 10 ms, half a frame).
 	LateAfter time.Duration
+	// RealtimePriority, when 1–99, runs each pacing goroutine on its own OS thread with
+	// SCHED_FIFO at that priority (Linux; needs CAP_SYS_NICE), so other processes on a busy
+	// host do not delay packets. 0 (default) uses ordinary Go timers. When the system refuses,
+	// pacing falls back to timers and Stats.RealtimeErr says why.
+	RealtimePriority int
 	// MaxCatchUp bounds the frames a shard sends at once after a stall (default 5); older
 	// slots are skipped and counted, so a paused process does not burst seconds of audio.
 	MaxCatchUp int
@@ -45,6 +50,9 @@ func (c Config) Validate() error {
 	if c.LateAfter <= 0 || c.LateAfter > time.Second {
 		errs = append(errs, fmt.Errorf("lateAfter: %v must be in (0, 1s]", c.LateAfter))
 	}
+	if c.RealtimePriority < 0 || c.RealtimePriority > 99 {
+		errs = append(errs, fmt.Errorf("realtimePriority: %d must be 0–99", c.RealtimePriority))
+	}
 	if c.MaxCatchUp < 1 {
 		errs = append(errs, fmt.Errorf("maxCatchUp: %d must be at least 1", c.MaxCatchUp))
 	}
@@ -57,6 +65,8 @@ type Stats struct {
 	Late    uint64 // written more than LateAfter after their due time
 	Skipped uint64 // frame slots skipped after a stall
 	MaxLate time.Duration
+	// RealtimeErr is why RealtimePriority could not be applied (nil when it was, or unset).
+	RealtimeErr error
 }
 
 // Scheduler paces every Player created from it.
@@ -71,6 +81,7 @@ type Scheduler struct {
 
 	packets, late, skipped atomic.Uint64
 	maxLate                atomic.Int64
+	rtErr                  atomic.Pointer[error]
 }
 
 type shard struct {
@@ -96,7 +107,11 @@ func NewScheduler(cfg Config) (*Scheduler, error) {
 
 // Stats returns the counters.
 func (s *Scheduler) Stats() Stats {
-	return Stats{Packets: s.packets.Load(), Late: s.late.Load(), Skipped: s.skipped.Load(), MaxLate: time.Duration(s.maxLate.Load())}
+	st := Stats{Packets: s.packets.Load(), Late: s.late.Load(), Skipped: s.skipped.Load(), MaxLate: time.Duration(s.maxLate.Load())}
+	if e := s.rtErr.Load(); e != nil {
+		st.RealtimeErr = *e
+	}
+	return st
 }
 
 // Close stops pacing. Players still attached stop sending; their pending plays are not
@@ -136,20 +151,53 @@ func (s *Scheduler) remove(p *Player) {
 // accumulate into drift; a late wake-up sends the missed slots at once, up to MaxCatchUp.
 func (s *Scheduler) run(sh *shard) {
 	defer s.wg.Done()
-	due := time.Now().Add(Frame)
-	t := time.NewTimer(Frame)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
+	// wait sleeps until due; false when the scheduler stops.
+	var wait func(due time.Time) bool
+	if prio := s.cfg.RealtimePriority; prio > 0 {
+		// The thread stays locked: when the goroutine ends, the runtime ends the thread with
+		// its real-time policy instead of reusing it for ordinary goroutines.
+		runtime.LockOSThread()
+		if err := setRealtime(prio); err != nil {
+			err = fmt.Errorf("rtpmedia: real-time priority %d: %w", prio, err)
+			s.rtErr.Store(&err)
+		} else {
+			wait = func(due time.Time) bool {
+				threadSleep(time.Until(due))
+				select {
+				case <-s.stop:
+					return false
+				default:
+					return true
+				}
+			}
 		}
+	}
+	if wait == nil {
+		t := time.NewTimer(time.Hour)
+		defer t.Stop()
+		wait = func(due time.Time) bool {
+			t.Reset(time.Until(due))
+			select {
+			case <-s.stop:
+				return false
+			case <-t.C:
+				return true
+			}
+		}
+	}
+	due := time.Now().Add(Frame)
+	for wait(due) {
 		now := time.Now()
 		if behind := int(now.Sub(due) / Frame); behind >= s.cfg.MaxCatchUp {
 			skip := behind - s.cfg.MaxCatchUp + 1
 			due = due.Add(time.Duration(skip) * Frame)
 			s.skipped.Add(uint64(skip))
+			sh.mu.Lock()
+			sh.snap = append(sh.snap[:0], sh.players...)
+			sh.mu.Unlock()
+			for _, p := range sh.snap {
+				p.skip(skip)
+			}
 		}
 		sh.mu.Lock()
 		sh.snap = append(sh.snap[:0], sh.players...)
@@ -173,7 +221,6 @@ func (s *Scheduler) run(sh *shard) {
 			now = time.Now()
 		}
 		clear(sh.snap)
-		t.Reset(time.Until(due))
 	}
 }
 
