@@ -265,6 +265,16 @@ func TestLoadPromptMP3(t *testing.T) {
 	if _, err := LoadPrompt(b[:200]); err == nil {
 		t.Error("truncated MP3 accepted")
 	}
+	// A ten-byte ID3 header claiming a huge tag is refused before any allocation.
+	huge := append([]byte("ID3\x04\x00\x00\x7f\x7f\x7f\x7f"), b[10:4000]...)
+	if _, err := LoadPrompt(huge); !errors.Is(err, ErrFormat) {
+		t.Errorf("huge ID3 tag: %v", err)
+	}
+	notSyncsafe := append([]byte("ID3\x04\x00\x00\xff\x00\x00\x00"), b[10:4000]...)
+	if _, err := LoadPrompt(notSyncsafe); !errors.Is(err, ErrFormat) {
+		t.Errorf("non-syncsafe ID3 size: %v", err)
+	}
+
 }
 
 func FuzzParseWAV(f *testing.F) {
