@@ -230,6 +230,28 @@ func TestRecognizeChoices(t *testing.T) {
 			t.Errorf("said %q (%s): recognised %q → %q, want %q", tc.say, tc.voice, text, label, tc.label)
 		}
 	}
+	// The whole speech path: the caller speaks after a second of line noise; the endpointer
+	// cuts the utterance; the recogniser picks the choice.
+	said, _ := e.Synthesize(ctx, SynthRequest{Text: "talk to an agent", VoiceName: "en-US-JennyNeural"})
+	var stream []int16
+	for _, f := range signal(1, -60, 99, 99) {
+		stream = append(stream, f...)
+	}
+	stream = append(stream, audio.PCMA.Decode(nil, audio.PCMA.Encode(nil, said))...)
+	for _, f := range signal(2, -60, 99, 99) {
+		stream = append(stream, f...)
+	}
+	ep, _ := NewEndpointer(DefaultEndpointConfig(), false)
+	for i := 0; i+audio.FrameSamples <= len(stream) && ep.State() < Utterance; i += audio.FrameSamples {
+		ep.Frame(stream[i : i+audio.FrameSamples])
+	}
+	if ep.State() != Utterance {
+		t.Fatalf("endpointer: %v", ep.State())
+	}
+	text, err := r.Recognize(ctx, ep.Audio(), RecognizeOptions{Phrases: Phrases(choices)})
+	if label, _, _ := MatchSpeech(choices, text); err != nil || label != "Support" {
+		t.Errorf("endpointed utterance: %q → %q, %v", text, label, err)
+	}
 	if _, err := r.Recognize(ctx, make([]int16, 800), RecognizeOptions{Language: "de-DE"}); !errors.Is(err, ErrLanguage) {
 		t.Errorf("language: %v", err)
 	}
