@@ -23,33 +23,50 @@ type Mixer struct {
 	mixed [audio.FrameSamples]int16
 }
 
-// Mix computes one tick. out[i] receives participant i's encoded frame (appended to out[i][:0],
-// so callers reuse the buffers); len(out) must equal len(in).
-func (m *Mixer) Mix(in []Input, out [][]byte) {
+// sum adds the unmuted inputs into m.total and m.mixed.
+func (m *Mixer) sum(in []Input) {
 	clear(m.total[:])
 	for _, p := range in {
 		if p.Muted || len(p.PCM) < audio.FrameSamples {
 			continue
 		}
-		pcm := p.PCM[:audio.FrameSamples]
-		for i, s := range pcm {
+		for i, s := range p.PCM[:audio.FrameSamples] {
 			m.total[i] += int32(s)
 		}
 	}
 	for i, t := range m.total {
 		m.mixed[i] = audio.Clamp(t)
 	}
+}
+
+// hear writes what participant p hears (everyone else) into dst.
+func (m *Mixer) hear(p Input, dst []int16) {
+	if p.Muted || len(p.PCM) < audio.FrameSamples {
+		copy(dst, m.mixed[:])
+		return
+	}
+	own := p.PCM[:audio.FrameSamples]
+	for i, t := range m.total {
+		dst[i] = audio.Clamp(t - int32(own[i]))
+	}
+}
+
+// MixPCM is Mix without the encoding: out[i] (audio.FrameSamples samples each) receives what
+// participant i hears, for a Player that encodes itself.
+func (m *Mixer) MixPCM(in []Input, out [][]int16) {
+	m.sum(in)
+	for k, p := range in {
+		m.hear(p, out[k][:audio.FrameSamples])
+	}
+}
+
+// Mix computes one tick. out[i] receives participant i's encoded frame (appended to out[i][:0],
+// so callers reuse the buffers); len(out) must equal len(in).
+func (m *Mixer) Mix(in []Input, out [][]byte) {
+	m.sum(in)
 	var frame [audio.FrameSamples]int16
 	for k, p := range in {
-		if p.Muted || len(p.PCM) < audio.FrameSamples {
-			// Hears everyone: the clamped total.
-			out[k] = p.Codec.Encode(out[k][:0], m.mixed[:])
-			continue
-		}
-		own := p.PCM[:audio.FrameSamples]
-		for i, t := range m.total {
-			frame[i] = audio.Clamp(t - int32(own[i]))
-		}
+		m.hear(p, frame[:])
 		out[k] = p.Codec.Encode(out[k][:0], frame[:])
 	}
 }

@@ -3,6 +3,7 @@ package mixer
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/telgw/telgw/internal/media/audio"
 )
@@ -113,5 +114,57 @@ func BenchmarkMix(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/participant")
 		})
+	}
+}
+
+type constSource int16
+
+func (s constSource) Pull(dst []int16) []int16 { return append(dst, flat(int16(s))...) }
+
+func TestConference(t *testing.T) {
+	t.Parallel()
+	var c Conference
+	c.Join("a", constSource(1000))
+	c.Join("b", constSource(2000))
+	c.Join("c", constSource(-500))
+	var recorded [][]int16
+	c.OnMix(func(mixed []int16, each [][]int16) {
+		r := []int16{mixed[0]}
+		for _, e := range each {
+			r = append(r, e[0])
+		}
+		recorded = append(recorded, r)
+	})
+	fa, fb, fc := c.Feed("a"), c.Feed("b"), c.Feed("c")
+	dst := make([]int16, audio.FrameSamples)
+	slot := time.Unix(100, 0)
+	hear := func(f func(time.Time, []int16) bool) int16 {
+		if !f(slot, dst) {
+			return -1
+		}
+		return dst[0]
+	}
+	if a, b, cc := hear(fa), hear(fb), hear(fc); a != 1500 || b != 500 || cc != 3000 {
+		t.Errorf("slot 1: a hears %d, b %d, c %d", a, b, cc)
+	}
+	c.Mute("b", true)
+	slot = slot.Add(20 * time.Millisecond)
+	if a, b, cc := hear(fa), hear(fb), hear(fc); a != -500 || b != 500 || cc != 1000 {
+		t.Errorf("b muted: a hears %d, b %d, c %d", a, b, cc)
+	}
+	c.Leave("c")
+	slot = slot.Add(20 * time.Millisecond)
+	if a, cc := hear(fa), hear(fc); a != 0 || cc != -1 {
+		t.Errorf("c left: a hears %d, c feed %d", a, cc)
+	}
+	// One mix per slot, whoever asks first.
+	if len(recorded) != 3 || recorded[0][0] != 2500 || recorded[1][0] != 500 || recorded[1][2] != 2000 || len(recorded[2]) != 3 {
+		t.Errorf("recording hook %v", recorded)
+	}
+	var m Mixer
+	out := [][]int16{make([]int16, audio.FrameSamples), make([]int16, audio.FrameSamples)}
+	m.MixPCM([]Input{{PCM: flat(10)}, {PCM: flat(20)}}, out)
+	if out[0][0] != 20 || out[1][0] != 10 {
+		t.Errorf("MixPCM %d %d", out[0][0], out[1][0])
 	}
 }

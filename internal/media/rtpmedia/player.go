@@ -3,6 +3,7 @@ package rtpmedia
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -32,6 +33,14 @@ type PlayerConfig struct {
 	// so the carrier's RTP timeout does not fire); otherwise the player sends nothing between
 	// prompts and the next one starts a new talkspurt (marker bit, RFC 3551 §4.1).
 	SendSilence bool
+	// Group pins the player to one pacing shard: players of one call (a conference) share a
+	// group so they tick in the same loop, one after the other, in each 20 ms slot. 0: any.
+	Group uint32
+	// Feed, when set, supplies the audio sent while no prompt or DTMF is playing (a
+	// conference's mix for this participant): it fills dst (audio.FrameSamples samples) for the
+	// slot due and reports whether to send it. Called on the pacing goroutine: it must not
+	// block.
+	Feed func(due time.Time, dst []int16) bool
 }
 
 // Outcome is how a play (or a DTMF send) ended.
@@ -223,7 +232,7 @@ func (p *Player) skip(n int) {
 // tick fills this 20 ms slot: a DTMF packet, a prompt frame, silence or nothing. The RTP
 // timestamp advances every slot, sent or not (RFC 3550 §5.1: it follows the sampling clock).
 // It reports whether a packet was written.
-func (p *Player) tick() bool {
+func (p *Player) tick(due time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -240,6 +249,9 @@ func (p *Player) tick() bool {
 		p.cur, p.pos, p.started = p.queue[0], 0, false
 		p.queue[0] = nil
 		p.queue = p.queue[1:]
+	}
+	if p.cur == nil && p.cfg.Feed != nil && p.cfg.Feed(due, p.frame[:]) {
+		return p.send(p.cfg.Codec, ts, p.encode(p.frame[:]))
 	}
 	if p.cur == nil {
 		if !p.cfg.SendSilence {

@@ -106,10 +106,10 @@ func TestPlayerContinuity(t *testing.T) {
 	ev := newEvents()
 	p.Enqueue(ev.play("a", ramp(400), false), false) // 50 ms: three frames, the last padded
 	for range 5 {
-		p.tick()
+		p.tick(time.Time{})
 	}
 	p.Enqueue(ev.play("b", ramp(160), false), false)
-	p.tick()
+	p.tick(time.Time{})
 	pk := w.take()
 	if len(pk) != 4 {
 		t.Fatalf("%d packets", len(pk))
@@ -145,7 +145,7 @@ func TestPlayerLoopInterruptCancel(t *testing.T) {
 	p.Enqueue(ev.play("loop", ramp(100), true), false)
 	p.Enqueue(ev.play("queued", ramp(100), false), false)
 	for range 10 {
-		p.tick()
+		p.tick(time.Time{})
 	}
 	if !p.Playing() {
 		t.Fatal("loop ended")
@@ -156,13 +156,13 @@ func TestPlayerLoopInterruptCancel(t *testing.T) {
 		t.Errorf("loop frame 2 starts at %d, want about %d", got, 60*50)
 	}
 	p.Enqueue(ev.play("barge", ramp(160), false), true)
-	p.tick()
+	p.tick(time.Time{})
 	if got := ev.wait(t, 5); !slices.Equal(got, []string{"loop:started", "loop:canceled", "queued:canceled", "barge:started", "barge:completed"}) {
 		t.Errorf("events %v", got)
 	}
 	p.Enqueue(ev.play("x", ramp(1600), false), false)
 	p.Enqueue(ev.play("y", ramp(1600), false), false)
-	p.tick()
+	p.tick(time.Time{})
 	if !p.Cancel("y") || p.Cancel("nope") {
 		t.Error("Cancel")
 	}
@@ -176,7 +176,7 @@ func TestPlayerLoopInterruptCancel(t *testing.T) {
 	if got := ev.wait(t, 10)[8:]; !slices.Equal(got, []string{"z:canceled", "after:canceled"}) {
 		t.Errorf("events %v", got)
 	}
-	if p.tick() {
+	if p.tick(time.Time{}) {
 		t.Error("a closed player sent")
 	}
 }
@@ -188,7 +188,7 @@ func TestPlayerWriteFailure(t *testing.T) {
 	p := s.NewPlayer(w, PlayerConfig{Codec: audio.PCMU, SendSilence: true})
 	ev := newEvents()
 	p.Enqueue(ev.play("a", ramp(1600), false), false)
-	p.tick()
+	p.tick(time.Time{})
 	if got := ev.wait(t, 2); got[1] != "a:failed" {
 		t.Errorf("events %v", got)
 	}
@@ -199,7 +199,7 @@ func TestPlayerSilenceAndDTMF(t *testing.T) {
 	s := manual(t)
 	w := &capture{}
 	p := s.NewPlayer(w, PlayerConfig{Codec: audio.PCMU, EventPT: 101, SendSilence: true, FirstTS: 1000})
-	p.tick() // silence
+	p.tick(time.Time{}) // silence
 	done := make(chan Outcome, 1)
 	if err := p.SendDTMF([]dtmf.Tone{1, dtmf.Pound}, func(o Outcome) { done <- o }); err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func TestPlayerSilenceAndDTMF(t *testing.T) {
 	ev := newEvents()
 	p.Enqueue(ev.play("after", ramp(160), false), false)
 	for range 2*(toneFrames+2+gapFrames) + 2 {
-		p.tick()
+		p.tick(time.Time{})
 	}
 	pk := w.take()
 	if pk[0].PayloadType != 0 || !pk[0].Marker {

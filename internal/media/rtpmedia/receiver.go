@@ -1,6 +1,8 @@
 package rtpmedia
 
 import (
+	"sync"
+
 	"github.com/pion/rtp"
 
 	"github.com/telgw/telgw/internal/media/audio"
@@ -43,9 +45,10 @@ type ReceiverStats struct {
 
 // Receiver turns one leg's RTP into 20 ms PCM frames (Pull) and RFC 4733 events into tones
 // (Push's result). Packets are ordered by sequence number in a small ring; a missing packet
-// plays out as silence, a late one is dropped. It has no goroutine and no lock: the leg's read
-// loop pushes and the media tick pulls under the caller's lock, or both run on one goroutine.
+// plays out as silence, a late one is dropped. It has no goroutine; the leg's read loop pushes
+// and the media tick pulls concurrently (a mutex, uncontended but for a moment each 20 ms).
 type Receiver struct {
+	mu        sync.Mutex
 	cfg       ReceiverConfig
 	hdr       rtp.Header
 	ring      [ringSize]slot
@@ -74,11 +77,17 @@ func NewReceiver(cfg ReceiverConfig) *Receiver {
 }
 
 // Stats returns the counters.
-func (r *Receiver) Stats() ReceiverStats { return r.stats }
+func (r *Receiver) Stats() ReceiverStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
 
 // Push takes one RTP packet (the leg already dropped non-RTP and foreign sources). It returns a
 // tone when the packet starts a DTMF event (RFC 4733 §2.5.2).
 func (r *Receiver) Push(pkt []byte) (dtmf.Tone, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	n, err := r.hdr.Unmarshal(pkt)
 	if err != nil || r.hdr.Version != 2 {
 		r.stats.Ignored++
@@ -148,6 +157,8 @@ func (r *Receiver) reset(seq uint16) {
 // sequence order, silence for a lost packet, silence while buffering or when nothing arrives
 // (the peer is silent or on hold).
 func (r *Receiver) Pull(dst []int16) []int16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.buffering {
 		if r.count < r.cfg.Depth {
 			return append(dst, make([]int16, audio.FrameSamples)...)

@@ -125,7 +125,11 @@ func (s *Scheduler) Close() {
 }
 
 func (s *Scheduler) add(p *Player) {
-	sh := s.shards[int(s.next.Add(1))%len(s.shards)]
+	n := s.next.Add(1)
+	if p.cfg.Group != 0 {
+		n = p.cfg.Group
+	}
+	sh := s.shards[int(n%uint32(len(s.shards)))]
 	p.shard = sh
 	sh.mu.Lock()
 	sh.players = append(sh.players, p)
@@ -205,7 +209,7 @@ func (s *Scheduler) run(sh *shard) {
 		for !due.After(now) {
 			var sent, late uint64
 			for _, p := range sh.snap {
-				if p.tick() {
+				if p.tick(due) {
 					sent++
 					if l := time.Since(due); l > s.cfg.LateAfter {
 						late++
