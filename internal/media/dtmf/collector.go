@@ -23,10 +23,10 @@ type CollectConfig struct {
 	InterruptPrompt bool
 }
 
-// DefaultCollectConfig returns ACS's defaults: one tone, 2 s between tones, 5 s of initial
-// silence.
+// DefaultCollectConfig returns ACS's documented defaults: one tone, 2 s between tones, 5 s of
+// initial silence, prompt interruptible.
 func DefaultCollectConfig() CollectConfig {
-	return CollectConfig{MaxTones: 1, InterToneTimeout: 2 * time.Second, InitialSilenceTimeout: 5 * time.Second}
+	return CollectConfig{MaxTones: 1, InterToneTimeout: 2 * time.Second, InitialSilenceTimeout: 5 * time.Second, InterruptPrompt: true}
 }
 
 // Validate reports every problem, named as the REST fields are.

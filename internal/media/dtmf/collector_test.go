@@ -26,6 +26,7 @@ func TestCollector(t *testing.T) {
 		c := DefaultCollectConfig()
 		c.MaxTones = 3
 		c.StopTones = []Tone{Pound}
+		c.InterruptPrompt = false
 		mod(&c)
 		return c
 	}
