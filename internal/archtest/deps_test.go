@@ -37,7 +37,7 @@ var (
 	transports = []string{"github.com/emiago/", "github.com/pion/", "github.com/linxGnu/", "github.com/go-chi/",
 		"github.com/telgw/telgw/internal/sip", "github.com/telgw/telgw/internal/sip/", "github.com/telgw/telgw/internal/bridge",
 		"github.com/telgw/telgw/internal/bridge/", "github.com/telgw/telgw/internal/api", "github.com/telgw/telgw/internal/sipws",
-		"github.com/telgw/telgw/internal/turn"}
+		"github.com/telgw/telgw/internal/turn", "github.com/telgw/telgw/internal/media/"}
 	drivers = []string{"github.com/jackc/", "modernc.org/sqlite", "github.com/lib/pq", "github.com/telgw/telgw/internal/store"}
 	cfg     = []string{"github.com/telgw/telgw/config"}
 )
@@ -95,5 +95,34 @@ func TestSIPScreenIsPure(t *testing.T) {
 	}
 	if len(bad) > 0 {
 		t.Errorf("%s depends on %v", pkg, bad)
+	}
+}
+
+// TestMediaIsSelfContained: the media building blocks (internal/media/...) depend on no other
+// part of telgw and no config, so the call engine wires them, never the reverse. The
+// sample-level packages (codecs, DTMF, mixer, recorder, speech) use neither pion nor net/http;
+// only rtpmedia speaks RTP (pion/rtp) and only playsrc HTTP (a client the app hands it).
+func TestMediaIsSelfContained(t *testing.T) {
+	t.Parallel()
+	const media = "github.com/telgw/telgw/internal/media/"
+	pure := []string{"github.com/pion/", "net/http"}
+	for _, tc := range []struct {
+		pkg   string
+		extra []string
+	}{
+		{"audio", pure}, {"dtmf", pure}, {"mixer", pure}, {"record", pure}, {"speech", pure},
+		{"rtpmedia", []string{"net/http"}},
+		{"playsrc", []string{"github.com/pion/"}},
+	} {
+		pkg := media + tc.pkg
+		var bad []string
+		for _, d := range forbidden(t, pkg, append([]string{"github.com/telgw/telgw/", "github.com/emiago/"}, tc.extra...)) {
+			if !strings.HasPrefix(d, media) {
+				bad = append(bad, d)
+			}
+		}
+		if len(bad) > 0 {
+			t.Errorf("%s depends on %v", pkg, bad)
+		}
 	}
 }
