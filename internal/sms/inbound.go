@@ -54,7 +54,8 @@ func (s *Service) HandleReceipt(ctx context.Context, r Receipt) error {
 func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
 	keys := receipt.Candidates(r.ID)
 	found := false
-	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+	err := s.commit.do(ctx, func(tx Tx) error {
+		found = false
 		p, err := tx.PartByKey(ctx, r.Carrier, keys)
 		if errors.Is(err, problem.ErrNotFound) {
 			return nil
@@ -129,8 +130,8 @@ func (s *Service) retryOrphans(ctx context.Context, carrier string, keys []strin
 }
 
 // Run runs every carrier with the service as its handler (inbound messages and receipts
-// come back to HandleInbound and HandleReceipt) and retries held receipts, until ctx ends. A
-// carrier that fails stops the others.
+// come back to HandleInbound and HandleReceipt), their senders (which submit the queued
+// messages) and retries held receipts, until ctx ends. A carrier that fails stops the others.
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range s.cfg.Carriers {
@@ -140,6 +141,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return nil
 		})
+	}
+	for _, sd := range s.senders {
+		g.Go(func() error { return sd.run(gctx) })
 	}
 	g.Go(func() error { return s.receiptRetries(gctx) })
 	return g.Wait()
@@ -209,7 +213,9 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		at = s.cfg.Now().UTC()
 	}
 	id := uuid.NewString()
-	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+	replyCarrier := ""
+	err := s.commit.do(ctx, func(tx Tx) error {
+		replyCarrier = ""
 		reply := ""
 		switch kw {
 		case KeywordOptOut:
@@ -228,16 +234,14 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		if reply != "" {
 			if _, ok := e164.Clean(from); ok {
 				m := Message{ID: uuid.NewString(), From: to, To: from, Text: reply, Carrier: in.Carrier, Status: StatusQueued,
-					CreatedAt: at, UpdatedAt: at}
+					KeywordReply: true, CreatedAt: at, UpdatedAt: at}
 				if _, ok := s.carriers[m.Carrier]; !ok && len(s.cfg.Carriers) > 0 {
 					m.Carrier = s.cfg.Carriers[0].Name()
 				}
 				if err := tx.MessagesInsert(ctx, []Message{m}); err != nil {
 					return err
 				}
-				if err := tx.InsertJob(ctx, SendArgs{MessageIDs: []string{m.ID}, KeywordReply: true}, sendOpts()); err != nil {
-					return err
-				}
+				replyCarrier = m.Carrier
 			}
 		}
 		if s.cfg.Events == nil {
@@ -250,4 +254,8 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		}
 		return s.cfg.Events.PublishTx(ctx, tx, ev)
 	})
+	if err == nil && replyCarrier != "" {
+		s.wakeSender(replyCarrier)
+	}
+	return err
 }

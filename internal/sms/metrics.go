@@ -6,6 +6,9 @@ type metrics struct {
 	messages *prometheus.CounterVec
 	inbound  *prometheus.CounterVec
 	receipts *prometheus.CounterVec
+	// commitItems observes how many requests, inbound messages and receipts each shared
+	// transaction carried.
+	commitItems prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -16,9 +19,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Inbound messages by keyword class (none, optout, optin, help)."}, []string{"keyword"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sms_receipts_total",
 			Help: "Delivery receipts by result: matched, held (part not recorded yet), dropped."}, []string{"result"}),
+		commitItems: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_sms_commit_items",
+			Help:    "Items (accepted requests, inbound messages, receipts) per shared SMS transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.inbound, m.receipts)
+		reg.MustRegister(m.messages, m.inbound, m.receipts, m.commitItems)
 	}
 	return m
 }

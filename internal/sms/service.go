@@ -41,6 +41,10 @@ type Config struct {
 	// node: after a kill -9 these are the only ones sent twice. Default: the carriers' total
 	// window (Windowed), or 10 when none has one.
 	InFlight int
+	// CommitParallel is how many shared transactions of accepted requests, inbound messages
+	// and receipts may commit at once (see committer). Default 1; the app sets 2 on
+	// PostgreSQL, where concurrent commits share their WAL flushes.
+	CommitParallel int
 	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
 	// CTIA-style confirmations.
 	OptOutReply, OptInReply, HelpReply string
@@ -62,6 +66,8 @@ type Service struct {
 	orphans map[string]orphan // receipts that arrived before their submit was recorded
 
 	inflight chan struct{} // one token per submitted message whose outcome is not committed
+	senders  map[string]*sender
+	commit   *committer
 	metrics  *metrics
 }
 
@@ -82,6 +88,9 @@ func New(cfg Config) *Service {
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = totalWindow(cfg.Carriers)
 	}
+	if cfg.CommitParallel <= 0 {
+		cfg.CommitParallel = 1
+	}
 	if cfg.OptOutReply == "" {
 		cfg.OptOutReply = "You have been unsubscribed and will receive no further messages. Reply START to resubscribe."
 	}
@@ -98,9 +107,12 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
-		inflight: make(chan struct{}, cfg.InFlight), metrics: newMetrics(cfg.Registerer)}
+		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, metrics: newMetrics(cfg.Registerer)}
+	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems,
+		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
+		s.senders[c.Name()] = newSender(s, c)
 	}
 	return s
 }
@@ -157,8 +169,12 @@ type SendResult struct {
 // Successful reports whether the recipient's message was accepted.
 func (r SendResult) Successful() bool { return r.Err == nil }
 
+// maxCommitItems caps the requests (inbound messages, receipts) one shared transaction takes.
+const maxCommitItems = 256
+
 // Send validates req and durably queues one message per valid recipient: every message row
-// and its send job commit in one transaction before Send returns. Request-wide problems
+// commits, in a transaction shared with concurrent requests, before Send returns; then the
+// carrier's sender is woken. Request-wide problems
 // (sender, message, recipient count) fail the whole request; a bad recipient fails only its
 // own result. A repeated repeatabilityRequestId returns the first message's id with
 // repeatabilityResult "rejected" and sends nothing.
@@ -215,18 +231,22 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	if err != nil {
 		return nil, err
 	}
+	queued := 0
 	for _, r := range results {
 		if r.Successful() && r.RepeatabilityResult != "rejected" {
-			s.metrics.messages.WithLabelValues("queued").Inc()
+			queued++
 		}
 	}
+	s.metrics.messages.WithLabelValues("queued").Add(float64(queued))
+	s.wakeSender(carrier)
 	return results, nil
 }
 
-// queue writes the request's messages and one send job for all of them in one transaction.
+// queue writes the request's messages, queued for the carrier's sender, in a shared
+// transaction (committer).
 func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, optedOut map[string]bool, now time.Time) ([]SendResult, error) {
 	results := make([]SendResult, len(req.Recipients))
-	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+	err := s.commit.do(ctx, func(tx Tx) error {
 		var rids []string
 		for _, r := range req.Recipients {
 			if r.RepeatabilityRequestID != "" {
@@ -238,7 +258,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 			return err
 		}
 		var msgs []Message
-		var queued []string
 		seenRID := map[string]string{}
 		for i, r := range req.Recipients {
 			res := SendResult{To: r.To}
@@ -259,8 +278,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 					RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
 				if optedOut[to] {
 					m.Status, m.StatusDetails, m.DoneAt = StatusFailed, optedOutDetails, now
-				} else {
-					queued = append(queued, m.ID)
 				}
 				msgs = append(msgs, m)
 				res.MessageID = m.ID
@@ -279,11 +296,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 				if err := s.reportTx(ctx, tx, m, now); err != nil {
 					return err
 				}
-			}
-		}
-		if len(queued) > 0 {
-			if err := tx.InsertJob(ctx, SendArgs{MessageIDs: queued}, sendOpts()); err != nil {
-				return fmt.Errorf("enqueue send: %w", err)
 			}
 		}
 		return nil

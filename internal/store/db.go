@@ -44,6 +44,10 @@ type DB struct {
 	pool    *pgxpool.Pool // nil on SQLite
 	dialect Dialect
 	rewrite sync.Map // query → rewritten query (SQLite)
+	// wmu serialises this process's SQLite write transactions in Go: waiting on SQLite's busy
+	// handler instead sleeps in steps of up to 100ms, which queued writers (the SMS accept
+	// batches, the senders' outcome commits) would all pay.
+	wmu sync.Mutex
 	// jobs inserts River jobs inside this store's transactions (Tx.InsertJob). It is
 	// insert-only: internal/jobs builds the clients that work them.
 	jobs *river.Client[*sql.Tx]
@@ -283,6 +287,18 @@ func (t *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.Inse
 	return nil
 }
 
+// InsertJobs enqueues several River jobs inside the transaction in one statement (InsertJob
+// for a batch).
+func (t *Tx) InsertJobs(ctx context.Context, jobs []river.InsertManyParams) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if _, err := t.db.jobs.InsertManyTx(ctx, t.tx, jobs); err != nil {
+		return fmt.Errorf("insert %d jobs: %w", len(jobs), err)
+	}
+	return nil
+}
+
 // InsertJob enqueues a River job in a transaction of its own: for jobs that belong to no
 // rows (an IncomingCall event, a mid-call callback), so *DB is an events.JobInserter too.
 func (db *DB) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
@@ -295,6 +311,10 @@ func (t *Tx) Dialect() Dialect { return t.db.dialect }
 // InTx runs fn in a transaction, committing when fn returns nil. On SQLite the transaction takes
 // the write lock at BEGIN; on PostgreSQL it runs at READ COMMITTED and fn takes row locks.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.dialect == SQLite {
+		db.wmu.Lock()
+		defer db.wmu.Unlock()
+	}
 	stx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
