@@ -70,7 +70,14 @@ func (sd *sender) run(ctx context.Context) error {
 		}
 		return true
 	}
+	ready, _ := sd.c.(Readier)
 	for {
+		if ready != nil && !ready.Ready() {
+			if !wait() {
+				return nil
+			}
+			continue
+		}
 		// Claim when a useful batch can go out: a quarter of the tokens, or all there are.
 		want := min(cap(sd.s.inflight), maxBatch)
 		n, ok := sd.s.acquire(ctx, want, max(1, want/4))

@@ -53,8 +53,8 @@ type Message struct {
 	// opted out, and HELP is answered to opted-out recipients too (CTIA Messaging Principles
 	// and Best Practices).
 	KeywordReply bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 	// SentAt and DoneAt are zero until the carrier accepted / the final state arrived.
 	SentAt, DoneAt time.Time
 }
