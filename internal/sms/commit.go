@@ -150,6 +150,9 @@ func (g *groupTx) MessagesInsert(_ context.Context, ms []Message) error {
 }
 
 func (g *groupTx) MessagesByRepeatability(ctx context.Context, ids []string) (map[string]Message, error) {
+	if len(ids) == 0 {
+		return map[string]Message{}, nil // most requests: nothing to read, nothing to flush
+	}
 	if err := g.flushMessages(ctx); err != nil {
 		return nil, err
 	}
