@@ -68,6 +68,9 @@ type Service struct {
 	inflight chan struct{} // one token per submitted message whose outcome is not committed
 	senders  map[string]*sender
 	commit   *committer
+
+	smu         sync.Mutex
+	sendersSeen map[string]senderEntry // senderInfo's memory
 	metrics  *metrics
 }
 
@@ -107,7 +110,7 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
-		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, metrics: newMetrics(cfg.Registerer)}
+		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, sendersSeen: map[string]senderEntry{}, metrics: newMetrics(cfg.Registerer)}
 	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems,
 		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }}
 	for _, c := range cfg.Carriers {
@@ -174,7 +177,10 @@ const maxCommitItems = 256
 
 // Send validates req and durably queues one message per valid recipient: every message row
 // commits, in a transaction shared with concurrent requests, before Send returns; then the
-// carrier's sender is woken. Request-wide problems
+// carrier's sender is woken. Opt-outs are checked where the sender claims the message (so a
+// STOP that arrives while it waits counts too): a message to a recipient who opted out of the
+// sender is accepted like any other, then fails without reaching the carrier, with a delivery
+// report saying so. Request-wide problems
 // (sender, message, recipient count) fail the whole request; a bad recipient fails only its
 // own result. A repeated repeatabilityRequestId returns the first message's id with
 // repeatabilityResult "rejected" and sends nothing.
@@ -207,22 +213,12 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 		// the 202's results now, rather than the message failing later in the send worker.
 		return s.refuseAll(req, s.carrierErr(ctx, from)), nil
 	}
-	tos := make([]string, 0, len(req.Recipients))
-	for _, r := range req.Recipients {
-		if to, ok := e164.Clean(r.To); ok {
-			tos = append(tos, to)
-		}
-	}
-	optedOut, err := s.cfg.Store.OptOutCheck(ctx, from, tos)
-	if err != nil {
-		return nil, fmt.Errorf("check opt-outs: %w", err)
-	}
 	now := s.cfg.Now().UTC()
 	var results []SendResult
 	// A concurrent request with the same repeatability id may insert first: the retry then
 	// finds it and answers "rejected".
 	for attempt := 0; ; attempt++ {
-		results, err = s.queue(ctx, req, from, carrier, optedOut, now)
+		results, err = s.queue(ctx, req, from, carrier, now)
 		if errors.Is(err, problem.ErrConflict) && attempt == 0 {
 			continue
 		}
@@ -244,7 +240,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 
 // queue writes the request's messages, queued for the carrier's sender, in a shared
 // transaction (committer).
-func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, optedOut map[string]bool, now time.Time) ([]SendResult, error) {
+func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, now time.Time) ([]SendResult, error) {
 	results := make([]SendResult, len(req.Recipients))
 	err := s.commit.do(ctx, func(tx Tx) error {
 		var rids []string
@@ -276,9 +272,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 				m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
 					Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
 					RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
-				if optedOut[to] {
-					m.Status, m.StatusDetails, m.DoneAt = StatusFailed, optedOutDetails, now
-				}
 				msgs = append(msgs, m)
 				res.MessageID = m.ID
 				if rid != "" {
@@ -290,13 +283,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 		}
 		if err := tx.MessagesInsert(ctx, msgs); err != nil {
 			return fmt.Errorf("insert messages: %w", err)
-		}
-		for _, m := range msgs {
-			if m.Status == StatusFailed {
-				if err := s.reportTx(ctx, tx, m, now); err != nil {
-					return err
-				}
-			}
 		}
 		return nil
 	})
@@ -313,7 +299,7 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 	if s.cfg.Numbers == nil {
 		return def, nil
 	}
-	info, err := s.cfg.Numbers.SMSNumber(ctx, from)
+	info, err := s.senderInfo(ctx, from)
 	if err != nil && !errors.Is(err, problem.ErrNotFound) {
 		return "", fmt.Errorf("look up %s: %w", from, err)
 	}
@@ -330,6 +316,37 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 		return info.Carrier, nil
 	}
 	return "", nil // carrierErr says why
+}
+
+// senderTTL is how long a sender number found able to send is trusted without asking
+// Numbers again: a number released (or its capability removed) sends for at most this long.
+const senderTTL = time.Second
+
+type senderEntry struct {
+	info  NumberInfo
+	until time.Time
+}
+
+// senderInfo is Numbers.SMSNumber for a sender, remembered for senderTTL when the number may
+// send (most requests come from a few numbers; each lookup is a store round trip).
+func (s *Service) senderInfo(ctx context.Context, from string) (NumberInfo, error) {
+	now := time.Now()
+	s.smu.Lock()
+	e, ok := s.sendersSeen[from]
+	s.smu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.info, nil
+	}
+	info, err := s.cfg.Numbers.SMSNumber(ctx, from)
+	if err == nil && info.Purchased && info.CanSend {
+		s.smu.Lock()
+		if len(s.sendersSeen) >= 10000 {
+			clear(s.sendersSeen)
+		}
+		s.sendersSeen[from] = senderEntry{info: info, until: now.Add(senderTTL)}
+		s.smu.Unlock()
+	}
+	return info, err
 }
 
 // carrierErr explains why from has no carrier: none is configured, or the number's carrier
