@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -221,8 +222,24 @@ func (db *DB) Q(query string) string {
 		return q.(string)
 	}
 	q := placeholder.ReplaceAllString(query, "?$1")
+	if inOrder(query) {
+		// Anonymous parameters: SQLite looks a numbered one's name up in a list per bind,
+		// which is quadratic in a multi-row INSERT's thousands of parameters.
+		q = placeholder.ReplaceAllString(query, "?")
+	}
 	db.rewrite.Store(query, q)
 	return q
+}
+
+// inOrder reports whether query's placeholders are $1, $2, … each once and in order, so that
+// anonymous ? parameters bind the same arguments.
+func inOrder(query string) bool {
+	for i, m := range placeholder.FindAllStringSubmatch(query, -1) {
+		if m[1] != strconv.Itoa(i+1) {
+			return false
+		}
+	}
+	return true
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer; store methods run on either.
