@@ -78,9 +78,11 @@ func (sd *sender) run(ctx context.Context) error {
 			}
 			continue
 		}
-		// Claim when a useful batch can go out: a quarter of the tokens, or all there are.
-		want := min(cap(sd.s.inflight), maxBatch)
-		n, ok := sd.s.acquire(ctx, want, max(1, want/4))
+		// A batch holds its tokens until its slowest message is answered and the batch is
+		// committed, so several smaller batches overlap to keep the window full: a quarter of
+		// the tokens each, claimed once at least half of that is free.
+		want := min(max(1, cap(sd.s.inflight)/4), maxBatch)
+		n, ok := sd.s.acquire(ctx, want, max(1, want/2))
 		if !ok {
 			return nil
 		}
