@@ -22,6 +22,9 @@ type committer struct {
 	// maxItems caps one transaction's items.
 	maxItems int
 	batches  func(n int) // observes each transaction's size (metrics)
+	// receipts applies the receipts a shared transaction's items handed it, in bulk, when the
+	// transaction is about to commit.
+	receipts func(ctx context.Context, tx Tx, rs []*pendingReceipt) error
 
 	mu      sync.Mutex
 	queue   []*commitItem
@@ -77,7 +80,7 @@ func (c *committer) commit(ctx context.Context, batch []*commitItem) {
 	tctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	err := c.store.SMSTx(tctx, func(tx Tx) error {
-		g := &groupTx{Tx: tx}
+		g := &groupTx{Tx: tx, receiptsFn: c.receipts}
 		for _, it := range batch {
 			if err := it.fn(g); err != nil {
 				return err
@@ -96,7 +99,7 @@ func (c *committer) commit(ctx context.Context, batch []*commitItem) {
 	for _, it := range batch {
 		ictx, icancel := context.WithTimeout(ctx, commitTimeout)
 		it.done <- c.store.SMSTx(ictx, func(tx Tx) error {
-			g := &groupTx{Tx: tx}
+			g := &groupTx{Tx: tx, receiptsFn: c.receipts}
 			if err := it.fn(g); err != nil {
 				return err
 			}
@@ -114,6 +117,10 @@ type groupTx struct {
 	Tx
 	msgs []Message
 	jobs []river.InsertManyParams
+	// receipts are applied together at flush (applyReceipts: one lookup of every part, one
+	// lock of every message).
+	receipts   []*pendingReceipt
+	receiptsFn func(ctx context.Context, tx Tx, rs []*pendingReceipt) error
 }
 
 func (g *groupTx) flushMessages(ctx context.Context) error {
@@ -126,6 +133,13 @@ func (g *groupTx) flushMessages(ctx context.Context) error {
 }
 
 func (g *groupTx) flush(ctx context.Context) error {
+	if len(g.receipts) > 0 {
+		rs := g.receipts
+		g.receipts = nil
+		if err := g.receiptsFn(ctx, g, rs); err != nil {
+			return err
+		}
+	}
 	if err := g.flushMessages(ctx); err != nil {
 		return err
 	}
@@ -206,6 +220,27 @@ func (g *groupTx) PartSetState(ctx context.Context, p Part) error {
 		return err
 	}
 	return g.Tx.PartSetState(ctx, p)
+}
+
+func (g *groupTx) PartsByKeys(ctx context.Context, carrier string, keys []string) ([]Part, error) {
+	if err := g.flushMessages(ctx); err != nil {
+		return nil, err
+	}
+	return g.Tx.PartsByKeys(ctx, carrier, keys)
+}
+
+func (g *groupTx) PartsSetState(ctx context.Context, parts []Part) error {
+	if err := g.flushMessages(ctx); err != nil {
+		return err
+	}
+	return g.Tx.PartsSetState(ctx, parts)
+}
+
+func (g *groupTx) MessagesGetForUpdate(ctx context.Context, ids []string) ([]Message, error) {
+	if err := g.flushMessages(ctx); err != nil {
+		return nil, err
+	}
+	return g.Tx.MessagesGetForUpdate(ctx, ids)
 }
 
 func (g *groupTx) OptOutSet(ctx context.Context, from, to string, optedOut bool, at time.Time) error {

@@ -225,6 +225,27 @@ func (t memTx) PartByKey(_ context.Context, carrier string, keys []string) (Part
 	return Part{}, problem.ErrNotFound
 }
 
+func (t memTx) PartsByKeys(ctx context.Context, carrier string, keys []string) ([]Part, error) {
+	var out []Part
+	for _, k := range keys {
+		if p, err := t.PartByKey(ctx, carrier, []string{k}); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (t memTx) PartsSetState(ctx context.Context, parts []Part) error {
+	for _, p := range parts {
+		_ = t.PartSetState(ctx, p)
+	}
+	return nil
+}
+
+func (t memTx) MessagesGetForUpdate(ctx context.Context, ids []string) ([]Message, error) {
+	return t.s.MessagesGet(ctx, ids)
+}
+
 func (t memTx) PartSetState(_ context.Context, p Part) error {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()

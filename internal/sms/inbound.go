@@ -51,43 +51,118 @@ func (s *Service) HandleReceipt(ctx context.Context, r Receipt) error {
 	return nil
 }
 
+// pendingReceipt is a receipt waiting in a shared transaction, and whether it matched a part.
+type pendingReceipt struct {
+	r     Receipt
+	found bool
+}
+
+// applyReceipt records r in a shared transaction (committer), together with the other
+// receipts that arrived meanwhile (applyReceiptsTx), and reports whether it matched a part.
 func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
-	keys := receipt.Candidates(r.ID)
-	found := false
+	pr := &pendingReceipt{r: r}
 	err := s.commit.do(ctx, func(tx Tx) error {
-		found = false
-		p, err := tx.PartByKey(ctx, r.Carrier, keys)
-		if errors.Is(err, problem.ErrNotFound) {
-			return nil
+		pr.found = false
+		g, ok := tx.(*groupTx)
+		if !ok {
+			return s.applyReceiptsTx(ctx, tx, []*pendingReceipt{pr})
 		}
+		g.receipts = append(g.receipts, pr)
+		return nil
+	})
+	return pr.found, err
+}
+
+// applyReceiptsTx matches receipts to their parts (case-, leading-zero-, hex/decimal-
+// insensitively: the newest part with one of receipt.Candidates wins), records final part
+// states, and ends the messages whose parts all have one as delivered or failed, publishing
+// their delivery reports. Lookups and part updates go in one statement each for the batch.
+func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingReceipt) error {
+	cands := make([][]string, len(prs))
+	keysBy := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for i, pr := range prs {
+		pr.found = false
+		cands[i] = receipt.Candidates(pr.r.ID)
+		for _, k := range cands[i] {
+			if kk := [2]string{pr.r.Carrier, k}; !seen[kk] {
+				seen[kk] = true
+				keysBy[pr.r.Carrier] = append(keysBy[pr.r.Carrier], k)
+			}
+		}
+	}
+	parts := map[[2]string]Part{}
+	rank := map[[2]string]int{} // 0 = newest
+	for carrier, keys := range keysBy {
+		ps, err := tx.PartsByKeys(ctx, carrier, keys)
 		if err != nil {
 			return err
 		}
-		found = true
-		if !r.State.Final() || p.State != "" {
-			return nil // intermediate (ENROUTE, ACCEPTD) or repeated receipt
+		for i, p := range ps {
+			parts[[2]string{carrier, p.Key}], rank[[2]string{carrier, p.Key}] = p, i
+		}
+	}
+	type change struct {
+		pr   *pendingReceipt
+		part Part
+	}
+	var changes []change
+	var changed []Part
+	var ids []string
+	for i, pr := range prs {
+		var key [2]string
+		best := -1
+		for _, k := range cands[i] {
+			kk := [2]string{pr.r.Carrier, k}
+			if r, ok := rank[kk]; ok && (best < 0 || r < best) {
+				best, key = r, kk
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		pr.found = true
+		p := parts[key]
+		if !pr.r.State.Final() || p.State != "" {
+			continue // intermediate (ENROUTE, ACCEPTD) or repeated receipt
 		}
 		p.State = "failed"
-		if r.State.Delivered() {
+		if pr.r.State.Delivered() {
 			p.State = "delivered"
 		}
-		if err := tx.PartSetState(ctx, p); err != nil {
-			return err
+		parts[key] = p
+		changes = append(changes, change{pr, p})
+		changed = append(changed, p)
+		ids = append(ids, p.MessageID)
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := tx.PartsSetState(ctx, changed); err != nil {
+		return err
+	}
+	msgs, err := tx.MessagesGetForUpdate(ctx, ids)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]Message, len(msgs))
+	for _, m := range msgs {
+		byID[m.ID] = m
+	}
+	at := s.cfg.Now().UTC()
+	var touched []string
+	isTouched := map[string]bool{}
+	for _, c := range changes {
+		m, ok := byID[c.part.MessageID]
+		if !ok || m.Status.Final() {
+			continue // a timeout or an earlier failure already ended it
 		}
-		m, err := tx.MessageGetForUpdate(ctx, p.MessageID)
-		if err != nil {
-			return err
-		}
-		if m.Status.Final() {
-			return nil // a timeout or an earlier failure already ended it
-		}
-		if p.State == "delivered" {
+		if c.part.State == "delivered" {
 			m.SegmentsSucceeded++
 		} else {
 			m.SegmentsFailed++
-			m.StatusDetails = fmt.Sprintf("The carrier reported %s (error %s) for part %d.", r.State, r.Err, p.Seq)
+			m.StatusDetails = fmt.Sprintf("The carrier reported %s (error %s) for part %d.", c.pr.r.State, c.pr.r.Err, c.part.Seq)
 		}
-		at := s.cfg.Now().UTC()
 		m.UpdatedAt = at
 		if m.SegmentsSucceeded+m.SegmentsFailed >= m.Segments {
 			m.Status, m.DoneAt = StatusDelivered, at
@@ -95,16 +170,25 @@ func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
 				m.Status = StatusFailed
 			}
 		}
+		if !isTouched[m.ID] {
+			isTouched[m.ID] = true
+			touched = append(touched, m.ID)
+		}
+		byID[m.ID] = m
+	}
+	for _, id := range touched {
+		m := byID[id]
 		if err := tx.MessageUpdate(ctx, m); err != nil {
 			return err
 		}
 		if m.Status.Final() {
 			s.metrics.messages.WithLabelValues(string(m.Status)).Inc()
-			return s.reportTx(ctx, tx, m, at)
+			if err := s.reportTx(ctx, tx, m, at); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
-	return found, err
+	}
+	return nil
 }
 
 // retryOrphans applies held receipts for keys just recorded.

@@ -112,7 +112,7 @@ func New(cfg Config) *Service {
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
 		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, sendersSeen: map[string]senderEntry{}, metrics: newMetrics(cfg.Registerer)}
 	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems,
-		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }}
+		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
 		s.senders[c.Name()] = newSender(s, c)

@@ -141,6 +141,13 @@ type Tx interface {
 	PartByKey(ctx context.Context, carrier string, keys []string) (Part, error)
 	// PartSetState records a part's final state.
 	PartSetState(ctx context.Context, p Part) error
+	// PartsByKeys returns the parts of carrier whose keys are among keys, newest first (the
+	// bulk PartByKey of a batch of receipts).
+	PartsByKeys(ctx context.Context, carrier string, keys []string) ([]Part, error)
+	// PartsSetState records final states of several parts (PartSetState for a batch).
+	PartsSetState(ctx context.Context, parts []Part) error
+	// MessagesGetForUpdate reads and locks the messages with the given ids that exist.
+	MessagesGetForUpdate(ctx context.Context, ids []string) ([]Message, error)
 	// OptOutSet opts to out of (or back into) messages from from.
 	OptOutSet(ctx context.Context, from, to string, optedOut bool, at time.Time) error
 }

@@ -306,6 +306,64 @@ func (t smsTx) PartByKey(ctx context.Context, carrier string, keys []string) (sm
 	return p, err
 }
 
+// PartsByKeys returns carrier's parts with the given keys, newest first.
+func (t smsTx) PartsByKeys(ctx context.Context, carrier string, keys []string) ([]sms.Part, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := []any{carrier}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	rows, err := t.tx.Query(ctx, `SELECT carrier, carrier_key, message_id, seq, state FROM sms_parts
+		WHERE carrier = $1 AND carrier_key IN (`+placeholders(2, len(keys))+`) ORDER BY created_at DESC`, args...)
+	return scanRows(rows, err, func(r Row) (sms.Part, error) {
+		var p sms.Part
+		err := r.Scan(&p.Carrier, &p.Key, &p.MessageID, &p.Seq, &p.State)
+		return p, err
+	})
+}
+
+// PartsSetState records several parts' states, one statement per carrier and state.
+func (t smsTx) PartsSetState(ctx context.Context, parts []sms.Part) error {
+	groups := map[[2]string][]any{}
+	var order [][2]string
+	for _, p := range parts {
+		g := [2]string{p.Carrier, p.State}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], p.Key)
+	}
+	for _, g := range order {
+		keys := groups[g]
+		args := append([]any{g[0], g[1]}, keys...)
+		if _, err := t.tx.Exec(ctx, `UPDATE sms_parts SET state = $2 WHERE carrier = $1 AND carrier_key IN (`+
+			placeholders(3, len(keys))+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MessagesGetForUpdate reads and locks messages (in id order, so that concurrent batches
+// lock in the same order).
+func (t smsTx) MessagesGetForUpdate(ctx context.Context, ids []string) ([]sms.Message, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	q := `SELECT ` + smsMessageCols + ` FROM sms_messages WHERE id IN (` + placeholders(1, len(ids)) + `) ORDER BY id`
+	if t.tx.Dialect() == Postgres {
+		q += ` FOR UPDATE`
+	}
+	rows, err := t.tx.Query(ctx, q, args...)
+	return scanRows(rows, err, scanSMSMessage)
+}
+
 func (t smsTx) PartSetState(ctx context.Context, p sms.Part) error {
 	_, err := t.tx.Exec(ctx, `UPDATE sms_parts SET state = $3 WHERE carrier = $1 AND carrier_key = $2`, p.Carrier, p.Key, p.State)
 	return err

@@ -22,6 +22,7 @@ func SMSQueue(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("ClaimRetryAndFinish", func(t *testing.T) { smsClaimRetry(t, open(t)) })
 	t.Run("ConcurrentClaims", func(t *testing.T) { smsConcurrentClaims(t, open(t)) })
 	t.Run("InsertJobs", func(t *testing.T) { smsInsertJobs(t, open(t)) })
+	t.Run("BulkReceipts", func(t *testing.T) { smsBulkReceipts(t, open(t)) })
 }
 
 func insertMsgs(t *testing.T, db *store.DB, ms ...sms.Message) {
@@ -202,4 +203,56 @@ func smsInsertJobs(t *testing.T, db *store.DB) {
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'telgw.ping'`).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("%d ping jobs (%v), want 3", n, err)
 	}
+}
+
+// smsBulkReceipts: the bulk reads and writes a batch of receipts uses.
+func smsBulkReceipts(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	insertMsgs(t, db, msg("b1", at), msg("b2", at))
+	err := db.SMSTx(ctx, func(tx sms.Tx) error {
+		return tx.PartsAdd(ctx, []sms.Part{{MessageID: "b1", Seq: 1, Carrier: "smsc1", Key: "k1"}, {MessageID: "b1", Seq: 2, Carrier: "smsc1", Key: "k2"},
+			{MessageID: "b2", Seq: 1, Carrier: "smsc1", Key: "k3"}, {MessageID: "b2", Seq: 1, Carrier: "smsc2", Key: "k1"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.SMSTx(ctx, func(tx sms.Tx) error {
+		ps, err := tx.PartsByKeys(ctx, "smsc1", []string{"k1", "k3", "nope"})
+		if err != nil {
+			return err
+		}
+		if len(ps) != 2 {
+			return fmt.Errorf("parts %+v, want k1 and k3 of smsc1", ps)
+		}
+		for _, p := range ps {
+			if p.Carrier != "smsc1" || (p.Key == "k1") != (p.MessageID == "b1") {
+				return fmt.Errorf("part %+v", p)
+			}
+		}
+		if err := tx.PartsSetState(ctx, []sms.Part{{Carrier: "smsc1", Key: "k1", State: "delivered"},
+			{Carrier: "smsc1", Key: "k2", State: "failed"}, {Carrier: "smsc1", Key: "k3", State: "delivered"}}); err != nil {
+			return err
+		}
+		ms, err := tx.MessagesGetForUpdate(ctx, []string{"b2", "b1", "nope"})
+		if err != nil {
+			return err
+		}
+		if len(ms) != 2 || ms[0].ID != "b1" || ms[1].ID != "b2" {
+			return fmt.Errorf("messages %v, want b1 and b2", ms)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
+		for _, w := range []struct{ carrier, key, state string }{{"smsc1", "k1", "delivered"}, {"smsc1", "k2", "failed"}, {"smsc1", "k3", "delivered"}, {"smsc2", "k1", ""}} {
+			p, err := tx.PartByKey(ctx, w.carrier, []string{w.key})
+			if err != nil || p.State != w.state {
+				t.Errorf("%s/%s: %+v %v, want state %q", w.carrier, w.key, p, err, w.state)
+			}
+		}
+		return nil
+	})
 }
