@@ -71,7 +71,7 @@ type Service struct {
 
 	smu         sync.Mutex
 	sendersSeen map[string]senderEntry // senderInfo's memory
-	metrics  *metrics
+	metrics     *metrics
 }
 
 // New builds a Service.
