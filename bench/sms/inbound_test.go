@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -87,8 +89,13 @@ func TestBenchSMSInbound(t *testing.T) {
 			}
 			smsc := smsctest.Start(t, peers, map[string]any{"quiet": true, "receiptDelayMs": 1})
 			hooks, url := newHookCounter(t)
+			env := []string{"TELGW_LOG_LEVEL=error"}
+			profiles := os.Getenv("BENCH_SMS_PPROF")
+			if profiles != "" {
+				env = append(env, "TELGW_METRICS_ADDR=127.0.0.1:0", "TELGW_METRICS_PPROF=true")
+			}
 			node := smsctest.StartNode(t, smsctest.NodeOptions{Bin: telgw(t), SMSC: smsc.Addr(), DatabaseURL: db, Window: 50, Links: 2,
-				Webhooks: []string{url}, Env: []string{"TELGW_LOG_LEVEL=error"}})
+				Webhooks: []string{url}, Env: env})
 			smsc.Wait("bind", nil, 10*time.Second)
 			node.PurchaseNumber("+14252000100", "smsc1")
 
@@ -120,6 +127,10 @@ func TestBenchSMSInbound(t *testing.T) {
 					"smsSendOptions": map[string]any{"enableDeliveryReport": true}})
 				reqs = append(reqs, request{body: b, n: len(to)})
 			}
+			var stopProfile func()
+			if profiles != "" {
+				stopProfile = startProfile(t, node, filepath.Join(profiles, "telgw-"+target+"-receipts.pprof"))
+			}
 			cpu0 = cpuTime(t, node.Pid())
 			start = time.Now()
 			for _, r := range reqs {
@@ -131,6 +142,9 @@ func TestBenchSMSInbound(t *testing.T) {
 			}
 			end = acked(t, smsc, 2*n, 10*time.Minute)
 			cpu = cpuTime(t, node.Pid()) - cpu0
+			if stopProfile != nil {
+				stopProfile()
+			}
 			t.Logf("%s receipts: %d messages sent and their receipts recorded, %.0f/s end to end, CPU %v/message", target, n,
 				float64(n)/end.Sub(start).Seconds(), (cpu / time.Duration(n)).Round(time.Microsecond))
 		})

@@ -130,3 +130,64 @@ func TestReceiptsInOneTransaction(t *testing.T) {
 		t.Fatalf("after receipts: %+v\n%+v", a, b)
 	}
 }
+
+// TestSenderRun: the sender started by Run sends every queued message, several batches at a
+// time within the in-flight tokens, and messages to one recipient in the order they were
+// accepted.
+func TestSenderRun(t *testing.T) {
+	t.Parallel()
+	st := newMemStore()
+	c := windowCarrier{&scriptCarrier{name: "c1", errs: map[string]error{}}, 4}
+	svc := New(Config{Store: st, Events: &memEvents{}, Carriers: []Carrier{c}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	for i := range 10 {
+		for _, to := range []string{them, fmt.Sprintf("+142555502%02d", i)} {
+			if _, err := svc.Send(ctx, SendRequest{From: us, Message: fmt.Sprint(i), Recipients: []Recipient{{To: to}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		n := len(c.got)
+		c.mu.Unlock()
+		if n == 20 && len(queuedIn(st)) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 20 submitted", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	next := 0
+	for _, o := range c.got {
+		if o.To == them {
+			if o.Text != fmt.Sprint(next) {
+				t.Fatalf("message %q to %s submitted when %d was due: %+v", o.Text, them, next, c.got)
+			}
+			next++
+		}
+	}
+	if cap(svc.inflight) != 4 || len(svc.inflight) != 0 {
+		t.Fatalf("in-flight tokens %d of %d still taken", len(svc.inflight), cap(svc.inflight))
+	}
+}
+
+func queuedIn(st *memStore) []string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []string
+	for id, m := range st.msgs {
+		if m.Status == StatusQueued {
+			out = append(out, id)
+		}
+	}
+	return out
+}

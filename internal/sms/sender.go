@@ -24,6 +24,8 @@ type sender struct {
 	s    *Service
 	c    Carrier
 	wake chan struct{}
+	// slots bounds the batches out at once (each holds a store connection on PostgreSQL).
+	slots chan struct{}
 
 	mu       sync.Mutex
 	inflight map[string]bool // claimed here, outcome not committed yet
@@ -35,8 +37,11 @@ const senderPoll = 250 * time.Millisecond
 // maxBatch caps the messages of one claim.
 const maxBatch = 500
 
+// maxBatches caps the batches one sender has out at once.
+const maxBatches = 4
+
 func newSender(s *Service, c Carrier) *sender {
-	return &sender{s: s, c: c, wake: make(chan struct{}, 1), inflight: map[string]bool{}}
+	return &sender{s: s, c: c, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxBatches), inflight: map[string]bool{}}
 }
 
 // poke wakes the sender if it waits.
@@ -81,13 +86,22 @@ func (sd *sender) run(ctx context.Context) error {
 		// A batch holds its tokens until its slowest message is answered and the batch is
 		// committed, so several smaller batches overlap to keep the window full: a quarter of
 		// the tokens each, claimed once at least half of that is free.
-		want := min(max(1, cap(sd.s.inflight)/4), maxBatch)
+		select {
+		case sd.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		want := min(max(1, cap(sd.s.inflight)/maxBatches), maxBatch)
 		n, ok := sd.s.acquire(ctx, want, max(1, want/2))
 		if !ok {
+			<-sd.slots
 			return nil
 		}
 		batch, claim, err := sd.claim(ctx, n)
 		sd.s.release(n - len(batch))
+		if len(batch) == 0 {
+			<-sd.slots
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				sd.s.log.Error("claiming queued messages failed", "carrier", sd.c.Name(), "err", err)
@@ -100,6 +114,7 @@ func (sd *sender) run(ctx context.Context) error {
 		if len(batch) > 0 {
 			wg.Go(func() {
 				sd.process(ctx, batch, claim)
+				<-sd.slots
 				sd.poke() // messages queued behind these (same destination) are due now
 			})
 		}
