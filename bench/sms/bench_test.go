@@ -188,7 +188,7 @@ func runTelgw(t *testing.T, dbURL string, n, rcpt, conc int, profile string) res
 	if profile != "" {
 		env = append(env, "TELGW_METRICS_ADDR=127.0.0.1:0", "TELGW_METRICS_PPROF=true")
 	}
-	node := smsctest.StartNode(t, smsctest.NodeOptions{Bin: telgw(t), SMSC: smsc.Addr(), DatabaseURL: dbURL, Window: 50, Links: 2, Env: env})
+	node := smsctest.StartNode(t, smsctest.NodeOptions{Bin: telgw(t), SMSC: smsc.Addr(), DatabaseURL: dbURL, Window: envInt("BENCH_SMS_WINDOW", 50), Links: 2, Env: env})
 	smsc.Wait("bind", nil, 10*time.Second)
 	node.PurchaseNumber("+14252000100", "smsc1")
 	var reqs []request
@@ -227,7 +227,42 @@ func runTelgw(t *testing.T, dbURL string, n, rcpt, conc int, profile string) res
 	if stopProfile != nil {
 		stopProfile()
 	}
+	t.Log(batchStats(t, node))
 	return result{rate: float64(n) / end.Sub(start).Seconds(), p99: p99(lat), cpuPer: cpu / time.Duration(n)}
+}
+
+// batchStats summarises the node's sender and commit metrics: mean batch size and phase times,
+// mean items per shared transaction.
+func batchStats(t *testing.T, node *smsctest.Node) string {
+	u := node.Endpoint + "metrics"
+	if node.Addrs.Metrics != "" {
+		u = "http://" + node.Addrs.Metrics + "/metrics"
+	}
+	resp, err := http.Get(u)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	v := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || !strings.HasPrefix(name, "telgw_sms_") || !(strings.Contains(name, "_sum") || strings.Contains(name, "_count")) {
+			continue
+		}
+		f, _ := strconv.ParseFloat(val, 64)
+		v[name] = f
+	}
+	mean := func(base, labels string) float64 {
+		if c := v[base+"_count"+labels]; c > 0 {
+			return v[base+"_sum"+labels] / c
+		}
+		return 0
+	}
+	return fmt.Sprintf("sender: %.0f batches of %.1f messages; claim %.1fms, submit %.1fms, record %.1fms; %.1f items per shared transaction",
+		v["telgw_sms_batch_messages_count"], mean("telgw_sms_batch_messages", ""),
+		1000*mean("telgw_sms_batch_phase_seconds", `{phase="claim"}`), 1000*mean("telgw_sms_batch_phase_seconds", `{phase="submit"}`),
+		1000*mean("telgw_sms_batch_phase_seconds", `{phase="record"}`), mean("telgw_sms_commit_items", ""))
 }
 
 // startProfile fetches a CPU profile of the node while the load runs; the returned function

@@ -132,10 +132,13 @@ func (sd *sender) claim(ctx context.Context, n int) ([]Queued, Claim, error) {
 		exclude = append(exclude, id)
 	}
 	sd.mu.Unlock()
+	start := time.Now()
 	batch, claim, err := sd.s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: sd.c.Name(), Now: sd.s.cfg.Now(), Limit: n, Exclude: exclude})
 	if err != nil || len(batch) == 0 {
 		return nil, nil, err
 	}
+	sd.s.metrics.batchPhase.WithLabelValues("claim").Observe(time.Since(start).Seconds())
+	sd.s.metrics.batchSize.Observe(float64(len(batch)))
 	sd.mu.Lock()
 	for _, q := range batch {
 		sd.inflight[q.ID] = true
@@ -157,6 +160,7 @@ func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 		s.release(len(batch))
 	}()
 	outs := make([]outcome, len(batch))
+	start := time.Now()
 	var wg sync.WaitGroup
 	refused := 0
 	for i, q := range batch {
@@ -170,6 +174,8 @@ func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 		wg.Go(func() { outs[i] = s.submit(ctx, q.Message, sd.c) })
 	}
 	wg.Wait()
+	s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())
+	start = time.Now()
 	if refused > 0 {
 		s.log.Info("sms not sent: recipient opted out after it was queued", "messages", refused)
 	}
@@ -182,6 +188,7 @@ func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 		keys, err = s.recordTx(rctx, tx, outs)
 		return err
 	})
+	s.metrics.batchPhase.WithLabelValues("record").Observe(time.Since(start).Seconds())
 	if err != nil {
 		// The messages stay queued and are claimed again: those the carrier accepted go twice.
 		s.log.Error("recording submitted messages failed", "carrier", sd.c.Name(), "messages", len(batch), "err", err)
