@@ -19,8 +19,9 @@ type committer struct {
 	// parallel is how many shared transactions may run at once (1 on SQLite, whose writers
 	// queue anyway).
 	parallel int
-	// maxItems caps one transaction's items.
-	maxItems int
+	// maxItems caps one transaction's items, maxRows the messages they write (each item
+	// states its own); a transaction takes at least one item.
+	maxItems, maxRows int
 	batches  func(n int) // observes each transaction's size (metrics)
 	// receipts applies the receipts a shared transaction's items handed it, in bulk, when the
 	// transaction is about to commit.
@@ -33,18 +34,19 @@ type committer struct {
 
 type commitItem struct {
 	fn   func(tx Tx) error
+	rows int
 	done chan error
 }
 
 // commitTimeout bounds one shared transaction.
 const commitTimeout = 30 * time.Second
 
-// do runs fn in a transaction shared with other callers and returns once it committed (nil)
+// do runs fn, which writes about rows messages, in a transaction shared with other callers and returns once it committed (nil)
 // or failed. fn may run more than once (when a shared transaction fails it is run again
 // alone) and must not keep state across runs. A cancelled ctx does not abandon a commit that
 // may already hold fn's rows: do always reports the outcome.
-func (c *committer) do(ctx context.Context, fn func(tx Tx) error) error {
-	it := &commitItem{fn: fn, done: make(chan error, 1)}
+func (c *committer) do(ctx context.Context, rows int, fn func(tx Tx) error) error {
+	it := &commitItem{fn: fn, rows: rows, done: make(chan error, 1)}
 	c.mu.Lock()
 	c.queue = append(c.queue, it)
 	if c.running < c.parallel {
@@ -59,7 +61,11 @@ func (c *committer) do(ctx context.Context, fn func(tx Tx) error) error {
 func (c *committer) loop(ctx context.Context) {
 	for {
 		c.mu.Lock()
-		n := min(len(c.queue), c.maxItems)
+		n, rows := 0, 0
+		for n < len(c.queue) && n < c.maxItems && (n == 0 || c.maxRows <= 0 || rows+c.queue[n].rows <= c.maxRows) {
+			rows += c.queue[n].rows
+			n++
+		}
 		if n == 0 {
 			c.running--
 			c.queue = nil

@@ -40,7 +40,7 @@ func TestCommitterGroups(t *testing.T) {
 	ctx := context.Background()
 	first := make(chan error, 1)
 	go func() {
-		first <- c.do(ctx, func(tx Tx) error { return tx.MessagesInsert(ctx, []Message{{ID: "first", Status: StatusQueued}}) })
+		first <- c.do(ctx, 1, func(tx Tx) error { return tx.MessagesInsert(ctx, []Message{{ID: "first", Status: StatusQueued}}) })
 	}()
 	for {
 		st.mu.Lock()
@@ -56,7 +56,7 @@ func TestCommitterGroups(t *testing.T) {
 	errs := make([]error, 10)
 	for i := range 10 {
 		wg.Go(func() {
-			errs[i] = c.do(ctx, func(tx Tx) error {
+			errs[i] = c.do(ctx, 1, func(tx Tx) error {
 				if i == 3 {
 					return problem.ErrConflict
 				}

@@ -61,7 +61,7 @@ type pendingReceipt struct {
 // receipts that arrived meanwhile (applyReceiptsTx), and reports whether it matched a part.
 func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
 	pr := &pendingReceipt{r: r}
-	err := s.commit.do(ctx, func(tx Tx) error {
+	err := s.commit.do(ctx, 1, func(tx Tx) error {
 		pr.found = false
 		g, ok := tx.(*groupTx)
 		if !ok {
@@ -298,7 +298,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 	}
 	id := uuid.NewString()
 	replyCarrier := ""
-	err := s.commit.do(ctx, func(tx Tx) error {
+	err := s.commit.do(ctx, 1, func(tx Tx) error {
 		replyCarrier = ""
 		reply := ""
 		switch kw {

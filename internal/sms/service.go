@@ -111,7 +111,7 @@ func New(cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
 		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, sendersSeen: map[string]senderEntry{}, metrics: newMetrics(cfg.Registerer)}
-	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems,
+	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
@@ -172,8 +172,13 @@ type SendResult struct {
 // Successful reports whether the recipient's message was accepted.
 func (r SendResult) Successful() bool { return r.Err == nil }
 
-// maxCommitItems caps the requests (inbound messages, receipts) one shared transaction takes.
-const maxCommitItems = 256
+// maxCommitItems caps the requests (inbound messages, receipts) one shared transaction takes,
+// maxCommitRows the messages they insert: a transaction of 25,000 rows would hold back the
+// senders' small outcome commits behind its WAL.
+const (
+	maxCommitItems = 256
+	maxCommitRows  = 2000
+)
 
 // Send validates req and durably queues one message per valid recipient: every message row
 // commits, in a transaction shared with concurrent requests, before Send returns; then the
@@ -242,7 +247,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 // transaction (committer).
 func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, now time.Time) ([]SendResult, error) {
 	results := make([]SendResult, len(req.Recipients))
-	err := s.commit.do(ctx, func(tx Tx) error {
+	err := s.commit.do(ctx, len(req.Recipients), func(tx Tx) error {
 		var rids []string
 		for _, r := range req.Recipients {
 			if r.RepeatabilityRequestID != "" {
