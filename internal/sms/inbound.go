@@ -281,7 +281,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		to = n
 	}
 	if s.cfg.Numbers != nil {
-		info, err := s.cfg.Numbers.SMSNumber(ctx, to)
+		info, err := s.numberInfo(ctx, to)
 		if err != nil && !errors.Is(err, problem.ErrNotFound) {
 			return err
 		}

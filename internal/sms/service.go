@@ -70,7 +70,7 @@ type Service struct {
 	commit   *committer
 
 	smu         sync.Mutex
-	sendersSeen map[string]senderEntry // senderInfo's memory
+	numbersSeen map[string]numberEntry // numberInfo's memory
 	metrics     *metrics
 }
 
@@ -110,7 +110,7 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
-		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, sendersSeen: map[string]senderEntry{}, metrics: newMetrics(cfg.Registerer)}
+		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, numbersSeen: map[string]numberEntry{}, metrics: newMetrics(cfg.Registerer)}
 	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
 	for _, c := range cfg.Carriers {
@@ -304,7 +304,7 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 	if s.cfg.Numbers == nil {
 		return def, nil
 	}
-	info, err := s.senderInfo(ctx, from)
+	info, err := s.numberInfo(ctx, from)
 	if err != nil && !errors.Is(err, problem.ErrNotFound) {
 		return "", fmt.Errorf("look up %s: %w", from, err)
 	}
@@ -323,32 +323,33 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 	return "", nil // carrierErr says why
 }
 
-// senderTTL is how long a sender number found able to send is trusted without asking
-// Numbers again: a number released (or its capability removed) sends for at most this long.
-const senderTTL = time.Second
+// numberTTL is how long what Numbers said about a purchased number is trusted without asking
+// again: a number released (or a capability removed) sends and receives for at most this long.
+const numberTTL = time.Second
 
-type senderEntry struct {
+type numberEntry struct {
 	info  NumberInfo
 	until time.Time
 }
 
-// senderInfo is Numbers.SMSNumber for a sender, remembered for senderTTL when the number may
-// send (most requests come from a few numbers; each lookup is a store round trip).
-func (s *Service) senderInfo(ctx context.Context, from string) (NumberInfo, error) {
+// numberInfo is Numbers.SMSNumber, remembered for numberTTL when the number is purchased (most
+// requests come from, and most inbound messages go to, a few numbers; each lookup is a store
+// round trip).
+func (s *Service) numberInfo(ctx context.Context, from string) (NumberInfo, error) {
 	now := time.Now()
 	s.smu.Lock()
-	e, ok := s.sendersSeen[from]
+	e, ok := s.numbersSeen[from]
 	s.smu.Unlock()
 	if ok && now.Before(e.until) {
 		return e.info, nil
 	}
 	info, err := s.cfg.Numbers.SMSNumber(ctx, from)
-	if err == nil && info.Purchased && info.CanSend {
+	if err == nil && info.Purchased {
 		s.smu.Lock()
-		if len(s.sendersSeen) >= 10000 {
-			clear(s.sendersSeen)
+		if len(s.numbersSeen) >= 10000 {
+			clear(s.numbersSeen)
 		}
-		s.sendersSeen[from] = senderEntry{info: info, until: now.Add(senderTTL)}
+		s.numbersSeen[from] = numberEntry{info: info, until: now.Add(numberTTL)}
 		s.smu.Unlock()
 	}
 	return info, err
