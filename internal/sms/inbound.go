@@ -42,11 +42,7 @@ func (s *Service) HandleReceipt(ctx context.Context, r Receipt) error {
 		s.metrics.receipts.WithLabelValues("matched").Inc()
 	} else {
 		s.metrics.receipts.WithLabelValues("held").Inc()
-		s.omu.Lock()
-		if len(s.orphans) < orphanMax {
-			s.orphans[r.Carrier+"|"+receipt.Key(r.ID)] = orphan{r: r, first: s.cfg.Now()}
-		}
-		s.omu.Unlock()
+		s.hold(orphan{r: r, first: s.cfg.Now()})
 	}
 	return nil
 }
@@ -60,17 +56,41 @@ type pendingReceipt struct {
 // applyReceipt records r in a shared transaction (committer), together with the other
 // receipts that arrived meanwhile (applyReceiptsTx), and reports whether it matched a part.
 func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
-	pr := &pendingReceipt{r: r}
+	found, err := s.applyReceipts(ctx, []Receipt{r})
+	return err == nil && found[0], err
+}
+
+// applyReceipts records rs (held receipts, retried together) in one shared transaction and
+// reports which matched a part.
+func (s *Service) applyReceipts(ctx context.Context, rs []Receipt) ([]bool, error) {
+	prs := make([]*pendingReceipt, len(rs))
 	err := s.commit.do(ctx, 1, func(tx Tx) error {
-		pr.found = false
+		for i, r := range rs {
+			prs[i] = &pendingReceipt{r: r}
+		}
 		g, ok := tx.(*groupTx)
 		if !ok {
-			return s.applyReceiptsTx(ctx, tx, []*pendingReceipt{pr})
+			return s.applyReceiptsTx(ctx, tx, prs)
 		}
-		g.receipts = append(g.receipts, pr)
+		g.receipts = append(g.receipts, prs...)
 		return nil
 	})
-	return pr.found, err
+	found := make([]bool, len(rs))
+	for i, pr := range prs {
+		found[i] = err == nil && pr.found
+	}
+	return found, err
+}
+
+// hold keeps receipts whose part is not recorded yet, for receiptRetries.
+func (s *Service) hold(held ...orphan) {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	for _, o := range held {
+		if len(s.orphans) < orphanMax {
+			s.orphans[o.r.Carrier+"|"+receipt.Key(o.r.ID)] = o
+		}
+	}
 }
 
 // applyReceiptsTx matches receipts to their parts (case-, leading-zero-, hex/decimal-
@@ -193,23 +213,50 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 
 // retryOrphans applies held receipts for keys just recorded.
 func (s *Service) retryOrphans(ctx context.Context, carrier string, keys []string) {
-	var todo []Receipt
+	var todo []orphan
 	s.omu.Lock()
 	if len(s.orphans) > 0 {
 		for _, k := range keys {
 			for _, c := range receipt.Candidates(k) {
 				if o, ok := s.orphans[carrier+"|"+c]; ok {
-					todo = append(todo, o.r)
+					todo = append(todo, o)
 					delete(s.orphans, carrier+"|"+c)
 				}
 			}
 		}
 	}
 	s.omu.Unlock()
-	for _, r := range todo {
-		if err := s.HandleReceipt(ctx, r); err != nil {
-			s.log.Warn("applying held receipt failed", "carrier", carrier, "id", r.ID, "err", err)
+	s.retryHeld(ctx, todo)
+}
+
+// retryHeld applies held receipts together (in shared transactions of up to 500) and holds
+// again those still unmatched, until they are older than orphanTTL.
+func (s *Service) retryHeld(ctx context.Context, todo []orphan) {
+	now := s.cfg.Now()
+	for len(todo) > 0 {
+		chunk := todo[:min(len(todo), 500)]
+		todo = todo[len(chunk):]
+		rs := make([]Receipt, len(chunk))
+		for i, o := range chunk {
+			rs[i] = o.r
 		}
+		found, err := s.applyReceipts(ctx, rs)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("applying held receipts failed", "receipts", len(rs), "err", err)
+		}
+		var again []orphan
+		for i, o := range chunk {
+			switch {
+			case found[i]:
+				s.metrics.receipts.WithLabelValues("matched").Inc()
+			case now.Sub(o.first) > orphanTTL:
+				s.log.Warn("dropping delivery receipt for an unknown message", "carrier", o.r.Carrier, "id", o.r.ID)
+				s.metrics.receipts.WithLabelValues("dropped").Inc()
+			default:
+				again = append(again, o)
+			}
+		}
+		s.hold(again...)
 	}
 }
 
@@ -251,21 +298,7 @@ func (s *Service) receiptRetries(ctx context.Context) error {
 			delete(s.orphans, k)
 		}
 		s.omu.Unlock()
-		now := s.cfg.Now()
-		for _, o := range todo {
-			found, err := s.applyReceipt(ctx, o.r)
-			if err == nil && found {
-				continue
-			}
-			if now.Sub(o.first) > orphanTTL {
-				s.log.Warn("dropping delivery receipt for an unknown message", "carrier", o.r.Carrier, "id", o.r.ID)
-				s.metrics.receipts.WithLabelValues("dropped").Inc()
-				continue
-			}
-			s.omu.Lock()
-			s.orphans[o.r.Carrier+"|"+receipt.Key(o.r.ID)] = o
-			s.omu.Unlock()
-		}
+		s.retryHeld(ctx, todo)
 	}
 }
 

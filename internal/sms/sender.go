@@ -151,14 +151,14 @@ func (sd *sender) claim(ctx context.Context, n int) ([]Queued, Claim, error) {
 // outcomes, returning the tokens once they are committed.
 func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 	s := sd.s
-	defer func() {
+	done := func() {
 		sd.mu.Lock()
 		for _, q := range batch {
 			delete(sd.inflight, q.ID)
 		}
 		sd.mu.Unlock()
 		s.release(len(batch))
-	}()
+	}
 	outs := make([]outcome, len(batch))
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -189,6 +189,7 @@ func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 		return err
 	})
 	s.metrics.batchPhase.WithLabelValues("record").Observe(time.Since(start).Seconds())
+	done()
 	if err != nil {
 		// The messages stay queued and are claimed again: those the carrier accepted go twice.
 		s.log.Error("recording submitted messages failed", "carrier", sd.c.Name(), "messages", len(batch), "err", err)
