@@ -22,7 +22,7 @@ type committer struct {
 	// maxItems caps one transaction's items, maxRows the messages they write (each item
 	// states its own); a transaction takes at least one item.
 	maxItems, maxRows int
-	batches  func(n int) // observes each transaction's size (metrics)
+	batches           func(n int) // observes each transaction's size (metrics)
 	// receipts applies the receipts a shared transaction's items handed it, in bulk, when the
 	// transaction is about to commit.
 	receipts func(ctx context.Context, tx Tx, rs []*pendingReceipt) error
