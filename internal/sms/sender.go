@@ -37,8 +37,12 @@ const senderPoll = 250 * time.Millisecond
 // maxBatch caps the messages of one claim.
 const maxBatch = 500
 
-// maxBatches caps the batches one sender has out at once.
-const maxBatches = 4
+// tokenShares is how many batches share the in-flight tokens; maxBatches caps the batches one
+// sender has claimed at once (the others wait for tokens).
+const (
+	tokenShares = 4
+	maxBatches  = tokenShares + 2
+)
 
 func newSender(s *Service, c Carrier) *sender {
 	return &sender{s: s, c: c, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxBatches), inflight: map[string]bool{}}
@@ -85,20 +89,15 @@ func (sd *sender) run(ctx context.Context) error {
 		}
 		// A batch holds its tokens until its slowest message is answered and the batch is
 		// committed, so several smaller batches overlap to keep the window full: a quarter of
-		// the tokens each, claimed once at least half of that is free.
+		// the tokens each. Up to two more batches are claimed ahead and wait for tokens, so
+		// that the claim's round trips are not spent holding them.
 		select {
 		case sd.slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil
 		}
-		want := min(max(1, cap(sd.s.inflight)/maxBatches), maxBatch)
-		n, ok := sd.s.acquire(ctx, want, max(1, want/2))
-		if !ok {
-			<-sd.slots
-			return nil
-		}
-		batch, claim, err := sd.claim(ctx, n)
-		sd.s.release(n - len(batch))
+		want := min(max(1, cap(sd.s.inflight)/tokenShares), maxBatch)
+		batch, claim, err := sd.claim(ctx, want)
 		if len(batch) == 0 {
 			<-sd.slots
 		}
@@ -113,15 +112,29 @@ func (sd *sender) run(ctx context.Context) error {
 		}
 		if len(batch) > 0 {
 			wg.Go(func() {
+				defer func() { <-sd.slots }()
+				if !sd.s.acquireAll(ctx, len(batch)) {
+					claim.Release()
+					sd.forget(batch)
+					return
+				}
 				sd.process(ctx, batch, claim)
-				<-sd.slots
 				sd.poke() // messages queued behind these (same destination) are due now
 			})
 		}
-		if len(batch) < n && !wait() {
+		if len(batch) < want && !wait() {
 			return nil
 		}
 	}
+}
+
+// forget drops a batch from the messages in flight here.
+func (sd *sender) forget(batch []Queued) {
+	sd.mu.Lock()
+	for _, q := range batch {
+		delete(sd.inflight, q.ID)
+	}
+	sd.mu.Unlock()
 }
 
 // claim takes up to n due messages, marking them in flight here.
@@ -147,16 +160,12 @@ func (sd *sender) claim(ctx context.Context, n int) ([]Queued, Claim, error) {
 	return batch, claim, nil
 }
 
-// process submits a claimed batch (holding one in-flight token per message) and commits the
-// outcomes, returning the tokens once they are committed.
+// process submits a claimed batch (its caller took one in-flight token per message) and
+// commits the outcomes, returning the tokens once they are committed.
 func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 	s := sd.s
 	done := func() {
-		sd.mu.Lock()
-		for _, q := range batch {
-			delete(sd.inflight, q.ID)
-		}
-		sd.mu.Unlock()
+		sd.forget(batch)
 		s.release(len(batch))
 	}
 	outs := make([]outcome, len(batch))
@@ -198,28 +207,21 @@ func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 	s.retryOrphans(rctx, sd.c.Name(), keys)
 }
 
-// acquire takes at least atLeast in-flight tokens (waiting for them) and up to want (not
-// waiting); false when ctx ended first.
-func (s *Service) acquire(ctx context.Context, want, atLeast int) (int, bool) {
-	n := 0
-	for n < atLeast {
+// acquireAll takes n in-flight tokens, waiting for them; false when ctx ended first. Batches
+// take their tokens one batch at a time: two waiting batches holding part of what each needs
+// could otherwise wait for each other.
+func (s *Service) acquireAll(ctx context.Context, n int) bool {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	for i := range n {
 		select {
 		case s.inflight <- struct{}{}:
-			n++
 		case <-ctx.Done():
-			s.release(n)
-			return 0, false
+			s.release(i)
+			return false
 		}
 	}
-	for n < want {
-		select {
-		case s.inflight <- struct{}{}:
-			n++
-		default:
-			return n, true
-		}
-	}
-	return n, true
+	return true
 }
 
 func (s *Service) release(n int) {

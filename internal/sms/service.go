@@ -66,6 +66,7 @@ type Service struct {
 	orphans map[string]orphan // receipts that arrived before their submit was recorded
 
 	inflight chan struct{} // one token per submitted message whose outcome is not committed
+	tmu      sync.Mutex    // acquireAll
 	senders  map[string]*sender
 	commit   *committer
 

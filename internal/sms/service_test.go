@@ -60,15 +60,14 @@ func (f *fixture) sendDue(t *testing.T) int {
 	sd := f.svc.senders["c1"]
 	total := 0
 	for {
-		n, _ := f.svc.acquire(ctx, cap(f.svc.inflight), 1)
-		batch, claim, err := sd.claim(ctx, n)
-		f.svc.release(n - len(batch))
+		batch, claim, err := sd.claim(ctx, cap(f.svc.inflight))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(batch) == 0 {
 			return total
 		}
+		f.svc.acquireAll(ctx, len(batch))
 		total += len(batch)
 		sd.process(ctx, batch, claim)
 	}
