@@ -20,22 +20,23 @@
 // PostgreSQL runs with its defaults (synchronous_commit on): every 202 is durable. telgw's SMPP
 // carrier has 2 links with a window of 50 (100 messages in flight, which is also what a kill -9
 // may send twice); Kannel one link with max-pending-submits 50. Medians of 3 runs of 20,000
-// messages on the 2-core development machine, shared with other work (load average 3-5):
+// messages on the 2-core development machine, shared with other work (load average 2-6; single
+// runs vary by ±40%):
 //
 //	target          rcpt/request   msg/s   accept p99   CPU µs/msg
-//	telgw sqlite         1          3470      47.8ms        185
-//	telgw postgres       1          3810      45.6ms        133
-//	kannel               1          3862      25.9ms        192
-//	telgw sqlite        10          3565      66.6ms        128
-//	telgw postgres      10          3952     114.8ms         88
-//	kannel              10          6291     965.5ms        108
-//	telgw sqlite       100          5048     206.6ms        110
-//	telgw postgres     100          4201     328.1ms         81
-//	kannel             100          6588    1695.1ms         90
+//	telgw sqlite         1          5231      34.4ms        183
+//	telgw postgres       1          4158      44.0ms        126
+//	kannel               1          3773      32.3ms        213
+//	telgw sqlite        10          4360      78.6ms        125
+//	telgw postgres      10          3818     117.0ms         87
+//	kannel              10          5317     982.7ms        111
+//	telgw sqlite       100          5324     232.6ms        117
+//	telgw postgres     100          5558     348.8ms         77
+//	kannel             100          6622    1814.6ms         95
 //
 // With many recipients per request the senders, not the accepts, set the pace: a batch holds
 // its in-flight tokens until its outcomes are committed, so throughput is about the window
-// divided by (claim + carrier round trip + outcome commit); BENCH_SMS_WINDOW raises the window
+// divided by (slowest carrier answer of a batch + outcome commit); BENCH_SMS_WINDOW raises it
 // (with a window of 200 per link, PostgreSQL at 100 recipients ran at ~7,000 msg/s). The
 // sender's phase times are logged per run (telgw_sms_batch_phase_seconds).
 package sms
