@@ -173,8 +173,8 @@ func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 	var wg sync.WaitGroup
 	refused := 0
 	for i, q := range batch {
-		// Send checked opt-outs when it accepted the message, but a STOP may have arrived
-		// while it waited for the carrier; keyword replies go whatever the opt-out.
+		// Opt-outs are checked here, as the message is claimed (a STOP that arrived while it
+		// waited counts too); keyword replies go whatever the opt-out.
 		if q.OptedOut && !q.KeywordReply {
 			outs[i] = outcome{m: q.Message, err: errOptedOut, details: optedOutDetails}
 			refused++
