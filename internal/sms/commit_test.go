@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sms/receipt"
 )
@@ -190,4 +192,35 @@ func queuedIn(st *memStore) []string {
 		}
 	}
 	return out
+}
+
+// TestStrayCarrier: messages queued for a carrier that is no longer configured fail with a
+// delivery report saying so; others stay queued.
+func TestStrayCarrier(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	now := time.Now()
+	gone := Message{ID: "g1", From: us, To: them, Text: "x", Carrier: "gone", Status: StatusQueued, DeliveryReport: true, CreatedAt: now, UpdatedAt: now}
+	gone2 := gone
+	gone2.ID = "g2" // same destination: due once g1 is settled
+	kept := Message{ID: "k1", From: us, To: them, Text: "x", Carrier: "c1", Status: StatusQueued, CreatedAt: now, UpdatedAt: now}
+	if err := f.store.SMSTx(ctx, func(tx Tx) error { return tx.MessagesInsert(ctx, []Message{gone, gone2, kept}) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.failStraysOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"g1", "g2"} {
+		m, _ := f.store.MessageGet(ctx, id)
+		if m.Status != StatusFailed || !strings.Contains(m.StatusDetails, `"gone"`) {
+			t.Fatalf("%s: %+v", id, m)
+		}
+	}
+	if m, _ := f.store.MessageGet(ctx, "k1"); m.Status != StatusQueued {
+		t.Fatalf("message of a configured carrier: %+v", m)
+	}
+	if n := len(f.events.ofType(events.TypeSMSDeliveryReportReceived)); n != 2 {
+		t.Fatalf("%d delivery reports, want 2", n)
+	}
 }

@@ -103,6 +103,21 @@ func (s *memStore) MessagesClaim(_ context.Context, p ClaimParams) ([]Queued, Cl
 	return out, &memClaim{s: s, ids: ids}, nil
 }
 
+func (s *memStore) QueuedCarriers(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range s.msgs {
+		if m.Status == StatusQueued && !seen[m.Carrier] {
+			seen[m.Carrier] = true
+			out = append(out, m.Carrier)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 type memClaim struct {
 	s   *memStore
 	ids []string

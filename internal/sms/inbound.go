@@ -277,6 +277,7 @@ func (s *Service) Run(ctx context.Context) error {
 		g.Go(func() error { return sd.run(gctx) })
 	}
 	g.Go(func() error { return s.receiptRetries(gctx) })
+	g.Go(func() error { return s.failStrays(gctx) })
 	return g.Wait()
 }
 

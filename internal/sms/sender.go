@@ -298,3 +298,55 @@ func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) ([]string
 	}
 	return keys, nil
 }
+
+// strayPoll is how often queued messages of carriers no longer configured are looked for.
+const strayPoll = time.Minute
+
+// failStrays fails, with a delivery report, the queued messages of carriers that are not (or
+// no longer) configured (sms.carriers changed while they waited), at once and every
+// strayPoll until ctx ends.
+func (s *Service) failStrays(ctx context.Context) error {
+	t := time.NewTicker(strayPoll)
+	defer t.Stop()
+	for {
+		if err := s.failStraysOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("failing messages of unconfigured carriers failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) failStraysOnce(ctx context.Context) error {
+	carriers, err := s.cfg.Store.QueuedCarriers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range carriers {
+		if s.carriers[name] != nil {
+			continue
+		}
+		details := fmt.Sprintf("No SMS carrier %q is configured.", name)
+		for {
+			batch, claim, err := s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: name, Now: s.cfg.Now(), Limit: maxBatch})
+			if err != nil {
+				return err
+			}
+			if len(batch) == 0 {
+				break
+			}
+			outs := make([]outcome, len(batch))
+			for i, q := range batch {
+				outs[i] = outcome{m: q.Message, err: errNoCarrier, details: details}
+			}
+			s.log.Warn("sms not sent: its carrier is not configured", "carrier", name, "messages", len(batch))
+			if err := claim.Finish(ctx, func(tx Tx) error { _, err := s.recordTx(ctx, tx, outs); return err }); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

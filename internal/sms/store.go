@@ -169,6 +169,8 @@ type Store interface {
 	// go in the order they were accepted), none of p.Exclude and none another claim holds.
 	// With no message it returns no Claim.
 	MessagesClaim(ctx context.Context, p ClaimParams) ([]Queued, Claim, error)
+	// QueuedCarriers lists the carriers that queued messages wait for.
+	QueuedCarriers(ctx context.Context) ([]string, error)
 }
 
 // Events publishes events inside a store transaction; *events.Dispatcher implements it.

@@ -88,7 +88,10 @@ func (s *Service) submit(ctx context.Context, m Message, c Carrier) outcome {
 	}
 }
 
-var errExpired = errors.New("validity period ended")
+var (
+	errExpired   = errors.New("validity period ended")
+	errNoCarrier = errors.New("no such carrier")
+)
 
 func (s *Service) validity(m Message) time.Duration {
 	if m.Validity > 0 {

@@ -66,6 +66,12 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 	return qs, &pgClaim{tx: tx}, nil
 }
 
+// QueuedCarriers lists the carriers of queued messages (sms.Store).
+func (db *DB) QueuedCarriers(ctx context.Context) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT DISTINCT carrier FROM sms_messages WHERE status = 'queued' ORDER BY carrier`)
+	return scanRows(rows, err, scanString)
+}
+
 // smsMessageColsM is smsMessageCols qualified with the alias m.
 const smsMessageColsM = `m.id, m.from_number, m.to_number, m.body, m.tag, m.delivery_report, m.validity_ms, m.carrier, m.status,
 	m.status_details, m.segments, m.segments_succeeded, m.segments_failed, COALESCE(m.repeatability_id, ''), m.repeatability_first_sent,

@@ -61,6 +61,9 @@ func smsClaimOrder(t *testing.T, db *store.DB) {
 	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.OptOutSet(ctx, reply.From, "+3", true, at) }); err != nil {
 		t.Fatal(err)
 	}
+	if cs, err := db.QueuedCarriers(ctx); err != nil || !slices.Equal(cs, []string{"smsc1", "smsc2"}) {
+		t.Fatalf("queued carriers %v %v, want smsc1 and smsc2", cs, err)
+	}
 	qs, claim, err := db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: at, Limit: 10, Exclude: []string{"q5"}})
 	if err != nil || claim == nil {
 		t.Fatal(err, claim)
