@@ -115,6 +115,9 @@ type Metrics struct {
 	// Addr, when set, serves /metrics on this host:port only (not on http.addr). Default ""
 	// (served on the main HTTP listener).
 	Addr string `yaml:"addr"`
+	// Pprof also serves Go's runtime profiles (/debug/pprof/) on Addr, for profiling a node
+	// under load. Default false; it requires Addr, so profiles never share the API listener.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Database selects and tunes the store.
@@ -267,6 +270,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			add("metrics.addr", "%q is not host:port", a)
 		}
+	}
+	if c.Metrics.Pprof && c.Metrics.Addr == "" {
+		add("metrics.pprof", "requires metrics.addr: profiles are served on the metrics listener only")
 	}
 	if u := c.Database.URL; u != "" && !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
 		add("database.url", "must be empty (SQLite) or a postgres:// URL")

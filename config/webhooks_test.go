@@ -60,4 +60,17 @@ func TestEdgeKeysFromEnv(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "metrics.addr") || !strings.Contains(err.Error(), "http.readTimeout") {
 		t.Fatalf("Validate: %v", err)
 	}
+	// Profiles only on the separate metrics listener.
+	if c, err = Load("", []string{"TELGW_METRICS_PPROF=true"}); err == nil {
+		err = c.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "metrics.pprof") {
+		t.Fatalf("metrics.pprof without metrics.addr: %v", err)
+	}
+	if c, err = Load("", []string{"TELGW_METRICS_PPROF=true", "TELGW_METRICS_ADDR=127.0.0.1:9100"}); err == nil {
+		err = c.Validate()
+	}
+	if err != nil || !c.Metrics.Pprof {
+		t.Fatalf("metrics.pprof: %v %+v", err, c.Metrics)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/telgw/telgw/internal/sms/gsm"
 	"github.com/telgw/telgw/internal/sms/httpcarrier"
 	"github.com/telgw/telgw/internal/sms/smpp"
+	"github.com/telgw/telgw/internal/store"
 )
 
 // setupSMS wires the sms domain (store, routes, workers, runners) and the webhook dispatcher
@@ -63,8 +64,13 @@ func (a *App) setupSMS(ctx context.Context) error {
 	}
 	// The service runs the carriers (Run) as their handler; InFlight defaults to their windows.
 	a.PolicyEvents.Dispatcher = hooks
+	// PostgreSQL flushes concurrent commits together; SQLite has one writer.
+	commits := 1
+	if a.DB.Dialect() == store.Postgres {
+		commits = 2
+	}
 	svc := sms.New(sms.Config{Store: a.DB, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log, Registerer: a.Registry,
-		Limits: policy.SMSGate{Engine: a.Policy, Events: a.PolicyEvents}})
+		Limits: policy.SMSGate{Engine: a.Policy, Events: a.PolicyEvents}, CommitParallel: commits})
 	svc.Register(a.Workers)
 	a.SMS, a.Webhooks = svc, hooks
 	a.API.MountSMS(svc, hooks)

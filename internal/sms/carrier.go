@@ -50,6 +50,13 @@ type Windowed interface {
 	Window() int
 }
 
+// Readier is a Carrier that knows whether it can submit now (SMPP: a link is bound). Its
+// sender claims no messages while it is not ready, so they stay queued (and an opt-out that
+// arrives meanwhile still stops them) instead of waiting inside Submit.
+type Readier interface {
+	Ready() bool
+}
+
 // SubmitError is a carrier's refusal of a submission.
 type SubmitError struct {
 	// Code is the carrier's status (SMPP command_status, HTTP status…).

@@ -6,12 +6,23 @@
 //
 // A message's life:
 //
-//	POST /sms ──▶ Send: rows (status queued) + one River send job, one transaction ──▶ 202
-//	send job  ──▶ Carrier.Submit per message (GSM-7/UCS-2, concatenation, windowed SMPP)
-//	          ──▶ sent (parts recorded for receipt matching) | retried later (throttled,
-//	              queue full, timeout, no bind) | failed (carrier refusal, validity over)
-//	receipts  ──▶ per-part final states ──▶ delivered | failed, SMSDeliveryReportReceived
-//	inbound   ──▶ reassembled ──▶ STOP/START/HELP handling ──▶ SMSReceived
+//	POST /sms ──▶ Send: rows (status queued), in a transaction shared with concurrent
+//	              requests (committer: one commit, one fsync, for all that arrived meanwhile) ──▶ 202
+//	sender    ──▶ one per carrier: claims due queued messages in batches (oldest first, one per
+//	              destination at a time; FOR UPDATE SKIP LOCKED on PostgreSQL, so nodes share the
+//	              queue), checks opt-outs, submits the whole batch at once (GSM-7/UCS-2,
+//	              concatenation, windowed SMPP), commits the outcomes together:
+//	          ──▶ sent (parts recorded for receipt matching) | held back for a retry (throttled,
+//	              queue full, timeout, no bind; doubling backoff) | failed (carrier refusal,
+//	              validity over, opted out)
+//	receipts  ──▶ matched in batches (shared transaction) ──▶ per-part final states
+//	          ──▶ delivered | failed, SMSDeliveryReportReceived
+//	inbound   ──▶ reassembled ──▶ STOP/START/HELP handling ──▶ SMSReceived (shared transaction)
+//
+// Durability: a 202 is sent once the messages are committed. A message is submitted only
+// while its batch holds an in-flight token (Config.InFlight, by default the carriers' total
+// window) and the token is returned once its outcome is committed, so a kill -9 sends at most
+// that many messages twice. River runs only the receipt timeouts (and webhook deliveries).
 //
 // Configuration (TELGW_CONFIG):
 //

@@ -19,12 +19,15 @@ type memStore struct {
 	msgs    map[string]Message
 	parts   map[[2]string]Part
 	optouts map[[2]string]bool
+	seq     map[string]int // insertion order
+	claimed map[string]bool
 	// jobs records what transactions inserted (Tx.InsertJob).
 	jobs *memJobs
 }
 
 func newMemStore() *memStore {
-	return &memStore{msgs: map[string]Message{}, parts: map[[2]string]Part{}, optouts: map[[2]string]bool{}, jobs: &memJobs{}}
+	return &memStore{msgs: map[string]Message{}, parts: map[[2]string]Part{}, optouts: map[[2]string]bool{}, jobs: &memJobs{},
+		seq: map[string]int{}, claimed: map[string]bool{}}
 }
 
 func (s *memStore) SMSTx(_ context.Context, fn func(tx Tx) error) error { return fn(memTx{s}) }
@@ -70,7 +73,91 @@ func (s *memStore) OptOutCheck(_ context.Context, from string, tos []string) (ma
 	return out, nil
 }
 
+// MessagesClaim takes due queued messages, oldest first, one per destination, none claimed.
+func (s *memStore) MessagesClaim(_ context.Context, p ClaimParams) ([]Queued, Claim, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var queued []Message
+	for _, m := range s.msgs {
+		if m.Status == StatusQueued {
+			queued = append(queued, m)
+		}
+	}
+	sort.Slice(queued, func(i, j int) bool { return s.seq[queued[i].ID] < s.seq[queued[j].ID] })
+	seenTo := map[string]bool{}
+	var out []Queued
+	var ids []string
+	for _, m := range queued {
+		first := !seenTo[m.To]
+		seenTo[m.To] = true
+		if !first || m.Carrier != p.Carrier || m.NextAttempt.After(p.Now) || s.claimed[m.ID] || slices.Contains(p.Exclude, m.ID) || len(out) >= p.Limit {
+			continue
+		}
+		out = append(out, Queued{Message: m, OptedOut: s.optouts[[2]string{m.From, m.To}]})
+		ids = append(ids, m.ID)
+		s.claimed[m.ID] = true
+	}
+	if len(out) == 0 {
+		return nil, nil, nil
+	}
+	return out, &memClaim{s: s, ids: ids}, nil
+}
+
+func (s *memStore) QueuedCarriers(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range s.msgs {
+		if m.Status == StatusQueued && !seen[m.Carrier] {
+			seen[m.Carrier] = true
+			out = append(out, m.Carrier)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+type memClaim struct {
+	s   *memStore
+	ids []string
+}
+
+func (c *memClaim) Finish(ctx context.Context, fn func(tx Tx) error) error {
+	defer c.Release()
+	return fn(memTx{c.s})
+}
+
+func (c *memClaim) Release() {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	for _, id := range c.ids {
+		delete(c.s.claimed, id)
+	}
+}
+
 type memTx struct{ s *memStore }
+
+func (t memTx) InsertJobs(ctx context.Context, jobs []river.InsertManyParams) error {
+	for _, j := range jobs {
+		if err := t.InsertJob(ctx, j.Args, j.InsertOpts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t memTx) MessagesRetry(_ context.Context, ids []string, attempts int, next, at time.Time) error {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	for _, id := range ids {
+		if m, ok := t.s.msgs[id]; ok && m.Status == StatusQueued {
+			m.Attempts, m.NextAttempt, m.UpdatedAt = attempts, next, at
+			t.s.msgs[id] = m
+		}
+	}
+	return nil
+}
 
 func (t memTx) InsertJob(_ context.Context, a river.JobArgs, o *river.InsertOpts) error {
 	t.s.jobs.mu.Lock()
@@ -89,6 +176,7 @@ func (t memTx) MessagesInsert(_ context.Context, ms []Message) error {
 			}
 		}
 		t.s.msgs[m.ID] = m
+		t.s.seq[m.ID] = len(t.s.seq) + 1
 	}
 	return nil
 }
@@ -150,6 +238,27 @@ func (t memTx) PartByKey(_ context.Context, carrier string, keys []string) (Part
 		}
 	}
 	return Part{}, problem.ErrNotFound
+}
+
+func (t memTx) PartsByKeys(ctx context.Context, carrier string, keys []string) ([]Part, error) {
+	var out []Part
+	for _, k := range keys {
+		if p, err := t.PartByKey(ctx, carrier, []string{k}); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func (t memTx) PartsSetState(ctx context.Context, parts []Part) error {
+	for _, p := range parts {
+		_ = t.PartSetState(ctx, p)
+	}
+	return nil
+}
+
+func (t memTx) MessagesGetForUpdate(ctx context.Context, ids []string) ([]Message, error) {
+	return t.s.MessagesGet(ctx, ids)
 }
 
 func (t memTx) PartSetState(_ context.Context, p Part) error {

@@ -42,51 +42,147 @@ func (s *Service) HandleReceipt(ctx context.Context, r Receipt) error {
 		s.metrics.receipts.WithLabelValues("matched").Inc()
 	} else {
 		s.metrics.receipts.WithLabelValues("held").Inc()
-		s.omu.Lock()
-		if len(s.orphans) < orphanMax {
-			s.orphans[r.Carrier+"|"+receipt.Key(r.ID)] = orphan{r: r, first: s.cfg.Now()}
-		}
-		s.omu.Unlock()
+		s.hold(orphan{r: r, first: s.cfg.Now()})
 	}
 	return nil
 }
 
+// pendingReceipt is a receipt waiting in a shared transaction, and whether it matched a part.
+type pendingReceipt struct {
+	r     Receipt
+	found bool
+}
+
+// applyReceipt records r in a shared transaction (committer), together with the other
+// receipts that arrived meanwhile (applyReceiptsTx), and reports whether it matched a part.
 func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
-	keys := receipt.Candidates(r.ID)
-	found := false
-	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
-		p, err := tx.PartByKey(ctx, r.Carrier, keys)
-		if errors.Is(err, problem.ErrNotFound) {
-			return nil
+	found, err := s.applyReceipts(ctx, []Receipt{r})
+	return err == nil && found[0], err
+}
+
+// applyReceipts records rs (held receipts, retried together) in one shared transaction and
+// reports which matched a part.
+func (s *Service) applyReceipts(ctx context.Context, rs []Receipt) ([]bool, error) {
+	prs := make([]*pendingReceipt, len(rs))
+	err := s.commit.do(ctx, 1, func(tx Tx) error {
+		for i, r := range rs {
+			prs[i] = &pendingReceipt{r: r}
 		}
+		g, ok := tx.(*groupTx)
+		if !ok {
+			return s.applyReceiptsTx(ctx, tx, prs)
+		}
+		g.receipts = append(g.receipts, prs...)
+		return nil
+	})
+	found := make([]bool, len(rs))
+	for i, pr := range prs {
+		found[i] = err == nil && pr.found
+	}
+	return found, err
+}
+
+// hold keeps receipts whose part is not recorded yet, for receiptRetries.
+func (s *Service) hold(held ...orphan) {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	for _, o := range held {
+		if len(s.orphans) < orphanMax {
+			s.orphans[o.r.Carrier+"|"+receipt.Key(o.r.ID)] = o
+		}
+	}
+}
+
+// applyReceiptsTx matches receipts to their parts (case-, leading-zero-, hex/decimal-
+// insensitively: the newest part with one of receipt.Candidates wins), records final part
+// states, and ends the messages whose parts all have one as delivered or failed, publishing
+// their delivery reports. Lookups and part updates go in one statement each for the batch.
+func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingReceipt) error {
+	cands := make([][]string, len(prs))
+	keysBy := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for i, pr := range prs {
+		pr.found = false
+		cands[i] = receipt.Candidates(pr.r.ID)
+		for _, k := range cands[i] {
+			if kk := [2]string{pr.r.Carrier, k}; !seen[kk] {
+				seen[kk] = true
+				keysBy[pr.r.Carrier] = append(keysBy[pr.r.Carrier], k)
+			}
+		}
+	}
+	parts := map[[2]string]Part{}
+	rank := map[[2]string]int{} // 0 = newest
+	for carrier, keys := range keysBy {
+		ps, err := tx.PartsByKeys(ctx, carrier, keys)
 		if err != nil {
 			return err
 		}
-		found = true
-		if !r.State.Final() || p.State != "" {
-			return nil // intermediate (ENROUTE, ACCEPTD) or repeated receipt
+		for i, p := range ps {
+			parts[[2]string{carrier, p.Key}], rank[[2]string{carrier, p.Key}] = p, i
+		}
+	}
+	type change struct {
+		pr   *pendingReceipt
+		part Part
+	}
+	var changes []change
+	var changed []Part
+	var ids []string
+	for i, pr := range prs {
+		var key [2]string
+		best := -1
+		for _, k := range cands[i] {
+			kk := [2]string{pr.r.Carrier, k}
+			if r, ok := rank[kk]; ok && (best < 0 || r < best) {
+				best, key = r, kk
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		pr.found = true
+		p := parts[key]
+		if !pr.r.State.Final() || p.State != "" {
+			continue // intermediate (ENROUTE, ACCEPTD) or repeated receipt
 		}
 		p.State = "failed"
-		if r.State.Delivered() {
+		if pr.r.State.Delivered() {
 			p.State = "delivered"
 		}
-		if err := tx.PartSetState(ctx, p); err != nil {
-			return err
+		parts[key] = p
+		changes = append(changes, change{pr, p})
+		changed = append(changed, p)
+		ids = append(ids, p.MessageID)
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := tx.PartsSetState(ctx, changed); err != nil {
+		return err
+	}
+	msgs, err := tx.MessagesGetForUpdate(ctx, ids)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]Message, len(msgs))
+	for _, m := range msgs {
+		byID[m.ID] = m
+	}
+	at := s.cfg.Now().UTC()
+	var touched []string
+	isTouched := map[string]bool{}
+	for _, c := range changes {
+		m, ok := byID[c.part.MessageID]
+		if !ok || m.Status.Final() {
+			continue // a timeout or an earlier failure already ended it
 		}
-		m, err := tx.MessageGetForUpdate(ctx, p.MessageID)
-		if err != nil {
-			return err
-		}
-		if m.Status.Final() {
-			return nil // a timeout or an earlier failure already ended it
-		}
-		if p.State == "delivered" {
+		if c.part.State == "delivered" {
 			m.SegmentsSucceeded++
 		} else {
 			m.SegmentsFailed++
-			m.StatusDetails = fmt.Sprintf("The carrier reported %s (error %s) for part %d.", r.State, r.Err, p.Seq)
+			m.StatusDetails = fmt.Sprintf("The carrier reported %s (error %s) for part %d.", c.pr.r.State, c.pr.r.Err, c.part.Seq)
 		}
-		at := s.cfg.Now().UTC()
 		m.UpdatedAt = at
 		if m.SegmentsSucceeded+m.SegmentsFailed >= m.Segments {
 			m.Status, m.DoneAt = StatusDelivered, at
@@ -94,43 +190,79 @@ func (s *Service) applyReceipt(ctx context.Context, r Receipt) (bool, error) {
 				m.Status = StatusFailed
 			}
 		}
+		if !isTouched[m.ID] {
+			isTouched[m.ID] = true
+			touched = append(touched, m.ID)
+		}
+		byID[m.ID] = m
+	}
+	for _, id := range touched {
+		m := byID[id]
 		if err := tx.MessageUpdate(ctx, m); err != nil {
 			return err
 		}
 		if m.Status.Final() {
 			s.metrics.messages.WithLabelValues(string(m.Status)).Inc()
-			return s.reportTx(ctx, tx, m, at)
+			if err := s.reportTx(ctx, tx, m, at); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
-	return found, err
+	}
+	return nil
 }
 
 // retryOrphans applies held receipts for keys just recorded.
 func (s *Service) retryOrphans(ctx context.Context, carrier string, keys []string) {
-	var todo []Receipt
+	var todo []orphan
 	s.omu.Lock()
 	if len(s.orphans) > 0 {
 		for _, k := range keys {
 			for _, c := range receipt.Candidates(k) {
 				if o, ok := s.orphans[carrier+"|"+c]; ok {
-					todo = append(todo, o.r)
+					todo = append(todo, o)
 					delete(s.orphans, carrier+"|"+c)
 				}
 			}
 		}
 	}
 	s.omu.Unlock()
-	for _, r := range todo {
-		if err := s.HandleReceipt(ctx, r); err != nil {
-			s.log.Warn("applying held receipt failed", "carrier", carrier, "id", r.ID, "err", err)
+	s.retryHeld(ctx, todo)
+}
+
+// retryHeld applies held receipts together (in shared transactions of up to 500) and holds
+// again those still unmatched, until they are older than orphanTTL.
+func (s *Service) retryHeld(ctx context.Context, todo []orphan) {
+	now := s.cfg.Now()
+	for len(todo) > 0 {
+		chunk := todo[:min(len(todo), 500)]
+		todo = todo[len(chunk):]
+		rs := make([]Receipt, len(chunk))
+		for i, o := range chunk {
+			rs[i] = o.r
 		}
+		found, err := s.applyReceipts(ctx, rs)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("applying held receipts failed", "receipts", len(rs), "err", err)
+		}
+		var again []orphan
+		for i, o := range chunk {
+			switch {
+			case found[i]:
+				s.metrics.receipts.WithLabelValues("matched").Inc()
+			case now.Sub(o.first) > orphanTTL:
+				s.log.Warn("dropping delivery receipt for an unknown message", "carrier", o.r.Carrier, "id", o.r.ID)
+				s.metrics.receipts.WithLabelValues("dropped").Inc()
+			default:
+				again = append(again, o)
+			}
+		}
+		s.hold(again...)
 	}
 }
 
 // Run runs every carrier with the service as its handler (inbound messages and receipts
-// come back to HandleInbound and HandleReceipt) and retries held receipts, until ctx ends. A
-// carrier that fails stops the others.
+// come back to HandleInbound and HandleReceipt), their senders (which submit the queued
+// messages) and retries held receipts, until ctx ends. A carrier that fails stops the others.
 func (s *Service) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range s.cfg.Carriers {
@@ -141,7 +273,11 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		})
 	}
+	for _, sd := range s.senders {
+		g.Go(func() error { return sd.run(gctx) })
+	}
 	g.Go(func() error { return s.receiptRetries(gctx) })
+	g.Go(func() error { return s.failStrays(gctx) })
 	return g.Wait()
 }
 
@@ -163,21 +299,7 @@ func (s *Service) receiptRetries(ctx context.Context) error {
 			delete(s.orphans, k)
 		}
 		s.omu.Unlock()
-		now := s.cfg.Now()
-		for _, o := range todo {
-			found, err := s.applyReceipt(ctx, o.r)
-			if err == nil && found {
-				continue
-			}
-			if now.Sub(o.first) > orphanTTL {
-				s.log.Warn("dropping delivery receipt for an unknown message", "carrier", o.r.Carrier, "id", o.r.ID)
-				s.metrics.receipts.WithLabelValues("dropped").Inc()
-				continue
-			}
-			s.omu.Lock()
-			s.orphans[o.r.Carrier+"|"+receipt.Key(o.r.ID)] = o
-			s.omu.Unlock()
-		}
+		s.retryHeld(ctx, todo)
 	}
 }
 
@@ -193,7 +315,7 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		to = n
 	}
 	if s.cfg.Numbers != nil {
-		info, err := s.cfg.Numbers.SMSNumber(ctx, to)
+		info, err := s.numberInfo(ctx, to)
 		if err != nil && !errors.Is(err, problem.ErrNotFound) {
 			return err
 		}
@@ -209,7 +331,9 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		at = s.cfg.Now().UTC()
 	}
 	id := uuid.NewString()
-	return s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+	replyCarrier := ""
+	err := s.commit.do(ctx, 1, func(tx Tx) error {
+		replyCarrier = ""
 		reply := ""
 		switch kw {
 		case KeywordOptOut:
@@ -228,16 +352,14 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		if reply != "" {
 			if _, ok := e164.Clean(from); ok {
 				m := Message{ID: uuid.NewString(), From: to, To: from, Text: reply, Carrier: in.Carrier, Status: StatusQueued,
-					CreatedAt: at, UpdatedAt: at}
+					KeywordReply: true, CreatedAt: at, UpdatedAt: at}
 				if _, ok := s.carriers[m.Carrier]; !ok && len(s.cfg.Carriers) > 0 {
 					m.Carrier = s.cfg.Carriers[0].Name()
 				}
 				if err := tx.MessagesInsert(ctx, []Message{m}); err != nil {
 					return err
 				}
-				if err := tx.InsertJob(ctx, SendArgs{MessageIDs: []string{m.ID}, KeywordReply: true}, sendOpts()); err != nil {
-					return err
-				}
+				replyCarrier = m.Carrier
 			}
 		}
 		if s.cfg.Events == nil {
@@ -250,4 +372,8 @@ func (s *Service) HandleInbound(ctx context.Context, in Inbound) error {
 		}
 		return s.cfg.Events.PublishTx(ctx, tx, ev)
 	})
+	if err == nil && replyCarrier != "" {
+		s.wakeSender(replyCarrier)
+	}
+	return err
 }

@@ -6,6 +6,14 @@ type metrics struct {
 	messages *prometheus.CounterVec
 	inbound  *prometheus.CounterVec
 	receipts *prometheus.CounterVec
+	// commitItems observes how many requests, inbound messages and receipts each shared
+	// transaction carried.
+	commitItems prometheus.Histogram
+	// batchPhase observes the senders' batches: claim, submit (until the last answer) and
+	// record (the outcome commit).
+	batchPhase *prometheus.HistogramVec
+	// batchSize observes the messages per claimed batch.
+	batchSize prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -16,9 +24,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Inbound messages by keyword class (none, optout, optin, help)."}, []string{"keyword"}),
 		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_sms_receipts_total",
 			Help: "Delivery receipts by result: matched, held (part not recorded yet), dropped."}, []string{"result"}),
+		commitItems: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_sms_commit_items",
+			Help:    "Items (accepted requests, inbound messages, receipts) per shared SMS transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
+		batchPhase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "telgw_sms_batch_phase_seconds",
+			Help:    "Time of each phase of the senders' batches: claim, submit (until the last carrier answer), record.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"phase"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_sms_batch_messages",
+			Help:    "Messages per batch a sender claimed.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.inbound, m.receipts)
+		reg.MustRegister(m.messages, m.inbound, m.receipts, m.commitItems, m.batchPhase, m.batchSize)
 	}
 	return m
 }

@@ -41,6 +41,10 @@ type Config struct {
 	// node: after a kill -9 these are the only ones sent twice. Default: the carriers' total
 	// window (Windowed), or 10 when none has one.
 	InFlight int
+	// CommitParallel is how many shared transactions of accepted requests, inbound messages
+	// and receipts may commit at once (see committer). Default 1; the app sets 2 on
+	// PostgreSQL, where concurrent commits share their WAL flushes.
+	CommitParallel int
 	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
 	// CTIA-style confirmations.
 	OptOutReply, OptInReply, HelpReply string
@@ -64,7 +68,13 @@ type Service struct {
 	orphans map[string]orphan // receipts that arrived before their submit was recorded
 
 	inflight chan struct{} // one token per submitted message whose outcome is not committed
-	metrics  *metrics
+	tmu      sync.Mutex    // acquireAll
+	senders  map[string]*sender
+	commit   *committer
+
+	smu         sync.Mutex
+	numbersSeen map[string]numberEntry // numberInfo's memory
+	metrics     *metrics
 }
 
 // New builds a Service.
@@ -84,6 +94,9 @@ func New(cfg Config) *Service {
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = totalWindow(cfg.Carriers)
 	}
+	if cfg.CommitParallel <= 0 {
+		cfg.CommitParallel = 1
+	}
 	if cfg.OptOutReply == "" {
 		cfg.OptOutReply = "You have been unsubscribed and will receive no further messages. Reply START to resubscribe."
 	}
@@ -100,9 +113,12 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
-		inflight: make(chan struct{}, cfg.InFlight), metrics: newMetrics(cfg.Registerer)}
+		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, numbersSeen: map[string]numberEntry{}, metrics: newMetrics(cfg.Registerer)}
+	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
+		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
+		s.senders[c.Name()] = newSender(s, c)
 	}
 	return s
 }
@@ -159,8 +175,20 @@ type SendResult struct {
 // Successful reports whether the recipient's message was accepted.
 func (r SendResult) Successful() bool { return r.Err == nil }
 
+// maxCommitItems caps the requests (inbound messages, receipts) one shared transaction takes,
+// maxCommitRows the messages they insert: a transaction of 25,000 rows would hold back the
+// senders' small outcome commits behind its WAL.
+const (
+	maxCommitItems = 256
+	maxCommitRows  = 2000
+)
+
 // Send validates req and durably queues one message per valid recipient: every message row
-// and its send job commit in one transaction before Send returns. Request-wide problems
+// commits, in a transaction shared with concurrent requests, before Send returns; then the
+// carrier's sender is woken. Opt-outs are checked where the sender claims the message (so a
+// STOP that arrives while it waits counts too): a message to a recipient who opted out of the
+// sender is accepted like any other, then fails without reaching the carrier, with a delivery
+// report saying so. Request-wide problems
 // (sender, message, recipient count) fail the whole request; a bad recipient fails only its
 // own result. A repeated repeatabilityRequestId returns the first message's id with
 // repeatabilityResult "rejected" and sends nothing.
@@ -193,27 +221,23 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 		// the 202's results now, rather than the message failing later in the send worker.
 		return s.refuseAll(req, s.carrierErr(ctx, from)), nil
 	}
-	tos := make([]string, 0, len(req.Recipients))
-	for _, r := range req.Recipients {
-		if to, ok := e164.Clean(r.To); ok {
-			tos = append(tos, to)
-		}
-	}
 	if s.cfg.Limits != nil {
-		if err := s.cfg.Limits.AdmitSMS(ctx, from, len(tos)); err != nil {
+		n := 0
+		for _, r := range req.Recipients {
+			if _, ok := e164.Clean(r.To); ok {
+				n++
+			}
+		}
+		if err := s.cfg.Limits.AdmitSMS(ctx, from, n); err != nil {
 			return nil, err
 		}
-	}
-	optedOut, err := s.cfg.Store.OptOutCheck(ctx, from, tos)
-	if err != nil {
-		return nil, fmt.Errorf("check opt-outs: %w", err)
 	}
 	now := s.cfg.Now().UTC()
 	var results []SendResult
 	// A concurrent request with the same repeatability id may insert first: the retry then
 	// finds it and answers "rejected".
 	for attempt := 0; ; attempt++ {
-		results, err = s.queue(ctx, req, from, carrier, optedOut, now)
+		results, err = s.queue(ctx, req, from, carrier, now)
 		if errors.Is(err, problem.ErrConflict) && attempt == 0 {
 			continue
 		}
@@ -222,18 +246,22 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	if err != nil {
 		return nil, err
 	}
+	queued := 0
 	for _, r := range results {
 		if r.Successful() && r.RepeatabilityResult != "rejected" {
-			s.metrics.messages.WithLabelValues("queued").Inc()
+			queued++
 		}
 	}
+	s.metrics.messages.WithLabelValues("queued").Add(float64(queued))
+	s.wakeSender(carrier)
 	return results, nil
 }
 
-// queue writes the request's messages and one send job for all of them in one transaction.
-func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, optedOut map[string]bool, now time.Time) ([]SendResult, error) {
+// queue writes the request's messages, queued for the carrier's sender, in a shared
+// transaction (committer).
+func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, now time.Time) ([]SendResult, error) {
 	results := make([]SendResult, len(req.Recipients))
-	err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error {
+	err := s.commit.do(ctx, len(req.Recipients), func(tx Tx) error {
 		var rids []string
 		for _, r := range req.Recipients {
 			if r.RepeatabilityRequestID != "" {
@@ -245,7 +273,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 			return err
 		}
 		var msgs []Message
-		var queued []string
 		seenRID := map[string]string{}
 		for i, r := range req.Recipients {
 			res := SendResult{To: r.To}
@@ -264,11 +291,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 				m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
 					Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
 					RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
-				if optedOut[to] {
-					m.Status, m.StatusDetails, m.DoneAt = StatusFailed, optedOutDetails, now
-				} else {
-					queued = append(queued, m.ID)
-				}
 				msgs = append(msgs, m)
 				res.MessageID = m.ID
 				if rid != "" {
@@ -280,18 +302,6 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 		}
 		if err := tx.MessagesInsert(ctx, msgs); err != nil {
 			return fmt.Errorf("insert messages: %w", err)
-		}
-		for _, m := range msgs {
-			if m.Status == StatusFailed {
-				if err := s.reportTx(ctx, tx, m, now); err != nil {
-					return err
-				}
-			}
-		}
-		if len(queued) > 0 {
-			if err := tx.InsertJob(ctx, SendArgs{MessageIDs: queued}, sendOpts()); err != nil {
-				return fmt.Errorf("enqueue send: %w", err)
-			}
 		}
 		return nil
 	})
@@ -308,7 +318,7 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 	if s.cfg.Numbers == nil {
 		return def, nil
 	}
-	info, err := s.cfg.Numbers.SMSNumber(ctx, from)
+	info, err := s.numberInfo(ctx, from)
 	if err != nil && !errors.Is(err, problem.ErrNotFound) {
 		return "", fmt.Errorf("look up %s: %w", from, err)
 	}
@@ -325,6 +335,38 @@ func (s *Service) senderCarrier(ctx context.Context, from string) (string, error
 		return info.Carrier, nil
 	}
 	return "", nil // carrierErr says why
+}
+
+// numberTTL is how long what Numbers said about a purchased number is trusted without asking
+// again: a number released (or a capability removed) sends and receives for at most this long.
+const numberTTL = time.Second
+
+type numberEntry struct {
+	info  NumberInfo
+	until time.Time
+}
+
+// numberInfo is Numbers.SMSNumber, remembered for numberTTL when the number is purchased (most
+// requests come from, and most inbound messages go to, a few numbers; each lookup is a store
+// round trip).
+func (s *Service) numberInfo(ctx context.Context, from string) (NumberInfo, error) {
+	now := time.Now()
+	s.smu.Lock()
+	e, ok := s.numbersSeen[from]
+	s.smu.Unlock()
+	if ok && now.Before(e.until) {
+		return e.info, nil
+	}
+	info, err := s.cfg.Numbers.SMSNumber(ctx, from)
+	if err == nil && info.Purchased {
+		s.smu.Lock()
+		if len(s.numbersSeen) >= 10000 {
+			clear(s.numbersSeen)
+		}
+		s.numbersSeen[from] = numberEntry{info: info, until: now.Add(numberTTL)}
+		s.smu.Unlock()
+	}
+	return info, err
 }
 
 // carrierErr explains why from has no carrier: none is configured, or the number's carrier

@@ -3,13 +3,13 @@ package sms
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/problem"
@@ -27,13 +27,64 @@ type fixture struct {
 	jobs    *memJobs
 	events  *memEvents
 	carrier *scriptCarrier
+
+	mu  sync.Mutex
+	now time.Time
 }
 
 func newFixture(numbers Numbers) *fixture {
-	f := &fixture{store: newMemStore(), events: &memEvents{}, carrier: &scriptCarrier{name: "c1", errs: map[string]error{}}}
+	f := &fixture{store: newMemStore(), events: &memEvents{}, carrier: &scriptCarrier{name: "c1", errs: map[string]error{}}, now: time.Now()}
 	f.jobs = f.store.jobs
-	f.svc = New(Config{Store: f.store, Events: f.events, Numbers: numbers, Carriers: []Carrier{f.carrier}})
+	f.svc = New(Config{Store: f.store, Events: f.events, Numbers: numbers, Carriers: []Carrier{f.carrier}, Now: f.clock})
 	return f
+}
+
+func (f *fixture) clock() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+// advance moves the fixture's clock (past retry backoffs).
+func (f *fixture) advance(d time.Duration) {
+	f.mu.Lock()
+	f.now = f.now.Add(d)
+	f.mu.Unlock()
+}
+
+// sendDue runs carrier c1's sender over everything due now, batch after batch as Run's
+// sender does, and returns how many messages it claimed.
+func (f *fixture) sendDue(t *testing.T) int {
+	t.Helper()
+	ctx := context.Background()
+	sd := f.svc.senders["c1"]
+	total := 0
+	for {
+		batch, claim, err := sd.claim(ctx, cap(f.svc.inflight))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(batch) == 0 {
+			return total
+		}
+		f.svc.acquireAll(ctx, len(batch))
+		total += len(batch)
+		sd.process(ctx, batch, claim)
+	}
+}
+
+// queued returns the queued messages, keyword replies only when replies is set.
+func (f *fixture) queued(replies bool) []Message {
+	f.store.mu.Lock()
+	defer f.store.mu.Unlock()
+	var out []Message
+	for _, m := range f.store.msgs {
+		if m.Status == StatusQueued && (!replies || m.KeywordReply) {
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return f.store.seq[out[i].ID] < f.store.seq[out[j].ID] })
+	return out
 }
 
 func TestSendValidation(t *testing.T) {
@@ -99,11 +150,17 @@ func TestSendResults(t *testing.T) {
 	if res[3].MessageID != res[4].MessageID {
 		t.Error("a repeat within one request got a new message")
 	}
-	sends := f.jobs.sends()
-	if len(sends) != 1 || len(sends[0].MessageIDs) != 2 {
-		t.Fatalf("send jobs %+v", sends)
+	if q := f.queued(false); len(q) != 3 {
+		t.Fatalf("queued %+v, want 3 messages", q)
 	}
-	// The opted-out recipient's message ended failed with a report.
+	// The opted-out recipient's message ends failed with a report when the sender claims it,
+	// without reaching the carrier.
+	f.sendDue(t)
+	for _, o := range f.carrier.got {
+		if o.To == "+14255550166" {
+			t.Fatal("the opted-out recipient's message reached the carrier")
+		}
+	}
 	m, _ := f.store.MessageGet(ctx, res[2].MessageID)
 	reps := f.events.ofType(events.TypeSMSDeliveryReportReceived)
 	if m.Status != StatusFailed || len(reps) != 1 || !strings.Contains(string(reps[0].Data), "opted out") {
@@ -111,13 +168,9 @@ func TestSendResults(t *testing.T) {
 	}
 	// Retrying the request: rejected with the first id, nothing new queued.
 	res2, _ := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", Recipients: []Recipient{{To: "+14255550177", RepeatabilityRequestID: strings.ToUpper(rid), RepeatabilityFirstSent: first}}})
-	if res2[0].RepeatabilityResult != "rejected" || res2[0].MessageID != res[3].MessageID || len(f.jobs.sends()) != 1 {
+	if res2[0].RepeatabilityResult != "rejected" || res2[0].MessageID != res[3].MessageID || len(f.queued(false)) != 0 {
 		t.Fatalf("repeat: %+v", res2)
 	}
-}
-
-func job(args SendArgs) *river.Job[SendArgs] {
-	return &river.Job[SendArgs]{JobRow: &rivertype.JobRow{Attempt: 1}, Args: args}
 }
 
 func TestSendWorker(t *testing.T) {
@@ -131,9 +184,8 @@ func TestSendWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &sendWorker{s: f.svc}
-	if err := w.Work(ctx, job(f.jobs.sends()[0])); err != nil {
-		t.Fatal(err)
+	if n := f.sendDue(t); n != 3 {
+		t.Fatalf("sender claimed %d messages, want 3", n)
 	}
 	sent, _ := f.store.MessageGet(ctx, res[0].MessageID)
 	retry, _ := f.store.MessageGet(ctx, res[1].MessageID)
@@ -142,15 +194,18 @@ func TestSendWorker(t *testing.T) {
 		!strings.Contains(failed.StatusDetails, "bad destination") {
 		t.Fatalf("after work: %+v / %+v / %+v", sent, retry, failed)
 	}
-	sends := f.jobs.sends()
-	if len(sends) != 2 || sends[1].Attempt != 1 || len(sends[1].MessageIDs) != 1 || sends[1].MessageIDs[0] != retry.ID {
-		t.Fatalf("retry job %+v", sends)
+	// The throttled message waits its backoff (1s after the first attempt), then goes again;
+	// the sent and failed ones are not submitted again.
+	if retry.Attempts != 1 || !retry.NextAttempt.Equal(f.clock().UTC().Add(time.Second)) {
+		t.Fatalf("throttled message %+v, want attempt 1 held back 1s", retry)
 	}
-	// A rerun (rescued job) does not submit the sent message again.
 	before := len(f.carrier.got)
-	_ = w.Work(ctx, job(f.jobs.sends()[0]))
-	if n := len(f.carrier.got) - before; n != 1 {
-		t.Fatalf("rerun submitted %d messages, want only the queued one", n)
+	if n := f.sendDue(t); n != 0 {
+		t.Fatalf("sender claimed %d messages before the backoff ended", n)
+	}
+	f.advance(2 * time.Second)
+	if n := f.sendDue(t); n != 1 || len(f.carrier.got)-before != 1 {
+		t.Fatalf("after the backoff the sender claimed %d and submitted %d, want only the queued one", n, len(f.carrier.got)-before)
 	}
 
 	// Receipts: part 1 delivered, part 2 failed → failed, 1/1, one report; a repeat is ignored.
@@ -181,9 +236,7 @@ func TestOrphanReceipt(t *testing.T) {
 	// The receipt for part "0A1" (decimal 161 here) arrives before the worker recorded it.
 	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "161", State: receipt.StateDelivered}})
 	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "0B1", State: receipt.StateDelivered}})
-	if err := (&sendWorker{s: f.svc}).Work(ctx, job(f.jobs.sends()[0])); err != nil {
-		t.Fatal(err)
-	}
+	f.sendDue(t)
 	m, _ := f.store.MessageGet(ctx, res[0].MessageID)
 	if m.Status != StatusDelivered || m.SegmentsSucceeded != 2 {
 		t.Fatalf("held receipts not applied: %+v", m)
@@ -205,20 +258,20 @@ func TestInbound(t *testing.T) {
 		return m[them]
 	}
 	in("hello")
-	if len(f.jobs.sends()) != 0 || len(f.events.ofType(events.TypeSMSReceived)) != 1 {
+	if len(f.queued(true)) != 0 || len(f.events.ofType(events.TypeSMSReceived)) != 1 {
 		t.Fatal("ordinary message: want an event and no reply")
 	}
 	in("STOP")
-	if !optedOut() || len(f.jobs.sends()) != 1 {
+	if !optedOut() || len(f.queued(true)) != 1 {
 		t.Fatal("STOP: want opted out and one reply")
 	}
-	reply, _ := f.store.MessageGet(ctx, f.jobs.sends()[0].MessageIDs[0])
+	reply := f.queued(true)[0]
 	if reply.From != us || reply.To != them || !strings.Contains(reply.Text, "unsubscribed") {
 		t.Fatalf("reply %+v", reply)
 	}
 	in("help")
 	in("Start")
-	if optedOut() || len(f.jobs.sends()) != 3 {
+	if optedOut() || len(f.queued(true)) != 3 {
 		t.Fatal("HELP and START: want opted in and two more replies")
 	}
 	var d events.SMSReceivedData
@@ -287,13 +340,9 @@ func TestOptOutAfterAccept(t *testing.T) {
 	if err != nil || !res[0].Successful() || !res[1].Successful() {
 		t.Fatalf("send: %v %+v", err, res)
 	}
-	w := &sendWorker{s: f.svc}
-	if err := w.Work(ctx, job(f.jobs.sends()[0])); err != nil {
-		t.Fatal(err)
-	}
-	retry := f.jobs.sends()[1]
-	if len(retry.MessageIDs) != 2 {
-		t.Fatalf("link down: want both messages retried, got %+v", retry)
+	f.sendDue(t)
+	if q := f.queued(false); len(q) != 2 || q[0].Attempts != 1 || q[1].Attempts != 1 {
+		t.Fatalf("link down: want both messages queued for a retry, got %+v", q)
 	}
 	// STOP from the recipient over the inbound path, then the link comes up.
 	if err := f.svc.HandleInbound(ctx, Inbound{Carrier: "c1", From: them, To: us, Text: "STOP", Segments: 1}); err != nil {
@@ -303,14 +352,15 @@ func TestOptOutAfterAccept(t *testing.T) {
 	f.carrier.errs = map[string]error{}
 	before := len(f.carrier.got)
 	f.carrier.mu.Unlock()
-	if err := w.Work(ctx, job(retry)); err != nil {
-		t.Fatal(err)
-	}
+	f.advance(2 * time.Second)
+	f.sendDue(t)
 	f.carrier.mu.Lock()
 	got := f.carrier.got[before:]
 	f.carrier.mu.Unlock()
-	if len(got) != 1 || got[0].To != other {
-		t.Fatalf("after the link came up the carrier got %+v, want only the message to %s", got, other)
+	// The offer goes only to the other recipient; the STOP confirmation itself goes to the
+	// recipient who just opted out, after the offer to them was settled (order per recipient).
+	if len(got) != 2 || got[0].To != other || got[0].Text != "offer" || got[1].To != them || !strings.Contains(got[1].Text, "unsubscribed") {
+		t.Fatalf("after the link came up the carrier got %+v, want the offer to %s and the STOP confirmation to %s", got, other, them)
 	}
 	m, _ := f.store.MessageGet(ctx, res[0].MessageID)
 	if m.Status != StatusFailed || m.StatusDetails != optedOutDetails {
@@ -329,21 +379,8 @@ func TestOptOutAfterAccept(t *testing.T) {
 	if o, _ := f.store.MessageGet(ctx, res[1].MessageID); o.Status != StatusSent {
 		t.Fatalf("other recipient's message %+v", o)
 	}
-	// The STOP confirmation itself still goes to the recipient who just opted out.
-	var reply SendArgs
-	for _, a := range f.jobs.sends() {
-		if a.KeywordReply {
-			reply = a
-		}
-	}
-	if len(reply.MessageIDs) != 1 {
-		t.Fatalf("no keyword reply job: %+v", f.jobs.sends())
-	}
-	if err := w.Work(ctx, job(reply)); err != nil {
-		t.Fatal(err)
-	}
-	if r, _ := f.store.MessageGet(ctx, reply.MessageIDs[0]); r.Status != StatusSent || r.To != them || !strings.Contains(r.Text, "unsubscribed") {
-		t.Fatalf("STOP confirmation %+v", r)
+	if q := f.queued(false); len(q) != 0 {
+		t.Fatalf("still queued: %+v", q)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/telgw/telgw/internal/events"
 )
 
@@ -42,9 +44,17 @@ type Message struct {
 	RepeatabilityRequestID string
 	RepeatabilityFirstSent string
 	// Attempts counts submissions to the carrier.
-	Attempts  int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Attempts int
+	// NextAttempt holds a queued message back until then after a transient failure (zero:
+	// due now).
+	NextAttempt time.Time
+	// KeywordReply marks telgw's answer to STOP, START or HELP. It is sent whatever the
+	// recipient's opt-out: the STOP confirmation goes, by design, to a recipient who has just
+	// opted out, and HELP is answered to opted-out recipients too (CTIA Messaging Principles
+	// and Best Practices).
+	KeywordReply bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 	// SentAt and DoneAt are zero until the carrier accepted / the final state arrived.
 	SentAt, DoneAt time.Time
 }
@@ -71,10 +81,42 @@ type MessageFilter struct {
 	Limit int
 }
 
+// ClaimParams selects the queued messages a carrier's sender takes to submit.
+type ClaimParams struct {
+	// Carrier is the carrier whose messages are taken.
+	Carrier string
+	// Now is the current time: messages held back (NextAttempt) until later are left.
+	Now time.Time
+	// Limit caps the batch.
+	Limit int
+	// Exclude lists messages this node has in flight already (their outcome not committed).
+	Exclude []string
+}
+
+// Queued is a claimed message with what the sender needs to know about it.
+type Queued struct {
+	Message
+	// OptedOut reports that the recipient opted out of the sender since the message was
+	// accepted.
+	OptedOut bool
+}
+
+// Claim is a batch of queued messages one sender holds while it submits them: no other
+// sender (on any node sharing the store) takes them until the claim ends.
+type Claim interface {
+	// Finish records the batch's outcomes with fn in one transaction and ends the claim. When
+	// it fails, the messages stay queued and are claimed again.
+	Finish(ctx context.Context, fn func(tx Tx) error) error
+	// Release ends the claim without writing: the messages stay queued.
+	Release()
+}
+
 // Tx is the work the SMS domain does inside one store transaction. Its InsertJob is the
 // outbox: send jobs and webhook deliveries inserted through it commit with the rows.
 type Tx interface {
 	events.JobInserter
+	// InsertJobs inserts several jobs in one statement (the outbox, as InsertJob).
+	InsertJobs(ctx context.Context, jobs []river.InsertManyParams) error
 	// MessagesInsert inserts ms (in one statement where it can); a repeated repeatability id
 	// gives problem.ErrConflict.
 	MessagesInsert(ctx context.Context, ms []Message) error
@@ -84,6 +126,9 @@ type Tx interface {
 	// MessagesMarkSent moves queued messages to sent with their segment count and attempts
 	// and returns the ids it moved (those no longer queued are left alone).
 	MessagesMarkSent(ctx context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error)
+	// MessagesRetry holds queued messages back until next after a transient failure, with
+	// their attempts counted (those no longer queued are left alone).
+	MessagesRetry(ctx context.Context, ids []string, attempts int, next, at time.Time) error
 	// MessageGetForUpdate reads and locks a message.
 	MessageGetForUpdate(ctx context.Context, id string) (Message, error)
 	// MessageUpdate writes status, details, segment counts, attempts, carrier and times.
@@ -96,6 +141,13 @@ type Tx interface {
 	PartByKey(ctx context.Context, carrier string, keys []string) (Part, error)
 	// PartSetState records a part's final state.
 	PartSetState(ctx context.Context, p Part) error
+	// PartsByKeys returns the parts of carrier whose keys are among keys, newest first (the
+	// bulk PartByKey of a batch of receipts).
+	PartsByKeys(ctx context.Context, carrier string, keys []string) ([]Part, error)
+	// PartsSetState records final states of several parts (PartSetState for a batch).
+	PartsSetState(ctx context.Context, parts []Part) error
+	// MessagesGetForUpdate reads and locks the messages with the given ids that exist.
+	MessagesGetForUpdate(ctx context.Context, ids []string) ([]Message, error)
 	// OptOutSet opts to out of (or back into) messages from from.
 	OptOutSet(ctx context.Context, from, to string, optedOut bool, at time.Time) error
 }
@@ -112,6 +164,13 @@ type Store interface {
 	MessageList(ctx context.Context, f MessageFilter) ([]Message, error)
 	// OptOutCheck reports which of tos opted out of messages from from.
 	OptOutCheck(ctx context.Context, from string, tos []string) (map[string]bool, error)
+	// MessagesClaim takes up to p.Limit queued messages of p.Carrier that are due, oldest
+	// first, each the oldest queued message to its destination (so messages to one recipient
+	// go in the order they were accepted), none of p.Exclude and none another claim holds.
+	// With no message it returns no Claim.
+	MessagesClaim(ctx context.Context, p ClaimParams) ([]Queued, Claim, error)
+	// QueuedCarriers lists the carriers that queued messages wait for.
+	QueuedCarriers(ctx context.Context) ([]string, error)
 }
 
 // Events publishes events inside a store transaction; *events.Dispatcher implements it.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -44,6 +45,10 @@ type DB struct {
 	pool    *pgxpool.Pool // nil on SQLite
 	dialect Dialect
 	rewrite sync.Map // query → rewritten query (SQLite)
+	// wmu serialises this process's SQLite write transactions in Go: waiting on SQLite's busy
+	// handler instead sleeps in steps of up to 100ms, which queued writers (the SMS accept
+	// batches, the senders' outcome commits) would all pay.
+	wmu sync.Mutex
 	// jobs inserts River jobs inside this store's transactions (Tx.InsertJob). It is
 	// insert-only: internal/jobs builds the clients that work them.
 	jobs *river.Client[*sql.Tx]
@@ -217,8 +222,24 @@ func (db *DB) Q(query string) string {
 		return q.(string)
 	}
 	q := placeholder.ReplaceAllString(query, "?$1")
+	if inOrder(query) {
+		// Anonymous parameters: SQLite looks a numbered one's name up in a list per bind,
+		// which is quadratic in a multi-row INSERT's thousands of parameters.
+		q = placeholder.ReplaceAllString(query, "?")
+	}
 	db.rewrite.Store(query, q)
 	return q
+}
+
+// inOrder reports whether query's placeholders are $1, $2, … each once and in order, so that
+// anonymous ? parameters bind the same arguments.
+func inOrder(query string) bool {
+	for i, m := range placeholder.FindAllStringSubmatch(query, -1) {
+		if m[1] != strconv.Itoa(i+1) {
+			return false
+		}
+	}
+	return true
 }
 
 // Querier is what both *sql.DB and *sql.Tx offer; store methods run on either.
@@ -283,6 +304,18 @@ func (t *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.Inse
 	return nil
 }
 
+// InsertJobs enqueues several River jobs inside the transaction in one statement (InsertJob
+// for a batch).
+func (t *Tx) InsertJobs(ctx context.Context, jobs []river.InsertManyParams) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	if _, err := t.db.jobs.InsertManyTx(ctx, t.tx, jobs); err != nil {
+		return fmt.Errorf("insert %d jobs: %w", len(jobs), err)
+	}
+	return nil
+}
+
 // InsertJob enqueues a River job in a transaction of its own: for jobs that belong to no
 // rows (an IncomingCall event, a mid-call callback), so *DB is an events.JobInserter too.
 func (db *DB) InsertJob(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) error {
@@ -295,6 +328,10 @@ func (t *Tx) Dialect() Dialect { return t.db.dialect }
 // InTx runs fn in a transaction, committing when fn returns nil. On SQLite the transaction takes
 // the write lock at BEGIN; on PostgreSQL it runs at READ COMMITTED and fn takes row locks.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.dialect == SQLite {
+		db.wmu.Lock()
+		defer db.wmu.Unlock()
+	}
 	stx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -18,17 +18,20 @@ var _ sms.Store = (*DB)(nil)
 
 const smsMessageCols = `id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier, status, status_details,
 	segments, segments_succeeded, segments_failed, COALESCE(repeatability_id, ''), repeatability_first_sent, attempts,
-	created_at, updated_at, sent_at, done_at`
+	created_at, updated_at, sent_at, done_at, next_attempt_at, keyword_reply`
 
 func scanSMSMessage(row Row) (sms.Message, error) {
 	var m sms.Message
-	var validity, created, updated, sent, done int64
+	var validity, created, updated, sent, done, next int64
 	var status string
 	err := row.Scan(&m.ID, &m.From, &m.To, &m.Text, &m.Tag, &m.DeliveryReport, &validity, &m.Carrier, &status, &m.StatusDetails,
 		&m.Segments, &m.SegmentsSucceeded, &m.SegmentsFailed, &m.RepeatabilityRequestID, &m.RepeatabilityFirstSent, &m.Attempts,
-		&created, &updated, &sent, &done)
+		&created, &updated, &sent, &done, &next, &m.KeywordReply)
 	if err != nil {
 		return sms.Message{}, mapErr(err)
+	}
+	if next != 0 {
+		m.NextAttempt = fromMS(next)
 	}
 	m.Status = sms.Status(status)
 	m.Validity = time.Duration(validity) * time.Millisecond
@@ -139,6 +142,11 @@ func (t smsTx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.In
 	return t.tx.InsertJob(ctx, args, opts)
 }
 
+// InsertJobs enqueues several jobs in the transaction in one statement.
+func (t smsTx) InsertJobs(ctx context.Context, jobs []river.InsertManyParams) error {
+	return t.tx.InsertJobs(ctx, jobs)
+}
+
 func nullIfEmpty(s string) any {
 	if s == "" {
 		return nil
@@ -146,16 +154,17 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-// MessagesInsert inserts messages with one multi-row INSERT per 100.
+// MessagesInsert inserts messages with one multi-row INSERT per 500 (11,000 parameters, under
+// both engines' limits).
 func (t smsTx) MessagesInsert(ctx context.Context, msgs []sms.Message) error {
-	const cols = 20
+	const cols = 22
 	for len(msgs) > 0 {
-		chunk := msgs[:min(len(msgs), 100)]
+		chunk := msgs[:min(len(msgs), 500)]
 		msgs = msgs[len(chunk):]
 		var q strings.Builder
 		q.WriteString(`INSERT INTO sms_messages (id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier,
 		status, status_details, segments, segments_succeeded, segments_failed, repeatability_id, repeatability_first_sent, attempts,
-		created_at, updated_at, sent_at, done_at) VALUES `)
+		created_at, updated_at, sent_at, done_at, next_attempt_at, keyword_reply) VALUES `)
 		args := make([]any, 0, cols*len(chunk))
 		for i, m := range chunk {
 			if i > 0 {
@@ -164,7 +173,8 @@ func (t smsTx) MessagesInsert(ctx context.Context, msgs []sms.Message) error {
 			q.WriteString("(" + placeholders(i*cols+1, cols) + ")")
 			args = append(args, m.ID, m.From, m.To, m.Text, m.Tag, m.DeliveryReport, m.Validity.Milliseconds(), m.Carrier,
 				string(m.Status), m.StatusDetails, m.Segments, m.SegmentsSucceeded, m.SegmentsFailed, nullIfEmpty(m.RepeatabilityRequestID),
-				m.RepeatabilityFirstSent, m.Attempts, ms(m.CreatedAt), ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt))
+				m.RepeatabilityFirstSent, m.Attempts, ms(m.CreatedAt), ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt),
+				msOrZero(m.NextAttempt), m.KeywordReply)
 		}
 		if _, err := t.tx.Exec(ctx, q.String(), args...); err != nil {
 			return mapErr(err)
@@ -204,6 +214,19 @@ func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, att
 	rows, err := t.tx.Query(ctx, `UPDATE sms_messages SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3
 		WHERE status = 'queued' AND id IN (`+placeholders(4, len(ids))+`) RETURNING id`, args...)
 	return scanRows(rows, err, scanString)
+}
+
+func (t smsTx) MessagesRetry(ctx context.Context, ids []string, attempts int, next, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{attempts, ms(next), ms(at)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := t.tx.Exec(ctx, `UPDATE sms_messages SET attempts = $1, next_attempt_at = $2, updated_at = $3
+		WHERE status = 'queued' AND id IN (`+placeholders(4, len(ids))+`)`, args...)
+	return err
 }
 
 func (t smsTx) MessageGetForUpdate(ctx context.Context, id string) (sms.Message, error) {
@@ -281,6 +304,64 @@ func (t smsTx) PartByKey(ctx context.Context, carrier string, keys []string) (sm
 		return sms.Part{}, problem.ErrNotFound
 	}
 	return p, err
+}
+
+// PartsByKeys returns carrier's parts with the given keys, newest first.
+func (t smsTx) PartsByKeys(ctx context.Context, carrier string, keys []string) ([]sms.Part, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := []any{carrier}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	rows, err := t.tx.Query(ctx, `SELECT carrier, carrier_key, message_id, seq, state FROM sms_parts
+		WHERE carrier = $1 AND carrier_key IN (`+placeholders(2, len(keys))+`) ORDER BY created_at DESC`, args...)
+	return scanRows(rows, err, func(r Row) (sms.Part, error) {
+		var p sms.Part
+		err := r.Scan(&p.Carrier, &p.Key, &p.MessageID, &p.Seq, &p.State)
+		return p, err
+	})
+}
+
+// PartsSetState records several parts' states, one statement per carrier and state.
+func (t smsTx) PartsSetState(ctx context.Context, parts []sms.Part) error {
+	groups := map[[2]string][]any{}
+	var order [][2]string
+	for _, p := range parts {
+		g := [2]string{p.Carrier, p.State}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], p.Key)
+	}
+	for _, g := range order {
+		keys := groups[g]
+		args := append([]any{g[0], g[1]}, keys...)
+		if _, err := t.tx.Exec(ctx, `UPDATE sms_parts SET state = $2 WHERE carrier = $1 AND carrier_key IN (`+
+			placeholders(3, len(keys))+`)`, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MessagesGetForUpdate reads and locks messages (in id order, so that concurrent batches
+// lock in the same order).
+func (t smsTx) MessagesGetForUpdate(ctx context.Context, ids []string) ([]sms.Message, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	q := `SELECT ` + smsMessageCols + ` FROM sms_messages WHERE id IN (` + placeholders(1, len(ids)) + `) ORDER BY id`
+	if t.tx.Dialect() == Postgres {
+		q += ` FOR UPDATE`
+	}
+	rows, err := t.tx.Query(ctx, q, args...)
+	return scanRows(rows, err, scanSMSMessage)
 }
 
 func (t smsTx) PartSetState(ctx context.Context, p sms.Part) error {

@@ -284,6 +284,9 @@ func (n *Node) Kill() {
 	n.done <- err
 }
 
+// Pid is the process id of `telgw serve` (benchmarks read its CPU time).
+func (n *Node) Pid() int { return n.cmd.Process.Pid }
+
 // Exited reports whether the process has ended.
 func (n *Node) Exited() bool { return n.cmd.ProcessState != nil }
 

@@ -39,6 +39,7 @@ type Carrier struct {
 var (
 	_ sms.Carrier  = (*Carrier)(nil)
 	_ sms.Windowed = (*Carrier)(nil)
+	_ sms.Readier  = (*Carrier)(nil)
 )
 
 // New validates cfg and builds a Carrier; Run connects it.
@@ -74,6 +75,16 @@ func (c *Carrier) Bound() int {
 		}
 	}
 	return n
+}
+
+// Ready reports whether a link that submits is bound (sms.Readier).
+func (c *Carrier) Ready() bool {
+	for _, l := range c.links {
+		if l.kind != bindRX && l.bound.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // Submitted counts submit_sm PDUs the SMSC accepted since start.

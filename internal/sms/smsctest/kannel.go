@@ -17,6 +17,34 @@ import (
 // extra is appended to the configuration (e.g. an sms-service group). Without Kannel it
 // skips, unless CI=true.
 func StartKannel(t testing.TB, smsc, extra string) (sendsms string, logs func() string) {
+	k := RunKannel(t, KannelOptions{SMSC: smsc, Extra: extra})
+	return k.SendSMS, k.Logs
+}
+
+// KannelOptions configures RunKannel.
+type KannelOptions struct {
+	// SMSC is the SMPP SMSC's host:port.
+	SMSC string
+	// Core is appended to the core group (e.g. a store-type).
+	Core string
+	// Extra is appended to the configuration (e.g. an sms-service group).
+	Extra string
+}
+
+// Kannel is a running bearerbox and smsbox.
+type Kannel struct {
+	// SendSMS is the sendsms URL.
+	SendSMS string
+	// Logs returns the tails of their logs.
+	Logs func() string
+	// Pids are bearerbox's and smsbox's process ids.
+	Pids []int
+}
+
+// RunKannel is StartKannel with options and the processes' ids.
+func RunKannel(t testing.TB, o KannelOptions) *Kannel {
+	smsc, extra := o.SMSC, o.Extra
+	k := &Kannel{}
 	for _, b := range []string{"bearerbox", "smsbox"} {
 		if _, err := exec.LookPath(b); err != nil {
 			if os.Getenv("CI") == "true" {
@@ -36,7 +64,7 @@ smsbox-port = %s
 box-allow-ip = 127.0.0.1
 log-level = 3
 log-file = %q
-
+%s
 group = smsc
 smsc = smpp
 smsc-id = npm
@@ -65,7 +93,7 @@ username = bench
 password = bench
 max-messages = 10
 concatenation = true
-`, port(admin), port(box), filepath.Join(dir, "bearerbox.log"), host, smscPort, port(box), port(send), filepath.Join(dir, "smsbox.log"))
+`, port(admin), port(box), filepath.Join(dir, "bearerbox.log"), o.Core, host, smscPort, port(box), port(send), filepath.Join(dir, "smsbox.log"))
 	conf += extra
 	cfg := filepath.Join(dir, "kannel.conf")
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
@@ -83,6 +111,7 @@ concatenation = true
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		k.Pids = append(k.Pids, cmd.Process.Pid)
 		if b == "bearerbox" {
 			// smsbox gives up at once if bearerbox does not listen yet.
 			deadline := time.Now().Add(30 * time.Second)
@@ -104,11 +133,13 @@ concatenation = true
 	for {
 		if resp, err := http.Get(base); err == nil {
 			resp.Body.Close()
-			return base, func() string {
+			k.SendSMS = base
+			k.Logs = func() string {
 				b, _ := os.ReadFile(filepath.Join(dir, "bearerbox.out"))
 				s, _ := os.ReadFile(filepath.Join(dir, "smsbox.out"))
 				return "bearerbox:\n" + tail(b) + "\nsmsbox:\n" + tail(s)
 			}
+			return k
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(filepath.Join(dir, "bearerbox.out"))

@@ -23,6 +23,7 @@ func SMS(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("OptOuts", func(t *testing.T) { smsOptOuts(t, open(t)) })
 	t.Run("ConcurrentReceipts", func(t *testing.T) { smsConcurrentUpdates(t, open(t)) })
 	t.Run("Webhooks", func(t *testing.T) { webhooks(t, open(t)) })
+	t.Run("Queue", func(t *testing.T) { SMSQueue(t, open) })
 }
 
 func msg(id string, at time.Time) sms.Message {

@@ -7,7 +7,8 @@
 // Commands: {cmd:"mo", from, to, message?, hex?, udh?, dataCoding?, esmClass?, tlvs?}
 //           {cmd:"drop"}  close every session   {cmd:"raw", hex}  write raw bytes to every session
 //           {cmd:"stop"}  stop listening         {cmd:"start"}     listen again on the same port
-//           {cmd:"count"} report submit counts
+//           {cmd:"count"} report submit counts and deliver_sm_resp counts (ok, failed)
+//           {cmd:"moburst", n, from, to, message}  n inbound deliver_sm to n senders (from+i), at once
 import smpp from 'smpp';
 import readline from 'node:readline';
 
@@ -20,6 +21,8 @@ const sessions = new Set();
 let submits = 0;
 let accepted = 0;
 let nextId = 0x1000;
+let delivered = 0; // deliver_sm_resp with status 0 (receipts and inbound telgw recorded)
+let deliverFailed = 0;
 let port = opts.port;
 
 function pad(n) { return String(n).padStart(2, '0'); }
@@ -58,7 +61,10 @@ function onSession(session) {
   session.on('enquire_link', (pdu) => { session.send(pdu.response()); if (!opts.quiet) emit({ ev: 'enquire_link' }); });
   session.on('unbind', (pdu) => { session.send(pdu.response()); emit({ ev: 'unbind' }); session.close(); });
   session.on('generic_nack', (pdu) => emit({ ev: 'generic_nack', status: pdu.command_status, seq: pdu.sequence_number }));
-  session.on('deliver_sm_resp', (pdu) => emit({ ev: 'deliver_sm_resp', status: pdu.command_status, seq: pdu.sequence_number }));
+  session.on('deliver_sm_resp', (pdu) => {
+    if (pdu.command_status === 0) delivered++; else deliverFailed++;
+    if (!opts.quiet) emit({ ev: 'deliver_sm_resp', status: pdu.command_status, seq: pdu.sequence_number });
+  });
   session.on('unknown', (pdu) => { session.send(pdu.response()); emit({ ev: 'unknown', id: pdu.command_id }); });
   session.on('submit_sm', (pdu) => {
     if (!bound) { session.send(pdu.response({ command_status: smpp.ESME_RINVBNDSTS })); return; }
@@ -149,8 +155,17 @@ rl.on('line', (line) => {
       listen();
       break;
     case 'count':
-      emit({ ev: 'count', submits, accepted, sessions: sessions.size });
+      emit({ ev: 'count', submits, accepted, delivered, deliverFailed, sessions: sessions.size });
       break;
+    case 'moburst': {
+      const target = receiverFor();
+      if (!target) break;
+      for (let i = 0; i < c.n; i++) {
+        target.deliver_sm({ source_addr: String(Number(c.from) + i), destination_addr: c.to, source_addr_ton: 1, source_addr_npi: 1,
+          dest_addr_ton: 1, dest_addr_npi: 1, esm_class: 0, data_coding: 0, short_message: c.message || 'bench' });
+      }
+      break;
+    }
   }
 });
 rl.on('close', () => process.exit(0));

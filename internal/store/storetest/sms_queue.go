@@ -1,0 +1,261 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/telgw/telgw/internal/jobs"
+	"github.com/telgw/telgw/internal/sms"
+	"github.com/telgw/telgw/internal/store"
+)
+
+// SMSQueue runs the conformance cases of the outbound queue the SMS senders claim from
+// (sms.Store.MessagesClaim).
+func SMSQueue(t *testing.T, open func(t testing.TB) *store.DB) {
+	t.Run("ClaimOrder", func(t *testing.T) { smsClaimOrder(t, open(t)) })
+	t.Run("ClaimRetryAndFinish", func(t *testing.T) { smsClaimRetry(t, open(t)) })
+	t.Run("ConcurrentClaims", func(t *testing.T) { smsConcurrentClaims(t, open(t)) })
+	t.Run("InsertJobs", func(t *testing.T) { smsInsertJobs(t, open(t)) })
+	t.Run("BulkReceipts", func(t *testing.T) { smsBulkReceipts(t, open(t)) })
+}
+
+func insertMsgs(t *testing.T, db *store.DB, ms ...sms.Message) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.MessagesInsert(ctx, ms) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func claimIDs(qs []sms.Queued) []string {
+	var out []string
+	for _, q := range qs {
+		out = append(out, q.ID)
+	}
+	return out
+}
+
+// smsClaimOrder: a claim takes the oldest due messages of its carrier, only the oldest queued
+// one per destination, with the recipient's opt-out, and skips excluded ones.
+func smsClaimOrder(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	var ms []sms.Message
+	for i, to := range []string{"+1", "+2", "+1", "+3", "+2", "+4"} {
+		m := msg(fmt.Sprintf("q%d", i), at)
+		m.To = to
+		ms = append(ms, m)
+	}
+	other := msg("other", at)
+	other.Carrier, other.To = "smsc2", "+9"
+	reply := msg("reply", at)
+	reply.To, reply.KeywordReply = "+5", true
+	insertMsgs(t, db, ms...)
+	insertMsgs(t, db, other, reply)
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.OptOutSet(ctx, reply.From, "+3", true, at) }); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := db.QueuedCarriers(ctx); err != nil || !slices.Equal(cs, []string{"smsc1", "smsc2"}) {
+		t.Fatalf("queued carriers %v %v, want smsc1 and smsc2", cs, err)
+	}
+	qs, claim, err := db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: at, Limit: 10, Exclude: []string{"q5"}})
+	if err != nil || claim == nil {
+		t.Fatal(err, claim)
+	}
+	if got, want := claimIDs(qs), []string{"q0", "q1", "q3", "reply"}; !slices.Equal(got, want) {
+		t.Fatalf("claimed %v, want %v (one per destination, oldest first, q5 excluded)", got, want)
+	}
+	for _, q := range qs {
+		if q.OptedOut != (q.To == "+3") || q.KeywordReply != (q.ID == "reply") || q.Text != "hi" || q.Status != sms.StatusQueued {
+			t.Fatalf("claimed %+v", q)
+		}
+	}
+	// Sending q0 and q1 makes q2 and q4 (their destinations' next) due.
+	if err := claim.Finish(ctx, func(tx sms.Tx) error {
+		_, err := tx.MessagesMarkSent(ctx, []string{"q0", "q1"}, 1, 1, at)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	qs, claim, err = db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: at, Limit: 2, Exclude: []string{"q3", "reply"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := claimIDs(qs), []string{"q2", "q4"}; !slices.Equal(got, want) {
+		t.Fatalf("second claim %v, want %v", got, want)
+	}
+	claim.Release()
+	if qs, claim, err := db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "nope", Now: at, Limit: 5}); err != nil || len(qs) != 0 || claim != nil {
+		t.Fatalf("claim of an idle carrier: %v %v %v", qs, claim, err)
+	}
+}
+
+// smsClaimRetry: a message held back after a transient failure is not due until its time,
+// and holds its destination's later messages back too; Release leaves messages queued.
+func smsClaimRetry(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	a, b := msg("a", at), msg("b", at)
+	insertMsgs(t, db, a, b)
+	qs, claim, err := db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: at, Limit: 5})
+	if err != nil || len(qs) != 1 || qs[0].ID != "a" {
+		t.Fatalf("claim %v %v", claimIDs(qs), err)
+	}
+	claim.Release()
+	qs, claim, err = db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: at, Limit: 5})
+	if err != nil || len(qs) != 1 || qs[0].ID != "a" {
+		t.Fatalf("claim after release %v %v", claimIDs(qs), err)
+	}
+	next := at.Add(4 * time.Second)
+	if err := claim.Finish(ctx, func(tx sms.Tx) error { return tx.MessagesRetry(ctx, []string{"a"}, 3, next, at) }); err != nil {
+		t.Fatal(err)
+	}
+	if qs, _, _ := db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: next.Add(-time.Millisecond), Limit: 5}); len(qs) != 0 {
+		t.Fatalf("claimed %v before the retry time", claimIDs(qs))
+	}
+	qs, claim, err = db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: next, Limit: 5})
+	if err != nil || len(qs) != 1 || qs[0].ID != "a" || qs[0].Attempts != 3 || !qs[0].NextAttempt.Equal(next) {
+		t.Fatalf("claim at the retry time: %+v %v", qs, err)
+	}
+	claim.Release()
+}
+
+// smsConcurrentClaims: claims running at once never share a message, and every message is
+// claimed once.
+func smsConcurrentClaims(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	const n = 200
+	var ms []sms.Message
+	for i := range n {
+		m := msg(fmt.Sprintf("c%03d", i), at)
+		m.To = fmt.Sprintf("+1206%07d", i)
+		ms = append(ms, m)
+	}
+	insertMsgs(t, db, ms...)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	// On PostgreSQL the row locks keep concurrent claims apart; SQLite serves one node whose
+	// sender excludes its own claims, so there the claims take turns.
+	serial := db.Dialect() == store.SQLite
+	var turn sync.Mutex
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Go(func() {
+			for {
+				if serial {
+					turn.Lock()
+				}
+				qs, claim, err := db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: at, Limit: 7})
+				if err == nil && claim != nil {
+					mu.Lock()
+					for _, q := range qs {
+						seen[q.ID]++
+					}
+					mu.Unlock()
+					err = claim.Finish(ctx, func(tx sms.Tx) error {
+						_, err := tx.MessagesMarkSent(ctx, claimIDs(qs), 1, 1, at)
+						return err
+					})
+				}
+				if serial {
+					turn.Unlock()
+				}
+				if err != nil || claim == nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d messages claimed", len(seen), n)
+	}
+	for id, c := range seen {
+		if c != 1 {
+			t.Fatalf("%s claimed %d times", id, c)
+		}
+	}
+}
+
+// smsInsertJobs: several jobs go in with one statement and commit with the transaction.
+func smsInsertJobs(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	var js []river.InsertManyParams
+	for i := range 3 {
+		js = append(js, river.InsertManyParams{Args: jobs.PingArgs{Note: fmt.Sprint(i)}})
+	}
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { return tx.InsertJobs(ctx, js) }); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'telgw.ping'`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("%d ping jobs (%v), want 3", n, err)
+	}
+}
+
+// smsBulkReceipts: the bulk reads and writes a batch of receipts uses.
+func smsBulkReceipts(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	insertMsgs(t, db, msg("b1", at), msg("b2", at))
+	err := db.SMSTx(ctx, func(tx sms.Tx) error {
+		return tx.PartsAdd(ctx, []sms.Part{{MessageID: "b1", Seq: 1, Carrier: "smsc1", Key: "k1"}, {MessageID: "b1", Seq: 2, Carrier: "smsc1", Key: "k2"},
+			{MessageID: "b2", Seq: 1, Carrier: "smsc1", Key: "k3"}, {MessageID: "b2", Seq: 1, Carrier: "smsc2", Key: "k1"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.SMSTx(ctx, func(tx sms.Tx) error {
+		ps, err := tx.PartsByKeys(ctx, "smsc1", []string{"k1", "k3", "nope"})
+		if err != nil {
+			return err
+		}
+		if len(ps) != 2 {
+			return fmt.Errorf("parts %+v, want k1 and k3 of smsc1", ps)
+		}
+		for _, p := range ps {
+			if p.Carrier != "smsc1" || (p.Key == "k1") != (p.MessageID == "b1") {
+				return fmt.Errorf("part %+v", p)
+			}
+		}
+		if err := tx.PartsSetState(ctx, []sms.Part{{Carrier: "smsc1", Key: "k1", State: "delivered"},
+			{Carrier: "smsc1", Key: "k2", State: "failed"}, {Carrier: "smsc1", Key: "k3", State: "delivered"}}); err != nil {
+			return err
+		}
+		ms, err := tx.MessagesGetForUpdate(ctx, []string{"b2", "b1", "nope"})
+		if err != nil {
+			return err
+		}
+		if len(ms) != 2 || ms[0].ID != "b1" || ms[1].ID != "b2" {
+			return fmt.Errorf("messages %v, want b1 and b2", ms)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.SMSTx(ctx, func(tx sms.Tx) error {
+		for _, w := range []struct{ carrier, key, state string }{{"smsc1", "k1", "delivered"}, {"smsc1", "k2", "failed"}, {"smsc1", "k3", "delivered"}, {"smsc2", "k1", ""}} {
+			p, err := tx.PartByKey(ctx, w.carrier, []string{w.key})
+			if err != nil || p.State != w.state {
+				t.Errorf("%s/%s: %+v %v, want state %q", w.carrier, w.key, p, err, w.state)
+			}
+		}
+		return nil
+	})
+}
