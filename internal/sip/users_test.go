@@ -456,7 +456,11 @@ func TestUserOutboundCall(t *testing.T) {
 	port := freePort(t, carrierIP)
 	tr := carrierTrunk("carrier1", carrierIP, port)
 	ue := newUserEnv(t, []sip.TrunkConfig{tr}, []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1[2-9]\d{9}`, Trunks: []string{"carrier1"}}})
-	carrier := ue.start("carrier", carrierIP, port, ue.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	// The carrier rings 300 ms before answering: the device's client transaction reports a
+	// 183 and a 200 that arrive together in either order.
+	ringing := ue.scenario("uas.xml", `<send retrans="500">`, `<pause milliseconds="300"/>
+  <send retrans="500">`)
+	carrier := ue.start("carrier", carrierIP, port, ringing, "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrierIP)))
 	d := newDevice(t, ue, aliceToken, 0)
 	if code := d.register(300); code != 200 {
 		t.Fatalf("register: %d", code)
