@@ -38,6 +38,8 @@ type Member struct {
 	OnRejoin func()
 
 	draining atomic.Bool
+	drainCh  chan struct{} // closed by SetDraining
+	drainOne sync.Once
 	mu       sync.Mutex
 	held     map[leaseKey]*Held
 	lastOK   time.Time // last successful renewal
@@ -89,7 +91,7 @@ func NewMember(cfg Config, st Store, log *slog.Logger, reg prometheus.Registerer
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Member{cfg: cfg, st: st, log: log, now: time.Now, held: map[leaseKey]*Held{},
+	m := &Member{cfg: cfg, st: st, log: log, now: time.Now, held: map[leaseKey]*Held{}, drainCh: make(chan struct{}),
 		self:    Node{ID: uuid.NewString(), Name: cfg.NodeName, SIPAddr: sipAddr, HTTPAddr: httpAddr, Version: version},
 		beats:   prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_cluster_heartbeats_total", Help: "Heartbeats this node wrote."}),
 		failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_cluster_heartbeat_failures_total", Help: "Heartbeats that failed to reach the store."}),
@@ -120,10 +122,15 @@ func (m *Member) Join(ctx context.Context) error {
 // stop sending it calls for its users.
 func (m *Member) SetDraining(ctx context.Context) {
 	m.draining.Store(true)
+	m.drainOne.Do(func() { close(m.drainCh) })
 	if err := m.beat(ctx); err != nil {
 		m.log.Warn("announce draining", "err", err)
 	}
 }
+
+// Draining is closed when the node starts draining (SetDraining): whatever holds leases
+// hands them over (an SMPP link unbinds, then releases its slot for another node).
+func (m *Member) Draining() <-chan struct{} { return m.drainCh }
 
 func (m *Member) beat(ctx context.Context) error {
 	now := m.now()
