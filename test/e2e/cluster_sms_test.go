@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/telgw/telgw/internal/sms/smsctest"
+)
+
+// The SMS side of the cluster (issue 14): three nodes on one fresh PostgreSQL database share
+// one SMPP carrier configured with binds: 2 for the whole cluster (the npm SMSC as carrier).
+const clSMSFrom = "+14252000150"
+
+// clSMSNode is one node of GET /telgw/nodes with its leases.
+type clSMSNode struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Self   bool   `json:"self"`
+	Leases []struct {
+		Name string `json:"name"`
+		Slot int    `json:"slot"`
+	} `json:"leases"`
+}
+
+// smscBound is how many sessions the SMSC has bound now (the last bind or close event) and
+// the most it ever had at once.
+func smscBound(s *smsctest.SMSC) (now, most int) {
+	now = -1
+	// Events are kept in arrival order: the last bind or close carries the current count.
+	for _, e := range s.Events() {
+		n, ok := e["boundNow"].(float64)
+		if !ok || (e["ev"] != "bind" && e["ev"] != "close") {
+			continue
+		}
+		now = int(n)
+		if e["ev"] == "bind" {
+			most = max(most, now)
+		}
+	}
+	return now, most
+}
+
+// TestClusterSMS: the SMSC sees exactly two binds across three nodes (binds: 2), spread one
+// per node; a burst sent to all nodes round robin over REST reaches the SMSC in full although
+// a node holding a bind is killed with -9 mid-burst and restarted: its bind moves to a live
+// node within the lease TTL, and duplicates are bounded by the killed node's window.
+func TestClusterSMS(t *testing.T) {
+	db := PostgresURL(t)
+	smsc := smsctest.Start(t, "../peers", map[string]any{"receipt": "none"})
+	opts := make([]smsctest.NodeOptions, 3)
+	nodes := make([]*smsctest.Node, 3)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		opts[i] = smsctest.NodeOptions{Bin: telgwBin, DataDir: t.TempDir(), DatabaseURL: db, SMSC: smsc.Addr(), Links: 2,
+			Env: []string{"TELGW_POLICY_DEFAULTS_SMS_PER_DAY=0", "TELGW_CLUSTER_NODE_NAME=node" + strconv.Itoa(i+1),
+				"TELGW_LOG_LEVEL=" + clLogLevel()}}
+		wg.Go(func() { nodes[i] = smsctest.StartNode(t, opts[i]) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	nodes[0].PurchaseNumber(clSMSFrom, "smsc1")
+
+	view := func(n *smsctest.Node) []clSMSNode {
+		var v struct{ Value []clSMSNode }
+		if st, ok := n.TryDo("GET", "/telgw/nodes", nil, &v); !ok || st != 200 {
+			return nil
+		}
+		return v.Value
+	}
+	// holders maps node name to the smpp:smsc1 slots it holds.
+	holders := func(n *smsctest.Node) map[string]int {
+		out := map[string]int{}
+		for _, nv := range view(n) {
+			for _, l := range nv.Leases {
+				if l.Name == "smpp:smsc1" {
+					out[nv.Name]++
+				}
+			}
+		}
+		return out
+	}
+	spread := func(h map[string]int) bool {
+		total := 0
+		for _, c := range h {
+			if c > 1 {
+				return false
+			}
+			total += c
+		}
+		return total == 2
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		now, _ := smscBound(smsc)
+		if h := holders(nodes[1]); now == 2 && spread(h) {
+			t.Logf("binds spread: %v", h)
+			break
+		}
+		if time.Now().After(deadline) {
+			now, most := smscBound(smsc)
+			t.Fatalf("binds not spread after 20s: SMSC bound %d (most %d), leases %v", now, most, holders(nodes[1]))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The node to kill holds a bind.
+	victim := -1
+	h := holders(nodes[0])
+	for i := range nodes {
+		if h["node"+strconv.Itoa(i+1)] > 0 {
+			victim = i
+			break
+		}
+	}
+	if victim < 0 {
+		t.Fatalf("no node holds a bind: %v", h)
+	}
+
+	const total, per = 3000, 50
+	var accepted sync.Map
+	var count atomic.Int64
+	var alive [3]atomic.Bool
+	for i := range alive {
+		alive[i].Store(true)
+	}
+	var nmu sync.Mutex
+	node := func(i int) *smsctest.Node { nmu.Lock(); defer nmu.Unlock(); return nodes[i] }
+	var posters sync.WaitGroup
+	var next atomic.Int64
+	for range 6 {
+		posters.Go(func() {
+			for {
+				b := int(next.Add(1) - 1)
+				if b*per >= total {
+					return
+				}
+				var tos []string
+				for j := b * per; j < min((b+1)*per, total); j++ {
+					tos = append(tos, fmt.Sprintf("+1206%07d", j))
+				}
+				body := map[string]any{"from": clSMSFrom, "message": "burst " + strconv.Itoa(b), "smsRecipients": func() []map[string]any {
+					var rc []map[string]any
+					for _, to := range tos {
+						rc = append(rc, map[string]any{"to": to})
+					}
+					return rc
+				}()}
+				// Round robin over the nodes; one that is down (killed) passes to the next.
+				for k := range 3 {
+					i := (b + k) % 3
+					if !alive[i].Load() {
+						continue
+					}
+					var res struct {
+						Value []struct {
+							To         string `json:"to"`
+							Successful bool   `json:"successful"`
+						} `json:"value"`
+					}
+					st, ok := node(i).TryDo("POST", "/sms?api-version=2021-03-07", body, &res)
+					if !ok || st != 202 {
+						continue
+					}
+					for _, r := range res.Value {
+						if r.Successful {
+							accepted.Store(r.To, true)
+							count.Add(1)
+						}
+					}
+					break
+				}
+			}
+		})
+	}
+	// Kill the victim a third of the way in, once sending has begun.
+	for count.Load() < total/3 || len(smsc.All("submit")) == 0 {
+		time.Sleep(2 * time.Millisecond)
+	}
+	alive[victim].Store(false)
+	killedAt := time.Now()
+	nBinds := len(smsc.All("bind"))
+	nodes[victim].Kill()
+	// The bind moves: a new bind within the lease TTL and a few heartbeats.
+	var failover time.Duration
+	for {
+		if binds := smsc.All("bind"); len(binds) > nBinds {
+			failover = time.Since(killedAt)
+			break
+		}
+		if time.Since(killedAt) > 15*time.Second {
+			t.Fatalf("no node bound in place of the killed one within 15s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("bind failover after kill -9: %s", failover.Round(10*time.Millisecond))
+	// Restart it mid-burst (a new node on the same database).
+	restarted := smsctest.StartNode(t, opts[victim])
+	nmu.Lock()
+	nodes[victim] = restarted
+	nmu.Unlock()
+	alive[victim].Store(true)
+	posters.Wait()
+	want := int(count.Load())
+	if want != total {
+		t.Fatalf("%d of %d recipients accepted", want, total)
+	}
+
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		got := map[string]int{}
+		for _, e := range smsc.All("submit") {
+			got["+"+fmt.Sprint(e["to"])]++
+		}
+		missing := 0
+		accepted.Range(func(k, _ any) bool {
+			if got[k.(string)] == 0 {
+				missing++
+			}
+			return true
+		})
+		if missing == 0 {
+			dups := 0
+			for _, c := range got {
+				dups += c - 1
+			}
+			t.Logf("all %d accepted messages reached the SMSC; %d duplicates", want, dups)
+			// At most the killed node's window (window 10 × its binds) was in flight.
+			if dups > 20 {
+				t.Fatalf("%d duplicates, more than the killed node's window", dups)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d accepted messages never reached the SMSC", missing, want)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	now, most := smscBound(smsc)
+	if most > 2 {
+		t.Fatalf("the SMSC saw %d binds at once; the cluster has 2", most)
+	}
+	if now != 2 {
+		t.Fatalf("the SMSC has %d binds at the end, want 2", now)
+	}
+	if h := holders(restarted); !spread(h) {
+		t.Errorf("leases after the restart: %v", h)
+	}
+}
