@@ -3,6 +3,7 @@ package smpp
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/telgw/telgw/internal/cluster"
@@ -26,6 +27,10 @@ type Leases interface {
 // LeaseName is the lease of carrier's submitting binds ("smpp:carrier1"); the receiver bind of
 // BindMode txrx has its own one-slot lease, LeaseName + ":rx".
 func LeaseName(carrier string) string { return "smpp:" + carrier }
+
+// errLeaseLost ends a link whose slot another node may hold now: it unbinds at once, without
+// waiting for the answers in flight.
+var errLeaseLost = errors.New("smpp: bind slot lost")
 
 // leaseRetry is how often a carrier without all its slots tries to take more (and checks it
 // holds no more than its share).
@@ -94,18 +99,20 @@ func (c *Carrier) runLeased(ctx context.Context) {
 // (ceil(slots / live nodes not draining); all of them when it is alone) and gives one back
 // when it has held more than its share for a while.
 func (c *Carrier) takeSlots(ctx context.Context, groups []*leaseGroup) {
-	live := 1
-	if ns, err := c.leases.Nodes(ctx); err == nil {
-		live = 0
-		for _, n := range ns {
-			if !n.Draining {
-				live++
-			}
+	ns, err := c.leases.Nodes(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("listing cluster nodes failed", "err", err)
 		}
-		live = max(live, 1)
-	} else if ctx.Err() == nil {
-		c.log.Warn("listing cluster nodes failed", "err", err)
+		return
 	}
+	live := 0
+	for _, n := range ns {
+		if !n.Draining {
+			live++
+		}
+	}
+	live = max(live, 1)
 	for _, g := range groups {
 		for s, ll := range g.held {
 			select {
@@ -161,17 +168,17 @@ func (c *Carrier) startLeased(ctx context.Context, g *leaseGroup, h *cluster.Hel
 		// The slot was lost and taken again before its old session finished unbinding.
 		<-old.done
 	}
-	lctx, cancel := context.WithCancel(ctx)
-	ll := &leasedLink{l: g.links[h.Slot], h: h, cancel: cancel, done: make(chan struct{})}
+	lctx, cancel := context.WithCancelCause(ctx)
+	ll := &leasedLink{l: g.links[h.Slot], h: h, cancel: func() { cancel(nil) }, done: make(chan struct{})}
 	g.held[h.Slot] = ll
 	c.log.Info("took SMPP bind slot", "lease", g.name, "slot", h.Slot)
 	go func() {
 		select {
 		case <-h.Lost():
 			c.log.Warn("SMPP bind slot lost; unbinding", "lease", g.name, "slot", h.Slot)
+			cancel(errLeaseLost)
 		case <-lctx.Done():
 		}
-		cancel()
 	}()
 	go func() {
 		defer close(ll.done)
@@ -190,12 +197,14 @@ func (c *Carrier) stopLeased(ll *leasedLink) {
 	}
 }
 
-// handOver stops every leased link and releases its slot.
+// handOver stops every leased link and releases its slot, all at once.
 func (c *Carrier) handOver(groups []*leaseGroup) {
+	var wg sync.WaitGroup
 	for _, g := range groups {
 		for s, ll := range g.held {
-			c.stopLeased(ll)
+			wg.Go(func() { c.stopLeased(ll) })
 			delete(g.held, s)
 		}
 	}
+	wg.Wait()
 }

@@ -125,7 +125,9 @@ func (l *link) session(ctx context.Context) error {
 			// (SMPP 3.4 §4.2), so a link handed to another node sends nothing twice.
 			l.bound.Store(false)
 			l.c.boundChanged()
-			l.settle(min(cfg.ResponseTimeout, 2*time.Second))
+			if !errors.Is(context.Cause(ctx), errLeaseLost) {
+				l.settle(min(cfg.ResponseTimeout, 2*time.Second))
+			}
 			uctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_, _ = l.call(uctx, func(seq uint32) ([]byte, error) { return encodeHeaderOnly(cmdUnbind, 0, seq), nil }, false)
 			cancel()
