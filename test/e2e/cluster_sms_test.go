@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/sms/smsctest"
 )
 
@@ -51,11 +56,42 @@ func smscBound(s *smsctest.SMSC) (now, most int) {
 func TestClusterSMS(t *testing.T) {
 	db := PostgresURL(t)
 	smsc := smsctest.Start(t, "../peers", map[string]any{"receipt": "none"})
+	// The webhook subscriber counts SMSReceived events per sender.
+	var rmu sync.Mutex
+	received := map[string]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if events.AnswerValidation(w, body) {
+			return
+		}
+		if err := events.Verify("a-secret", r.Header, body, time.Now(), 5*time.Minute); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var evs []struct {
+			EventType string `json:"eventType"`
+			Data      struct {
+				From string `json:"from"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(body, &evs) != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rmu.Lock()
+		for _, e := range evs {
+			if e.EventType == events.TypeSMSReceived {
+				received[e.Data.From]++
+			}
+		}
+		rmu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
 	opts := make([]smsctest.NodeOptions, 3)
 	nodes := make([]*smsctest.Node, 3)
 	var wg sync.WaitGroup
 	for i := range nodes {
-		opts[i] = smsctest.NodeOptions{Bin: telgwBin, DataDir: t.TempDir(), DatabaseURL: db, SMSC: smsc.Addr(), Links: 2,
+		opts[i] = smsctest.NodeOptions{Bin: telgwBin, DataDir: t.TempDir(), DatabaseURL: db, SMSC: smsc.Addr(), Links: 2, Webhooks: []string{hook.URL},
 			Env: []string{"TELGW_POLICY_DEFAULTS_SMS_PER_DAY=0", "TELGW_CLUSTER_NODE_NAME=node" + strconv.Itoa(i+1),
 				"TELGW_LOG_LEVEL=" + clLogLevel()}}
 		wg.Go(func() { nodes[i] = smsctest.StartNode(t, opts[i]) })
@@ -108,6 +144,40 @@ func TestClusterSMS(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Inbound: deliver_sm on whichever node's bind reaches the webhooks once (every node
+	// configures the same subscriber).
+	const mo = 40
+	smsc.Send(map[string]any{"cmd": "moburst", "n": mo, "from": "14255551000", "to": clSMSFrom[1:], "message": "hello"})
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		rmu.Lock()
+		got, twice := len(received), 0
+		for _, c := range received {
+			if c > 1 {
+				twice++
+			}
+		}
+		rmu.Unlock()
+		if twice > 0 {
+			t.Fatalf("%d inbound messages reached the webhook more than once: %v", twice, received)
+		}
+		if got == mo {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d inbound messages reached the webhook", got, mo)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a second delivery would be here by now
+	rmu.Lock()
+	for from, c := range received {
+		if c != 1 {
+			t.Fatalf("inbound from %s reached the webhook %d times", from, c)
+		}
+	}
+	rmu.Unlock()
+
 	// The node to kill holds a bind.
 	victim := -1
 	h := holders(nodes[0])
