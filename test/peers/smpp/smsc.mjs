@@ -4,7 +4,7 @@
 //
 // Options: {port, systemId, password, throttleEvery, rejectDest:[], receipt: "text"|"tlv"|"both"|"none",
 //           receiptDelayMs, quiet, noResponseEvery}
-// Commands: {cmd:"mo", from, to, message?, hex?, udh?, dataCoding?, esmClass?, tlvs?}
+// Commands: {cmd:"mo", from, to, message?, hex?, udh?, dataCoding?, esmClass?, tlvs?, session?}
 //           {cmd:"drop"}  close every session   {cmd:"raw", hex}  write raw bytes to every session
 //           {cmd:"stop"}  stop listening         {cmd:"start"}     listen again on the same port
 //           {cmd:"count"} report submit counts, deliver_sm_resp counts (ok, failed) and sessions bound now
@@ -143,7 +143,8 @@ rl.on('line', (line) => {
       else fields.short_message = c.udh ? { udh: Buffer.from(c.udh, 'hex'), message: c.message } : c.message;
       if (c.payloadHex) fields.message_payload = Buffer.from(c.payloadHex, 'hex');
       Object.assign(fields, c.tlvs || {});
-      const target = receiverFor();
+      // session: the index among the sessions that may receive, oldest first (default any).
+      const target = c.session === undefined ? receiverFor() : [...sessions].filter((s) => s.canReceive)[c.session];
       if (target) target.deliver_sm(fields);
       break;
     }
