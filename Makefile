@@ -35,9 +35,10 @@ test: peers
 test-race: test
 
 # The cluster job (a few minutes): three nodes on one PostgreSQL behind Kamailio, SIPp load,
-# a JsSIP user on another node, a rolling restart and a node killed with -9 (.ci/run test-cluster).
+# a JsSIP user on another node, a rolling restart and a node killed with -9; SMPP binds per
+# cluster under an SMS burst with a node killed and restarted (.ci/run test-cluster).
 test-cluster: peers
-	$(GO) test -race -count 1 -timeout 10m -run 'TestCluster$$' -v ./test/e2e/
+	$(GO) test -race -count 1 -timeout 10m -run 'TestCluster$$|TestClusterSMS$$' -v ./test/e2e/
 
 lint:
 	$(GO) vet $(PKGS)

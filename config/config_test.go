@@ -173,3 +173,32 @@ func TestSMPPReassemblyTimeoutNotNegative(t *testing.T) {
 		t.Fatalf("want an error naming the key, got %v", err)
 	}
 }
+
+// TestSMPPBinds: smpp.binds sets the cluster's binds; smpp.links, its older name, still does;
+// both set and different is an error naming binds.
+func TestSMPPBinds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		l    SMPPLink
+		want int
+		err  string
+	}{
+		{SMPPLink{}, 0, ""},
+		{SMPPLink{Binds: 2}, 2, ""},
+		{SMPPLink{Links: 3}, 3, ""},
+		{SMPPLink{Binds: 2, Links: 2}, 2, ""},
+		{SMPPLink{Binds: 2, Links: 3}, 2, "sms.carriers[0].smpp.binds: 2 differs from smpp.links 3"},
+		{SMPPLink{Binds: -1}, -1, "sms.carriers[0].smpp.binds: must not be negative"},
+	} {
+		tc.l.Address = "127.0.0.1:2775"
+		c := Default()
+		c.SMS.Carriers = []Carrier{{Name: "c1", SMPP: &tc.l}}
+		err := c.Validate()
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%+v: want error %q, got %v", tc.l, tc.err, err)
+		}
+		if sc, _ := c.SMS.Carriers[0].SMPPConfig(); sc.Links != tc.want {
+			t.Errorf("%+v: links %d, want %d", tc.l, sc.Links, tc.want)
+		}
+	}
+}

@@ -59,7 +59,10 @@ type SMPPLink struct {
 	MaxRate float64 `yaml:"maxRate"`
 	// SystemType is sent in the bind. Default empty.
 	SystemType string `yaml:"systemType"`
-	// Links is the number of transceiver binds held open. Default 1.
+	// Binds is the number of binds held open to the carrier by the whole cluster (on one node,
+	// by that node): each node binds only the slots it holds (docs/CLUSTER.md). Default 1.
+	Binds int `yaml:"binds"`
+	// Links is the older name of Binds.
 	Links int `yaml:"links"`
 	// Concat splits long messages: udh8 (default), udh16, sar or payload.
 	Concat string `yaml:"concat"`
@@ -95,6 +98,14 @@ func (c Carrier) HTTPConfig() httpcarrier.Config {
 		Username: h.Username, Password: h.Password, Headers: h.Headers, CallbackToken: h.CallbackToken, DLRURL: h.DLRURL}
 }
 
+// binds is Binds, or Links (its older name) when Binds is not set.
+func (l *SMPPLink) binds() int {
+	if l.Binds != 0 {
+		return l.Binds
+	}
+	return l.Links
+}
+
 // SMPPConfig is the smpp.Config of an SMPP carrier, its concat method parsed (an error names
 // smpp.concat, relative to the carrier); the caller adds Handler, Logger and Metrics.
 func (c Carrier) SMPPConfig() (smpp.Config, error) {
@@ -103,7 +114,7 @@ func (c Carrier) SMPPConfig() (smpp.Config, error) {
 		l = &SMPPLink{}
 	}
 	cfg := smpp.Config{Name: c.Name, Address: l.Address, SystemID: l.SystemID, Password: l.Password, SystemType: l.SystemType,
-		Window: l.Window, MaxRate: l.MaxRate, Links: l.Links, BindMode: l.BindMode, ReassemblyTimeout: l.ReassemblyTimeout}
+		Window: l.Window, MaxRate: l.MaxRate, Links: l.binds(), BindMode: l.BindMode, ReassemblyTimeout: l.ReassemblyTimeout}
 	concat, err := gsm.ParseConcat(l.Concat)
 	if err != nil {
 		return cfg, fmt.Errorf("smpp.concat: %w", err)
@@ -131,6 +142,9 @@ func (s *SMS) validate() []error {
 		if c.HTTP != nil {
 			errs = flatten(errs, key+".http.", c.HTTPConfig().Validate(), map[string]bool{key + ".http.name": true})
 			continue
+		}
+		if l := c.SMPP; l.Binds != 0 && l.Links != 0 && l.Binds != l.Links {
+			errs = append(errs, fmt.Errorf("%s.smpp.binds: %d differs from smpp.links %d (its older name): set one", key, l.Binds, l.Links))
 		}
 		cfg, err := c.SMPPConfig()
 		errs = flatten(errs, key+".", err, nil)

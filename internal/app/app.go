@@ -35,6 +35,7 @@ import (
 	"github.com/telgw/telgw/internal/push"
 	"github.com/telgw/telgw/internal/sip"
 	"github.com/telgw/telgw/internal/sms"
+	"github.com/telgw/telgw/internal/sms/smpp"
 	"github.com/telgw/telgw/internal/store"
 	"github.com/telgw/telgw/internal/turn"
 )
@@ -59,8 +60,10 @@ type App struct {
 	Push       *push.Service
 	Numbers    *numbers.Service
 	// SMS and Webhooks are the SMS service and the webhook dispatcher (setupSMS).
-	SMS      *sms.Service
-	Webhooks *events.Dispatcher
+	SMS *sms.Service
+	// smppCarriers bind under the cluster's leases (setupCluster).
+	smppCarriers []*smpp.Carrier
+	Webhooks     *events.Dispatcher
 	// IncomingCalls publishes Microsoft.Communication.IncomingCall to the webhooks and
 	// Callbacks delivers mid-call events to apps' callbackUri (setupCallEvents): the call
 	// engine's calls.IncomingCallPublisher and calls.Callbacks.

@@ -48,6 +48,13 @@ func (a *App) setupCluster(_ context.Context) error {
 		return s
 	}
 	a.API.MountNodes(m)
+	// smpp.binds are the cluster's: each node binds the slots it holds. On SQLite the node is
+	// alone and binds them all at once, even right after a crash left its old slots leased.
+	if a.DB.Dialect() == store.Postgres {
+		for _, sc := range a.smppCarriers {
+			sc.UseLeases(m)
+		}
+	}
 	if a.Users != nil && a.Users.Registrar != nil {
 		loc := a.Users.Registrar.Location
 		log := a.Log.With("component", "cluster")

@@ -8,7 +8,6 @@ import (
 	"github.com/telgw/telgw/internal/events"
 	"github.com/telgw/telgw/internal/policy"
 	"github.com/telgw/telgw/internal/sms"
-	"github.com/telgw/telgw/internal/sms/gsm"
 	"github.com/telgw/telgw/internal/sms/httpcarrier"
 	"github.com/telgw/telgw/internal/sms/smpp"
 	"github.com/telgw/telgw/internal/store"
@@ -50,17 +49,17 @@ func (a *App) setupSMS(ctx context.Context) error {
 		if c.SMPP == nil {
 			continue
 		}
-		concat, err := gsm.ParseConcat(c.SMPP.Concat)
+		scfg, err := c.SMPPConfig()
 		if err != nil {
-			return fmt.Errorf("sms.carriers[%d].smpp.concat: %w", i, err)
+			return fmt.Errorf("sms.carriers[%d].%w", i, err)
 		}
-		sc, err := smpp.New(smpp.Config{Name: c.Name, Address: c.SMPP.Address, SystemID: c.SMPP.SystemID, Password: c.SMPP.Password,
-			SystemType: c.SMPP.SystemType, Window: c.SMPP.Window, MaxRate: c.SMPP.MaxRate, Links: c.SMPP.Links, Concat: concat, BindMode: c.SMPP.BindMode,
-			ReassemblyTimeout: c.SMPP.ReassemblyTimeout, Parts: a.DB, Logger: log, Metrics: smppMetrics})
+		scfg.Parts, scfg.Logger, scfg.Metrics = a.DB, log, smppMetrics
+		sc, err := smpp.New(scfg)
 		if err != nil {
 			return fmt.Errorf("sms.carriers[%d]: %w", i, err)
 		}
 		carriers = append(carriers, sc)
+		a.smppCarriers = append(a.smppCarriers, sc)
 	}
 	// The service runs the carriers (Run) as their handler; InFlight defaults to their windows.
 	a.PolicyEvents.Dispatcher = hooks

@@ -38,6 +38,9 @@ type Member struct {
 	OnRejoin func()
 
 	draining atomic.Bool
+	drainCh  chan struct{} // closed by SetDraining
+	drainOne sync.Once
+	amu      sync.Mutex // serialises Acquire and Release with renew
 	mu       sync.Mutex
 	held     map[leaseKey]*Held
 	lastOK   time.Time // last successful renewal
@@ -89,7 +92,7 @@ func NewMember(cfg Config, st Store, log *slog.Logger, reg prometheus.Registerer
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Member{cfg: cfg, st: st, log: log, now: time.Now, held: map[leaseKey]*Held{},
+	m := &Member{cfg: cfg, st: st, log: log, now: time.Now, held: map[leaseKey]*Held{}, drainCh: make(chan struct{}),
 		self:    Node{ID: uuid.NewString(), Name: cfg.NodeName, SIPAddr: sipAddr, HTTPAddr: httpAddr, Version: version},
 		beats:   prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_cluster_heartbeats_total", Help: "Heartbeats this node wrote."}),
 		failed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "telgw_cluster_heartbeat_failures_total", Help: "Heartbeats that failed to reach the store."}),
@@ -120,10 +123,15 @@ func (m *Member) Join(ctx context.Context) error {
 // stop sending it calls for its users.
 func (m *Member) SetDraining(ctx context.Context) {
 	m.draining.Store(true)
+	m.drainOne.Do(func() { close(m.drainCh) })
 	if err := m.beat(ctx); err != nil {
 		m.log.Warn("announce draining", "err", err)
 	}
 }
+
+// Draining is closed when the node starts draining (SetDraining): whatever holds leases
+// hands them over (an SMPP link unbinds, then releases its slot for another node).
+func (m *Member) Draining() <-chan struct{} { return m.drainCh }
 
 func (m *Member) beat(ctx context.Context) error {
 	now := m.now()
@@ -151,6 +159,20 @@ func (m *Member) Run(ctx context.Context) error {
 	m.mu.Lock()
 	m.lastOK = m.now()
 	m.mu.Unlock()
+	// The guard gives the held leases up, on this node's own clock, before the others may take
+	// them (their expiry is a TTL after the last renewal): a slot never has two users at once,
+	// even when a heartbeat hangs on an unreachable store.
+	safe := m.cfg.LeaseTTL - m.cfg.LeaseTTL/5
+	guard := time.AfterFunc(safe, func() {
+		m.mu.Lock()
+		n := len(m.held)
+		m.mu.Unlock()
+		if n > 0 {
+			m.log.Warn("leases not renewed for most of their TTL: giving them up", "leases", n)
+		}
+		m.loseAll()
+	})
+	defer guard.Stop()
 	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
@@ -161,9 +183,13 @@ func (m *Member) Run(ctx context.Context) error {
 		m.mu.Lock()
 		wasOut := m.now().Sub(m.lastOK) >= m.cfg.LeaseTTL
 		m.mu.Unlock()
+		start := time.Now()
 		err := m.beat(ctx)
 		if err == nil {
 			err = m.renew(ctx)
+			if err == nil {
+				guard.Reset(max(safe-time.Since(start), 0))
+			}
 			if err == nil && wasOut && m.OnRejoin != nil {
 				m.log.Warn("back in the cluster after missing heartbeats: publishing again")
 				m.OnRejoin()
@@ -198,6 +224,8 @@ func (m *Member) Run(ctx context.Context) error {
 
 // renew extends the held leases and closes Lost of those the store no longer gives this node.
 func (m *Member) renew(ctx context.Context) error {
+	m.amu.Lock()
+	defer m.amu.Unlock()
 	now := m.now()
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.LeaseTTL/2)
 	defer cancel()
@@ -208,6 +236,21 @@ func (m *Member) renew(ctx context.Context) error {
 	keep := map[leaseKey]bool{}
 	for _, l := range got {
 		keep[leaseKey{l.Name, l.Slot}] = true
+	}
+	m.mu.Lock()
+	var orphans []leaseKey
+	for k := range keep {
+		if m.held[k] == nil {
+			orphans = append(orphans, k)
+		}
+	}
+	m.mu.Unlock()
+	// Slots renewed in the store but given up here (the guard fired, the store came back):
+	// free them for the others rather than renew them unused.
+	for _, k := range orphans {
+		if err := m.st.LeaseRelease(ctx, k.name, k.slot, m.self.ID); err != nil {
+			return err
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -252,6 +295,8 @@ func (m *Member) Acquire(ctx context.Context, name string, slots, maxPerNode int
 	if m.draining.Load() {
 		return nil, ErrNoSlot
 	}
+	m.amu.Lock()
+	defer m.amu.Unlock()
 	now := m.now()
 	slot, err := m.st.LeaseAcquire(ctx, LeaseParams{Name: name, NodeID: m.self.ID, Slots: slots, MaxPerNode: maxPerNode, Now: now, Until: now.Add(m.cfg.LeaseTTL)})
 	if err != nil {
@@ -269,6 +314,8 @@ func (m *Member) Acquire(ctx context.Context, name string, slots, maxPerNode int
 
 // Release frees a held slot for another node.
 func (m *Member) Release(ctx context.Context, h *Held) error {
+	m.amu.Lock()
+	defer m.amu.Unlock()
 	m.mu.Lock()
 	delete(m.held, leaseKey{h.Name, h.Slot})
 	m.mu.Unlock()

@@ -284,3 +284,69 @@ func TestRejoin(t *testing.T) {
 		t.Fatal("no rejoin after the store came back")
 	}
 }
+
+// cutStore is a cluster store that can be cut off from one node.
+type cutStore struct {
+	cluster.Store
+	down atomic.Bool
+}
+
+func (s *cutStore) NodeHeartbeat(ctx context.Context, n cluster.Node) error {
+	if s.down.Load() {
+		return errors.New("store unreachable")
+	}
+	return s.Store.NodeHeartbeat(ctx, n)
+}
+
+func (s *cutStore) LeaseRenew(ctx context.Context, node string, now, until time.Time) ([]cluster.Lease, error) {
+	if s.down.Load() {
+		return nil, errors.New("store unreachable")
+	}
+	return s.Store.LeaseRenew(ctx, node, now, until)
+}
+
+func TestLeaseGuard(t *testing.T) {
+	storetest.Dialects(t, func(t *testing.T, open func(testing.TB) *store.DB) { leaseGuard(t, open(t)) })
+}
+
+// leaseGuard: a node cut off from the store gives its slot up before the others may take it
+// (no slot has two users at once); when the store comes back before the slot expired, the
+// node frees the slot it no longer uses instead of renewing it for nothing.
+func leaseGuard(t *testing.T, st *store.DB) {
+	ctx := context.Background()
+	cs := &cutStore{Store: st}
+	cfg := cluster.Config{NodeName: "a", Heartbeat: 100 * time.Millisecond, LeaseTTL: time.Second}
+	a, err := cluster.NewMember(cfg, cs, nil, nil, "", "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := member(t, st, "b", "")
+	stopA, stopB := run(a), run(b)
+	defer stopA()
+	defer stopB()
+	ha, err := a.Acquire(ctx, "smpp:c1", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // renewed a few times
+	cs.down.Store(true)
+	cut := time.Now()
+	select {
+	case <-ha.Lost():
+	case <-time.After(2 * time.Second):
+		t.Fatal("a kept its slot with the store cut off")
+	}
+	lost := time.Since(cut)
+	if _, err := b.Acquire(ctx, "smpp:c1", 1, 0); !errors.Is(err, cluster.ErrNoSlot) {
+		t.Fatalf("b took the slot before a gave it up (%v after the cut): %v", lost, err)
+	}
+	cs.down.Store(false)
+	eventually(t, "b takes the slot a freed", func() bool {
+		_, err := b.Acquire(ctx, "smpp:c1", 1, 0)
+		return err == nil
+	})
+	t.Logf("a gave its slot up %v after the store was cut", lost.Round(10*time.Millisecond))
+}

@@ -85,26 +85,53 @@ func TestKill9BetweenParts(t *testing.T) {
 	}
 }
 
-// TestPartsOnTwoNodes: two telgw nodes share one PostgreSQL and each binds to the carrier (two
-// SMSC endpoints of carrier smsc1); the parts of one message arrive on binds of both nodes and
-// the app gets the whole message once.
+// TestPartsOnTwoNodes: two telgw nodes share one PostgreSQL and the carrier's two binds
+// (smpp.binds: 2 for the cluster, one on each node); the parts of one message arrive on binds
+// of both nodes and the app gets the whole message once.
 func TestPartsOnTwoNodes(t *testing.T) {
 	db := postgres(t)
-	smscA := smsctest.Start(t, peers, nil)
-	smscB := smsctest.Start(t, peers, nil)
+	smsc := smsctest.Start(t, peers, nil)
 	rcv, url := newReceiver(t)
-	startNode(t, nodeOpts{SMSC: smscA.Addr(), DatabaseURL: db, Webhooks: []string{url}})
-	restartNode(t, nodeOpts{SMSC: smscB.Addr(), DatabaseURL: db, Webhooks: []string{url}})
-	smscA.Wait("bind", nil, 10*time.Second)
-	smscB.Wait("bind", nil, 10*time.Second)
-	smscA.Send(moPart(0x3c, 4, 2, "from two "))
-	ackedOK(t, smscA)
-	smscB.Send(moPart(0x3c, 4, 1, "Joined "))
-	ackedOK(t, smscB)
+	a := startNode(t, nodeOpts{SMSC: smsc.Addr(), DatabaseURL: db, Webhooks: []string{url}, Links: 2})
+	b := restartNode(t, nodeOpts{SMSC: smsc.Addr(), DatabaseURL: db, Webhooks: []string{url}, Links: 2})
+	// Wait until each node holds one of the two binds (the first may have taken both and
+	// hands one over) and the SMSC has exactly two.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var v struct {
+			Value []struct {
+				Leases []struct{ Name string } `json:"leases"`
+			}
+		}
+		a.Do("GET", "/telgw/nodes", nil, &v)
+		spread := len(v.Value) == 2
+		for _, n := range v.Value {
+			spread = spread && len(n.Leases) == 1
+		}
+		bound := -1.0
+		for _, e := range smsc.Events() {
+			if n, ok := e["boundNow"].(float64); ok {
+				bound = n
+			}
+		}
+		if spread && bound == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("binds not one per node: %+v, SMSC bound %v", v.Value, bound)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_ = b
+	on := func(session int, m map[string]any) map[string]any { m["session"] = session; return m }
+	smsc.Send(on(0, moPart(0x3c, 4, 2, "from two ")))
+	ackedOK(t, smsc)
+	smsc.Send(on(1, moPart(0x3c, 4, 1, "Joined ")))
+	ackedOK(t, smsc)
 	// The last two parts at once, one on each node.
-	smscA.Send(moPart(0x3c, 4, 4, "exactly once."))
-	smscB.Send(moPart(0x3c, 4, 3, "nodes, "))
-	ackedOK(t, smscA)
-	ackedOK(t, smscB)
+	smsc.Send(on(0, moPart(0x3c, 4, 4, "exactly once.")))
+	smsc.Send(on(1, moPart(0x3c, 4, 3, "nodes, ")))
+	ackedOK(t, smsc)
+	ackedOK(t, smsc)
 	exactlyOnce(t, rcv, "Joined from two nodes, exactly once.", 4)
 }

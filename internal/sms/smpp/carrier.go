@@ -29,6 +29,8 @@ type Carrier struct {
 	reasm *gsm.Reassembler
 	parts sms.PartStore      // nil: parts are kept in reasm only
 	h     sms.CarrierHandler // set by Run before any link starts
+	// leases, when set (UseLeases), gates every bind on a slot of the cluster's lease.
+	leases Leases
 
 	bmu       sync.Mutex
 	boundCh   chan struct{} // closed and replaced whenever a link's bound state changes
@@ -93,7 +95,8 @@ func (c *Carrier) Submitted() int64 { return c.submitted.Load() }
 // Window is how many submit_sm may await their responses at once, over every link (sms.Windowed).
 func (c *Carrier) Window() int { return c.cfg.Window * c.cfg.Links }
 
-// Run holds every link bound until ctx ends, then unbinds them (sms.Carrier). Inbound messages
+// Run holds every link bound (with UseLeases, those whose slots this node holds) until ctx
+// ends, then unbinds them (sms.Carrier). Inbound messages
 // and receipts go to h, timed-out partial inbound messages as they expire.
 func (c *Carrier) Run(ctx context.Context, h sms.CarrierHandler) error {
 	if h == nil {
@@ -101,8 +104,12 @@ func (c *Carrier) Run(ctx context.Context, h sms.CarrierHandler) error {
 	}
 	c.h = h
 	var wg sync.WaitGroup
-	for _, l := range c.links {
-		wg.Go(func() { l.run(ctx) })
+	if c.leases != nil {
+		wg.Go(func() { c.runLeased(ctx) })
+	} else {
+		for _, l := range c.links {
+			wg.Go(func() { l.run(ctx) })
+		}
 	}
 	wg.Go(func() {
 		t := time.NewTicker(min(c.cfg.ReassemblyTimeout/4, 10*time.Second))

@@ -36,8 +36,9 @@ type Config struct {
 	Window int
 	// MaxRate caps submit_sm per second per link; 0 is unlimited.
 	MaxRate float64
-	// Links is how many binds submit messages: transceivers, or transmitters with BindMode
-	// "txrx" (which adds one receiver bind for deliver_sm). Default 1.
+	// Links is how many binds submit messages (config smpp.binds): transceivers, or
+	// transmitters with BindMode "txrx" (which adds one receiver bind for deliver_sm). With
+	// UseLeases they are the whole cluster's binds. Default 1.
 	Links int
 	// BindMode is "transceiver" (default) or "txrx": separate transmitter and receiver binds
 	// (SMPP 3.4 §4.1.1, §4.1.3) for SMSCs without bind_transceiver.
@@ -126,7 +127,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("window: must not be negative"))
 	}
 	if c.Links < 0 {
-		errs = append(errs, errors.New("links: must not be negative"))
+		errs = append(errs, errors.New("binds: must not be negative"))
 	}
 	if c.MaxRate < 0 {
 		errs = append(errs, errors.New("maxRate: must not be negative"))

@@ -28,7 +28,7 @@ func TestConfigValidateKeys(t *testing.T) {
 		{"systemType", func(c *Config) { c.SystemType = strings.Repeat("t", 13) }},
 		{"bindMode", func(c *Config) { c.BindMode = "receiver" }},
 		{"window", func(c *Config) { c.Window = -1 }},
-		{"links", func(c *Config) { c.Links = -1 }},
+		{"binds", func(c *Config) { c.Links = -1 }},
 		{"maxRate", func(c *Config) { c.MaxRate = -1 }},
 		{"reassemblyTimeout", func(c *Config) { c.ReassemblyTimeout = -time.Second }},
 	} {

@@ -121,12 +121,26 @@ func (l *link) session(ctx context.Context) error {
 				return fmt.Errorf("enquire_link: %w", err)
 			}
 		case <-ctx.Done():
+			// No new submits here; those in flight get their answers before the unbind
+			// (SMPP 3.4 §4.2), so a link handed to another node sends nothing twice.
 			l.bound.Store(false)
+			l.c.boundChanged()
+			if !errors.Is(context.Cause(ctx), errLeaseLost) {
+				l.settle(min(cfg.ResponseTimeout, 2*time.Second))
+			}
 			uctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_, _ = l.call(uctx, func(seq uint32) ([]byte, error) { return encodeHeaderOnly(cmdUnbind, 0, seq), nil }, false)
 			cancel()
 			return ctx.Err()
 		}
+	}
+}
+
+// settle waits, up to d, until no windowed request awaits its response.
+func (l *link) settle(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(l.window) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

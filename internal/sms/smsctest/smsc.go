@@ -104,6 +104,13 @@ func (s *SMSC) Send(cmd map[string]any) {
 	}
 }
 
+// Events returns every event so far, in arrival order.
+func (s *SMSC) Events() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]any(nil), s.events...)
+}
+
 // All returns the events named ev so far.
 func (s *SMSC) All(ev string) []map[string]any {
 	s.mu.Lock()

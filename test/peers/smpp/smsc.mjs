@@ -4,10 +4,11 @@
 //
 // Options: {port, systemId, password, throttleEvery, rejectDest:[], receipt: "text"|"tlv"|"both"|"none",
 //           receiptDelayMs, quiet, noResponseEvery}
-// Commands: {cmd:"mo", from, to, message?, hex?, udh?, dataCoding?, esmClass?, tlvs?}
+// Commands: {cmd:"mo", from, to, message?, hex?, udh?, dataCoding?, esmClass?, tlvs?, session?}
 //           {cmd:"drop"}  close every session   {cmd:"raw", hex}  write raw bytes to every session
 //           {cmd:"stop"}  stop listening         {cmd:"start"}     listen again on the same port
-//           {cmd:"count"} report submit counts and deliver_sm_resp counts (ok, failed)
+//           {cmd:"count"} report submit counts, deliver_sm_resp counts (ok, failed) and sessions bound now
+// Events: bind and close carry boundNow, the sessions bound at that moment.
 //           {cmd:"moburst", n, from, to, message}  n inbound deliver_sm to n senders (from+i), at once
 import smpp from 'smpp';
 import readline from 'node:readline';
@@ -23,6 +24,7 @@ let accepted = 0;
 let nextId = 0x1000;
 let delivered = 0; // deliver_sm_resp with status 0 (receipts and inbound telgw recorded)
 let deliverFailed = 0;
+let boundNow = 0; // sessions bound now (bind events carry it: their maximum is the most binds at once)
 let port = opts.port;
 
 function pad(n) { return String(n).padStart(2, '0'); }
@@ -43,7 +45,11 @@ function onSession(session) {
   let bound = false;
   session.on('error', (e) => emit({ ev: 'error', message: String(e) }));
   session.on('pdu', (pdu) => { if (process.env.SMSC_DEBUG) emit({ ev: 'pdu', command: pdu.command, status: pdu.command_status }); });
-  session.on('close', () => { sessions.delete(session); emit({ ev: 'close' }); });
+  session.on('close', () => {
+    sessions.delete(session);
+    if (bound) boundNow--;
+    emit({ ev: 'close', bound, boundNow });
+  });
   const bind = (pdu) => {
     if (pdu.system_id !== opts.systemId || pdu.password !== opts.password) {
       session.send(pdu.response({ command_status: smpp.ESME_RBINDFAIL }));
@@ -51,9 +57,10 @@ function onSession(session) {
       return;
     }
     bound = true;
+    boundNow++;
     session.canReceive = pdu.command !== 'bind_transmitter';
     session.send(pdu.response({ system_id: 'npm-smpp' }));
-    emit({ ev: 'bind', command: pdu.command, systemId: pdu.system_id, systemType: pdu.system_type });
+    emit({ ev: 'bind', command: pdu.command, systemId: pdu.system_id, systemType: pdu.system_type, boundNow });
   };
   session.on('bind_transceiver', bind);
   session.on('bind_transmitter', bind);
@@ -136,7 +143,8 @@ rl.on('line', (line) => {
       else fields.short_message = c.udh ? { udh: Buffer.from(c.udh, 'hex'), message: c.message } : c.message;
       if (c.payloadHex) fields.message_payload = Buffer.from(c.payloadHex, 'hex');
       Object.assign(fields, c.tlvs || {});
-      const target = receiverFor();
+      // session: the index among the sessions that may receive, oldest first (default any).
+      const target = c.session === undefined ? receiverFor() : [...sessions].filter((s) => s.canReceive)[c.session];
       if (target) target.deliver_sm(fields);
       break;
     }
@@ -155,7 +163,7 @@ rl.on('line', (line) => {
       listen();
       break;
     case 'count':
-      emit({ ev: 'count', submits, accepted, delivered, deliverFailed, sessions: sessions.size });
+      emit({ ev: 'count', submits, accepted, delivered, deliverFailed, sessions: sessions.size, bound: boundNow });
       break;
     case 'moburst': {
       const target = receiverFor();
