@@ -39,7 +39,8 @@ type botCall struct {
 	mu          sync.Mutex
 	parties     []*party
 	closed      bool
-	transferred bool // the app left (transfer, hangUp): the call goes on between the two people
+	transferred bool          // the app left (transfer, hangUp): the call goes on between the two people
+	medias      []*partyMedia // the app's media toward people (botmedia.go), closed with the call
 }
 
 var _ calls.CallControl = (*botCall)(nil)
@@ -60,6 +61,11 @@ type party struct {
 	gone atomic.Bool
 	// hungUp is what CallDisconnected says when this leg was the last and hung up.
 	hungUp string
+	// info is what the leg negotiated (the first leg's; botmedia.go); mediaPtr the app's
+	// media toward it, once a media operation needed it: what the person sends while no one
+	// else hears it goes there.
+	info     mediaInfo
+	mediaPtr atomic.Pointer[partyMedia]
 }
 
 // holdBot runs a connected bot call whose first person is human on leg (side 0 or 1 of c's
@@ -77,7 +83,7 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 	if side == 1 {
 		remote = calls.EndedByCallee
 	}
-	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end}
+	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end, info: negotiated(c.lastSent(side))}
 	first.bye = func(ctx context.Context) {
 		c.end(appSide)
 		if c.endedBy == remote {
@@ -235,6 +241,7 @@ func (b *botCall) hangupAll(by string) {
 }
 
 func (b *botCall) close() {
+	b.closeMedia()
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
@@ -382,6 +389,9 @@ func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 			}
 		default:
 			app.Inc()
+			if pm := pt.mediaPtr.Load(); pm != nil {
+				pm.fromPerson(buf[:n])
+			}
 		}
 	}
 }

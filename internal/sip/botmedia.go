@@ -1,0 +1,451 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/telgw/telgw/internal/bridge"
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/media/audio"
+	"github.com/telgw/telgw/internal/media/dtmf"
+	"github.com/telgw/telgw/internal/media/playsrc"
+	"github.com/telgw/telgw/internal/media/rtpmedia"
+	"github.com/telgw/telgw/internal/media/speech"
+	"github.com/telgw/telgw/internal/sip/sdp"
+)
+
+// MediaDeps are what bot calls need to speak and listen (Call Automation's play, recognize
+// and sendDtmfTones). Without them (Deps.Media nil) media operations answer 400.
+type MediaDeps struct {
+	// Scheduler paces every prompt's RTP.
+	Scheduler *rtpmedia.Scheduler
+	// Fetcher fetches FileSource prompts (through the SSRF guard's client) and caches prompts.
+	Fetcher *playsrc.Fetcher
+	// Synth speaks TextSource prompts; nil: text sources fail (PlayFailed).
+	Synth speech.Synthesizer
+}
+
+// The media of a bot call (the app's side of a person's leg): telgw's anchored leg toward the
+// person is where the app speaks (an rtpmedia.Player writing on the leg) and listens (RFC 4733
+// telephone-events the leg's read loop hands to the party's partyMedia). Only a call with one
+// person on a plain RTP leg is served for now: with two people their media is relayed to each
+// other, and WebRTC legs are not wired yet.
+
+var _ calls.MediaControl = (*botCall)(nil)
+
+// partyMedia is the app's media toward one person.
+type partyMedia struct {
+	player  *rtpmedia.Player
+	codec   audio.Codec
+	eventPT uint8
+
+	rxMu sync.Mutex
+	rx   dtmf.Receiver
+	hdr  rtp.Header
+
+	mu  sync.Mutex
+	gen uint64       // bumped by CancelMedia: plays still loading are then canceled
+	rec *recognition // the recognition under way
+	// load serialises prompt loading so plays queue in request order.
+	load sync.Mutex
+}
+
+// mediaInfo is what a person's leg negotiated: its codec and telephone-event payload type.
+type mediaInfo struct {
+	codec   sdp.Codec
+	eventPT uint8
+}
+
+// negotiated reads the codec and telephone-event payload type from an SDP body telgw sent.
+func negotiated(body []byte) mediaInfo {
+	mi := mediaInfo{codec: firstCodec(body)}
+	if s, err := sdp.Parse(body); err == nil {
+		if m := s.Audio(); m != nil {
+			for _, co := range m.Codecs() {
+				if co.Name == "TELEPHONE-EVENT" && co.Rate == 8000 {
+					mi.eventPT = co.PT
+				}
+			}
+		}
+	}
+	return mi
+}
+
+var playSeq atomic.Uint64
+
+// fromPerson takes one RTP packet the person sent while no one else hears it (the app's side):
+// telephone-events (RFC 4733 §2.5) become tones for the recognition under way.
+func (pm *partyMedia) fromPerson(pkt []byte) {
+	if pm.eventPT == 0 {
+		return
+	}
+	pm.rxMu.Lock()
+	n, err := pm.hdr.Unmarshal(pkt)
+	if err != nil || pm.hdr.PayloadType != pm.eventPT || n > len(pkt) {
+		pm.rxMu.Unlock()
+		return
+	}
+	tone, ok := pm.rx.Push(pm.hdr.Timestamp, pkt[n:])
+	pm.rxMu.Unlock()
+	if !ok {
+		return
+	}
+	pm.mu.Lock()
+	r := pm.rec
+	pm.mu.Unlock()
+	if r != nil {
+		select {
+		case r.tones <- tone:
+		default: // more than a recognition can take at once: a flood, dropped
+		}
+	}
+}
+
+// mediaFor returns the app's media toward the one person on the call, named target (or anyone,
+// when target is the zero participant); op names the operation in a 400.
+func (b *botCall) mediaFor(target calls.Participant, field, op string) (*partyMedia, error) {
+	md := b.env.mediaDeps
+	if md == nil {
+		return nil, calls.ErrMediaNotSupported("callConnectionId", op, ": this telgw serves no media")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.transferred {
+		return nil, calls.ErrMediaNotSupported("callConnectionId", op, " on a call the app left")
+	}
+	if len(b.parties) != 1 {
+		return nil, calls.ErrMediaNotSupported("callConnectionId", op, fmt.Sprintf(" on a call with %d people (telgw serves media to a call with one person besides the app)", len(b.parties)))
+	}
+	pt := b.parties[0]
+	if target != (calls.Participant{}) && target != pt.p {
+		return nil, calls.ErrMediaNotSupported(field, op, " toward "+target.ID+", who is not on the call")
+	}
+	if pm := pt.mediaPtr.Load(); pm != nil {
+		return pm, nil
+	}
+	leg, ok := pt.leg.(*bridge.UDPLeg)
+	if !ok {
+		return nil, calls.ErrMediaNotSupported("callConnectionId", op, " toward a WebRTC participant")
+	}
+	var codec audio.Codec
+	switch pt.info.codec.Name {
+	case "PCMU":
+		codec = audio.PCMU
+	case "PCMA":
+		codec = audio.PCMA
+	default:
+		return nil, calls.ErrMediaNotSupported("callConnectionId", op, " with codec "+pt.info.codec.Name+" (G.711 only)")
+	}
+	pm := &partyMedia{codec: codec, eventPT: pt.info.eventPT}
+	// RFC 3550 §5.1, §8.1: random SSRC, sequence and timestamp.
+	pm.player = md.Scheduler.NewPlayer(leg, rtpmedia.PlayerConfig{Codec: codec, EventPT: pt.info.eventPT,
+		SSRC: rand.Uint32(), FirstSeq: uint16(rand.Uint32()), FirstTS: rand.Uint32()})
+	pt.mediaPtr.Store(pm)
+	b.medias = append(b.medias, pm)
+	return pm, nil
+}
+
+// closeMedia stops every party's player and recognition (the call is over).
+func (b *botCall) closeMedia() {
+	b.mu.Lock()
+	ms := b.medias
+	b.medias = nil
+	b.mu.Unlock()
+	for _, pm := range ms {
+		pm.cancel()
+		pm.player.Close()
+	}
+}
+
+// cancel ends the plays and the recognition under way.
+func (pm *partyMedia) cancel() {
+	pm.mu.Lock()
+	pm.gen++
+	r := pm.rec
+	pm.mu.Unlock()
+	pm.player.CancelAll()
+	if r != nil {
+		r.stop()
+	}
+}
+
+// loadFailure is a prompt that could not be loaded, as PlayFailed / RecognizeFailed tell it.
+func loadFailure(err error) calls.ResultInformation {
+	switch {
+	case errors.Is(err, audio.ErrFormat):
+		return calls.ResultInformation{Code: 400, SubCode: 8535, Message: "Action failed, file format is invalid."}
+	case errors.Is(err, errSynth):
+		return calls.ResultInformation{Code: 400, SubCode: 8535, Message: "Action failed, the text could not be synthesised."}
+	}
+	return calls.ResultInformation{Code: 400, SubCode: 8536, Message: "Action failed, file could not be downloaded."}
+}
+
+var errSynth = errors.New("speech synthesis failed")
+
+// loadPrompt fetches or synthesises the sources and joins them into one prompt.
+func (e *callEnv) loadPrompt(srcs []calls.PlaySource) ([]int16, error) {
+	md := e.mediaDeps
+	ctx, cancel := context.WithTimeout(e.stop(), 30*time.Second)
+	defer cancel()
+	var pcm []int16
+	for _, s := range srcs {
+		var part []int16
+		var err error
+		switch s.Kind {
+		case calls.FileSource:
+			part, err = md.Fetcher.File(ctx, s.URI, s.CacheID)
+		case calls.TextSource:
+			if md.Synth == nil {
+				return nil, fmt.Errorf("%w: no synthesiser", errSynth)
+			}
+			key := playsrc.CacheKey(s.CacheID, "tts:"+s.VoiceName+"|"+s.SourceLocale+"|"+s.VoiceKind+"|"+s.Text)
+			part, err = md.Fetcher.Load(ctx, key, func(ctx context.Context) ([]int16, error) {
+				p, err := md.Synth.Synthesize(ctx, speech.SynthRequest{Text: s.Text, VoiceName: s.VoiceName, Locale: s.SourceLocale, VoiceKind: s.VoiceKind})
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", errSynth, err)
+				}
+				return p, nil
+			})
+		default:
+			err = fmt.Errorf("%w: source kind %q", audio.ErrFormat, s.Kind)
+		}
+		if err != nil {
+			return nil, err
+		}
+		pcm = append(pcm, part...)
+	}
+	return pcm, nil
+}
+
+// Play implements calls.MediaControl.
+func (b *botCall) Play(op *calls.PlayOp) error {
+	var target calls.Participant
+	if len(op.Targets) > 1 {
+		return calls.ErrMediaNotSupported("playTo", "play", " to more than one participant")
+	}
+	if len(op.Targets) == 1 {
+		target = op.Targets[0]
+	}
+	pm, err := b.mediaFor(target, "playTo", "play")
+	if err != nil {
+		return err
+	}
+	pm.mu.Lock()
+	gen := pm.gen
+	pm.mu.Unlock()
+	go func() {
+		pm.load.Lock()
+		defer pm.load.Unlock()
+		pcm, err := b.env.loadPrompt(op.Sources)
+		pm.mu.Lock()
+		canceled := pm.gen != gen
+		pm.mu.Unlock()
+		switch {
+		case canceled:
+			op.Canceled()
+			return
+		case err != nil:
+			b.env.log.Info("prompt not loaded", "call_id", b.main.id, "err", err)
+			op.Failed(loadFailure(err))
+			return
+		}
+		pm.player.Enqueue(&rtpmedia.Play{ID: "play-" + strconv.FormatUint(playSeq.Add(1), 10), PCM: pcm, Loop: op.Loop,
+			OnStart: op.Started, OnDone: func(o rtpmedia.Outcome) {
+				switch o {
+				case rtpmedia.Completed:
+					op.Completed()
+				case rtpmedia.Canceled:
+					op.Canceled()
+				default:
+					op.Failed(calls.ResultInformation{Code: 500, SubCode: 8500, Message: "Action failed, the media leg closed."})
+				}
+			}}, op.Interrupt)
+	}()
+	return nil
+}
+
+// SendDTMF implements calls.MediaControl: RFC 4733 events toward the person.
+func (b *botCall) SendDTMF(op *calls.DTMFOp) error {
+	pm, err := b.mediaFor(op.Target, "targetParticipant", "sendDtmfTones")
+	if err != nil {
+		return err
+	}
+	tones := make([]dtmf.Tone, 0, len(op.Tones))
+	for _, n := range op.Tones {
+		t, err := dtmf.ParseTone(n)
+		if err != nil {
+			return calls.ErrMediaNotSupported("tones", "tone "+n, "")
+		}
+		tones = append(tones, t)
+	}
+	err = pm.player.SendDTMF(tones, func(o rtpmedia.Outcome) {
+		if o == rtpmedia.Completed {
+			op.Completed()
+			return
+		}
+		op.Failed(calls.ResultInformation{Code: 400, SubCode: 8508, Message: "Action failed, the operation was cancelled."})
+	})
+	if errors.Is(err, rtpmedia.ErrNoEvents) {
+		return calls.ErrMediaNotSupported("targetParticipant", "sendDtmfTones", ": the participant's leg negotiated no telephone-event (RFC 4733)")
+	}
+	return err
+}
+
+// CancelMedia implements calls.MediaControl.
+func (b *botCall) CancelMedia() {
+	b.mu.Lock()
+	ps := append([]*party(nil), b.parties...)
+	b.mu.Unlock()
+	for _, pt := range ps {
+		if pm := pt.mediaPtr.Load(); pm != nil {
+			pm.cancel()
+		}
+	}
+}
+
+// recognition is one DTMF recognize under way on a party.
+type recognition struct {
+	op     *calls.RecognizeOp
+	tones  chan dtmf.Tone
+	prompt chan struct{} // closed when the prompt ended
+	quit   chan struct{}
+	once   sync.Once
+}
+
+func (r *recognition) stop() { r.once.Do(func() { close(r.quit) }) }
+
+// Recognize implements calls.MediaControl (recognizeInputType dtmf).
+func (b *botCall) Recognize(op *calls.RecognizeOp) error {
+	pm, err := b.mediaFor(op.Target, "recognizeOptions.targetParticipant", "startRecognizing")
+	if err != nil {
+		return err
+	}
+	if pm.eventPT == 0 {
+		return calls.ErrMediaNotSupported("recognizeInputType", "DTMF recognition", " from a leg without telephone-event (RFC 4733); in-band tones are not detected yet")
+	}
+	cfg := dtmf.CollectConfig{MaxTones: op.MaxTones, InterToneTimeout: op.InterToneTimeout,
+		InitialSilenceTimeout: op.InitialSilenceTimeout, InterruptPrompt: op.InterruptPrompt}
+	for _, n := range op.StopTones {
+		t, err := dtmf.ParseTone(n)
+		if err != nil {
+			return calls.ErrMediaNotSupported("recognizeOptions.dtmfOptions.stopTones", "stop tone "+n, "")
+		}
+		cfg.StopTones = append(cfg.StopTones, t)
+	}
+	if err := cfg.Validate(); err != nil {
+		return calls.ErrMediaNotSupported("recognizeOptions.dtmfOptions", "these DTMF options", ": "+err.Error())
+	}
+	r := &recognition{op: op, tones: make(chan dtmf.Tone, 64), prompt: make(chan struct{}), quit: make(chan struct{})}
+	pm.mu.Lock()
+	if pm.rec != nil {
+		pm.mu.Unlock()
+		return calls.ErrMediaNotSupported("callConnectionId", "a second recognition", " while one is under way")
+	}
+	pm.rec = r
+	gen := pm.gen
+	pm.mu.Unlock()
+	if op.InterruptMedia {
+		pm.player.CancelAll()
+	}
+	go b.recognize(pm, r, cfg, gen)
+	return nil
+}
+
+func (b *botCall) recognize(pm *partyMedia, r *recognition, cfg dtmf.CollectConfig, gen uint64) {
+	defer func() {
+		pm.mu.Lock()
+		if pm.rec == r {
+			pm.rec = nil
+		}
+		pm.mu.Unlock()
+	}()
+	op := r.op
+	playID := ""
+	if len(op.Prompt) > 0 {
+		pm.load.Lock()
+		pcm, err := b.env.loadPrompt(op.Prompt)
+		pm.mu.Lock()
+		canceled := pm.gen != gen
+		pm.mu.Unlock()
+		if canceled {
+			pm.load.Unlock()
+			op.Canceled()
+			return
+		}
+		if err != nil {
+			pm.load.Unlock()
+			b.env.log.Info("prompt not loaded", "call_id", b.main.id, "err", err)
+			op.Failed(loadFailure(err))
+			return
+		}
+		playID = "prompt-" + strconv.FormatUint(playSeq.Add(1), 10)
+		pm.player.Enqueue(&rtpmedia.Play{ID: playID, PCM: pcm, OnDone: func(rtpmedia.Outcome) { close(r.prompt) }}, false)
+		pm.load.Unlock()
+	}
+	col, err := dtmf.NewCollector(cfg, time.Now(), playID != "")
+	if err != nil { // validated above
+		op.Failed(calls.ResultInformation{Code: 400, SubCode: 8500, Message: err.Error()})
+		return
+	}
+	prompt := r.prompt
+	if playID == "" {
+		prompt = nil
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var out dtmf.Outcome
+		timer.Stop()
+		var fire <-chan time.Time
+		if d := col.Deadline(); !d.IsZero() {
+			timer.Reset(time.Until(d))
+			fire = timer.C
+		}
+		select {
+		case t := <-r.tones:
+			out = col.Tone(t, time.Now())
+			if out.InterruptPrompt {
+				pm.player.Cancel(playID)
+			}
+		case <-prompt:
+			prompt = nil
+			out = col.PromptDone(time.Now())
+		case <-fire:
+			out = col.Tick(time.Now())
+		case <-r.quit:
+			out = col.Cancel()
+			pm.player.Cancel(playID)
+		}
+		if !out.Done {
+			continue
+		}
+		if out.Reason != dtmf.InitialSilenceTimeout && out.Reason != dtmf.Canceled && prompt != nil {
+			pm.player.Cancel(playID) // decided during the prompt: it stops (RFC-free ACS behaviour)
+		}
+		names := make([]string, len(out.Tones))
+		for i, t := range out.Tones {
+			names[i] = t.String()
+		}
+		switch out.Reason {
+		case dtmf.MaxTonesReached:
+			op.Completed(names, calls.MaxTonesReached)
+		case dtmf.StopToneDetected:
+			op.Completed(names, calls.StopToneDetected)
+		case dtmf.InterToneTimeout:
+			op.Completed(names, calls.InterToneTimeout)
+		case dtmf.InitialSilenceTimeout:
+			op.InitialSilence()
+		default:
+			op.Canceled()
+		}
+		return
+	}
+}
