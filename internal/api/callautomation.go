@@ -351,13 +351,19 @@ func (h *callAutomationHandlers) action(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 	default:
+		var handled bool
+		if handled, err = h.mediaAction(w, r, id, act); handled {
+			break
+		}
 		err = problem.NotFound("path", "no route for %s %s", r.Method, r.URL.Path).WithCode("NotFound")
 	}
 	if err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if act == "terminate" {
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // repeatWindow is how long a Repeatability-Request-ID's answer is kept for repeats (ACS

@@ -241,10 +241,10 @@ func (b *botCall) hangupAll(by string) {
 }
 
 func (b *botCall) close() {
-	b.closeMedia()
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
+	b.closeMedia()
 	close(b.over)
 }
 
