@@ -196,6 +196,8 @@ func TestBotPlay(t *testing.T) {
 			return err
 		}
 		id := conn.CallConnectionID
+		start := time.Now()
+		defer func() { t.Logf("the app's part took %v", time.Since(start)) }()
 		if err := untilConnected(func() error {
 			return auto.Play(id, calls.PlayParams{Sources: []calls.PlaySource{{Kind: calls.FileSource, URI: files.URL + "/hello.wav"}},
 				Targets: []calls.Participant{caller}, Op: calls.OperationParams{OperationContext: "file"}})
@@ -276,7 +278,7 @@ func TestBotPlay(t *testing.T) {
 		}
 		return nil
 	})
-	e.call(carrierIP, e.scenario("uac_listen.xml", "RTP_IP", carrierIP, "RTP_PORT", strconv.Itoa(sink.conn.LocalAddr().(*net.UDPAddr).Port), "HOLD_MS", "9000"),
+	e.call(carrierIP, e.scenario("uac_listen.xml", "RTP_IP", carrierIP, "RTP_PORT", strconv.Itoa(sink.conn.LocalAddr().(*net.UDPAddr).Port), "HOLD_MS", "8000"),
 		"4155550100", otherNumber)
 	wait()
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })

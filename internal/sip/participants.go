@@ -97,9 +97,9 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 			_ = c.b.Bye(ctx)
 		}
 	}
+	b.join(first, false) // before Attach: operations the app sends once attached find the person
 	conn.Attach(b, human)
 	conn.Connected()
-	b.join(first, false)
 	defer b.close()
 	s := c.env
 	for {
