@@ -2,6 +2,7 @@ package calls
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -192,8 +193,11 @@ func (d *DTMFOp) Failed(ri ResultInformation) {
 // ToneNames are the DTMF tone names of ACS (DtmfTone), in RFC 4733 §3.2 event order.
 var ToneNames = []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "asterisk", "pound", "a", "b", "c", "d"}
 
+// checkTones checks tone names, lower-casing them in place (SDKs send "Pound" or "pound").
 func checkTones(field string, tones []string) error {
-	for _, t := range tones {
+	for i, t := range tones {
+		t = strings.ToLower(t)
+		tones[i] = t
 		ok := false
 		for _, n := range ToneNames {
 			ok = ok || n == t
