@@ -423,12 +423,14 @@ func (b *botCall) recognize(pm *partyMedia, r *recognition, cfg dtmf.CollectConf
 		case <-r.quit:
 			out = col.Cancel()
 			pm.player.Cancel(playID)
+		case <-b.over: // the call ended as the recognition started
+			out = col.Cancel()
 		}
 		if !out.Done {
 			continue
 		}
 		if out.Reason != dtmf.InitialSilenceTimeout && out.Reason != dtmf.Canceled && prompt != nil {
-			pm.player.Cancel(playID) // decided during the prompt: it stops (RFC-free ACS behaviour)
+			pm.player.Cancel(playID) // decided during the prompt: the prompt stops
 		}
 		names := make([]string, len(out.Tones))
 		for i, t := range out.Tones {
