@@ -45,7 +45,7 @@ var _ calls.MediaControl = (*botCall)(nil)
 type partyMedia struct {
 	player  *rtpmedia.Player
 	codec   audio.Codec
-	eventPT uint8
+	eventPT uint8 // what the person sends telephone-events with
 
 	rxMu sync.Mutex
 	rx   dtmf.Receiver
@@ -58,25 +58,42 @@ type partyMedia struct {
 	load sync.Mutex
 }
 
-// mediaInfo is what a person's leg negotiated: its codec and telephone-event payload type.
+// mediaInfo is what a person's leg negotiated: the codec and telephone-event payload type
+// telgw sends with (the peer's answer when telgw offered, else telgw's answer) and the
+// telephone-event payload type the person sends with (telgw's SDP: what telgw receives,
+// RFC 3264 §5.1).
 type mediaInfo struct {
-	codec   sdp.Codec
-	eventPT uint8
+	codec       sdp.Codec
+	eventPT     uint8
+	recvEventPT uint8
 }
 
-// negotiated reads the codec and telephone-event payload type from an SDP body telgw sent.
-func negotiated(body []byte) mediaInfo {
-	mi := mediaInfo{codec: firstCodec(body)}
+// mediaInfo reads side's negotiated media from the SDP exchanged with it.
+func (c *call) mediaInfo(side int) mediaInfo {
+	sent := c.lastSent(side)
+	send := sent
+	if side == 1 {
+		c.mu.Lock()
+		if c.answerB != nil {
+			send = c.answerB
+		}
+		c.mu.Unlock()
+	}
+	return mediaInfo{codec: firstCodec(send), eventPT: eventPT(send), recvEventPT: eventPT(sent)}
+}
+
+// eventPT is the telephone-event/8000 payload type of an SDP body (RFC 4733 §7.1.1); 0: none.
+func eventPT(body []byte) uint8 {
 	if s, err := sdp.Parse(body); err == nil {
 		if m := s.Audio(); m != nil {
 			for _, co := range m.Codecs() {
 				if co.Name == "TELEPHONE-EVENT" && co.Rate == 8000 {
-					mi.eventPT = co.PT
+					return co.PT
 				}
 			}
 		}
 	}
-	return mi
+	return 0
 }
 
 var playSeq atomic.Uint64
@@ -144,7 +161,7 @@ func (b *botCall) mediaFor(target calls.Participant, field, op string) (*partyMe
 	default:
 		return nil, calls.ErrMediaNotSupported("callConnectionId", op, " with codec "+pt.info.codec.Name+" (G.711 only)")
 	}
-	pm := &partyMedia{codec: codec, eventPT: pt.info.eventPT}
+	pm := &partyMedia{codec: codec, eventPT: pt.info.recvEventPT}
 	// RFC 3550 §5.1, §8.1: random SSRC, sequence and timestamp.
 	pm.player = md.Scheduler.NewPlayer(leg, rtpmedia.PlayerConfig{Codec: codec, EventPT: pt.info.eventPT,
 		SSRC: rand.Uint32(), FirstSeq: uint16(rand.Uint32()), FirstTS: rand.Uint32()})

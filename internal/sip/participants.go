@@ -83,7 +83,7 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 	if side == 1 {
 		remote = calls.EndedByCallee
 	}
-	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end, info: negotiated(c.lastSent(side))}
+	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end, info: c.mediaInfo(side)}
 	first.bye = func(ctx context.Context) {
 		c.end(appSide)
 		if c.endedBy == remote {
