@@ -358,3 +358,44 @@ func TestBotRecognizeDTMF(t *testing.T) {
 	wait()
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }
+
+// TestBotCreateCallPlay: on a call the app placed, a spoken prompt reaches the callee (SIPp
+// echoing RTP: the echo comes back to the app's side, where it is counted) with the payload
+// types the callee answered.
+func TestBotCreateCallPlay(t *testing.T) {
+	md := mediaDeps(t)
+	const far = "+12025550142"
+	c2Port := freePort(t, carrier2IP)
+	e, auto, _, cbs := botEnv(t, envOpts{
+		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
+		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+		deps:   func(d *sip.Deps) { d.Media = md },
+	}, true)
+	ctx := context.Background()
+	callee := e.start("carrier2", carrier2IP, c2Port, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	conn, err := auto.CreateCall(ctx, calls.CreateCallParams{Target: calls.Phone(far), SourceCallerID: ourNumber, CallbackURI: appURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cbs.event("Microsoft.Communication.CallConnected", ""); err != nil {
+		t.Fatal(err)
+	}
+	app := map[string]string{"kind": "rtp", "result": "app"}
+	before := e.counter("telgw_callautomation_media_packets_total", app)
+	if err := untilConnected(func() error {
+		return auto.Play(conn.CallConnectionID, calls.PlayParams{Sources: []calls.PlaySource{{Kind: calls.TextSource, Text: "Hello from telgw."}},
+			Op: calls.OperationParams{OperationContext: "hello"}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cbs.event("Microsoft.Communication.PlayCompleted", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the prompt echoed back", func() bool {
+		return e.counter("telgw_callautomation_media_packets_total", app)-before >= 25
+	})
+	if err := auto.HangUp(ctx, conn.CallConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	callee.wait(t, 20*time.Second)
+}
