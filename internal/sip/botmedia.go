@@ -47,9 +47,12 @@ type partyMedia struct {
 	codec   audio.Codec
 	eventPT uint8 // what the person sends telephone-events with
 
-	rxMu sync.Mutex
-	rx   dtmf.Receiver
-	hdr  rtp.Header
+	rxMu  sync.Mutex
+	rx    dtmf.Receiver
+	det   dtmf.Detector // in-band tones, on legs without telephone-event
+	hdr   rtp.Header
+	pcm   [480]int16 // one decoded packet (up to 60 ms)
+	found []dtmf.Tone
 
 	mu  sync.Mutex
 	gen uint64       // bumped by CancelMedia: plays still loading are then canceled
@@ -99,28 +102,39 @@ func eventPT(body []byte) uint8 {
 var playSeq atomic.Uint64
 
 // fromPerson takes one RTP packet the person sent while no one else hears it (the app's side):
-// telephone-events (RFC 4733 §2.5) become tones for the recognition under way.
+// telephone-events (RFC 4733 §2.5) become tones for the recognition under way; on a leg that
+// negotiated none, the G.711 audio is searched for in-band tones (Goertzel, ITU-T Q.24) while a
+// recognition runs.
 func (pm *partyMedia) fromPerson(pkt []byte) {
-	if pm.eventPT == 0 {
-		return
-	}
-	pm.rxMu.Lock()
-	n, err := pm.hdr.Unmarshal(pkt)
-	if err != nil || pm.hdr.PayloadType != pm.eventPT || n > len(pkt) {
-		pm.rxMu.Unlock()
-		return
-	}
-	tone, ok := pm.rx.Push(pm.hdr.Timestamp, pkt[n:])
-	pm.rxMu.Unlock()
-	if !ok {
-		return
-	}
 	pm.mu.Lock()
 	r := pm.rec
 	pm.mu.Unlock()
-	if r != nil {
+	if r == nil && pm.eventPT == 0 {
+		return // in-band detection costs CPU: only while someone listens
+	}
+	pm.rxMu.Lock()
+	n, err := pm.hdr.Unmarshal(pkt)
+	if err != nil || n > len(pkt) {
+		pm.rxMu.Unlock()
+		return
+	}
+	var tones []dtmf.Tone
+	switch pt := pm.hdr.PayloadType; {
+	case pm.eventPT != 0 && pt == pm.eventPT:
+		if t, ok := pm.rx.Push(pm.hdr.Timestamp, pkt[n:]); ok {
+			tones = append(pm.found[:0], t)
+		}
+	case pm.eventPT == 0 && pt == uint8(pm.codec) && len(pkt)-n <= len(pm.pcm):
+		tones = pm.det.Process(pm.found[:0], pm.codec.Decode(pm.pcm[:0], pkt[n:]))
+	}
+	pm.found = tones[:0:cap(tones)]
+	pm.rxMu.Unlock()
+	if r == nil {
+		return
+	}
+	for _, t := range tones {
 		select {
-		case r.tones <- tone:
+		case r.tones <- t:
 		default: // more than a recognition can take at once: a flood, dropped
 		}
 	}
@@ -344,9 +358,6 @@ func (b *botCall) Recognize(op *calls.RecognizeOp) error {
 	pm, err := b.mediaFor(op.Target, "recognizeOptions.targetParticipant", "startRecognizing")
 	if err != nil {
 		return err
-	}
-	if pm.eventPT == 0 {
-		return calls.ErrMediaNotSupported("recognizeInputType", "DTMF recognition", " from a leg without telephone-event (RFC 4733); in-band tones are not detected yet")
 	}
 	cfg := dtmf.CollectConfig{MaxTones: op.MaxTones, InterToneTimeout: op.InterToneTimeout,
 		InitialSilenceTimeout: op.InitialSilenceTimeout, InterruptPrompt: op.InterruptPrompt}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/events"
+	"github.com/telgw/telgw/internal/media/audio"
 	"github.com/telgw/telgw/internal/media/playsrc"
 	"github.com/telgw/telgw/internal/media/rtpmedia"
 	"github.com/telgw/telgw/internal/media/speech"
@@ -399,4 +401,58 @@ func TestBotCreateCallPlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	callee.wait(t, 20*time.Second)
+}
+
+// dtmfULaw is raw μ-law audio: lead of silence, then each key as a 120 ms dual tone (ITU-T
+// Q.23 frequencies, about -10 dBm0 per tone) with 120 ms of silence after it.
+func dtmfULaw(lead time.Duration, keys string) []byte {
+	freqs := map[byte][2]float64{'1': {697, 1209}, '2': {697, 1336}, '#': {941, 1477}}
+	var pcm []int16
+	pcm = append(pcm, make([]int16, int(lead.Seconds()*8000))...)
+	for i := range keys {
+		f := freqs[keys[i]]
+		for j := 0; j < 960; j++ {
+			x := float64(j) / 8000
+			pcm = append(pcm, int16(5000*(math.Sin(2*math.Pi*f[0]*x)+math.Sin(2*math.Pi*f[1]*x))))
+		}
+		pcm = append(pcm, make([]int16, 960)...)
+	}
+	pcm = append(pcm, make([]int16, 8000)...)
+	return audio.PCMU.Encode(nil, pcm)
+}
+
+// TestBotRecognizeInband: a caller without telephone-event presses 1, 2, # as in-band tones
+// in its G.711 audio (SIPp streaming them) → RecognizeCompleted [one two].
+func TestBotRecognizeInband(t *testing.T) {
+	md := mediaDeps(t)
+	e, auto, pub, cbs := botEnv(t, envOpts{deps: func(d *sip.Deps) { d.Media = md }}, true)
+	if err := os.WriteFile(filepath.Join(e.dir, "keys.ul"), dtmfULaw(2500*time.Millisecond, "12#"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wait := app(t, pub, func(ic calls.IncomingCall) error {
+		conn, err := auto.Answer(context.Background(), calls.AnswerParams{IncomingCallContext: ic.IncomingCallContext, CallbackURI: appURL})
+		if err != nil {
+			return err
+		}
+		rec := calls.RecognizeParams{Target: calls.Phone(otherNumber), MaxTones: 5, StopTones: []string{"pound"}, InterToneTimeout: 5 * time.Second,
+			InitialSilenceTimeout: 10 * time.Second, InterruptPrompt: true, Op: calls.OperationParams{OperationContext: "inband"}}
+		if err := untilConnected(func() error { return auto.Recognize(conn.CallConnectionID, rec) }); err != nil {
+			return err
+		}
+		done, err := cbs.event("Microsoft.Communication.RecognizeCompleted", "inband")
+		if err != nil {
+			return err
+		}
+		if b, _ := json.Marshal(done["dtmfResult"]); string(b) != `{"tones":["one","two"]}` || resultCode(done) != "200/8514" {
+			return fmt.Errorf("RecognizeCompleted %v", done)
+		}
+		// No telephone-event negotiated: sendDtmfTones cannot be served.
+		if err := auto.SendDTMF(conn.CallConnectionID, calls.Phone(otherNumber), []string{"one"}, calls.OperationParams{}); problem.KindOf(err) != problem.KindInvalid {
+			return fmt.Errorf("sendDtmfTones without telephone-event: %v", err)
+		}
+		return nil
+	})
+	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "keys.ul", "HOLD_MS", "6000"), "4155550100", otherNumber)
+	wait()
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }
