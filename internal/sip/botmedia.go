@@ -14,6 +14,7 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/media/audio"
 	"github.com/telgw/telgw/internal/media/dtmf"
 	"github.com/telgw/telgw/internal/media/playsrc"
@@ -57,9 +58,15 @@ type partyMedia struct {
 	mu  sync.Mutex
 	gen uint64       // bumped by CancelMedia: plays still loading are then canceled
 	rec *recognition // the recognition under way
-	// load serialises prompt loading so plays queue in request order.
-	load sync.Mutex
+	// load serialises prompt loading so plays queue in request order; pending counts the plays
+	// loading or queued, bounded by maxPendingPlays.
+	load    sync.Mutex
+	pending atomic.Int32
 }
+
+// maxPendingPlays bounds the plays one person may have loading or queued: an app looping on
+// play cannot pile up goroutines and prompts.
+const maxPendingPlays = 32
 
 // mediaInfo is what a person's leg negotiated: the codec and telephone-event payload type
 // telgw sends with (the peer's answer when telgw offered, else telgw's answer) and the
@@ -269,6 +276,10 @@ func (b *botCall) Play(op *calls.PlayOp) error {
 	if err != nil {
 		return err
 	}
+	if pm.pending.Add(1) > maxPendingPlays {
+		pm.pending.Add(-1)
+		return problem.Conflict("callConnectionId", "%d plays are already queued for this participant", maxPendingPlays).WithCode("Conflict")
+	}
 	pm.mu.Lock()
 	gen := pm.gen
 	pm.mu.Unlock()
@@ -281,15 +292,18 @@ func (b *botCall) Play(op *calls.PlayOp) error {
 		pm.mu.Unlock()
 		switch {
 		case canceled:
+			pm.pending.Add(-1)
 			op.Canceled()
 			return
 		case err != nil:
+			pm.pending.Add(-1)
 			b.env.log.Info("prompt not loaded", "call_id", b.main.id, "err", err)
 			op.Failed(loadFailure(err))
 			return
 		}
 		pm.player.Enqueue(&rtpmedia.Play{ID: "play-" + strconv.FormatUint(playSeq.Add(1), 10), PCM: pcm, Loop: op.Loop,
 			OnStart: op.Started, OnDone: func(o rtpmedia.Outcome) {
+				pm.pending.Add(-1)
 				switch o {
 				case rtpmedia.Completed:
 					op.Completed()

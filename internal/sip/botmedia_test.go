@@ -272,6 +272,22 @@ func TestBotPlay(t *testing.T) {
 		if _, _, pt := sink.counts(); pt[101] < 10 {
 			return fmt.Errorf("%d telephone-event packets for two tones", pt[101])
 		}
+		// An app flooding plays is refused past the queue's bound.
+		refused := 0
+		for i := 0; i < 40; i++ {
+			err := auto.Play(id, calls.PlayParams{Sources: []calls.PlaySource{{Kind: calls.FileSource, URI: files.URL + "/hello.wav"}}, Op: calls.OperationParams{OperationContext: "flood"}})
+			if problem.KindOf(err) == problem.KindConflict {
+				refused++
+			} else if err != nil {
+				return err
+			}
+		}
+		if refused < 8 {
+			return fmt.Errorf("%d of 40 queued plays refused", refused)
+		}
+		if err := auto.CancelMedia(id); err != nil {
+			return err
+		}
 		// Bad requests name their field.
 		if err := auto.Play(id, calls.PlayParams{Sources: []calls.PlaySource{{Kind: "ssml"}}}); problem.KindOf(err) != problem.KindInvalid {
 			return fmt.Errorf("ssml: %v", err)
