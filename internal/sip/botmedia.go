@@ -14,12 +14,12 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/calls"
-	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/media/audio"
 	"github.com/telgw/telgw/internal/media/dtmf"
 	"github.com/telgw/telgw/internal/media/playsrc"
 	"github.com/telgw/telgw/internal/media/rtpmedia"
 	"github.com/telgw/telgw/internal/media/speech"
+	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
