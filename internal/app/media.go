@@ -9,25 +9,29 @@ import (
 
 // setupMedia builds what bot calls play and listen with (Call Automation's media operations):
 // the RTP pacing scheduler, the prompt fetcher (FileSource URLs fetched through the webhook
-// SSRF guard: webhooks.allowPrivate and allowCIDRs apply) and espeak-ng for TextSource. The
-// building blocks' defaults are used (docs/MEDIA.md); without espeak-ng text sources fail.
+// SSRF guard: webhooks.allowPrivate and allowCIDRs apply) and espeak-ng for TextSource, as
+// media.* configures them; without espeak-ng text sources fail (PlayFailed).
 func (a *App) setupMedia() (*sip.MediaDeps, error) {
 	guard, err := a.webhookGuard()
 	if err != nil {
 		return nil, err
 	}
-	pcfg := playsrc.DefaultConfig()
+	mc := a.Config.Media
+	pcfg := mc.PlayConfig()
 	fetcher, err := playsrc.New(guard.Client(pcfg.Timeout), pcfg)
 	if err != nil {
 		return nil, err
 	}
-	sched, err := rtpmedia.NewScheduler(rtpmedia.DefaultConfig())
+	sched, err := rtpmedia.NewScheduler(mc.PacingConfig())
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, sched.Close)
+	if err := sched.Stats().RealtimeErr; err != nil {
+		a.Log.Warn("media.realtimePriority refused: prompts are paced by ordinary timers", "err", err)
+	}
 	md := &sip.MediaDeps{Scheduler: sched, Fetcher: fetcher}
-	if es, err := speech.NewEspeak(speech.DefaultEspeakConfig()); err == nil {
+	if es, err := speech.NewEspeak(mc.EspeakConfig()); err == nil {
 		md.Synth = es
 	} else {
 		a.Log.Warn("no speech synthesiser: text play sources will fail", "err", err)
