@@ -16,7 +16,7 @@ func FuzzFromPerson(f *testing.F) {
 	f.Add([]byte{0x80, 101, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1, 1, 0x8a, 0x03, 0x20})
 	f.Add([]byte{0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1, 0xff, 0x7f, 0x00, 0x80})
 	f.Add([]byte{0xa0, 101, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1, 1, 0x8a, 0x03, 0x20, 0, 0, 0, 4}) // padded
-	f.Add([]byte{0x90, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 1, 2, 3, 4})       // extension
+	f.Add([]byte{0x90, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 1, 2, 3, 4})      // extension
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		for _, ev := range []uint8{101, 0} {
 			r := &recognition{op: &calls.RecognizeOp{}, tones: make(chan dtmf.Tone, 64)}
