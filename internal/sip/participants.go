@@ -20,7 +20,8 @@ import (
 // botCall is the SIP side of a call an app controls (a call connection) once connected: the
 // people on it (at most calls.MaxHumanParticipants PSTN legs besides the app) and their media.
 // telgw anchors every leg's media; a leg's packets go to the other person's leg when there are
-// two, else to the app (dropped until apps can listen), and nowhere while muted.
+// two, else to the app (its media, botmedia.go: DTMF for recognitions; the rest dropped), and
+// nowhere while muted.
 //
 // The first leg is the call's own dialog (the caller of an answered call, the callee of a
 // placed one). A leg added by addParticipant, or the target of a transfer, is a call of its
@@ -371,8 +372,8 @@ func (b *botCall) transfer(tr *calls.Transfer) {
 	sub.closeLeg()
 }
 
-// relayParty reads pt's RTP until its leg closes and sends it to pt's peer (or drops it: to
-// the app, or muted).
+// relayParty reads pt's RTP until its leg closes and sends it to pt's peer, or to the app's
+// media toward pt (botmedia.go) when pt is alone with the app, or drops it (muted).
 func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 	buf := make([]byte, 1500)
 	for {
