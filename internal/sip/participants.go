@@ -166,12 +166,19 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 	if transfer {
 		b.transferred = true
 	}
+	var talking []*partyMedia
 	for _, o := range b.parties {
 		o.peer.Store(pt)
 		pt.peer.Store(o)
+		if pm := o.mediaPtr.Load(); pm != nil {
+			talking = append(talking, pm)
+		}
 	}
 	b.parties = append(b.parties, pt)
 	b.mu.Unlock()
+	for _, pm := range talking {
+		pm.cancel() // the person now hears the other one: the app's plays and recognitions end
+	}
 	m := b.env.m.botMedia
 	go relayParty(pt, m.WithLabelValues("rtp", "relayed"), m.WithLabelValues("rtp", "muted"), m.WithLabelValues("rtp", "app"))
 	go relayPartyRTCP(pt)
