@@ -69,6 +69,8 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	// Cluster configures membership of a cluster of nodes on one PostgreSQL.
 	Cluster Cluster `yaml:"cluster"`
+	// Media configures what apps' calls play and hear (Call Automation media operations).
+	Media Media `yaml:"media"`
 }
 
 // Console configures the operator web console (internal/console).
@@ -184,6 +186,7 @@ func Default() Config {
 		Console: Console{Enabled: true, SessionTTL: console.DefaultSessionTTL},
 		Policy:  defaultPolicy(),
 		Cluster: defaultCluster(),
+		Media:   defaultMedia(),
 	}
 }
 
@@ -297,6 +300,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Push.validate()...)
 	errs = append(errs, c.Webhooks.validate()...)
 	errs = append(errs, c.Policy.validate()...)
+	errs = append(errs, c.Media.validate()...)
 	errs = flatten(errs, "cluster.", c.Cluster.MemberConfig().Validate(), nil)
 	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
 		add("console.sessionTTL", "%s is not between 1m and 168h", c.Console.SessionTTL)

@@ -96,12 +96,16 @@ func TestValidateReportsEverything(t *testing.T) {
 	c.Database.URL = "mysql://x"
 	c.SIP.Trunks = []Trunk{{Name: "", Address: "x", Transport: "sctp", Inbound: TrunkInbound{Allow: []string{"bad"}}}}
 	c.Webhooks.Subscribers = []Webhook{{URL: "ftp://x"}}
+	c.Media.RealtimePriority = 100
+	c.Media.Play.MaxBytes = 1
+	c.Media.Espeak.Path = ""
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid config validated")
 	}
 	for _, key := range []string{"http.addr", "log.level", "database.url", "sip.trunks[0].name",
-		"sip.trunks[0].address", "sip.trunks[0].transport", "sip.trunks[0].inbound.allow[0]", "webhooks[0].url"} {
+		"sip.trunks[0].address", "sip.trunks[0].transport", "sip.trunks[0].inbound.allow[0]", "webhooks[0].url",
+		"media.realtimePriority", "media.play.maxBytes", "media.espeak.path"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error does not name %s:\n%v", key, err)
 		}

@@ -69,18 +69,19 @@ func (s *Server) MountCallAutomation(a *calls.Automation) {
 // count counts an operation by its result, read from the status it answered.
 func (h *callAutomationHandlers) count(op string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		name := op // per request: the closure's op is shared by every request
 		if op == "action" {
 			_, act, _ := strings.Cut(PathParam(r, "callConnectionAction"), ":")
 			switch act {
-			case "terminate", "transferToParticipant":
-				op = act
+			case "terminate", "transferToParticipant", "play", "recognize", "sendDtmfTones", "cancelAllMediaOperations":
+				name = act
 			default:
-				op = "other"
+				name = "other"
 			}
 		}
 		sw := &statusWriter{ResponseWriter: w}
 		next(sw, r)
-		h.ops.WithLabelValues(op, resultOf(sw.status)).Inc()
+		h.ops.WithLabelValues(name, resultOf(sw.status)).Inc()
 	}
 }
 
@@ -351,13 +352,19 @@ func (h *callAutomationHandlers) action(w http.ResponseWriter, r *http.Request) 
 			return
 		}
 	default:
+		var handled bool
+		if handled, err = h.mediaAction(w, r, id, act); handled {
+			break
+		}
 		err = problem.NotFound("path", "no route for %s %s", r.Method, r.URL.Path).WithCode("NotFound")
 	}
 	if err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if act == "terminate" {
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // repeatWindow is how long a Repeatability-Request-ID's answer is kept for repeats (ACS

@@ -24,7 +24,11 @@ func (a *App) setupSIP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	svc, err := sip.New(cfg, sip.Deps{Router: a.callRouter(), Store: a.DB, Users: a.Users, Automation: auto,
+	media, err := a.setupMedia()
+	if err != nil {
+		return err
+	}
+	svc, err := sip.New(cfg, sip.Deps{Router: a.callRouter(), Store: a.DB, Users: a.Users, Automation: auto, Media: media,
 		Policy: a.Policy, Events: a.PolicyEvents, Signer: signer, Verifier: verifier})
 	if err != nil {
 		return err

@@ -143,8 +143,8 @@ func (c *call) redirect(req *sip.Request, offer *sdp.Session, called string, tru
 	c.dial(req, trunkTargets(trunks, called, c.cc.From()), offer)
 }
 
-// answerBot answers the caller with telgw's own media (the app's side of the call; for now a
-// sink: what the caller sends is read and dropped) and holds the call (holdBot, with the
+// answerBot answers the caller with telgw's own media (the app's side of the call: prompts
+// and DTMF, botmedia.go) and holds the call (holdBot, with the
 // participants the app adds) until it is over.
 func (c *call) answerBot(d *calls.Decision, ans *sdp.Session) {
 	conn := d.Conn

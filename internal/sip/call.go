@@ -54,10 +54,13 @@ type call struct {
 	peerOffer *sdp.Session
 	peerUser  string
 
-	mu      sync.Mutex // guards b, bID, dlg, last*, ackBody
-	b       *sipgo.DialogClientSession
-	bID     string
-	lastTo  [2][]byte // last SDP sent toward each side
+	mu     sync.Mutex // guards b, bID, dlg, last*, ackBody
+	b      *sipgo.DialogClientSession
+	bID    string
+	lastTo [2][]byte // last SDP sent toward each side
+	// answerB is the callee's answer to telgw's offer (acceptAnswer): the payload types it
+	// receives (RFC 3264 §6.1), what telgw's own media toward it must send (botmedia.go).
+	answerB []byte
 	lastVer [2]string // o= version last received from each side
 	dir     [2]string // media direction each side last declared
 	ackBody chan []byte
@@ -759,6 +762,7 @@ func (c *call) acceptAnswer(body []byte) (*sdp.Session, error) {
 	c.legB.SetRemote(ans.Addr(ans.Audio()))
 	c.mu.Lock()
 	c.lastVer[1], c.dir[1] = ans.Origin[2], ans.Direction(ans.Audio())
+	c.answerB = body
 	c.mu.Unlock()
 	return ans, nil
 }

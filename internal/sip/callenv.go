@@ -42,6 +42,8 @@ type callEnv struct {
 	users   *Users            // WebRTC users (fork); nil when not served
 	bots    *calls.Automation // Call Automation: calls to bot-routed numbers; nil: answered 480
 	fraud   *fraudEnv         // policy, emergency route, STIR/SHAKEN (fraud.go, emergency.go)
+	// mediaDeps play and listen on bot calls (botmedia.go); nil: media operations answer 400.
+	mediaDeps *MediaDeps
 }
 
 // stop is cancelled when the service stops: calls hang up.

@@ -20,7 +20,8 @@ import (
 // botCall is the SIP side of a call an app controls (a call connection) once connected: the
 // people on it (at most calls.MaxHumanParticipants PSTN legs besides the app) and their media.
 // telgw anchors every leg's media; a leg's packets go to the other person's leg when there are
-// two, else to the app (dropped until apps can listen), and nowhere while muted.
+// two, else to the app (its media, botmedia.go: DTMF for recognitions; the rest dropped), and
+// nowhere while muted.
 //
 // The first leg is the call's own dialog (the caller of an answered call, the callee of a
 // placed one). A leg added by addParticipant, or the target of a transfer, is a call of its
@@ -39,7 +40,8 @@ type botCall struct {
 	mu          sync.Mutex
 	parties     []*party
 	closed      bool
-	transferred bool // the app left (transfer, hangUp): the call goes on between the two people
+	transferred bool          // the app left (transfer, hangUp): the call goes on between the two people
+	medias      []*partyMedia // the app's media toward people (botmedia.go), closed with the call
 }
 
 var _ calls.CallControl = (*botCall)(nil)
@@ -60,6 +62,11 @@ type party struct {
 	gone atomic.Bool
 	// hungUp is what CallDisconnected says when this leg was the last and hung up.
 	hungUp string
+	// info is what the leg negotiated (the first leg's; botmedia.go); mediaPtr the app's
+	// media toward it, once a media operation needed it: what the person sends while no one
+	// else hears it goes there.
+	info     mediaInfo
+	mediaPtr atomic.Pointer[partyMedia]
 }
 
 // holdBot runs a connected bot call whose first person is human on leg (side 0 or 1 of c's
@@ -77,7 +84,7 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 	if side == 1 {
 		remote = calls.EndedByCallee
 	}
-	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end}
+	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end, info: c.mediaInfo(side)}
 	first.bye = func(ctx context.Context) {
 		c.end(appSide)
 		if c.endedBy == remote {
@@ -91,9 +98,9 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 			_ = c.b.Bye(ctx)
 		}
 	}
+	b.join(first, false) // before Attach: operations the app sends once attached find the person
 	conn.Attach(b, human)
 	conn.Connected()
-	b.join(first, false)
 	defer b.close()
 	s := c.env
 	for {
@@ -159,12 +166,19 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 	if transfer {
 		b.transferred = true
 	}
+	var talking []*partyMedia
 	for _, o := range b.parties {
 		o.peer.Store(pt)
 		pt.peer.Store(o)
+		if pm := o.mediaPtr.Load(); pm != nil {
+			talking = append(talking, pm)
+		}
 	}
 	b.parties = append(b.parties, pt)
 	b.mu.Unlock()
+	for _, pm := range talking {
+		pm.cancel() // the person now hears the other one: the app's plays and recognitions end
+	}
 	m := b.env.m.botMedia
 	go relayParty(pt, m.WithLabelValues("rtp", "relayed"), m.WithLabelValues("rtp", "muted"), m.WithLabelValues("rtp", "app"))
 	go relayPartyRTCP(pt)
@@ -238,6 +252,7 @@ func (b *botCall) close() {
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
+	b.closeMedia()
 	close(b.over)
 }
 
@@ -364,8 +379,8 @@ func (b *botCall) transfer(tr *calls.Transfer) {
 	sub.closeLeg()
 }
 
-// relayParty reads pt's RTP until its leg closes and sends it to pt's peer (or drops it: to
-// the app, or muted).
+// relayParty reads pt's RTP until its leg closes and sends it to pt's peer, or to the app's
+// media toward pt (botmedia.go) when pt is alone with the app, or drops it (muted).
 func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 	buf := make([]byte, 1500)
 	for {
@@ -382,6 +397,9 @@ func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 			}
 		default:
 			app.Inc()
+			if pm := pt.mediaPtr.Load(); pm != nil {
+				pm.fromPerson(buf[:n])
+			}
 		}
 	}
 }

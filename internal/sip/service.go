@@ -37,6 +37,9 @@ type Deps struct {
 	// Automation, when set, hands calls to bot-routed numbers to apps (Call Automation);
 	// without it (or without its publisher) they are answered 480.
 	Automation *calls.Automation
+	// Media, when set, serves Call Automation's media operations on bot calls (play,
+	// recognize DTMF, sendDtmfTones); without it they answer 400.
+	Media *MediaDeps
 	// Policy, when set, admits calls out (destinations, limits, kill switches); without it
 	// every routable destination may be called without limit.
 	Policy *policy.Engine
@@ -134,7 +137,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	s.trunks.set(cfg.Trunks, cfg.Routes)
 	s.conns = newConnGuard(&s.cfg, s.log, s.m, s.trunks, s.table)
 	env := &callEnv{log: s.log, m: s.m, dialogs: s.sc.dialogs, relay: relay, media: relayMedia{relay}, table: s.table,
-		trunks: s.trunks, cdrs: deps.CDRs, users: deps.Users, bots: deps.Automation,
+		trunks: s.trunks, cdrs: deps.CDRs, users: deps.Users, bots: deps.Automation, mediaDeps: deps.Media,
 		fraud: &fraudEnv{pol: deps.Policy, events: deps.Events, signer: deps.Signer, verifier: deps.Verifier, emergency: cfg.Emergency},
 		cfg:   callConfig{Host: cfg.Host, SessionExpires: cfg.SessionExpires, FailoverTimeout: cfg.FailoverTimeout, RingTimeout: cfg.RingTimeout, Codecs: cfg.Codecs}}
 	s.users = &userSide{callEnv: env}
