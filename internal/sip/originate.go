@@ -3,8 +3,6 @@ package sip
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -80,16 +78,8 @@ func (s *b2bua) originate(conn *calls.Connection) {
 			return
 		}
 		t.trunk.release()
-		var dr *sipgo.ErrDialogResponse
-		switch {
-		case errors.As(err, &dr):
-			code, reason, last = dr.Res.StatusCode, dr.Res.Reason, dr.Res
-		case errors.Is(err, errCallerCancel):
-			code, reason, last = 487, "Request Terminated", nil
-		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errRingTimeout):
-			code, reason, last = 480, "Temporarily Unavailable", nil
-		default:
-			code, reason, last = 408, "Request Timeout", nil
+		var known bool
+		if code, reason, last, known = attemptFailure(err); !known {
 			log.Info("app's call attempt failed", "trunk", t.trunk.Name, "err", err)
 		}
 		s.m.attempt.WithLabelValues(t.trunk.Name, resultClass(code, err)).Inc()
@@ -101,69 +91,27 @@ func (s *b2bua) originate(conn *calls.Connection) {
 	c.finish(code, last)
 }
 
-// originateAttempt sends the INVITE with body to t and waits for the callee's final response;
-// the app hanging up meanwhile cancels it (RFC 3261 §9.1), and so does the ring timeout.
+// attemptFailure is the final status an attempt to place a leg for an app ended with: the
+// callee's final response, 487 when the attempt was cancelled, 480 at the ring timeout, else
+// 408 (known false: a transport failure, worth logging).
+func attemptFailure(err error) (code int, reason string, last *sip.Response, known bool) {
+	var dr *sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &dr):
+		return dr.Res.StatusCode, dr.Res.Reason, dr.Res, true
+	case errors.Is(err, errCallerCancel):
+		return 487, "Request Terminated", nil, true
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, errRingTimeout):
+		return 480, "Temporarily Unavailable", nil, true
+	}
+	return 408, "Request Timeout", nil, false
+}
+
+// originateAttempt sends the INVITE with body to t (signed with Identity, fraud.go) and waits
+// for the callee's final response; the app hanging up meanwhile cancels it (RFC 3261 §9.1),
+// and so does the ring timeout.
 func (c *call) originateAttempt(conn *calls.Connection, t target, body []byte) (*sip.Response, error) {
-	s := c.env
-	inv := sip.NewRequest(sip.INVITE, t.uri)
-	if tp, ok := t.uri.UriParams.Get("transport"); ok && tp != "" {
-		inv.SetTransport(strings.ToUpper(tp))
-	}
-	from := sip.FromHeader{DisplayName: conn.DisplayName, Address: sip.Uri{Scheme: "sip", User: t.fromUser, Host: s.cfg.Host}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	inv.AppendHeader(&from)
-	toURI := t.uri
-	toURI.UriParams = nil
-	inv.AppendHeader(&sip.ToHeader{Address: toURI, Params: sip.NewParams()})
-	mf := sip.MaxForwardsHeader(70)
-	inv.AppendHeader(&mf)
-	inv.AppendHeader(sip.NewHeader("Allow", allowed))
-	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	inv.SetBody(body)
-	c.decorate(inv, t) // Identity (fraud.go)
-	ctx, cancel := context.WithCancelCause(s.stop())
-	defer cancel(nil)
-	bs, err := s.dialogs[strings.ToLower(inv.Transport())].WriteInvite(ctx, inv)
-	if err != nil {
-		return nil, fmt.Errorf("send invite: %w", err)
-	}
-	c.mu.Lock()
-	old := c.bID
-	c.b, c.bID = bs, bs.InviteRequest.CallID().Value()
-	c.dlg[1] = peerDialog{callID: c.bID, local: fromTag(bs.InviteRequest.From())}
-	c.mu.Unlock()
-	c.cc.SetCallee(calls.Leg{ID: c.bID, Kind: calls.LegCarrier, Participant: calls.Phone(c.cc.To()), Trunk: t.trunk.Name})
-	s.table.unregister(old)
-	s.table.register(c.bID, c, 1)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		ring := time.NewTimer(s.cfg.RingTimeout)
-		defer ring.Stop()
-		select {
-		case <-done:
-		case <-conn.HangupRequested():
-			cancel(errCallerCancel)
-		case <-ring.C:
-			cancel(errRingTimeout)
-		}
-	}()
-	err = bs.WaitAnswer(ctx, sipgo.AnswerOptions{Username: t.trunk.Username, Password: t.trunk.Password, OnResponse: func(res *sip.Response) error {
-		if res.IsSuccess() {
-			c.confirmB(res, inv.Transport(), t.trunk)
-		}
-		if res.StatusCode > 100 && res.StatusCode < 200 {
-			c.cc.Ring(time.Now())
-		}
-		return nil
-	}})
-	if err == nil {
-		return bs.InviteResponse, nil
-	}
-	if cause := context.Cause(ctx); errors.Is(cause, errCallerCancel) || errors.Is(cause, errRingTimeout) {
-		return nil, cause
-	}
-	return nil, err
+	return c.legAttempt(t, body, legParams{display: conn.DisplayName, cancel: conn.HangupRequested(), sign: true})
 }
 
 // talkBot completes an app's answered call (the callee's answer, the ACK) and holds it

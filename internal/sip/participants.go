@@ -445,6 +445,8 @@ type legParams struct {
 	correlation string
 	// cancel, when closed, abandons the attempt (CANCEL while it rings, RFC 3261 §9.1).
 	cancel <-chan struct{}
+	// sign adds the Identity header (fraud.go): an app's own call (createCall).
+	sign bool
 }
 
 // dialError is why dialLeg could not place a leg, as a callback's resultInformation tells it.
@@ -477,14 +479,8 @@ func (e *callEnv) dialLeg(p legParams) (*call, error) {
 	if p.target.Kind != calls.PhoneNumber {
 		return nil, &dialError{code: 501, msg: "Calling a " + string(p.target.Kind) + " is not supported yet.", err: calls.ErrUnsupportedTarget}
 	}
-	cc := calls.NewCall(time.Now(), calls.Leg{Kind: calls.LegBot, Participant: calls.Participant{Kind: calls.App, ID: "callautomation"}})
-	cc.CorrelationID = p.correlation
-	cc.SetDirection(Outbound)
-	cc.SetFrom(p.callerID)
-	cc.SetTo(p.target.ID)
-	cc.UpdateCaller(func(l *calls.Leg) { l.ID = cc.ID })
-	c := &call{env: e, id: cc.ID, cc: cc, ended: make(chan struct{}), ackBody: make(chan []byte, 1), bot: true}
-	c.origin[1].ID = uint64(time.Now().UnixNano())
+	c := e.newLegCall(p)
+	cc := c.cc
 	fail := func(code int, msg string, last *sip.Response, err error) (*call, error) {
 		e.table.unregister(c.bIDLocked())
 		if c.legB != nil {
@@ -542,16 +538,8 @@ func (e *callEnv) dialLeg(p legParams) (*call, error) {
 			return c, nil
 		}
 		t.trunk.release()
-		var dr *sipgo.ErrDialogResponse
-		switch {
-		case errors.As(err, &dr):
-			code, reason, last = dr.Res.StatusCode, dr.Res.Reason, dr.Res
-		case errors.Is(err, errCallerCancel):
-			code, reason, last = 487, "Request Terminated", nil
-		case errors.Is(err, errRingTimeout):
-			code, reason, last = 480, "Temporarily Unavailable", nil
-		default:
-			code, reason, last = 408, "Request Timeout", nil
+		var known bool
+		if code, reason, last, known = attemptFailure(err); !known {
 			e.log.Info("participant call attempt failed", "trunk", t.trunk.Name, "err", err)
 		}
 		e.m.attempt.WithLabelValues(t.trunk.Name, resultClass(code, err)).Inc()
@@ -585,6 +573,9 @@ func (c *call) legAttempt(t target, body []byte, p legParams) (*sip.Response, er
 	inv.AppendHeader(sip.NewHeader("Allow", allowed))
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	inv.SetBody(body)
+	if p.sign {
+		c.decorate(inv, t) // Identity (fraud.go)
+	}
 	ctx, cancel := context.WithCancelCause(s.stop())
 	defer cancel(nil)
 	bs, err := s.dialogs[strings.ToLower(inv.Transport())].WriteInvite(ctx, inv)
@@ -599,23 +590,7 @@ func (c *call) legAttempt(t target, body []byte, p legParams) (*sip.Response, er
 	c.cc.SetCallee(calls.Leg{ID: c.bID, Kind: calls.LegCarrier, Participant: calls.Phone(c.cc.To()), Trunk: t.trunk.Name})
 	s.table.unregister(old)
 	s.table.register(c.bID, c, 1)
-	ringFor := p.ring
-	if ringFor <= 0 {
-		ringFor = s.cfg.RingTimeout
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		ring := time.NewTimer(ringFor)
-		defer ring.Stop()
-		select {
-		case <-done:
-		case <-p.cancel:
-			cancel(errCallerCancel)
-		case <-ring.C:
-			cancel(errRingTimeout)
-		}
-	}()
+	defer s.watchRing(p, cancel)()
 	err = bs.WaitAnswer(ctx, sipgo.AnswerOptions{Username: t.trunk.Username, Password: t.trunk.Password, OnResponse: func(res *sip.Response) error {
 		if res.IsSuccess() {
 			c.confirmB(res, inv.Transport(), t.trunk)
@@ -632,6 +607,43 @@ func (c *call) legAttempt(t target, body []byte, p legParams) (*sip.Response, er
 		return nil, cause
 	}
 	return nil, err
+}
+
+// newLegCall is the call record of a leg dialLeg places: telgw (the app) calling p.target
+// with p's caller id, under the call's correlationId.
+func (e *callEnv) newLegCall(p legParams) *call {
+	cc := calls.NewCall(time.Now(), calls.Leg{Kind: calls.LegBot, Participant: calls.Participant{Kind: calls.App, ID: "callautomation"}})
+	cc.CorrelationID = p.correlation
+	cc.SetDirection(Outbound)
+	cc.SetFrom(p.callerID)
+	cc.SetTo(p.target.ID)
+	cc.UpdateCaller(func(l *calls.Leg) { l.ID = cc.ID })
+	c := &call{env: e, id: cc.ID, cc: cc, ended: make(chan struct{}), ackBody: make(chan []byte, 1), bot: true}
+	c.origin[1].ID = uint64(time.Now().UnixNano())
+	return c
+}
+
+// watchRing cancels an attempt to place a leg when p.cancel closes (errCallerCancel) or it
+// rings longer than p.ring, the ring timeout by default (errRingTimeout), until the returned
+// stop is called.
+func (e *callEnv) watchRing(p legParams, cancel context.CancelCauseFunc) (stop func()) {
+	ringFor := p.ring
+	if ringFor <= 0 {
+		ringFor = e.cfg.RingTimeout
+	}
+	done := make(chan struct{})
+	go func() {
+		ring := time.NewTimer(ringFor)
+		defer ring.Stop()
+		select {
+		case <-done:
+		case <-p.cancel:
+			cancel(errCallerCancel)
+		case <-ring.C:
+			cancel(errRingTimeout)
+		}
+	}()
+	return func() { close(done) }
 }
 
 // party is the added leg c as a person of a bot call.

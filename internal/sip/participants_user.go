@@ -16,13 +16,8 @@ import (
 // is filed in the call table under the device dialog's Call-ID (dialog matching covers it) and
 // writes its own CDR, as a PSTN leg does.
 func (e *callEnv) dialUserLeg(p legParams) (*call, error) {
-	cc := calls.NewCall(time.Now(), calls.Leg{Kind: calls.LegBot, Participant: calls.Participant{Kind: calls.App, ID: "callautomation"}})
-	cc.CorrelationID = p.correlation
-	cc.SetDirection(Outbound)
-	cc.SetFrom(p.callerID)
-	cc.SetTo(p.target.ID)
-	cc.UpdateCaller(func(l *calls.Leg) { l.ID = cc.ID })
-	c := &call{env: e, id: cc.ID, cc: cc, ended: make(chan struct{}), ackBody: make(chan []byte, 1), bot: true}
+	c := e.newLegCall(p)
+	cc := c.cc
 
 	codec := p.codec.Name
 	if codec != webrtc.PCMU && codec != webrtc.PCMA {
@@ -31,23 +26,7 @@ func (e *callEnv) dialUserLeg(p legParams) (*call, error) {
 	}
 	ctx, cancel := context.WithCancelCause(e.stop())
 	defer cancel(nil)
-	ringFor := p.ring
-	if ringFor <= 0 {
-		ringFor = e.cfg.RingTimeout
-	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		ring := time.NewTimer(ringFor)
-		defer ring.Stop()
-		select {
-		case <-done:
-		case <-p.cancel:
-			cancel(errCallerCancel)
-		case <-ring.C:
-			cancel(errRingTimeout)
-		}
-	}()
+	defer e.watchRing(p, cancel)()
 	from := p.callerID
 	if from == "" {
 		from = "telgw"

@@ -81,6 +81,8 @@ type Peers struct {
 	now  func() time.Time
 	mu   sync.Mutex
 	seen map[string]time.Time // Call-IDs of accepted node-to-node INVITEs, until they are stale
+	// pruned is when seen was last swept of stale Call-IDs (at most once a second, not per INVITE).
+	pruned time.Time
 }
 
 var (
@@ -210,9 +212,12 @@ func (p *Peers) verify(req *sip.Request) (user, node string, err error) {
 	if p.seen == nil {
 		p.seen = map[string]time.Time{}
 	}
-	for id, t := range p.seen {
-		if now.Sub(t) > 2*p.skew() {
-			delete(p.seen, id)
+	if now.Sub(p.pruned) >= time.Second {
+		p.pruned = now
+		for id, t := range p.seen {
+			if now.Sub(t) > 2*p.skew() {
+				delete(p.seen, id)
+			}
 		}
 	}
 	if _, dup := p.seen[callID(req)]; dup {

@@ -210,7 +210,8 @@ func (a *nodeApp) exit(t *testing.T) {
 	}
 }
 
-// sippRunFor is sippRun with a global timeout of d.
+// sippRunFor starts SIPp in dir, giving up after d (-timeout); the wait function it returns
+// fails the test unless SIPp reports success.
 func sippRunFor(t *testing.T, dir string, d time.Duration, args ...string) func(time.Duration) {
 	t.Helper()
 	cmd := exec.Command(sippBin(t), append(args, "-nostdin", "-timeout", fmt.Sprintf("%ds", int(d.Seconds())), "-timeout_error", "-trace_err")...)
@@ -237,7 +238,7 @@ func sippRunFor(t *testing.T, dir string, d time.Duration, args ...string) func(
 				t.Fatalf("sipp %v: %v\n%s\n%s", args, err, out.String(), strings.Join(errs, "\n"))
 			}
 		case <-time.After(w):
-			t.Fatalf("sipp %v still running", args)
+			t.Fatalf("sipp %v still running\n%s", args, out.String())
 		}
 	}
 }

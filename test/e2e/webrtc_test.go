@@ -139,36 +139,10 @@ func webrtcGateway(t *testing.T, carrierPort int, extraYAML ...string) (*Telgw, 
 }
 
 // sippRun starts SIPp in dir with a copy of the scenarios; it returns a wait function that
-// fails the test unless SIPp reports success.
+// fails the test unless SIPp reports success. SIPp gives up after 40 s (sippRunFor).
 func sippRun(t *testing.T, dir string, args ...string) func(time.Duration) {
 	t.Helper()
-	cmd := exec.Command(sippBin(t), append(args, "-nostdin", "-timeout", "40s", "-timeout_error", "-trace_err")...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return func(d time.Duration) {
-		t.Helper()
-		select {
-		case err := <-done:
-			if err != nil {
-				logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-				var errs []string
-				for _, l := range logs {
-					b, _ := os.ReadFile(l)
-					errs = append(errs, string(b))
-				}
-				t.Fatalf("sipp %v: %v\n%s\n%s", args, err, out.String(), strings.Join(errs, "\n"))
-			}
-		case <-time.After(d):
-			t.Fatalf("sipp %v still running\n%s", args, out.String())
-		}
-	}
+	return sippRunFor(t, dir, 40*time.Second, args...)
 }
 
 // scenarioCopy copies test/sipp into a temp dir, applying replacements (old, new, …).

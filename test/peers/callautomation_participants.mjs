@@ -13,6 +13,7 @@
 import http from 'node:http';
 import assert from 'node:assert/strict';
 import { CallAutomationClient, parseCallAutomationEvent } from '@azure/communication-call-automation';
+import { queue } from './botqueue.mjs';
 
 const cs = process.env.TELGW_CONNECTION_STRING;
 const CALLER = process.env.CALLER_NUMBER;
@@ -21,37 +22,6 @@ const RING = process.env.RING_NUMBER;
 const UNROUTED = '+442071838750';
 if (!cs || !CALLER || !FAR || !RING) throw new Error('TELGW_CONNECTION_STRING, CALLER_NUMBER, FAR_NUMBER and RING_NUMBER are required');
 const client = new CallAutomationClient(cs, { allowInsecureConnection: true, retryOptions: { maxRetries: 0 } });
-
-// queue collects items and hands out the first one matching a predicate.
-function queue(name) {
-  const items = [];
-  const waiters = [];
-  return {
-    push(x) {
-      items.push(x);
-      for (const w of [...waiters]) w();
-    },
-    next(pred = () => true, ms = 20000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const i = items.findIndex(pred);
-          if (i < 0) return false;
-          const [x] = items.splice(i, 1);
-          waiters.splice(waiters.indexOf(check), 1);
-          clearTimeout(timer);
-          resolve(x);
-          return true;
-        };
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(check), 1);
-          reject(new Error(`timed out waiting for ${name}: have ${JSON.stringify(items.map((x) => x.kind ?? x.eventType))}`));
-        }, ms);
-        waiters.push(check);
-        check();
-      });
-    },
-  };
-}
 
 const incoming = queue('IncomingCall');
 const events = queue('callback');
