@@ -18,6 +18,8 @@ type Media struct {
 	Play MediaPlay `yaml:"play"`
 	// Espeak is the speech synthesiser of TextSource.
 	Espeak MediaEspeak `yaml:"espeak"`
+	// Recording is where call recordings go (media_recording.go).
+	Recording MediaRecording `yaml:"recording"`
 }
 
 // MediaPlay configures prompt fetching (internal/media/playsrc). Fetches go through the
@@ -70,5 +72,6 @@ func (m Media) validate() []error {
 	errs = flatten(errs, "media.", m.PacingConfig().Validate(), nil)
 	errs = flatten(errs, "media.play.", m.PlayConfig().Validate(), nil)
 	errs = flatten(errs, "media.espeak.", m.EspeakConfig().Validate(), nil)
+	errs = append(errs, m.Recording.validate()...)
 	return errs
 }

@@ -41,6 +41,10 @@ func (a *App) setupSIP(ctx context.Context) error {
 	a.API.MountSIP(svc)
 	a.Automation = auto
 	a.API.MountCallAutomation(auto)
+	if err := a.setupRecording(auto); err != nil {
+		svc.Close()
+		return err
+	}
 	a.runners = append(a.runners, svc.Run)
 	a.closers = append(a.closers, svc.Close)
 	return nil

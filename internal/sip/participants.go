@@ -67,6 +67,7 @@ type party struct {
 	// else hears it goes there.
 	info     mediaInfo
 	mediaPtr atomic.Pointer[partyMedia]
+	tap      atomic.Pointer[recTap] // a recording's receiver of what pt sends (recording.go)
 }
 
 // holdBot runs a connected bot call whose first person is human on leg (side 0 or 1 of c's
@@ -387,6 +388,9 @@ func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 		n, err := pt.leg.ReadRTP(buf)
 		if err != nil {
 			return
+		}
+		if t := pt.tap.Load(); t != nil && !pt.muted.Load() {
+			t.rx.Push(buf[:n]) // a recording (recording.go): a copy into its jitter buffer, never waits
 		}
 		switch o := pt.peer.Load(); {
 		case pt.muted.Load():

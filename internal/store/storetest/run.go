@@ -18,4 +18,5 @@ func Run(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Console", func(t *testing.T) { Console(t, open) })
 	t.Run("CallEvents", func(t *testing.T) { CallEvents(t, open) })
 	t.Run("Cluster", func(t *testing.T) { Cluster(t, open) })
+	t.Run("Recordings", func(t *testing.T) { Recordings(t, open) })
 }
