@@ -13,7 +13,7 @@ import (
 func (a *App) setupRecording(auto *calls.Automation) error {
 	rc := a.Config.Media.Recording
 	cfg := calls.RecordingsConfig{Store: a.DB, Dir: rc.RecordingDir(a.Config.DataDir),
-		Logger: a.Log.With("component", "recording"),
+		Logger:     a.Log.With("component", "recording"),
 		ResourceID: func() string { return a.Keys.Current().ResourceID },
 		Locations: func() string {
 			if rc.LocationURL != "" {

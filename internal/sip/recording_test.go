@@ -1,0 +1,346 @@
+package sip_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/media/audio"
+	"github.com/telgw/telgw/internal/media/record"
+	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/sip"
+)
+
+// memRecordings keeps recordings in memory (the SQL stores pass the same cases in storetest).
+type memRecordings struct {
+	mu sync.Mutex
+	m  map[string]calls.Recording
+}
+
+func (s *memRecordings) RecordingPut(_ context.Context, r calls.Recording) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[r.ID] = r
+	return nil
+}
+
+func (s *memRecordings) RecordingGet(_ context.Context, id string) (calls.Recording, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.m[id]; ok {
+		return r, nil
+	}
+	return calls.Recording{}, problem.ErrNotFound
+}
+
+func (s *memRecordings) RecordingByDocument(_ context.Context, doc string) (calls.Recording, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.m {
+		if r.DocumentID == doc {
+			return r, nil
+		}
+	}
+	return calls.Recording{}, problem.ErrNotFound
+}
+
+func (s *memRecordings) RecordingDelete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+	return nil
+}
+
+// recFiles collects RecordingFileStatusUpdated.
+type recFiles struct{ ch chan calls.RecordingFile }
+
+func (f *recFiles) PublishRecordingFile(_ context.Context, rf calls.RecordingFile) error {
+	f.ch <- rf
+	return nil
+}
+
+func (f *recFiles) next() (calls.RecordingFile, error) {
+	select {
+	case rf := <-f.ch:
+		return rf, nil
+	case <-time.After(15 * time.Second):
+		return calls.RecordingFile{}, errors.New("no RecordingFileStatusUpdated")
+	}
+}
+
+// recStates returns the RecordingStateChanged callbacks of recording id so far.
+func recStates(cbs *fakeCallbacks, id string) []map[string]any {
+	cbs.mu.Lock()
+	defer cbs.mu.Unlock()
+	var out []map[string]any
+	for _, e := range cbs.evs {
+		if e.Type != "Microsoft.Communication.RecordingStateChanged" {
+			continue
+		}
+		b, _ := json.Marshal(e.Data)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		if m["recordingId"] == id {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitStates waits for recording id's n-th RecordingStateChanged and returns them all.
+func waitStates(cbs *fakeCallbacks, id string, n int) ([]map[string]any, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := recStates(cbs, id); len(s) >= n {
+			return s, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("fewer than %d RecordingStateChanged for %s: %v", n, id, recStates(cbs, id))
+}
+
+// toneULaw is raw μ-law of a 440 Hz tone (about -12 dBm0) lasting d.
+func toneULaw(d time.Duration) []byte {
+	pcm := make([]int16, int(d.Seconds()*8000))
+	for i := range pcm {
+		pcm[i] = int16(8000 * math.Sin(2*math.Pi*440*float64(i)/8000))
+	}
+	return audio.PCMU.Encode(nil, pcm)
+}
+
+// wavInfo reads a recording: its channels, duration and each channel's RMS level.
+func wavInfo(path string) (channels int, d time.Duration, rms []float64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	w, err := audio.ParseWAV(b)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if w.Rate != 8000 || w.Bits != 16 {
+		return 0, 0, nil, fmt.Errorf("WAV %d Hz %d bits", w.Rate, w.Bits)
+	}
+	s := w.Samples()
+	n := len(s) / w.Channels
+	rms = make([]float64, w.Channels)
+	for i, v := range s {
+		rms[i%w.Channels] += float64(v) * float64(v)
+	}
+	for c := range rms {
+		rms[c] = math.Sqrt(rms[c] / float64(max(n, 1)))
+	}
+	return w.Channels, time.Duration(n) * time.Second / 8000, rms, nil
+}
+
+func near(got, want, tol time.Duration) bool { return got > want-tol && got < want+tol }
+
+// failingFile is a recording's file on a full disk: every write fails with ENOSPC.
+type failingFile struct{ *os.File }
+
+func (failingFile) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// TestBotRecording: the app records a SIPp caller streaming a tone (G.711 from a file):
+// mixed with a pause (the file's length is the active time, the paused second left out, the
+// tone's energy in it), RecordingStateChanged active/inactive/active/inactive and
+// RecordingFileStatusUpdated with its locations and metadata; a second recording of the call
+// at once is 409; unmixed with the caller on channel 0 (channel 1 silent); a full disk fails
+// the recording (RecordingStateChanged inactive 500, endReason ChunkUploadFailure) while the
+// call goes on; a recording left running is finished when the caller hangs up.
+func TestBotRecording(t *testing.T) {
+	e, auto, pub, cbs := botEnv(t, envOpts{}, true)
+	if err := os.WriteFile(filepath.Join(e.dir, "tone.ul"), toneULaw(12*time.Second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := &memRecordings{m: map[string]calls.Recording{}}
+	files := &recFiles{ch: make(chan calls.RecordingFile, 8)}
+	dir := t.TempDir()
+	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: st, Dir: dir, Publisher: files,
+		Locations: func() string { return "https://telgw.example/" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	caller := calls.Phone(otherNumber)
+	wait := app(t, pub, func(ic calls.IncomingCall) error {
+		conn, err := auto.Answer(ctx, calls.AnswerParams{IncomingCallContext: ic.IncomingCallContext, CallbackURI: appURL})
+		if err != nil {
+			return err
+		}
+		if _, err := recs.Start(ctx, calls.StartRecordingParams{ServerCallID: "no-such-call"}); problem.KindOf(err) != problem.KindNotFound {
+			return fmt.Errorf("recording an unknown call: %v", err)
+		}
+		if _, err := recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID, FormatType: "mp3"}); problem.KindOf(err) != problem.KindInvalid {
+			return fmt.Errorf("mp3: %v", err)
+		}
+		var rec calls.Recording
+		if err := untilConnected(func() (err error) {
+			rec, err = recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID})
+			return err
+		}); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if _, err := recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID}); problem.KindOf(err) != problem.KindConflict {
+			return fmt.Errorf("a second recording: %v", err)
+		}
+		time.Sleep(time.Second) // the caller talks
+		if err := recs.Pause(ctx, rec.ID); err != nil {
+			return err
+		}
+		active := time.Since(t0)
+		time.Sleep(time.Second)
+		if s, _ := recs.State(ctx, rec.ID); s.APIState() != "inactive" {
+			return fmt.Errorf("paused recording state %s", s.APIState())
+		}
+		if err := recs.Resume(ctx, rec.ID); err != nil {
+			return err
+		}
+		t1 := time.Now()
+		time.Sleep(time.Second)
+		if err := recs.Stop(ctx, rec.ID); err != nil {
+			return err
+		}
+		active += time.Since(t1)
+		f, err := files.next()
+		if err != nil {
+			return err
+		}
+		states, err := waitStates(cbs, rec.ID, 4)
+		if err != nil {
+			return err
+		}
+		var seq []string
+		for _, s := range states {
+			seq = append(seq, s["state"].(string))
+		}
+		if fmt.Sprint(seq) != "[active inactive active inactive]" || states[0]["startDateTime"] == nil {
+			return fmt.Errorf("RecordingStateChanged %v (%v)", seq, states[0])
+		}
+		r := f.Recording
+		if r.ID != rec.ID || r.EndReason != "SessionEnded" || r.SessionEndReason != "RecordingStopped" ||
+			f.ContentLocation != "https://telgw.example/v1/objects/"+r.DocumentID+"/content/audio" ||
+			f.DeleteLocation != "https://telgw.example/v1/objects/"+r.DocumentID {
+			return fmt.Errorf("file %+v", f)
+		}
+		ch, d, rms, err := wavInfo(filepath.Join(dir, r.File))
+		if err != nil {
+			return err
+		}
+		t.Logf("mixed: %v recorded, %v active; RMS %.0f", d, active, rms[0])
+		if ch != 1 || !near(d, active, 150*time.Millisecond) || !near(r.Duration, d, time.Millisecond) || rms[0] < 2000 {
+			return fmt.Errorf("mixed file: %d channels, %v (active %v), RMS %.0f", ch, d, active, rms[0])
+		}
+		var md struct {
+			ChunkDocumentID      string `json:"chunkDocumentId"`
+			PauseResumeIntervals []struct {
+				Duration float64 `json:"duration"`
+			} `json:"pauseResumeIntervals"`
+			RecordingInfo struct {
+				ChannelType string `json:"channelType"`
+			} `json:"recordingInfo"`
+			Participants []struct {
+				ParticipantID string `json:"participantId"`
+				Channel       *int   `json:"channel"`
+			} `json:"participants"`
+		}
+		if err := json.Unmarshal([]byte(r.Metadata), &md); err != nil {
+			return err
+		}
+		if md.ChunkDocumentID != r.DocumentID || len(md.PauseResumeIntervals) != 1 || md.PauseResumeIntervals[0].Duration < 900 ||
+			md.RecordingInfo.ChannelType != "mixed" || len(md.Participants) != 1 || md.Participants[0].ParticipantID != "4:"+otherNumber {
+			return fmt.Errorf("metadata %s", r.Metadata)
+		}
+		if err := recs.Pause(ctx, rec.ID); problem.KindOf(err) != problem.KindNotFound {
+			return fmt.Errorf("pausing a stopped recording: %v", err)
+		}
+
+		// Unmixed: the caller on channel 0 of two.
+		rec, err = recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID, ChannelType: "unmixed", Ordering: []calls.Participant{caller}})
+		if err != nil {
+			return err
+		}
+		time.Sleep(time.Second)
+		if err := recs.Stop(ctx, rec.ID); err != nil {
+			return err
+		}
+		if f, err = files.next(); err != nil {
+			return err
+		}
+		ch, d, rms, err = wavInfo(filepath.Join(dir, f.Recording.File))
+		if err != nil {
+			return err
+		}
+		t.Logf("unmixed: %v, RMS %.0f", d, rms)
+		if ch != 2 || !near(d, time.Second, 150*time.Millisecond) || rms[0] < 2000 || rms[1] != 0 {
+			return fmt.Errorf("unmixed file: %d channels, %v, RMS %v", ch, d, rms)
+		}
+		if err := json.Unmarshal([]byte(f.Recording.Metadata), &md); err != nil {
+			return err
+		}
+		if len(md.Participants) != 1 || md.Participants[0].Channel == nil || *md.Participants[0].Channel != 0 {
+			return fmt.Errorf("unmixed metadata %s", f.Recording.Metadata)
+		}
+
+		// A full disk: the recording fails, the call goes on.
+		restore := sip.SetCreateRecorder(func(path string, cfg record.Config) (*record.Recorder, error) {
+			f, err := os.Create(path)
+			if err != nil {
+				return nil, err
+			}
+			return record.New(failingFile{f}, cfg)
+		})
+		rec, err = recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID, ChannelType: "unmixed",
+			Affinity: []calls.ChannelAffinity{{Participant: caller, Channel: 4}}}) // 5 channels: the 64 KiB buffer fills in 0.8 s
+		restore()
+		if err != nil {
+			return err
+		}
+		if f, err = files.next(); err != nil {
+			return err
+		}
+		if f.Recording.State != calls.RecFailed || f.Recording.EndReason != "ChunkUploadFailure" {
+			return fmt.Errorf("failed recording %+v", f.Recording)
+		}
+		states, err = waitStates(cbs, rec.ID, 2)
+		if err != nil {
+			return err
+		}
+		if states[1]["state"] != "inactive" || resultCode(states[1]) != "500/0" {
+			return fmt.Errorf("RecordingStateChanged of a failed recording %v", states[1])
+		}
+		if p, err := auto.Connection(ctx, conn.CallConnectionID); err != nil || p.State != calls.StateConnected {
+			return fmt.Errorf("the call after the recording failed: %+v %v", p, err)
+		}
+
+		// Left running: finished when the caller hangs up.
+		if rec, err = recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID, PauseOnStart: true}); err != nil {
+			return err
+		}
+		if rec.APIState() != "inactive" {
+			return fmt.Errorf("pauseOnStart: %s", rec.APIState())
+		}
+		if err := recs.Resume(ctx, rec.ID); err != nil {
+			return err
+		}
+		if f, err = files.next(); err != nil {
+			return err
+		}
+		if f.Recording.SessionEndReason != "CallEnded" || f.Recording.Duration < 500*time.Millisecond {
+			return fmt.Errorf("recording of an ended call %+v", f.Recording)
+		}
+		return nil
+	})
+	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "tone.ul", "HOLD_MS", "9000"), "4155550100", otherNumber)
+	wait()
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
