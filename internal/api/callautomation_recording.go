@@ -145,14 +145,10 @@ func (h *recordingHandlers) startErr(w http.ResponseWriter, r *http.Request) err
 		if err != nil {
 			return err
 		}
-		ch := -1
-		if a.Channel != nil {
-			ch = *a.Channel
-		}
 		if a.Channel == nil {
 			return problem.Invalid("channelAffinity.channel", "channelAffinity.channel is required").WithCode("BadRequest")
 		}
-		p.Affinity = append(p.Affinity, calls.ChannelAffinity{Participant: t, Channel: ch})
+		p.Affinity = append(p.Affinity, calls.ChannelAffinity{Participant: t, Channel: *a.Channel})
 	}
 	rec, err := h.rec.Start(r.Context(), p)
 	if err != nil {
@@ -197,17 +193,31 @@ func (h *recordingHandlers) action(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
+// fileError answers a file request that failed: the ACS error body, plus the status and
+// message the SDK's content downloader reads from a failed download or delete.
+func (h *recordingHandlers) fileError(w http.ResponseWriter, r *http.Request, err error) {
+	st := Status(err)
+	if st >= 500 {
+		h.s.log.Error("recording file request failed", "path", r.URL.Path, "err", err)
+	}
+	WriteJSON(w, st, struct {
+		ErrorBody
+		Status  int    `json:"status"`
+		Message string `json:"message"`
+	}{ErrorBody{Error: Detail(err)}, st, Detail(err).Message})
+}
+
 func (h *recordingHandlers) download(w http.ResponseWriter, r *http.Request) {
 	rec, path, err := h.rec.Document(r.Context(), PathParam(r, "documentId"))
 	if err != nil {
-		WriteError(w, r, h.s.log, err)
+		h.fileError(w, r, err)
 		return
 	}
 	switch PathParam(r, "part") {
 	case "audio":
 		f, err := os.Open(path)
 		if err != nil {
-			WriteError(w, r, h.s.log, problem.NotFound("documentId", "the recording's file is gone").WithCode("NotFound"))
+			h.fileError(w, r, problem.NotFound("documentId", "the recording's file is gone").WithCode("NotFound"))
 			return
 		}
 		defer f.Close()
@@ -217,13 +227,13 @@ func (h *recordingHandlers) download(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		http.ServeContent(w, r, rec.DocumentID+".json", rec.EndedAt, bytes.NewReader([]byte(rec.Metadata)))
 	default:
-		WriteError(w, r, h.s.log, problem.NotFound("path", "no route for %s %s", r.Method, r.URL.Path).WithCode("NotFound"))
+		h.fileError(w, r, problem.NotFound("path", "no route for %s %s", r.Method, r.URL.Path).WithCode("NotFound"))
 	}
 }
 
 func (h *recordingHandlers) deleteFile(w http.ResponseWriter, r *http.Request) {
 	if err := h.rec.DeleteDocument(r.Context(), PathParam(r, "documentId")); err != nil {
-		WriteError(w, r, h.s.log, err)
+		h.fileError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK) // the SDK's delete expects 200
