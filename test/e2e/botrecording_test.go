@@ -93,7 +93,7 @@ func botRecording(t *testing.T, peers string, pg bool) {
 	if w.Format != audio.FormatPCM || w.Channels != 1 || w.Rate != 8000 || w.Bits != 16 {
 		t.Fatalf("WAV %+v", w)
 	}
-	if math.Abs((got - want).Seconds()) > 0.3 || res.DurationMs != got.Milliseconds() {
+	if math.Abs((got-want).Seconds()) > 0.3 || res.DurationMs != got.Milliseconds() {
 		t.Errorf("the file lasts %v, the app recorded %v (event says %d ms)", got, want, res.DurationMs)
 	}
 	// The caller's tone is in the file: every 100 ms window after the jitter buffer's first
