@@ -498,7 +498,10 @@ func (r *Recordings) watch(l *liveRecording) {
 }
 
 func (r *Recordings) fail(l *liveRecording, err error) {
-	r.log.Warn("recording failed: the call goes on unrecorded", "recording_id", l.rec.ID, "call_id", l.rec.ServerCallID, "err", err)
+	l.mu.Lock()
+	id, call := l.rec.ID, l.rec.ServerCallID
+	l.mu.Unlock()
+	r.log.Warn("recording failed: the call goes on unrecorded", "recording_id", id, "call_id", call, "err", err)
 	r.finish(l, "RecordingFailed", err)
 }
 

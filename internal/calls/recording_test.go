@@ -1,0 +1,255 @@
+package calls
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/telgw/telgw/internal/problem"
+)
+
+// recTransport is a transport that records: its handle reports failures through the spec.
+type recTransport struct {
+	recControl
+	specs chan RecordingSpec
+}
+
+type recHandle struct {
+	mu     sync.Mutex
+	paused bool
+	ended  chan struct{}
+	stops  int
+}
+
+func (r *recTransport) Record(spec RecordingSpec) (RecordingHandle, error) {
+	if err := os.WriteFile(spec.Path, []byte("RIFF"), 0o600); err != nil {
+		return nil, err
+	}
+	r.specs <- spec
+	return &recHandle{paused: spec.Paused, ended: make(chan struct{})}, nil
+}
+
+func (h *recHandle) Pause()                 { h.mu.Lock(); h.paused = true; h.mu.Unlock() }
+func (h *recHandle) Resume()                { h.mu.Lock(); h.paused = false; h.mu.Unlock() }
+func (h *recHandle) Ended() <-chan struct{} { return h.ended }
+func (h *recHandle) Stop() RecordingResult {
+	h.mu.Lock()
+	h.stops++
+	h.mu.Unlock()
+	return RecordingResult{Duration: 1500 * time.Millisecond, Bytes: 24044, Participants: []Participant{Phone("+12125550199")},
+		Channels: []Participant{{}, Phone("+12125550199")}}
+}
+
+type memRecStore struct {
+	mu sync.Mutex
+	m  map[string]Recording
+}
+
+func (s *memRecStore) RecordingPut(_ context.Context, r Recording) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[r.ID] = r
+	return nil
+}
+
+func (s *memRecStore) RecordingGet(_ context.Context, id string) (Recording, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.m[id]; ok {
+		return r, nil
+	}
+	return Recording{}, problem.ErrNotFound
+}
+
+func (s *memRecStore) RecordingByDocument(_ context.Context, doc string) (Recording, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.m {
+		if r.DocumentID == doc {
+			return r, nil
+		}
+	}
+	return Recording{}, problem.ErrNotFound
+}
+
+func (s *memRecStore) RecordingDelete(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+	return nil
+}
+
+type recPublisher chan RecordingFile
+
+func (p recPublisher) PublishRecordingFile(_ context.Context, f RecordingFile) error {
+	p <- f
+	return nil
+}
+
+func TestChannelMap(t *testing.T) {
+	t.Parallel()
+	a, b, c := Phone("+12125550101"), Phone("+12125550102"), Phone("+12125550103")
+	fixed, n, err := channelMap([]Participant{a, b, c}, []ChannelAffinity{{Participant: b, Channel: 0}})
+	if err != nil || n != 3 || fixed[b] != 0 || fixed[a] != 1 || fixed[c] != 2 {
+		t.Fatalf("ordering around an affinity: %v %d %v", fixed, n, err)
+	}
+	if _, n, _ := channelMap(nil, []ChannelAffinity{{Participant: a, Channel: 4}}); n != MaxRecordingChannels {
+		t.Fatalf("channel 4: %d channels", n)
+	}
+	if _, n, _ := channelMap(nil, nil); n != MaxHumanParticipants {
+		t.Fatalf("default: %d channels", n)
+	}
+	for _, bad := range [][]ChannelAffinity{
+		{{Participant: a, Channel: 5}},
+		{{Participant: a, Channel: -1}},
+		{{Participant: a, Channel: 1}, {Participant: b, Channel: 1}},
+		{{Participant: a, Channel: 1}, {Participant: a, Channel: 2}},
+		{{Participant: Participant{Kind: App, ID: "x"}, Channel: 1}},
+	} {
+		if _, _, err := channelMap(nil, bad); problem.KindOf(err) != problem.KindInvalid {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+	many := []Participant{a, b, c, Phone("+12125550104"), Phone("+12125550105"), Phone("+12125550106")}
+	if _, _, err := channelMap(many, nil); problem.KindOf(err) != problem.KindInvalid {
+		t.Errorf("six channels: %v", err)
+	}
+}
+
+// TestRecordings: the engine's side of a recording: states and their callbacks, the
+// metadata document, a failure reported by the transport, the call ending, delete.
+func TestRecordings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cbs := &recCallbacks{}
+	a, err := NewAutomation(AutomationConfig{Callbacks: cbs, Numbers: ownNumber("+14155550100")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := NewCall(time.Now(), Leg{Kind: LegCarrier, Participant: Phone("+12125550199")})
+	conn := &Connection{a: a, ID: "c1", call: call, callbackURI: "http://app.example/cb", state: StateConnected,
+		hangup: make(chan struct{}), done: make(chan struct{})}
+	a.conns[conn.ID] = conn
+	pub := make(recPublisher, 4)
+	dir := t.TempDir()
+	recs, err := NewRecordings(a, RecordingsConfig{Store: &memRecStore{m: map[string]Recording{}}, Dir: dir, Publisher: pub,
+		Locations: func() string { return "https://telgw.example/" }, ResourceID: func() string { return "res-1" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID}); problem.KindOf(err) != problem.KindConflict {
+		t.Fatalf("before the call is connected: %v", err)
+	}
+	if _, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, ChannelType: "mixed", Ordering: []Participant{Phone("+12125550199")}}); problem.KindOf(err) != problem.KindInvalid {
+		t.Fatalf("ordering of a mixed recording: %v", err)
+	}
+	ctl := &recTransport{specs: make(chan RecordingSpec, 4)}
+	conn.Attach(ctl, Phone("+12125550199"))
+	rec, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, ChannelType: "Unmixed", PauseOnStart: true,
+		Affinity: []ChannelAffinity{{Participant: Phone("+12125550199"), Channel: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := <-ctl.specs
+	if !spec.Unmixed || !spec.Paused || spec.Channels != 2 || spec.Fixed[Phone("+12125550199")] != 1 || filepath.Dir(spec.Path) != dir {
+		t.Fatalf("spec %+v", spec)
+	}
+	if rec.APIState() != "inactive" || rec.CallbackURI != "http://app.example/cb" {
+		t.Fatalf("started paused: %+v", rec)
+	}
+	if ev := cbs.last(); ev.typ != "RecordingStateChanged" || ev.data["state"] != "inactive" || ev.data["recordingId"] != rec.ID {
+		t.Fatalf("first state: %+v", ev)
+	}
+	if err := recs.Resume(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := recs.Resume(ctx, rec.ID); err != nil { // already active: nothing happens
+		t.Fatal(err)
+	}
+	if n := len(cbs.evs); n != 2 {
+		t.Fatalf("%d callbacks after resuming twice", n)
+	}
+	// The call ends: the recording is finished with it.
+	conn.Disconnected(ResultInformation{Code: 200})
+	f := <-pub
+	if f.Recording.SessionEndReason != "CallEnded" || f.Recording.State != RecStopped || f.Recording.Duration != 1500*time.Millisecond {
+		t.Fatalf("after the call: %+v", f.Recording)
+	}
+	md := f.Recording.Metadata
+	for _, want := range []string{`"resourceId":"res-1"`, `"channelType":"unmixed"`, `"participantId":"4:+12125550199","channel":1`, `"channels":2`, `"pauseResumeIntervals":[{"startTime"`} {
+		if !contains(md, want) {
+			t.Errorf("metadata lacks %s: %s", want, md)
+		}
+	}
+	if err := recs.Stop(ctx, rec.ID); problem.KindOf(err) != problem.KindNotFound {
+		t.Fatalf("stop after the end: %v", err)
+	}
+	if st, err := recs.State(ctx, rec.ID); err != nil || st.APIState() != "inactive" {
+		t.Fatalf("state after the end: %+v %v", st, err)
+	}
+	got, path, err := recs.Document(ctx, f.Recording.DocumentID)
+	if err != nil || got.ID != rec.ID || filepath.Base(path) != f.Recording.File {
+		t.Fatalf("document: %+v %s %v", got, path, err)
+	}
+	if err := recs.DeleteDocument(ctx, f.Recording.DocumentID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("file after delete: %v", err)
+	}
+	if _, _, err := recs.Document(ctx, f.Recording.DocumentID); problem.KindOf(err) != problem.KindNotFound {
+		t.Fatalf("document after delete: %v", err)
+	}
+}
+
+// TestRecordingFails: the transport reports a write error → the recording fails (state
+// callback 500, file event with its endReason), once.
+func TestRecordingFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cbs := &recCallbacks{}
+	a, _ := NewAutomation(AutomationConfig{Callbacks: cbs})
+	call := NewCall(time.Now(), Leg{Kind: LegCarrier, Participant: Phone("+12125550199")})
+	conn := &Connection{a: a, ID: "c2", call: call, callbackURI: "http://app.example/cb", state: StateConnected,
+		hangup: make(chan struct{}), done: make(chan struct{})}
+	a.conns[conn.ID] = conn
+	ctl := &recTransport{specs: make(chan RecordingSpec, 4)}
+	conn.Attach(ctl, Phone("+12125550199"))
+	pub := make(recPublisher, 4)
+	recs, _ := NewRecordings(a, RecordingsConfig{Store: &memRecStore{m: map[string]Recording{}}, Dir: t.TempDir(), Publisher: pub})
+	rec, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, CallbackURI: "http://app.example/rec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := <-ctl.specs
+	spec.OnFail(errors.New("no space left on device"))
+	spec.OnFail(errors.New("again"))
+	f := <-pub
+	if f.Recording.State != RecFailed || f.Recording.EndReason != "ChunkUploadFailure" || f.Recording.SessionEndReason != "RecordingFailed" {
+		t.Fatalf("failed recording %+v", f.Recording)
+	}
+	if ev := cbs.last(); ev.typ != "RecordingStateChanged" || ev.uri != "http://app.example/rec" || ev.data["state"] != "inactive" ||
+		ev.data["resultInformation"].(map[string]any)["code"] != float64(500) {
+		t.Fatalf("state callback %+v", ev)
+	}
+	select {
+	case f := <-pub:
+		t.Fatalf("a second file event %+v", f)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID}); err != nil {
+		t.Fatalf("a new recording after a failed one: %v", err)
+	}
+	_ = rec
+	recs.Close()
+	if f := <-pub; f.Recording.SessionEndReason != "CallEnded" {
+		t.Fatalf("closed: %+v", f.Recording)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
