@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -342,5 +343,75 @@ func TestBotRecording(t *testing.T) {
 	})
 	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "tone.ul", "HOLD_MS", "9000"), "4155550100", otherNumber)
 	wait()
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
+
+// TestBotRecordingTwoPeople: a caller streaming a tone and an added participant echoing what
+// it hears (SIPp -rtp_echo), recorded unmixed: the caller on channel 0, the participant on 1,
+// both loud; the participant removed, the recording goes on with the caller alone.
+func TestBotRecordingTwoPeople(t *testing.T) {
+	e, auto, pub, cbs, c2Port := partsEnv(t)
+	ctx := context.Background()
+	if err := os.WriteFile(filepath.Join(e.dir, "tone.ul"), toneULaw(12*time.Second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := &recFiles{ch: make(chan calls.RecordingFile, 4)}
+	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: &memRecordings{m: map[string]calls.Recording{}}, Dir: dir, Publisher: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+	far := e.start("participant", carrier2IP, c2Port, e.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
+	connc := answerNext(t, auto, pub)
+	caller := e.start("caller", carrierIP, freePort(t, carrierIP), e.scenario("uac_inband.xml", "AUDIO_FILE", "tone.ul", "HOLD_MS", "7000"),
+		e.addr, "-s", "14155550100", "-key", "caller", otherNumber, "-m", "1", "-mp", strconv.Itoa(freePort(t, carrierIP)))
+	conn, ok := <-connc
+	if !ok {
+		t.Fatal("no call answered")
+	}
+	cbs.waitEvent(t, "CallConnected", 0)
+	if _, err := auto.AddParticipant(ctx, conn.CallConnectionID, calls.AddParticipantParams{Target: calls.Phone(farNumber)}); err != nil {
+		t.Fatal(err)
+	}
+	cbs.waitEvent(t, "AddParticipantSucceeded", 0)
+	rec, err := recs.Start(ctx, calls.StartRecordingParams{ServerCallID: conn.ServerCallID, ChannelType: "unmixed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // they talk
+	if err := auto.RemoveParticipant(ctx, conn.CallConnectionID, calls.Phone(farNumber), calls.OperationParams{}); err != nil {
+		t.Fatal(err)
+	}
+	far.wait(t, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if err := recs.Stop(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	f, err := files.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, d, rms, err := wavInfo(filepath.Join(dir, f.Recording.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("two people unmixed: %v, RMS %.0f", d, rms)
+	if ch != 2 || d < 1800*time.Millisecond || rms[0] < 2000 || rms[1] < 1000 {
+		t.Fatalf("file: %d channels, %v, RMS %v", ch, d, rms)
+	}
+	var md struct {
+		Participants []struct {
+			ParticipantID string `json:"participantId"`
+			Channel       int    `json:"channel"`
+		} `json:"participants"`
+	}
+	if err := json.Unmarshal([]byte(f.Recording.Metadata), &md); err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Participants) != 2 || md.Participants[0].ParticipantID != "4:"+otherNumber || md.Participants[0].Channel != 0 ||
+		md.Participants[1].ParticipantID != "4:"+farNumber || md.Participants[1].Channel != 1 {
+		t.Fatalf("metadata %s", f.Recording.Metadata)
+	}
+	caller.wait(t, 30*time.Second)
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }
