@@ -338,6 +338,13 @@ func (r *Recordings) Start(ctx context.Context, p StartRecordingParams) (Recordi
 	if err != nil {
 		r.forget(rec.ID)
 		_ = r.cfg.Store.RecordingDelete(context.WithoutCancel(ctx), rec.ID)
+		if _, ok := problem.As(err); !ok {
+			// The file could not be made (directory missing, read-only, disk full): the
+			// operator's to mend; the app learns only that recording is unavailable.
+			r.log.Error("recording not started", "call_id", p.ServerCallID, "err", err)
+			err = &problem.Error{Kind: problem.KindUnavailable, Code: "ServiceUnavailable",
+				Message: "the recording could not be started: telgw cannot write recordings now", Err: err}
+		}
 		return Recording{}, err
 	}
 	l.mu.Lock()

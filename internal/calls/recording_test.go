@@ -250,6 +250,15 @@ func TestRecordingFails(t *testing.T) {
 	if f := <-pub; f.Recording.SessionEndReason != "CallEnded" {
 		t.Fatalf("closed: %+v", f.Recording)
 	}
+	// The directory cannot be written: 503, nothing left behind.
+	recs2, _ := NewRecordings(a, RecordingsConfig{Store: &memRecStore{m: map[string]Recording{}}, Dir: t.TempDir()})
+	recs2.cfg.Dir = filepath.Join(recs2.cfg.Dir, "missing")
+	if _, err := recs2.Start(ctx, StartRecordingParams{ServerCallID: call.ID}); problem.KindOf(err) != problem.KindUnavailable {
+		t.Fatalf("unwritable directory: %v", err)
+	}
+	if _, err := recs2.Start(ctx, StartRecordingParams{ServerCallID: call.ID}); problem.KindOf(err) != problem.KindUnavailable {
+		t.Fatalf("again (no recording left reserved): %v", err)
+	}
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
