@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/problem"
@@ -36,24 +37,48 @@ type recordingHandlers struct {
 	s      *Server
 	rec    *calls.Recordings
 	repeat *repeatCache
+	ops    *prometheus.CounterVec
 }
 
 // MountCallRecording serves call recording.
 func (s *Server) MountCallRecording(rec *calls.Recordings) {
-	h := &recordingHandlers{s: s, rec: rec, repeat: newRepeatCache(repeatWindow, 10000)}
+	h := &recordingHandlers{s: s, rec: rec, repeat: newRepeatCache(repeatWindow, 10000),
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "telgw_callrecording_operations_total",
+			Help: "Call recording operations by operation (start, state, stop, pause, resume, download, delete) and result (ok or the error class).",
+		}, []string{"operation", "result"})}
+	s.cfg.Registry.MustRegister(h.ops)
 	s.authed.Group(func(r chi.Router) {
 		r.Use(APIVersions(CallAutomationAPIVersions...))
-		r.With(h.repeat.middleware).Post("/calling/recordings", h.start)
-		r.Get("/calling/recordings/{recordingId}", h.state)
-		r.Delete("/calling/recordings/{recordingId}", h.stop)
-		r.With(h.repeat.middleware).Post("/calling/recordings/{recordingAction}", h.action)
+		r.With(h.repeat.middleware).Post("/calling/recordings", h.count("start", h.start))
+		r.Get("/calling/recordings/{recordingId}", h.count("state", h.state))
+		r.Delete("/calling/recordings/{recordingId}", h.count("stop", h.stop))
+		r.With(h.repeat.middleware).Post("/calling/recordings/{recordingAction}", h.count("action", h.action))
 	})
 	s.router.Group(func(r chi.Router) {
 		r.Use(signedHost, s.authenticate)
-		r.Get("/v1/objects/{documentId}/content/{part}", h.download)
-		r.Head("/v1/objects/{documentId}/content/{part}", h.download)
-		r.Delete("/v1/objects/{documentId}", h.deleteFile)
+		r.Get("/v1/objects/{documentId}/content/{part}", h.count("download", h.download))
+		r.Head("/v1/objects/{documentId}/content/{part}", h.count("download", h.download))
+		r.Delete("/v1/objects/{documentId}", h.count("delete", h.deleteFile))
 	})
+}
+
+// count counts an operation by the status it answered.
+func (h *recordingHandlers) count(op string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := op
+		if op == "action" {
+			switch _, act, _ := strings.Cut(PathParam(r, "recordingAction"), ":"); act {
+			case "pause", "resume":
+				name = act
+			default:
+				name = "other"
+			}
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		next(sw, r)
+		h.ops.WithLabelValues(name, resultOf(sw.status)).Inc()
+	}
 }
 
 // signedHost makes x-ms-host the host the signature is checked against (the SDK's content

@@ -122,7 +122,8 @@ func TestCallRecordingAPI(t *testing.T) {
 	a, pub, cbs, _, _ := automationServer(t)
 	files := capFiles{ch: make(chan calls.RecordingFile, 4)}
 	// The recording routes on a server of their own, so the locations can name it.
-	s := New(Config{Registry: prometheus.NewRegistry(), Verifier: &Verifier{Keys: func() [][]byte { return [][]byte{testKey} }, Skew: 15 * time.Minute}})
+	reg := prometheus.NewRegistry()
+	s := New(Config{Registry: reg, Verifier: &Verifier{Keys: func() [][]byte { return [][]byte{testKey} }, Skew: 15 * time.Minute}})
 	s.MountCallAutomation(a)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
@@ -236,5 +237,13 @@ func TestCallRecordingAPI(t *testing.T) {
 	}
 	if code, _, _ := fileRequest(t, "DELETE", f.DeleteLocation, endpoint, testKey, nil); code != 404 {
 		t.Errorf("delete again: %d", code)
+	}
+	for _, c := range []struct {
+		op, result string
+		want       float64
+	}{{"start", "ok", 1}, {"start", "invalid", 8}, {"pause", "ok", 1}, {"download", "ok", 3}, {"delete", "not_found", 1}} {
+		if got := counterValue(t, reg, "telgw_callrecording_operations_total", map[string]string{"operation": c.op, "result": c.result}); got != c.want {
+			t.Errorf("telgw_callrecording_operations_total{%s,%s} = %v, want %v", c.op, c.result, got, c.want)
+		}
 	}
 }
