@@ -86,6 +86,18 @@ func (s *memRecStore) RecordingDelete(_ context.Context, id string) error {
 	return nil
 }
 
+func (s *memRecStore) RecordingsUnfinished(_ context.Context, node string) ([]calls.Recording, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []calls.Recording
+	for _, r := range s.m {
+		if r.Node == node && (r.State == calls.RecActive || r.State == calls.RecPaused) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 type capFiles struct{ ch chan calls.RecordingFile }
 
 func (c capFiles) PublishRecordingFile(_ context.Context, f calls.RecordingFile) error {

@@ -1,7 +1,11 @@
 package app
 
 import (
+	"context"
+	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/events"
@@ -9,7 +13,8 @@ import (
 
 // setupRecording serves call recording (callRecording): files in media.recording.dir,
 // RecordingFileStatusUpdated through the Event Grid webhooks, locations on
-// media.recording.locationURL (default the API's endpoint).
+// media.recording.locationURL (default the API's endpoint). Recordings this node (by
+// cluster.nodeName, default the hostname) left unfinished when it last stopped are marked failed.
 func (a *App) setupRecording(auto *calls.Automation) error {
 	rc := a.Config.Media.Recording
 	cfg := calls.RecordingsConfig{Store: a.DB, Dir: rc.RecordingDir(a.Config.DataDir),
@@ -27,9 +32,18 @@ func (a *App) setupRecording(auto *calls.Automation) error {
 	if a.Webhooks != nil {
 		cfg.Publisher = &events.Recordings{Dispatcher: a.Webhooks, Jobs: a.DB}
 	}
+	cfg.Node = a.Config.Cluster.NodeName
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
 	rec, err := calls.NewRecordings(auto, cfg)
 	if err != nil {
 		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rec.Recover(ctx); err != nil {
+		return fmt.Errorf("recordings left unfinished: %w", err)
 	}
 	a.API.MountCallRecording(rec)
 	a.closers = append(a.closers, rec.Close)

@@ -127,6 +127,8 @@ type RecordingStore interface {
 	RecordingByDocument(ctx context.Context, documentID string) (Recording, error)
 	// RecordingDelete removes one.
 	RecordingDelete(ctx context.Context, id string) error
+	// RecordingsUnfinished lists node's recordings still active or paused.
+	RecordingsUnfinished(ctx context.Context, node string) ([]Recording, error)
 }
 
 // RecordingFile is a finished recording's file, for RecordingFileStatusUpdated.
@@ -643,6 +645,30 @@ func (r *Recordings) metadata(rec Recording, res RecordingResult, pauses []pause
 	return string(b)
 }
 
+// Recover marks the recordings this node left unfinished (it stopped without finishing them:
+// a crash, a kill) as failed; their files are left as they are. Run it at start-up.
+func (r *Recordings) Recover(ctx context.Context) error {
+	recs, err := r.cfg.Store.RecordingsUnfinished(ctx, r.cfg.Node)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		r.mu.Lock()
+		_, live := r.live[rec.ID]
+		r.mu.Unlock()
+		if live {
+			continue
+		}
+		rec.State, rec.EndReason, rec.SessionEndReason = RecFailed, "ChunkUploadFailure", "RecordingFailed"
+		rec.EndedAt = time.Now().UTC().Truncate(time.Millisecond)
+		r.log.Warn("a recording left unfinished when telgw stopped is marked failed", "recording_id", rec.ID, "call_id", rec.ServerCallID, "file", rec.File)
+		if err := r.cfg.Store.RecordingPut(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Document is a finished recording's file by documentId, for download.
 func (r *Recordings) Document(ctx context.Context, documentID string) (Recording, string, error) {
 	rec, err := r.cfg.Store.RecordingByDocument(ctx, documentID)
@@ -651,6 +677,9 @@ func (r *Recordings) Document(ctx context.Context, documentID string) (Recording
 	}
 	if err != nil {
 		return Recording{}, "", err
+	}
+	if rec.Node != r.cfg.Node {
+		return Recording{}, "", problem.NotFound("documentId", "this recording's file is kept by node %s", rec.Node).WithCode("NotFound")
 	}
 	return rec, filepath.Join(r.cfg.Dir, filepath.Base(rec.File)), nil
 }

@@ -84,6 +84,18 @@ func (s *memRecStore) RecordingDelete(_ context.Context, id string) error {
 	return nil
 }
 
+func (s *memRecStore) RecordingsUnfinished(_ context.Context, node string) ([]Recording, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Recording
+	for _, r := range s.m {
+		if r.Node == node && (r.State == RecActive || r.State == RecPaused) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 type recPublisher chan RecordingFile
 
 func (p recPublisher) PublishRecordingFile(_ context.Context, f RecordingFile) error {
@@ -262,3 +274,33 @@ func TestRecordingFails(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestRecordingRecover: recordings a node left active or paused (it was killed) are marked
+// failed at its start; other nodes' are not touched, nor its live ones; a file kept by another
+// node is not found here.
+func TestRecordingRecover(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &memRecStore{m: map[string]Recording{
+		"a": {ID: "a", DocumentID: "0-a", State: RecActive, Node: "n1", File: "0-a.wav"},
+		"b": {ID: "b", DocumentID: "0-b", State: RecPaused, Node: "n1", File: "0-b.wav"},
+		"c": {ID: "c", DocumentID: "0-c", State: RecActive, Node: "n2", File: "0-c.wav"},
+		"d": {ID: "d", DocumentID: "0-d", State: RecStopped, Node: "n2", File: "0-d.wav"},
+	}}
+	a, _ := NewAutomation(AutomationConfig{})
+	recs, err := NewRecordings(a, RecordingsConfig{Store: st, Dir: t.TempDir(), Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recs.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"a": RecFailed, "b": RecFailed, "c": RecActive, "d": RecStopped} {
+		if got, _ := st.RecordingGet(ctx, id); got.State != want {
+			t.Errorf("%s: %s, want %s", id, got.State, want)
+		}
+	}
+	if _, _, err := recs.Document(ctx, "0-d"); problem.KindOf(err) != problem.KindNotFound || !strings.Contains(err.Error(), "n2") {
+		t.Errorf("another node's file: %v", err)
+	}
+}

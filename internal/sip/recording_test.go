@@ -61,6 +61,18 @@ func (s *memRecordings) RecordingDelete(_ context.Context, id string) error {
 	return nil
 }
 
+func (s *memRecordings) RecordingsUnfinished(_ context.Context, node string) ([]calls.Recording, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []calls.Recording
+	for _, r := range s.m {
+		if r.Node == node && (r.State == calls.RecActive || r.State == calls.RecPaused) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // recFiles collects RecordingFileStatusUpdated.
 type recFiles struct{ ch chan calls.RecordingFile }
 

@@ -42,6 +42,12 @@ func (db *DB) RecordingDelete(ctx context.Context, id string) error {
 	return err
 }
 
+// RecordingsUnfinished lists node's recordings still active or paused.
+func (db *DB) RecordingsUnfinished(ctx context.Context, node string) ([]calls.Recording, error) {
+	rows, err := db.Query(ctx, `SELECT `+recordingCols+` FROM recordings WHERE node = $1 AND state IN ('active', 'paused') ORDER BY started_at`, node)
+	return scanRows(rows, err, scanRecording)
+}
+
 func scanRecording(row Row) (calls.Recording, error) {
 	var r calls.Recording
 	var started, ended, dur int64

@@ -15,6 +15,28 @@ import (
 // paused, finished with its metadata), found by recordingId and by documentId, deleted.
 func Recordings(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Life", func(t *testing.T) { t.Parallel(); recordingLife(t, open(t)) })
+	t.Run("Unfinished", func(t *testing.T) { t.Parallel(); recordingsUnfinished(t, open(t)) })
+}
+
+func recordingsUnfinished(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	t0 := time.UnixMilli(1_800_000_000_000).UTC()
+	for i, c := range []struct{ node, state string }{
+		{"n1", calls.RecActive}, {"n1", calls.RecPaused}, {"n1", calls.RecStopped}, {"n1", calls.RecFailed}, {"n2", calls.RecActive},
+	} {
+		id := string(rune('a' + i))
+		if err := db.RecordingPut(ctx, calls.Recording{ID: id, DocumentID: "0-" + id, ServerCallID: "call", ChannelType: "mixed",
+			FormatType: "wav", ContentType: "audio", State: c.state, Node: c.node, File: id + ".wav", StartedAt: t0.Add(time.Duration(i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.RecordingsUnfinished(ctx, "n1")
+	if err != nil || len(got) != 2 || got[0].ID != "a" || got[1].ID != "b" {
+		t.Fatalf("unfinished on n1 = %+v, %v; want a, b", got, err)
+	}
+	if got, err := db.RecordingsUnfinished(ctx, "n3"); err != nil || len(got) != 0 {
+		t.Fatalf("unfinished on n3 = %+v, %v", got, err)
+	}
 }
 
 func recordingLife(t *testing.T, db *store.DB) {
