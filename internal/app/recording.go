@@ -38,7 +38,7 @@ func (a *App) setupRecording(auto *calls.Automation) error {
 	}
 	rec, err := calls.NewRecordings(auto, cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("media.recording.dir %s: %w", cfg.Dir, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
