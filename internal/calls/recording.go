@@ -192,7 +192,11 @@ func NewRecordings(a *Automation, cfg RecordingsConfig) (*Recordings, error) {
 	if cfg.Store == nil || cfg.Dir == "" {
 		return nil, errors.New("calls: recordings need a store and a directory")
 	}
+	// Call audio is private: the directory is closed up at every start, as the data dir is.
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("calls: recordings directory: %w", err)
+	}
+	if err := os.Chmod(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("calls: recordings directory: %w", err)
 	}
 	if cfg.Node == "" {

@@ -43,7 +43,7 @@ func TestDataDirPrivate(t *testing.T) {
 	}
 }
 
-// checkPrivate checks dir is 0700 and each of its files 0600.
+// checkPrivate checks dir is 0700, each of its files 0600 and its directories 0700.
 func checkPrivate(t *testing.T, dir string, sqlite bool) {
 	t.Helper()
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
@@ -66,6 +66,12 @@ func checkPrivate(t *testing.T, dir string, sqlite bool) {
 		fi, err := e.Info()
 		if err != nil {
 			continue // removed meanwhile (a temporary file)
+		}
+		if fi.IsDir() { // recordings (media.recording.dir)
+			if fi.Mode().Perm() != 0o700 {
+				t.Errorf("directory %s has mode %v, want 0700", e.Name(), fi.Mode().Perm())
+			}
+			continue
 		}
 		if fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s has mode %v, want 0600", e.Name(), fi.Mode().Perm())
