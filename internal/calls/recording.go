@@ -169,6 +169,8 @@ type Recordings struct {
 
 	mu   sync.Mutex
 	live map[string]*liveRecording // by recordingId
+	// running counts the recordings started and not yet finished (their events queued).
+	running sync.WaitGroup
 }
 
 type liveRecording struct {
@@ -340,8 +342,10 @@ func (r *Recordings) Start(ctx context.Context, p StartRecordingParams) (Recordi
 			r.fail(l, err)
 		}()
 	}
+	r.running.Add(1) // before h is set: from then on finish may run (and calls Done)
 	h, err := rc.Record(spec)
 	if err != nil {
+		r.running.Done()
 		r.forget(rec.ID)
 		_ = r.cfg.Store.RecordingDelete(context.WithoutCancel(ctx), rec.ID)
 		if _, ok := problem.As(err); !ok {
@@ -522,6 +526,7 @@ func (r *Recordings) fail(l *liveRecording, err error) {
 // (inactive) sent, and the file announced (RecordingFileStatusUpdated).
 func (r *Recordings) finish(l *liveRecording, why string, failure error) {
 	l.once.Do(func() {
+		defer r.running.Done()
 		close(l.stopped)
 		res := l.h.Stop()
 		if failure == nil {
@@ -700,7 +705,8 @@ func (r *Recordings) DeleteDocument(ctx context.Context, documentID string) erro
 	return r.cfg.Store.RecordingDelete(ctx, rec.ID)
 }
 
-// Close finishes every recording in progress (the node is stopping).
+// Close finishes every recording in progress (the node is stopping) and returns once their
+// events are queued.
 func (r *Recordings) Close() {
 	r.mu.Lock()
 	var ls []*liveRecording
@@ -716,6 +722,7 @@ func (r *Recordings) Close() {
 			r.finish(l, "CallEnded", nil)
 		}
 	}
+	r.running.Wait() // those the call's end is finishing meanwhile
 }
 
 // byServerCall is the call connection of a call, by serverCallId.
