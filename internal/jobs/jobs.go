@@ -135,6 +135,9 @@ func New(db *store.DB, workers *river.Workers, cfg Config) (*Runner, error) {
 // drainTimeout to finish before they are cancelled (and retried later, by any node).
 func (r *Runner) Run(ctx context.Context, drainTimeout time.Duration) error {
 	if err := r.c.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting (SIGTERM during start-up): nothing ran, nothing to drain
+		}
 		return fmt.Errorf("start river: %w", err)
 	}
 	<-ctx.Done()
