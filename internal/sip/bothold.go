@@ -75,7 +75,7 @@ func (b *botCall) Hold(op *calls.HoldOp) error {
 }
 
 func (b *botCall) hold(pt *party, op *calls.HoldOp) {
-	if err := b.setDirection(pt, "sendonly"); err != nil {
+	if err := b.setDirection(pt); err != nil {
 		b.env.log.Info("hold re-INVITE failed", "call_id", b.main.id, "participant", pt.p.ID, "err", err)
 		pt.held.Store(false)
 		op.Failed(reinviteFailure(err))
@@ -152,11 +152,11 @@ func (b *botCall) Unhold(op *calls.HoldOp) error {
 			pm.stopMusic(m)
 		}
 	}
+	pt.held.Store(false) // back in the call's audio at once
 	go func() {
-		if err := b.setDirection(pt, "sendrecv"); err != nil {
+		if err := b.setDirection(pt); err != nil {
 			b.env.log.Info("unhold re-INVITE failed", "call_id", b.main.id, "participant", pt.p.ID, "err", err)
 		}
-		pt.held.Store(false)
 	}()
 	return nil
 }
@@ -175,11 +175,13 @@ func reinviteFailure(err error) calls.ResultInformation {
 	return calls.ResultInformation{Code: 408, SubCode: 0, Message: "Action failed, the participant did not answer the hold."}
 }
 
-// setDirection re-INVITEs the person's SIP leg with telgw's last description in direction
-// dir (RFC 3264 §8.4 hold: sendonly; resume: sendrecv) and takes their answer (RFC 3264 §8:
-// same codecs, the answer's address). A WebRTC leg needs none. A 491 (RFC 3261 §14.1: both
-// sides re-INVITEd at once) is retried after a random 2.1–4 s, twice at most.
-func (b *botCall) setDirection(pt *party, dir string) error {
+// setDirection re-INVITEs the person's SIP leg with telgw's last description in the direction
+// the hold state asks for when it is sent (RFC 3264 §8.4 hold: sendonly; resume: sendrecv), so
+// a quick hold-unhold-hold converges on the last, and takes their answer (RFC 3264 §8: same
+// codecs, the answer's address). Nothing is sent when telgw's last offer or answer already
+// says so, nor to a WebRTC leg. A 491 (RFC 3261 §14.1: both sides re-INVITEd at once) is
+// retried after a random 2.1–4 s, twice at most.
+func (b *botCall) setDirection(pt *party) error {
 	c, side := pt.sig, pt.side
 	if c == nil || c.web != nil {
 		return nil
@@ -188,7 +190,12 @@ func (b *botCall) setDirection(pt *party, dir string) error {
 		return nil
 	}
 	for attempt := 0; ; attempt++ {
-		code, err := c.reinviteDirection(side, dir)
+		code, err := c.reinviteDirection(side, func() string {
+			if pt.held.Load() {
+				return "sendonly"
+			}
+			return "sendrecv"
+		})
 		if err != nil {
 			return err
 		}
@@ -207,9 +214,10 @@ func (b *botCall) setDirection(pt *party, dir string) error {
 	}
 }
 
-// reinviteDirection sends one re-INVITE to side with telgw's last description set to dir and
-// returns the final status code.
-func (c *call) reinviteDirection(side int, dir string) (int, error) {
+// reinviteDirection sends one re-INVITE to side with telgw's last description set to the
+// direction want returns (asked once the call's re-INVITE lock is held) and returns the final
+// status code (200 when nothing needed sending).
+func (c *call) reinviteDirection(side int, want func() string) (int, error) {
 	c.reinvite.Lock() // one re-INVITE at a time per call (RFC 3261 §14.1); theirs get 491 meanwhile
 	defer c.reinvite.Unlock()
 	last, err := sdp.Parse(c.lastSent(side))
@@ -219,6 +227,10 @@ func (c *call) reinviteDirection(side int, dir string) (int, error) {
 	m := last.Audio()
 	if m == nil {
 		return 0, errors.New("no audio in the last description")
+	}
+	dir := want()
+	if last.Direction(m) == dir {
+		return 200, nil
 	}
 	isDir := func(l string) bool {
 		return l == "a=sendrecv" || l == "a=sendonly" || l == "a=recvonly" || l == "a=inactive"
