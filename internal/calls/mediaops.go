@@ -458,6 +458,9 @@ func (a *Automation) Recognize(id string, p RecognizeParams) error {
 		// the phrase.
 		p.MaxTones, p.InterToneTimeout, p.EndSilence = 1, 2*time.Second, time.Second
 	}
+	if p.Kind == RecognizeSpeech {
+		p.MaxTones, p.InterToneTimeout, p.StopTones = 1, 2*time.Second, nil // no keys
+	}
 	if p.MaxTones < 1 || p.MaxTones > 60 {
 		return problem.Invalid("recognizeOptions.dtmfOptions.maxTonesToCollect", "maxTonesToCollect must be 1–60").WithCode("BadRequest")
 	}
