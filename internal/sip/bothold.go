@@ -76,6 +76,11 @@ func (b *botCall) Hold(op *calls.HoldOp) error {
 
 func (b *botCall) hold(pt *party, op *calls.HoldOp) {
 	if err := b.setDirection(pt); err != nil {
+		select {
+		case <-pt.ended:
+			return // they hung up meanwhile: nothing to report
+		default:
+		}
 		b.env.log.Info("hold re-INVITE failed", "call_id", b.main.id, "participant", pt.p.ID, "err", err)
 		pt.held.Store(false)
 		op.Failed(reinviteFailure(err))

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -51,6 +52,10 @@ func (r *recognition) hear(pcm []int16) {
 
 // maxUtterance bounds one utterance (ACS caps speech at about 20 s too).
 const maxUtterance = 20 * time.Second
+
+// asrSlots bounds the recogniser processes running at once (each takes a core while it runs):
+// many callers talking at once queue for a slot instead of forking without limit.
+var asrSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 
 // startPrompt loads and queues the recognition's prompt, if any; it returns the play's id (""
 // without a prompt) and false when the recognition already ended (canceled, or the prompt
@@ -206,6 +211,13 @@ func (b *botCall) recognizeSpeech(pm *partyMedia, r *recognition, cfg dtmf.Colle
 				asr = make(chan asrResult, 1)
 				pcm := ep.Audio()
 				go func() {
+					select { // at most asrSlots recognisers run at once, whatever the calls
+					case asrSlots <- struct{}{}:
+						defer func() { <-asrSlots }()
+					case <-ctx.Done():
+						asr <- asrResult{err: ctx.Err()}
+						return
+					}
 					var phrases []string
 					if op.Kind == calls.RecognizeChoices {
 						for _, c := range op.Choices {
