@@ -107,25 +107,26 @@ func (b *botCall) hold(pt *party, op *calls.HoldOp) {
 	pm.mu.Lock()
 	pm.hold = m
 	pm.mu.Unlock()
-	if !pt.held.Load() { // unheld while the music loaded
-		pm.stopMusic(m)
-		return
-	}
-	pm.playMusic(pt, m)
+	pm.startMusic(pt, m)
 }
 
-// playMusic loops m toward the person; if something else cancels it (cancelAllMediaOperations,
-// someone joining) while they are still held, it starts again.
-func (pm *partyMedia) playMusic(pt *party, m *holdMusic) {
+// startMusic loops m toward the person if it is still the music of someone held; if something
+// else cancels it (cancelAllMediaOperations, someone joining) while they are, it starts again.
+// The check and the Enqueue happen under pm.mu, as stopMusic's reset and Cancel do, and
+// Unhold clears held before it looks for the music: an unhold racing the music's start or
+// restart always ends it.
+func (pm *partyMedia) startMusic(pt *party, m *holdMusic) {
+	m.b.mu.Lock()
+	over := m.b.closed // a closed player cancels at once: do not loop on it
+	m.b.mu.Unlock()
+	pm.mu.Lock()
+	defer pm.mu.Unlock()
+	if over || pm.hold != m || !pt.held.Load() {
+		return
+	}
 	pm.player.Enqueue(&rtpmedia.Play{ID: m.id, PCM: m.pcm, Loop: true, OnDone: func(o rtpmedia.Outcome) {
-		m.b.mu.Lock()
-		over := m.b.closed
-		m.b.mu.Unlock()
-		pm.mu.Lock()
-		again := pm.hold == m && pt.held.Load() && o == rtpmedia.Canceled && !over
-		pm.mu.Unlock()
-		if again {
-			pm.playMusic(pt, m)
+		if o == rtpmedia.Canceled {
+			pm.startMusic(pt, m)
 		}
 	}}, true)
 }
@@ -133,10 +134,10 @@ func (pm *partyMedia) playMusic(pt *party, m *holdMusic) {
 // stopMusic ends m, if it is still the music.
 func (pm *partyMedia) stopMusic(m *holdMusic) {
 	pm.mu.Lock()
+	defer pm.mu.Unlock()
 	if pm.hold == m {
 		pm.hold = nil
 	}
-	pm.mu.Unlock()
 	pm.player.Cancel(m.id)
 }
 
@@ -146,7 +147,7 @@ func (b *botCall) Unhold(op *calls.HoldOp) error {
 	if err != nil {
 		return err
 	}
-	if !pt.held.Load() {
+	if !pt.held.Swap(false) { // back in the call's audio at once
 		return nil
 	}
 	if pm := pt.mediaPtr.Load(); pm != nil {
@@ -157,7 +158,6 @@ func (b *botCall) Unhold(op *calls.HoldOp) error {
 			pm.stopMusic(m)
 		}
 	}
-	pt.held.Store(false) // back in the call's audio at once
 	go func() {
 		if err := b.setDirection(pt); err != nil {
 			b.env.log.Info("unhold re-INVITE failed", "call_id", b.main.id, "participant", pt.p.ID, "err", err)
