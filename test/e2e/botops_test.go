@@ -79,4 +79,9 @@ func TestBotOpsSDK(t *testing.T) {
 	app.wait(t, "OPS OK")
 	caller(40 * time.Second)
 	app.exit(t)
+	for _, op := range []string{"hold", "unhold", "startContinuousDtmfRecognition", "stopContinuousDtmfRecognition", "recognize"} {
+		if n := labeledMetric(t, tg.Endpoint, "telgw_callautomation_operations_total", `operation="`+op+`",result="ok"`); n < 1 {
+			t.Errorf("telgw_callautomation_operations_total{operation=%q,result=\"ok\"} = %v", op, n)
+		}
+	}
 }
