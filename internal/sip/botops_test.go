@@ -207,11 +207,12 @@ func TestBotRecognizeChoices(t *testing.T) {
 		rec := calls.RecognizeParams{Kind: calls.RecognizeChoices, Target: caller, InitialSilenceTimeout: 10 * time.Second, InterruptPrompt: true,
 			Choices: []calls.Choice{{Label: "billing", Phrases: []string{"billing", "bills"}}, {Label: "sales", Phrases: []string{"sales"}, Tone: "two"},
 				{Label: "support", Phrases: []string{"support", "help"}}},
-			Prompt: []calls.PlaySource{{Kind: calls.SSMLSource, SSML: `<speak version="1.0" xml:lang="en-US"><voice name="en-US-JennyNeural">Say billing, sales or support. <break time="300ms"/> You can also press two for sales, at any time while this long message plays.</voice></speak>`}},
+			Prompt: []calls.PlaySource{{Kind: calls.SSMLSource, SSML: `<speak version="1.0" xml:lang="en-US"><voice name="en-US-JennyNeural">Say billing, sales or support. <break time="300ms"/> You can also press two for sales, at any time while this long message plays, or stay on the line to hear it again.</voice></speak>`}},
 			Op:     calls.OperationParams{OperationContext: "menu"}}
 		if err := untilConnected(func() error { return auto.Recognize(id, rec) }); err != nil {
 			return err
 		}
+		start := time.Now()
 		done, err := cbs.event("Microsoft.Communication.RecognizeCompleted", "menu")
 		if err != nil {
 			failed, _ := cbs.event("Microsoft.Communication.RecognizeFailed", "menu")
@@ -220,6 +221,12 @@ func TestBotRecognizeChoices(t *testing.T) {
 		b, _ := json.Marshal(done["choiceResult"])
 		if string(b) != `{"label":"billing","recognizedPhrase":"billing"}` || done["recognitionType"] != "choices" || resultCode(done) != "200/8545" {
 			return fmt.Errorf("RecognizeCompleted %v", done)
+		}
+		// The prompt (about 8 s) stopped when the caller spoke: nothing is sent any more.
+		sent := md.Scheduler.Stats().Packets
+		time.Sleep(400 * time.Millisecond)
+		if more := md.Scheduler.Stats().Packets - sent; more > 0 || time.Since(start) > 7*time.Second {
+			return fmt.Errorf("%d prompt packets sent %v after the recognition began: no barge-in", more, time.Since(start))
 		}
 		rec.Prompt, rec.InitialSilenceTimeout, rec.Op.OperationContext = nil, time.Second, "silence"
 		if err := auto.Recognize(id, rec); err != nil {
