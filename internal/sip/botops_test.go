@@ -469,7 +469,9 @@ func TestBotRecognizeSpeech(t *testing.T) {
 		if err := untilConnected(func() error { return auto.Recognize(conn.CallConnectionID, rec) }); err != nil {
 			return err
 		}
+		start := time.Now()
 		done, err := cbs.event("Microsoft.Communication.RecognizeCompleted", "talk")
+		t.Logf("RecognizeCompleted %v after the recognition began", time.Since(start).Round(time.Millisecond))
 		if err != nil {
 			return err
 		}
@@ -480,7 +482,7 @@ func TestBotRecognizeSpeech(t *testing.T) {
 		t.Logf("heard %q", sr["speech"])
 		return nil
 	})
-	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "said.ul", "HOLD_MS", "4000"), "4155550100", otherNumber)
+	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "said.ul", "HOLD_MS", "8000"), "4155550100", otherNumber)
 	wait()
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }
