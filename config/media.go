@@ -20,6 +20,20 @@ type Media struct {
 	Espeak MediaEspeak `yaml:"espeak"`
 	// Recording is where call recordings go (media_recording.go).
 	Recording MediaRecording `yaml:"recording"`
+	// ASR is the speech recogniser of choices and speech recognitions.
+	ASR MediaASR `yaml:"asr"`
+}
+
+// MediaASR configures pocketsphinx (internal/media/speech): choices and speech recognition.
+type MediaASR struct {
+	// PocketsphinxPath is pocketsphinx_continuous (Debian package pocketsphinx). Default on PATH.
+	PocketsphinxPath string `yaml:"pocketsphinxPath"`
+	// Dict is the en-US model's dictionary (Debian package pocketsphinx-en-us).
+	Dict string `yaml:"dict"`
+	// Timeout bounds one recognition. Default 20s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxSeconds bounds the audio of one utterance recognised. Default 60.
+	MaxSeconds int `yaml:"maxSeconds"`
 }
 
 // MediaPlay configures prompt fetching (internal/media/playsrc). Fetches go through the
@@ -43,9 +57,10 @@ type MediaEspeak struct {
 }
 
 func defaultMedia() Media {
-	p, e := playsrc.DefaultConfig(), speech.DefaultEspeakConfig()
+	p, e, a := playsrc.DefaultConfig(), speech.DefaultEspeakConfig(), speech.DefaultSphinxConfig()
 	return Media{Play: MediaPlay{MaxBytes: p.MaxBytes, Timeout: p.Timeout, CacheBytes: p.CacheBytes},
-		Espeak: MediaEspeak{Path: e.Path, Timeout: e.Timeout}}
+		Espeak: MediaEspeak{Path: e.Path, Timeout: e.Timeout},
+		ASR:    MediaASR{PocketsphinxPath: a.Path, Dict: a.Dict, Timeout: a.Timeout, MaxSeconds: a.MaxSeconds}}
 }
 
 // PacingConfig is the rtpmedia scheduler's configuration.
@@ -67,11 +82,17 @@ func (m Media) EspeakConfig() speech.EspeakConfig {
 	return c
 }
 
+// SphinxConfig is pocketsphinx's configuration.
+func (m Media) SphinxConfig() speech.SphinxConfig {
+	return speech.SphinxConfig{Path: m.ASR.PocketsphinxPath, Dict: m.ASR.Dict, Timeout: m.ASR.Timeout, MaxSeconds: m.ASR.MaxSeconds}
+}
+
 func (m Media) validate() []error {
 	var errs []error
 	errs = flatten(errs, "media.", m.PacingConfig().Validate(), nil)
 	errs = flatten(errs, "media.play.", m.PlayConfig().Validate(), nil)
 	errs = flatten(errs, "media.espeak.", m.EspeakConfig().Validate(), nil)
 	errs = append(errs, m.Recording.validate()...)
+	errs = flatten(errs, "media.asr.", m.SphinxConfig().Validate(), nil)
 	return errs
 }

@@ -48,7 +48,7 @@ func (s *Server) MountCallAutomation(a *calls.Automation) {
 	h := &callAutomationHandlers{s: s, a: a, repeat: newRepeatCache(repeatWindow, 10000),
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "telgw_callautomation_operations_total",
-			Help: "Call Automation operations by operation (create, answer, reject, redirect, get, hangup, terminate, transferToParticipant, getParticipants, getParticipant, addParticipant, removeParticipant, mute, cancelAddParticipant) and result (ok or the error class).",
+			Help: "Call Automation operations by operation (create, answer, reject, redirect, get, hangup, terminate, transferToParticipant, getParticipants, getParticipant, addParticipant, removeParticipant, mute, cancelAddParticipant, play, recognize, sendDtmfTones, cancelAllMediaOperations, hold, unhold, startContinuousDtmfRecognition, stopContinuousDtmfRecognition, other) and result (ok or the error class).",
 		}, []string{"operation", "result"})}
 	s.cfg.Registry.MustRegister(h.ops)
 	s.authed.Group(func(r chi.Router) {
@@ -73,7 +73,8 @@ func (h *callAutomationHandlers) count(op string, next http.HandlerFunc) http.Ha
 		if op == "action" {
 			_, act, _ := strings.Cut(PathParam(r, "callConnectionAction"), ":")
 			switch act {
-			case "terminate", "transferToParticipant", "play", "recognize", "sendDtmfTones", "cancelAllMediaOperations":
+			case "terminate", "transferToParticipant", "play", "recognize", "sendDtmfTones", "cancelAllMediaOperations",
+				"hold", "unhold", "startContinuousDtmfRecognition", "stopContinuousDtmfRecognition":
 				name = act
 			default:
 				name = "other"

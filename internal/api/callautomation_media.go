@@ -11,23 +11,24 @@ import (
 // Call Automation's callMedia operations (CallMedia_* of the 2025-05-15 spec), served on
 // POST /calling/callConnections/{callConnectionId}:{action}:
 //
-//	:play                      CallMedia_Play (play and playToAll) → 202
-//	:recognize                 CallMedia_Recognize (startRecognizing; dtmf) → 202
-//	:sendDtmfTones             CallMedia_SendDtmfTones → 202 {operationContext}
-//	:cancelAllMediaOperations  CallMedia_CancelAllMediaOperations → 202
+//	:play                            CallMedia_Play (play and playToAll) → 202
+//	:recognize                       CallMedia_Recognize (dtmf, choices, speech, speechOrDtmf) → 202
+//	:sendDtmfTones                   CallMedia_SendDtmfTones → 202 {operationContext}
+//	:cancelAllMediaOperations        CallMedia_CancelAllMediaOperations → 202
+//	:hold, :unhold                   CallMedia_Hold, CallMedia_Unhold → 200
+//	:startContinuousDtmfRecognition  CallMedia_StartContinuousDtmfRecognition → 200
+//	:stopContinuousDtmfRecognition   CallMedia_StopContinuousDtmfRecognition → 200
 //
 // The spec's other media operations answer 400 NotSupported naming the operation (not 404):
-// hold, unhold, start/stopContinuousDtmfRecognition, start/stop/updateTranscription,
-// start/stopMediaStreaming.
+// start/stop/updateTranscription, start/stopMediaStreaming.
 
-// unsupportedMedia are the spec's media operations telgw does not serve yet.
+// unsupportedMedia are the spec's media operations telgw does not serve.
 var unsupportedMedia = map[string]bool{
-	"hold": true, "unhold": true, "startContinuousDtmfRecognition": true, "stopContinuousDtmfRecognition": true,
 	"startTranscription": true, "stopTranscription": true, "updateTranscription": true,
 	"startMediaStreaming": true, "stopMediaStreaming": true,
 }
 
-// playSourceJSON is PlaySource (ssml is refused for now).
+// playSourceJSON is PlaySource.
 type playSourceJSON struct {
 	Kind              string `json:"kind"`
 	PlaySourceCacheID string `json:"playSourceCacheId"`
@@ -39,7 +40,13 @@ type playSourceJSON struct {
 		SourceLocale string `json:"sourceLocale"`
 		VoiceKind    string `json:"voiceKind"`
 		VoiceName    string `json:"voiceName"`
+		// CustomVoiceEndpointID names an Azure custom neural voice: refused.
+		CustomVoiceEndpointID string `json:"customVoiceEndpointId"`
 	} `json:"text"`
+	SSML *struct {
+		SSMLText              string `json:"ssmlText"`
+		CustomVoiceEndpointID string `json:"customVoiceEndpointId"`
+	} `json:"ssml"`
 }
 
 func (s *playSourceJSON) source(field string) (calls.PlaySource, error) {
@@ -57,7 +64,18 @@ func (s *playSourceJSON) source(field string) (calls.PlaySource, error) {
 		if s.Text == nil {
 			return out, problem.Invalid(field, "a text source needs text").WithCode("BadRequest")
 		}
+		if s.Text.CustomVoiceEndpointID != "" {
+			return out, calls.ErrMediaNotSupported(field, "customVoiceEndpointId", " (custom neural voices need Azure; telgw speaks with espeak-ng)")
+		}
 		out.Text, out.SourceLocale, out.VoiceKind, out.VoiceName = s.Text.Text, s.Text.SourceLocale, s.Text.VoiceKind, s.Text.VoiceName
+	case "ssml":
+		if s.SSML == nil {
+			return out, problem.Invalid(field, "an ssml source needs ssml").WithCode("BadRequest")
+		}
+		if s.SSML.CustomVoiceEndpointID != "" {
+			return out, calls.ErrMediaNotSupported(field, "customVoiceEndpointId", " (custom neural voices need Azure; telgw speaks with espeak-ng)")
+		}
+		out.SSML = s.SSML.SSMLText
 	case "":
 		return out, problem.Invalid(field, "kind is required").WithCode("BadRequest")
 	}
@@ -119,10 +137,20 @@ type recognizeJSON struct {
 	PlayPrompts                 []playSourceJSON `json:"playPrompts"`
 	InterruptCallMediaOperation bool             `json:"interruptCallMediaOperation"`
 	RecognizeOptions            *struct {
-		InterruptPrompt                *bool           `json:"interruptPrompt"`
-		InitialSilenceTimeoutInSeconds *int            `json:"initialSilenceTimeoutInSeconds"`
-		TargetParticipant              *identifierJSON `json:"targetParticipant"`
-		DtmfOptions                    *struct {
+		InterruptPrompt                  *bool           `json:"interruptPrompt"`
+		InitialSilenceTimeoutInSeconds   *int            `json:"initialSilenceTimeoutInSeconds"`
+		TargetParticipant                *identifierJSON `json:"targetParticipant"`
+		SpeechLanguage                   string          `json:"speechLanguage"`
+		SpeechRecognitionModelEndpointID string          `json:"speechRecognitionModelEndpointId"`
+		Choices                          []struct {
+			Label   string   `json:"label"`
+			Phrases []string `json:"phrases"`
+			Tone    string   `json:"tone"`
+		} `json:"choices"`
+		SpeechOptions *struct {
+			EndSilenceTimeoutInMs *int64 `json:"endSilenceTimeoutInMs"`
+		} `json:"speechOptions"`
+		DtmfOptions *struct {
 			InterToneTimeoutInSeconds *int     `json:"interToneTimeoutInSeconds"`
 			MaxTonesToCollect         *int     `json:"maxTonesToCollect"`
 			StopTones                 []string `json:"stopTones"`
@@ -140,20 +168,35 @@ func (h *callAutomationHandlers) recognize(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	switch req.RecognizeInputType {
-	case "dtmf":
+	kind := calls.RecognizeKind(req.RecognizeInputType)
+	switch kind {
+	case calls.RecognizeDTMF, calls.RecognizeChoices, calls.RecognizeSpeech, calls.RecognizeSpeechOrDTMF:
 	case "":
 		return problem.Invalid("recognizeInputType", "recognizeInputType is required").WithCode("BadRequest")
 	default:
-		return calls.ErrMediaNotSupported("recognizeInputType", "recognizeInputType "+req.RecognizeInputType, " (dtmf is)")
+		return problem.Invalid("recognizeInputType", "recognizeInputType must be dtmf, choices, speech or speechOrDtmf").WithCode("BadRequest")
 	}
 	ro := req.RecognizeOptions
 	if ro == nil {
 		return problem.Invalid("recognizeOptions", "recognizeOptions is required").WithCode("BadRequest")
 	}
-	// ACS defaults: one tone, 2 s between tones, 5 s of initial silence, prompt interruptible.
-	p := calls.RecognizeParams{MaxTones: 1, InterToneTimeout: 2 * time.Second, InitialSilenceTimeout: 5 * time.Second,
-		InterruptPrompt: true, InterruptMedia: req.InterruptCallMediaOperation, Op: op}
+	if ro.SpeechRecognitionModelEndpointID != "" {
+		return calls.ErrMediaNotSupported("recognizeOptions.speechRecognitionModelEndpointId", "speechRecognitionModelEndpointId", " (custom speech models need Azure)")
+	}
+	// ACS defaults: one tone, 2 s between tones, 5 s of initial silence, prompt interruptible,
+	// 2 s of end silence (the SDK's).
+	p := calls.RecognizeParams{Kind: kind, MaxTones: 1, InterToneTimeout: 2 * time.Second, InitialSilenceTimeout: 5 * time.Second,
+		InterruptPrompt: true, InterruptMedia: req.InterruptCallMediaOperation, Op: op, EndSilence: 2 * time.Second, Language: ro.SpeechLanguage}
+	for _, c := range ro.Choices {
+		p.Choices = append(p.Choices, calls.Choice{Label: c.Label, Phrases: c.Phrases, Tone: c.Tone})
+	}
+	if so := ro.SpeechOptions; so != nil && so.EndSilenceTimeoutInMs != nil {
+		ms := *so.EndSilenceTimeoutInMs
+		if ms < 0 || ms > 3_600_000 {
+			return problem.Invalid("recognizeOptions.speechOptions.endSilenceTimeoutInMs", "endSilenceTimeoutInMs must be 100–10000").WithCode("BadRequest")
+		}
+		p.EndSilence = time.Duration(ms) * time.Millisecond
+	}
 	if p.Target, err = ro.TargetParticipant.participant("recognizeOptions.targetParticipant"); err != nil {
 		return err
 	}
@@ -161,6 +204,9 @@ func (h *callAutomationHandlers) recognize(w http.ResponseWriter, r *http.Reques
 		p.InterruptPrompt = *ro.InterruptPrompt
 	}
 	if ro.InitialSilenceTimeoutInSeconds != nil {
+		if s := *ro.InitialSilenceTimeoutInSeconds; s < 0 || s > 3600 {
+			return problem.Invalid("recognizeOptions.initialSilenceTimeoutInSeconds", "initialSilenceTimeoutInSeconds must be 0–300").WithCode("BadRequest")
+		}
 		p.InitialSilenceTimeout = time.Duration(*ro.InitialSilenceTimeoutInSeconds) * time.Second
 	}
 	if d := ro.DtmfOptions; d != nil {
@@ -231,8 +277,98 @@ func (h *callAutomationHandlers) mediaAction(w http.ResponseWriter, r *http.Requ
 		return true, h.sendDtmf(w, r, id)
 	case act == "cancelAllMediaOperations":
 		return true, h.cancelAllMedia(w, r, id)
+	case act == "hold":
+		return true, h.hold(w, r, id)
+	case act == "unhold":
+		return true, h.unhold(w, r, id)
+	case act == "startContinuousDtmfRecognition", act == "stopContinuousDtmfRecognition":
+		return true, h.continuousDtmf(w, r, id, act == "startContinuousDtmfRecognition")
 	case unsupportedMedia[act]:
 		return true, calls.ErrMediaNotSupported("path", act, "")
 	}
 	return false, nil
+}
+
+type holdJSON struct {
+	TargetParticipant *identifierJSON `json:"targetParticipant"`
+	PlaySourceInfo    *playSourceJSON `json:"playSourceInfo"`
+	midCallOpJSON
+}
+
+func (h *callAutomationHandlers) hold(w http.ResponseWriter, r *http.Request, id string) error {
+	var req holdJSON
+	if err := DecodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	op, err := req.params()
+	if err != nil {
+		return err
+	}
+	p := calls.HoldParams{Op: op}
+	if p.Target, err = req.TargetParticipant.participant("targetParticipant"); err != nil {
+		return err
+	}
+	if req.PlaySourceInfo != nil {
+		s, err := req.PlaySourceInfo.source("playSourceInfo")
+		if err != nil {
+			return err
+		}
+		p.Music = &s
+	}
+	if err := h.a.Hold(id, p); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// targetOpJSON is UnholdRequest and ContinuousDtmfRecognitionRequest.
+type targetOpJSON struct {
+	TargetParticipant *identifierJSON `json:"targetParticipant"`
+	midCallOpJSON
+}
+
+func (h *callAutomationHandlers) unhold(w http.ResponseWriter, r *http.Request, id string) error {
+	var req targetOpJSON
+	if err := DecodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	op, err := req.params()
+	if err != nil {
+		return err
+	}
+	t, err := req.TargetParticipant.participant("targetParticipant")
+	if err != nil {
+		return err
+	}
+	if err := h.a.Unhold(id, t, op); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *callAutomationHandlers) continuousDtmf(w http.ResponseWriter, r *http.Request, id string, start bool) error {
+	var req targetOpJSON
+	if err := DecodeJSON(r, &req, false); err != nil {
+		return err
+	}
+	op, err := req.params()
+	if err != nil {
+		return err
+	}
+	t, err := req.TargetParticipant.participant("targetParticipant")
+	if err != nil {
+		return err
+	}
+	if start {
+		err = h.a.StartContinuousDTMF(id, t, op)
+	} else {
+		err = h.a.StopContinuousDTMF(id, t, op)
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
 }

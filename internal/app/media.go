@@ -1,6 +1,10 @@
 package app
 
 import (
+	"errors"
+	"os"
+	"os/exec"
+
 	"github.com/telgw/telgw/internal/media/playsrc"
 	"github.com/telgw/telgw/internal/media/rtpmedia"
 	"github.com/telgw/telgw/internal/media/speech"
@@ -9,8 +13,10 @@ import (
 
 // setupMedia builds what bot calls play and listen with (Call Automation's media operations):
 // the RTP pacing scheduler, the prompt fetcher (FileSource URLs fetched through the webhook
-// SSRF guard: webhooks.allowPrivate and allowCIDRs apply) and espeak-ng for TextSource, as
-// media.* configures them; without espeak-ng text sources fail (PlayFailed).
+// SSRF guard: webhooks.allowPrivate and allowCIDRs apply), espeak-ng for TextSource and
+// SsmlSource and pocketsphinx for choices and speech recognitions, as media.* configures them;
+// without espeak-ng text sources fail (PlayFailed), without pocketsphinx (or its en-US
+// dictionary) choices and speech recognitions answer 400.
 func (a *App) setupMedia() (*sip.MediaDeps, error) {
 	guard, err := a.webhookGuard()
 	if err != nil {
@@ -35,6 +41,14 @@ func (a *App) setupMedia() (*sip.MediaDeps, error) {
 		md.Synth = es
 	} else {
 		a.Log.Warn("no speech synthesiser: text play sources will fail", "err", err)
+	}
+	sc := mc.SphinxConfig()
+	_, lookErr := exec.LookPath(sc.Path)
+	_, dictErr := os.Stat(sc.Dict)
+	if ps, err := speech.NewPocketsphinx(sc); err == nil && lookErr == nil && dictErr == nil {
+		md.ASR = ps
+	} else {
+		a.Log.Warn("no speech recogniser: choices and speech recognitions will answer 400", "err", errors.Join(err, lookErr, dictErr))
 	}
 	return md, nil
 }

@@ -30,8 +30,10 @@ type MediaDeps struct {
 	Scheduler *rtpmedia.Scheduler
 	// Fetcher fetches FileSource prompts (through the SSRF guard's client) and caches prompts.
 	Fetcher *playsrc.Fetcher
-	// Synth speaks TextSource prompts; nil: text sources fail (PlayFailed).
+	// Synth speaks TextSource and SsmlSource prompts; nil: they fail (PlayFailed).
 	Synth speech.Synthesizer
+	// ASR recognises choices and speech (botrecognize.go); nil: those recognitions answer 400.
+	ASR speech.Recognizer
 }
 
 // The media of a bot call (the app's side of a person's leg): telgw's anchored leg toward the
@@ -62,6 +64,11 @@ type partyMedia struct {
 	// loading or queued, bounded by maxPendingPlays.
 	load    sync.Mutex
 	pending atomic.Int32
+
+	// cont is the continuous DTMF recognition under way (botcontinuous.go); hold the hold
+	// music playing (bothold.go, guarded by mu).
+	cont atomic.Pointer[continuousDTMF]
+	hold *holdMusic
 }
 
 // maxPendingPlays bounds the plays one person may have loading or queued: an app looping on
@@ -116,7 +123,8 @@ func (pm *partyMedia) fromPerson(pkt []byte) {
 	pm.mu.Lock()
 	r := pm.rec
 	pm.mu.Unlock()
-	if r == nil && pm.eventPT == 0 {
+	cont := pm.cont.Load()
+	if r == nil && cont == nil && pm.eventPT == 0 {
 		return // in-band detection costs CPU: only while someone listens
 	}
 	pm.rxMu.Lock()
@@ -125,17 +133,30 @@ func (pm *partyMedia) fromPerson(pkt []byte) {
 		pm.rxMu.Unlock()
 		return
 	}
+	listen := r != nil && r.frames != nil // a speech recognition hears the audio (botrecognize.go)
+	var pcm []int16
+	if pt := pm.hdr.PayloadType; pt == uint8(pm.codec) && len(pkt)-n <= len(pm.pcm) && (pm.eventPT == 0 || listen) {
+		pcm = pm.codec.Decode(pm.pcm[:0], pkt[n:])
+	}
 	var tones []dtmf.Tone
 	switch pt := pm.hdr.PayloadType; {
 	case pm.eventPT != 0 && pt == pm.eventPT:
 		if t, ok := pm.rx.Push(pm.hdr.Timestamp, pkt[n:]); ok {
 			tones = append(pm.found[:0], t)
 		}
-	case pm.eventPT == 0 && pt == uint8(pm.codec) && len(pkt)-n <= len(pm.pcm):
-		tones = pm.det.Process(pm.found[:0], pm.codec.Decode(pm.pcm[:0], pkt[n:]))
+	case pm.eventPT == 0 && pcm != nil:
+		tones = pm.det.Process(pm.found[:0], pcm)
 	}
 	pm.found = tones[:0:cap(tones)]
+	if listen && pcm != nil {
+		r.hear(pcm)
+	}
 	pm.rxMu.Unlock()
+	if cont != nil {
+		for _, t := range tones {
+			cont.push(t)
+		}
+	}
 	if r == nil {
 		return
 	}
@@ -240,13 +261,19 @@ func (e *callEnv) loadPrompt(srcs []calls.PlaySource) ([]int16, error) {
 		switch s.Kind {
 		case calls.FileSource:
 			part, err = md.Fetcher.File(ctx, s.URI, s.CacheID)
-		case calls.TextSource:
+		case calls.TextSource, calls.SSMLSource:
 			if md.Synth == nil {
 				return nil, fmt.Errorf("%w: no synthesiser", errSynth)
 			}
-			key := playsrc.CacheKey(s.CacheID, "tts:"+s.VoiceName+"|"+s.SourceLocale+"|"+s.VoiceKind+"|"+s.Text)
+			req := speech.SynthRequest{Text: s.Text, VoiceName: s.VoiceName, Locale: s.SourceLocale, VoiceKind: s.VoiceKind}
+			key := "tts:" + s.VoiceName + "|" + s.SourceLocale + "|" + s.VoiceKind + "|" + s.Text
+			if s.Kind == calls.SSMLSource {
+				req = speech.SynthRequest{Text: s.SSML, SSML: true} // speech.CleanSSML runs before espeak-ng
+				key = "ssml:" + s.SSML
+			}
+			key = playsrc.CacheKey(s.CacheID, key)
 			part, err = md.Fetcher.Load(ctx, key, func(ctx context.Context) ([]int16, error) {
-				p, err := md.Synth.Synthesize(ctx, speech.SynthRequest{Text: s.Text, VoiceName: s.VoiceName, Locale: s.SourceLocale, VoiceKind: s.VoiceKind})
+				p, err := md.Synth.Synthesize(ctx, req)
 				if err != nil {
 					return nil, fmt.Errorf("%w: %w", errSynth, err)
 				}
@@ -356,19 +383,27 @@ func (b *botCall) CancelMedia() {
 	}
 }
 
-// recognition is one DTMF recognize under way on a party.
+// recognition is one recognize under way on a party.
 type recognition struct {
 	op     *calls.RecognizeOp
 	tones  chan dtmf.Tone
 	prompt chan struct{} // closed when the prompt ended
 	quit   chan struct{}
 	once   sync.Once
+	// frames carries the person's audio in 20 ms frames to a speech recognition
+	// (botrecognize.go; nil for DTMF); acc gathers a frame (guarded by the party's rxMu).
+	frames chan []int16
+	acc    []int16
 }
 
 func (r *recognition) stop() { r.once.Do(func() { close(r.quit) }) }
 
-// Recognize implements calls.MediaControl (recognizeInputType dtmf).
+// Recognize implements calls.MediaControl (recognizeInputType dtmf here; choices, speech and
+// speechOrDtmf in botrecognize.go).
 func (b *botCall) Recognize(op *calls.RecognizeOp) error {
+	if op.Kind != calls.RecognizeDTMF && b.env.mediaDeps != nil && b.env.mediaDeps.ASR == nil {
+		return calls.ErrMediaNotSupported("recognizeInputType", "recognizeInputType "+string(op.Kind), ": this telgw has no speech recogniser (pocketsphinx)")
+	}
 	pm, err := b.mediaFor(op.Target, "recognizeOptions.targetParticipant", "startRecognizing")
 	if err != nil {
 		return err
@@ -386,6 +421,9 @@ func (b *botCall) Recognize(op *calls.RecognizeOp) error {
 		return calls.ErrMediaNotSupported("recognizeOptions.dtmfOptions", "these DTMF options", ": "+err.Error())
 	}
 	r := &recognition{op: op, tones: make(chan dtmf.Tone, 64), prompt: make(chan struct{}), quit: make(chan struct{})}
+	if op.Kind != calls.RecognizeDTMF {
+		r.frames = make(chan []int16, 256) // 5 s of audio
+	}
 	pm.mu.Lock()
 	if pm.rec != nil {
 		pm.mu.Unlock()
@@ -396,6 +434,10 @@ func (b *botCall) Recognize(op *calls.RecognizeOp) error {
 	pm.mu.Unlock()
 	if op.InterruptMedia {
 		pm.player.CancelAll()
+	}
+	if r.frames != nil {
+		go b.recognizeSpeech(pm, r, cfg, gen)
+		return nil
 	}
 	go b.recognize(pm, r, cfg, gen)
 	return nil

@@ -355,7 +355,7 @@ func TestBotRecognizeDTMF(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if resultCode(failed) != "408/8510" {
+		if resultCode(failed) != "400/8510" {
 			return fmt.Errorf("RecognizeFailed %v", failed)
 		}
 		rec.InitialSilenceTimeout, rec.Op.OperationContext = 10*time.Second, "cancel"

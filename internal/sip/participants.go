@@ -51,6 +51,7 @@ type party struct {
 	p     calls.Participant
 	leg   calls.MediaLeg
 	muted atomic.Bool
+	held  atomic.Bool // on hold: hears the hold music, not the call; not heard
 	peer  atomic.Pointer[party]
 	ended <-chan struct{} // closed when the leg's dialog ended (either side)
 	// bye ends the leg from telgw's side (BYE unless the peer already hung up); mark records
@@ -68,6 +69,10 @@ type party struct {
 	info     mediaInfo
 	mediaPtr atomic.Pointer[partyMedia]
 	tap      atomic.Pointer[recTap] // a recording's receiver of what pt sends (recording.go)
+	// sig is the leg's call and side the dialog of it that leads to the person: where a hold's
+	// re-INVITE goes (bothold.go).
+	sig  *call
+	side int
 }
 
 // holdBot runs a connected bot call whose first person is human on leg (side 0 or 1 of c's
@@ -85,7 +90,7 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 	if side == 1 {
 		remote = calls.EndedByCallee
 	}
-	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end, info: c.mediaInfo(side)}
+	first := &party{p: human, leg: leg, ended: c.ended, hungUp: hungUp, mark: c.end, info: c.mediaInfo(side), sig: c, side: side}
 	first.bye = func(ctx context.Context) {
 		c.end(appSide)
 		if c.endedBy == remote {
@@ -381,7 +386,8 @@ func (b *botCall) transfer(tr *calls.Transfer) {
 }
 
 // relayParty reads pt's RTP until its leg closes and sends it to pt's peer, or to the app's
-// media toward pt (botmedia.go) when pt is alone with the app, or drops it (muted).
+// media toward pt (botmedia.go) when pt is alone with the app, or drops it (muted, or either
+// of them on hold: a held person hears only the hold music, bothold.go).
 func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 	buf := make([]byte, 1500)
 	for {
@@ -389,11 +395,11 @@ func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 		if err != nil {
 			return
 		}
-		if t := pt.tap.Load(); t != nil && !pt.muted.Load() {
+		if t := pt.tap.Load(); t != nil && !pt.muted.Load() && !pt.held.Load() {
 			t.rx.Push(buf[:n]) // a recording (recording.go): a copy into its jitter buffer, never waits
 		}
 		switch o := pt.peer.Load(); {
-		case pt.muted.Load():
+		case pt.muted.Load(), pt.held.Load(), o != nil && o.held.Load():
 			muted.Inc()
 		case o != nil:
 			if o.leg.WriteRTP(buf[:n]) == nil {
@@ -416,7 +422,7 @@ func relayPartyRTCP(pt *party) {
 		if err != nil {
 			return
 		}
-		if o := pt.peer.Load(); o != nil && !pt.muted.Load() {
+		if o := pt.peer.Load(); o != nil && !pt.muted.Load() && !pt.held.Load() && !o.held.Load() {
 			_ = o.leg.WriteRTCP(buf[:n])
 		}
 	}
@@ -656,7 +662,7 @@ func (c *call) party(p calls.Participant) *party {
 	if c.web != nil {
 		leg = c.web
 	}
-	return &party{p: p, leg: leg, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, bye: func(ctx context.Context) {
+	return &party{p: p, leg: leg, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, sig: c, side: 1, bye: func(ctx context.Context) {
 		c.end(calls.EndedByCaller)
 		if c.endedBy == calls.EndedByCallee {
 			return // they hung up first

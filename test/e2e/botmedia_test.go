@@ -18,7 +18,7 @@ import (
 // collects DTMF behind a WAV prompt it serves itself (fetched through the SSRF guard,
 // webhooks.allowPrivate for loopback): SIPp presses 1, 2, # as RFC 4733 events from its
 // dtmf_2833 pcaps → RecognizeCompleted [one two]; then plays a file and text (espeak-ng),
-// sends DTMF, cancels a looped play, and gets 400 for hold. The SDK builds every request and
+// sends DTMF, cancels a looped play, and gets 400 for startTranscription. The SDK builds every request and
 // parses every callback, so field names are the SDK's.
 func TestBotMediaSDK(t *testing.T) {
 	sippBin(t)

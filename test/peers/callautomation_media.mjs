@@ -4,7 +4,7 @@
 // answers; startRecognizing (DTMF, up to 5 tones, # stops) behind a file prompt it serves
 // itself → RecognizeCompleted [one, two]; play a file to the caller and text to all →
 // PlayStarted/PlayCompleted; sendDtmfTones → SendDtmfTonesCompleted; a looped play canceled by
-// cancelAllOperations → PlayCanceled; hold (not served yet) → 400. Prints APP_URL=… once
+// cancelAllOperations → PlayCanceled; startTranscription (not served) → 400. Prints APP_URL=… once
 // listening and MEDIA OK when done; exits non-zero on the first failed assertion.
 // Env: TELGW_CONNECTION_STRING, CALLER_NUMBER.
 import http from 'node:http';
@@ -121,7 +121,7 @@ try {
   await media.cancelAllOperations();
   await events.next(op('PlayCanceled', 'loop'));
 
-  assert.equal(await status(media.hold(caller)), 400);
+  assert.equal(await status(media.startTranscription()), 400);
   console.log('MEDIA OK');
   await events.next((e) => e.kind === 'CallDisconnected' && e.callConnectionId === id, 30000);
 } catch (e) {
