@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/telgw/telgw/internal/events"
 )
 
 // committer groups the SMS domain's small transactions (an accepted POST /sms, an inbound
@@ -152,7 +154,8 @@ func (g *groupTx) flush(ctx context.Context) error {
 	if len(g.jobs) == 0 {
 		return nil
 	}
-	jobs := g.jobs
+	// The items' webhook deliveries go out as one job per subscription, not one per event.
+	jobs := events.Coalesce(g.jobs)
 	g.jobs = nil
 	return g.Tx.InsertJobs(ctx, jobs)
 }

@@ -248,14 +248,17 @@ func webhooks(t *testing.T, db *store.DB) {
 	if err := db.SubscriptionSetDisabled(ctx, "w1", true, "410"); err != nil {
 		t.Fatal(err)
 	}
-	// Re-applying configuration keeps the subscription disabled.
+	// Re-applying configuration keeps the subscription disabled, and takes new batching
+	// settings.
 	s.URL = "http://127.0.0.1:9/y"
+	s.MaxEventsPerBatch, s.PreferredBatchSizeInKilobytes = 50, 128
 	if err := db.SubscriptionPut(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.SubscriptionGet(ctx, "w1")
 	if err != nil || !got.Disabled || got.DisabledReason != "410" || got.URL != s.URL || got.Secret != "s" ||
-		len(got.EventTypes) != 1 || len(got.PhoneNumbers) != 0 || !got.CreatedAt.Equal(s.CreatedAt) {
+		len(got.EventTypes) != 1 || len(got.PhoneNumbers) != 0 || !got.CreatedAt.Equal(s.CreatedAt) ||
+		got.MaxEventsPerBatch != 50 || got.PreferredBatchSizeInKilobytes != 128 {
 		t.Fatalf("SubscriptionGet = %+v %v", got, err)
 	}
 	if err := db.SubscriptionSetDisabled(ctx, "w1", false, ""); err != nil {
