@@ -91,7 +91,14 @@ type endpoint struct {
 	openUntil time.Time
 	cooldown  time.Duration
 	probing   bool
+	latency   time.Duration // moving average of its POSTs' latency
 }
+
+// slowPOST is the average POST latency above which an endpoint is slow: its jobs may then
+// hold only their share of the workers. A fast endpoint with free POST slots frees its
+// workers within milliseconds, so its jobs run without that limit (a snooze costs a write and
+// a delay).
+const slowPOST = 200 * time.Millisecond
 
 // breakerThreshold is how many consecutive failed POSTs open an endpoint's circuit: then
 // its jobs fail at once (retried with their backoff) instead of each holding a worker for
@@ -122,8 +129,9 @@ func (d *Dispatcher) endpoint(raw string) *endpoint {
 	return ep
 }
 
-// admit lets a job start on the endpoint: ok false with a snooze when the endpoint already
-// holds its share of the workers (jobCap), err errCircuitOpen while its circuit is open.
+// admit lets a job start on the endpoint: a snooze when the endpoint is slow, failing or has
+// every POST slot taken and already holds its share of the workers (jobCap), errCircuitOpen
+// while its circuit is open.
 // probe is set for the one job that tests a circuit whose cooldown ended.
 func (ep *endpoint) admit(now time.Time, jobCap int) (probe bool, snooze time.Duration, err error) {
 	ep.mu.Lock()
@@ -134,7 +142,8 @@ func (ep *endpoint) admit(now time.Time, jobCap int) (probe bool, snooze time.Du
 		}
 		ep.probing, probe = true, true
 	}
-	if ep.jobs >= jobCap && !probe {
+	busy := ep.latency > slowPOST || ep.fails > 0 || len(ep.posts) == cap(ep.posts)
+	if ep.jobs >= jobCap && !probe && busy {
 		return false, 100*time.Millisecond + rand.N(400*time.Millisecond), nil
 	}
 	ep.jobs++
@@ -159,9 +168,10 @@ func (ep *endpoint) open(now time.Time) bool {
 
 // record notes one POST's outcome; the failure that reaches breakerThreshold, or a failed
 // probe, opens the circuit for a cooldown doubling from 1 s up to maxCooldown.
-func (ep *endpoint) record(ok, probe bool, now time.Time, maxCooldown time.Duration) {
+func (ep *endpoint) record(ok, probe bool, took time.Duration, now time.Time, maxCooldown time.Duration) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
+	ep.latency += (took - ep.latency) / 8
 	if ok {
 		ep.fails, ep.cooldown = 0, 0
 		return
@@ -322,7 +332,7 @@ func (d *Dispatcher) deliverJob(ctx context.Context, a DeliverArgs, done []int) 
 			err := d.post(ctx, s, id, body)
 			d.latency.Observe(time.Since(start).Seconds())
 			d.count(err)
-			ep.record(err == nil || errors.Is(err, errGone), probe && k == 0, time.Now(), d.cfg.MaxBackoff)
+			ep.record(err == nil || errors.Is(err, errGone), probe && k == 0, time.Since(start), time.Now(), d.cfg.MaxBackoff)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -302,7 +302,7 @@ func TestSlowEndpointDoesNotStarve(t *testing.T) {
 	t.Cleanup(slow.Close)
 	t.Cleanup(func() { close(release) })
 	_, fast := newHookServer(t, nil)
-	d := testDispatcher(t, Config{Workers: 4}, Subscription{ID: "slow", URL: slow.URL, Secret: "s"},
+	d := testDispatcher(t, Config{Workers: 4, Concurrency: 2}, Subscription{ID: "slow", URL: slow.URL, Secret: "s"},
 		Subscription{ID: "fast", URL: fast.URL, Secret: "s"})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

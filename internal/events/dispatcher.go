@@ -357,10 +357,12 @@ func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 					return cerr
 				}
 			}
-			var snooze *river.JobSnoozeError
-			if errors.As(err, &snooze) || errors.Is(err, errBudget) || errors.Is(err, errSkip) || errors.Is(err, errGone) {
-				return nil // handled below, not a failed step
+			if errors.Is(err, errSkip) {
+				return nil // the job ends (below), as a success
 			}
+			// Any other outcome short of every event delivered, a snooze included, must fail
+			// the step: River records a step that returned nil as done, and would skip it on
+			// the job's next run.
 			return err
 		})
 	}
