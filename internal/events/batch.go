@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -100,11 +101,30 @@ type endpoint struct {
 // a delay).
 const slowPOST = 200 * time.Millisecond
 
-// breakerThreshold is how many consecutive failed POSTs open an endpoint's circuit: then
-// its jobs fail at once (retried with their backoff) instead of each holding a worker for
-// the client timeout, and after a cooldown (1 s, doubling up to MaxBackoff while the
-// endpoint keeps failing) one job probes it.
+// breakerThreshold is how many consecutive POSTs failing as an unreachable or overloaded
+// endpoint does (unavailable) open its circuit: then its jobs fail at once (retried with
+// their backoff) instead of each holding a worker for the client timeout, and after a
+// cooldown (1 s, doubling up to MaxBackoff while the endpoint keeps failing) one job probes
+// it.
 const breakerThreshold = 5
+
+// unavailable reports whether a failed POST says the endpoint is down or overloaded: no
+// answer (refused, reset, timed out), 429, 502, 503 or 504. Another answer (a 500, a 400) is
+// about the events and comes back at once: it fails them, not the endpoint.
+func unavailable(err error) bool {
+	if err == nil || errors.Is(err, errGone) {
+		return false
+	}
+	var se *statusError
+	if errors.As(err, &se) {
+		switch se.code {
+		case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return false
+	}
+	return true
+}
 
 // errCircuitOpen fails a delivery job without a POST while its endpoint's circuit is open.
 var errCircuitOpen = errors.New("subscriber endpoint failing; circuit open")
@@ -332,7 +352,7 @@ func (d *Dispatcher) deliverJob(ctx context.Context, a DeliverArgs, done []int) 
 			err := d.post(ctx, s, id, body)
 			d.latency.Observe(time.Since(start).Seconds())
 			d.count(err)
-			ep.record(err == nil || errors.Is(err, errGone), probe && k == 0, time.Since(start), time.Now(), d.cfg.MaxBackoff)
+			ep.record(!unavailable(err), probe && k == 0, time.Since(start), time.Now(), d.cfg.MaxBackoff)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

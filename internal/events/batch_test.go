@@ -327,3 +327,19 @@ func TestSlowEndpointDoesNotStarve(t *testing.T) {
 	cancel()
 	wg.Wait()
 }
+
+// TestServerErrorsDoNotOpenCircuit: a subscriber answering 500 at once is up: its answer
+// fails the events, not the endpoint, so every event is still posted.
+func TestServerErrorsDoNotOpenCircuit(t *testing.T) {
+	t.Parallel()
+	h, srv := newHookServer(t, func([]string) int { return http.StatusInternalServerError })
+	d := testDispatcher(t, Config{Concurrency: 1}, Subscription{ID: "s1", URL: srv.URL, Secret: "s"})
+	if _, err := d.deliverJob(context.Background(), testJob(t, "s1", 20), nil); err == nil || errors.Is(err, errCircuitOpen) {
+		t.Fatalf("err %v, want the subscriber's 500", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.posts) != 20 {
+		t.Fatalf("%d POSTs, want 20", len(h.posts))
+	}
+}

@@ -281,6 +281,14 @@ func (d *Dispatcher) insertOpts() *river.InsertOpts {
 	return &river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: d.cfg.MaxAttempts}
 }
 
+// statusError is a subscriber's answer other than 2xx and 410.
+type statusError struct {
+	code   int
+	status string
+}
+
+func (e *statusError) Error() string { return "subscriber answered " + e.status }
+
 // errGone marks a 410 answer.
 var errGone = errors.New("subscriber answered 410 Gone")
 
@@ -319,9 +327,9 @@ func (d *Dispatcher) post(ctx context.Context, s Subscription, id string, body [
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		// Redirects are not followed (they could point inside); the subscriber must fix its URL.
-		return fmt.Errorf("subscriber answered %s to %q (redirects are not followed)", resp.Status, resp.Header.Get("Location"))
+		return &statusError{code: resp.StatusCode, status: fmt.Sprintf("%s to %q (redirects are not followed)", resp.Status, resp.Header.Get("Location"))}
 	}
-	return fmt.Errorf("subscriber answered %s", resp.Status)
+	return &statusError{code: resp.StatusCode, status: resp.Status}
 }
 
 type deliverWorker struct {
