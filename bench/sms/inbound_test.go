@@ -248,7 +248,7 @@ func runInbound(t *testing.T, target string, n, batch int) inboundResult {
 	if profiles != "" {
 		env = append(env, "TELGW_METRICS_ADDR=127.0.0.1:0", "TELGW_METRICS_PPROF=true")
 	}
-	node := smsctest.StartNode(t, smsctest.NodeOptions{Bin: telgw(t), SMSC: smsc.Addr(), DatabaseURL: db, Window: 50, Links: 2, Env: env})
+	node := smsctest.StartNode(t, smsctest.NodeOptions{Bin: telgw(t), SMSC: smsc.Addr(), DatabaseURL: db, Window: envInt("BENCH_SMS_WINDOW", 50), Links: 2, Env: env})
 	smsc.Wait("bind", nil, 10*time.Second)
 	node.PurchaseNumber("+14252000100", "smsc1")
 	var res inboundResult

@@ -203,6 +203,13 @@ func (g *groupTx) MessageGetForUpdate(ctx context.Context, id string) (Message, 
 	return g.Tx.MessageGetForUpdate(ctx, id)
 }
 
+func (g *groupTx) MessagesUpdate(ctx context.Context, ms []Message) error {
+	if err := g.flushMessages(ctx); err != nil {
+		return err
+	}
+	return g.Tx.MessagesUpdate(ctx, ms)
+}
+
 func (g *groupTx) MessageUpdate(ctx context.Context, m Message) error {
 	if err := g.flushMessages(ctx); err != nil {
 		return err

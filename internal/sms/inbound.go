@@ -189,11 +189,14 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 		}
 		byID[m.ID] = m
 	}
-	for _, id := range touched {
-		m := byID[id]
-		if err := tx.MessageUpdate(ctx, m); err != nil {
-			return err
-		}
+	updated := make([]Message, len(touched))
+	for i, id := range touched {
+		updated[i] = byID[id]
+	}
+	if err := tx.MessagesUpdate(ctx, updated); err != nil {
+		return err
+	}
+	for _, m := range updated {
 		if m.Status.Final() {
 			s.metrics.messages.WithLabelValues(string(m.Status)).Inc()
 			if err := s.reportTx(ctx, tx, m, at); err != nil {

@@ -24,6 +24,7 @@ func SMS(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("ConcurrentReceipts", func(t *testing.T) { smsConcurrentUpdates(t, open(t)) })
 	t.Run("Webhooks", func(t *testing.T) { webhooks(t, open(t)) })
 	t.Run("Queue", func(t *testing.T) { SMSQueue(t, open) })
+	t.Run("MessagesUpdate", func(t *testing.T) { smsMessagesUpdate(t, open(t)) })
 }
 
 func msg(id string, at time.Time) sms.Message {
