@@ -343,3 +343,28 @@ func TestServerErrorsDoNotOpenCircuit(t *testing.T) {
 		t.Fatalf("%d POSTs, want 20", len(h.posts))
 	}
 }
+
+// TestCreateBatchingBounds: Event Grid's bounds of the batching settings are checked before
+// the handshake, the error naming the field; a subscription within them keeps them.
+func TestCreateBatchingBounds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		AnswerValidation(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	d := testDispatcher(t, Config{})
+	for field, s := range map[string]Subscription{
+		"maxEventsPerBatch":             {URL: srv.URL, MaxEventsPerBatch: 5001},
+		"preferredBatchSizeInKilobytes": {URL: srv.URL, MaxEventsPerBatch: 10, PreferredBatchSizeInKilobytes: -1},
+	} {
+		if _, err := d.Create(ctx, s); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s out of bounds: %v", field, err)
+		}
+	}
+	s, err := d.Create(ctx, Subscription{URL: srv.URL, Secret: "s", MaxEventsPerBatch: 5000, PreferredBatchSizeInKilobytes: 1024})
+	if err != nil || s.MaxEventsPerBatch != 5000 || s.PreferredBatchSizeInKilobytes != 1024 {
+		t.Fatalf("Create = %+v, %v", s, err)
+	}
+}
