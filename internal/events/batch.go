@@ -93,6 +93,7 @@ type endpoint struct {
 	cooldown  time.Duration
 	probing   bool
 	latency   time.Duration // moving average of its POSTs' latency
+	lastErr   string        // the last failure that counted toward the circuit
 }
 
 // slowPOST is the average POST latency above which an endpoint is slow: its jobs may then
@@ -158,7 +159,8 @@ func (ep *endpoint) admit(now time.Time, jobCap int) (probe bool, snooze time.Du
 	defer ep.mu.Unlock()
 	if ep.fails >= breakerThreshold {
 		if now.Before(ep.openUntil) || ep.probing {
-			return false, 0, errCircuitOpen
+			// The job's error names what the endpoint last answered (the console shows it).
+			return false, 0, fmt.Errorf("%w (last failure: %s)", errCircuitOpen, ep.lastErr)
 		}
 		ep.probing, probe = true, true
 	}
@@ -186,17 +188,19 @@ func (ep *endpoint) open(now time.Time) bool {
 	return ep.fails >= breakerThreshold && now.Before(ep.openUntil)
 }
 
-// record notes one POST's outcome; the failure that reaches breakerThreshold, or a failed
-// probe, opens the circuit for a cooldown doubling from 1 s up to maxCooldown.
-func (ep *endpoint) record(ok, probe bool, took time.Duration, now time.Time, maxCooldown time.Duration) {
+// record notes one POST's outcome (err nil for a success); the unavailable failure that
+// reaches breakerThreshold, or a failed probe, opens the circuit for a cooldown doubling from
+// 1 s up to maxCooldown.
+func (ep *endpoint) record(err error, probe bool, took time.Duration, now time.Time, maxCooldown time.Duration) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	ep.latency += (took - ep.latency) / 8
-	if ok {
+	if !unavailable(err) {
 		ep.fails, ep.cooldown = 0, 0
 		return
 	}
 	ep.fails++
+	ep.lastErr = err.Error()
 	if ep.fails == breakerThreshold || (probe && ep.fails > breakerThreshold) {
 		ep.cooldown = min(max(2*ep.cooldown, time.Second), maxCooldown)
 		ep.openUntil = now.Add(ep.cooldown)
@@ -352,7 +356,7 @@ func (d *Dispatcher) deliverJob(ctx context.Context, a DeliverArgs, done []int) 
 			err := d.post(ctx, s, id, body)
 			d.latency.Observe(time.Since(start).Seconds())
 			d.count(err)
-			ep.record(!unavailable(err), probe && k == 0, time.Since(start), time.Now(), d.cfg.MaxBackoff)
+			ep.record(err, probe && k == 0, time.Since(start), time.Now(), d.cfg.MaxBackoff)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -267,8 +267,8 @@ func TestCircuitBreaker(t *testing.T) {
 	if n != breakerThreshold {
 		t.Fatalf("%d POSTs before the circuit opened, want %d", n, breakerThreshold)
 	}
-	if _, err := d.deliverJob(context.Background(), a, nil); !errors.Is(err, errCircuitOpen) {
-		t.Fatalf("while open: %v, want errCircuitOpen", err)
+	if _, err := d.deliverJob(context.Background(), a, nil); !errors.Is(err, errCircuitOpen) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("while open: %v, want errCircuitOpen naming the 503", err)
 	}
 	up.Store(true)
 	deadline := time.Now().Add(5 * time.Second)
