@@ -373,9 +373,9 @@ func (d *Dispatcher) deliverJob(ctx context.Context, a DeliverArgs, done []int) 
 		if probe && k == 0 {
 			work() // the probe goes alone: the others only if the endpoint answers again
 			mu.Lock()
-			failed := firstErr != nil || gone
+			stop := gone
 			mu.Unlock()
-			if failed {
+			if stop || ep.open(time.Now()) {
 				break
 			}
 			continue
