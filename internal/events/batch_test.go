@@ -368,3 +368,27 @@ func TestCreateBatchingBounds(t *testing.T) {
 		t.Fatalf("Create = %+v, %v", s, err)
 	}
 }
+
+// BenchmarkDeliverJob posts a job of 100 events, one per POST, to a loopback subscriber
+// (telgw's side and the subscriber's: both run in this process).
+func BenchmarkDeliverJob(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
+	defer srv.Close()
+	st := &memStore{}
+	_ = st.SubscriptionPut(context.Background(), Subscription{ID: "s1", URL: srv.URL, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+	d := NewDispatcher(Config{Store: st, Guard: &Guard{AllowPrivate: true}})
+	var jobs []river.InsertManyParams
+	for i := range 100 {
+		ev, _ := New(fmt.Sprintf("e%03d", i), "/telgw", "sms", TypeSMSReceived, time.Now(), SMSReceivedData{MessageID: fmt.Sprint(i), Message: "bench"})
+		raw, _ := json.Marshal(ev)
+		jobs = append(jobs, river.InsertManyParams{Args: DeliverArgs{SubscriptionID: "s1", EventID: ev.ID, Event: raw},
+			InsertOpts: &river.InsertOpts{Queue: QueueWebhooks}})
+	}
+	a := Coalesce(jobs)[0].Args.(DeliverArgs)
+	b.ReportAllocs()
+	for b.Loop() {
+		if done, err := d.deliverJob(context.Background(), a, nil); err != nil || len(done) != 100 {
+			b.Fatal(len(done), err)
+		}
+	}
+}

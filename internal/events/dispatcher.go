@@ -112,6 +112,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 		if tr, ok := cfg.Client.Transport.(*http.Transport); ok {
 			tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, cfg.Concurrency)
 			tr.MaxIdleConns = max(tr.MaxIdleConns, 4*cfg.Concurrency)
+			tr.DisableCompression = true // answers are discarded: no Accept-Encoding, no gzip reader
 		}
 	}
 	if cfg.Logger == nil {
