@@ -83,6 +83,11 @@ type Webhook struct {
 	EventTypes []string `yaml:"eventTypes"`
 	// PhoneNumbers filters by the number involved; empty means all.
 	PhoneNumbers []string `yaml:"phoneNumbers"`
+	// MaxEventsPerBatch posts up to this many events per request (Event Grid's setting);
+	// default 1.
+	MaxEventsPerBatch int `yaml:"maxEventsPerBatch"`
+	// PreferredBatchSizeInKilobytes bounds a batch's size (Event Grid's setting); default 64.
+	PreferredBatchSizeInKilobytes int `yaml:"preferredBatchSizeInKilobytes"`
 }
 
 func defaultSMS() SMS { return SMS{} }

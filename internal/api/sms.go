@@ -343,6 +343,9 @@ type webhookRequest struct {
 	Secret       string   `json:"secret"`
 	EventTypes   []string `json:"eventTypes"`
 	PhoneNumbers []string `json:"phoneNumbers"`
+	// Event Grid's batching settings (events.Subscription).
+	MaxEventsPerBatch             int `json:"maxEventsPerBatch"`
+	PreferredBatchSizeInKilobytes int `json:"preferredBatchSizeInKilobytes"`
 }
 
 func (h *smsHandlers) hooksCreate(w http.ResponseWriter, r *http.Request) {
@@ -351,7 +354,8 @@ func (h *smsHandlers) hooksCreate(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	sub, err := h.hooks.Create(r.Context(), events.Subscription{URL: req.URL, Secret: req.Secret, EventTypes: req.EventTypes, PhoneNumbers: req.PhoneNumbers})
+	sub, err := h.hooks.Create(r.Context(), events.Subscription{URL: req.URL, Secret: req.Secret, EventTypes: req.EventTypes, PhoneNumbers: req.PhoneNumbers,
+		MaxEventsPerBatch: req.MaxEventsPerBatch, PreferredBatchSizeInKilobytes: req.PreferredBatchSizeInKilobytes})
 	if err != nil {
 		WriteError(w, r, h.s.log, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/telgw/telgw/internal/calls"
@@ -149,6 +150,9 @@ func (c consoleWebhooks) Deliveries(ctx context.Context, limit int) ([]console.D
 		var args events.DeliverArgs
 		if json.Unmarshal(j.EncodedArgs, &args) == nil {
 			d.EventID = args.EventID
+			if n := len(args.More); n > 0 {
+				d.EventID += fmt.Sprintf(" (+%d more)", n) // one job delivers a commit's events
+			}
 			d.URL = urls[args.SubscriptionID]
 			if d.URL == "" {
 				d.URL = "(deleted subscription " + args.SubscriptionID + ")"

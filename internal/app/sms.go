@@ -21,13 +21,10 @@ func (a *App) setupSMS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hooks := events.NewDispatcher(events.Config{Store: a.DB, Guard: guard, Logger: a.Log.With("component", "webhooks"), Registerer: a.Registry})
+	hooks := events.NewDispatcher(events.Config{Store: a.DB, Guard: guard, Logger: a.Log.With("component", "webhooks"), Registerer: a.Registry,
+		Workers: a.webhookWorkers(), Concurrency: a.Config.Webhooks.Concurrency})
 	smppMetrics := smpp.NewMetrics(a.Registry)
-	var subs []events.Subscription
-	for _, w := range a.Config.Webhooks.Subscribers {
-		subs = append(subs, events.Subscription{URL: w.URL, Secret: w.Secret, EventTypes: w.EventTypes, PhoneNumbers: w.PhoneNumbers})
-	}
-	if err := hooks.SyncConfig(ctx, subs); err != nil {
+	if err := hooks.SyncConfig(ctx, a.Config.Webhooks.Subscriptions()); err != nil {
 		return err
 	}
 	hooks.Register(a.Workers)
@@ -76,4 +73,12 @@ func (a *App) setupSMS(ctx context.Context) error {
 	a.API.MountSMSCallbacks(callbacks)
 	a.runners = append(a.runners, svc.Run, hooks.Run)
 	return nil
+}
+
+// webhookWorkers is webhooks.workers: the workers of the webhook delivery queue.
+func (a *App) webhookWorkers() int {
+	if n := a.Config.Webhooks.Workers; n > 0 {
+		return n
+	}
+	return events.DefaultWorkers
 }

@@ -11,12 +11,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+
+	"github.com/telgw/telgw/internal/problem"
 )
 
 // Store keeps subscriptions (internal/store implements it).
@@ -63,7 +66,20 @@ type Config struct {
 	Refresh time.Duration
 	// Registerer receives the delivery metrics; nil leaves them unregistered.
 	Registerer prometheus.Registerer
+	// Workers is how many workers this node runs on QueueWebhooks (the runner's queue size,
+	// internal/app sets both from webhooks.workers): one endpoint's jobs hold at most half of
+	// them, so a slow subscriber cannot starve the others. Default DefaultWorkers.
+	Workers int
+	// Concurrency bounds the POSTs in flight from this node to one endpoint (scheme and
+	// host). Default DefaultConcurrency.
+	Concurrency int
 }
+
+// Defaults of Config.Workers and Config.Concurrency.
+const (
+	DefaultWorkers     = 20
+	DefaultConcurrency = 32
+)
 
 // Dispatcher fans events out to matching subscriptions as durable River jobs and works them.
 type Dispatcher struct {
@@ -72,6 +88,10 @@ type Dispatcher struct {
 	subs       atomic.Pointer[[]Subscription]
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
+	jobCap     int // jobs in flight per endpoint
+
+	epMu      sync.Mutex
+	endpoints map[string]*endpoint
 }
 
 // NewDispatcher builds a Dispatcher.
@@ -79,8 +99,21 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	if cfg.Guard == nil {
 		cfg.Guard = &Guard{}
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
 	if cfg.Client == nil {
 		cfg.Client = cfg.Guard.Client(10 * time.Second)
+		// Keep a connection per POST in flight to an endpoint (keep-alive), not Client's 8:
+		// otherwise every POST beyond them dials anew (and leaves a TIME_WAIT socket).
+		if tr, ok := cfg.Client.Transport.(*http.Transport); ok {
+			tr.MaxIdleConnsPerHost = max(tr.MaxIdleConnsPerHost, cfg.Concurrency)
+			tr.MaxIdleConns = max(tr.MaxIdleConns, 4*cfg.Concurrency)
+			tr.DisableCompression = true // answers are discarded: no Accept-Encoding, no gzip reader
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -94,7 +127,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 5 * time.Second
 	}
-	d := &Dispatcher{cfg: cfg, log: cfg.Logger,
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger, jobCap: max(1, cfg.Workers/2), endpoints: map[string]*endpoint{},
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by result: ok, retry, gone, blocked (internal address refused), expired (an IncomingCall past the ring timeout)."}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_webhook_delivery_seconds",
@@ -184,6 +217,9 @@ type DeliverArgs struct {
 	EventID string `json:"eventId"`
 	// Event is the serialised Event Grid event.
 	Event json.RawMessage `json:"event"`
+	// More are further events for the same subscription (Coalesce), delivered after Event
+	// in the same job; a retry posts only those not delivered yet.
+	More []QueuedEvent `json:"more,omitempty"`
 	// ExpiresAt, when set, is when the event stops being worth delivering (an IncomingCall
 	// after the ring timeout): the job is cancelled then instead of retried.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
@@ -243,8 +279,16 @@ func (d *Dispatcher) publishUrgent(ctx context.Context, ins JobInserter, expires
 }
 
 func (d *Dispatcher) insertOpts() *river.InsertOpts {
-	return &river.InsertOpts{MaxAttempts: d.cfg.MaxAttempts}
+	return &river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: d.cfg.MaxAttempts}
 }
+
+// statusError is a subscriber's answer other than 2xx and 410.
+type statusError struct {
+	code   int
+	status string
+}
+
+func (e *statusError) Error() string { return "subscriber answered " + e.status }
 
 // errGone marks a 410 answer.
 var errGone = errors.New("subscriber answered 410 Gone")
@@ -257,6 +301,11 @@ var errExpired = errors.New("event expired before it could be delivered")
 func (d *Dispatcher) Deliver(ctx context.Context, s Subscription, eventID string, event json.RawMessage) error {
 	body := make([]byte, 0, len(event)+2)
 	body = append(append(append(body, '['), event...), ']')
+	return d.post(ctx, s, eventID, body)
+}
+
+// post posts body, a JSON array of events, to s signed with webhook-id id.
+func (d *Dispatcher) post(ctx context.Context, s Subscription, id string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -264,7 +313,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, s Subscription, eventID string
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("aeg-event-type", "Notification")
 	req.Header.Set("User-Agent", "telgw-webhooks")
-	SetHeaders(req.Header, s.Secret, eventID, time.Now(), body)
+	SetHeaders(req.Header, s.Secret, id, time.Now(), body)
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		return err
@@ -279,9 +328,9 @@ func (d *Dispatcher) Deliver(ctx context.Context, s Subscription, eventID string
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		// Redirects are not followed (they could point inside); the subscriber must fix its URL.
-		return fmt.Errorf("subscriber answered %s to %q (redirects are not followed)", resp.Status, resp.Header.Get("Location"))
+		return &statusError{code: resp.StatusCode, status: fmt.Sprintf("%s to %q (redirects are not followed)", resp.Status, resp.Header.Get("Location"))}
 	}
-	return fmt.Errorf("subscriber answered %s", resp.Status)
+	return &statusError{code: resp.StatusCode, status: resp.Status}
 }
 
 type deliverWorker struct {
@@ -300,16 +349,46 @@ func (w *deliverWorker) NextRetry(job *river.Job[DeliverArgs]) time.Time {
 	return time.Now().Add(min(backoff, w.d.cfg.MaxBackoff))
 }
 
-// Work delivers one event; a 410 disables the subscription and ends the job.
+// Work delivers a job's events (see deliverJob); an expiring event (an IncomingCall) goes
+// alone, as deliverArgs. A 410 disables the subscription and ends the job. Events delivered
+// before an attempt failed are recorded in the job (a River resumable cursor), so its retry
+// posts only the others.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	err := w.d.deliverArgs(ctx, job.Args)
+	var err error
+	if !job.Args.ExpiresAt.IsZero() {
+		err = w.d.deliverArgs(ctx, job.Args)
+	} else {
+		river.ResumableStepCursor(ctx, "deliver", nil, func(ctx context.Context, done []int) error {
+			var now []int
+			now, err = w.d.deliverJob(ctx, job.Args, done)
+			if len(now) > len(done) && err != nil && !errors.Is(err, errSkip) && !errors.Is(err, errGone) {
+				if cerr := river.ResumableSetCursor(ctx, now); cerr != nil {
+					return cerr
+				}
+			}
+			if errors.Is(err, errSkip) {
+				return nil // the job ends (below), as a success
+			}
+			// Any other outcome short of every event delivered, a snooze included, must fail
+			// the step: River records a step that returned nil as done, and would skip it on
+			// the job's next run.
+			return err
+		})
+	}
 	switch {
 	case errors.Is(err, errSkip):
 		return nil
+	case errors.Is(err, errBudget):
+		return river.JobSnooze(0)
 	case errors.Is(err, errGone), errors.Is(err, errExpired):
 		return river.JobCancel(err)
+	case errors.Is(err, errCircuitOpen):
+		w.d.log.Debug("webhook endpoint's circuit open; will retry", "subscription", job.Args.SubscriptionID, "attempt", job.Attempt)
 	case err != nil:
-		w.d.log.Warn("webhook delivery failed; will retry", "subscription", job.Args.SubscriptionID, "attempt", job.Attempt, "err", err)
+		var snooze *river.JobSnoozeError
+		if !errors.As(err, &snooze) {
+			w.d.log.Warn("webhook delivery failed; will retry", "subscription", job.Args.SubscriptionID, "attempt", job.Attempt, "err", err)
+		}
 	}
 	return err
 }
@@ -336,16 +415,7 @@ func (d *Dispatcher) deliverArgs(ctx context.Context, a DeliverArgs) error {
 	start := time.Now()
 	err = d.Deliver(ctx, s, a.EventID, a.Event)
 	d.latency.Observe(time.Since(start).Seconds())
-	switch {
-	case err == nil:
-		d.deliveries.WithLabelValues("ok").Inc()
-	case errors.Is(err, errGone):
-		d.deliveries.WithLabelValues("gone").Inc()
-	case errors.Is(err, ErrBlockedAddress):
-		d.deliveries.WithLabelValues("blocked").Inc()
-	default:
-		d.deliveries.WithLabelValues("retry").Inc()
-	}
+	d.count(err)
 	if errors.Is(err, errGone) {
 		d.log.Warn("webhook subscriber answered 410; disabling subscription", "subscription", s.ID, "url", s.URL)
 		if derr := d.cfg.Store.SubscriptionSetDisabled(ctx, s.ID, true, "410 Gone at "+time.Now().UTC().Format(time.RFC3339)); derr != nil {
@@ -362,6 +432,12 @@ func (d *Dispatcher) deliverArgs(ctx context.Context, a DeliverArgs) error {
 func (d *Dispatcher) Create(ctx context.Context, s Subscription) (Subscription, error) {
 	if err := d.cfg.Guard.CheckURL(ctx, "url", s.URL); err != nil {
 		return Subscription{}, err
+	}
+	if s.MaxEventsPerBatch < 0 || s.MaxEventsPerBatch > MaxEventsPerBatchLimit {
+		return Subscription{}, problem.Invalid("maxEventsPerBatch", "%d is not between 1 and %d", s.MaxEventsPerBatch, MaxEventsPerBatchLimit)
+	}
+	if s.PreferredBatchSizeInKilobytes < 0 || s.PreferredBatchSizeInKilobytes > MaxPreferredBatchSizeKB {
+		return Subscription{}, problem.Invalid("preferredBatchSizeInKilobytes", "%d is not between 1 and %d", s.PreferredBatchSizeInKilobytes, MaxPreferredBatchSizeKB)
 	}
 	if err := d.validateEndpoint(ctx, s); err != nil {
 		return Subscription{}, err

@@ -90,6 +90,13 @@ type Subscription struct {
 	EventTypes []string `json:"eventTypes,omitempty"`
 	// PhoneNumbers limits delivery to events about these numbers; empty means all.
 	PhoneNumbers []string `json:"phoneNumbers,omitempty"`
+	// MaxEventsPerBatch is Event Grid's delivery setting of that name: up to this many events
+	// are posted in one array (1–5000). 0 or 1 posts one event per request, Event Grid's
+	// default, which subscribers written for it expect.
+	MaxEventsPerBatch int `json:"maxEventsPerBatch,omitempty"`
+	// PreferredBatchSizeInKilobytes is Event Grid's delivery setting of that name: a batch
+	// stops growing at about this size (1–1024; an event larger goes alone). Default 64.
+	PreferredBatchSizeInKilobytes int `json:"preferredBatchSizeInKilobytes,omitempty"`
 	// Source is "config" or "api".
 	Source string `json:"source"`
 	// Disabled is set when the subscriber answered 410 Gone (or an operator disabled it).
@@ -111,8 +118,21 @@ func (s Subscription) Validate() error {
 	} else if u.User != nil {
 		errs = append(errs, errors.New("url: the URL must not carry credentials; use the signing secret"))
 	}
+	if s.MaxEventsPerBatch < 0 || s.MaxEventsPerBatch > MaxEventsPerBatchLimit {
+		errs = append(errs, fmt.Errorf("maxEventsPerBatch: %d is not between 1 and %d", s.MaxEventsPerBatch, MaxEventsPerBatchLimit))
+	}
+	if s.PreferredBatchSizeInKilobytes < 0 || s.PreferredBatchSizeInKilobytes > MaxPreferredBatchSizeKB {
+		errs = append(errs, fmt.Errorf("preferredBatchSizeInKilobytes: %d is not between 1 and %d", s.PreferredBatchSizeInKilobytes, MaxPreferredBatchSizeKB))
+	}
 	return errors.Join(errs...)
 }
+
+// Event Grid's bounds of a subscription's batching settings, and its default batch size.
+const (
+	MaxEventsPerBatchLimit      = 5000
+	MaxPreferredBatchSizeKB     = 1024
+	DefaultPreferredBatchSizeKB = 64
+)
 
 // Matches reports whether s wants ev: enabled, of a listed type, about a listed number.
 func (s Subscription) Matches(ev Event) bool {

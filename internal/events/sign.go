@@ -33,7 +33,9 @@ func signingKey(secret string) []byte {
 // Sign returns the webhook-signature value "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>".
 func Sign(secret, id string, ts time.Time, body []byte) string {
 	m := hmac.New(sha256.New, signingKey(secret))
-	m.Write([]byte(id + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
+	var buf [128]byte
+	prefix := append(append(buf[:0], id...), '.')
+	m.Write(append(strconv.AppendInt(prefix, ts.Unix(), 10), '.'))
 	m.Write(body)
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
 }

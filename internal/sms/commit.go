@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/telgw/telgw/internal/events"
 )
 
 // committer groups the SMS domain's small transactions (an accepted POST /sms, an inbound
@@ -152,7 +154,8 @@ func (g *groupTx) flush(ctx context.Context) error {
 	if len(g.jobs) == 0 {
 		return nil
 	}
-	jobs := g.jobs
+	// The items' webhook deliveries go out as one job per subscription, not one per event.
+	jobs := events.Coalesce(g.jobs)
 	g.jobs = nil
 	return g.Tx.InsertJobs(ctx, jobs)
 }
@@ -198,6 +201,13 @@ func (g *groupTx) MessageGetForUpdate(ctx context.Context, id string) (Message, 
 		return Message{}, err
 	}
 	return g.Tx.MessageGetForUpdate(ctx, id)
+}
+
+func (g *groupTx) MessagesUpdate(ctx context.Context, ms []Message) error {
+	if err := g.flushMessages(ctx); err != nil {
+		return err
+	}
+	return g.Tx.MessagesUpdate(ctx, ms)
 }
 
 func (g *groupTx) MessageUpdate(ctx context.Context, m Message) error {

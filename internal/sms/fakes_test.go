@@ -220,6 +220,15 @@ func (t memTx) MessageUpdate(_ context.Context, m Message) error {
 	return nil
 }
 
+func (t memTx) MessagesUpdate(ctx context.Context, ms []Message) error {
+	for _, m := range ms {
+		if err := t.MessageUpdate(ctx, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (t memTx) PartsAdd(_ context.Context, parts []Part) error {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()

@@ -94,7 +94,7 @@ func (s *Service) hold(held ...orphan) {
 }
 
 // applyReceiptsTx matches receipts to their parts (case-, leading-zero-, hex/decimal-
-// insensitively: the newest part with one of receipt.Candidates wins), records final part
+// insensitively: see pickPart), records final part
 // states, and ends the messages whose parts all have one as delivered or failed, publishing
 // their delivery reports. Lookups and part updates go in one statement each for the batch.
 func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingReceipt) error {
@@ -130,15 +130,8 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 	var changed []Part
 	var ids []string
 	for i, pr := range prs {
-		var key [2]string
-		best := -1
-		for _, k := range cands[i] {
-			kk := [2]string{pr.r.Carrier, k}
-			if r, ok := rank[kk]; ok && (best < 0 || r < best) {
-				best, key = r, kk
-			}
-		}
-		if best < 0 {
+		key, ok := pickPart(pr.r.Carrier, cands[i], parts, rank)
+		if !ok {
 			continue
 		}
 		pr.found = true
@@ -196,11 +189,14 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 		}
 		byID[m.ID] = m
 	}
-	for _, id := range touched {
-		m := byID[id]
-		if err := tx.MessageUpdate(ctx, m); err != nil {
-			return err
-		}
+	updated := make([]Message, len(touched))
+	for i, id := range touched {
+		updated[i] = byID[id]
+	}
+	if err := tx.MessagesUpdate(ctx, updated); err != nil {
+		return err
+	}
+	for _, m := range updated {
 		if m.Status.Final() {
 			s.metrics.messages.WithLabelValues(string(m.Status)).Inc()
 			if err := s.reportTx(ctx, tx, m, at); err != nil {
@@ -209,6 +205,35 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 		}
 	}
 	return nil
+}
+
+// pickPart chooses the part a receipt with candidate keys cands (receipt.Candidates: its own
+// key first, then its hexadecimal/decimal conversions) is for. A part stored under the
+// receipt's own key wins: receipted_message_id is the submit_sm_resp message_id (SMPP 3.4
+// §5.3.2.12), and a conversion may name another message's part (hex "1234" is decimal 4660,
+// and "4660" may well be another id of the same SMSC). Otherwise, among the conversions, a
+// part still waiting for its receipt wins over one that has it, then the newest.
+func pickPart(carrier string, cands []string, parts map[[2]string]Part, rank map[[2]string]int) ([2]string, bool) {
+	if len(cands) == 0 {
+		return [2]string{}, false
+	}
+	if kk := [2]string{carrier, cands[0]}; parts[kk].MessageID != "" {
+		return kk, true
+	}
+	var key [2]string
+	best, bestPending := -1, false
+	for _, k := range cands[1:] {
+		kk := [2]string{carrier, k}
+		r, ok := rank[kk]
+		if !ok {
+			continue
+		}
+		pending := parts[kk].State == ""
+		if best < 0 || (pending && !bestPending) || (pending == bestPending && r < best) {
+			best, bestPending, key = r, pending, kk
+		}
+	}
+	return key, best >= 0
 }
 
 // retryOrphans applies held receipts for keys just recorded.

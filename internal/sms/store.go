@@ -133,6 +133,9 @@ type Tx interface {
 	MessageGetForUpdate(ctx context.Context, id string) (Message, error)
 	// MessageUpdate writes status, details, segment counts, attempts, carrier and times.
 	MessageUpdate(ctx context.Context, m Message) error
+	// MessagesUpdate is MessageUpdate of several messages (each at most once), in one
+	// statement where the store can.
+	MessagesUpdate(ctx context.Context, ms []Message) error
 	// PartsAdd records the accepted parts of a message (replacing older parts with the same
 	// carrier key, since SMSCs reuse ids eventually).
 	PartsAdd(ctx context.Context, parts []Part) error

@@ -10,13 +10,14 @@ import (
 
 var _ events.Store = (*DB)(nil)
 
-const webhookCols = `id, url, secret, event_types, phone_numbers, source, disabled, disabled_reason, created_at`
+const webhookCols = `id, url, secret, event_types, phone_numbers, source, disabled, disabled_reason, created_at, max_events_per_batch, preferred_batch_kb`
 
 func scanWebhook(row Row) (events.Subscription, error) {
 	var s events.Subscription
 	var types, numbers string
 	var created int64
-	if err := row.Scan(&s.ID, &s.URL, &s.Secret, &types, &numbers, &s.Source, &s.Disabled, &s.DisabledReason, &created); err != nil {
+	if err := row.Scan(&s.ID, &s.URL, &s.Secret, &types, &numbers, &s.Source, &s.Disabled, &s.DisabledReason, &created,
+		&s.MaxEventsPerBatch, &s.PreferredBatchSizeInKilobytes); err != nil {
 		return events.Subscription{}, mapErr(err)
 	}
 	_ = json.Unmarshal([]byte(types), &s.EventTypes)
@@ -40,12 +41,14 @@ func (db *DB) SubscriptionGet(ctx context.Context, id string) (events.Subscripti
 func (db *DB) SubscriptionPut(ctx context.Context, s events.Subscription) error {
 	types, _ := json.Marshal(nonNil(s.EventTypes))
 	numbers, _ := json.Marshal(nonNil(s.PhoneNumbers))
-	_, err := db.Exec(ctx, `INSERT INTO webhook_subscriptions (`+webhookCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+	_, err := db.Exec(ctx, `INSERT INTO webhook_subscriptions (`+webhookCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret, event_types = excluded.event_types,
 		phone_numbers = excluded.phone_numbers, source = excluded.source,
+		max_events_per_batch = excluded.max_events_per_batch, preferred_batch_kb = excluded.preferred_batch_kb,
 		disabled = CASE WHEN excluded.disabled THEN excluded.disabled ELSE webhook_subscriptions.disabled END,
 		disabled_reason = CASE WHEN excluded.disabled THEN excluded.disabled_reason ELSE webhook_subscriptions.disabled_reason END`,
-		s.ID, s.URL, s.Secret, string(types), string(numbers), s.Source, s.Disabled, s.DisabledReason, ms(s.CreatedAt))
+		s.ID, s.URL, s.Secret, string(types), string(numbers), s.Source, s.Disabled, s.DisabledReason, ms(s.CreatedAt),
+		s.MaxEventsPerBatch, s.PreferredBatchSizeInKilobytes)
 	return mapErr(err)
 }
 

@@ -273,11 +273,18 @@ func (l *link) forget(seq uint32) {
 	l.mu.Unlock()
 }
 
+// minInboundInFlight is the fewest deliver_sm a link works on at once (the window when
+// larger). Each waits for a shared commit (internal/sms), so more at once make fewer, larger
+// commits: with an SMSC that sends faster than one window per commit, inbound messages and
+// receipts are recorded several times faster than with a window of 10 or 50. The SMSC's own
+// window still bounds what it sends unanswered.
+const minInboundInFlight = 256
+
 // readLoop reads PDUs until the connection fails. Responses go to their waiting request;
 // requests from the SMSC are answered here (SMPP 3.4 §2.7, §4.11, §4.2) or handed to the
 // inbound workers (deliver_sm).
 func (l *link) readLoop(ctx context.Context, conn net.Conn) error {
-	inflight := make(chan struct{}, l.c.cfg.Window)
+	inflight := make(chan struct{}, max(l.c.cfg.Window, minInboundInFlight))
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	br := bufio.NewReaderSize(conn, 64<<10) // one read syscall for many PDUs under load

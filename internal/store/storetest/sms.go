@@ -24,6 +24,7 @@ func SMS(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("ConcurrentReceipts", func(t *testing.T) { smsConcurrentUpdates(t, open(t)) })
 	t.Run("Webhooks", func(t *testing.T) { webhooks(t, open(t)) })
 	t.Run("Queue", func(t *testing.T) { SMSQueue(t, open) })
+	t.Run("MessagesUpdate", func(t *testing.T) { smsMessagesUpdate(t, open(t)) })
 }
 
 func msg(id string, at time.Time) sms.Message {
@@ -248,14 +249,17 @@ func webhooks(t *testing.T, db *store.DB) {
 	if err := db.SubscriptionSetDisabled(ctx, "w1", true, "410"); err != nil {
 		t.Fatal(err)
 	}
-	// Re-applying configuration keeps the subscription disabled.
+	// Re-applying configuration keeps the subscription disabled, and takes new batching
+	// settings.
 	s.URL = "http://127.0.0.1:9/y"
+	s.MaxEventsPerBatch, s.PreferredBatchSizeInKilobytes = 50, 128
 	if err := db.SubscriptionPut(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.SubscriptionGet(ctx, "w1")
 	if err != nil || !got.Disabled || got.DisabledReason != "410" || got.URL != s.URL || got.Secret != "s" ||
-		len(got.EventTypes) != 1 || len(got.PhoneNumbers) != 0 || !got.CreatedAt.Equal(s.CreatedAt) {
+		len(got.EventTypes) != 1 || len(got.PhoneNumbers) != 0 || !got.CreatedAt.Equal(s.CreatedAt) ||
+		got.MaxEventsPerBatch != 50 || got.PreferredBatchSizeInKilobytes != 128 {
 		t.Fatalf("SubscriptionGet = %+v %v", got, err)
 	}
 	if err := db.SubscriptionSetDisabled(ctx, "w1", false, ""); err != nil {

@@ -3,18 +3,20 @@
 // stdin and events leave as JSON lines on stdout.
 //
 // Options: {port, systemId, password, throttleEvery, rejectDest:[], receipt: "text"|"tlv"|"both"|"none",
-//           receiptDelayMs, quiet, noResponseEvery}
+//           receiptDelayMs, quiet, noResponseEvery, holdReceipts}
+//           holdReceipts: keep receipts until {cmd:"receipts"} sends them all at once
 // Commands: {cmd:"mo", from, to, message?, hex?, udh?, dataCoding?, esmClass?, tlvs?, session?}
 //           {cmd:"drop"}  close every session   {cmd:"raw", hex}  write raw bytes to every session
 //           {cmd:"stop"}  stop listening         {cmd:"start"}     listen again on the same port
 //           {cmd:"count"} report submit counts, deliver_sm_resp counts (ok, failed) and sessions bound now
 // Events: bind and close carry boundNow, the sessions bound at that moment.
 //           {cmd:"moburst", n, from, to, message}  n inbound deliver_sm to n senders (from+i), at once
+//           {cmd:"receipts"} send the receipts held (holdReceipts) at once
 import smpp from 'smpp';
 import readline from 'node:readline';
 
 const opts = Object.assign({ port: 0, systemId: 'telgw', password: 'secret', throttleEvery: 0,
-  rejectDest: [], receipt: 'both', receiptDelayMs: 10, quiet: false, noResponseEvery: 0 },
+  rejectDest: [], receipt: 'both', receiptDelayMs: 10, quiet: false, noResponseEvery: 0, holdReceipts: false },
   JSON.parse(process.argv[2] || '{}'));
 
 const emit = (ev) => process.stdout.write(JSON.stringify(ev) + '\n');
@@ -26,6 +28,7 @@ let delivered = 0; // deliver_sm_resp with status 0 (receipts and inbound telgw 
 let deliverFailed = 0;
 let boundNow = 0; // sessions bound now (bind events carry it: their maximum is the most binds at once)
 let port = opts.port;
+const held = []; // receipts kept for {cmd:"receipts"} (holdReceipts)
 
 function pad(n) { return String(n).padStart(2, '0'); }
 function stamp(d) {
@@ -104,7 +107,7 @@ function onSession(session) {
         sarRef: pdu.sar_msg_ref_num, sarTotal: pdu.sar_total_segments, sarSeq: pdu.sar_segment_seqnum });
     }
     if ((pdu.registered_delivery & 0x03) && opts.receipt !== 'none') {
-      setTimeout(() => {
+      (opts.holdReceipts ? (f) => held.push(f) : (f) => setTimeout(f, opts.receiptDelayMs))(() => {
         const now = stamp(new Date());
         const fields = { source_addr: pdu.destination_addr, destination_addr: pdu.source_addr,
           source_addr_ton: 1, source_addr_npi: 1, dest_addr_ton: 1, dest_addr_npi: 1, esm_class: 0x04 };
@@ -117,7 +120,7 @@ function onSession(session) {
         }
         const target = receiverFor(session);
         if (target) target.deliver_sm(fields);
-      }, opts.receiptDelayMs);
+      });
     }
   });
 }
@@ -164,6 +167,9 @@ rl.on('line', (line) => {
       break;
     case 'count':
       emit({ ev: 'count', submits, accepted, delivered, deliverFailed, sessions: sessions.size, bound: boundNow });
+      break;
+    case 'receipts':
+      for (const f of held.splice(0)) f();
       break;
     case 'moburst': {
       const target = receiverFor();
