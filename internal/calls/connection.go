@@ -99,6 +99,7 @@ func (c *Connection) Connected() {
 	c.state = StateConnected
 	c.mu.Unlock()
 	c.send("Microsoft.Communication.CallConnected", ResultInformation{Code: 200, Message: "Call connected."})
+	c.inviteTargets()
 }
 
 // Disconnected records the end of the call (ri says why) and sends CallDisconnected; later

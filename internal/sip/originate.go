@@ -31,7 +31,9 @@ func (s *b2bua) originate(conn *calls.Connection) {
 	defer s.table.done()
 	c := &call{env: s.callEnv, id: cc.ID, cc: cc, ended: make(chan struct{}), ackBody: make(chan []byte, 1), bot: true}
 	defer func() { s.table.unregister(c.bIDLocked()) }()
-	if ts := conn.Targets(); len(ts) == 1 && ts[0].Kind == calls.CommunicationUser {
+	// Three targets or more: the first is called as a call of its own; the call engine invites
+	// the others once it answered (calls.Connection.Connected), into a conference.
+	if ts := conn.Targets(); len(ts) != 2 && len(ts) > 0 && ts[0].Kind == calls.CommunicationUser {
 		s.originateUser(c, conn, ts[0])
 		return
 	} else if len(ts) == 2 {

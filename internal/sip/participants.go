@@ -12,16 +12,16 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
 // botCall is the SIP side of a call an app controls (a call connection) once connected: the
-// people on it (at most calls.MaxHumanParticipants PSTN legs besides the app) and their media.
-// telgw anchors every leg's media; a leg's packets go to the other person's leg when there are
-// two, else to the app (its media, botmedia.go: DTMF for recognitions; the rest dropped), and
-// nowhere while muted.
+// people on it (PSTN legs and communication users besides the app, up to calls.maxParticipants)
+// and their media. telgw anchors every leg's media; a leg's packets go to the other person's
+// leg when there are two, to the call's mixer once it has one (conference.go: from the third
+// person on), else to the app (its media, botmedia.go: DTMF for recognitions; the rest
+// dropped), and nowhere while muted.
 //
 // The first leg is the call's own dialog (the caller of an answered call, the callee of a
 // placed one). A leg added by addParticipant, or the target of a transfer, is a call of its
@@ -42,6 +42,8 @@ type botCall struct {
 	closed      bool
 	transferred bool          // the app left (transfer, hangUp): the call goes on between the two people
 	medias      []*partyMedia // the app's media toward people (botmedia.go), closed with the call
+	conf        *conference   // the mix, once the call has one (conference.go)
+	group       uint32        // the pacing group of the call's players (conference.go)
 }
 
 var _ calls.CallControl = (*botCall)(nil)
@@ -51,6 +53,7 @@ type party struct {
 	p     calls.Participant
 	leg   calls.MediaLeg
 	muted atomic.Bool
+	held  atomic.Bool // on hold: hears the hold music, not the call; not heard
 	peer  atomic.Pointer[party]
 	ended <-chan struct{} // closed when the leg's dialog ended (either side)
 	// bye ends the leg from telgw's side (BYE unless the peer already hung up); mark records
@@ -67,6 +70,8 @@ type party struct {
 	// else hears it goes there.
 	info     mediaInfo
 	mediaPtr atomic.Pointer[partyMedia]
+	// member is pt's place in the call's conference, once it is mixed (conference.go).
+	member atomic.Pointer[confMember]
 }
 
 // holdBot runs a connected bot call whose first person is human on leg (side 0 or 1 of c's
@@ -74,7 +79,7 @@ type party struct {
 // after a transfer, either remaining person hanging up. appSide is who ends the call when the
 // app does (EndedByCallee for an answered call, EndedByCaller for a placed one). It reports
 // the call connected (Attach, Connected) and returns why it ended, for CallDisconnected.
-func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bridge.UDPLeg, side int, appSide string) calls.ResultInformation {
+func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg calls.MediaLeg, side int, appSide string) calls.ResultInformation {
 	b := &botCall{env: c.env, main: c, conn: conn, codec: firstCodec(c.lastSent(side)), wake: make(chan struct{}, 1), over: make(chan struct{})}
 	hungUp := "The caller hung up."
 	if side == 1 {
@@ -154,12 +159,13 @@ func (b *botCall) poke() {
 	}
 }
 
-// join puts pt into the call: its media goes to the other person, if any, and theirs to it.
-// With transfer, pt is the transfer's target and the app leaves: the call must have exactly
-// one person. False when the call is over, full, or (transfer) not one person.
+// join puts pt into the call: its media goes to the other person, if any, and theirs to it,
+// or, from the third person on, into the call's mix (conference.go). With transfer, pt is the
+// transfer's target and the app leaves: the call must have exactly one person. False when the
+// call is over, full, (transfer) not one person, or cannot be mixed.
 func (b *botCall) join(pt *party, transfer bool) bool {
 	b.mu.Lock()
-	if b.closed || len(b.parties) >= calls.MaxHumanParticipants || transfer && len(b.parties) != 1 {
+	if b.closed || len(b.parties) >= calls.MaxParticipantsLimit || transfer && len(b.parties) != 1 {
 		b.mu.Unlock()
 		return false
 	}
@@ -167,7 +173,21 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 		b.transferred = true
 	}
 	var talking []*partyMedia
+	if b.conf != nil || len(b.parties) >= 2 {
+		if b.mixLocked("a conference") != nil {
+			b.mu.Unlock()
+			return false
+		}
+		if _, err := b.partyMediaLocked(pt, "a conference"); err != nil {
+			b.mu.Unlock()
+			return false
+		}
+		b.enterLocked(pt)
+	}
 	for _, o := range b.parties {
+		if b.conf != nil {
+			break
+		}
 		o.peer.Store(pt)
 		pt.peer.Store(o)
 		if pm := o.mediaPtr.Load(); pm != nil {
@@ -197,7 +217,7 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 func (b *botCall) appLeaves() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed || len(b.parties) < calls.MaxHumanParticipants {
+	if b.closed || len(b.parties) < 2 {
 		return false
 	}
 	b.transferred = true
@@ -214,6 +234,7 @@ func (b *botCall) reap() (left []*party, remaining int, transferred bool) {
 		select {
 		case <-pt.ended:
 			left = append(left, pt)
+			b.leaveLocked(pt)
 			if o := pt.peer.Load(); o != nil {
 				o.peer.CompareAndSwap(pt, nil)
 			}
@@ -291,6 +312,7 @@ func (b *botCall) Mute(p calls.Participant) error {
 		return fmt.Errorf("%s is not in the call", p.ID)
 	}
 	pt.muted.Store(true)
+	pt.muteMixed(true)
 	return nil
 }
 
@@ -379,8 +401,9 @@ func (b *botCall) transfer(tr *calls.Transfer) {
 	sub.closeLeg()
 }
 
-// relayParty reads pt's RTP until its leg closes and sends it to pt's peer, or to the app's
-// media toward pt (botmedia.go) when pt is alone with the app, or drops it (muted).
+// relayParty reads pt's RTP until its leg closes and sends it to pt's peer, or to the call's
+// mix (conference.go), or to the app's media toward pt (botmedia.go) when pt is alone with the
+// app, or drops it (muted).
 func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 	buf := make([]byte, 1500)
 	for {
@@ -391,6 +414,7 @@ func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 		switch o := pt.peer.Load(); {
 		case pt.muted.Load():
 			muted.Inc()
+		case pt.mixing(buf[:n]): // conference.go
 		case o != nil:
 			if o.leg.WriteRTP(buf[:n]) == nil {
 				relayed.Inc()
@@ -652,7 +676,11 @@ func (c *call) party(p calls.Participant) *party {
 	if c.web != nil {
 		leg = c.web
 	}
-	return &party{p: p, leg: leg, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, bye: func(ctx context.Context) {
+	var info mediaInfo
+	if c.web == nil {
+		info = c.mediaInfo(1) // a WebRTC leg's: legInfoLocked (conference.go)
+	}
+	return &party{p: p, leg: leg, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, info: info, bye: func(ctx context.Context) {
 		c.end(calls.EndedByCaller)
 		if c.endedBy == calls.EndedByCallee {
 			return // they hung up first
