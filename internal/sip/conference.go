@@ -188,6 +188,17 @@ func (b *botCall) leaveLocked(pt *party) {
 	}
 }
 
+// joinFailure is why join refused a person who answered: the call ended meanwhile, or it
+// could not be mixed.
+func (b *botCall) joinFailure() calls.ResultInformation {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return calls.ResultInformation{Code: 487, Message: "The call ended before the participant joined."}
+	}
+	return calls.ResultInformation{Code: 488, Message: "The call's audio cannot be mixed for another person (G.711 legs and telgw's media are needed)."}
+}
+
 // muteMixed tells the mix that pt is muted (Mute already stops what pt sends reaching it).
 func (pt *party) muteMixed(muted bool) {
 	if m := pt.member.Load(); m != nil {

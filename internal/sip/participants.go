@@ -351,7 +351,7 @@ func (b *botCall) invite(inv *calls.Invitation) {
 	if !b.join(pt, false) {
 		pt.bye(context.Background())
 		sub.closeLeg()
-		inv.Failed(calls.ResultInformation{Code: 487, Message: "The call ended before the participant joined."})
+		inv.Failed(b.joinFailure()) // conference.go
 		return
 	}
 	inv.Answered()
