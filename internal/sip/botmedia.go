@@ -236,7 +236,7 @@ func (e *callEnv) loadPrompt(srcs []calls.PlaySource) ([]int16, error) {
 func (b *botCall) Play(op *calls.PlayOp) error {
 	var target calls.Participant
 	if len(op.Targets) > 1 {
-		return calls.ErrMediaNotSupported("playTo", "play", " to more than one participant")
+		return b.playToSeveral(op) // conference.go
 	}
 	if len(op.Targets) == 1 {
 		target = op.Targets[0]

@@ -3,7 +3,9 @@ package sip
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/telgw/telgw/internal/media/audio"
 	"github.com/telgw/telgw/internal/media/mixer"
 	"github.com/telgw/telgw/internal/media/rtpmedia"
+	"github.com/telgw/telgw/internal/problem"
 )
 
 // The conference of a bot call. Two people are relayed to each other packet for packet
@@ -267,4 +270,112 @@ func (b *botCall) mediaForLocked(target calls.Participant, field, op string) (*p
 		}
 	}
 	return b.partyMediaLocked(pt, op)
+}
+
+// playToSeveral plays one prompt to each of op.Targets (two or more people, not necessarily
+// all): each hears it instead of the conference, on their own player. The operation reports
+// once: PlayStarted when the first starts, then, when every one ended, PlayCompleted (all
+// completed), PlayCanceled (one was canceled) or PlayFailed (one failed). Its loading is not
+// ordered with the single-target plays queued meanwhile.
+func (b *botCall) playToSeveral(op *calls.PlayOp) error {
+	if b.env.mediaDeps == nil {
+		return calls.ErrMediaNotSupported("callConnectionId", "play", ": this telgw serves no media")
+	}
+	b.mu.Lock()
+	if b.closed || b.transferred {
+		b.mu.Unlock()
+		return calls.ErrMediaNotSupported("callConnectionId", "play", " on a call the app left")
+	}
+	var pms []*partyMedia
+	for _, t := range op.Targets {
+		pm, err := b.mediaForLocked(t, "playTo", "play")
+		if err != nil {
+			b.mu.Unlock()
+			return err
+		}
+		if !slices.Contains(pms, pm) {
+			pms = append(pms, pm)
+		}
+	}
+	b.mu.Unlock()
+	for i, pm := range pms {
+		if pm.pending.Add(1) > maxPendingPlays {
+			for _, q := range pms[:i+1] {
+				q.pending.Add(-1)
+			}
+			return problem.Conflict("callConnectionId", "%d plays are already queued for a participant", maxPendingPlays).WithCode("Conflict")
+		}
+	}
+	gens := make([]uint64, len(pms))
+	for i, pm := range pms {
+		pm.mu.Lock()
+		gens[i] = pm.gen
+		pm.mu.Unlock()
+	}
+	g := &playGroup{op: op, left: len(pms)}
+	go func() {
+		pcm, err := b.env.loadPrompt(op.Sources)
+		if err != nil {
+			for _, pm := range pms {
+				pm.pending.Add(-1)
+			}
+			b.env.log.Info("prompt not loaded", "call_id", b.main.id, "err", err)
+			op.Failed(loadFailure(err))
+			return
+		}
+		id := "play-" + strconv.FormatUint(playSeq.Add(1), 10)
+		for i, pm := range pms {
+			pm.mu.Lock()
+			canceled := pm.gen != gens[i]
+			pm.mu.Unlock()
+			if canceled {
+				pm.pending.Add(-1)
+				g.done(rtpmedia.Canceled)
+				continue
+			}
+			pm.player.Enqueue(&rtpmedia.Play{ID: id, PCM: pcm, Loop: op.Loop, OnStart: g.start, OnDone: func(o rtpmedia.Outcome) {
+				pm.pending.Add(-1)
+				g.done(o)
+			}}, op.Interrupt)
+		}
+	}()
+	return nil
+}
+
+// playGroup is one play operation carried out on several players.
+type playGroup struct {
+	op      *calls.PlayOp
+	mu      sync.Mutex
+	left    int
+	started bool
+	worst   rtpmedia.Outcome // Completed < Canceled < Failed
+}
+
+func (g *playGroup) start() {
+	g.mu.Lock()
+	first := !g.started
+	g.started = true
+	g.mu.Unlock()
+	if first {
+		g.op.Started()
+	}
+}
+
+func (g *playGroup) done(o rtpmedia.Outcome) {
+	g.mu.Lock()
+	g.worst = max(g.worst, o)
+	g.left--
+	last, worst := g.left == 0, g.worst
+	g.mu.Unlock()
+	if !last {
+		return
+	}
+	switch worst {
+	case rtpmedia.Completed:
+		g.op.Completed()
+	case rtpmedia.Canceled:
+		g.op.Canceled()
+	default:
+		g.op.Failed(calls.ResultInformation{Code: 500, SubCode: 8500, Message: "Action failed, a participant's media leg closed."})
+	}
 }

@@ -230,7 +230,7 @@ func toneServer(t *testing.T) string {
 // TestBotConference: a carrier's caller (A) to a bot; the app adds two PSTN participants (B
 // and C, through two trunks): from the third person on, telgw mixes. Each hears the other two
 // and not themselves; a prompt to C replaces the mix for C only; a prompt to everyone is heard
-// by all over the conversation; muting B takes B out of what A and C hear; removing C keeps A
+// by all over the conversation; a prompt to A and C is one operation; muting B takes B out of what A and C hear; removing C keeps A
 // and B mixed; the app hanging up leaves A and B talking until A hangs up.
 func TestBotConference(t *testing.T) {
 	e, auto, pub, cbs, pb, pc := confEnv(t)
@@ -238,7 +238,7 @@ func TestBotConference(t *testing.T) {
 	prompt := toneServer(t)
 	pa := newTonePeer(t, "A", carrierIP, fA)
 	connc := answerNext(t, auto, pub)
-	caller := e.start("caller", carrierIP, freePort(t, carrierIP), e.scenario("uac_listen.xml", "RTP_IP", carrierIP, "RTP_PORT", pa.port(), "HOLD_MS", "16000"),
+	caller := e.start("caller", carrierIP, freePort(t, carrierIP), e.scenario("uac_listen.xml", "RTP_IP", carrierIP, "RTP_PORT", pa.port(), "HOLD_MS", "22000"),
 		e.addr, "-s", "14155550100", "-key", "caller", otherNumber, "-m", "1")
 	conn, ok := <-connc
 	if !ok {
@@ -280,6 +280,30 @@ func TestBotConference(t *testing.T) {
 	expectHears(t, "prompt to all", pb, []float64{fPrompt, fA, fC}, []float64{fB})
 	expectHears(t, "prompt to all", pc, []float64{fPrompt, fA, fB}, []float64{fC})
 	cbs.waitEvent(t, "PlayCompleted", 1)
+
+	// A prompt to A and C: both hear it instead of the conference, B does not; one operation,
+	// one PlayStarted and one PlayCompleted.
+	if err := auto.Play(id, calls.PlayParams{Sources: []calls.PlaySource{{Kind: calls.FileSource, URI: prompt}},
+		Targets: []calls.Participant{calls.Phone(otherNumber), calls.Phone(numberC)}, Op: calls.OperationParams{OperationContext: "AC"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cbs.event("Microsoft.Communication.PlayStarted", "AC"); err != nil {
+		t.Fatal(err)
+	}
+	expectHears(t, "prompt to A and C", pa, []float64{fPrompt}, []float64{fB, fC})
+	expectHears(t, "prompt to A and C", pb, []float64{fA, fC}, []float64{fPrompt})
+	if _, err := cbs.event("Microsoft.Communication.PlayCompleted", "AC"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range cbs.events() {
+		if ev.Data["operationContext"] == "AC" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d callbacks for the play to two, want PlayStarted and PlayCompleted once", n)
+	}
 
 	// Mute B: A and C stop hearing B; B still hears them.
 	if err := auto.Mute(ctx, id, []calls.Participant{calls.Phone(numberB)}); err != nil {
