@@ -64,13 +64,13 @@ type roster struct {
 	invites  map[string]*Invitation
 	transfer *Transfer
 	seq      int
-	// leaving: the app hung up (hangUp, not terminate): with two people on the call, only the
-	// app leaves.
+	// leaving: the app hung up (hangUp, not terminate): with two people or more on the call,
+	// only the app leaves.
 	leaving atomic.Bool
 }
 
 // Leaving reports whether the app's hang-up (HangupRequested) is a hangUp, which takes only
-// the app out of a call that has two people on it, rather than a terminate.
+// the app out of a call that has two people or more on it, rather than a terminate.
 func (c *Connection) Leaving() bool { return c.parts.leaving.Load() }
 
 // Attach gives the connection its transport control and its first participant (the caller of

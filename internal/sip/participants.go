@@ -40,7 +40,7 @@ type botCall struct {
 	mu          sync.Mutex
 	parties     []*party
 	closed      bool
-	transferred bool          // the app left (transfer, hangUp): the call goes on between the two people
+	transferred bool          // the app left (transfer, hangUp): the call goes on between the people
 	medias      []*partyMedia // the app's media toward people (botmedia.go), closed with the call
 	conf        *conference   // the mix, once the call has one (conference.go)
 	group       uint32        // the pacing group of the call's players (conference.go)
@@ -119,7 +119,7 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg call
 		case <-b.wake:
 		case <-hangup:
 			if conn.Leaving() && b.appLeaves() {
-				// hangUp with two people on the call: they talk on without the app.
+				// hangUp with two people or more on the call: they talk on without the app.
 				conn.Disconnected(calls.ResultInformation{Code: 200, Message: "The app left the call."})
 				continue
 			}
@@ -212,8 +212,8 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 	return true
 }
 
-// appLeaves takes the app out of a call with two people on it (they talk on, as after a
-// transfer); false when there are fewer.
+// appLeaves takes the app out of a call with two people or more on it (they talk on, as after
+// a transfer); false when there are fewer.
 func (b *botCall) appLeaves() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -288,7 +288,8 @@ func (b *botCall) find(p calls.Participant) *party {
 	return nil
 }
 
-// Remove implements calls.CallControl: BYE to p's leg; the other person goes back to the app.
+// Remove implements calls.CallControl: BYE to p's leg; the others talk on (a lone one goes
+// back to the app).
 func (b *botCall) Remove(ctx context.Context, p calls.Participant) error {
 	pt := b.find(p)
 	if pt == nil {
