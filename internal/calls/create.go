@@ -29,9 +29,10 @@ type CreateCallParams struct {
 	// Target is the one target of a call to a phone number or a communication user.
 	Target Participant
 	// Targets, when it has two entries, makes a group call: each target gets a leg and the two
-	// are bridged once both answered. With three or more (up to MaxParticipants) the first
-	// target is called and the others are invited once it answers (a conference: their audio
-	// is mixed); each joining shows in ParticipantsUpdated.
+	// are bridged once both answered. With three or more (up to MaxParticipants) all ring at
+	// once, the call connects when the first target answers and the others are invited into it
+	// then (the transport hands over the legs it placed meanwhile; a conference: their audio is
+	// mixed); each joining shows in ParticipantsUpdated.
 	Targets []Participant
 	// SourceCallerID is the caller id shown to the callee: one of the resource's numbers.
 	SourceCallerID    string

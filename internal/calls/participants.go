@@ -335,8 +335,9 @@ type Invitation struct {
 }
 
 // inviteTargets invites the targets of a call the app placed to three or more after the first,
-// once the first answered and the transport attached (a conference). Each who answers joins
-// with ParticipantsUpdated; one who does not is left out (logged).
+// once the first answered and the transport attached (a conference); the transport rang them
+// with the first and hands over those legs. Each who answers joins with ParticipantsUpdated;
+// one who does not is left out (logged).
 func (c *Connection) inviteTargets() {
 	r := &c.parts
 	r.mu.Lock()

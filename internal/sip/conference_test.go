@@ -44,13 +44,14 @@ func newTonePeer(t *testing.T, name, ip string, freq float64) *tonePeer {
 		t.Fatal(err)
 	}
 	p := &tonePeer{name: name, freq: freq, conn: c, ssrcs: map[uint32]int{}}
-	done := make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() {
+		close(stop)
 		_ = c.Close()
 		<-done
 	})
 	go p.read()
-	go p.send(done)
+	go p.send(stop, done)
 	return p
 }
 
@@ -80,7 +81,7 @@ func (p *tonePeer) read() {
 	}
 }
 
-func (p *tonePeer) send(done chan struct{}) {
+func (p *tonePeer) send(stop, done chan struct{}) {
 	defer close(done)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -88,8 +89,12 @@ func (p *tonePeer) send(done chan struct{}) {
 	var ts uint32
 	frame := make([]int16, audio.FrameSamples)
 	pkt := make([]byte, 12+audio.FrameSamples)
-	for n := 0; ; n++ {
-		<-tick.C
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
 		p.mu.Lock()
 		to, quiet := p.remote, p.quiet
 		p.mu.Unlock()
@@ -188,14 +193,14 @@ func confEnv(t *testing.T) (*env, *calls.Automation, *fakePublisher, *fakeCallba
 	t.Helper()
 	o, start := farParties(t)
 	e, auto, pub, cbs := botEnv(t, o, true)
-	pb, pc := start(e)
+	pb, pc, _, _ := start(e, "")
 	return e, auto, pub, cbs, pb, pc
 }
 
 // farParties are the options of an env with media whose numberB and numberC are reached
 // through trunks carrier2 and carrier3 (both on carrier2IP), and start, which starts their
-// SIPp callees (uas_listen.xml) naming a tonePeer each.
-func farParties(t *testing.T) (envOpts, func(e *env) (pb, pc *tonePeer)) {
+// SIPp callees (uas_listen.xml, or bScenario for B) naming a tonePeer each.
+func farParties(t *testing.T) (envOpts, func(e *env, bScenario string) (pb, pc *tonePeer, sb, sc *sipp)) {
 	t.Helper()
 	md := mediaDeps(t)
 	sippPath(t)
@@ -208,11 +213,14 @@ func farParties(t *testing.T) (envOpts, func(e *env) (pb, pc *tonePeer)) {
 			{Name: "c", NumberPattern: `\` + numberC, Trunks: []string{"carrier3"}}},
 		deps: func(d *sip.Deps) { d.Media = md },
 	}
-	return o, func(e *env) (*tonePeer, *tonePeer) {
+	return o, func(e *env, bScenario string) (*tonePeer, *tonePeer, *sipp, *sipp) {
 		pb, pc := newTonePeer(t, "B", carrier2IP, fB), newTonePeer(t, "C", carrier2IP, fC)
-		e.start("B", carrier2IP, p2, e.scenario("uas_listen.xml", "RTP_IP", carrier2IP, "RTP_PORT", pb.port()), "-m", "1")
-		e.start("C", carrier2IP, p3, e.scenario("uas_listen.xml", "RTP_IP", carrier2IP, "RTP_PORT", pc.port()), "-m", "1")
-		return pb, pc
+		if bScenario == "" {
+			bScenario = "uas_listen.xml"
+		}
+		sb := e.start("B", carrier2IP, p2, e.scenario(bScenario, "RTP_IP", carrier2IP, "RTP_PORT", pb.port()), "-m", "1")
+		sc := e.start("C", carrier2IP, p3, e.scenario("uas_listen.xml", "RTP_IP", carrier2IP, "RTP_PORT", pc.port()), "-m", "1")
+		return pb, pc, sb, sc
 	}
 }
 
@@ -429,7 +437,7 @@ func TestBotCreateCallConference(t *testing.T) {
 	if code := d.register(300); code != 200 {
 		t.Fatalf("register: %d", code)
 	}
-	pb, pc := start(ue.env)
+	pb, pc, sb, sc := start(ue.env, "")
 	conn, err := auto.CreateCall(ctx, calls.CreateCallParams{Targets: []calls.Participant{calls.Phone(numberB), calls.Phone(numberC), calls.User(alice)},
 		SourceCallerID: ourNumber, CallbackURI: appURL})
 	if err != nil || len(conn.Targets) != 3 {
@@ -452,5 +460,39 @@ func TestBotCreateCallConference(t *testing.T) {
 		t.Fatal(err)
 	}
 	cbs.waitEvent(t, "CallDisconnected", 0)
+	sb.wait(t, 20*time.Second) // each got its BYE
+	sc.wait(t, 20*time.Second)
 	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+}
+
+// TestBotCreateCallRingsAll: an app's createCall to three targets rings them all at once: her
+// WebRTC device and C answer while B, the first target, still rings; the app hanging up before
+// B answered cancels B (CreateCallFailed) and hangs up the legs that answered.
+func TestBotCreateCallRingsAll(t *testing.T) {
+	o, start := farParties(t)
+	ue, auto, _, cbs := userBotEnv(t, o)
+	ctx := context.Background()
+	d := newDevice(t, ue, aliceToken, 0)
+	if code := d.register(300); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	_, _, sb, sc := start(ue.env, "uas_ring.xml")
+	conn, err := auto.CreateCall(ctx, calls.CreateCallParams{Targets: []calls.Participant{calls.Phone(numberB), calls.Phone(numberC), calls.User(alice)},
+		SourceCallerID: ourNumber, CallbackURI: appURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-d.answer // she answered while the first target rings
+	if err := auto.HangUp(ctx, conn.CallConnectionID); err != nil {
+		t.Fatal(err)
+	}
+	cbs.waitEvent(t, "CreateCallFailed", 0)
+	sb.wait(t, 20*time.Second) // B: CANCEL (RFC 3261 §9.1), 487
+	sc.wait(t, 20*time.Second) // C had answered: BYE
+	eventually(t, "no active calls", func() bool { return ue.svc.ActiveCalls() == 0 })
+	for _, ev := range cbs.events() {
+		if ev.Type == "Microsoft.Communication.CallConnected" {
+			t.Fatal("connected although the first target never answered")
+		}
+	}
 }

@@ -342,8 +342,7 @@ func (b *botCall) invite(inv *calls.Invitation) {
 		}
 		close(cancel)
 	}()
-	sub, err := b.env.dialLeg(legParams{target: inv.Target, callerID: inv.CallerID, display: inv.DisplayName, ring: inv.Timeout,
-		codec: b.codec, correlation: b.main.cc.CorrelationID, cancel: cancel})
+	sub, err := b.placed(inv, cancel) // conference_ring.go
 	if err != nil {
 		inv.Failed(resultInformation(err))
 		return

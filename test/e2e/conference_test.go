@@ -45,8 +45,9 @@ func newConfPeer(t *testing.T, name string, freq float64) *confPeer {
 		t.Fatal(err)
 	}
 	p := &confPeer{name: name, freq: freq, conn: c}
-	done := make(chan struct{})
+	stop, done := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() {
+		close(stop)
 		_ = c.Close()
 		<-done
 	})
@@ -81,7 +82,11 @@ func newConfPeer(t *testing.T, name string, freq float64) *confPeer {
 		var seq uint16
 		var ts uint32
 		for {
-			<-tick.C
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
 			p.mu.Lock()
 			to := p.remote
 			p.mu.Unlock()
