@@ -187,6 +187,7 @@ func Default() Config {
 		Policy:  defaultPolicy(),
 		Cluster: defaultCluster(),
 		Media:   defaultMedia(),
+		Calls:   Calls{MaxParticipants: 16},
 	}
 }
 
@@ -301,6 +302,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Webhooks.validate()...)
 	errs = append(errs, c.Policy.validate()...)
 	errs = append(errs, c.Media.validate()...)
+	errs = append(errs, c.Calls.validate()...)
 	errs = flatten(errs, "cluster.", c.Cluster.MemberConfig().Validate(), nil)
 	if c.Console.SessionTTL < time.Minute || c.Console.SessionTTL > 7*24*time.Hour {
 		add("console.sessionTTL", "%s is not between 1m and 168h", c.Console.SessionTTL)

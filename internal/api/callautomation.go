@@ -245,9 +245,10 @@ func (h *callAutomationHandlers) create(w http.ResponseWriter, r *http.Request) 
 	case err != nil:
 	case len(req.Targets) == 0:
 		err = problem.Invalid("targets", "targets is required").WithCode("BadRequest")
-	case len(req.Targets) > 2:
-		// Audio mixing (a conference) is not there yet: two people can be bridged, three cannot.
-		err = problem.Invalid("targets", "a group call takes at most two targets (%d given): calls of three or more people need audio mixing, which telgw does not do yet", len(req.Targets)).WithCode("BadRequest")
+	case len(req.Targets) > calls.MaxParticipantsLimit:
+		// Bounded before each is parsed; the configured calls.maxParticipants is checked by the
+		// call engine.
+		err = problem.Invalid("targets", "a call takes at most %d targets (%d given)", calls.MaxParticipantsLimit, len(req.Targets)).WithCode("BadRequest")
 	default:
 		for i, t := range req.Targets {
 			var p calls.Participant

@@ -53,7 +53,8 @@ func (f *fakeControl) Transfer(tr *calls.Transfer) {
 
 func TestCallAutomationParticipants(t *testing.T) {
 	t.Parallel()
-	a, pub, cbs, srv, reg := automationServer(t)
+	// calls.maxParticipants 2: a third person is refused (400 naming participantToAdd).
+	a, pub, cbs, srv, reg := automationServer(t, func(c *calls.AutomationConfig) { c.MaxParticipants = 2 })
 	// A line whose answer attaches the fake control, as the SIP edge's holdBot does.
 	c := calls.NewCall(time.Now(), calls.Leg{ID: uuid.NewString(), Kind: calls.LegCarrier, Participant: calls.Phone("+12125550199")})
 	c.SetFrom("+12125550199")

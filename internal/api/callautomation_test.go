@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,13 +105,17 @@ func ring(t *testing.T, a *calls.Automation, pub capturePublisher, ringFor time.
 	return l
 }
 
-func automationServer(t *testing.T) (*calls.Automation, capturePublisher, *captureCallbacks, *httptest.Server, *prometheus.Registry) {
+func automationServer(t *testing.T, tweak ...func(*calls.AutomationConfig)) (*calls.Automation, capturePublisher, *captureCallbacks, *httptest.Server, *prometheus.Registry) {
 	t.Helper()
 	pub := capturePublisher{ch: make(chan calls.IncomingCall, 4)}
 	cbs := &captureCallbacks{}
 	reg := prometheus.NewRegistry()
-	a, err := calls.NewAutomation(calls.AutomationConfig{Publisher: pub, Callbacks: cbs, Numbers: ownNumbers{"+14155550100"},
-		Keys: func() [][]byte { return [][]byte{calls.CallContextKey(testKey)} }})
+	cfg := calls.AutomationConfig{Publisher: pub, Callbacks: cbs, Numbers: ownNumbers{"+14155550100"},
+		Keys: func() [][]byte { return [][]byte{calls.CallContextKey(testKey)} }}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	a, err := calls.NewAutomation(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +383,7 @@ func TestCallAutomationCreateCall(t *testing.T) {
 		{"caller id not ours", `{"targets":[` + target + `],"sourceCallerIdNumber":{"value":"+12125550199"},"callbackUri":"https://app.example/cb"}`, 403},
 		{"no caller id", `{"targets":[` + target + `],"callbackUri":"https://app.example/cb"}`, 400},
 		{"no targets", `{"targets":[],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
-		{"group call of three", `{"targets":[` + target + `,` + target + `,{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
+		{"a target twice", `{"targets":[` + target + `,` + target + `,{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
 		{"group call, phone without caller id", `{"targets":[` + target + `,{"communicationUser":{"id":"8:acs:r_u"}}],"callbackUri":"https://app.example/cb"}`, 400},
 		{"group call, bad second target", `{"targets":[` + target + `,{"phoneNumber":{"value":"12"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`, 400},
 		{"user, caller id not ours", `{"targets":[{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+12125550199"},"callbackUri":"https://app.example/cb"}`, 403},
@@ -389,14 +394,19 @@ func TestCallAutomationCreateCall(t *testing.T) {
 			t.Errorf("%s: %d %+v, want %d", tc.name, code, e, tc.code)
 		}
 	}
-	// Three people need audio mixing: the 400 names the field and says why.
-	var three ErrorBody
-	threeBody := `{"targets":[` + target + `,` + target + `,` + target + `],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`
-	if code := call(t, srv, "POST", "/calling/callConnections"+caVersion, threeBody, true, &three); code != 400 || three.Error.Target != "targets" || !strings.Contains(three.Error.Message, "audio mixing") {
-		t.Errorf("three targets: %d %+v", code, three)
+	// More targets than calls.maxParticipants (16 by default): the 400 names the field and says why.
+	var many []string
+	for i := range 17 {
+		many = append(many, fmt.Sprintf(`{"phoneNumber":{"value":"+120255501%02d"}}`, i))
 	}
-	// A communication user (no caller id needed) and a group of two are placed.
+	var over ErrorBody
+	overBody := `{"targets":[` + strings.Join(many, ",") + `],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`
+	if code := call(t, srv, "POST", "/calling/callConnections"+caVersion, overBody, true, &over); code != 400 || over.Error.Target != "targets" || !strings.Contains(over.Error.Message, "maxParticipants") {
+		t.Errorf("17 targets: %d %+v", code, over)
+	}
+	// A communication user (no caller id needed), a group of two and one of three are placed.
 	for _, body := range []string{
+		`{"targets":[` + strings.Join(many[:2], ",") + `,{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`,
 		`{"targets":[{"communicationUser":{"id":"8:acs:r_u"}}],"callbackUri":"https://app.example/cb"}`,
 		`{"targets":[` + target + `,{"communicationUser":{"id":"8:acs:r_u"}}],"sourceCallerIdNumber":{"value":"+14155550100"},"callbackUri":"https://app.example/cb"}`,
 	} {

@@ -81,6 +81,7 @@ func (a *App) callAutomation() (*calls.Automation, error) {
 	}
 	cfg.Numbers = a.callRouter() // createCall's caller id must be one of this resource's numbers
 	cfg.IncomingCallEvents = a.Config.Calls.IncomingCallEvents
+	cfg.MaxParticipants = a.Config.Calls.MaxParticipants
 	cfg.Logger = a.Log.With("component", "callautomation")
 	return calls.NewAutomation(cfg)
 }

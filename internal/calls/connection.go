@@ -99,6 +99,7 @@ func (c *Connection) Connected() {
 	c.state = StateConnected
 	c.mu.Unlock()
 	c.send("Microsoft.Communication.CallConnected", ResultInformation{Code: 200, Message: "Call connected."})
+	c.inviteTargets()
 }
 
 // Disconnected records the end of the call (ri says why) and sends CallDisconnected; later
@@ -159,7 +160,7 @@ func (a *Automation) Connection(_ context.Context, id string) (props ConnectionP
 }
 
 // HangUp ends the app's part in a call; with a two-party call (the caller and the app) that
-// ends the call, with two people on it they talk on without the app. It returns once the
+// ends the call, with two people or more on it they talk on without the app. It returns once the
 // app's connection ended, or ctx is done.
 func (a *Automation) HangUp(ctx context.Context, id string) (err error) {
 	if c, err := a.connection(id); err == nil {

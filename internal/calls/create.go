@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -28,7 +29,10 @@ type CreateCallParams struct {
 	// Target is the one target of a call to a phone number or a communication user.
 	Target Participant
 	// Targets, when it has two entries, makes a group call: each target gets a leg and the two
-	// are bridged once both answered. Without audio mixing there is no group of three or more.
+	// are bridged once both answered. With three or more (up to MaxParticipants) all ring at
+	// once, the call connects when the first target answers and the others are invited into it
+	// then (the transport hands over the legs it placed meanwhile; a conference: their audio is
+	// mixed); each joining shows in ParticipantsUpdated.
 	Targets []Participant
 	// SourceCallerID is the caller id shown to the callee: one of the resource's numbers.
 	SourceCallerID    string
@@ -41,10 +45,10 @@ type CreateCallParams struct {
 // connection connecting; CallConnected or CreateCallFailed follows through the callbacks.
 func (a *Automation) CreateCall(ctx context.Context, p CreateCallParams) (ConnectionProperties, error) {
 	var props ConnectionProperties
-	if len(p.Targets) > 2 {
-		return props, problem.Invalid("targets", "a group call takes at most two targets: calls of three or more people need audio mixing, which telgw does not do yet").WithCode("BadRequest")
+	if len(p.Targets) > a.cfg.MaxParticipants {
+		return props, problem.Invalid("targets", "a call takes at most %d targets (calls.maxParticipants), %d given", a.cfg.MaxParticipants, len(p.Targets)).WithCode("BadRequest")
 	}
-	if len(p.Targets) == 2 {
+	if len(p.Targets) >= 2 {
 		return a.createGroup(ctx, p)
 	}
 	switch {
@@ -99,7 +103,7 @@ func (a *Automation) dial(p CreateCallParams) (props ConnectionProperties, err e
 	c.UpdateCaller(func(l *Leg) { l.ID = c.ID })
 	conn := &Connection{a: a, ID: newID(), call: c, callbackURI: p.CallbackURI, opCtx: p.OperationContext, state: StateConnecting,
 		hangup: make(chan struct{}), done: make(chan struct{}), DisplayName: p.SourceDisplayName, targets: []Participant{p.Target}}
-	if len(p.Targets) == 2 {
+	if len(p.Targets) >= 2 {
 		conn.targets = p.Targets
 	}
 	a.mu.Lock()
@@ -128,7 +132,7 @@ func (c *Connection) Failed(ri ResultInformation) {
 	})
 }
 
-// createGroup checks a group call of two targets: each a phone number (then the caller id must
+// createGroup checks a group call of two targets or more: each a phone number (then the caller id must
 // be one of the resource's) or a communication user.
 func (a *Automation) createGroup(ctx context.Context, p CreateCallParams) (ConnectionProperties, error) {
 	var props ConnectionProperties
@@ -144,6 +148,8 @@ func (a *Automation) createGroup(ctx context.Context, p CreateCallParams) (Conne
 			return props, problem.Invalid("sourceCallerIdNumber", "sourceCallerIdNumber is required to call a phone number").WithCode("BadRequest")
 		case t.Kind != PhoneNumber && t.Kind != CommunicationUser:
 			return props, problem.Invalid(field, "a target must be a phone number or a communication user").WithCode("BadRequest")
+		case slices.Contains(p.Targets[:i], t):
+			return props, problem.Invalid(field, "%s is already a target", t.ID).WithCode("BadRequest")
 		}
 	}
 	if p.SourceCallerID != "" {

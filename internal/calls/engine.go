@@ -36,6 +36,10 @@ type AutomationConfig struct {
 	// (send the 200, the final response, the BYE). Default 35 s (a 2xx waits up to 32 s for
 	// its ACK, RFC 3261 §13.3.1.4).
 	DecisionTimeout time.Duration
+	// MaxParticipants is how many people a call connection holds besides the app (addParticipant
+	// and createCall's targets beyond it answer 400). Default DefaultMaxParticipants; at most
+	// MaxParticipantsLimit.
+	MaxParticipants int
 }
 
 // Automation is the Call Automation engine: calls to bot-routed numbers wait here for their
@@ -63,6 +67,10 @@ func NewAutomation(cfg AutomationConfig) (*Automation, error) {
 	if cfg.DecisionTimeout <= 0 {
 		cfg.DecisionTimeout = 35 * time.Second
 	}
+	if cfg.MaxParticipants <= 0 {
+		cfg.MaxParticipants = DefaultMaxParticipants
+	}
+	cfg.MaxParticipants = min(cfg.MaxParticipants, MaxParticipantsLimit)
 	if cfg.Keys == nil {
 		k := make([]byte, 32)
 		_, _ = rand.Read(k)

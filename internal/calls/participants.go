@@ -17,10 +17,15 @@ import (
 // sees and sends the callbacks; the transport (the SIP edge) places and ends the legs and
 // moves their media through the CallControl it attaches to the connection once connected.
 
-// MaxHumanParticipants is how many people (PSTN legs) a call connection holds besides the
-// app. telgw relays media between two legs without mixing; a third person needs an audio
-// mixer, which telgw does not have yet.
-const MaxHumanParticipants = 2
+// DefaultMaxParticipants is how many people (PSTN legs and communication users) a call
+// connection holds besides the app unless AutomationConfig.MaxParticipants says otherwise
+// (calls.maxParticipants). Two people are relayed packet for packet; from the third on the
+// transport mixes their audio (a conference).
+const DefaultMaxParticipants = 16
+
+// MaxParticipantsLimit bounds calls.maxParticipants: one conference's mix runs on one pacing
+// goroutine every 20 ms.
+const MaxParticipantsLimit = 100
 
 // ErrUnsupportedTarget: the transport cannot reach this kind of target yet (a communication
 // user for add and transfer); the REST edge answers 501.
@@ -59,13 +64,13 @@ type roster struct {
 	invites  map[string]*Invitation
 	transfer *Transfer
 	seq      int
-	// leaving: the app hung up (hangUp, not terminate): with two people on the call, only the
-	// app leaves.
+	// leaving: the app hung up (hangUp, not terminate): with two people or more on the call,
+	// only the app leaves.
 	leaving atomic.Bool
 }
 
 // Leaving reports whether the app's hang-up (HangupRequested) is a hangUp, which takes only
-// the app out of a call that has two people on it, rather than a terminate.
+// the app out of a call that has two people or more on it, rather than a terminate.
 func (c *Connection) Leaving() bool { return c.parts.leaving.Load() }
 
 // Attach gives the connection its transport control and its first participant (the caller of
@@ -324,6 +329,31 @@ type Invitation struct {
 	cancel   chan struct{}
 	cancelOp *OperationParams // the cancelAddParticipant request, once made
 	done     bool
+	// target: one of createCall's targets after the first (inviteTargets), not an
+	// addParticipant: no Add/CancelAddParticipant callbacks, only ParticipantsUpdated.
+	target bool
+}
+
+// inviteTargets invites the targets of a call the app placed to three or more after the first,
+// once the first answered and the transport attached (a conference); the transport rang them
+// with the first and hands over those legs. Each who answers joins with ParticipantsUpdated;
+// one who does not is left out (logged).
+func (c *Connection) inviteTargets() {
+	r := &c.parts
+	r.mu.Lock()
+	ctl := r.ctl
+	var invs []*Invitation
+	if ctl != nil && len(c.targets) > 2 {
+		for _, t := range c.targets[1:] {
+			inv := &Invitation{ID: newID(), Target: t, CallerID: c.call.From(), DisplayName: c.DisplayName, conn: c, cancel: make(chan struct{}), target: true}
+			r.invites[inv.ID] = inv
+			invs = append(invs, inv)
+		}
+	}
+	r.mu.Unlock()
+	for _, inv := range invs {
+		ctl.Invite(inv)
+	}
 }
 
 // Cancelled is closed when the app cancels the invitation (cancelAddParticipant).
@@ -354,6 +384,10 @@ func (inv *Invitation) Answered() {
 	c.parts.mu.Lock()
 	c.parts.people = append(c.parts.people, &CallParticipant{Participant: inv.Target})
 	c.parts.mu.Unlock()
+	if inv.target {
+		c.participantsUpdated()
+		return
+	}
 	c.sendData(c.uriFor(inv.op), "Microsoft.Communication.AddParticipantSucceeded", participantEventData{CallConnectionID: c.ID,
 		ServerCallID: c.call.ID, CorrelationID: c.call.CorrelationID, OperationContext: inv.op.OperationContext,
 		ResultInformation: ResultInformation{Code: 200, Message: "The participant joined the call."}, Participant: inv.Target.Model()})
@@ -366,6 +400,10 @@ func (inv *Invitation) Failed(ri ResultInformation) {
 	c := inv.conn
 	ok, cancelled := inv.finish()
 	if !ok {
+		return
+	}
+	if inv.target {
+		c.a.log.Info("a target of the app's call did not join", "call_connection_id", c.ID, "target", inv.Target.RawID(), "code", ri.Code, "reason", ri.Message)
 		return
 	}
 	if cancelled != nil {
@@ -418,9 +456,9 @@ func (a *Automation) AddParticipant(ctx context.Context, id string, p AddPartici
 	case slices.ContainsFunc(r.people, func(cp *CallParticipant) bool { return cp.Participant == p.Target }) ||
 		invitesTarget(r.invites, p.Target):
 		err = problem.Invalid("participantToAdd", "%s is already in the call or being added", p.Target.ID).WithCode("BadRequest")
-	case len(r.people)+len(r.invites) >= MaxHumanParticipants:
-		err = problem.Invalid("participantToAdd", "this call already has %d participants besides the app, the most telgw supports for now "+
-			"(it relays media between two legs; a third needs an audio mixer)", MaxHumanParticipants).WithCode("BadRequest")
+	case len(r.people)+len(r.invites) >= a.cfg.MaxParticipants:
+		err = problem.Invalid("participantToAdd", "this call already has %d participants besides the app (or being added), "+
+			"the most it may hold (calls.maxParticipants)", a.cfg.MaxParticipants).WithCode("BadRequest")
 	default:
 		r.invites[inv.ID] = inv
 	}

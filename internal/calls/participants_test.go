@@ -3,6 +3,7 @@ package calls
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestParticipantOperations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cbs := &recCallbacks{}
-	a, err := NewAutomation(AutomationConfig{Callbacks: cbs, Numbers: ownNumber("+14155550100")})
+	a, err := NewAutomation(AutomationConfig{Callbacks: cbs, Numbers: ownNumber("+14155550100"), MaxParticipants: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +103,9 @@ func TestParticipantOperations(t *testing.T) {
 	if inv.ID != id || inv.CallerID != "+14155550100" {
 		t.Fatalf("invitation %+v", inv)
 	}
-	// The ringing participant counts: no third person, no transfer meanwhile.
-	if _, err := add("+12025550143"); kind(err) != problem.KindInvalid {
+	// The ringing participant counts: no third person (calls.maxParticipants is 2 here), no
+	// transfer meanwhile.
+	if _, err := add("+12025550143"); kind(err) != problem.KindInvalid || !strings.Contains(err.Error(), "participantToAdd") {
 		t.Fatalf("third person: %v", err)
 	}
 	if err := a.TransferToParticipant(ctx, "c1", TransferParams{Target: Phone("+12025550143")}); kind(err) != problem.KindConflict {

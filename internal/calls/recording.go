@@ -399,7 +399,7 @@ func channelMap(order []Participant, aff []ChannelAffinity) (map[Participant]int
 		}
 		fixed[p], used[next] = next, true
 	}
-	n := min(MaxHumanParticipants, MaxRecordingChannels)
+	n := 2 // an unmixed file has at least two channels (ACS: one per person, up to MaxRecordingChannels)
 	for _, ch := range fixed {
 		n = max(n, ch+1)
 	}

@@ -113,7 +113,7 @@ func TestChannelMap(t *testing.T) {
 	if _, n, _ := channelMap(nil, []ChannelAffinity{{Participant: a, Channel: 4}}); n != MaxRecordingChannels {
 		t.Fatalf("channel 4: %d channels", n)
 	}
-	if _, n, _ := channelMap(nil, nil); n != MaxHumanParticipants {
+	if _, n, _ := channelMap(nil, nil); n != 2 {
 		t.Fatalf("default: %d channels", n)
 	}
 	for _, bad := range [][]ChannelAffinity{

@@ -58,7 +58,7 @@ func botEnv(t *testing.T, o envOpts, publish bool) (*env, *calls.Automation, *fa
 	pub := &fakePublisher{calls: make(chan calls.IncomingCall, 4)}
 	cbs := &fakeCallbacks{}
 	numbers := &lazyRouter{}
-	cfg := calls.AutomationConfig{Callbacks: cbs, Numbers: numbers}
+	cfg := calls.AutomationConfig{Callbacks: cbs, Numbers: numbers, MaxParticipants: o.maxParticipants}
 	if publish {
 		cfg.Publisher = pub
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/media/audio"
 	"github.com/telgw/telgw/internal/media/dtmf"
@@ -38,9 +36,8 @@ type MediaDeps struct {
 
 // The media of a bot call (the app's side of a person's leg): telgw's anchored leg toward the
 // person is where the app speaks (an rtpmedia.Player writing on the leg) and listens (RFC 4733
-// telephone-events the leg's read loop hands to the party's partyMedia). Only a call with one
-// person on a plain RTP leg is served for now: with two people their media is relayed to each
-// other, and WebRTC legs are not wired yet.
+// telephone-events the leg's read loop hands to the party's partyMedia), on a SIP or WebRTC leg;
+// with two people or more the call is mixed first (conference.go).
 
 var _ calls.MediaControl = (*botCall)(nil)
 
@@ -168,8 +165,9 @@ func (pm *partyMedia) fromPerson(pkt []byte) {
 	}
 }
 
-// mediaFor returns the app's media toward the one person on the call, named target (or anyone,
-// when target is the zero participant); op names the operation in a 400.
+// mediaFor returns the app's media toward target (SIP or WebRTC leg), or, for the zero
+// participant, toward the one person on the call or (a play on a call with more) everyone;
+// op names the operation in a 400.
 func (b *botCall) mediaFor(target calls.Participant, field, op string) (*partyMedia, error) {
 	md := b.env.mediaDeps
 	if md == nil {
@@ -180,36 +178,7 @@ func (b *botCall) mediaFor(target calls.Participant, field, op string) (*partyMe
 	if b.closed || b.transferred {
 		return nil, calls.ErrMediaNotSupported("callConnectionId", op, " on a call the app left")
 	}
-	if len(b.parties) != 1 {
-		return nil, calls.ErrMediaNotSupported("callConnectionId", op, fmt.Sprintf(" on a call with %d people (telgw serves media to a call with one person besides the app)", len(b.parties)))
-	}
-	pt := b.parties[0]
-	if target != (calls.Participant{}) && target != pt.p {
-		return nil, calls.ErrMediaNotSupported(field, op, " toward "+target.ID+", who is not on the call")
-	}
-	if pm := pt.mediaPtr.Load(); pm != nil {
-		return pm, nil
-	}
-	leg, ok := pt.leg.(*bridge.UDPLeg)
-	if !ok {
-		return nil, calls.ErrMediaNotSupported("callConnectionId", op, " toward a WebRTC participant")
-	}
-	var codec audio.Codec
-	switch pt.info.codec.Name {
-	case "PCMU":
-		codec = audio.PCMU
-	case "PCMA":
-		codec = audio.PCMA
-	default:
-		return nil, calls.ErrMediaNotSupported("callConnectionId", op, " with codec "+pt.info.codec.Name+" (G.711 only)")
-	}
-	pm := &partyMedia{codec: codec, eventPT: pt.info.recvEventPT}
-	// RFC 3550 §5.1, §8.1: random SSRC, sequence and timestamp.
-	pm.player = md.Scheduler.NewPlayer(leg, rtpmedia.PlayerConfig{Codec: codec, EventPT: pt.info.eventPT,
-		SSRC: rand.Uint32(), FirstSeq: uint16(rand.Uint32()), FirstTS: rand.Uint32()})
-	pt.mediaPtr.Store(pm)
-	b.medias = append(b.medias, pm)
-	return pm, nil
+	return b.mediaForLocked(target, field, op) // conference.go
 }
 
 // closeMedia stops every party's player and recognition (the call is over).
@@ -294,7 +263,7 @@ func (e *callEnv) loadPrompt(srcs []calls.PlaySource) ([]int16, error) {
 func (b *botCall) Play(op *calls.PlayOp) error {
 	var target calls.Participant
 	if len(op.Targets) > 1 {
-		return calls.ErrMediaNotSupported("playTo", "play", " to more than one participant")
+		return b.playToSeveral(op) // conference.go
 	}
 	if len(op.Targets) == 1 {
 		target = op.Targets[0]
@@ -374,12 +343,10 @@ func (b *botCall) SendDTMF(op *calls.DTMFOp) error {
 // CancelMedia implements calls.MediaControl.
 func (b *botCall) CancelMedia() {
 	b.mu.Lock()
-	ps := append([]*party(nil), b.parties...)
+	ms := append([]*partyMedia(nil), b.medias...) // the people's and the app's voice in a conference
 	b.mu.Unlock()
-	for _, pt := range ps {
-		if pm := pt.mediaPtr.Load(); pm != nil {
-			pm.cancel()
-		}
+	for _, pm := range ms {
+		pm.cancel()
 	}
 }
 

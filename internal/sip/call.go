@@ -75,6 +75,9 @@ type call struct {
 	aOut  *sipgo.DialogClientSession // the caller's side after a transfer replaced the caller
 	moved chan struct{}
 	group *outLeg // the second leg of a group call (group.go)
+	// predials are the other targets of an app's call to three or more, rung with the first
+	// (conference_ring.go); guarded by mu.
+	predials *predials
 
 	transferring atomic.Bool // a REFER is being carried out (one at a time)
 

@@ -156,6 +156,8 @@ type envOpts struct {
 	automation *calls.Automation
 	// deps changes the dependencies (fraud_test.go: policy, STIR/SHAKEN).
 	deps func(*sip.Deps)
+	// maxParticipants is the automation's calls.maxParticipants (0: the default).
+	maxParticipants int
 }
 
 func newEnv(t *testing.T, o envOpts) *env {

@@ -31,7 +31,14 @@ func (s *b2bua) originate(conn *calls.Connection) {
 	defer s.table.done()
 	c := &call{env: s.callEnv, id: cc.ID, cc: cc, ended: make(chan struct{}), ackBody: make(chan []byte, 1), bot: true}
 	defer func() { s.table.unregister(c.bIDLocked()) }()
-	if ts := conn.Targets(); len(ts) == 1 && ts[0].Kind == calls.CommunicationUser {
+	// Three targets or more: the first is called as a call of its own and the others ring with
+	// it (ringOthers, conference_ring.go); the call engine invites them once the first answered
+	// (calls.Connection.Connected), and those no invitation took when this returns (the first
+	// never answered) are given up.
+	pcmu := sdp.Codec{PT: 0, Name: "PCMU", Rate: 8000}
+	defer c.dropPredials()
+	if ts := conn.Targets(); len(ts) != 2 && len(ts) > 0 && ts[0].Kind == calls.CommunicationUser {
+		c.ringOthers(conn, pcmu)
 		s.originateUser(c, conn, ts[0])
 		return
 	} else if len(ts) == 2 {
@@ -43,6 +50,7 @@ func (s *b2bua) originate(conn *calls.Connection) {
 	if !c.admitApp(conn) { // the fraud policy (fraud.go)
 		return
 	}
+	c.ringOthers(conn, pcmu)
 	trunks := s.trunks.outbound(called)
 	if len(trunks) == 0 {
 		log.Info("no outbound route for an app's call")

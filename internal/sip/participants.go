@@ -12,16 +12,16 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/sip/sdp"
 )
 
 // botCall is the SIP side of a call an app controls (a call connection) once connected: the
-// people on it (at most calls.MaxHumanParticipants PSTN legs besides the app) and their media.
-// telgw anchors every leg's media; a leg's packets go to the other person's leg when there are
-// two, else to the app (its media, botmedia.go: DTMF for recognitions; the rest dropped), and
-// nowhere while muted.
+// people on it (PSTN legs and communication users besides the app, up to calls.maxParticipants)
+// and their media. telgw anchors every leg's media; a leg's packets go to the other person's
+// leg when there are two, to the call's mixer once it has one (conference.go: from the third
+// person on), else to the app (its media, botmedia.go: DTMF for recognitions; the rest
+// dropped), and nowhere while muted.
 //
 // The first leg is the call's own dialog (the caller of an answered call, the callee of a
 // placed one). A leg added by addParticipant, or the target of a transfer, is a call of its
@@ -40,8 +40,10 @@ type botCall struct {
 	mu          sync.Mutex
 	parties     []*party
 	closed      bool
-	transferred bool          // the app left (transfer, hangUp): the call goes on between the two people
+	transferred bool          // the app left (transfer, hangUp): the call goes on between the people
 	medias      []*partyMedia // the app's media toward people (botmedia.go), closed with the call
+	conf        *conference   // the mix, once the call has one (conference.go)
+	group       uint32        // the pacing group of the call's players (conference.go)
 }
 
 var _ calls.CallControl = (*botCall)(nil)
@@ -73,6 +75,8 @@ type party struct {
 	// re-INVITE goes (bothold.go).
 	sig  *call
 	side int
+	// member is pt's place in the call's conference, once it is mixed (conference.go).
+	member atomic.Pointer[confMember]
 }
 
 // holdBot runs a connected bot call whose first person is human on leg (side 0 or 1 of c's
@@ -80,7 +84,7 @@ type party struct {
 // after a transfer, either remaining person hanging up. appSide is who ends the call when the
 // app does (EndedByCallee for an answered call, EndedByCaller for a placed one). It reports
 // the call connected (Attach, Connected) and returns why it ended, for CallDisconnected.
-func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bridge.UDPLeg, side int, appSide string) calls.ResultInformation {
+func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg calls.MediaLeg, side int, appSide string) calls.ResultInformation {
 	b := &botCall{env: c.env, main: c, conn: conn, codec: firstCodec(c.lastSent(side)), wake: make(chan struct{}, 1), over: make(chan struct{})}
 	hungUp := "The caller hung up."
 	if side == 1 {
@@ -120,7 +124,7 @@ func (c *call) holdBot(conn *calls.Connection, human calls.Participant, leg *bri
 		case <-b.wake:
 		case <-hangup:
 			if conn.Leaving() && b.appLeaves() {
-				// hangUp with two people on the call: they talk on without the app.
+				// hangUp with two people or more on the call: they talk on without the app.
 				conn.Disconnected(calls.ResultInformation{Code: 200, Message: "The app left the call."})
 				continue
 			}
@@ -160,12 +164,13 @@ func (b *botCall) poke() {
 	}
 }
 
-// join puts pt into the call: its media goes to the other person, if any, and theirs to it.
-// With transfer, pt is the transfer's target and the app leaves: the call must have exactly
-// one person. False when the call is over, full, or (transfer) not one person.
+// join puts pt into the call: its media goes to the other person, if any, and theirs to it,
+// or, from the third person on, into the call's mix (conference.go). With transfer, pt is the
+// transfer's target and the app leaves: the call must have exactly one person. False when the
+// call is over, full, (transfer) not one person, or cannot be mixed.
 func (b *botCall) join(pt *party, transfer bool) bool {
 	b.mu.Lock()
-	if b.closed || len(b.parties) >= calls.MaxHumanParticipants || transfer && len(b.parties) != 1 {
+	if b.closed || len(b.parties) >= calls.MaxParticipantsLimit || transfer && len(b.parties) != 1 {
 		b.mu.Unlock()
 		return false
 	}
@@ -173,7 +178,21 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 		b.transferred = true
 	}
 	var talking []*partyMedia
+	if b.conf != nil || len(b.parties) >= 2 {
+		if b.mixLocked("a conference") != nil {
+			b.mu.Unlock()
+			return false
+		}
+		if _, err := b.partyMediaLocked(pt, "a conference"); err != nil {
+			b.mu.Unlock()
+			return false
+		}
+		b.enterLocked(pt)
+	}
 	for _, o := range b.parties {
+		if b.conf != nil {
+			break
+		}
 		o.peer.Store(pt)
 		pt.peer.Store(o)
 		if pm := o.mediaPtr.Load(); pm != nil {
@@ -198,12 +217,12 @@ func (b *botCall) join(pt *party, transfer bool) bool {
 	return true
 }
 
-// appLeaves takes the app out of a call with two people on it (they talk on, as after a
-// transfer); false when there are fewer.
+// appLeaves takes the app out of a call with two people or more on it (they talk on, as after
+// a transfer); false when there are fewer.
 func (b *botCall) appLeaves() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed || len(b.parties) < calls.MaxHumanParticipants {
+	if b.closed || len(b.parties) < 2 {
 		return false
 	}
 	b.transferred = true
@@ -220,6 +239,7 @@ func (b *botCall) reap() (left []*party, remaining int, transferred bool) {
 		select {
 		case <-pt.ended:
 			left = append(left, pt)
+			b.leaveLocked(pt)
 			if o := pt.peer.Load(); o != nil {
 				o.peer.CompareAndSwap(pt, nil)
 			}
@@ -273,7 +293,8 @@ func (b *botCall) find(p calls.Participant) *party {
 	return nil
 }
 
-// Remove implements calls.CallControl: BYE to p's leg; the other person goes back to the app.
+// Remove implements calls.CallControl: BYE to p's leg; the others talk on (a lone one goes
+// back to the app).
 func (b *botCall) Remove(ctx context.Context, p calls.Participant) error {
 	pt := b.find(p)
 	if pt == nil {
@@ -297,6 +318,7 @@ func (b *botCall) Mute(p calls.Participant) error {
 		return fmt.Errorf("%s is not in the call", p.ID)
 	}
 	pt.muted.Store(true)
+	pt.muteMixed(true)
 	return nil
 }
 
@@ -325,8 +347,7 @@ func (b *botCall) invite(inv *calls.Invitation) {
 		}
 		close(cancel)
 	}()
-	sub, err := b.env.dialLeg(legParams{target: inv.Target, callerID: inv.CallerID, display: inv.DisplayName, ring: inv.Timeout,
-		codec: b.codec, correlation: b.main.cc.CorrelationID, cancel: cancel})
+	sub, err := b.placed(inv, cancel) // conference_ring.go
 	if err != nil {
 		inv.Failed(resultInformation(err))
 		return
@@ -335,7 +356,7 @@ func (b *botCall) invite(inv *calls.Invitation) {
 	if !b.join(pt, false) {
 		pt.bye(context.Background())
 		sub.closeLeg()
-		inv.Failed(calls.ResultInformation{Code: 487, Message: "The call ended before the participant joined."})
+		inv.Failed(b.joinFailure()) // conference.go
 		return
 	}
 	inv.Answered()
@@ -385,9 +406,10 @@ func (b *botCall) transfer(tr *calls.Transfer) {
 	sub.closeLeg()
 }
 
-// relayParty reads pt's RTP until its leg closes and sends it to pt's peer, or to the app's
-// media toward pt (botmedia.go) when pt is alone with the app, or drops it (muted, or either
-// of them on hold: a held person hears only the hold music, bothold.go).
+// relayParty reads pt's RTP until its leg closes and sends it to pt's peer, or to the call's
+// mix (conference.go), or to the app's media toward pt (botmedia.go) when pt is alone with the
+// app, or drops it (muted, or either of them on hold: a held person hears only the hold music,
+// bothold.go). A recording's tap (recording.go) gets a copy first.
 func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 	buf := make([]byte, 1500)
 	for {
@@ -401,6 +423,7 @@ func relayParty(pt *party, relayed, muted, app interface{ Inc() }) {
 		switch o := pt.peer.Load(); {
 		case pt.muted.Load(), pt.held.Load(), o != nil && o.held.Load():
 			muted.Inc()
+		case pt.mixing(buf[:n]): // conference.go
 		case o != nil:
 			if o.leg.WriteRTP(buf[:n]) == nil {
 				relayed.Inc()
@@ -662,7 +685,11 @@ func (c *call) party(p calls.Participant) *party {
 	if c.web != nil {
 		leg = c.web
 	}
-	return &party{p: p, leg: leg, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, sig: c, side: 1, bye: func(ctx context.Context) {
+	var info mediaInfo
+	if c.web == nil {
+		info = c.mediaInfo(1) // a WebRTC leg's: legInfoLocked (conference.go)
+	}
+	return &party{p: p, leg: leg, ended: c.ended, hungUp: "The participant hung up.", mark: c.end, info: info, sig: c, side: 1, bye: func(ctx context.Context) {
 		c.end(calls.EndedByCaller)
 		if c.endedBy == calls.EndedByCallee {
 			return // they hung up first

@@ -20,14 +20,16 @@ import (
 const farNumber = "+12025550142"
 
 // partsEnv is botEnv with a second carrier (the added participant's, on carrier2IP) and an
-// outbound route for US numbers through it; it returns the far side's port.
+// outbound route for US numbers through it, and calls.maxParticipants 2 (conference_test.go
+// has more); it returns the far side's port.
 func partsEnv(t *testing.T) (*env, *calls.Automation, *fakePublisher, *fakeCallbacks, int) {
 	t.Helper()
 	sippPath(t)
 	c2Port := freePort(t, carrier2IP)
 	e, auto, pub, cbs := botEnv(t, envOpts{
-		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
-		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+		trunks:          []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
+		routes:          []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+		maxParticipants: 2,
 	}, true)
 	return e, auto, pub, cbs, c2Port
 }
@@ -149,8 +151,9 @@ func TestBotAddMuteRemoveParticipant(t *testing.T) {
 	if p, err := auto.Participant(ctx, id, "4:"+farNumber); err != nil || p.Muted {
 		t.Fatalf("participant: %+v %v", p, err)
 	}
-	// A third person needs a mixer: refused, naming why.
-	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone("+12025550143")}); problem.KindOf(err) != problem.KindInvalid {
+	// A third person is beyond calls.maxParticipants (2 here): refused, naming the field.
+	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone("+12025550143")}); problem.KindOf(err) != problem.KindInvalid ||
+		!strings.Contains(err.Error(), "maxParticipants") {
 		t.Fatalf("third participant: %v", err)
 	}
 	eventually(t, "media relayed between the people", func() bool {
@@ -231,7 +234,7 @@ func TestBotAddParticipantFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// While it rings it counts: a second one would make three people.
+	// While it rings it counts: a second one would make three people, beyond calls.maxParticipants.
 	time.Sleep(500 * time.Millisecond)
 	if _, err := auto.AddParticipant(ctx, id, calls.AddParticipantParams{Target: calls.Phone("+12025550143")}); problem.KindOf(err) != problem.KindInvalid {
 		t.Fatalf("third participant while one rings: %v", err)

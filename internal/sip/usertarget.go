@@ -362,8 +362,9 @@ func (c *call) redirectUser(offer *sdp.Session, user calls.Participant) {
 
 // originateUser places an app's call (createCall) to a communication user: the user's devices
 // ring showing the caller id and display name the app set, the first to answer is connected
-// to telgw's own media (a sink until apps can play and listen), and the app hears
-// CallConnected, CreateCallFailed when nobody answers, CallDisconnected at the end.
+// to telgw's own media (holdBot: the app's prompts, recognitions, the participants it adds),
+// and the app hears CallConnected, CreateCallFailed when nobody answers, CallDisconnected at
+// the end.
 func (s *b2bua) originateUser(c *call, conn *calls.Connection, user calls.Participant) {
 	ctx, cancel := context.WithCancel(s.stop())
 	defer cancel()
@@ -397,27 +398,16 @@ func (s *b2bua) originateUser(c *call, conn *calls.Connection, user calls.Partic
 	defer func() { _ = l.web.Close() }()
 	c.cc.Answer(time.Now())
 	c.answered.Store(true)
-	go sink(l.web)
-	conn.Connected()
-	ri := calls.ResultInformation{Code: 200}
-	select {
-	case <-c.ended:
-		ri.Message = "The callee hung up."
-	case <-l.web.Done():
-		c.end(calls.EndedByMediaTimeout)
-		ri.Message = "The callee's media ended."
-	case <-conn.HangupRequested():
-		c.end(calls.EndedByCaller)
-		ri.Message = "The app hung up."
-	case <-s.stop().Done():
-		c.end(calls.EndedBySystem)
-		ri.Message = "telgw is shutting down."
-	}
-	if c.endedBy != calls.EndedByCallee {
-		bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = l.dialog.Bye(bctx)
-		bcancel()
-	}
+	// The device's media ending (it went away without a BYE) ends the call as its BYE would.
+	go func() {
+		select {
+		case <-l.web.Done():
+			c.end(calls.EndedByMediaTimeout)
+		case <-c.ended:
+		}
+	}()
+	// A bot call like any other: the app's media toward her, the participants it adds.
+	ri := c.holdBot(conn, user, l.web, 1, calls.EndedByCaller)
 	c.cc.SetEndedBy(c.endedBy)
 	conn.Disconnected(ri)
 	c.finish(200, nil)
@@ -437,15 +427,4 @@ func uriUser(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// sink reads and drops what arrives on leg until it is closed: the media of a user's call an
-// app placed, until the app can play and listen (part 2 of Call Automation).
-func sink(leg interface{ ReadRTP([]byte) (int, error) }) {
-	buf := make([]byte, 1500)
-	for {
-		if _, err := leg.ReadRTP(buf); err != nil {
-			return
-		}
-	}
 }

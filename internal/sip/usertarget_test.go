@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge/webrtc"
 	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/registrar"
 	"github.com/telgw/telgw/internal/sip"
 	"github.com/telgw/telgw/internal/sipws"
@@ -29,7 +31,7 @@ func userBotEnv(t *testing.T, o envOpts) (*userEnv, *calls.Automation, *fakePubl
 	pub := &fakePublisher{calls: make(chan calls.IncomingCall, 4)}
 	cbs := &fakeCallbacks{}
 	numbers := &lazyRouter{}
-	auto, err := calls.NewAutomation(calls.AutomationConfig{Callbacks: cbs, Numbers: numbers, Publisher: pub})
+	auto, err := calls.NewAutomation(calls.AutomationConfig{Callbacks: cbs, Numbers: numbers, Publisher: pub, MaxParticipants: o.maxParticipants})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,13 +160,15 @@ func TestBotCreateCallToUser(t *testing.T) {
 
 // TestBotGroupCall: an app's createCall with two targets (a communication user and a phone
 // number) rings both; once both answered they are bridged and the app hears CallConnected;
-// when the app hangs up both get BYE. Three targets are refused (no audio mixing yet).
+// when the app hangs up both get BYE. Three targets are refused beyond calls.maxParticipants
+// (2 here; conference_test.go places a call to three).
 func TestBotGroupCall(t *testing.T) {
 	const far = "+12025550142"
 	c2Port := freePort(t, carrier2IP)
 	ue, auto, _, cbs := userBotEnv(t, envOpts{
-		trunks: []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
-		routes: []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+		trunks:          []sip.TrunkConfig{carrierTrunk("carrier2", carrier2IP, c2Port)},
+		routes:          []sip.OutboundRoute{{Name: "us", NumberPattern: `\+1\d{10}`, Trunks: []string{"carrier2"}}},
+		maxParticipants: 2,
 	})
 	ctx := context.Background()
 	d := newDevice(t, ue, aliceToken, 0)
@@ -174,8 +178,8 @@ func TestBotGroupCall(t *testing.T) {
 	p := calls.CreateCallParams{Targets: []calls.Participant{calls.User(alice), calls.Phone(far)}, SourceCallerID: ourNumber, CallbackURI: appURL}
 	three := p
 	three.Targets = append(three.Targets, calls.Phone("+12025550143"))
-	if _, err := auto.CreateCall(ctx, three); err == nil {
-		t.Fatal("three targets accepted")
+	if _, err := auto.CreateCall(ctx, three); problem.KindOf(err) != problem.KindInvalid || !strings.Contains(err.Error(), "targets") {
+		t.Fatalf("three targets: %v", err)
 	}
 	callee := ue.start("carrier2", carrier2IP, c2Port, ue.scenario("uas.xml"), "-m", "1", "-rtp_echo", "-mp", strconv.Itoa(freePort(t, carrier2IP)))
 	conn, err := auto.CreateCall(ctx, p)
