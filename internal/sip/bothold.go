@@ -9,7 +9,6 @@ import (
 
 	"github.com/telgw/telgw/internal/bridge"
 	"github.com/telgw/telgw/internal/calls"
-	"github.com/telgw/telgw/internal/media/audio"
 	"github.com/telgw/telgw/internal/media/rtpmedia"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip/sdp"
@@ -24,7 +23,7 @@ import (
 // sendonly; the held side answers recvonly) and loops the hold music, if the app gave a play
 // source, toward them; without music they hear silence (no RTP). Unhold re-INVITEs with
 // a=sendrecv and stops the music. A WebRTC leg needs no re-INVITE: holding it is only media
-// (and, like other media toward WebRTC legs, no music yet: silence).
+// (the music plays on its player as on a SIP leg's).
 //
 // Failures are HoldFailed: the re-INVITE refused or unanswered (the person is taken off hold
 // again), or the music not loadable (the person stays held, in silence). Unhold has no failure
@@ -92,7 +91,7 @@ func (b *botCall) hold(pt *party, op *calls.HoldOp) {
 	pm, err := b.mediaOf(pt)
 	if err != nil {
 		b.env.log.Info("no hold music", "call_id", b.main.id, "participant", pt.p.ID, "err", err)
-		return // the leg cannot carry it (WebRTC, or not G.711): silence
+		return // the leg cannot carry it (not G.711): silence
 	}
 	pcm, err := b.env.loadPrompt(op.Music)
 	if err != nil {
@@ -267,12 +266,12 @@ func (c *call) reinviteDirection(side int, want func() string) (int, error) {
 	return res.StatusCode, nil
 }
 
-// mediaOf returns the app's media toward pt, made on first use, whoever else is on the call
-// (hold music plays to one person of two). The same as mediaFor's tail without its
-// one-person rule; fold them together when mediaFor serves every person.
+// mediaOf returns the app's media toward pt for its hold music, made on first use, whoever
+// else is on the call: as for any media operation, a call with two people or more is mixed
+// first (conference.go), so the held person's player plays the music while the mix neither
+// hears nor feeds them; a SIP or WebRTC leg alike.
 func (b *botCall) mediaOf(pt *party) (*partyMedia, error) {
-	md := b.env.mediaDeps
-	if md == nil {
+	if b.env.mediaDeps == nil {
 		return nil, errors.New("no media")
 	}
 	b.mu.Lock()
@@ -280,31 +279,10 @@ func (b *botCall) mediaOf(pt *party) (*partyMedia, error) {
 	if b.closed {
 		return nil, errors.New("the call is over")
 	}
-	if pm := pt.mediaPtr.Load(); pm != nil {
-		return pm, nil
+	if len(b.parties) >= 2 {
+		if err := b.mixLocked("hold"); err != nil {
+			return nil, err
+		}
 	}
-	leg, ok := pt.leg.(*bridge.UDPLeg)
-	if !ok {
-		return nil, errors.New("a WebRTC leg")
-	}
-	info := pt.info
-	if info.codec.Name == "" && pt.sig != nil {
-		info = pt.sig.mediaInfo(pt.side) // an added leg: what it negotiated
-	}
-	var codec audio.Codec
-	switch info.codec.Name {
-	case "PCMU":
-		codec = audio.PCMU
-	case "PCMA":
-		codec = audio.PCMA
-	default:
-		return nil, errors.New("codec " + info.codec.Name + " (G.711 only)")
-	}
-	pm := &partyMedia{codec: codec, eventPT: info.recvEventPT}
-	// RFC 3550 §5.1, §8.1: random SSRC, sequence and timestamp.
-	pm.player = md.Scheduler.NewPlayer(leg, rtpmedia.PlayerConfig{Codec: codec, EventPT: info.eventPT,
-		SSRC: rand.Uint32(), FirstSeq: uint16(rand.Uint32()), FirstTS: rand.Uint32()})
-	pt.mediaPtr.Store(pm)
-	b.medias = append(b.medias, pm)
-	return pm, nil
+	return b.partyMediaLocked(pt, "hold")
 }

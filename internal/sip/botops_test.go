@@ -290,7 +290,7 @@ func (s *rtpSink) window(d time.Duration) (pkts, loud int) {
 // added participant, SIPp through carrier2, whose SDP names the test's media socket). Before
 // the hold the caller's (silent) audio reaches the participant; holding the participant
 // re-INVITEs it with a=sendonly (its scenario checks), and from then on it hears only the
-// music (audible packets, no silent relayed ones) while the caller's audio to it is dropped;
+// music (audible packets, none of the caller's silent ones);
 // unhold (a=sendrecv) brings the caller's audio back and stops the music.
 func TestBotHoldParticipant(t *testing.T) {
 	e, auto, pub, cbs, c2Port := holdEnv(t)
@@ -317,7 +317,6 @@ func TestBotHoldParticipant(t *testing.T) {
 	if _, loud, _ := sink.counts(); loud != 0 {
 		t.Fatalf("%d audible packets before the hold", loud)
 	}
-	dropped := e.counter("telgw_callautomation_media_packets_total", map[string]string{"result": "muted"})
 	if err := auto.Hold(id, calls.HoldParams{Target: calls.Phone(farNumber), Music: &calls.PlaySource{Kind: calls.FileSource, URI: files.URL + "/m.wav"},
 		Op: calls.OperationParams{OperationContext: "hold"}}); err != nil {
 		t.Fatal(err)
@@ -326,9 +325,9 @@ func TestBotHoldParticipant(t *testing.T) {
 	if pkts, loud := sink.window(time.Second); loud < 40 || pkts-loud > 2 {
 		t.Fatalf("held: %d packets in 1 s, %d audible (music); want only the music", pkts, loud)
 	}
-	if d := e.counter("telgw_callautomation_media_packets_total", map[string]string{"result": "muted"}) - dropped; d < 40 {
-		t.Fatalf("%v of the caller's packets dropped while the participant was held", d)
-	}
+	// (Music on a call with two people mixes it, as any media operation does: the caller's
+	// packets then reach the mix, which feeds no one but the caller's own player, and the
+	// held participant's player sends only the music.)
 	if err := auto.Unhold(id, calls.Phone(farNumber), calls.OperationParams{}); err != nil {
 		t.Fatal(err)
 	}

@@ -372,7 +372,7 @@ func TestBotMediaToWebRTCUser(t *testing.T) {
 	prompt := toneServer(t)
 	pa := newTonePeer(t, "A", carrierIP, fA)
 	connc := answerNext(t, auto, pub)
-	caller := ue.start("caller", carrierIP, freePort(t, carrierIP), ue.scenario("uac_listen.xml", "RTP_IP", carrierIP, "RTP_PORT", pa.port(), "HOLD_MS", "9000"),
+	caller := ue.start("caller", carrierIP, freePort(t, carrierIP), ue.scenario("uac_listen.xml", "RTP_IP", carrierIP, "RTP_PORT", pa.port(), "HOLD_MS", "14000"),
 		ue.addr, "-s", "14155550100", "-key", "caller", otherNumber, "-m", "1")
 	conn, ok := <-connc
 	if !ok {
@@ -416,6 +416,33 @@ func TestBotMediaToWebRTCUser(t *testing.T) {
 	if n := d.dtmf.Load(); n < 10 {
 		t.Fatalf("her device got %d telephone-event packets for two tones", n)
 	}
+
+	// Hold her: she is not heard; without music she gets nothing, with music her player
+	// carries it (a WebRTC leg takes a player's stream as a SIP leg does); unhold puts her back.
+	if err := auto.Hold(id, calls.HoldParams{Target: alice, Op: calls.OperationParams{OperationContext: "hold"}}); err != nil {
+		t.Fatal(err)
+	}
+	expectHears(t, "she is held", pa, nil, []float64{fA, fPrompt})
+	flat := d.echoed.Load()
+	time.Sleep(300 * time.Millisecond) // a held person without music is sent nothing
+	if n := d.echoed.Load() - flat; n > 3 {
+		t.Fatalf("held without music, her device got %d packets in 300 ms", n)
+	}
+	if err := auto.Unhold(id, alice, calls.OperationParams{}); err != nil {
+		t.Fatal(err)
+	}
+	expectHears(t, "unheld, A through her echo", pa, []float64{fA}, []float64{fPrompt})
+	if err := auto.Hold(id, calls.HoldParams{Target: alice, Music: &calls.PlaySource{Kind: calls.FileSource, URI: prompt},
+		Op: calls.OperationParams{OperationContext: "hold music"}}); err != nil {
+		t.Fatal(err)
+	}
+	expectHears(t, "she is held with music (not heard)", pa, nil, []float64{fA, fPrompt})
+	before := d.echoed.Load()
+	eventually(t, "hold music at her device", func() bool { return d.echoed.Load()-before >= 25 })
+	if err := auto.Unhold(id, alice, calls.OperationParams{}); err != nil {
+		t.Fatal(err)
+	}
+	expectHears(t, "unheld again, A through her echo", pa, []float64{fA}, []float64{fPrompt})
 	caller.wait(t, 30*time.Second)
 	eventually(t, "the caller left the call", func() bool { ps, _ := auto.Participants(ctx, id); return len(ps) == 1 })
 	if err := auto.HangUp(ctx, id); err != nil { // she is alone with the app: the call ends
