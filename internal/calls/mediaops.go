@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -163,6 +164,20 @@ type RecognizeOp struct {
 	Choices    []Choice
 	EndSilence time.Duration
 	Language   string
+	// Ending, when set by the engine, runs once before the recognition's result is sent:
+	// the person is free for the next recognition before the app can learn this one ended.
+	Ending  func()
+	endOnce sync.Once
+}
+
+// send sends the recognition's one result event, after Ending.
+func (r *RecognizeOp) send(typ string, d mediaEventData) {
+	r.endOnce.Do(func() {
+		if r.Ending != nil {
+			r.Ending()
+		}
+	})
+	r.mediaOp.send(typ, d)
 }
 
 // RecognizeReason is why a recognition completed.

@@ -399,6 +399,7 @@ func (b *botCall) Recognize(op *calls.RecognizeOp) error {
 	pm.rec = r
 	gen := pm.gen
 	pm.mu.Unlock()
+	op.Ending = func() { pm.endRecognition(r) }
 	if op.InterruptMedia {
 		pm.player.CancelAll()
 	}
@@ -410,14 +411,17 @@ func (b *botCall) Recognize(op *calls.RecognizeOp) error {
 	return nil
 }
 
+// endRecognition frees pm for the next recognition when r is the one under way.
+func (pm *partyMedia) endRecognition(r *recognition) {
+	pm.mu.Lock()
+	if pm.rec == r {
+		pm.rec = nil
+	}
+	pm.mu.Unlock()
+}
+
 func (b *botCall) recognize(pm *partyMedia, r *recognition, cfg dtmf.CollectConfig, gen uint64) {
-	defer func() {
-		pm.mu.Lock()
-		if pm.rec == r {
-			pm.rec = nil
-		}
-		pm.mu.Unlock()
-	}()
+	defer pm.endRecognition(r) // also when no result was sent
 	op := r.op
 	playID := ""
 	if len(op.Prompt) > 0 {

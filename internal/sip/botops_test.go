@@ -250,7 +250,7 @@ func TestBotRecognizeChoices(t *testing.T) {
 		}
 		return nil
 	})
-	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "billing.ul", "HOLD_MS", "5000"), "4155550100", otherNumber)
+	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "billing.ul", "HOLD_MS", "9000"), "4155550100", otherNumber)
 	wait()
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }

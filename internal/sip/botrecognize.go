@@ -92,13 +92,7 @@ type asrResult struct {
 }
 
 func (b *botCall) recognizeSpeech(pm *partyMedia, r *recognition, cfg dtmf.CollectConfig, gen uint64) {
-	defer func() {
-		pm.mu.Lock()
-		if pm.rec == r {
-			pm.rec = nil
-		}
-		pm.mu.Unlock()
-	}()
+	defer pm.endRecognition(r) // also when no result was sent
 	op := r.op
 	playID, ok := b.startPrompt(pm, r, gen)
 	if !ok {
