@@ -145,7 +145,7 @@ func (l *Lame) EncodeMP3(ctx context.Context, wavPath, mp3Path string) (err erro
 
 // limitWriter fails writes past max, which ends the process with a broken pipe.
 type limitWriter struct {
-	w   interface{ Write([]byte) (int, error) }
+	w    interface{ Write([]byte) (int, error) }
 	n    int64
 	max  int64
 	over bool
