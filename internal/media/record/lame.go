@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,7 +113,8 @@ func (l *Lame) EncodeMP3(ctx context.Context, wavPath, mp3Path string) (err erro
 	// 32 kbit/s is a quarter of the WAV's 128 kbit/s: an output larger than the input (plus
 	// the frames of a very short file) is lame misbehaving.
 	stdout := &limitWriter{w: out, max: st.Size() + 64<<10}
-	stderr := &limitWriter{w: &bytes.Buffer{}, max: 4096}
+	var errBuf bytes.Buffer
+	stderr := &limitWriter{w: &errBuf, max: 4096}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
@@ -126,7 +128,7 @@ func (l *Lame) EncodeMP3(ctx context.Context, wavPath, mp3Path string) (err erro
 		case stdout.over:
 			err = fmt.Errorf("%w (output limit of %d bytes reached)", err, stdout.max)
 		}
-		return fmt.Errorf("lame: %w: %s", err, bytes.TrimSpace(stderr.w.(*bytes.Buffer).Bytes()))
+		return fmt.Errorf("lame: %w: %s", err, bytes.TrimSpace(errBuf.Bytes()))
 	}
 	if stdout.n == 0 {
 		return errors.New("lame: no output")
@@ -145,7 +147,7 @@ func (l *Lame) EncodeMP3(ctx context.Context, wavPath, mp3Path string) (err erro
 
 // limitWriter fails writes past max, which ends the process with a broken pipe.
 type limitWriter struct {
-	w    interface{ Write([]byte) (int, error) }
+	w    io.Writer
 	n    int64
 	max  int64
 	over bool
