@@ -661,7 +661,8 @@ func (r *Recordings) encode(rec Recording, res RecordingResult, pauses []pauseIn
 
 // wavPath is the WAV a recording is written to: its file, or beside its MP3.
 func (r *Recordings) wavPath(rec Recording) string {
-	return filepath.Join(r.cfg.Dir, strings.TrimSuffix(filepath.Base(rec.File), ".mp3")+".wav")
+	base := filepath.Base(rec.File)
+	return filepath.Join(r.cfg.Dir, strings.TrimSuffix(base, filepath.Ext(base))+".wav")
 }
 
 // File is a finished recording's locations.

@@ -168,7 +168,7 @@ func TestRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := <-ctl.specs
-	if !spec.Unmixed || !spec.Paused || spec.Channels != 2 || spec.Fixed[Phone("+12125550199")] != 1 || filepath.Dir(spec.Path) != dir {
+	if !spec.Unmixed || !spec.Paused || spec.Channels != 2 || spec.Fixed[Phone("+12125550199")] != 1 || spec.Path != filepath.Join(dir, rec.File) {
 		t.Fatalf("spec %+v", spec)
 	}
 	if rec.APIState() != "inactive" || rec.CallbackURI != "http://app.example/cb" {
