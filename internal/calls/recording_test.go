@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -452,4 +453,58 @@ func TestRecordingMP3(t *testing.T) {
 			t.Fatalf("left after delete: %v", left)
 		}
 	})
+}
+
+// TestRecordingMP3Bounded: EncodeConcurrency encodings at a time; the others wait for a slot,
+// and Close waits for them all.
+func TestRecordingMP3Bounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, _ := NewAutomation(AutomationConfig{Callbacks: &recCallbacks{}})
+	enc := &fakeMP3{release: make(chan struct{}), calls: make(chan [2]string, 2)}
+	pub := make(recPublisher, 4)
+	recs, err := NewRecordings(a, RecordingsConfig{Store: &memRecStore{m: map[string]Recording{}}, Dir: t.TempDir(), Publisher: pub,
+		MP3: enc, EncodeConcurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, num := range []string{"+12125550198", "+12125550199"} {
+		call := NewCall(time.Now(), Leg{Kind: LegCarrier, Participant: Phone(num)})
+		conn := &Connection{a: a, ID: "b" + strconv.Itoa(i), call: call, callbackURI: "http://app.example/cb", state: StateConnected,
+			hangup: make(chan struct{}), done: make(chan struct{})}
+		a.conns[conn.ID] = conn
+		conn.Attach(&recTransport{specs: make(chan RecordingSpec, 1)}, Phone(num))
+		rec, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, FormatType: "mp3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	for _, id := range ids {
+		if err := recs.Stop(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-enc.calls
+	select {
+	case c := <-enc.calls:
+		t.Fatalf("a second encoding at once: %v", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+	closed := make(chan struct{})
+	go func() { recs.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned with encodings in progress")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(enc.release)
+	<-enc.calls
+	<-closed
+	for range ids {
+		if f := <-pub; f.Recording.State != RecStopped {
+			t.Errorf("file event %+v", f.Recording)
+		}
+	}
 }
