@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/telgw/telgw/internal/media/playsrc"
+	"github.com/telgw/telgw/internal/media/record"
 	"github.com/telgw/telgw/internal/media/rtpmedia"
 	"github.com/telgw/telgw/internal/media/speech"
 )
@@ -58,9 +59,11 @@ type MediaEspeak struct {
 
 func defaultMedia() Media {
 	p, e, a := playsrc.DefaultConfig(), speech.DefaultEspeakConfig(), speech.DefaultSphinxConfig()
+	l := record.DefaultLameConfig()
 	return Media{Play: MediaPlay{MaxBytes: p.MaxBytes, Timeout: p.Timeout, CacheBytes: p.CacheBytes},
-		Espeak: MediaEspeak{Path: e.Path, Timeout: e.Timeout},
-		ASR:    MediaASR{PocketsphinxPath: a.Path, Dict: a.Dict, Timeout: a.Timeout, MaxSeconds: a.MaxSeconds}}
+		Espeak:    MediaEspeak{Path: e.Path, Timeout: e.Timeout},
+		Recording: MediaRecording{LamePath: l.Path, LameTimeout: l.Timeout},
+		ASR:       MediaASR{PocketsphinxPath: a.Path, Dict: a.Dict, Timeout: a.Timeout, MaxSeconds: a.MaxSeconds}}
 }
 
 // PacingConfig is the rtpmedia scheduler's configuration.

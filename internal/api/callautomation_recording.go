@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -24,7 +25,7 @@ import (
 // and the recorded files at the locations RecordingFileStatusUpdated gives (the paths ACS's
 // recording storage uses, served by telgw itself):
 //
-//	GET    /v1/objects/{documentId}/content/audio        the WAV (Range requests: 206)
+//	GET    /v1/objects/{documentId}/content/audio        the WAV or MP3 (Range requests: 206)
 //	GET    /v1/objects/{documentId}/content/acsmetadata  the metadata document
 //	DELETE /v1/objects/{documentId}                      deletes both → 200
 //
@@ -246,8 +247,12 @@ func (h *recordingHandlers) download(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer f.Close()
-		w.Header().Set("Content-Type", "audio/wav")
-		http.ServeContent(w, r, rec.DocumentID+".wav", rec.EndedAt, f) // Range, If-Range (RFC 9110 §14)
+		ext, ct := ".wav", "audio/wav"
+		if filepath.Ext(rec.File) == ".mp3" {
+			ext, ct = ".mp3", "audio/mpeg" // RFC 3003
+		}
+		w.Header().Set("Content-Type", ct)
+		http.ServeContent(w, r, rec.DocumentID+ext, rec.EndedAt, f) // Range, If-Range (RFC 9110 §14)
 	case "acsmetadata":
 		w.Header().Set("Content-Type", "application/json")
 		http.ServeContent(w, r, rec.DocumentID+".json", rec.EndedAt, bytes.NewReader([]byte(rec.Metadata)))

@@ -226,9 +226,9 @@ func TestCallRecordingAPI(t *testing.T) {
 	if code, _, _ := fileRequest(t, "GET", f.ContentLocation, endpoint, []byte("another resource's key"), nil); code != 401 {
 		t.Errorf("download signed with another key: %d", code)
 	}
-	code, _, body := fileRequest(t, "GET", f.ContentLocation, endpoint, testKey, nil)
-	if code != 200 || !strings.HasPrefix(string(body), "RIFF") {
-		t.Fatalf("download: %d %q", code, body)
+	code, hdr, body := fileRequest(t, "GET", f.ContentLocation, endpoint, testKey, nil)
+	if code != 200 || !strings.HasPrefix(string(body), "RIFF") || hdr.Get("Content-Type") != "audio/wav" {
+		t.Fatalf("download: %d %q %v", code, body, hdr)
 	}
 	code, h, part := fileRequest(t, "GET", f.ContentLocation, endpoint, testKey, map[string]string{"Range": "bytes=4-7"})
 	if code != 206 || string(part) != "...." || h.Get("Content-Range") != "bytes 4-7/"+strconv.Itoa(len(body)) {
@@ -257,5 +257,61 @@ func TestCallRecordingAPI(t *testing.T) {
 		if got := counterValue(t, reg, "telgw_callrecording_operations_total", map[string]string{"operation": c.op, "result": c.result}); got != c.want {
 			t.Errorf("telgw_callrecording_operations_total{%s,%s} = %v, want %v", c.op, c.result, got, c.want)
 		}
+	}
+}
+
+// fakeMP3 is an MP3 encoder writing a fixed "MP3".
+type fakeMP3 struct{}
+
+const fakeMP3Bytes = "\xff\xf3\x48\xc4 not really an mp3"
+
+func (fakeMP3) EncodeMP3(_ context.Context, _, mp3 string) error {
+	return os.WriteFile(mp3, []byte(fakeMP3Bytes), 0o600)
+}
+
+func (fakeMP3) MP3Format() (int, int) { return 16000, 32000 }
+
+// TestCallRecordingAPIMP3: recordingFormatType mp3 with an encoder: mixed is recorded and
+// served as audio/mpeg, unmixed is 400 naming recordingFormatType (without an encoder mp3 is
+// 400 NotSupported: TestCallRecordingAPI).
+func TestCallRecordingAPIMP3(t *testing.T) {
+	t.Parallel()
+	a, pub, _, _, _ := automationServer(t)
+	files := capFiles{ch: make(chan calls.RecordingFile, 4)}
+	s := New(Config{Registry: prometheus.NewRegistry(), Verifier: &Verifier{Keys: func() [][]byte { return [][]byte{testKey} }, Skew: 15 * time.Minute}})
+	s.MountCallAutomation(a)
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	recs, err := calls.NewRecordings(a, calls.RecordingsConfig{Store: &memRecStore{m: map[string]calls.Recording{}}, Dir: t.TempDir(),
+		Publisher: files, Locations: func() string { return srv.URL + "/" }, MP3: fakeMP3{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.MountCallRecording(recs)
+	token := answerWith(t, a, pub, &fakeRecorder{})
+	var conn callConnectionJSON
+	if code := call(t, srv, "POST", "/calling/callConnections:answer"+caVersion, `{"incomingCallContext":"`+token+`","callbackUri":"https://app.example/cb"}`, true, &conn); code != 200 {
+		t.Fatalf("answer: %d", code)
+	}
+	locator := `{"callLocator":{"kind":"serverCallLocator","serverCallId":"` + conn.ServerCallID + `"}`
+	var e ErrorBody
+	if code := call(t, srv, "POST", "/calling/recordings"+caVersion, locator+`,"recordingFormatType":"mp3","recordingChannelType":"unmixed"}`, true, &e); code != 400 || e.Error.Target != "recordingFormatType" {
+		t.Errorf("unmixed mp3: %d %+v", code, e.Error)
+	}
+	var st recordingStateJSON
+	if code := call(t, srv, "POST", "/calling/recordings"+caVersion, locator+`,"recordingFormatType":"mp3","recordingChannelType":"mixed"}`, true, &st); code != 200 || st.RecordingState != "active" {
+		t.Fatalf("start mp3: %d %+v", code, st)
+	}
+	if code := call(t, srv, "DELETE", "/calling/recordings/"+st.RecordingID+caVersion, "", true, nil); code != 204 {
+		t.Fatalf("stop: %d", code)
+	}
+	f := <-files.ch
+	code, hdr, body := fileRequest(t, "GET", f.ContentLocation, "acs.example.com", testKey, nil)
+	if code != 200 || string(body) != fakeMP3Bytes || hdr.Get("Content-Type") != "audio/mpeg" {
+		t.Fatalf("download: %d %q %v", code, body, hdr)
+	}
+	code, _, md := fileRequest(t, "GET", f.MetadataLocation, "acs.example.com", testKey, nil)
+	if code != 200 || !strings.Contains(string(md), `"format":"mp3"`) {
+		t.Errorf("metadata: %d %s", code, md)
 	}
 }

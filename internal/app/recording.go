@@ -9,12 +9,14 @@ import (
 
 	"github.com/telgw/telgw/internal/calls"
 	"github.com/telgw/telgw/internal/events"
+	"github.com/telgw/telgw/internal/media/record"
 )
 
 // setupRecording serves call recording (callRecording): files in media.recording.dir,
 // RecordingFileStatusUpdated through the Event Grid webhooks, locations on
 // media.recording.locationURL (default the API's endpoint). Recordings this node (by
 // cluster.nodeName, default the hostname) left unfinished when it last stopped are marked failed.
+// MP3 recordings are encoded by lame (media.recording.lamePath); without it mp3 answers 400.
 func (a *App) setupRecording(auto *calls.Automation) error {
 	rc := a.Config.Media.Recording
 	cfg := calls.RecordingsConfig{Store: a.DB, Dir: rc.RecordingDir(a.Config.DataDir),
@@ -29,6 +31,13 @@ func (a *App) setupRecording(auto *calls.Automation) error {
 			}
 			return strings.TrimRight(a.Endpoint(), "/") + "/"
 		}}
+	if lame, err := record.NewLame(rc.LameConfig()); err != nil {
+		return fmt.Errorf("media.recording: %w", err)
+	} else if err := lame.Available(); err != nil {
+		a.Log.Warn("no MP3 encoder: recordings with recordingFormatType mp3 will answer 400", "lame", rc.LamePath, "err", err)
+	} else {
+		cfg.MP3 = lame
+	}
 	if a.Webhooks != nil {
 		cfg.Publisher = &events.Recordings{Dispatcher: a.Webhooks, Jobs: a.DB}
 	}

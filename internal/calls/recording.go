@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +26,8 @@ import (
 // RecordingControl its CallControl implements. A recording never holds the call up: the
 // transport's writer drops frames rather than wait for the disk, and a write error fails the
 // recording (RecordingStateChanged inactive with a failure result, the file's event with
-// endReason) while the call goes on.
+// endReason) while the call goes on. An MP3 recording is recorded as WAV and encoded when it
+// ends, off the media path (MP3Encoder), before its file is announced.
 
 // RecordingControl is the transport's recorder of a connected call.
 type RecordingControl interface {
@@ -33,9 +35,18 @@ type RecordingControl interface {
 	Record(spec RecordingSpec) (RecordingHandle, error)
 }
 
+// MP3Encoder encodes a finished recording's WAV to MP3 (media/record.Lame: the lame program).
+type MP3Encoder interface {
+	// EncodeMP3 writes mp3Path (0600, complete or not at all) from the WAV at wavPath.
+	EncodeMP3(ctx context.Context, wavPath, mp3Path string) error
+	// MP3Format is the encoded audio's sample rate (Hz) and bit rate (bit/s), for the metadata.
+	MP3Format() (sampleRate, bitRate int)
+}
+
 // RecordingSpec is what the transport records.
 type RecordingSpec struct {
-	// Path is the file to create (WAV, 16-bit 8 kHz).
+	// Path is the file to create (WAV, 16-bit 8 kHz; an MP3 recording's WAV is encoded once
+	// finished).
 	Path string
 	// Unmixed: one channel per person (Channels of them), else one mixed channel.
 	Unmixed  bool
@@ -89,12 +100,13 @@ type Recording struct {
 	CorrelationID    string
 	// CallbackURI receives RecordingStateChanged.
 	CallbackURI string
-	// ChannelType is mixed or unmixed; FormatType wav; ContentType audio.
+	// ChannelType is mixed or unmixed; FormatType wav or mp3; ContentType audio.
 	ChannelType, FormatType, ContentType string
 	State                                string
 	// Node recorded it (its files are on that node's disk).
 	Node string
-	// File is the WAV's name in the recordings directory.
+	// File is the file's name in the recordings directory (documentId.wav or .mp3; an MP3
+	// recording is written to documentId.wav first and encoded when it ends).
 	File      string
 	StartedAt time.Time
 	EndedAt   time.Time
@@ -158,7 +170,12 @@ type RecordingsConfig struct {
 	Node string
 	// ResourceID is the metadata's resourceId.
 	ResourceID func() string
-	Logger     *slog.Logger
+	// MP3 encodes recordings asked for as recordingFormatType mp3; nil: mp3 answers 400
+	// NotSupported.
+	MP3 MP3Encoder
+	// EncodeConcurrency bounds the MP3 encodings running at once. Default GOMAXPROCS.
+	EncodeConcurrency int
+	Logger            *slog.Logger
 }
 
 // Recordings is the call recording engine. Safe for concurrent use.
@@ -169,6 +186,11 @@ type Recordings struct {
 
 	mu   sync.Mutex
 	live map[string]*liveRecording // by recordingId
+	// encoding are the stopped MP3 recordings being encoded (by recordingId): their rows are
+	// stored and their files announced when the encoding ends.
+	encoding map[string]Recording
+	// encodeSlots bounds the encodings running at once.
+	encodeSlots chan struct{}
 	// running counts the recordings started and not yet finished (their events queued).
 	running sync.WaitGroup
 }
@@ -213,7 +235,11 @@ func NewRecordings(a *Automation, cfg RecordingsConfig) (*Recordings, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Recordings{a: a, cfg: cfg, log: cfg.Logger, live: map[string]*liveRecording{}}, nil
+	if cfg.EncodeConcurrency < 1 {
+		cfg.EncodeConcurrency = runtime.GOMAXPROCS(0)
+	}
+	return &Recordings{a: a, cfg: cfg, log: cfg.Logger, live: map[string]*liveRecording{},
+		encoding: map[string]Recording{}, encodeSlots: make(chan struct{}, cfg.EncodeConcurrency)}, nil
 }
 
 // StartRecordingParams is startRecording's request.
@@ -268,21 +294,29 @@ func (r *Recordings) Start(ctx context.Context, p StartRecordingParams) (Recordi
 	default:
 		return Recording{}, problem.Invalid("recordingContentType", "recordingContentType must be audio or audioVideo").WithCode("BadRequest")
 	}
-	switch p.FormatType = strings.ToLower(p.FormatType); p.FormatType {
-	case "":
-		p.FormatType = "wav"
-	case "wav":
-	case "mp3", "mp4":
-		return Recording{}, notSupported("recordingFormatType", "recordingFormatType "+p.FormatType+" (telgw records wav)")
-	default:
-		return Recording{}, problem.Invalid("recordingFormatType", "recordingFormatType must be wav, mp3 or mp4").WithCode("BadRequest")
-	}
 	switch p.ChannelType = strings.ToLower(p.ChannelType); p.ChannelType {
 	case "":
 		p.ChannelType = "mixed"
 	case "mixed", "unmixed":
 	default:
 		return Recording{}, problem.Invalid("recordingChannelType", "recordingChannelType must be mixed or unmixed").WithCode("BadRequest")
+	}
+	switch p.FormatType = strings.ToLower(p.FormatType); p.FormatType {
+	case "":
+		p.FormatType = "wav"
+	case "wav":
+	case "mp3":
+		// ACS records mp3 mixed only (unmixed audio is wav, one channel per person).
+		if p.ChannelType == "unmixed" {
+			return Recording{}, problem.Invalid("recordingFormatType", "recordingFormatType mp3 needs recordingChannelType mixed (unmixed recordings are wav)").WithCode("BadRequest")
+		}
+		if r.cfg.MP3 == nil {
+			return Recording{}, notSupported("recordingFormatType", "recordingFormatType mp3 on this server (its MP3 encoder, lame, is not installed)")
+		}
+	case "mp4":
+		return Recording{}, notSupported("recordingFormatType", "recordingFormatType mp4 (telgw records audio: wav or mp3)")
+	default:
+		return Recording{}, problem.Invalid("recordingFormatType", "recordingFormatType must be wav, mp3 or mp4").WithCode("BadRequest")
 	}
 	spec := RecordingSpec{Unmixed: p.ChannelType == "unmixed", Channels: 1, Paused: p.PauseOnStart}
 	if spec.Unmixed {
@@ -321,7 +355,7 @@ func (r *Recordings) Start(ctx context.Context, p StartRecordingParams) (Recordi
 	if rec.CallbackURI == "" {
 		rec.CallbackURI = c.callbackURI
 	}
-	rec.File = rec.DocumentID + ".wav"
+	rec.File = rec.DocumentID + "." + rec.FormatType
 	if p.PauseOnStart {
 		rec.State = RecPaused
 	}
@@ -335,7 +369,7 @@ func (r *Recordings) Start(ctx context.Context, p StartRecordingParams) (Recordi
 		r.forget(rec.ID)
 		return Recording{}, err
 	}
-	spec.Path = filepath.Join(r.cfg.Dir, rec.File)
+	spec.Path = r.wavPath(rec)
 	spec.OnFail = func(err error) {
 		go func() {
 			<-l.ready
@@ -431,11 +465,15 @@ func (r *Recordings) get(id string) (*liveRecording, error) {
 func (r *Recordings) State(ctx context.Context, id string) (Recording, error) {
 	r.mu.Lock()
 	l := r.live[id]
+	enc, encoding := r.encoding[id]
 	r.mu.Unlock()
 	if l != nil {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		return l.rec, nil
+	}
+	if encoding {
+		return enc, nil
 	}
 	rec, err := r.cfg.Store.RecordingGet(ctx, id)
 	if errors.Is(err, problem.ErrNotFound) {
@@ -523,10 +561,10 @@ func (r *Recordings) fail(l *liveRecording, err error) {
 }
 
 // finish ends a recording once: the file is closed, the row updated, RecordingStateChanged
-// (inactive) sent, and the file announced (RecordingFileStatusUpdated).
+// (inactive) sent, and the file announced (RecordingFileStatusUpdated). An MP3 recording's
+// state callback goes now; its row and file event once encoded (encode).
 func (r *Recordings) finish(l *liveRecording, why string, failure error) {
 	l.once.Do(func() {
-		defer r.running.Done()
 		close(l.stopped)
 		res := l.h.Stop()
 		if failure == nil {
@@ -545,23 +583,86 @@ func (r *Recordings) finish(l *liveRecording, why string, failure error) {
 			rec.State, rec.EndReason, rec.SessionEndReason = RecFailed, "ChunkUploadFailure", "RecordingFailed"
 			ri = ResultInformation{Code: 500, Message: "Recording failed: the file could not be written."}
 		}
-		rec.Metadata = r.metadata(rec, res, l.pauses)
+		pauses := l.pauses
+		rec.Metadata = r.metadata(rec, res, pauses)
 		l.rec = rec
 		l.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := r.cfg.Store.RecordingPut(ctx, rec); err != nil {
-			r.log.Error("finished recording not stored", "recording_id", rec.ID, "err", err)
+		if rec.FormatType == "mp3" {
+			// The state callback now (the recording did stop); the row keeps its last state
+			// until the file is encoded, so a node killed meanwhile marks it failed at start.
+			r.mu.Lock()
+			delete(r.live, rec.ID)
+			r.encoding[rec.ID] = rec
+			r.mu.Unlock()
+			r.stateChanged(l, rec, ri)
+			go func() {
+				defer r.running.Done()
+				r.encode(rec, res, pauses)
+			}()
+			return
 		}
-		r.forget(rec.ID)
-		r.stateChanged(l, rec, ri)
-		if r.cfg.Publisher != nil {
-			f := r.File(rec)
-			if err := r.cfg.Publisher.PublishRecordingFile(ctx, f); err != nil {
-				r.log.Warn("RecordingFileStatusUpdated not queued", "recording_id", rec.ID, "err", err)
-			}
-		}
+		defer r.running.Done()
+		r.stored(rec, func() { r.stateChanged(l, rec, ri) })
 	})
+}
+
+// stored stores a finished recording's row, forgets it, runs then (the state callback, if
+// still to send) and announces its file.
+func (r *Recordings) stored(rec Recording, then func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.cfg.Store.RecordingPut(ctx, rec); err != nil {
+		r.log.Error("finished recording not stored", "recording_id", rec.ID, "err", err)
+	}
+	r.mu.Lock()
+	delete(r.live, rec.ID)
+	delete(r.encoding, rec.ID)
+	r.mu.Unlock()
+	if then != nil {
+		then()
+	}
+	if r.cfg.Publisher != nil {
+		f := r.File(rec)
+		if err := r.cfg.Publisher.PublishRecordingFile(ctx, f); err != nil {
+			r.log.Warn("RecordingFileStatusUpdated not queued", "recording_id", rec.ID, "err", err)
+		}
+	}
+}
+
+// encode encodes a finished MP3 recording's WAV (one of EncodeConcurrency at a time), removes
+// the WAV, then stores the row and announces the file. A failed encoding fails the recording
+// as a write error does (the row and the file event say RecordingFailed; the state callback
+// already went): no MP3 is served, and the WAV is kept for the operator until the document
+// is deleted.
+func (r *Recordings) encode(rec Recording, res RecordingResult, pauses []pauseInterval) {
+	r.encodeSlots <- struct{}{}
+	defer func() { <-r.encodeSlots }()
+	wav, mp3 := r.wavPath(rec), filepath.Join(r.cfg.Dir, rec.File)
+	start := time.Now()
+	err := r.cfg.MP3.EncodeMP3(context.Background(), wav, mp3)
+	var st os.FileInfo
+	if err == nil {
+		st, err = os.Stat(mp3)
+	}
+	if err != nil {
+		r.log.Error("recording not encoded to mp3: it failed", "recording_id", rec.ID, "call_id", rec.ServerCallID, "wav", filepath.Base(wav), "err", err)
+		rec.State, rec.EndReason, rec.SessionEndReason = RecFailed, "ChunkUploadFailure", "RecordingFailed"
+		rec.Metadata = r.metadata(rec, res, pauses)
+		r.stored(rec, nil)
+		return
+	}
+	rec.Bytes = st.Size()
+	if err := os.Remove(wav); err != nil {
+		r.log.Warn("recording's wav not removed after encoding", "recording_id", rec.ID, "err", err)
+	}
+	r.log.Debug("recording encoded to mp3", "recording_id", rec.ID, "duration", rec.Duration, "bytes", rec.Bytes, "took", time.Since(start))
+	r.stored(rec, nil)
+}
+
+// wavPath is the WAV a recording is written to: its file, or beside its MP3.
+func (r *Recordings) wavPath(rec Recording) string {
+	base := filepath.Base(rec.File)
+	return filepath.Join(r.cfg.Dir, strings.TrimSuffix(base, filepath.Ext(base))+".wav")
 }
 
 // File is a finished recording's locations.
@@ -638,6 +739,10 @@ func (r *Recordings) metadata(rec Recording, res RecordingResult, pauses []pause
 	m.RecordingInfo.AudioConfiguration.SampleRate = 8000
 	m.RecordingInfo.AudioConfiguration.BitRate = 8000 * 16 * channels
 	m.RecordingInfo.AudioConfiguration.Channels = channels
+	if rec.FormatType == "mp3" && r.cfg.MP3 != nil {
+		rate, bits := r.cfg.MP3.MP3Format()
+		m.RecordingInfo.AudioConfiguration.SampleRate, m.RecordingInfo.AudioConfiguration.BitRate = rate, bits
+	}
 	for _, p := range pauses {
 		m.PauseResumeIntervals = append(m.PauseResumeIntervals, pauseJSON{StartTime: p.start, Duration: float64(p.end.Sub(p.start).Milliseconds())})
 	}
@@ -701,6 +806,11 @@ func (r *Recordings) DeleteDocument(ctx context.Context, documentID string) erro
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	if wav := r.wavPath(rec); wav != path { // an MP3 recording's WAV, kept when it was not encoded
+		if err := os.Remove(wav); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 	}
 	return r.cfg.Store.RecordingDelete(ctx, rec.ID)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -168,7 +169,7 @@ func TestRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := <-ctl.specs
-	if !spec.Unmixed || !spec.Paused || spec.Channels != 2 || spec.Fixed[Phone("+12125550199")] != 1 || filepath.Dir(spec.Path) != dir {
+	if !spec.Unmixed || !spec.Paused || spec.Channels != 2 || spec.Fixed[Phone("+12125550199")] != 1 || spec.Path != filepath.Join(dir, rec.File) {
 		t.Fatalf("spec %+v", spec)
 	}
 	if rec.APIState() != "inactive" || rec.CallbackURI != "http://app.example/cb" {
@@ -302,5 +303,208 @@ func TestRecordingRecover(t *testing.T) {
 	}
 	if _, _, err := recs.Document(ctx, "0-d"); problem.KindOf(err) != problem.KindNotFound || !strings.Contains(err.Error(), "n2") {
 		t.Errorf("another node's file: %v", err)
+	}
+}
+
+// fakeMP3 is an MP3Encoder: it waits for release (when set), then writes a small "MP3" or
+// fails with err.
+type fakeMP3 struct {
+	release chan struct{}
+	err     error
+	calls   chan [2]string
+}
+
+func (f *fakeMP3) EncodeMP3(_ context.Context, wav, mp3 string) error {
+	f.calls <- [2]string{wav, mp3}
+	if f.release != nil {
+		<-f.release
+	}
+	if f.err != nil {
+		return f.err
+	}
+	return os.WriteFile(mp3, []byte("ID3-not-really-an-mp3"), 0o600)
+}
+
+func (f *fakeMP3) MP3Format() (int, int) { return 16000, 32000 }
+
+// TestRecordingMP3: recordingFormatType mp3 is recorded as WAV and encoded when it stops:
+// the state callback goes at once, the file event once encoded (the WAV then gone, the MP3
+// served); mp3 needs a mixed recording and an encoder (400 naming recordingFormatType
+// otherwise); a failed encoding fails the recording, keeps the WAV until the document is
+// deleted.
+func TestRecordingMP3(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	setup := func(t *testing.T, enc MP3Encoder) (*Recordings, *Call, *recTransport, recPublisher, *recCallbacks, string) {
+		cbs := &recCallbacks{}
+		a, _ := NewAutomation(AutomationConfig{Callbacks: cbs})
+		call := NewCall(time.Now(), Leg{Kind: LegCarrier, Participant: Phone("+12125550199")})
+		conn := &Connection{a: a, ID: "c3", call: call, callbackURI: "http://app.example/cb", state: StateConnected,
+			hangup: make(chan struct{}), done: make(chan struct{})}
+		a.conns[conn.ID] = conn
+		ctl := &recTransport{specs: make(chan RecordingSpec, 4)}
+		conn.Attach(ctl, Phone("+12125550199"))
+		pub := make(recPublisher, 4)
+		dir := t.TempDir()
+		recs, err := NewRecordings(a, RecordingsConfig{Store: &memRecStore{m: map[string]Recording{}}, Dir: dir, Publisher: pub, MP3: enc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs, call, ctl, pub, cbs, dir
+	}
+	t.Run("NoEncoder", func(t *testing.T) {
+		t.Parallel()
+		recs, call, _, _, _, _ := setup(t, nil)
+		_, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, FormatType: "MP3"})
+		if pe, ok := problem.As(err); !ok || pe.Kind != problem.KindInvalid || pe.Code != "NotSupported" || pe.Target != "recordingFormatType" {
+			t.Fatalf("mp3 without lame: %v", err)
+		}
+	})
+	t.Run("Unmixed", func(t *testing.T) {
+		t.Parallel()
+		recs, call, _, _, _, _ := setup(t, &fakeMP3{calls: make(chan [2]string, 1)})
+		_, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, FormatType: "mp3", ChannelType: "unmixed"})
+		if pe, ok := problem.As(err); !ok || pe.Kind != problem.KindInvalid || pe.Target != "recordingFormatType" {
+			t.Fatalf("unmixed mp3: %v", err)
+		}
+		_, err = recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, FormatType: "mp4"})
+		if pe, ok := problem.As(err); !ok || pe.Code != "NotSupported" || pe.Target != "recordingFormatType" {
+			t.Fatalf("mp4: %v", err)
+		}
+	})
+	t.Run("Encoded", func(t *testing.T) {
+		t.Parallel()
+		enc := &fakeMP3{release: make(chan struct{}), calls: make(chan [2]string, 1)}
+		recs, call, ctl, pub, cbs, dir := setup(t, enc)
+		rec, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, FormatType: "mp3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := <-ctl.specs
+		if filepath.Ext(spec.Path) != ".wav" || rec.File != rec.DocumentID+".mp3" || rec.FormatType != "mp3" {
+			t.Fatalf("spec %s, recording %+v", spec.Path, rec)
+		}
+		if err := recs.Stop(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		// Stopped, being encoded: the state callback went, the file event waits.
+		if ev := cbs.last(); ev.typ != "RecordingStateChanged" || ev.data["state"] != "inactive" {
+			t.Fatalf("state callback at stop: %+v", ev)
+		}
+		got := <-enc.calls
+		if got[0] != spec.Path || got[1] != filepath.Join(dir, rec.File) {
+			t.Fatalf("encoded %v", got)
+		}
+		if st, err := recs.State(ctx, rec.ID); err != nil || st.APIState() != "inactive" {
+			t.Fatalf("state while encoding: %+v %v", st, err)
+		}
+		if _, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID}); err != nil {
+			t.Fatalf("a new recording while the last one encodes: %v", err)
+		}
+		<-ctl.specs
+		select {
+		case f := <-pub:
+			t.Fatalf("file event before the encoding ended: %+v", f.Recording)
+		default:
+		}
+		close(enc.release)
+		f := <-pub
+		if f.Recording.State != RecStopped || f.Recording.Bytes != int64(len("ID3-not-really-an-mp3")) || f.Recording.File != rec.File {
+			t.Fatalf("file event %+v", f.Recording)
+		}
+		for _, want := range []string{`"format":"mp3"`, `"sampleRate":16000`, `"bitRate":32000`, `"channels":1`} {
+			if !contains(f.Recording.Metadata, want) {
+				t.Errorf("metadata lacks %s: %s", want, f.Recording.Metadata)
+			}
+		}
+		if _, err := os.Stat(spec.Path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("wav after encoding: %v", err)
+		}
+		if _, path, err := recs.Document(ctx, f.Recording.DocumentID); err != nil || filepath.Ext(path) != ".mp3" {
+			t.Fatalf("document %s %v", path, err)
+		}
+		recs.Close()
+		<-pub
+	})
+	t.Run("EncodingFails", func(t *testing.T) {
+		t.Parallel()
+		enc := &fakeMP3{err: errors.New("lame: exit status 1: Can't init infile"), calls: make(chan [2]string, 1)}
+		recs, call, ctl, pub, _, dir := setup(t, enc)
+		rec, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, FormatType: "mp3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := <-ctl.specs
+		if err := recs.Stop(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		<-enc.calls
+		f := <-pub
+		if f.Recording.State != RecFailed || f.Recording.EndReason != "ChunkUploadFailure" || f.Recording.SessionEndReason != "RecordingFailed" {
+			t.Fatalf("file event %+v", f.Recording)
+		}
+		if _, err := os.Stat(spec.Path); err != nil {
+			t.Fatalf("the wav is kept: %v", err)
+		}
+		if err := recs.DeleteDocument(ctx, f.Recording.DocumentID); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Fatalf("left after delete: %v", left)
+		}
+	})
+}
+
+// TestRecordingMP3Bounded: EncodeConcurrency encodings at a time; the others wait for a slot,
+// and Close waits for them all.
+func TestRecordingMP3Bounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, _ := NewAutomation(AutomationConfig{Callbacks: &recCallbacks{}})
+	enc := &fakeMP3{release: make(chan struct{}), calls: make(chan [2]string, 2)}
+	pub := make(recPublisher, 4)
+	recs, err := NewRecordings(a, RecordingsConfig{Store: &memRecStore{m: map[string]Recording{}}, Dir: t.TempDir(), Publisher: pub,
+		MP3: enc, EncodeConcurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, num := range []string{"+12125550198", "+12125550199"} {
+		call := NewCall(time.Now(), Leg{Kind: LegCarrier, Participant: Phone(num)})
+		conn := &Connection{a: a, ID: "b" + strconv.Itoa(i), call: call, callbackURI: "http://app.example/cb", state: StateConnected,
+			hangup: make(chan struct{}), done: make(chan struct{})}
+		a.conns[conn.ID] = conn
+		conn.Attach(&recTransport{specs: make(chan RecordingSpec, 1)}, Phone(num))
+		rec, err := recs.Start(ctx, StartRecordingParams{ServerCallID: call.ID, FormatType: "mp3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rec.ID)
+	}
+	for _, id := range ids {
+		if err := recs.Stop(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-enc.calls
+	select {
+	case c := <-enc.calls:
+		t.Fatalf("a second encoding at once: %v", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+	closed := make(chan struct{})
+	go func() { recs.Close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned with encodings in progress")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(enc.release)
+	<-enc.calls
+	<-closed
+	for range ids {
+		if f := <-pub; f.Recording.State != RecStopped {
+			t.Errorf("file event %+v", f.Recording)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -354,6 +355,98 @@ func TestBotRecording(t *testing.T) {
 		return nil
 	})
 	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "tone.ul", "HOLD_MS", "9000"), "4155550100", otherNumber)
+	wait()
+	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
+}
+
+// TestBotRecordingMP3: recordingFormatType mp3 with Debian's lame: a SIPp caller streaming a
+// tone is recorded for 2 s; once stopped, the file announced is an MP3 (16 kHz mono) that
+// go-mp3 decodes to the recording's duration (plus lame's encoder delay and padding, < 0.11 s)
+// with the tone in it, and the WAV it was encoded from is gone.
+func TestBotRecordingMP3(t *testing.T) {
+	lame, err := record.NewLame(record.DefaultLameConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lame.Available(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("lame (Debian package lame) is missing: %v", err)
+		}
+		t.Skipf("lame not installed: %v", err)
+	}
+	e, auto, pub, _ := botEnv(t, envOpts{}, true)
+	if err := os.WriteFile(filepath.Join(e.dir, "tone.ul"), toneULaw(12*time.Second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := &recFiles{ch: make(chan calls.RecordingFile, 4)}
+	dir := t.TempDir()
+	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: &memRecordings{m: map[string]calls.Recording{}}, Dir: dir,
+		Publisher: files, MP3: lame})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	wait := app(t, pub, func(ic calls.IncomingCall) error {
+		if _, err := auto.Answer(ctx, calls.AnswerParams{IncomingCallContext: ic.IncomingCallContext, CallbackURI: appURL}); err != nil {
+			return err
+		}
+		if _, err := recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID, FormatType: "mp3", ChannelType: "unmixed"}); problem.KindOf(err) != problem.KindInvalid {
+			return fmt.Errorf("unmixed mp3: %v", err)
+		}
+		var rec calls.Recording
+		if err := untilConnected(func() (err error) {
+			rec, err = recs.Start(ctx, calls.StartRecordingParams{ServerCallID: ic.ServerCallID, FormatType: "mp3"})
+			return err
+		}); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		time.Sleep(2 * time.Second) // the caller talks
+		if err := recs.Stop(ctx, rec.ID); err != nil {
+			return err
+		}
+		active := time.Since(t0)
+		f, err := files.next()
+		if err != nil {
+			return err
+		}
+		r := f.Recording
+		if r.ID != rec.ID || r.State != calls.RecStopped || filepath.Ext(r.File) != ".mp3" || r.FormatType != "mp3" {
+			return fmt.Errorf("file %+v", r)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, r.File))
+		if err != nil {
+			return err
+		}
+		if st, _ := os.Stat(filepath.Join(dir, r.File)); st.Mode().Perm() != 0o600 || st.Size() != r.Bytes {
+			return fmt.Errorf("mp3 file mode %v, %d bytes (row says %d)", st.Mode().Perm(), st.Size(), r.Bytes)
+		}
+		if b[0] != 0xff || b[1]&0xf8 != 0xf0 { // frame sync, MPEG-2 (ISO/IEC 13818-3)
+			return fmt.Errorf("not an MPEG-2 audio frame: % x", b[:4])
+		}
+		pcm, err := audio.LoadPrompt(b) // go-mp3, resampled to 8 kHz
+		if err != nil {
+			return err
+		}
+		d := time.Duration(len(pcm)) * time.Second / audio.Rate
+		var sum float64
+		for _, v := range pcm {
+			sum += float64(v) * float64(v)
+		}
+		rms := math.Sqrt(sum / float64(max(len(pcm), 1)))
+		t.Logf("mp3: %d bytes, decodes to %v; recorded %v, active %v; RMS %.0f", len(b), d, r.Duration, active, rms)
+		if !near(r.Duration, active, 300*time.Millisecond) || d < r.Duration || d > r.Duration+110*time.Millisecond || rms < 2000 {
+			return fmt.Errorf("mp3 of %v decodes to %v (active %v), RMS %.0f", r.Duration, d, active, rms)
+		}
+		if !strings.Contains(r.Metadata, `"format":"mp3"`) || !strings.Contains(r.Metadata, `"sampleRate":16000`) {
+			return fmt.Errorf("metadata %s", r.Metadata)
+		}
+		if left, _ := filepath.Glob(filepath.Join(dir, "*.wav")); len(left) != 0 {
+			return fmt.Errorf("wav left after encoding: %v", left)
+		}
+		return nil
+	})
+	e.call(carrierIP, e.scenario("uac_inband.xml", "AUDIO_FILE", "tone.ul", "HOLD_MS", "4000"), "4155550100", otherNumber)
 	wait()
 	eventually(t, "no active calls", func() bool { return e.svc.ActiveCalls() == 0 })
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -21,11 +22,15 @@ import (
 // (G.711 RTP from a file) on a real telgw serve and records the call: start, pause, resume,
 // stop; RecordingStateChanged to its recording callback; RecordingFileStatusUpdated to its
 // Event Grid webhook; downloadToPath of the WAV and the metadata, downloadStreaming of a
-// range, delete then 404. The WAV it downloaded is checked here: 8 kHz 16-bit mono, as long as
-// the time the app recorded (±0.3 s, the paused second left out), the tone's energy
-// throughout. On SQLite and on PostgreSQL.
+// range, delete then 404; then a mixed mp3 recording (encoded by Debian's lame), downloaded.
+// The WAV it downloaded is checked here: 8 kHz 16-bit mono, as long as the time the app
+// recorded (±0.3 s, the paused second left out), the tone's energy throughout; the MP3 decodes
+// (go-mp3) to its recorded time (±0.3 s, plus lame's encoder delay and padding) with the tone
+// in it. On SQLite and on PostgreSQL.
 func TestBotRecordingSDK(t *testing.T) {
 	sippBin(t)
+	_, err := exec.LookPath("lame")
+	requirePeer(t, err == nil, "lame (apt-get install -y lame)")
 	peers := requireNodePeers(t)
 	for _, pg := range []bool{false, true} {
 		name := "SQLite"
@@ -70,9 +75,12 @@ func botRecording(t *testing.T, peers string, pg bool) {
 	caller := sippRunFor(t, sc, 60*time.Second, tg.Addrs.SIP, "-sf", "uac_inband.xml", "-i", carrierIP, "-p", strconv.Itoa(freePortOn(t, carrierIP)),
 		"-s", botNumber, "-key", "caller", pstnNumber, "-m", "1", "-mp", strconv.Itoa(freePortOn(t, carrierIP)))
 	var res struct {
-		WAV        string `json:"wav"`
-		RecordedMs int64  `json:"recordedMs"`
-		DurationMs int64  `json:"durationMs"`
+		WAV           string `json:"wav"`
+		RecordedMs    int64  `json:"recordedMs"`
+		DurationMs    int64  `json:"durationMs"`
+		MP3           string `json:"mp3"`
+		MP3RecordedMs int64  `json:"mp3RecordedMs"`
+		MP3DurationMs int64  `json:"mp3DurationMs"`
 	}
 	if err := json.Unmarshal([]byte(app.wait(t, "RESULT=")), &res); err != nil {
 		t.Fatal(err)
@@ -110,6 +118,24 @@ func botRecording(t *testing.T, peers string, pg bool) {
 	}
 	if quiet > 1 {
 		t.Errorf("%d quiet 100 ms windows in a recording of a caller talking throughout", quiet)
+	}
+	mb, err := os.ReadFile(res.MP3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp3, err := audio.LoadPrompt(mb) // go-mp3, resampled to 8 kHz
+	if err != nil {
+		t.Fatalf("the MP3 does not decode: %v", err)
+	}
+	md := time.Duration(len(mp3)) * time.Second / 8000
+	var e float64
+	for _, v := range mp3 {
+		e += float64(v) * float64(v)
+	}
+	rms := math.Sqrt(e / float64(max(len(mp3), 1)))
+	t.Logf("mp3: %d bytes, decodes to %v (the app's clock: %d ms; recordingDurationMs %d); RMS %.0f", len(mb), md, res.MP3RecordedMs, res.MP3DurationMs, rms)
+	if math.Abs(md.Seconds()-float64(res.MP3RecordedMs)/1000) > 0.3+0.11 || md < time.Duration(res.MP3DurationMs)*time.Millisecond || rms < 2000 {
+		t.Errorf("the MP3 decodes to %v, the app recorded %d ms (event says %d ms), RMS %.0f", md, res.MP3RecordedMs, res.MP3DurationMs, rms)
 	}
 	caller(40 * time.Second)
 	app.exit(t)

@@ -2,11 +2,12 @@
 // test/e2e TestBotRecordingSDK against a real telgw serve with SIPp as the caller streaming a
 // tone (uac_inband.xml). It answers and records the call with callRecording: start (mixed,
 // wav, audio, state callbacks to a URL of its own) → RecordingStateChanged active; pause →
-// inactive and getState inactive; resume → active; stop. mp3 → 400; a second start → 409.
-// RecordingFileStatusUpdated reaches its Event Grid webhook; downloadToPath fetches the WAV
-// and the metadata, downloadStreaming a byte range; delete, then a download fails.
-// It prints APP_URL=… once listening, RESULT={…} (the WAV's path and the time it recorded)
-// and RECORDING OK; exits non-zero on the first failed assertion.
+// inactive and getState inactive; resume → active; stop. Unmixed mp3 → 400; a second start
+// → 409. RecordingFileStatusUpdated reaches its Event Grid webhook; downloadToPath fetches the
+// WAV and the metadata, downloadStreaming a byte range; delete, then a download fails. Then a
+// second recording, mixed mp3: stopped, its file event says Mp3 and downloadToPath fetches it.
+// It prints APP_URL=… once listening, RESULT={…} (the WAV's and the MP3's paths and the times
+// they recorded) and RECORDING OK; exits non-zero on the first failed assertion.
 //
 // SDK 1.6.0 refuses recording locations that are not https on *.asm.skype.com (its
 // recordingUrlValidator), so telgw is configured with media.recording.locationURL
@@ -91,7 +92,8 @@ try {
   const rec = client.getCallRecording();
   const callLocator = { id: serverCallId, kind: 'serverCallLocator' };
 
-  assert.equal(await status(rec.start({ callLocator, recordingFormat: 'mp3', recordingContent: 'audio' })), 400, 'mp3 is not supported');
+  assert.equal(await status(rec.start({ callLocator, recordingFormat: 'mp3', recordingChannel: 'unmixed', recordingContent: 'audio' })), 400,
+    'mp3 is mixed only');
   const started = await rec.start({ callLocator, recordingStateCallbackEndpointUrl: `${APP}/recording`,
     recordingContent: 'audio', recordingChannel: 'mixed', recordingFormat: 'wav' });
   let t = Date.now();
@@ -117,7 +119,7 @@ try {
   recorded += Date.now() - t;
   await events.next(stateIs(id, 'inactive'));
 
-  const ev = await files.next(() => true, 30000);
+  const ev = await files.next((e) => e.data.recordingFormatType === 'Wav', 30000);
   const d = ev.data;
   const chunk = d.recordingStorageInfo.recordingChunks[0];
   assert.equal(d.recordingChannelType, 'Mixed', JSON.stringify(d));
@@ -150,7 +152,21 @@ try {
   }
   assert.equal(gone, 404, 'download after delete');
 
-  console.log(`RESULT=${JSON.stringify({ wav, recordedMs: recorded, durationMs: d.recordingDurationMs })}`);
+  // MP3: recorded as WAV, encoded by lame once stopped, announced and downloaded as mp3.
+  const m = await rec.start({ callLocator, recordingContent: 'audio', recordingChannel: 'mixed', recordingFormat: 'mp3' });
+  t = Date.now();
+  await sleep(1500);
+  await rec.stop(m.recordingId);
+  const mp3Recorded = Date.now() - t;
+  const mev = await files.next((e) => e.data.recordingFormatType === 'Mp3', 30000);
+  const mchunk = mev.data.recordingStorageInfo.recordingChunks[0];
+  assert.equal(mchunk.endReason, 'SessionEnded', JSON.stringify(mev.data));
+  const mp3 = path.join(OUT, 'recording.mp3');
+  await rec.downloadToPath(mchunk.contentLocation, mp3);
+  await rec.delete(mchunk.deleteLocation);
+
+  console.log(`RESULT=${JSON.stringify({ wav, recordedMs: recorded, durationMs: d.recordingDurationMs,
+    mp3, mp3RecordedMs: mp3Recorded, mp3DurationMs: mev.data.recordingDurationMs })}`);
   console.log('RECORDING OK');
 } catch (e) {
   console.error(e);

@@ -4,7 +4,8 @@
 // (and replaced by silence in the file, so its timeline stays the call's) and reported; when a
 // write fails (disk full), the recording fails and reports once while the call goes on.
 //
-// MP3 output is not offered: there is no well-kept pure-Go MP3 encoder (docs/MEDIA.md).
+// A finished WAV can be encoded to MP3 with Lame (the lame program: there is no well-kept
+// pure-Go MP3 encoder; lame.go).
 package record
 
 import (
