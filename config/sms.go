@@ -130,8 +130,8 @@ func (c Carrier) SMPPConfig() (smpp.Config, error) {
 
 func (s *SMS) validate() []error {
 	var errs []error
-	if s.InFlight < 0 || s.InFlight > 100000 {
-		errs = append(errs, fmt.Errorf("sms.inFlight: %d is not between 0 (the carriers' windows) and 100000", s.InFlight))
+	if s.InFlight < 0 || s.InFlight > 20000 {
+		errs = append(errs, fmt.Errorf("sms.inFlight: %d is not between 0 (the carriers' windows) and 20000", s.InFlight))
 	}
 	seen := map[string]bool{}
 	for i, c := range s.Carriers {
