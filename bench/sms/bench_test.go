@@ -45,6 +45,11 @@
 //	telgw postgres     100          6614     257.6ms         65         15000         45.9ms
 //	kannel             100          6832    1954.0ms        123         15000         81.6ms
 //
+// A later set (medians of 3, load average 1.5 rising to 6.4), with the PostgreSQL mark-sent
+// plan fix: telgw SQLite / PostgreSQL / Kannel at 1 recipient 5,000 / 4,247 / 3,867 msg/s
+// (222 / 146 / 200 µs/msg), at 10 3,856 / 4,716 / 5,481, at 100 3,816 / 6,831 / 5,987 (134 /
+// 66 / 106 µs/msg); paced accept p99 at 100 recipients 66 / 117 / 165 ms.
+//
 // On a quieter machine (load average about 1) single runs gave telgw SQLite 6,100-6,900 msg/s
 // at 1 recipient (162-170 µs/msg), PostgreSQL 4,400-5,400 at 1 and 7,000-7,200 at 100 (55-69
 // µs/msg). Under a load average of 5-9 every target drops by a third or more (Kannel to 2,300
