@@ -206,3 +206,19 @@ func TestSMPPBinds(t *testing.T) {
 		}
 	}
 }
+
+// TestSMSInFlight: sms.inFlight is read from TELGW_SMS_IN_FLIGHT and bounded.
+func TestSMSInFlight(t *testing.T) {
+	t.Parallel()
+	c, err := Load("", []string{"TELGW_SMS_IN_FLIGHT=400"})
+	if err != nil || c.SMS.InFlight != 400 {
+		t.Fatalf("inFlight %d, %v", c.SMS.InFlight, err)
+	}
+	for _, n := range []int{-1, 20001} {
+		c := Default()
+		c.SMS.InFlight = n
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "sms.inFlight") {
+			t.Errorf("inFlight %d: want an error naming sms.inFlight, got %v", n, err)
+		}
+	}
+}

@@ -13,6 +13,11 @@ import (
 type SMS struct {
 	// Carriers are the SMPP or HTTP links, in order; the first is the default carrier.
 	Carriers []Carrier `yaml:"carriers"`
+	// InFlight caps the messages submitted to the carriers whose outcome is not yet recorded
+	// on this node: after a kill -9 these are the only ones sent twice. 0 (the default) is
+	// the carriers' windows together (smpp.window × smpp.binds), so duplicates stay within
+	// the SMPP window; more lets the senders keep the windows full while outcomes commit.
+	InFlight int `yaml:"inFlight"`
 }
 
 // Carrier is one SMS carrier: exactly one of SMPP or HTTP.
@@ -130,6 +135,9 @@ func (c Carrier) SMPPConfig() (smpp.Config, error) {
 
 func (s *SMS) validate() []error {
 	var errs []error
+	if s.InFlight < 0 || s.InFlight > 20000 {
+		errs = append(errs, fmt.Errorf("sms.inFlight: %d is not between 0 (the carriers' windows) and 20000", s.InFlight))
+	}
 	seen := map[string]bool{}
 	for i, c := range s.Carriers {
 		key := fmt.Sprintf("sms.carriers[%d]", i)

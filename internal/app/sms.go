@@ -58,7 +58,8 @@ func (a *App) setupSMS(ctx context.Context) error {
 		carriers = append(carriers, sc)
 		a.smppCarriers = append(a.smppCarriers, sc)
 	}
-	// The service runs the carriers (Run) as their handler; InFlight defaults to their windows.
+	// The service runs the carriers (Run) as their handler; InFlight (sms.inFlight) defaults to
+	// their windows.
 	a.PolicyEvents.Dispatcher = hooks
 	// PostgreSQL flushes concurrent commits together; SQLite has one writer.
 	commits := 1
@@ -66,7 +67,7 @@ func (a *App) setupSMS(ctx context.Context) error {
 		commits = 2
 	}
 	svc := sms.New(sms.Config{Store: a.DB, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log, Registerer: a.Registry,
-		Limits: policy.SMSGate{Engine: a.Policy, Events: a.PolicyEvents}, CommitParallel: commits})
+		Limits: policy.SMSGate{Engine: a.Policy, Events: a.PolicyEvents}, CommitParallel: commits, InFlight: a.Config.SMS.InFlight})
 	svc.Register(a.Workers)
 	a.SMS, a.Webhooks = svc, hooks
 	a.API.MountSMS(svc, hooks)

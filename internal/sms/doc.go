@@ -20,13 +20,20 @@
 //	inbound   ──▶ reassembled ──▶ STOP/START/HELP handling ──▶ SMSReceived (shared transaction)
 //
 // Durability: a 202 is sent once the messages are committed. A message is submitted only
-// while its batch holds an in-flight token (Config.InFlight, by default the carriers' total
-// window) and the token is returned once its outcome is committed, so a kill -9 sends at most
-// that many messages twice. River runs only the receipt timeouts (and webhook deliveries).
+// while its batch holds an in-flight token (Config.InFlight: sms.inFlight, by default the
+// carriers' total window) and the token is returned once its outcome is committed, so a kill
+// -9 sends at most that many messages twice. River runs only the receipt timeouts (and webhook
+// deliveries).
+//
+// Throughput (bench/sms has the figures): a batch keeps its tokens until its slowest answer
+// and its outcome commit, so with many recipients per request the senders run at about
+// InFlight ÷ (submit round of a batch + outcome commit); with one recipient per request the
+// accepts (HTTP, the shared commits) set the pace.
 //
 // Configuration (TELGW_CONFIG):
 //
 //	sms:
+//	  inFlight: 0                     # submitted, outcome not yet recorded (0: the windows)
 //	  carriers:
 //	    - name: smsc1                 # numbers imported with carrier "smsc1" send here
 //	      smpp: {address: 127.0.0.1:2775, systemId: telgw, password: secret,

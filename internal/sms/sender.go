@@ -29,6 +29,12 @@ type sender struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // claimed here, outcome not committed yet
+
+	// submits is worked by goroutines that submit one message at a time and wait for its
+	// answer, started as needed (up to one per in-flight token) and ended after workerIdle
+	// without work: a goroutine per message grew a fresh stack every time.
+	submits chan func()
+	workers int // started; under mu
 }
 
 // senderPoll is how often an idle sender looks for due messages it was not told about.
@@ -45,7 +51,48 @@ const (
 )
 
 func newSender(s *Service, c Carrier) *sender {
-	return &sender{s: s, c: c, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxBatches), inflight: map[string]bool{}}
+	return &sender{s: s, c: c, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxBatches), inflight: map[string]bool{},
+		submits: make(chan func())}
+}
+
+// workerIdle is how long an idle submit worker waits for work before it ends.
+const workerIdle = 200 * time.Millisecond
+
+// goSubmit runs fn on a free submit worker, or on a new one (its own goroutine past the cap,
+// which the in-flight tokens keep from happening).
+func (sd *sender) goSubmit(fn func()) {
+	select {
+	case sd.submits <- fn:
+		return
+	default:
+	}
+	sd.mu.Lock()
+	start := sd.workers < cap(sd.s.inflight)
+	if start {
+		sd.workers++
+	}
+	sd.mu.Unlock()
+	if !start {
+		go fn()
+		return
+	}
+	go func() {
+		fn()
+		idle := time.NewTimer(workerIdle)
+		defer idle.Stop()
+		for {
+			select {
+			case f := <-sd.submits:
+				f()
+				idle.Reset(workerIdle)
+			case <-idle.C:
+				sd.mu.Lock()
+				sd.workers--
+				sd.mu.Unlock()
+				return
+			}
+		}
+	}()
 }
 
 // poke wakes the sender if it waits.
@@ -180,7 +227,11 @@ func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
 			refused++
 			continue
 		}
-		wg.Go(func() { outs[i] = s.submit(ctx, q.Message, sd.c) })
+		wg.Add(1)
+		sd.goSubmit(func() {
+			defer wg.Done()
+			outs[i] = s.submit(ctx, q.Message, sd.c)
+		})
 	}
 	wg.Wait()
 	s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())

@@ -89,7 +89,8 @@ type ClaimParams struct {
 	Now time.Time
 	// Limit caps the batch.
 	Limit int
-	// Exclude lists messages this node has in flight already (their outcome not committed).
+	// Exclude lists messages this node has in flight already (their outcome not committed);
+	// PostgreSQL needs none (the claims hold those rows locked).
 	Exclude []string
 }
 

@@ -52,6 +52,8 @@ type DB struct {
 	// jobs inserts River jobs inside this store's transactions (Tx.InsertJob). It is
 	// insert-only: internal/jobs builds the clients that work them.
 	jobs *river.Client[*sql.Tx]
+	// stmts caches SQLite prepared statements of hot queries (stmtcache.go).
+	stmts stmtCache
 }
 
 // Options tunes Open.
@@ -193,6 +195,7 @@ func newDB(sdb *sql.DB, pool *pgxpool.Pool, d Dialect) (*DB, error) {
 // Close releases the pool.
 func (db *DB) Close() error {
 	err := db.sql.Close()
+	db.closeStmts()
 	if db.pool != nil {
 		db.pool.Close()
 	}

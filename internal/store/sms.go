@@ -154,17 +154,53 @@ func nullIfEmpty(s string) any {
 	return s
 }
 
-// MessagesInsert inserts messages with one multi-row INSERT per 500 (11,000 parameters, under
-// both engines' limits).
+// smsInsertCols are the columns MessagesInsert writes.
+const smsInsertCols = `id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier, status, status_details,
+	segments, segments_succeeded, segments_failed, repeatability_id, repeatability_first_sent, attempts, created_at, updated_at,
+	sent_at, done_at, next_attempt_at, keyword_reply`
+
+// MessagesInsert inserts messages: on PostgreSQL in one statement of one array per column
+// (one query text, prepared once per connection, whatever the count), on SQLite with
+// multi-row INSERTs of a few fixed sizes (cached prepared statements; at most 500 rows,
+// 11,000 parameters, each).
 func (t smsTx) MessagesInsert(ctx context.Context, msgs []sms.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if t.tx.Dialect() == Postgres {
+		n := len(msgs)
+		var (
+			id, from, to, body, tag, carrier, status, details, firstSent = make([]string, n), make([]string, n), make([]string, n),
+				make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			rid                                          = make([]*string, n)
+			dlr, kw                                      = make([]bool, n), make([]bool, n)
+			validity, created, updated, sent, done, next = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+			segments, succeeded, failed, attempts        = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+		)
+		for i, m := range msgs {
+			id[i], from[i], to[i], body[i], tag[i], carrier[i], status[i], details[i], firstSent[i] =
+				m.ID, m.From, m.To, m.Text, m.Tag, m.Carrier, string(m.Status), m.StatusDetails, m.RepeatabilityFirstSent
+			if m.RepeatabilityRequestID != "" {
+				rid[i] = &m.RepeatabilityRequestID
+			}
+			dlr[i], kw[i] = m.DeliveryReport, m.KeywordReply
+			validity[i], created[i], updated[i] = m.Validity.Milliseconds(), ms(m.CreatedAt), ms(m.UpdatedAt)
+			sent[i], done[i], next[i] = msOrZero(m.SentAt), msOrZero(m.DoneAt), msOrZero(m.NextAttempt)
+			segments[i], succeeded[i], failed[i], attempts[i] = int32(m.Segments), int32(m.SegmentsSucceeded), int32(m.SegmentsFailed), int32(m.Attempts)
+		}
+		_, err := t.tx.Exec(ctx, `INSERT INTO sms_messages (`+smsInsertCols+`) SELECT * FROM unnest($1::text[], $2::text[],
+			$3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::int[], $12::int[],
+			$13::int[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[],
+			$22::boolean[])`, id, from, to, body, tag, dlr, validity, carrier, status, details, segments, succeeded, failed, rid,
+			firstSent, attempts, created, updated, sent, done, next, kw)
+		return mapErr(err)
+	}
 	const cols = 22
 	for len(msgs) > 0 {
-		chunk := msgs[:min(len(msgs), 500)]
+		chunk := msgs[:t.tx.db.nextChunk(len(msgs), 500)]
 		msgs = msgs[len(chunk):]
 		var q strings.Builder
-		q.WriteString(`INSERT INTO sms_messages (id, from_number, to_number, body, tag, delivery_report, validity_ms, carrier,
-		status, status_details, segments, segments_succeeded, segments_failed, repeatability_id, repeatability_first_sent, attempts,
-		created_at, updated_at, sent_at, done_at, next_attempt_at, keyword_reply) VALUES `)
+		q.WriteString(`INSERT INTO sms_messages (` + smsInsertCols + `) VALUES `)
 		args := make([]any, 0, cols*len(chunk))
 		for i, m := range chunk {
 			if i > 0 {
@@ -176,11 +212,23 @@ func (t smsTx) MessagesInsert(ctx context.Context, msgs []sms.Message) error {
 				m.RepeatabilityFirstSent, m.Attempts, ms(m.CreatedAt), ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt),
 				msOrZero(m.NextAttempt), m.KeywordReply)
 		}
-		if _, err := t.tx.Exec(ctx, q.String(), args...); err != nil {
+		if _, err := t.tx.ExecP(ctx, q.String(), args...); err != nil {
 			return mapErr(err)
 		}
 	}
 	return nil
+}
+
+// inList returns the SQL condition "col is one of vals" and its arguments appended to args:
+// col = ANY($n) with one array on PostgreSQL, an IN list padded to a bucket on SQLite (so
+// that the query comes in few shapes either way).
+func (t smsTx) inList(col string, args []any, vals []string) ([]any, string) {
+	if t.tx.Dialect() == Postgres {
+		args = append(args, vals)
+		return args, col + ` = ANY($` + strconv.Itoa(len(args)) + `::text[])`
+	}
+	args, ph := t.tx.db.inArgs(args, vals, vals[0])
+	return args, col + ` IN (` + ph + `)`
 }
 
 func (t smsTx) MessagesByRepeatability(ctx context.Context, requestIDs []string) (map[string]sms.Message, error) {
@@ -188,11 +236,8 @@ func (t smsTx) MessagesByRepeatability(ctx context.Context, requestIDs []string)
 	if len(requestIDs) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(requestIDs))
-	for i, r := range requestIDs {
-		args[i] = r
-	}
-	rows, err := t.tx.Query(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE repeatability_id IN (`+placeholders(1, len(args))+`)`, args...)
+	args, in := t.inList("repeatability_id", nil, requestIDs)
+	rows, err := t.tx.QueryP(ctx, `SELECT `+smsMessageCols+` FROM sms_messages WHERE `+in, args...)
 	msgs, err := scanRows(rows, err, scanSMSMessage)
 	if err != nil {
 		return nil, err
@@ -203,16 +248,23 @@ func (t smsTx) MessagesByRepeatability(ctx context.Context, requestIDs []string)
 	return out, nil
 }
 
+// On PostgreSQL MessagesMarkSent and MessagesRetry join the id array rather than test
+// "status = 'queued' AND id = ANY($n)": pgx prepares the statement, and PostgreSQL's generic
+// plan of that form ANDs a bitmap of the whole queue index (every queued message) with the
+// primary key's, which was most of PostgreSQL's time at 1 recipient per request.
+
 func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := []any{segments, attempts, ms(at)}
-	for _, id := range ids {
-		args = append(args, id)
+	const set = `SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3`
+	if t.tx.Dialect() == Postgres {
+		rows, err := t.tx.Query(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
+			WHERE m.id = u.id AND m.status = 'queued' RETURNING m.id`, segments, attempts, ms(at), ids)
+		return scanRows(rows, err, scanString)
 	}
-	rows, err := t.tx.Query(ctx, `UPDATE sms_messages SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3
-		WHERE status = 'queued' AND id IN (`+placeholders(4, len(ids))+`) RETURNING id`, args...)
+	args, in := t.inList("id", []any{segments, attempts, ms(at)}, ids)
+	rows, err := t.tx.QueryP(ctx, `UPDATE sms_messages `+set+` WHERE status = 'queued' AND `+in+` RETURNING id`, args...)
 	return scanRows(rows, err, scanString)
 }
 
@@ -220,12 +272,14 @@ func (t smsTx) MessagesRetry(ctx context.Context, ids []string, attempts int, ne
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{attempts, ms(next), ms(at)}
-	for _, id := range ids {
-		args = append(args, id)
+	const set = `SET attempts = $1, next_attempt_at = $2, updated_at = $3`
+	if t.tx.Dialect() == Postgres {
+		_, err := t.tx.Exec(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
+			WHERE m.id = u.id AND m.status = 'queued'`, attempts, ms(next), ms(at), ids)
+		return err
 	}
-	_, err := t.tx.Exec(ctx, `UPDATE sms_messages SET attempts = $1, next_attempt_at = $2, updated_at = $3
-		WHERE status = 'queued' AND id IN (`+placeholders(4, len(ids))+`)`, args...)
+	args, in := t.inList("id", []any{attempts, ms(next), ms(at)}, ids)
+	_, err := t.tx.ExecP(ctx, `UPDATE sms_messages `+set+` WHERE status = 'queued' AND `+in, args...)
 	return err
 }
 
@@ -251,8 +305,9 @@ func (t smsTx) MessageUpdate(ctx context.Context, m sms.Message) error {
 	return nil
 }
 
-// PartsAdd upserts parts with one multi-row statement per 200 (a key repeated in the batch
-// keeps its last part: one statement may not update a row twice).
+// PartsAdd upserts parts: on PostgreSQL in one statement of arrays, on SQLite with multi-row
+// statements of a few fixed sizes up to 200 (a key repeated in the batch keeps its last part:
+// one statement may not update a row twice).
 func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
 	now := nowMS()
 	seen := map[[2]string]int{}
@@ -266,8 +321,21 @@ func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
 		seen[k] = len(uniq)
 		uniq = append(uniq, p)
 	}
+	const upsert = ` ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+			state = excluded.state, created_at = excluded.created_at`
+	if len(uniq) > 0 && t.tx.Dialect() == Postgres {
+		n := len(uniq)
+		carrier, key, msg, state, seq, created := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int32, n), make([]int64, n)
+		for i, p := range uniq {
+			carrier[i], key[i], msg[i], state[i], seq[i], created[i] = p.Carrier, p.Key, p.MessageID, p.State, int32(p.Seq), now
+		}
+		_, err := t.tx.Exec(ctx, `INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bigint[])`+upsert,
+			carrier, key, msg, seq, state, created)
+		return mapErr(err)
+	}
 	for len(uniq) > 0 {
-		chunk := uniq[:min(len(uniq), 200)]
+		chunk := uniq[:t.tx.db.nextChunk(len(uniq), 200)]
 		uniq = uniq[len(chunk):]
 		var q strings.Builder
 		q.WriteString(`INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at) VALUES `)
@@ -279,9 +347,8 @@ func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
 			q.WriteString("(" + placeholders(i*6+1, 6) + ")")
 			args = append(args, p.Carrier, p.Key, p.MessageID, p.Seq, p.State, now)
 		}
-		q.WriteString(` ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-			state = excluded.state, created_at = excluded.created_at`)
-		if _, err := t.tx.Exec(ctx, q.String(), args...); err != nil {
+		q.WriteString(upsert)
+		if _, err := t.tx.ExecP(ctx, q.String(), args...); err != nil {
 			return mapErr(err)
 		}
 	}

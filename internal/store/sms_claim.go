@@ -35,22 +35,29 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 		FROM sms_messages m WHERE m.status = 'queued' AND m.carrier = $1 AND m.next_attempt_at <= $2
 		AND NOT EXISTS (SELECT 1 FROM sms_messages e WHERE e.to_number = m.to_number AND e.status = 'queued' AND ` + eseq + ` < ` + seq + `)`)
 	args := []any{p.Carrier, ms(p.Now)}
-	if len(p.Exclude) > 0 {
-		q.WriteString(` AND m.id NOT IN (` + placeholders(3, len(p.Exclude)) + `)`)
-		for _, id := range p.Exclude {
-			args = append(args, id)
-		}
-	}
-	q.WriteString(` ORDER BY ` + seq + ` LIMIT ` + strconv.Itoa(p.Limit))
 	if db.dialect == SQLite {
-		rows, err := db.Query(ctx, q.String(), args...)
+		if len(p.Exclude) > 0 {
+			var ph string
+			args, ph = db.inArgs(args, p.Exclude, p.Exclude[0])
+			q.WriteString(` AND m.id NOT IN (` + ph + `)`)
+		}
+		args = append(args, p.Limit)
+		q.WriteString(` ORDER BY ` + seq + ` LIMIT $` + strconv.Itoa(len(args)))
+		rows, err := db.QueryP(ctx, q.String(), args...)
 		qs, err := scanRows(rows, err, scanQueued)
 		if err != nil || len(qs) == 0 {
 			return nil, nil, err
 		}
 		return qs, sqliteClaim{db}, nil
 	}
-	q.WriteString(` FOR UPDATE OF m SKIP LOCKED`)
+	// One query text whatever the exclusions (pgx prepares it once per connection); the
+	// sender's exclusions are locked by its own claims anyway.
+	exclude := p.Exclude
+	if exclude == nil {
+		exclude = []string{}
+	}
+	args = append(args, p.Limit, exclude)
+	q.WriteString(` AND NOT (m.id = ANY($4::text[])) ORDER BY ` + seq + ` LIMIT $3 FOR UPDATE OF m SKIP LOCKED`)
 	// The claim outlives a cancelled ctx (shutdown): what was submitted is still recorded.
 	stx, err := db.sql.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {

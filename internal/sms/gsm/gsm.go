@@ -70,11 +70,26 @@ var (
 		}
 		return m
 	}()
+	// asciiSeptets and asciiCode are the tables above for ASCII, the common case, without a
+	// map lookup: septets 0 (none), 1 (code) or 2 (escape, code).
+	asciiSeptets, asciiCode = func() (n, code [128]byte) {
+		for r := range rune(128) {
+			if b, ok := basicRev[r]; ok {
+				n[r], code[r] = 1, b
+			} else if b, ok := extRev[r]; ok {
+				n[r], code[r] = 2, b
+			}
+		}
+		return n, code
+	}()
 )
 
 // Septets returns how many GSM-7 septets r takes (1, or 2 for an extension character), and 0 when
 // r has no GSM-7 representation.
 func Septets(r rune) int {
+	if r >= 0 && r < 128 {
+		return int(asciiSeptets[r])
+	}
 	if _, ok := basicRev[r]; ok {
 		return 1
 	}
@@ -111,6 +126,15 @@ func EncodeGSM7(s string) ([]byte, error) {
 }
 
 func appendGSM7(out []byte, r rune) []byte {
+	if r >= 0 && r < 128 {
+		switch asciiSeptets[r] {
+		case 1:
+			return append(out, asciiCode[r])
+		case 2:
+			return append(out, esc, asciiCode[r])
+		}
+		return nil
+	}
 	if b, ok := basicRev[r]; ok {
 		return append(out, b)
 	}

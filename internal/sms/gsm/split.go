@@ -103,31 +103,18 @@ func Encode(text string, m Concat) (Encoded, error) {
 	if IsGSM7(text) {
 		coding = CodingDefault
 	}
-	type unit struct {
-		b []byte
-		n int // septets or UTF-16 units
+	// One buffer holds the whole message (the single part, or every part's bytes in turn):
+	// this runs for every message accepted and submitted.
+	capacity := len(text) + 8
+	if coding == CodingUCS2 {
+		capacity = 2*len(text) + 8
 	}
-	var units []unit
+	b := make([]byte, 0, capacity)
 	total := 0
 	for _, r := range text {
-		var u unit
-		if coding == CodingDefault {
-			u.b = appendGSM7(nil, r)
-			u.n = len(u.b)
-		} else {
-			if r1, r2 := utf16.EncodeRune(r); r1 != '\uFFFD' {
-				u.b = []byte{byte(r1 >> 8), byte(r1), byte(r2 >> 8), byte(r2)}
-				u.n = 2
-			} else {
-				u.b = []byte{byte(r >> 8), byte(r)}
-				if r > 0xFFFF {
-					u.b = []byte{0xFF, 0xFD}
-				}
-				u.n = 1
-			}
-		}
-		units = append(units, u)
-		total += u.n
+		var n int
+		b, n = appendUnit(b, coding, r)
+		total += n
 	}
 	enc := Encoded{Coding: coding, Units: total}
 	single := MaxGSM7Single
@@ -135,32 +122,50 @@ func Encode(text string, m Concat) (Encoded, error) {
 		single = MaxUCS2Single
 	}
 	if total <= single || m == ConcatPayload {
-		var b []byte
-		for _, u := range units {
-			b = append(b, u.b...)
-		}
 		if m == ConcatPayload && len(b) > MaxPayload {
 			return Encoded{}, fmt.Errorf("%w: %d octets exceed message_payload's %d", ErrTooLong, len(b), MaxPayload)
 		}
 		enc.Parts = [][]byte{b}
 		return enc, nil
 	}
+	// Split at unit boundaries: a unit (an escape and its extension character, a surrogate
+	// pair) never straddles two parts.
 	limit := perPart(coding, m)
-	var cur []byte
-	n := 0
-	for _, u := range units {
-		if n+u.n > limit {
-			enc.Parts = append(enc.Parts, cur)
-			cur, n = nil, 0
+	var scratch [4]byte
+	start, off, n := 0, 0, 0
+	for _, r := range text {
+		u, un := appendUnit(scratch[:0], coding, r)
+		if n+un > limit {
+			enc.Parts = append(enc.Parts, b[start:off:off])
+			start, n = off, 0
 		}
-		cur = append(cur, u.b...)
-		n += u.n
+		off += len(u)
+		n += un
 	}
-	enc.Parts = append(enc.Parts, cur)
+	enc.Parts = append(enc.Parts, b[start:off:off])
 	if len(enc.Parts) > MaxParts {
 		return Encoded{}, fmt.Errorf("%w: %d parts exceed %d", ErrTooLong, len(enc.Parts), MaxParts)
 	}
 	return enc, nil
+}
+
+// appendUnit appends r's encoding in coding to b and returns it with r's size in septets or
+// UTF-16 units. A GSM-7 rune must be in the alphabet (IsGSM7); in UCS-2 a rune beyond the
+// basic plane is a surrogate pair, and one that has none is U+FFFD.
+func appendUnit(b []byte, coding Coding, r rune) ([]byte, int) {
+	if coding == CodingDefault {
+		if nb := appendGSM7(b, r); nb != nil {
+			return nb, len(nb) - len(b)
+		}
+		return b, 0 // not in the alphabet: IsGSM7 let no such rune through
+	}
+	if r1, r2 := utf16.EncodeRune(r); r1 != '\uFFFD' {
+		return append(b, byte(r1>>8), byte(r1), byte(r2>>8), byte(r2)), 2
+	}
+	if r > 0xFFFF {
+		return append(b, 0xFF, 0xFD), 1
+	}
+	return append(b, byte(r>>8), byte(r)), 1
 }
 
 // Text decodes the whole message back (for logs and tests).

@@ -33,7 +33,7 @@ type link struct {
 	conn    net.Conn
 	pending map[uint32]chan response
 
-	wmu sync.Mutex // serialises writes to conn
+	wmu sync.Mutex // serialises writes to a connection that is not a connWriter (binding)
 
 	rmu      sync.Mutex // rate limiter
 	nextSend time.Time
@@ -88,6 +88,9 @@ func (l *link) session(ctx context.Context) error {
 	if err := l.bind(conn); err != nil {
 		return err
 	}
+	// From here on every write goes through the coalescing writer (one syscall for the
+	// PDUs queued while the previous write ran).
+	conn = newConnWriter(conn, cfg.ResponseTimeout)
 	l.mu.Lock()
 	l.conn = conn
 	l.mu.Unlock()
@@ -182,11 +185,65 @@ func (l *link) teardown() {
 }
 
 func (l *link) write(conn net.Conn, b []byte) error {
+	if cw, ok := conn.(*connWriter); ok {
+		return cw.write(b)
+	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	_ = conn.SetWriteDeadline(time.Now().Add(l.c.cfg.ResponseTimeout))
 	_, err := conn.Write(b)
 	return err
+}
+
+// connWriter is a bound connection whose writes are coalesced: a PDU written while another
+// write is in progress joins the next batch, which its first writer sends in one syscall once
+// the previous write returned. Under load the SMSC then reads many PDUs per segment too.
+// Every writer returns when its own bytes were written (or the write failed).
+type connWriter struct {
+	net.Conn
+	timeout time.Duration
+
+	mu   sync.Mutex
+	idle *sync.Cond  // signalled when busy clears
+	busy bool        // a batch is being written
+	next *writeBatch // the batch accumulating meanwhile
+}
+
+type writeBatch struct {
+	buf  []byte
+	done chan struct{}
+	err  error
+}
+
+func newConnWriter(conn net.Conn, timeout time.Duration) *connWriter {
+	w := &connWriter{Conn: conn, timeout: timeout}
+	w.idle = sync.NewCond(&w.mu)
+	return w
+}
+
+func (w *connWriter) write(b []byte) error {
+	w.mu.Lock()
+	if wb := w.next; wb != nil {
+		wb.buf = append(wb.buf, b...)
+		w.mu.Unlock()
+		<-wb.done
+		return wb.err
+	}
+	wb := &writeBatch{buf: append(make([]byte, 0, max(len(b), 512)), b...), done: make(chan struct{})}
+	w.next = wb
+	for w.busy {
+		w.idle.Wait()
+	}
+	w.busy, w.next = true, nil
+	w.mu.Unlock()
+	_ = w.SetWriteDeadline(time.Now().Add(w.timeout))
+	_, wb.err = w.Conn.Write(wb.buf)
+	close(wb.done)
+	w.mu.Lock()
+	w.busy = false
+	w.idle.Signal()
+	w.mu.Unlock()
+	return wb.err
 }
 
 // waitRate spaces sends 1/MaxRate apart (SMSCs answer bursts over contract with

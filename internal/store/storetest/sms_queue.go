@@ -23,6 +23,100 @@ func SMSQueue(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("ConcurrentClaims", func(t *testing.T) { smsConcurrentClaims(t, open(t)) })
 	t.Run("InsertJobs", func(t *testing.T) { smsInsertJobs(t, open(t)) })
 	t.Run("BulkReceipts", func(t *testing.T) { smsBulkReceipts(t, open(t)) })
+	t.Run("BatchSizes", func(t *testing.T) { smsBatchSizes(t, open(t)) })
+}
+
+// smsBatchSizes: batches of odd sizes (SQLite cuts inserts into fixed sizes and pads IN lists
+// to buckets; PostgreSQL sends arrays) insert, claim, exclude, mark and record parts exactly.
+func smsBatchSizes(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	var ms []sms.Message
+	for i := range 301 {
+		m := msg(fmt.Sprintf("b%03d", i), at)
+		m.To = fmt.Sprintf("+1206%07d", i)
+		m.DeliveryReport = i%2 == 0
+		if i%7 == 0 {
+			m.RepeatabilityRequestID = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		}
+		ms = append(ms, m)
+	}
+	insertMsgs(t, db, ms[:37]...)
+	insertMsgs(t, db, ms[37:]...)
+	exclude := []string{"b000", "b005", "b100"}
+	qs, claim, err := db.MessagesClaim(ctx, sms.ClaimParams{Carrier: "smsc1", Now: at, Limit: 500, Exclude: exclude})
+	if err != nil || claim == nil {
+		t.Fatal(err, claim)
+	}
+	var want []string
+	for _, m := range ms {
+		if !slices.Contains(exclude, m.ID) {
+			want = append(want, m.ID)
+		}
+	}
+	if got := claimIDs(qs); !slices.Equal(got, want) {
+		t.Fatalf("claimed %d messages %v…, want the %d not excluded in order", len(got), got[:min(5, len(got))], len(want))
+	}
+	for i, q := range qs {
+		m := ms[slices.IndexFunc(ms, func(m sms.Message) bool { return m.ID == q.ID })]
+		if q.To != m.To || q.DeliveryReport != m.DeliveryReport || q.RepeatabilityRequestID != m.RepeatabilityRequestID {
+			t.Fatalf("claimed message %d: %+v, inserted %+v", i, q.Message, m)
+		}
+	}
+	var parts []sms.Part
+	for i, id := range want[:201] {
+		parts = append(parts, sms.Part{MessageID: id, Seq: 1, Carrier: "smsc1", Key: fmt.Sprintf("k%d", i)})
+	}
+	var moved []string
+	if err := claim.Finish(ctx, func(tx sms.Tx) error {
+		var err error
+		if moved, err = tx.MessagesMarkSent(ctx, want[:201], 1, 1, at); err != nil {
+			return err
+		}
+		if err := tx.MessagesRetry(ctx, want[201:], 1, at.Add(time.Minute), at); err != nil {
+			return err
+		}
+		return tx.PartsAdd(ctx, parts)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(moved)
+	if !slices.Equal(moved, want[:201]) {
+		t.Fatalf("marked %d sent, want 201", len(moved))
+	}
+	got, err := db.MessagesGet(ctx, want)
+	if err != nil || len(got) != len(want) {
+		t.Fatal(len(got), err)
+	}
+	for _, m := range got {
+		sent := slices.Contains(want[:201], m.ID)
+		if (m.Status == sms.StatusSent) != sent || (!sent && (m.Attempts != 1 || !m.NextAttempt.Equal(at.Add(time.Minute)))) {
+			t.Fatalf("message %s after the batch: %+v", m.ID, m)
+		}
+	}
+	var rids []string
+	for _, m := range ms {
+		if m.RepeatabilityRequestID != "" {
+			rids = append(rids, m.RepeatabilityRequestID)
+		}
+	}
+	rids = append(rids, "00000000-0000-4000-8000-999999999999") // never seen
+	var rep map[string]sms.Message
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error { rep, err = tx.MessagesByRepeatability(ctx, rids); return err }); err != nil || len(rep) != 43 {
+		t.Fatalf("%d messages found by repeatability id, want 43: %v", len(rep), err)
+	}
+	if err := db.SMSTx(ctx, func(tx sms.Tx) error {
+		ps, err := tx.PartsByKeys(ctx, "smsc1", []string{"k0", "k77", "k200", "k201"})
+		if err != nil {
+			return err
+		}
+		if len(ps) != 3 {
+			return fmt.Errorf("found %d of the parts k0, k77, k200 (and no k201): %+v", len(ps), ps)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func insertMsgs(t *testing.T, db *store.DB, ms ...sms.Message) {
