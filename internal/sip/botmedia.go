@@ -487,22 +487,32 @@ func (b *botCall) recognize(pm *partyMedia, r *recognition, cfg dtmf.CollectConf
 		if out.Reason != dtmf.InitialSilenceTimeout && out.Reason != dtmf.Canceled && prompt != nil {
 			pm.player.Cancel(playID) // decided during the prompt: the prompt stops
 		}
-		names := make([]string, len(out.Tones))
-		for i, t := range out.Tones {
-			names[i] = t.String()
-		}
-		switch out.Reason {
-		case dtmf.MaxTonesReached:
-			op.Completed(names, calls.MaxTonesReached)
-		case dtmf.StopToneDetected:
-			op.Completed(names, calls.StopToneDetected)
-		case dtmf.InterToneTimeout:
-			op.Completed(names, calls.InterToneTimeout)
-		case dtmf.InitialSilenceTimeout:
+		if !reportDTMF(op, out) {
 			op.InitialSilence()
-		default:
-			op.Canceled()
 		}
 		return
 	}
+}
+
+// reportDTMF sends the result of a DTMF collection that is done (RecognizeCompleted with the
+// tones, or RecognizeCanceled) and is true; an initial silence it leaves to the caller (false):
+// a DTMF recognition fails on it, a speechOrDtmf one lets the speech side decide.
+func reportDTMF(op *calls.RecognizeOp, out dtmf.Outcome) bool {
+	names := make([]string, len(out.Tones))
+	for i, t := range out.Tones {
+		names[i] = t.String()
+	}
+	switch out.Reason {
+	case dtmf.MaxTonesReached:
+		op.Completed(names, calls.MaxTonesReached)
+	case dtmf.StopToneDetected:
+		op.Completed(names, calls.StopToneDetected)
+	case dtmf.InterToneTimeout:
+		op.Completed(names, calls.InterToneTimeout)
+	case dtmf.InitialSilenceTimeout:
+		return false
+	default:
+		op.Canceled()
+	}
+	return true
 }

@@ -163,23 +163,7 @@ func (b *botCall) recognizeSpeech(pm *partyMedia, r *recognition, cfg dtmf.Colle
 			return false
 		}
 		stopPrompt()
-		names := make([]string, len(out.Tones))
-		for i, t := range out.Tones {
-			names[i] = t.String()
-		}
-		switch out.Reason {
-		case dtmf.MaxTonesReached:
-			op.Completed(names, calls.MaxTonesReached)
-		case dtmf.StopToneDetected:
-			op.Completed(names, calls.StopToneDetected)
-		case dtmf.InterToneTimeout:
-			op.Completed(names, calls.InterToneTimeout)
-		case dtmf.InitialSilenceTimeout:
-			return false // the speech side decides on silence
-		default:
-			op.Canceled()
-		}
-		return true
+		return reportDTMF(op, out) // an initial silence: the speech side decides
 	}
 	heard := false // speech or a key: the initial silence is over
 	var asr chan asrResult
