@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telgw/telgw/internal/calls"
-	"github.com/telgw/telgw/internal/problem"
+	"github.com/telgw/telgw/internal/calls/callstest"
 )
 
 // fakeRecorder is a transport that records by writing a fixed file on Stop.
@@ -45,57 +45,6 @@ func (h *fakeHandle) Ended() <-chan struct{} { return h.ended }
 func (h *fakeHandle) Stop() calls.RecordingResult {
 	h.once.Do(func() { _ = os.WriteFile(h.path, []byte("RIFF....WAVEfmt 0123456789abcdef0123456789"), 0o600) })
 	return calls.RecordingResult{Duration: time.Second, Bytes: 44, Participants: []calls.Participant{calls.Phone("+12125550199")}}
-}
-
-type memRecStore struct {
-	mu sync.Mutex
-	m  map[string]calls.Recording
-}
-
-func (s *memRecStore) RecordingPut(_ context.Context, r calls.Recording) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[r.ID] = r
-	return nil
-}
-
-func (s *memRecStore) RecordingGet(_ context.Context, id string) (calls.Recording, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.m[id]; ok {
-		return r, nil
-	}
-	return calls.Recording{}, problem.ErrNotFound
-}
-
-func (s *memRecStore) RecordingByDocument(_ context.Context, doc string) (calls.Recording, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.m {
-		if r.DocumentID == doc {
-			return r, nil
-		}
-	}
-	return calls.Recording{}, problem.ErrNotFound
-}
-
-func (s *memRecStore) RecordingDelete(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
-
-func (s *memRecStore) RecordingsUnfinished(_ context.Context, node string) ([]calls.Recording, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []calls.Recording
-	for _, r := range s.m {
-		if r.Node == node && (r.State == calls.RecActive || r.State == calls.RecPaused) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
 }
 
 type capFiles struct{ ch chan calls.RecordingFile }
@@ -139,7 +88,7 @@ func TestCallRecordingAPI(t *testing.T) {
 	s.MountCallAutomation(a)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	recs, err := calls.NewRecordings(a, calls.RecordingsConfig{Store: &memRecStore{m: map[string]calls.Recording{}}, Dir: t.TempDir(),
+	recs, err := calls.NewRecordings(a, calls.RecordingsConfig{Store: callstest.NewRecordings(), Dir: t.TempDir(),
 		Publisher: files, Locations: func() string { return srv.URL + "/" }})
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +231,7 @@ func TestCallRecordingAPIMP3(t *testing.T) {
 	s.MountCallAutomation(a)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	recs, err := calls.NewRecordings(a, calls.RecordingsConfig{Store: &memRecStore{m: map[string]calls.Recording{}}, Dir: t.TempDir(),
+	recs, err := calls.NewRecordings(a, calls.RecordingsConfig{Store: callstest.NewRecordings(), Dir: t.TempDir(),
 		Publisher: files, Locations: func() string { return srv.URL + "/" }, MP3: fakeMP3{}})
 	if err != nil {
 		t.Fatal(err)

@@ -10,69 +10,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/telgw/telgw/internal/calls"
+	"github.com/telgw/telgw/internal/calls/callstest"
 	"github.com/telgw/telgw/internal/media/audio"
 	"github.com/telgw/telgw/internal/media/record"
 	"github.com/telgw/telgw/internal/problem"
 	"github.com/telgw/telgw/internal/sip"
 )
-
-// memRecordings keeps recordings in memory (the SQL stores pass the same cases in storetest).
-type memRecordings struct {
-	mu sync.Mutex
-	m  map[string]calls.Recording
-}
-
-func (s *memRecordings) RecordingPut(_ context.Context, r calls.Recording) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[r.ID] = r
-	return nil
-}
-
-func (s *memRecordings) RecordingGet(_ context.Context, id string) (calls.Recording, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r, ok := s.m[id]; ok {
-		return r, nil
-	}
-	return calls.Recording{}, problem.ErrNotFound
-}
-
-func (s *memRecordings) RecordingByDocument(_ context.Context, doc string) (calls.Recording, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.m {
-		if r.DocumentID == doc {
-			return r, nil
-		}
-	}
-	return calls.Recording{}, problem.ErrNotFound
-}
-
-func (s *memRecordings) RecordingDelete(_ context.Context, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
-
-func (s *memRecordings) RecordingsUnfinished(_ context.Context, node string) ([]calls.Recording, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []calls.Recording
-	for _, r := range s.m {
-		if r.Node == node && (r.State == calls.RecActive || r.State == calls.RecPaused) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
 
 // recFiles collects RecordingFileStatusUpdated.
 type recFiles struct{ ch chan calls.RecordingFile }
@@ -175,7 +123,7 @@ func TestBotRecording(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(e.dir, "tone.ul"), toneULaw(12*time.Second), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st := &memRecordings{m: map[string]calls.Recording{}}
+	st := callstest.NewRecordings()
 	files := &recFiles{ch: make(chan calls.RecordingFile, 8)}
 	dir := t.TempDir()
 	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: st, Dir: dir, Publisher: files,
@@ -380,7 +328,7 @@ func TestBotRecordingMP3(t *testing.T) {
 	}
 	files := &recFiles{ch: make(chan calls.RecordingFile, 4)}
 	dir := t.TempDir()
-	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: &memRecordings{m: map[string]calls.Recording{}}, Dir: dir,
+	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: callstest.NewRecordings(), Dir: dir,
 		Publisher: files, MP3: lame})
 	if err != nil {
 		t.Fatal(err)
@@ -462,7 +410,7 @@ func TestBotRecordingTwoPeople(t *testing.T) {
 	}
 	dir := t.TempDir()
 	files := &recFiles{ch: make(chan calls.RecordingFile, 4)}
-	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: &memRecordings{m: map[string]calls.Recording{}}, Dir: dir, Publisher: files})
+	recs, err := calls.NewRecordings(auto, calls.RecordingsConfig{Store: callstest.NewRecordings(), Dir: dir, Publisher: files})
 	if err != nil {
 		t.Fatal(err)
 	}
