@@ -17,7 +17,8 @@
 // 64), BENCH_SMS_WINDOW (telgw's SMPP window per link, default 50), BENCH_SMS_PPROF=DIR (write
 // a CPU profile of telgw per configuration to DIR), BENCH_SMS_RATE (the paced run's offered
 // load in messages per second; default 5,000, 10,000 and 15,000 at 1, 10 and 100 recipients per
-// request), BENCH_SMS_PACED=off (no paced run).
+// request), BENCH_SMS_PACED=off (no paced run), BENCH_SMS_REPEATABILITY=on (the npm SmsClient's
+// request shape: a repeatabilityRequestId and repeatabilityFirstSent per recipient).
 //
 // PostgreSQL runs with its defaults (synchronous_commit on): every 202 is durable. telgw's SMPP
 // carrier has 2 links with a window of 50 (sms.inFlight defaults to those 100 messages, which
@@ -83,6 +84,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/telgw/telgw/internal/api"
 	"github.com/telgw/telgw/internal/sms/smsctest"
@@ -271,6 +274,11 @@ func batchesFrom(first, n, rcpt int) [][]string {
 	return out
 }
 
+// sdkShape makes the request bodies those of the npm SmsClient (BENCH_SMS_REPEATABILITY=on):
+// every recipient carries a repeatabilityRequestId and repeatabilityFirstSent, and
+// smsSendOptions is present.
+var sdkShape = os.Getenv("BENCH_SMS_REPEATABILITY") == "on"
+
 // runTelgw posts n messages, rcpt recipients per request.
 func runTelgw(t *testing.T, dbURL string, n, rcpt, conc int, profile string) result {
 	smsc := smsctest.Start(t, peers, map[string]any{"quiet": true})
@@ -288,9 +296,17 @@ func runTelgw(t *testing.T, dbURL string, n, rcpt, conc int, profile string) res
 		for _, to := range batchesFrom(first, n, rcpt) {
 			var rc []map[string]any
 			for _, x := range to {
-				rc = append(rc, map[string]any{"to": "+" + x})
+				r := map[string]any{"to": "+" + x}
+				if sdkShape {
+					r["repeatabilityRequestId"], r["repeatabilityFirstSent"] = uuid.NewString(), time.Now().UTC().Format(http.TimeFormat)
+				}
+				rc = append(rc, r)
 			}
-			b, _ := json.Marshal(map[string]any{"from": "+14252000100", "message": "bench", "smsRecipients": rc})
+			body := map[string]any{"from": "+14252000100", "message": "bench", "smsRecipients": rc}
+			if sdkShape {
+				body["smsSendOptions"] = map[string]any{"enableDeliveryReport": false}
+			}
+			b, _ := json.Marshal(body)
 			reqs = append(reqs, request{body: b, n: len(to)})
 		}
 		return reqs

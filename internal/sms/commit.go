@@ -34,10 +34,16 @@ type committer struct {
 	running int
 }
 
+// commitItem is one caller's work in a shared commit: fn in the shared transaction, or an
+// accept (msgs stored with Store.MessagesAccept).
 type commitItem struct {
-	fn   func(tx Tx) error
-	rows int
-	done chan error
+	fn func(tx Tx) error
+	// msgs are an accept's messages; taken is what MessagesAccept answered for them, set
+	// before done.
+	msgs  []Message
+	taken map[string]string
+	rows  int
+	done  chan error
 }
 
 // commitTimeout bounds one shared transaction.
@@ -48,7 +54,20 @@ const commitTimeout = 30 * time.Second
 // alone) and must not keep state across runs. A cancelled ctx does not abandon a commit that
 // may already hold fn's rows: do always reports the outcome.
 func (c *committer) do(ctx context.Context, rows int, fn func(tx Tx) error) error {
-	it := &commitItem{fn: fn, rows: rows, done: make(chan error, 1)}
+	return c.enqueue(ctx, &commitItem{fn: fn, rows: rows, done: make(chan error, 1)})
+}
+
+// accept stores an accepted request's messages together with the accepts of concurrent
+// requests, in one Store.MessagesAccept (on PostgreSQL one statement, no transaction around
+// it), and returns its answer for them: the holders of repeatability ids taken.
+func (c *committer) accept(ctx context.Context, msgs []Message) (map[string]string, error) {
+	it := &commitItem{msgs: msgs, rows: len(msgs), done: make(chan error, 1)}
+	err := c.enqueue(ctx, it)
+	return it.taken, err
+}
+
+// enqueue queues it, starts a loop when fewer than parallel run, and waits for its outcome.
+func (c *committer) enqueue(ctx context.Context, it *commitItem) error {
 	c.mu.Lock()
 	c.queue = append(c.queue, it)
 	if c.running < c.parallel {
@@ -81,10 +100,64 @@ func (c *committer) loop(ctx context.Context) {
 	}
 }
 
+// commit writes a batch: its accepts in one MessagesAccept, the rest in one shared
+// transaction.
 func (c *committer) commit(ctx context.Context, batch []*commitItem) {
 	if c.batches != nil {
 		c.batches(len(batch))
 	}
+	var accepts, txs []*commitItem
+	for _, it := range batch {
+		if it.fn == nil {
+			accepts = append(accepts, it)
+		} else {
+			txs = append(txs, it)
+		}
+	}
+	if len(accepts) > 0 {
+		c.commitAccepts(ctx, accepts)
+	}
+	if len(txs) > 0 {
+		c.commitTx(ctx, txs)
+	}
+}
+
+// commitAccepts stores the accepts' messages in one MessagesAccept. When it fails, each
+// accept is tried alone, so that one bad message fails only its own request.
+func (c *committer) commitAccepts(ctx context.Context, batch []*commitItem) {
+	msgs := batch[0].msgs
+	if len(batch) > 1 {
+		n := 0
+		for _, it := range batch {
+			n += len(it.msgs)
+		}
+		msgs = make([]Message, 0, n)
+		for _, it := range batch {
+			msgs = append(msgs, it.msgs...)
+		}
+	}
+	tctx, cancel := context.WithTimeout(ctx, commitTimeout)
+	taken, err := c.store.MessagesAccept(tctx, msgs)
+	cancel()
+	if err == nil || len(batch) == 1 {
+		for _, it := range batch {
+			it.taken = taken
+			it.done <- err
+		}
+		return
+	}
+	for _, it := range batch {
+		ictx, icancel := context.WithTimeout(ctx, commitTimeout)
+		var err error
+		it.taken, err = c.store.MessagesAccept(ictx, it.msgs)
+		icancel()
+		it.done <- err
+	}
+}
+
+// commitTx runs the items' functions in one shared transaction; when it fails, each runs
+// again in a transaction of its own.
+func (c *committer) commitTx(ctx context.Context, batch []*commitItem) {
 	tctx, cancel := context.WithTimeout(ctx, commitTimeout)
 	defer cancel()
 	err := c.store.SMSTx(tctx, func(tx Tx) error {

@@ -224,3 +224,29 @@ func TestStrayCarrier(t *testing.T) {
 		t.Fatalf("%d delivery reports, want 2", n)
 	}
 }
+
+// MessagesAccept implements Store on the in-memory store: messages whose repeatability id is
+// taken are left out and their holders returned.
+func (s *memStore) MessagesAccept(_ context.Context, ms []Message) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	holders := map[string]string{}
+	for _, o := range s.msgs {
+		if o.RepeatabilityRequestID != "" {
+			holders[o.RepeatabilityRequestID] = o.ID
+		}
+	}
+	taken := map[string]string{}
+	for _, m := range ms {
+		if rid := m.RepeatabilityRequestID; rid != "" {
+			if h, ok := holders[rid]; ok {
+				taken[rid] = h
+				continue
+			}
+			holders[rid] = m.ID
+		}
+		s.msgs[m.ID] = m
+		s.seq[m.ID] = len(s.seq) + 1
+	}
+	return taken, nil
+}

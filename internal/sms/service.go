@@ -257,55 +257,57 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	return results, nil
 }
 
-// queue writes the request's messages, queued for the carrier's sender, in a shared
-// transaction (committer).
+// queue stores the request's messages, queued for the carrier's sender, with the accepts of
+// concurrent requests (committer.accept). A recipient whose repeatabilityRequestId was used
+// before (by an earlier request, a concurrent one, or an earlier recipient of this one) gets
+// the first message's id and "rejected"; nothing is sent for it.
 func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier string, now time.Time) ([]SendResult, error) {
 	results := make([]SendResult, len(req.Recipients))
-	err := s.commit.do(ctx, len(req.Recipients), func(tx Tx) error {
-		var rids []string
-		for _, r := range req.Recipients {
-			if r.RepeatabilityRequestID != "" {
-				rids = append(rids, strings.ToLower(r.RepeatabilityRequestID))
-			}
-		}
-		prev, err := tx.MessagesByRepeatability(ctx, rids)
-		if err != nil {
-			return err
-		}
-		var msgs []Message
-		seenRID := map[string]string{}
-		for i, r := range req.Recipients {
-			res := SendResult{To: r.To}
-			to, ok := e164.Clean(r.To)
-			rid := strings.ToLower(r.RepeatabilityRequestID)
-			switch {
-			case !ok:
-				res.Err = problem.Invalid("to", "Invalid To phone number %q: not E.164", r.To)
-			case rid != "" && (!validUUID(rid) || r.RepeatabilityFirstSent == ""):
-				res.Err = problem.Invalid("repeatabilityRequestId", "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set")
-			case rid != "" && prev[rid].ID != "":
-				res.MessageID, res.RepeatabilityResult = prev[rid].ID, "rejected"
-			case rid != "" && seenRID[rid] != "":
-				res.MessageID, res.RepeatabilityResult = seenRID[rid], "rejected"
-			default:
-				m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
-					Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
-					RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
-				msgs = append(msgs, m)
-				res.MessageID = m.ID
-				if rid != "" {
-					res.RepeatabilityResult = "accepted"
-					seenRID[rid] = m.ID
+	rids := make([]string, len(req.Recipients))
+	msgs := make([]Message, 0, len(req.Recipients))
+	var seenRID map[string]string
+	for i, r := range req.Recipients {
+		res := SendResult{To: r.To}
+		to, ok := e164.Clean(r.To)
+		rid := strings.ToLower(r.RepeatabilityRequestID)
+		switch {
+		case !ok:
+			res.Err = problem.Invalid("to", "Invalid To phone number %q: not E.164", r.To)
+		case rid != "" && (!validUUID(rid) || r.RepeatabilityFirstSent == ""):
+			res.Err = problem.Invalid("repeatabilityRequestId", "repeatabilityRequestId must be a UUID and repeatabilityFirstSent must be set")
+		case rid != "" && seenRID[rid] != "":
+			res.MessageID, res.RepeatabilityResult = seenRID[rid], "rejected"
+			rids[i] = rid
+		default:
+			m := Message{ID: uuid.NewString(), From: from, To: to, Text: req.Message, Tag: req.Tag, DeliveryReport: req.DeliveryReport,
+				Validity: req.Validity, Carrier: carrier, Status: StatusQueued, RepeatabilityRequestID: rid,
+				RepeatabilityFirstSent: r.RepeatabilityFirstSent, CreatedAt: now, UpdatedAt: now}
+			msgs = append(msgs, m)
+			res.MessageID = m.ID
+			if rid != "" {
+				res.RepeatabilityResult = "accepted"
+				rids[i] = rid
+				if seenRID == nil {
+					seenRID = map[string]string{}
 				}
+				seenRID[rid] = m.ID
 			}
-			results[i] = res
 		}
-		if err := tx.MessagesInsert(ctx, msgs); err != nil {
-			return fmt.Errorf("insert messages: %w", err)
+		results[i] = res
+	}
+	if len(msgs) == 0 {
+		return results, nil
+	}
+	taken, err := s.commit.accept(ctx, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	for i, rid := range rids {
+		if h, ok := taken[rid]; ok && rid != "" && h != results[i].MessageID {
+			results[i].MessageID, results[i].RepeatabilityResult = h, "rejected"
 		}
-		return nil
-	})
-	return results, err
+	}
+	return results, nil
 }
 
 // senderCarrier checks from may send SMS and picks its carrier: the one recorded for the

@@ -175,6 +175,13 @@ type Store interface {
 	MessagesClaim(ctx context.Context, p ClaimParams) ([]Queued, Claim, error)
 	// QueuedCarriers lists the carriers that queued messages wait for.
 	QueuedCarriers(ctx context.Context) ([]string, error)
+	// MessagesAccept durably stores ms in one step of its own (an accepted POST /sms), except
+	// the messages whose repeatability id is taken: by a stored message, or by an earlier
+	// message of ms. It returns the holders of the ids some message did not get: a message
+	// was stored unless the map gives its repeatability id another message's id. An id left
+	// out whose holder cannot be read (removed meanwhile) gives problem.ErrConflict. On an
+	// error the messages may still have been stored (a repeated request finds them).
+	MessagesAccept(ctx context.Context, ms []Message) (map[string]string, error)
 }
 
 // Events publishes events inside a store transaction; *events.Dispatcher implements it.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
 	"github.com/telgw/telgw/internal/problem"
@@ -168,34 +170,53 @@ func (t smsTx) MessagesInsert(ctx context.Context, msgs []sms.Message) error {
 		return nil
 	}
 	if t.tx.Dialect() == Postgres {
-		n := len(msgs)
-		var (
-			id, from, to, body, tag, carrier, status, details, firstSent = make([]string, n), make([]string, n), make([]string, n),
-				make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			rid                                          = make([]*string, n)
-			dlr, kw                                      = make([]bool, n), make([]bool, n)
-			validity, created, updated, sent, done, next = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-			segments, succeeded, failed, attempts        = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
-		)
-		for i, m := range msgs {
-			id[i], from[i], to[i], body[i], tag[i], carrier[i], status[i], details[i], firstSent[i] =
-				m.ID, m.From, m.To, m.Text, m.Tag, m.Carrier, string(m.Status), m.StatusDetails, m.RepeatabilityFirstSent
-			if m.RepeatabilityRequestID != "" {
-				rid[i] = &m.RepeatabilityRequestID
-			}
-			dlr[i], kw[i] = m.DeliveryReport, m.KeywordReply
-			validity[i], created[i], updated[i] = m.Validity.Milliseconds(), ms(m.CreatedAt), ms(m.UpdatedAt)
-			sent[i], done[i], next[i] = msOrZero(m.SentAt), msOrZero(m.DoneAt), msOrZero(m.NextAttempt)
-			segments[i], succeeded[i], failed[i], attempts[i] = int32(m.Segments), int32(m.SegmentsSucceeded), int32(m.SegmentsFailed), int32(m.Attempts)
-		}
-		_, err := t.tx.Exec(ctx, `INSERT INTO sms_messages (`+smsInsertCols+`) SELECT * FROM unnest($1::text[], $2::text[],
-			$3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::int[], $12::int[],
-			$13::int[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[],
-			$22::boolean[])`, id, from, to, body, tag, dlr, validity, carrier, status, details, segments, succeeded, failed, rid,
-			firstSent, attempts, created, updated, sent, done, next, kw)
+		_, err := t.tx.Exec(ctx, smsInsertPG, pgMessageArgs(msgs)...)
 		return mapErr(err)
 	}
+	_, err := t.insertSQLite(ctx, msgs, "")
+	return err
+}
+
+// smsInsertPG inserts messages given as one array per column (pgMessageArgs).
+const smsInsertPG = `INSERT INTO sms_messages (` + smsInsertCols + `) SELECT * FROM unnest($1::text[], $2::text[],
+			$3::text[], $4::text[], $5::text[], $6::boolean[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::int[], $12::int[],
+			$13::int[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[],
+			$22::boolean[])`
+
+// onRepeat leaves out a message whose repeatability id is taken (MessagesAccept).
+const onRepeat = ` ON CONFLICT (repeatability_id) DO NOTHING`
+
+// pgMessageArgs are smsInsertPG's arguments for msgs: one array per column.
+func pgMessageArgs(msgs []sms.Message) []any {
+	n := len(msgs)
+	var (
+		id, from, to, body, tag, carrier, status, details, firstSent = make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		rid                                          = make([]*string, n)
+		dlr, kw                                      = make([]bool, n), make([]bool, n)
+		validity, created, updated, sent, done, next = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		segments, succeeded, failed, attempts        = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	)
+	for i, m := range msgs {
+		id[i], from[i], to[i], body[i], tag[i], carrier[i], status[i], details[i], firstSent[i] =
+			m.ID, m.From, m.To, m.Text, m.Tag, m.Carrier, string(m.Status), m.StatusDetails, m.RepeatabilityFirstSent
+		if m.RepeatabilityRequestID != "" {
+			rid[i] = &m.RepeatabilityRequestID
+		}
+		dlr[i], kw[i] = m.DeliveryReport, m.KeywordReply
+		validity[i], created[i], updated[i] = m.Validity.Milliseconds(), ms(m.CreatedAt), ms(m.UpdatedAt)
+		sent[i], done[i], next[i] = msOrZero(m.SentAt), msOrZero(m.DoneAt), msOrZero(m.NextAttempt)
+		segments[i], succeeded[i], failed[i], attempts[i] = int32(m.Segments), int32(m.SegmentsSucceeded), int32(m.SegmentsFailed), int32(m.Attempts)
+	}
+	return []any{id, from, to, body, tag, dlr, validity, carrier, status, details, segments, succeeded, failed, rid,
+		firstSent, attempts, created, updated, sent, done, next, kw}
+}
+
+// insertSQLite inserts msgs on SQLite with multi-row INSERTs of a few fixed sizes, each
+// followed by suffix, and returns how many rows they inserted.
+func (t smsTx) insertSQLite(ctx context.Context, msgs []sms.Message, suffix string) (int, error) {
 	const cols = 22
+	inserted := 0
 	for len(msgs) > 0 {
 		chunk := msgs[:t.tx.db.nextChunk(len(msgs), 500)]
 		msgs = msgs[len(chunk):]
@@ -212,11 +233,106 @@ func (t smsTx) MessagesInsert(ctx context.Context, msgs []sms.Message) error {
 				m.RepeatabilityFirstSent, m.Attempts, ms(m.CreatedAt), ms(m.UpdatedAt), msOrZero(m.SentAt), msOrZero(m.DoneAt),
 				msOrZero(m.NextAttempt), m.KeywordReply)
 		}
-		if _, err := t.tx.ExecP(ctx, q.String(), args...); err != nil {
-			return mapErr(err)
+		q.WriteString(suffix)
+		res, err := t.tx.ExecP(ctx, q.String(), args...)
+		if err != nil {
+			return inserted, mapErr(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return inserted, err
+		}
+		inserted += int(n)
+	}
+	return inserted, nil
+}
+
+// MessagesAccept stores accepted messages (sms.Store): every message whose repeatability id
+// is free, in one durable step. On PostgreSQL that is one statement on the pgx pool in a
+// transaction of its own (no BEGIN and COMMIT round trips, no database/sql layer); on SQLite
+// a write transaction. The repeatability ids' holders are read only when some message was
+// left out.
+func (db *DB) MessagesAccept(ctx context.Context, msgs []sms.Message) (map[string]string, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	if db.dialect == Postgres {
+		tag, err := db.pool.Exec(ctx, smsInsertPG+onRepeat, pgMessageArgs(msgs)...)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		if int(tag.RowsAffected()) == len(msgs) {
+			return nil, nil
+		}
+		rids := repeatabilityIDs(msgs)
+		rows, err := db.pool.Query(ctx, `SELECT repeatability_id, id FROM sms_messages WHERE repeatability_id = ANY($1::text[])`, rids)
+		if err != nil {
+			return nil, err
+		}
+		holders := map[string]string{}
+		var rid, id string
+		if _, err := pgx.ForEachRow(rows, []any{&rid, &id}, func() error { holders[rid] = id; return nil }); err != nil {
+			return nil, err
+		}
+		return takenBy(msgs, holders)
+	}
+	var taken map[string]string
+	err := db.InTx(ctx, func(tx *Tx) error {
+		t := smsTx{tx}
+		n, err := t.insertSQLite(ctx, msgs, onRepeat)
+		if err != nil || n == len(msgs) {
+			return err
+		}
+		rids := repeatabilityIDs(msgs)
+		args, in := t.inList("repeatability_id", nil, rids)
+		rows, err := tx.QueryP(ctx, `SELECT repeatability_id, id FROM sms_messages WHERE `+in, args...)
+		pairs, err := scanRows(rows, err, func(r Row) ([2]string, error) {
+			var p [2]string
+			return p, r.Scan(&p[0], &p[1])
+		})
+		if err != nil {
+			return err
+		}
+		holders := make(map[string]string, len(pairs))
+		for _, p := range pairs {
+			holders[p[0]] = p[1]
+		}
+		taken, err = takenBy(msgs, holders)
+		return err
+	})
+	return taken, err
+}
+
+// repeatabilityIDs are the repeatability ids of msgs.
+func repeatabilityIDs(msgs []sms.Message) []string {
+	var rids []string
+	for _, m := range msgs {
+		if m.RepeatabilityRequestID != "" {
+			rids = append(rids, m.RepeatabilityRequestID)
 		}
 	}
-	return nil
+	return rids
+}
+
+// takenBy is MessagesAccept's answer: the holders of the repeatability ids some message of
+// msgs did not get. A message left out whose id's holder is gone (removed meanwhile) gives
+// problem.ErrConflict, for the caller to try again.
+func takenBy(msgs []sms.Message, holders map[string]string) (map[string]string, error) {
+	taken := map[string]string{}
+	for _, m := range msgs {
+		rid := m.RepeatabilityRequestID
+		if rid == "" {
+			continue
+		}
+		h, ok := holders[rid]
+		if !ok {
+			return nil, fmt.Errorf("%w: repeatabilityRequestId %s was taken and is gone", problem.ErrConflict, rid)
+		}
+		if h != m.ID {
+			taken[rid] = h
+		}
+	}
+	return taken, nil
 }
 
 // inList returns the SQL condition "col is one of vals" and its arguments appended to args:

@@ -18,6 +18,7 @@ import (
 func SMS(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("MessageLifecycle", func(t *testing.T) { smsMessageLifecycle(t, open(t)) })
 	t.Run("Repeatability", func(t *testing.T) { smsRepeatability(t, open(t)) })
+	t.Run("Accept", func(t *testing.T) { smsAccept(t, open(t)) })
 	t.Run("Parts", func(t *testing.T) { smsParts(t, open(t)) })
 	t.Run("InboundParts", func(t *testing.T) { SMSParts(t, open) })
 	t.Run("OptOuts", func(t *testing.T) { smsOptOuts(t, open(t)) })
@@ -277,5 +278,79 @@ func webhooks(t *testing.T, db *store.DB) {
 	}
 	if _, err := db.SubscriptionGet(ctx, "w1"); !errors.Is(err, problem.ErrNotFound) {
 		t.Fatalf("get deleted: %v", err)
+	}
+}
+
+// smsAccept: MessagesAccept stores every message whose repeatability id is free, in one
+// step, and names the holders of the others: earlier messages, or an earlier message of the
+// same call; concurrent accepts of one id store it once.
+func smsAccept(t *testing.T, db *store.DB) {
+	ctx := context.Background()
+	at := time.UnixMilli(1_800_000_000_000).UTC()
+	// Without repeatability ids nothing is taken (and at sizes past SQLite's chunks).
+	var plain []sms.Message
+	for i := range 300 {
+		plain = append(plain, msg(fmt.Sprintf("p%03d", i), at))
+	}
+	if taken, err := db.MessagesAccept(ctx, plain); err != nil || len(taken) != 0 {
+		t.Fatalf("accept without repeatability ids: %v %v", taken, err)
+	}
+	if got, err := db.MessageGet(ctx, "p299"); err != nil || got != plain[299] {
+		t.Fatalf("stored %+v %v\nwant %+v", got, err, plain[299])
+	}
+	a := msg("a", at)
+	a.RepeatabilityRequestID, a.RepeatabilityFirstSent = "r1", "Thu, 01 Jan 2026 00:00:00 GMT"
+	if taken, err := db.MessagesAccept(ctx, []sms.Message{a}); err != nil || len(taken) != 0 {
+		t.Fatalf("first accept: %v %v", taken, err)
+	}
+	if got, _ := db.MessageGet(ctx, "a"); got != a {
+		t.Fatalf("stored %+v\nwant %+v", got, a)
+	}
+	// b repeats a; c is new; d repeats c within the call; e has no id.
+	b, c, d, e := msg("b", at), msg("c", at), msg("d", at), msg("e", at)
+	b.RepeatabilityRequestID, c.RepeatabilityRequestID, d.RepeatabilityRequestID = "r1", "r2", "r2"
+	taken, err := db.MessagesAccept(ctx, []sms.Message{b, c, d, e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken["r1"] != "a" || taken["r2"] != "c" || len(taken) != 2 {
+		t.Fatalf("taken = %v, want r1→a, r2→c", taken)
+	}
+	for id, want := range map[string]bool{"b": false, "c": true, "d": false, "e": true} {
+		if _, err := db.MessageGet(ctx, id); (err == nil) != want {
+			t.Fatalf("message %s stored: %v, want %v", id, err == nil, want)
+		}
+	}
+	// Concurrent accepts of one new id: one stores it, the others name it.
+	var wg sync.WaitGroup
+	got := make([]map[string]string, 8)
+	errs := make([]error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			m := msg(fmt.Sprint("x", i), at)
+			m.RepeatabilityRequestID = "r3"
+			got[i], errs[i] = db.MessagesAccept(ctx, []sms.Message{m})
+		})
+	}
+	wg.Wait()
+	stored := ""
+	for i := range 8 {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if got[i]["r3"] == "" {
+			if stored != "" {
+				t.Fatalf("r3 stored twice: %s and x%d", stored, i)
+			}
+			stored = fmt.Sprint("x", i)
+		}
+	}
+	for i := range 8 {
+		if h := got[i]["r3"]; h != "" && h != stored {
+			t.Fatalf("accept x%d: holder %s, stored %s", i, h, stored)
+		}
+	}
+	if stored == "" {
+		t.Fatal("r3 stored by none")
 	}
 }
