@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -87,15 +87,33 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 // DecodeJSON decodes the request body into v. An empty body decodes as {} when allowEmpty.
 // Errors name the offending field (problem.KindInvalid).
 func DecodeJSON(r *http.Request, v any, allowEmpty bool) error {
+	b, err := requestBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(b, v, allowEmpty)
+}
+
+// requestBody is the whole body: the verified bytes authenticate kept, or read now.
+func requestBody(r *http.Request) ([]byte, error) {
+	if bb, ok := r.Body.(*bodyBytes); ok && bb.Len() == len(bb.b) {
+		_, _ = bb.Seek(0, io.SeekEnd) // consumed, as reading it would leave it
+		return bb.b, nil
+	}
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge(mbe.Limit)
+			return nil, tooLarge(mbe.Limit)
 		}
-		return problem.Invalid("body", "could not read request body: %v", err)
+		return nil, problem.Invalid("body", "could not read request body: %v", err)
 	}
-	if len(strings.TrimSpace(string(b))) == 0 {
+	return b, nil
+}
+
+// decodeJSON is DecodeJSON of a body already read.
+func decodeJSON(b []byte, v any, allowEmpty bool) error {
+	if len(bytes.TrimSpace(b)) == 0 {
 		if allowEmpty {
 			return nil
 		}

@@ -10,9 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,9 +157,11 @@ func RequestID(ctx context.Context) string {
 func (s *Server) requestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := uuid.NewString()
-		w.Header().Set("x-ms-request-id", id)
-		if c := r.Header.Get("x-ms-client-request-id"); c != "" {
-			w.Header().Set("x-ms-client-request-id", c)
+		// Canonical keys set directly: Header.Set would canonicalise them on every request.
+		h := w.Header()
+		h["X-Ms-Request-Id"] = []string{id}
+		if c := header(r.Header, "X-Ms-Client-Request-Id"); c != "" {
+			h["X-Ms-Client-Request-Id"] = []string{c}
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
@@ -202,7 +206,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			route = "unmatched"
 		}
 		s.metrics.observe(route, r.Method, sw.status, d)
-		if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || r.URL.Path == "/readyz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || r.URL.Path == "/readyz" || !s.log.Enabled(r.Context(), slog.LevelInfo) {
 			return
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelInfo, "http",
@@ -241,7 +245,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			WriteError(w, r, s.log, err)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+		body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
@@ -255,10 +259,42 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			WriteError(w, r, s.log, err)
 			return
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.Body = &bodyBytes{Reader: bytes.NewReader(body), b: body}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// readBody reads a request body whole: into one buffer of its announced length when it has
+// one (io.ReadAll grows its buffer from 512 bytes).
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, length+1) // +1: reading past the end finds io.EOF without growing
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: net/http stops it; grow anyway
+		}
+	}
+}
+
+// bodyBytes is the request body authenticate read and verified: handlers read it as any
+// body, and DecodeJSON takes its bytes without copying them.
+type bodyBytes struct {
+	*bytes.Reader
+	b []byte
+}
+
+// Close implements io.Closer.
+func (*bodyBytes) Close() error { return nil }
 
 // closeUnread marks the connection of a request refused before its body was read to be closed
 // after the answer: otherwise net/http drains the body before answering, and a client sending
@@ -275,7 +311,7 @@ func APIVersions(versions ...string) func(http.Handler) http.Handler {
 	list := strings.Join(versions, ", ")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			v := r.URL.Query().Get("api-version")
+			v := queryValue(r.URL.RawQuery, "api-version")
 			if v == "" {
 				WriteError(w, r, nil, problem.Invalid("api-version", "the api-version query parameter is required; supported: %s", list).
 					WithCode("MissingApiVersionParameter"))
@@ -291,9 +327,39 @@ func APIVersions(versions ...string) func(http.Handler) http.Handler {
 	}
 }
 
+// queryValue is url.Values.Get of the raw query without building the whole map: the first
+// value of key (decoded as url.ParseQuery does), or "".
+func queryValue(raw, key string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.ContainsAny(k, "%+;") || strings.ContainsAny(v, "%+;") {
+			return (&url.URL{RawQuery: kv + "&" + raw}).Query().Get(key) // escapes, or what ParseQuery refuses: its own answer
+		}
+		if k == key {
+			return v
+		}
+	}
+	return ""
+}
+
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series caches each (route, method, code)'s counter and histogram: the labels are
+	// bounded (routes, methodLabel, status codes), and looking them up hashes every label.
+	series sync.Map // seriesKey → httpSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -311,8 +377,15 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 }
 
 func (m *httpMetrics) observe(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	k := seriesKey{route, methodLabel(method), status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, httpSeries{requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(route)})
+	}
+	sr := v.(httpSeries)
+	sr.requests.Inc()
+	sr.duration.Observe(d.Seconds())
 }
 
 // methodLabel bounds the method label: the RFC 9110 §9 methods (and PATCH) are themselves,

@@ -66,12 +66,14 @@ type smsSendRequest struct {
 	From          *string            `json:"from"`
 	SMSRecipients []smsRecipientJSON `json:"smsRecipients"`
 	Message       *string            `json:"message"`
-	Options       *struct {
-		EnableDeliveryReport           bool   `json:"enableDeliveryReport"`
-		Tag                            string `json:"tag"`
-		ValidityPeriodSeconds          *int   `json:"validityPeriodSeconds"`
-		DeliveryReportTimeoutInSeconds *int   `json:"deliveryReportTimeoutInSeconds"`
-	} `json:"smsSendOptions"`
+	Options       *smsSendOptions    `json:"smsSendOptions"`
+}
+
+type smsSendOptions struct {
+	EnableDeliveryReport           bool   `json:"enableDeliveryReport"`
+	Tag                            string `json:"tag"`
+	ValidityPeriodSeconds          *int   `json:"validityPeriodSeconds"`
+	DeliveryReportTimeoutInSeconds *int   `json:"deliveryReportTimeoutInSeconds"`
 }
 
 type smsSendResponseItem struct {
@@ -89,7 +91,11 @@ type valueList[T any] struct {
 
 func (h *smsHandlers) send(w http.ResponseWriter, r *http.Request) {
 	var req smsSendRequest
-	if err := DecodeJSON(r, &req, false); err != nil {
+	b, err := requestBody(r)
+	if err == nil {
+		err = decodeSendRequest(b, &req)
+	}
+	if err != nil {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
@@ -101,7 +107,7 @@ func (h *smsHandlers) send(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.s.log, problem.Invalid("message", "message is required"))
 		return
 	}
-	sr := sms.SendRequest{From: *req.From, Message: *req.Message}
+	sr := sms.SendRequest{From: *req.From, Message: *req.Message, Recipients: make([]sms.Recipient, 0, len(req.SMSRecipients))}
 	for _, rc := range req.SMSRecipients {
 		sr.Recipients = append(sr.Recipients, sms.Recipient{To: rc.To, RepeatabilityRequestID: rc.RepeatabilityRequestID,
 			RepeatabilityFirstSent: rc.RepeatabilityFirstSent})
@@ -124,11 +130,11 @@ func (h *smsHandlers) send(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, h.s.log, err)
 		return
 	}
-	out := valueList[smsSendResponseItem]{Value: make([]smsSendResponseItem, len(res))}
+	out := make([]smsSendResponseItem, len(res))
 	for i, x := range res {
-		out.Value[i] = sendResponseItem(x)
+		out[i] = sendResponseItem(x)
 	}
-	WriteJSON(w, http.StatusAccepted, out)
+	writeSendResponse(w, out)
 }
 
 // sendResponseItem is the one place a recipient's result becomes its ACS httpStatusCode: 202

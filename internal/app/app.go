@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
@@ -39,6 +40,11 @@ import (
 	"github.com/telgw/telgw/internal/store"
 	"github.com/telgw/telgw/internal/turn"
 )
+
+// init makes random UUIDs (request ids, message ids: two per SMS accepted) come from a buffer
+// of crypto/rand bytes refilled 16 UUIDs at a time rather than a read per UUID. It must run
+// before anything makes one, hence init.
+func init() { uuid.EnableRandPool() }
 
 // App is one telgw node.
 type App struct {

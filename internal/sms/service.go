@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -203,7 +204,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) ([]SendResult, erro
 	if req.Message == "" {
 		return nil, problem.Invalid("message", "message must not be empty")
 	}
-	if n := len([]rune(req.Message)); n > s.cfg.MaxMessageLength {
+	if n := utf8.RuneCountInString(req.Message); n > s.cfg.MaxMessageLength {
 		return nil, problem.Invalid("message", "message has %d characters; at most %d are allowed", n, s.cfg.MaxMessageLength)
 	}
 	if _, err := gsm.Encode(req.Message, gsm.ConcatUDH8); err != nil {
