@@ -6,8 +6,10 @@
 //
 // A message's life:
 //
-//	POST /sms ──▶ Send: rows (status queued), in a transaction shared with concurrent
-//	              requests (committer: one commit, one fsync, for all that arrived meanwhile) ──▶ 202
+//	POST /sms ──▶ Send: rows (status queued), stored with those of concurrent requests
+//	              (committer: one Store.MessagesAccept, one fsync, for all that arrived
+//	              meanwhile; on PostgreSQL a single INSERT, repeatability ids settled by its
+//	              ON CONFLICT) ──▶ 202
 //	sender    ──▶ one per carrier: claims due queued messages in batches (oldest first, one per
 //	              destination at a time; FOR UPDATE SKIP LOCKED on PostgreSQL, so nodes share the
 //	              queue), checks opt-outs, submits the whole batch at once (GSM-7/UCS-2,
