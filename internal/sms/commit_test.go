@@ -250,3 +250,80 @@ func (s *memStore) MessagesAccept(_ context.Context, ms []Message) (map[string]s
 	}
 	return taken, nil
 }
+
+// TestSendRepeatConcurrent: requests carrying one repeatabilityRequestId at once, whichever
+// shared commits they land in, queue one message; every answer names it, all but one
+// "rejected". A second recipient of one request with the same id is rejected too.
+func TestSendRepeatConcurrent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	rid, first := "0f8fad5b-d9cb-469f-a165-70867728950e", "Tue, 26 Mar 2019 16:06:51 GMT"
+	res := make([][]SendResult, 20)
+	var wg sync.WaitGroup
+	for i := range res {
+		wg.Go(func() {
+			var err error
+			res[i], err = f.svc.Send(ctx, SendRequest{From: us, Message: "hi", Recipients: []Recipient{
+				{To: them, RepeatabilityRequestID: rid, RepeatabilityFirstSent: first},
+				{To: them, RepeatabilityRequestID: strings.ToUpper(rid), RepeatabilityFirstSent: first}}})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if q := f.queued(false); len(q) != 1 {
+		t.Fatalf("%d messages queued, want 1", len(q))
+	}
+	id, accepted := f.queued(false)[0].ID, 0
+	for _, r := range res {
+		for j, x := range r {
+			if x.MessageID != id || !x.Successful() {
+				t.Fatalf("result %+v, want message %s", x, id)
+			}
+			if x.RepeatabilityResult == "accepted" {
+				accepted++
+				if j != 0 {
+					t.Fatalf("second recipient accepted: %+v", r)
+				}
+			}
+		}
+	}
+	if accepted != 1 {
+		t.Fatalf("%d accepted, want 1", accepted)
+	}
+}
+
+// poisonStore refuses any MessagesAccept holding a message with text "bad".
+type poisonStore struct{ *memStore }
+
+func (s poisonStore) MessagesAccept(ctx context.Context, ms []Message) (map[string]string, error) {
+	for _, m := range ms {
+		if m.Text == "bad" {
+			return nil, errors.New("refused")
+		}
+	}
+	return s.memStore.MessagesAccept(ctx, ms)
+}
+
+// TestCommitAcceptsAlone: when a shared accept fails, each request's messages are stored
+// alone, so only the bad one fails.
+func TestCommitAcceptsAlone(t *testing.T) {
+	t.Parallel()
+	st := poisonStore{newMemStore()}
+	c := &committer{store: st, parallel: 1, maxItems: 100}
+	var batch []*commitItem
+	for i, text := range []string{"a", "bad", "c"} {
+		batch = append(batch, &commitItem{msgs: []Message{{ID: fmt.Sprint("m", i), Text: text, Status: StatusQueued}}, rows: 1, done: make(chan error, 1)})
+	}
+	c.commit(context.Background(), batch)
+	for i, it := range batch {
+		if err := <-it.done; (err != nil) != (i == 1) {
+			t.Fatalf("item %d: %v", i, err)
+		}
+	}
+	if len(st.msgs) != 2 {
+		t.Fatalf("%d messages stored, want 2", len(st.msgs))
+	}
+}
