@@ -90,4 +90,3 @@ func FuzzSMSJSON(f *testing.F) {
 		checkSendResponse(t, []smsSendResponseItem{{To: to, MessageID: id, HTTPStatusCode: status, RepeatabilityResult: rep, Successful: ok, ErrorMessage: msg}})
 	})
 }
-
