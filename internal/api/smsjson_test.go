@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"testing"
 )
@@ -89,4 +90,14 @@ func FuzzSMSJSON(f *testing.F) {
 		checkSendJSON(t, body)
 		checkSendResponse(t, []smsSendResponseItem{{To: to, MessageID: id, HTTPStatusCode: status, RepeatabilityResult: rep, Successful: ok, ErrorMessage: msg}})
 	})
+}
+
+// TestQueryValue: queryValue answers as url.Values.Get of the parsed query.
+func TestQueryValue(t *testing.T) {
+	for _, raw := range []string{"", "api-version=2021-03-07", "a=1&api-version=2026-01-23&api-version=x", "api-version", "api-version=",
+		"api%2Dversion=2021-03-07", "x=%zz&api-version=1", "api-version=2021%2D03%2D07", "api-version=a+b", "a;b=1&api-version=2", "&&api-version=3&"} {
+		if got, want := queryValue(raw, "api-version"), (&url.URL{RawQuery: raw}).Query().Get("api-version"); got != want {
+			t.Errorf("%q: %q, want %q", raw, got, want)
+		}
+	}
 }
