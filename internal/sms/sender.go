@@ -11,24 +11,36 @@ import (
 	"github.com/telgw/telgw/internal/sms/receipt"
 )
 
-// sender submits one carrier's queued messages: it claims them from the store in batches
-// (Store.MessagesClaim: oldest first, one per destination at a time, none another node holds),
-// submits every message of a batch at once so the carrier's window stays full, and commits
-// the batch's outcomes together. Accepting a message wakes its carrier's sender; idle senders
+// sender submits one carrier's queued messages. It claims them from the store in batches
+// (Store.MessagesClaim: oldest first, one per destination at a time, none another sender
+// leases), which leases them to this process for leaseTTL in one committed statement, and
+// submits each message at once. Each message's outcome is recorded as soon as its answer
+// arrives: the answers that arrive while an outcome commit runs go together in the next one
+// (through the shared committer, with the accepted requests and receipts of the moment), and
+// each message's in-flight token is returned once its outcome is committed. Tokens thus come
+// back message by message, and the sender claims again as soon as a few are free, so the
+// carrier's window stays full. Accepting a message wakes its carrier's sender; idle senders
 // also look every senderPoll (messages another node accepted, retries that came due).
 //
 // What a kill -9 can send twice is bounded by the in-flight tokens (Config.InFlight, by
-// default the carriers' windows): a message is submitted only while its batch holds a token
-// for it, and the token is returned once its outcome is committed.
+// default the carriers' windows): a message is submitted only while a token is held for it,
+// and the token is returned once its outcome is committed. The killed process's leases expire
+// (leaseTTL), or end at once when the node starts again (Run: Store.MessagesLeasesRecover), and
+// its messages are claimed again. An outcome is recorded only while the message is still
+// leased to this process (Tx.MessagesLeased): one whose lease expired and was claimed by
+// another sender is left to it.
 type sender struct {
 	s    *Service
 	c    Carrier
 	wake chan struct{}
-	// slots bounds the batches out at once (each holds a store connection on PostgreSQL).
-	slots chan struct{}
+	// wg counts the messages submitted and not yet recorded, and the work recording spawns.
+	wg sync.WaitGroup
 
-	mu       sync.Mutex
-	inflight map[string]bool // claimed here, outcome not committed yet
+	mu sync.Mutex
+	// answered holds outcomes waiting for the next outcome commit; recorders is how many
+	// goroutines commit them now (at most maxRecorders).
+	answered  []outcome
+	recorders int
 
 	// submits is worked by goroutines that submit one message at a time and wait for its
 	// answer, started as needed (up to one per in-flight token) and ended after workerIdle
@@ -43,16 +55,22 @@ const senderPoll = 250 * time.Millisecond
 // maxBatch caps the messages of one claim.
 const maxBatch = 500
 
-// tokenShares is how many batches share the in-flight tokens; maxBatches caps the batches one
-// sender has claimed at once (the others wait for tokens).
-const (
-	tokenShares = 4
-	maxBatches  = tokenShares + 2
-)
+// claimShare sets the fewest free tokens a sender claims for, as a share of the tokens
+// (InFlight/claimShare, at least 1): when every token is out, claims wait for a few answers
+// to be recorded rather than claiming message by message.
+const claimShare = 8
+
+// maxRecorders is how many outcome commits of one sender run at once: while one commits, the
+// answers arriving gather for the next.
+const maxRecorders = 2
+
+// leaseTTL is how long a claim leases its messages: longer than a submit (an SMPP response
+// timeout, 10 s by default) and an outcome commit (commitTimeout) together. A message whose
+// outcome is not recorded within it may be claimed by another sender (and sent twice).
+const leaseTTL = time.Minute
 
 func newSender(s *Service, c Carrier) *sender {
-	return &sender{s: s, c: c, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxBatches), inflight: map[string]bool{},
-		submits: make(chan func())}
+	return &sender{s: s, c: c, wake: make(chan struct{}, 1), submits: make(chan func())}
 }
 
 // workerIdle is how long an idle submit worker waits for work before it ends.
@@ -110,11 +128,10 @@ func (s *Service) wakeSender(carrier string) {
 	}
 }
 
-// run claims and submits batches until ctx ends, then waits for the batches in flight to
-// record their outcomes.
+// run claims and submits messages until ctx ends, then waits for those in flight to record
+// their outcomes.
 func (sd *sender) run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer sd.wg.Wait()
 	poll := time.NewTicker(senderPoll)
 	defer poll.Stop()
 	wait := func() bool {
@@ -127,6 +144,7 @@ func (sd *sender) run(ctx context.Context) error {
 		return true
 	}
 	ready, _ := sd.c.(Readier)
+	least := min(max(1, cap(sd.s.inflight)/claimShare), maxBatch)
 	for {
 		if ready != nil && !ready.Ready() {
 			if !wait() {
@@ -134,19 +152,15 @@ func (sd *sender) run(ctx context.Context) error {
 			}
 			continue
 		}
-		// A batch holds its tokens until its slowest message is answered and the batch is
-		// committed, so several smaller batches overlap to keep the window full: a quarter of
-		// the tokens each. Up to two more batches are claimed ahead and wait for tokens, so
-		// that the claim's round trips are not spent holding them.
-		select {
-		case sd.slots <- struct{}{}:
-		case <-ctx.Done():
+		// A claim takes what the free tokens allow: at least least of them, or all that are
+		// free when more are.
+		n := sd.s.acquireSome(ctx, least, maxBatch)
+		if n == 0 {
 			return nil
 		}
-		want := min(max(1, cap(sd.s.inflight)/tokenShares), maxBatch)
-		batch, claim, err := sd.claim(ctx, want)
-		if len(batch) == 0 {
-			<-sd.slots
+		batch, err := sd.claim(ctx, n)
+		if len(batch) < n {
+			sd.s.release(n - len(batch))
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -157,122 +171,152 @@ func (sd *sender) run(ctx context.Context) error {
 			}
 			continue
 		}
-		if len(batch) > 0 {
-			wg.Go(func() {
-				defer func() { <-sd.slots }()
-				if !sd.s.acquireAll(ctx, len(batch)) {
-					claim.Release()
-					sd.forget(batch)
-					return
-				}
-				sd.process(ctx, batch, claim)
-				sd.poke() // messages queued behind these (same destination) are due now
-			})
-		}
-		if len(batch) < want && !wait() {
+		sd.submitAll(ctx, batch)
+		if len(batch) < n && !wait() {
 			return nil
 		}
 	}
 }
 
-// forget drops a batch from the messages in flight here.
-func (sd *sender) forget(batch []Queued) {
-	sd.mu.Lock()
-	for _, q := range batch {
-		delete(sd.inflight, q.ID)
-	}
-	sd.mu.Unlock()
-}
-
-// claim takes up to n due messages, marking them in flight here.
-func (sd *sender) claim(ctx context.Context, n int) ([]Queued, Claim, error) {
-	sd.mu.Lock()
-	exclude := make([]string, 0, len(sd.inflight))
-	for id := range sd.inflight {
-		exclude = append(exclude, id)
-	}
-	sd.mu.Unlock()
+// claim takes and leases up to n due messages.
+func (sd *sender) claim(ctx context.Context, n int) ([]Queued, error) {
 	start := time.Now()
-	batch, claim, err := sd.s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: sd.c.Name(), Now: sd.s.cfg.Now(), Limit: n, Exclude: exclude})
+	now := sd.s.cfg.Now()
+	batch, err := sd.s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: sd.c.Name(), Now: now, Limit: n, Owner: sd.s.owner, Until: now.Add(leaseTTL)})
 	if err != nil || len(batch) == 0 {
-		return nil, nil, err
+		return nil, err
 	}
 	sd.s.metrics.batchPhase.WithLabelValues("claim").Observe(time.Since(start).Seconds())
 	sd.s.metrics.batchSize.Observe(float64(len(batch)))
-	sd.mu.Lock()
-	for _, q := range batch {
-		sd.inflight[q.ID] = true
-	}
-	sd.mu.Unlock()
-	return batch, claim, nil
+	return batch, nil
 }
 
-// process submits a claimed batch (its caller took one in-flight token per message) and
-// commits the outcomes, returning the tokens once they are committed.
-func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
+// submitAll submits a claimed batch (its caller holds one in-flight token per message), each
+// message on its own, its outcome handed to the recorders as its answer arrives.
+func (sd *sender) submitAll(ctx context.Context, batch []Queued) {
 	s := sd.s
-	done := func() {
-		sd.forget(batch)
-		s.release(len(batch))
-	}
-	outs := make([]outcome, len(batch))
-	start := time.Now()
-	var wg sync.WaitGroup
 	refused := 0
-	for i, q := range batch {
+	for _, q := range batch {
+		sd.wg.Add(1)
 		// Opt-outs are checked here, as the message is claimed (a STOP that arrived while it
 		// waited counts too); keyword replies go whatever the opt-out.
 		if q.OptedOut && !q.KeywordReply {
-			outs[i] = outcome{m: q.Message, err: errOptedOut, details: optedOutDetails}
 			refused++
+			sd.answer(outcome{m: q.Message, err: errOptedOut, details: optedOutDetails})
 			continue
 		}
-		wg.Add(1)
 		sd.goSubmit(func() {
-			defer wg.Done()
-			outs[i] = s.submit(ctx, q.Message, sd.c)
+			start := time.Now()
+			o := s.submit(ctx, q.Message, sd.c)
+			s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())
+			sd.answer(o)
 		})
 	}
-	wg.Wait()
-	s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())
-	start = time.Now()
 	if refused > 0 {
 		s.log.Info("sms not sent: recipient opted out after it was queued", "messages", refused)
 	}
-	// The outcomes are recorded even when ctx ended (shutdown) while the batch was out.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+}
+
+// answer hands a message's outcome to the recorders, starting one when fewer than
+// maxRecorders run.
+func (sd *sender) answer(o outcome) {
+	sd.mu.Lock()
+	sd.answered = append(sd.answered, o)
+	start := sd.recorders < maxRecorders
+	if start {
+		sd.recorders++
+	}
+	sd.mu.Unlock()
+	if start {
+		go sd.record()
+	}
+}
+
+// maxRecord caps the outcomes of one outcome commit.
+const maxRecord = 1000
+
+// record commits the answered outcomes, those that arrived meanwhile together, until none is
+// left.
+func (sd *sender) record() {
+	for {
+		sd.mu.Lock()
+		n := min(len(sd.answered), maxRecord)
+		if n == 0 {
+			sd.recorders--
+			sd.answered = nil
+			sd.mu.Unlock()
+			return
+		}
+		outs := sd.answered[:n:n]
+		sd.answered = sd.answered[n:]
+		sd.mu.Unlock()
+		sd.recordOutcomes(outs)
+	}
+}
+
+// recordOutcomes commits outs (through the shared committer), then returns their tokens.
+func (sd *sender) recordOutcomes(outs []outcome) {
+	s := sd.s
+	defer sd.wg.Add(-len(outs))
+	start := time.Now()
+	// The outcomes are recorded even when the sender stops (shutdown) while they are out.
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	var keys []string
-	err := claim.Finish(rctx, func(tx Tx) error {
+	var res recorded
+	err := s.commit.do(ctx, len(outs), func(tx Tx) error {
 		var err error
-		keys, err = s.recordTx(rctx, tx, outs)
+		res, err = s.recordTx(ctx, tx, outs)
 		return err
 	})
 	s.metrics.batchPhase.WithLabelValues("record").Observe(time.Since(start).Seconds())
-	done()
+	s.release(len(outs))
+	sd.poke() // messages queued behind these (same destination) are due now
 	if err != nil {
-		// The messages stay queued and are claimed again: those the carrier accepted go twice.
-		s.log.Error("recording submitted messages failed", "carrier", sd.c.Name(), "messages", len(batch), "err", err)
+		// The messages stay queued and are claimed again once their leases end (here, at
+		// once): those the carrier accepted go twice.
+		s.log.Error("recording submitted messages failed", "carrier", sd.c.Name(), "messages", len(outs), "err", err)
+		ids := make([]string, len(outs))
+		for i, o := range outs {
+			ids[i] = o.m.ID
+		}
+		if err := s.cfg.Store.MessagesUnlease(ctx, s.owner, ids); err != nil {
+			s.log.Warn("ending the leases of unrecorded messages failed; they are claimed again when the leases expire", "carrier", sd.c.Name(), "err", err)
+		}
 		return
 	}
-	s.retryOrphans(rctx, sd.c.Name(), keys)
+	if res.lost > 0 {
+		s.log.Warn("sms outcomes not recorded: the messages' leases had expired and another sender took them", "carrier", sd.c.Name(), "messages", res.lost)
+	}
+	if len(res.keys) > 0 {
+		sd.wg.Go(func() { s.retryOrphans(context.Background(), sd.c.Name(), res.keys) })
+	}
 }
 
-// acquireAll takes n in-flight tokens, waiting for them; false when ctx ended first. Batches
-// take their tokens one batch at a time: two waiting batches holding part of what each needs
-// could otherwise wait for each other.
-func (s *Service) acquireAll(ctx context.Context, n int) bool {
+// acquireSome waits for least in-flight tokens, then takes those free up to most, and returns
+// how many it took (0 when ctx ended first). Senders acquire one at a time (tmu): two senders
+// each holding part of what they wait for could otherwise wait for each other.
+func (s *Service) acquireSome(ctx context.Context, least, most int) int {
 	s.tmu.Lock()
 	defer s.tmu.Unlock()
-	for i := range n {
+	n := 0
+	for n < least {
 		select {
 		case s.inflight <- struct{}{}:
+			n++
 		case <-ctx.Done():
-			s.release(i)
-			return false
+			s.release(n)
+			return 0
 		}
 	}
-	return true
+	for n < most {
+		select {
+		case s.inflight <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
 }
 
 func (s *Service) release(n int) {
@@ -281,12 +325,49 @@ func (s *Service) release(n int) {
 	}
 }
 
-// recordTx writes a batch's outcomes: sent messages with their parts (and the wait for their
-// receipts), permanent refusals, expiries and opt-outs as failed with a delivery report, and
-// transient failures (throttling, queue full, timeouts, no bind) held back for a doubling
-// backoff (1s up to MaxBackoff) until their validity period ends. It returns the receipt
-// keys of the recorded parts.
-func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) ([]string, error) {
+// recorded is what recordTx wrote: the receipt keys of the recorded parts, and how many
+// outcomes it left because their messages were no longer leased to this process.
+type recorded struct {
+	keys []string
+	lost int
+}
+
+// recordTx writes outcomes of messages still leased to this process (the others are left to
+// the sender that leased them since, and counted in lost): sent messages with their parts
+// (and the wait for their receipts), permanent refusals, expiries and opt-outs as failed with
+// a delivery report, and transient failures (throttling, queue full, timeouts, no bind) held
+// back for a doubling backoff (1s up to MaxBackoff) until their validity period ends, their
+// leases ended. It returns the receipt keys of the recorded parts.
+func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) (recorded, error) {
+	ids := make([]string, len(outs))
+	for i, o := range outs {
+		ids[i] = o.m.ID
+	}
+	held, err := tx.MessagesLeased(ctx, s.owner, ids)
+	if err != nil {
+		return recorded{}, err
+	}
+	if len(held) < len(outs) {
+		still := make(map[string]bool, len(held))
+		for _, id := range held {
+			still[id] = true
+		}
+		kept := make([]outcome, 0, len(held))
+		for _, o := range outs {
+			if still[o.m.ID] {
+				kept = append(kept, o)
+			}
+		}
+		lost := len(outs) - len(kept)
+		res, err := s.recordHeldTx(ctx, tx, kept)
+		res.lost = lost
+		return res, err
+	}
+	return s.recordHeldTx(ctx, tx, outs)
+}
+
+// recordHeldTx is recordTx of outcomes whose messages this process holds.
+func (s *Service) recordHeldTx(ctx context.Context, tx Tx, outs []outcome) (recorded, error) {
 	at := s.cfg.Now().UTC()
 	type group struct{ segments, attempts int }
 	sent := map[group][]string{}
@@ -303,7 +384,7 @@ func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) ([]string
 			retry[attempts] = append(retry[attempts], o.m.ID)
 		default:
 			if err := s.failTx(ctx, tx, o.m.ID, o.details, at); err != nil {
-				return nil, err
+				return recorded{}, err
 			}
 		}
 	}
@@ -314,7 +395,7 @@ func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) ([]string
 	for g, ids := range sent {
 		moved, err := tx.MessagesMarkSent(ctx, ids, g.segments, g.attempts, at)
 		if err != nil {
-			return nil, err
+			return recorded{}, err
 		}
 		s.metrics.messages.WithLabelValues("sent").Add(float64(len(moved)))
 		for _, id := range moved {
@@ -335,19 +416,19 @@ func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) ([]string
 	for attempts, ids := range retry {
 		backoff := min(time.Second<<min(attempts-1, 20), s.cfg.MaxBackoff)
 		if err := tx.MessagesRetry(ctx, ids, attempts, at.Add(backoff), at); err != nil {
-			return nil, err
+			return recorded{}, err
 		}
 		s.metrics.messages.WithLabelValues("retried").Add(float64(len(ids)))
 	}
 	if err := tx.PartsAdd(ctx, parts); err != nil {
-		return nil, err
+		return recorded{}, err
 	}
 	if len(waiting) > 0 {
 		if err := tx.InsertJob(ctx, ReportTimeoutArgs{MessageIDs: waiting}, &river.InsertOpts{ScheduledAt: deadline}); err != nil {
-			return nil, fmt.Errorf("enqueue report timeout: %w", err)
+			return recorded{}, fmt.Errorf("enqueue report timeout: %w", err)
 		}
 	}
-	return keys, nil
+	return recorded{keys: keys}, nil
 }
 
 // strayPoll is how often queued messages of carriers no longer configured are looked for.
@@ -382,7 +463,8 @@ func (s *Service) failStraysOnce(ctx context.Context) error {
 		}
 		details := fmt.Sprintf("No SMS carrier %q is configured.", name)
 		for {
-			batch, claim, err := s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: name, Now: s.cfg.Now(), Limit: maxBatch})
+			now := s.cfg.Now()
+			batch, err := s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: name, Now: now, Limit: maxBatch, Owner: s.owner, Until: now.Add(leaseTTL)})
 			if err != nil {
 				return err
 			}
@@ -394,7 +476,7 @@ func (s *Service) failStraysOnce(ctx context.Context) error {
 				outs[i] = outcome{m: q.Message, err: errNoCarrier, details: details}
 			}
 			s.log.Warn("sms not sent: its carrier is not configured", "carrier", name, "messages", len(batch))
-			if err := claim.Finish(ctx, func(tx Tx) error { _, err := s.recordTx(ctx, tx, outs); return err }); err != nil {
+			if err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error { _, err := s.recordTx(ctx, tx, outs); return err }); err != nil {
 				return err
 			}
 		}

@@ -60,16 +60,18 @@ func (f *fixture) sendDue(t *testing.T) int {
 	sd := f.svc.senders["c1"]
 	total := 0
 	for {
-		batch, claim, err := sd.claim(ctx, cap(f.svc.inflight))
+		n := f.svc.acquireSome(ctx, 1, cap(f.svc.inflight))
+		batch, err := sd.claim(ctx, n)
+		f.svc.release(n - len(batch))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(batch) == 0 {
 			return total
 		}
-		f.svc.acquireAll(ctx, len(batch))
 		total += len(batch)
-		sd.process(ctx, batch, claim)
+		sd.submitAll(ctx, batch)
+		sd.wg.Wait()
 	}
 }
 

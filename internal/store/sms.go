@@ -272,7 +272,7 @@ func (t smsTx) MessagesRetry(ctx context.Context, ids []string, attempts int, ne
 	if len(ids) == 0 {
 		return nil
 	}
-	const set = `SET attempts = $1, next_attempt_at = $2, updated_at = $3`
+	const set = `SET attempts = $1, next_attempt_at = $2, updated_at = $3, lease_owner = '', lease_until = 0`
 	if t.tx.Dialect() == Postgres {
 		_, err := t.tx.Exec(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
 			WHERE m.id = u.id AND m.status = 'queued'`, attempts, ms(next), ms(at), ids)
