@@ -332,8 +332,9 @@ func runTelgw(t *testing.T, dbURL string, n, rcpt, conc int, profile string) res
 	return result{rate: float64(n) / end.Sub(start).Seconds(), p99: p99(lat), cpuPer: cpu / time.Duration(n), paced: p99(paced)}
 }
 
-// batchStats summarises the node's sender and commit metrics: mean batch size and phase times,
-// mean items per shared transaction.
+// batchStats summarises the node's sender and commit metrics: claims and their mean size, the
+// mean claim, submit (per message) and record (per outcome commit) times, outcomes per outcome
+// commit, mean items per shared transaction.
 func batchStats(t *testing.T, node *smsctest.Node) string {
 	u := node.Endpoint + "metrics"
 	if node.Addrs.Metrics != "" {
@@ -360,9 +361,14 @@ func batchStats(t *testing.T, node *smsctest.Node) string {
 		}
 		return 0
 	}
-	return fmt.Sprintf("sender: %.0f batches of %.1f messages; claim %.1fms, submit %.1fms, record %.1fms; %.1f items per shared transaction",
-		v["telgw_sms_batch_messages_count"], mean("telgw_sms_batch_messages", ""),
-		1000*mean("telgw_sms_batch_phase_seconds", `{phase="claim"}`), 1000*mean("telgw_sms_batch_phase_seconds", `{phase="submit"}`),
+	records := v[`telgw_sms_batch_phase_seconds_count{phase="record"}`]
+	perRecord := 0.0
+	if records > 0 {
+		perRecord = v[`telgw_sms_batch_phase_seconds_count{phase="submit"}`] / records
+	}
+	return fmt.Sprintf("sender: %.0f claims of %.1f messages (claim %.1fms); submit %.1fms per message; %.0f outcome commits of %.1f (record %.1fms); %.1f items per shared transaction",
+		v["telgw_sms_batch_messages_count"], mean("telgw_sms_batch_messages", ""), 1000*mean("telgw_sms_batch_phase_seconds", `{phase="claim"}`),
+		1000*mean("telgw_sms_batch_phase_seconds", `{phase="submit"}`), records, perRecord,
 		1000*mean("telgw_sms_batch_phase_seconds", `{phase="record"}`), mean("telgw_sms_commit_items", ""))
 }
 

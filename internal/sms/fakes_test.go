@@ -230,6 +230,30 @@ func (t memTx) MessagesMarkSent(_ context.Context, ids []string, segments, attem
 	return out, nil
 }
 
+func (t memTx) MessagesSent(ctx context.Context, p SentParams) ([]string, error) {
+	t.s.mu.Lock()
+	var out []string
+	ok := map[string]bool{}
+	for _, sm := range p.Sent {
+		m := t.s.msgs[sm.ID]
+		if m.Status != StatusQueued || t.s.leases[sm.ID].owner != p.Owner {
+			continue
+		}
+		m.Status, m.Segments, m.Attempts, m.SentAt, m.UpdatedAt = StatusSent, sm.Segments, sm.Attempts, p.At, p.At
+		t.s.msgs[sm.ID] = m
+		out = append(out, sm.ID)
+		ok[sm.ID] = true
+	}
+	t.s.mu.Unlock()
+	var parts []Part
+	for _, pt := range p.Parts {
+		if ok[pt.MessageID] {
+			parts = append(parts, pt)
+		}
+	}
+	return out, t.PartsAdd(ctx, parts)
+}
+
 func (t memTx) MessageGetForUpdate(ctx context.Context, id string) (Message, error) {
 	return t.s.MessageGet(ctx, id)
 }

@@ -11,29 +11,37 @@ import (
 	"github.com/telgw/telgw/internal/sms/receipt"
 )
 
-// sender submits one carrier's queued messages. It claims them from the store in batches
+// sender submits one carrier's queued messages. A claimer takes them from the store in batches
 // (Store.MessagesClaim: oldest first, one per destination at a time, none another sender
-// leases), which leases them to this process for leaseTTL in one committed statement, and
-// submits each message at once. Each message's outcome is recorded as soon as its answer
-// arrives: the answers that arrive while an outcome commit runs go together in the next one
-// (through the shared committer, with the accepted requests and receipts of the moment), and
-// each message's in-flight token is returned once its outcome is committed. Tokens thus come
-// back message by message, and the sender claims again as soon as a few are free, so the
-// carrier's window stays full. Accepting a message wakes its carrier's sender; idle senders
-// also look every senderPoll (messages another node accepted, retries that came due).
+// leases), which leases them to this process for leaseTTL in one committed statement, ahead
+// of need: claimed messages wait in a small buffer (ahead) until an in-flight token is free.
+// A dispatcher takes them in order, one token each, and submits each at once. Each message's
+// outcome is recorded as soon as its answer arrives: the answers that arrive while an outcome
+// commit runs go together in the next one, and each message's token is returned once its
+// outcome is committed. Tokens thus come back message by message and are reused at once on
+// messages already claimed, so neither the claim's round trip nor the slowest answer of a
+// batch keeps the carrier's window from being full. Accepting a message wakes its carrier's
+// sender; idle senders also look every senderPoll (messages another node accepted, retries
+// that came due).
 //
 // What a kill -9 can send twice is bounded by the in-flight tokens (Config.InFlight, by
 // default the carriers' windows): a message is submitted only while a token is held for it,
-// and the token is returned once its outcome is committed. The killed process's leases expire
-// (leaseTTL), or end at once when the node starts again (Run: Store.MessagesLeasesRecover), and
-// its messages are claimed again. An outcome is recorded only while the message is still
-// leased to this process (Tx.MessagesLeased): one whose lease expired and was claimed by
-// another sender is left to it.
+// and the token is returned once its outcome is committed. Messages claimed ahead are leased
+// but not submitted: they are sent once, later. The killed process's leases expire (leaseTTL),
+// or end at once when the node starts again (Run: Store.MessagesLeasesRecover), and its
+// messages are claimed again. An outcome is recorded only while the message is still leased to
+// this process (Tx.MessagesLeased): one whose lease expired and was claimed by another sender
+// is left to it.
 type sender struct {
 	s    *Service
 	c    Carrier
 	wake chan struct{}
-	// wg counts the messages submitted and not yet recorded, and the work recording spawns.
+	// ahead holds the messages claimed and not yet submitted, in claim order; taken signals
+	// the claimer that the dispatcher took some.
+	ahead chan claimed
+	taken chan struct{}
+	// wg counts the messages taken from ahead and not yet recorded, and the work recording
+	// spawns.
 	wg sync.WaitGroup
 
 	mu sync.Mutex
@@ -49,28 +57,37 @@ type sender struct {
 	workers int // started; under mu
 }
 
+// claimed is a message claimed ahead, with when its lease began.
+type claimed struct {
+	q  Queued
+	at time.Time
+}
+
 // senderPoll is how often an idle sender looks for due messages it was not told about.
 const senderPoll = 250 * time.Millisecond
 
-// maxBatch caps the messages of one claim.
+// maxBatch caps the messages of one claim, and of the buffer claimed ahead (twice the
+// in-flight tokens: a claim's round trip is hidden while the window takes up to that many).
 const maxBatch = 500
 
-// claimShare sets the fewest free tokens a sender claims for, as a share of the tokens
-// (InFlight/claimShare, at least 1): when every token is out, claims wait for a few answers
-// to be recorded rather than claiming message by message.
-const claimShare = 8
+// claimShare sets the fewest messages a claim asks for, as a share of the buffer claimed ahead
+// (at least 1): the claimer waits for that much room rather than claiming message by message.
+const claimShare = 4
 
 // maxRecorders is how many outcome commits of one sender run at once: while one commits, the
 // answers arriving gather for the next.
 const maxRecorders = 2
 
-// leaseTTL is how long a claim leases its messages: longer than a submit (an SMPP response
+// leaseTTL is how long a claim leases its messages: longer than a wait in the buffer claimed
+// ahead (at most leaseTTL/2: older ones are given back unsent), a submit (an SMPP response
 // timeout, 10 s by default) and an outcome commit (commitTimeout) together. A message whose
 // outcome is not recorded within it may be claimed by another sender (and sent twice).
-const leaseTTL = time.Minute
+const leaseTTL = 90 * time.Second
 
 func newSender(s *Service, c Carrier) *sender {
-	return &sender{s: s, c: c, wake: make(chan struct{}, 1), submits: make(chan func())}
+	ahead := min(max(2*cap(s.inflight), 1), maxBatch)
+	return &sender{s: s, c: c, wake: make(chan struct{}, 1), ahead: make(chan claimed, ahead), taken: make(chan struct{}, 1),
+		submits: make(chan func())}
 }
 
 // workerIdle is how long an idle submit worker waits for work before it ends.
@@ -128,54 +145,133 @@ func (s *Service) wakeSender(carrier string) {
 	}
 }
 
-// run claims and submits messages until ctx ends, then waits for those in flight to record
-// their outcomes.
+// run claims messages ahead and submits them until ctx ends, then gives back the leases of
+// those claimed and not submitted and waits for those in flight to record their outcomes.
 func (sd *sender) run(ctx context.Context) error {
-	defer sd.wg.Wait()
+	var wg sync.WaitGroup
+	wg.Go(func() { sd.claimer(ctx) })
+	left := sd.dispatch(ctx)
+	wg.Wait()
+	sd.wg.Wait()
+	for len(sd.ahead) > 0 {
+		left = append(left, (<-sd.ahead).q.ID)
+	}
+	if len(left) > 0 {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := sd.s.cfg.Store.MessagesUnlease(uctx, sd.s.owner, left); err != nil {
+			sd.s.log.Warn("giving back messages claimed and not sent failed; they go once their leases expire", "carrier", sd.c.Name(), "messages", len(left), "err", err)
+		}
+	}
+	return nil
+}
+
+// claimer fills the buffer of messages claimed ahead until ctx ends: whenever it has room for
+// least messages (or is empty), it claims that many.
+func (sd *sender) claimer(ctx context.Context) {
 	poll := time.NewTicker(senderPoll)
 	defer poll.Stop()
-	wait := func() bool {
+	wait := func(taken bool) bool {
+		var tc <-chan struct{}
+		if taken {
+			tc = sd.taken
+		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-sd.wake:
+		case <-tc:
 		case <-poll.C:
 		}
 		return true
 	}
 	ready, _ := sd.c.(Readier)
-	least := min(max(1, cap(sd.s.inflight)/claimShare), maxBatch)
+	least := max(1, cap(sd.ahead)/claimShare)
 	for {
 		if ready != nil && !ready.Ready() {
-			if !wait() {
-				return nil
+			if !wait(false) {
+				return
 			}
 			continue
 		}
-		// A claim takes what the free tokens allow: at least least of them, or all that are
-		// free when more are.
-		n := sd.s.acquireSome(ctx, least, maxBatch)
-		if n == 0 {
-			return nil
+		room := cap(sd.ahead) - len(sd.ahead)
+		if room < least && len(sd.ahead) > 0 {
+			// Full enough: wait for the dispatcher to take some.
+			if !wait(true) {
+				return
+			}
+			continue
 		}
-		batch, err := sd.claim(ctx, n)
-		if len(batch) < n {
-			sd.s.release(n - len(batch))
-		}
+		batch, err := sd.claim(ctx, room)
 		if err != nil {
 			if ctx.Err() == nil {
 				sd.s.log.Error("claiming queued messages failed", "carrier", sd.c.Name(), "err", err)
 			}
-			if !wait() {
-				return nil
+			if !wait(false) {
+				return
 			}
 			continue
 		}
-		sd.submitAll(ctx, batch)
-		if len(batch) < n && !wait() {
-			return nil
+		now := time.Now()
+		for _, q := range batch {
+			sd.ahead <- claimed{q: q, at: now} // room was free; only the dispatcher takes
+		}
+		if len(batch) < room && !wait(false) {
+			return
 		}
 	}
+}
+
+// dispatch submits the messages claimed ahead, in order, each once an in-flight token is free,
+// until ctx ends, and returns the message it had taken and not submitted then, if any.
+func (sd *sender) dispatch(ctx context.Context) []string {
+	s := sd.s
+	for {
+		var c claimed
+		select {
+		case <-ctx.Done():
+			return nil
+		case c = <-sd.ahead:
+		}
+		select {
+		case sd.taken <- struct{}{}:
+		default:
+		}
+		if time.Since(c.at) > leaseTTL/2 {
+			// Waited too long for a token (a carrier that does not answer): its lease may end
+			// before its outcome is recorded. It goes back to the queue unsent.
+			uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = s.cfg.Store.MessagesUnlease(uctx, s.owner, []string{c.q.ID})
+			cancel()
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return []string{c.q.ID}
+		case s.inflight <- struct{}{}:
+		}
+		sd.send(ctx, c.q)
+	}
+}
+
+// send submits q, for which its caller took an in-flight token, and hands its outcome to the
+// recorders.
+func (sd *sender) send(ctx context.Context, q Queued) {
+	s := sd.s
+	sd.wg.Add(1)
+	// Opt-outs are checked here, as the message is claimed (a STOP that arrived while it
+	// waited counts too); keyword replies go whatever the opt-out.
+	if q.OptedOut && !q.KeywordReply {
+		s.log.Info("sms not sent: recipient opted out after it was queued", "message_id", q.ID)
+		sd.answer(outcome{m: q.Message, err: errOptedOut, details: optedOutDetails})
+		return
+	}
+	sd.goSubmit(func() {
+		start := time.Now()
+		o := s.submit(ctx, q.Message, sd.c)
+		s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())
+		sd.answer(o)
+	})
 }
 
 // claim takes and leases up to n due messages.
@@ -189,32 +285,6 @@ func (sd *sender) claim(ctx context.Context, n int) ([]Queued, error) {
 	sd.s.metrics.batchPhase.WithLabelValues("claim").Observe(time.Since(start).Seconds())
 	sd.s.metrics.batchSize.Observe(float64(len(batch)))
 	return batch, nil
-}
-
-// submitAll submits a claimed batch (its caller holds one in-flight token per message), each
-// message on its own, its outcome handed to the recorders as its answer arrives.
-func (sd *sender) submitAll(ctx context.Context, batch []Queued) {
-	s := sd.s
-	refused := 0
-	for _, q := range batch {
-		sd.wg.Add(1)
-		// Opt-outs are checked here, as the message is claimed (a STOP that arrived while it
-		// waited counts too); keyword replies go whatever the opt-out.
-		if q.OptedOut && !q.KeywordReply {
-			refused++
-			sd.answer(outcome{m: q.Message, err: errOptedOut, details: optedOutDetails})
-			continue
-		}
-		sd.goSubmit(func() {
-			start := time.Now()
-			o := s.submit(ctx, q.Message, sd.c)
-			s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())
-			sd.answer(o)
-		})
-	}
-	if refused > 0 {
-		s.log.Info("sms not sent: recipient opted out after it was queued", "messages", refused)
-	}
 }
 
 // answer hands a message's outcome to the recorders, starting one when fewer than
@@ -263,7 +333,7 @@ func (sd *sender) recordOutcomes(outs []outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	var res recorded
-	err := s.commit.do(ctx, len(outs), func(tx Tx) error {
+	err := s.outcomes.do(ctx, len(outs), func(tx Tx) error {
 		var err error
 		res, err = s.recordTx(ctx, tx, outs)
 		return err
@@ -292,33 +362,6 @@ func (sd *sender) recordOutcomes(outs []outcome) {
 	}
 }
 
-// acquireSome waits for least in-flight tokens, then takes those free up to most, and returns
-// how many it took (0 when ctx ended first). Senders acquire one at a time (tmu): two senders
-// each holding part of what they wait for could otherwise wait for each other.
-func (s *Service) acquireSome(ctx context.Context, least, most int) int {
-	s.tmu.Lock()
-	defer s.tmu.Unlock()
-	n := 0
-	for n < least {
-		select {
-		case s.inflight <- struct{}{}:
-			n++
-		case <-ctx.Done():
-			s.release(n)
-			return 0
-		}
-	}
-	for n < most {
-		select {
-		case s.inflight <- struct{}{}:
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
-
 func (s *Service) release(n int) {
 	for range n {
 		<-s.inflight
@@ -334,76 +377,42 @@ type recorded struct {
 
 // recordTx writes outcomes of messages still leased to this process (the others are left to
 // the sender that leased them since, and counted in lost): sent messages with their parts
-// (and the wait for their receipts), permanent refusals, expiries and opt-outs as failed with
-// a delivery report, and transient failures (throttling, queue full, timeouts, no bind) held
-// back for a doubling backoff (1s up to MaxBackoff) until their validity period ends, their
-// leases ended. It returns the receipt keys of the recorded parts.
+// (and the wait for their receipts) in one statement (Tx.MessagesSent), permanent refusals,
+// expiries and opt-outs as failed with a delivery report, and transient failures (throttling,
+// queue full, timeouts, no bind) held back for a doubling backoff (1s up to MaxBackoff) until
+// their validity period ends, their leases ended. It returns the receipt keys of the recorded
+// parts.
 func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) (recorded, error) {
-	ids := make([]string, len(outs))
-	for i, o := range outs {
-		ids[i] = o.m.ID
-	}
-	held, err := tx.MessagesLeased(ctx, s.owner, ids)
-	if err != nil {
-		return recorded{}, err
-	}
-	if len(held) < len(outs) {
-		still := make(map[string]bool, len(held))
-		for _, id := range held {
-			still[id] = true
-		}
-		kept := make([]outcome, 0, len(held))
-		for _, o := range outs {
-			if still[o.m.ID] {
-				kept = append(kept, o)
-			}
-		}
-		lost := len(outs) - len(kept)
-		res, err := s.recordHeldTx(ctx, tx, kept)
-		res.lost = lost
-		return res, err
-	}
-	return s.recordHeldTx(ctx, tx, outs)
-}
-
-// recordHeldTx is recordTx of outcomes whose messages this process holds.
-func (s *Service) recordHeldTx(ctx context.Context, tx Tx, outs []outcome) (recorded, error) {
 	at := s.cfg.Now().UTC()
-	type group struct{ segments, attempts int }
-	sent := map[group][]string{}
-	retry := map[int][]string{}
+	var res recorded
+	var sent []SentMessage
+	var parts []Part
+	var others []outcome
 	byID := make(map[string]outcome, len(outs))
 	for _, o := range outs {
-		attempts := o.m.Attempts + 1
-		switch {
-		case o.err == nil:
-			g := group{o.res.Segments, attempts}
-			sent[g] = append(sent[g], o.m.ID)
-			byID[o.m.ID] = o
-		case o.details == "":
-			retry[attempts] = append(retry[attempts], o.m.ID)
-		default:
-			if err := s.failTx(ctx, tx, o.m.ID, o.details, at); err != nil {
-				return recorded{}, err
-			}
+		if o.err != nil {
+			others = append(others, o)
+			continue
+		}
+		sent = append(sent, SentMessage{ID: o.m.ID, Segments: o.res.Segments, Attempts: o.m.Attempts + 1})
+		byID[o.m.ID] = o
+		for i, cid := range o.res.CarrierIDs {
+			parts = append(parts, Part{MessageID: o.m.ID, Seq: i + 1, Carrier: o.m.Carrier, Key: receipt.Key(cid)})
 		}
 	}
-	var keys []string
-	var parts []Part
 	var waiting []string
 	var deadline time.Time
-	for g, ids := range sent {
-		moved, err := tx.MessagesMarkSent(ctx, ids, g.segments, g.attempts, at)
+	if len(sent) > 0 {
+		moved, err := tx.MessagesSent(ctx, SentParams{Owner: s.owner, Sent: sent, Parts: parts, At: at})
 		if err != nil {
 			return recorded{}, err
 		}
 		s.metrics.messages.WithLabelValues("sent").Add(float64(len(moved)))
+		res.lost += len(sent) - len(moved)
 		for _, id := range moved {
 			o := byID[id]
-			for i, cid := range o.res.CarrierIDs {
-				k := receipt.Key(cid)
-				keys = append(keys, k)
-				parts = append(parts, Part{MessageID: o.m.ID, Seq: i + 1, Carrier: o.m.Carrier, Key: k})
+			for _, cid := range o.res.CarrierIDs {
+				res.keys = append(res.keys, receipt.Key(cid))
 			}
 			if o.m.DeliveryReport {
 				waiting = append(waiting, o.m.ID)
@@ -413,22 +422,46 @@ func (s *Service) recordHeldTx(ctx context.Context, tx Tx, outs []outcome) (reco
 			}
 		}
 	}
-	for attempts, ids := range retry {
-		backoff := min(time.Second<<min(attempts-1, 20), s.cfg.MaxBackoff)
-		if err := tx.MessagesRetry(ctx, ids, attempts, at.Add(backoff), at); err != nil {
+	if len(others) > 0 {
+		ids := make([]string, len(others))
+		for i, o := range others {
+			ids[i] = o.m.ID
+		}
+		held, err := tx.MessagesLeased(ctx, s.owner, ids)
+		if err != nil {
 			return recorded{}, err
 		}
-		s.metrics.messages.WithLabelValues("retried").Add(float64(len(ids)))
-	}
-	if err := tx.PartsAdd(ctx, parts); err != nil {
-		return recorded{}, err
+		res.lost += len(others) - len(held)
+		still := make(map[string]bool, len(held))
+		for _, id := range held {
+			still[id] = true
+		}
+		retry := map[int][]string{}
+		for _, o := range others {
+			switch {
+			case !still[o.m.ID]:
+			case o.details == "":
+				retry[o.m.Attempts+1] = append(retry[o.m.Attempts+1], o.m.ID)
+			default:
+				if err := s.failTx(ctx, tx, o.m.ID, o.details, at); err != nil {
+					return recorded{}, err
+				}
+			}
+		}
+		for attempts, ids := range retry {
+			backoff := min(time.Second<<min(attempts-1, 20), s.cfg.MaxBackoff)
+			if err := tx.MessagesRetry(ctx, ids, attempts, at.Add(backoff), at); err != nil {
+				return recorded{}, err
+			}
+			s.metrics.messages.WithLabelValues("retried").Add(float64(len(ids)))
+		}
 	}
 	if len(waiting) > 0 {
 		if err := tx.InsertJob(ctx, ReportTimeoutArgs{MessageIDs: waiting}, &river.InsertOpts{ScheduledAt: deadline}); err != nil {
 			return recorded{}, fmt.Errorf("enqueue report timeout: %w", err)
 		}
 	}
-	return recorded{keys: keys}, nil
+	return res, nil
 }
 
 // strayPoll is how often queued messages of carriers no longer configured are looked for.

@@ -74,10 +74,13 @@ type Service struct {
 	orphans map[string]orphan // receipts that arrived before their submit was recorded
 
 	inflight chan struct{} // one token per submitted message whose outcome is not committed
-	tmu      sync.Mutex    // acquireSome
 	owner    string        // the senders' lease owner: Config.Node + "#" + a random id
 	senders  map[string]*sender
 	commit   *committer
+	// outcomes commits the senders' outcomes: a committer of its own, so that a message's
+	// token, held until its outcome commits, does not wait behind a large transaction of
+	// accepted requests.
+	outcomes *committer
 
 	smu         sync.Mutex
 	numbersSeen map[string]numberEntry // numberInfo's memory
@@ -126,6 +129,8 @@ func New(cfg Config) *Service {
 		inflight: make(chan struct{}, cfg.InFlight), owner: leasePrefix(cfg.Node) + uuid.NewString(), senders: map[string]*sender{}, numbersSeen: map[string]numberEntry{}, metrics: newMetrics(cfg.Registerer)}
 	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
+	s.outcomes = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
+		receipts: s.applyReceiptsTx}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
 		s.senders[c.Name()] = newSender(s, c)

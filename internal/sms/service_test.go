@@ -60,9 +60,7 @@ func (f *fixture) sendDue(t *testing.T) int {
 	sd := f.svc.senders["c1"]
 	total := 0
 	for {
-		n := f.svc.acquireSome(ctx, 1, cap(f.svc.inflight))
-		batch, err := sd.claim(ctx, n)
-		f.svc.release(n - len(batch))
+		batch, err := sd.claim(ctx, cap(f.svc.inflight))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +68,10 @@ func (f *fixture) sendDue(t *testing.T) int {
 			return total
 		}
 		total += len(batch)
-		sd.submitAll(ctx, batch)
+		for _, q := range batch {
+			f.svc.inflight <- struct{}{}
+			sd.send(ctx, q)
+		}
 		sd.wg.Wait()
 	}
 }

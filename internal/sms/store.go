@@ -97,6 +97,24 @@ type ClaimParams struct {
 	Until time.Time
 }
 
+// SentParams records messages the carrier accepted (Tx.MessagesSent).
+type SentParams struct {
+	// Owner is the sender's lease: messages no longer leased to it are left alone.
+	Owner string
+	// Sent are the messages, each with its segment count and attempts.
+	Sent []SentMessage
+	// Parts are the accepted parts of the messages, for receipt matching.
+	Parts []Part
+	// At is when the carrier accepted them.
+	At time.Time
+}
+
+// SentMessage is one message of SentParams.
+type SentMessage struct {
+	ID                 string
+	Segments, Attempts int
+}
+
 // Queued is a claimed message with what the sender needs to know about it.
 type Queued struct {
 	Message
@@ -123,6 +141,10 @@ type Tx interface {
 	// MessagesRetry holds queued messages back until next after a transient failure, with
 	// their attempts counted and their leases ended (those no longer queued are left alone).
 	MessagesRetry(ctx context.Context, ids []string, attempts int, next, at time.Time) error
+	// MessagesSent moves the queued messages of p.Sent that are still leased to p.Owner to sent
+	// and records the parts of those it moved (replacing older parts with the same carrier
+	// key), in one statement where the store can, and returns the ids it moved.
+	MessagesSent(ctx context.Context, p SentParams) ([]string, error)
 	// MessagesLeased locks the queued messages among ids that are still leased to owner and
 	// returns their ids: the guard of a sender's outcomes (a message whose lease expired and
 	// went to another claim is that claim's now).

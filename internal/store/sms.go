@@ -305,11 +305,13 @@ func (t smsTx) MessageUpdate(ctx context.Context, m sms.Message) error {
 	return nil
 }
 
-// PartsAdd upserts parts: on PostgreSQL in one statement of arrays, on SQLite with multi-row
-// statements of a few fixed sizes up to 200 (a key repeated in the batch keeps its last part:
-// one statement may not update a row twice).
-func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
-	now := nowMS()
+// partsUpsert replaces an older part with the same carrier key (SMSCs reuse ids eventually).
+const partsUpsert = ` ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+			state = excluded.state, created_at = excluded.created_at`
+
+// uniqParts drops parts whose key a later part of the batch repeats (one statement may not
+// update a row twice).
+func uniqParts(parts []sms.Part) []sms.Part {
 	seen := map[[2]string]int{}
 	var uniq []sms.Part
 	for _, p := range parts {
@@ -321,8 +323,16 @@ func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
 		seen[k] = len(uniq)
 		uniq = append(uniq, p)
 	}
-	const upsert = ` ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-			state = excluded.state, created_at = excluded.created_at`
+	return uniq
+}
+
+// PartsAdd upserts parts: on PostgreSQL in one statement of arrays, on SQLite with multi-row
+// statements of a few fixed sizes up to 200 (a key repeated in the batch keeps its last part:
+// one statement may not update a row twice).
+func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
+	now := nowMS()
+	uniq := uniqParts(parts)
+	const upsert = partsUpsert
 	if len(uniq) > 0 && t.tx.Dialect() == Postgres {
 		n := len(uniq)
 		carrier, key, msg, state, seq, created := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int32, n), make([]int64, n)

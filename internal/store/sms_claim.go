@@ -117,6 +117,71 @@ func (t smsTx) MessagesLeased(ctx context.Context, owner string, ids []string) (
 	return scanRows(rows, err, scanString)
 }
 
+// MessagesSent records messages the carrier accepted, guarded by their lease (sms.Tx). On
+// PostgreSQL one statement moves the messages (a join of the id array, see MessagesMarkSent)
+// and inserts the parts of those it moved; on SQLite an UPDATE per segment count and attempts,
+// then the parts.
+func (t smsTx) MessagesSent(ctx context.Context, p sms.SentParams) ([]string, error) {
+	if len(p.Sent) == 0 {
+		return nil, nil
+	}
+	if t.tx.Dialect() == Postgres {
+		n := len(p.Sent)
+		ids, segs, atts := make([]string, n), make([]int32, n), make([]int32, n)
+		for i, m := range p.Sent {
+			ids[i], segs[i], atts[i] = m.ID, int32(m.Segments), int32(m.Attempts)
+		}
+		parts := uniqParts(p.Parts)
+		k := len(parts)
+		pc, pk, pm, ps := make([]string, k), make([]string, k), make([]string, k), make([]int32, k)
+		for i, pt := range parts {
+			pc[i], pk[i], pm[i], ps[i] = pt.Carrier, pt.Key, pt.MessageID, int32(pt.Seq)
+		}
+		rows, err := t.tx.Query(ctx, `WITH sent AS (UPDATE sms_messages m SET status = 'sent', segments = u.segments,
+				attempts = u.attempts, sent_at = $2, updated_at = $2
+				FROM unnest($3::text[], $4::int[], $5::int[]) AS u(id, segments, attempts)
+				WHERE m.id = u.id AND m.status = 'queued' AND m.lease_owner = $1 RETURNING m.id),
+			parts AS (INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at)
+				SELECT p.carrier, p.carrier_key, p.message_id, p.seq, '', $10::bigint
+				FROM unnest($6::text[], $7::text[], $8::text[], $9::int[]) AS p(carrier, carrier_key, message_id, seq)
+				JOIN sent ON sent.id = p.message_id`+partsUpsert+`)
+			SELECT id FROM sent`, p.Owner, ms(p.At), ids, segs, atts, pc, pk, pm, ps, nowMS())
+		return scanRows(rows, err, scanString)
+	}
+	type group struct{ segments, attempts int }
+	groups := map[group][]string{}
+	var order []group
+	for _, m := range p.Sent {
+		g := group{m.Segments, m.Attempts}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], m.ID)
+	}
+	var moved []string
+	for _, g := range order {
+		args, in := t.inList("id", []any{g.segments, g.attempts, ms(p.At), p.Owner}, groups[g])
+		rows, err := t.tx.QueryP(ctx, `UPDATE sms_messages SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3
+			WHERE status = 'queued' AND lease_owner = $4 AND `+in+` RETURNING id`, args...)
+		ids, err := scanRows(rows, err, scanString)
+		if err != nil {
+			return nil, err
+		}
+		moved = append(moved, ids...)
+	}
+	ok := make(map[string]bool, len(moved))
+	for _, id := range moved {
+		ok[id] = true
+	}
+	var parts []sms.Part
+	for _, pt := range p.Parts {
+		if ok[pt.MessageID] {
+			parts = append(parts, pt)
+		}
+	}
+	return moved, t.PartsAdd(ctx, parts)
+}
+
 // QueuedCarriers lists the carriers of queued messages (sms.Store).
 func (db *DB) QueuedCarriers(ctx context.Context) ([]string, error) {
 	rows, err := db.Query(ctx, `SELECT DISTINCT carrier FROM sms_messages WHERE status = 'queued' ORDER BY carrier`)

@@ -301,12 +301,48 @@ func smsLeases(t *testing.T, db *store.DB) {
 	if got := leased("n2#y"); !slices.Equal(got, []string{"a", "c"}) {
 		t.Fatalf("leased to n2#y: %v", got)
 	}
-	// A sent message is no longer leased to anyone; b is due.
-	if err := db.SMSTx(ctx, func(tx sms.Tx) error {
-		_, err := tx.MessagesMarkSent(ctx, []string{"a"}, 1, 1, at)
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	// Recording a as sent: refused to n1#x (no longer its lease: neither the message nor its
+	// part is written), done for n2#y; a sent message is no longer leased to anyone, b is due.
+	sent := func(owner string) []string {
+		t.Helper()
+		var moved []string
+		if err := db.SMSTx(ctx, func(tx sms.Tx) error {
+			var err error
+			moved, err = tx.MessagesSent(ctx, sms.SentParams{Owner: owner, At: at.Add(time.Second),
+				Sent:  []sms.SentMessage{{ID: "a", Segments: 2, Attempts: 1}, {ID: "b", Segments: 1, Attempts: 1}},
+				Parts: []sms.Part{{MessageID: "a", Seq: 1, Carrier: "smsc1", Key: "ka1"}, {MessageID: "a", Seq: 2, Carrier: "smsc1", Key: "ka2"}, {MessageID: "b", Seq: 1, Carrier: "smsc1", Key: "kb1"}}})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return moved
+	}
+	part := func(key string) (sms.Part, error) {
+		var p sms.Part
+		err := db.SMSTx(ctx, func(tx sms.Tx) error {
+			var err error
+			p, err = tx.PartByKey(ctx, "smsc1", []string{key})
+			return err
+		})
+		return p, err
+	}
+	if moved := sent("n1#x"); len(moved) != 0 {
+		t.Fatalf("n1#x recorded %v as sent after losing the lease", moved)
+	}
+	if _, err := part("ka1"); err == nil {
+		t.Fatal("a part of a message whose lease was lost was recorded")
+	}
+	if moved := sent("n2#y"); !slices.Equal(moved, []string{"a"}) {
+		t.Fatalf("n2#y recorded %v as sent, want a (b is not leased)", moved)
+	}
+	if p, err := part("ka2"); err != nil || p.MessageID != "a" || p.Seq != 2 {
+		t.Fatalf("part ka2: %+v %v", p, err)
+	}
+	if _, err := part("kb1"); err == nil {
+		t.Fatal("a part of a message not sent was recorded")
+	}
+	if m, err := db.MessageGet(ctx, "a"); err != nil || m.Status != sms.StatusSent || m.Segments != 2 || m.Attempts != 1 || !m.SentAt.Equal(at.Add(time.Second)) {
+		t.Fatalf("a after MessagesSent: %+v %v", m, err)
 	}
 	if got := leased("n2#y"); !slices.Equal(got, []string{"c"}) {
 		t.Fatalf("leased to n2#y after a was sent: %v", got)
