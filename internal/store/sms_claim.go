@@ -20,7 +20,7 @@ import (
 // PostgreSQL the pick locks its rows FOR UPDATE SKIP LOCKED, so concurrent claims of several
 // nodes skip each other's rows, and a row another claim leased meanwhile fails the lease
 // condition when PostgreSQL re-checks it. On SQLite the statement is a write transaction of
-// its own (one writer at a time).
+// its own, in the writers' turn.
 func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queued, error) {
 	if p.Limit <= 0 {
 		return nil, nil
@@ -37,7 +37,13 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 	if db.dialect == Postgres {
 		// ARRAY(…) runs the pick once: an IN (subquery) may be planned as a join that runs it
 		// again, taking more rows than the limit.
-		q = `UPDATE sms_messages m SET lease_owner = $4, lease_until = $5 WHERE m.id = ANY(ARRAY(` + pick + `
+		// The lease is committed without waiting for its WAL flush (synchronous_commit off for
+		// this statement's transaction only): it guards against a second sender, it is no data
+		// to keep. PostgreSQL crashing before the flush loses at most leases, whose messages
+		// are then claimed again, as after an outcome commit that failed. The outcome commit
+		// that follows flushes the WAL up to it anyway.
+		q = `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
+			UPDATE sms_messages m SET lease_owner = $4, lease_until = $5 FROM lazy WHERE m.id = ANY(ARRAY(` + pick + `
 			FOR UPDATE SKIP LOCKED)) RETURNING m.seq, ` + smsMessageColsM + `,
 			EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = m.from_number AND o.to_number = m.to_number)`
 	} else {
@@ -49,13 +55,26 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 		seq int64
 		q   sms.Queued
 	}
-	rows, err := db.QueryP(ctx, q, p.Carrier, ms(p.Now), p.Limit, p.Owner, ms(p.Until))
-	got, err := scanRows(rows, err, func(r Row) (row, error) {
+	scan := func(r Row) (row, error) {
 		var out row
 		m, err := scanSMSMessage(scanBefore{r, []any{&out.seq}, []any{&out.q.OptedOut}})
 		out.q.Message = m
 		return out, err
-	})
+	}
+	args := []any{p.Carrier, ms(p.Now), p.Limit, p.Owner, ms(p.Until)}
+	var got []row
+	var err error
+	if db.dialect == Postgres {
+		rows, qerr := db.QueryP(ctx, q, args...)
+		got, err = scanRows(rows, qerr, scan)
+	} else {
+		// In the writers' turn (InTx), rather than meeting them as a busy database.
+		err = db.InTx(ctx, func(tx *Tx) error {
+			rows, err := tx.QueryP(ctx, q, args...)
+			got, err = scanRows(rows, err, scan)
+			return err
+		})
+	}
 	if err != nil || len(got) == 0 {
 		return nil, err
 	}
@@ -92,12 +111,15 @@ func (db *DB) MessagesLeasesRecover(ctx context.Context, prefix, keep string) (i
 		q += ` AND starts_with(lease_owner, $2)`
 		args = append(args, prefix)
 	}
-	res, err := db.Exec(ctx, q, args...)
-	if err != nil {
-		return 0, err
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	var n int64
+	err := db.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.Exec(ctx, q, args...)
+		if err == nil {
+			n, _ = res.RowsAffected()
+		}
+		return err
+	})
+	return int(n), err
 }
 
 // MessagesLeased locks the queued messages among ids still leased to owner and returns them
