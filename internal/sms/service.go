@@ -129,7 +129,11 @@ func New(cfg Config) *Service {
 		inflight: make(chan struct{}, cfg.InFlight), owner: leasePrefix(cfg.Node) + uuid.NewString(), senders: map[string]*sender{}, numbersSeen: map[string]numberEntry{}, metrics: newMetrics(cfg.Registerer)}
 	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
-	s.outcomes = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
+	outcomes := 1 // SQLite: the recorders' items share one transaction
+	if cfg.CommitParallel > 1 {
+		outcomes = maxRecorders
+	}
+	s.outcomes = &committer{store: cfg.Store, parallel: outcomes, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		receipts: s.applyReceiptsTx}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
