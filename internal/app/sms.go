@@ -66,8 +66,11 @@ func (a *App) setupSMS(ctx context.Context) error {
 	if a.DB.Dialect() == store.Postgres {
 		commits = 2
 	}
+	// The senders' leases name the node (cluster.nodeName, default the hostname), so that it
+	// takes back at once what it had leased when it is started again after a kill -9.
 	svc := sms.New(sms.Config{Store: a.DB, Events: hooks, Carriers: carriers, Numbers: a.SMSNumbers(), Logger: log, Registerer: a.Registry,
-		Limits: policy.SMSGate{Engine: a.Policy, Events: a.PolicyEvents}, CommitParallel: commits, InFlight: a.Config.SMS.InFlight})
+		Limits: policy.SMSGate{Engine: a.Policy, Events: a.PolicyEvents}, CommitParallel: commits, InFlight: a.Config.SMS.InFlight,
+		Node: a.Config.Cluster.NodeName})
 	svc.Register(a.Workers)
 	a.SMS, a.Webhooks = svc, hooks
 	a.API.MountSMS(svc, hooks)

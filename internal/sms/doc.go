@@ -10,10 +10,12 @@
 //	              (committer: one Store.MessagesAccept, one fsync, for all that arrived
 //	              meanwhile; on PostgreSQL a single INSERT, repeatability ids settled by its
 //	              ON CONFLICT) ──▶ 202
-//	sender    ──▶ one per carrier: claims due queued messages in batches (oldest first, one per
-//	              destination at a time; FOR UPDATE SKIP LOCKED on PostgreSQL, so nodes share the
-//	              queue), checks opt-outs, submits the whole batch at once (GSM-7/UCS-2,
-//	              concatenation, windowed SMPP), commits the outcomes together:
+//	sender    ──▶ one per carrier: claims due queued messages in batches ahead of need (oldest
+//	              first, one per destination at a time) and leases them to this process in one
+//	              committed statement (FOR UPDATE SKIP LOCKED on PostgreSQL, so nodes share the
+//	              queue); checks opt-outs; submits each message as an in-flight token frees
+//	              (GSM-7/UCS-2, concatenation, windowed SMPP); records each outcome as its answer
+//	              arrives, with the others that arrived meanwhile, in one commit:
 //	          ──▶ sent (parts recorded for receipt matching) | held back for a retry (throttled,
 //	              queue full, timeout, no bind; doubling backoff) | failed (carrier refusal,
 //	              validity over, opted out)
@@ -22,15 +24,23 @@
 //	inbound   ──▶ reassembled ──▶ STOP/START/HELP handling ──▶ SMSReceived (shared transaction)
 //
 // Durability: a 202 is sent once the messages are committed. A message is submitted only
-// while its batch holds an in-flight token (Config.InFlight: sms.inFlight, by default the
-// carriers' total window) and the token is returned once its outcome is committed, so a kill
-// -9 sends at most that many messages twice. River runs only the receipt timeouts (and webhook
+// while it holds an in-flight token (Config.InFlight: sms.inFlight, by default the carriers'
+// total window) and the token is returned once its outcome is committed, so a kill -9 sends at
+// most that many messages twice. River runs only the receipt timeouts (and webhook
 // deliveries).
 //
-// Throughput (bench/sms has the figures): a batch keeps its tokens until its slowest answer
-// and its outcome commit, so with many recipients per request the senders run at about
-// InFlight ÷ (submit round of a batch + outcome commit); with one recipient per request the
-// accepts (HTTP, the shared commits) set the pace.
+// Leases: a claimed message stays queued, leased to the claiming process ("<node name>#<id>")
+// for leaseTTL (90 s), so it is not due for other claims and still holds its destination's
+// later messages back (order per destination). Its outcome is written only while the lease is
+// still the process's (a lease that expired and went to another sender is that sender's). A
+// node killed with -9 leaves its leases; started again under the same name (cluster.nodeName)
+// it ends them at once, otherwise they expire and any node claims the messages. SQLite serves
+// one node, which ends every lease it finds at start.
+//
+// Throughput (bench/sms has the figures): tokens come back message by message, as each
+// outcome commits, and are reused at once on messages claimed ahead, so the senders run at
+// about InFlight ÷ (one submit + the wait for an outcome commit + the commit); with one
+// recipient per request the accepts (HTTP, the shared commits) set the pace.
 //
 // Configuration (TELGW_CONFIG):
 //

@@ -20,14 +20,14 @@ type memStore struct {
 	parts   map[[2]string]Part
 	optouts map[[2]string]bool
 	seq     map[string]int // insertion order
-	claimed map[string]bool
+	leases  map[string]memLease
 	// jobs records what transactions inserted (Tx.InsertJob).
 	jobs *memJobs
 }
 
 func newMemStore() *memStore {
 	return &memStore{msgs: map[string]Message{}, parts: map[[2]string]Part{}, optouts: map[[2]string]bool{}, jobs: &memJobs{},
-		seq: map[string]int{}, claimed: map[string]bool{}}
+		seq: map[string]int{}, leases: map[string]memLease{}}
 }
 
 func (s *memStore) SMSTx(_ context.Context, fn func(tx Tx) error) error { return fn(memTx{s}) }
@@ -73,8 +73,15 @@ func (s *memStore) OptOutCheck(_ context.Context, from string, tos []string) (ma
 	return out, nil
 }
 
-// MessagesClaim takes due queued messages, oldest first, one per destination, none claimed.
-func (s *memStore) MessagesClaim(_ context.Context, p ClaimParams) ([]Queued, Claim, error) {
+// memLease is a claimed message's lease.
+type memLease struct {
+	owner string
+	until time.Time
+}
+
+// MessagesClaim takes due queued messages, oldest first, one per destination, none leased,
+// and leases them.
+func (s *memStore) MessagesClaim(_ context.Context, p ClaimParams) ([]Queued, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var queued []Message
@@ -86,21 +93,40 @@ func (s *memStore) MessagesClaim(_ context.Context, p ClaimParams) ([]Queued, Cl
 	sort.Slice(queued, func(i, j int) bool { return s.seq[queued[i].ID] < s.seq[queued[j].ID] })
 	seenTo := map[string]bool{}
 	var out []Queued
-	var ids []string
 	for _, m := range queued {
 		first := !seenTo[m.To]
 		seenTo[m.To] = true
-		if !first || m.Carrier != p.Carrier || m.NextAttempt.After(p.Now) || s.claimed[m.ID] || slices.Contains(p.Exclude, m.ID) || len(out) >= p.Limit {
+		if !first || m.Carrier != p.Carrier || m.NextAttempt.After(p.Now) || s.leases[m.ID].until.After(p.Now) || len(out) >= p.Limit {
 			continue
 		}
 		out = append(out, Queued{Message: m, OptedOut: s.optouts[[2]string{m.From, m.To}]})
-		ids = append(ids, m.ID)
-		s.claimed[m.ID] = true
+		s.leases[m.ID] = memLease{p.Owner, p.Until}
 	}
-	if len(out) == 0 {
-		return nil, nil, nil
+	return out, nil
+}
+
+func (s *memStore) MessagesUnlease(_ context.Context, owner string, ids []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if s.leases[id].owner == owner {
+			delete(s.leases, id)
+		}
 	}
-	return out, &memClaim{s: s, ids: ids}, nil
+	return nil
+}
+
+func (s *memStore) MessagesLeasesRecover(_ context.Context, _, keep string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for id, l := range s.leases {
+		if l.owner != keep {
+			delete(s.leases, id)
+			n++
+		}
+	}
+	return n, nil
 }
 
 func (s *memStore) QueuedCarriers(context.Context) ([]string, error) {
@@ -116,24 +142,6 @@ func (s *memStore) QueuedCarriers(context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-type memClaim struct {
-	s   *memStore
-	ids []string
-}
-
-func (c *memClaim) Finish(ctx context.Context, fn func(tx Tx) error) error {
-	defer c.Release()
-	return fn(memTx{c.s})
-}
-
-func (c *memClaim) Release() {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	for _, id := range c.ids {
-		delete(c.s.claimed, id)
-	}
 }
 
 type memTx struct{ s *memStore }
@@ -154,9 +162,22 @@ func (t memTx) MessagesRetry(_ context.Context, ids []string, attempts int, next
 		if m, ok := t.s.msgs[id]; ok && m.Status == StatusQueued {
 			m.Attempts, m.NextAttempt, m.UpdatedAt = attempts, next, at
 			t.s.msgs[id] = m
+			delete(t.s.leases, id)
 		}
 	}
 	return nil
+}
+
+func (t memTx) MessagesLeased(_ context.Context, owner string, ids []string) ([]string, error) {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if m, ok := t.s.msgs[id]; ok && m.Status == StatusQueued && t.s.leases[id].owner == owner {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 func (t memTx) InsertJob(_ context.Context, a river.JobArgs, o *river.InsertOpts) error {
@@ -207,6 +228,30 @@ func (t memTx) MessagesMarkSent(_ context.Context, ids []string, segments, attem
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+func (t memTx) MessagesSent(ctx context.Context, p SentParams) ([]string, error) {
+	t.s.mu.Lock()
+	var out []string
+	ok := map[string]bool{}
+	for _, sm := range p.Sent {
+		m := t.s.msgs[sm.ID]
+		if m.Status != StatusQueued || t.s.leases[sm.ID].owner != p.Owner {
+			continue
+		}
+		m.Status, m.Segments, m.Attempts, m.SentAt, m.UpdatedAt = StatusSent, sm.Segments, sm.Attempts, p.At, p.At
+		t.s.msgs[sm.ID] = m
+		out = append(out, sm.ID)
+		ok[sm.ID] = true
+	}
+	t.s.mu.Unlock()
+	var parts []Part
+	for _, pt := range p.Parts {
+		if ok[pt.MessageID] {
+			parts = append(parts, pt)
+		}
+	}
+	return out, t.PartsAdd(ctx, parts)
 }
 
 func (t memTx) MessageGetForUpdate(ctx context.Context, id string) (Message, error) {

@@ -287,8 +287,15 @@ func (s *Service) retryHeld(ctx context.Context, todo []orphan) {
 
 // Run runs every carrier with the service as its handler (inbound messages and receipts
 // come back to HandleInbound and HandleReceipt), their senders (which submit the queued
-// messages) and retries held receipts, until ctx ends. A carrier that fails stops the others.
+// messages) and retries held receipts, until ctx ends. It first ends the leases of queued
+// messages an earlier process of this node left (Store.MessagesLeasesRecover). A carrier that fails stops the others.
 func (s *Service) Run(ctx context.Context) error {
+	// Leases this node's earlier process left (a kill -9) end now rather than at their expiry.
+	if n, err := s.cfg.Store.MessagesLeasesRecover(ctx, leasePrefix(s.cfg.Node), s.owner); err != nil {
+		s.log.Warn("ending the leases of an earlier process failed; its messages go once the leases expire", "err", err)
+	} else if n > 0 {
+		s.log.Info("took back queued messages an earlier process had leased", "messages", n)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range s.cfg.Carriers {
 		g.Go(func() error {

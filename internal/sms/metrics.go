@@ -9,10 +9,10 @@ type metrics struct {
 	// commitItems observes how many requests, inbound messages and receipts each shared
 	// transaction carried.
 	commitItems prometheus.Histogram
-	// batchPhase observes the senders' batches: claim, submit (until the last answer) and
-	// record (the outcome commit).
+	// batchPhase observes the senders' work: claim (one claim statement), submit (one message,
+	// until its carrier's answer) and record (one outcome commit of the answers gathered).
 	batchPhase *prometheus.HistogramVec
-	// batchSize observes the messages per claimed batch.
+	// batchSize observes the messages per claim.
 	batchSize prometheus.Histogram
 }
 
@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Items (accepted requests, inbound messages, receipts) per shared SMS transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 9)}),
 		batchPhase: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "telgw_sms_batch_phase_seconds",
-			Help:    "Time of each phase of the senders' batches: claim, submit (until the last carrier answer), record.",
+			Help:    "Time of each phase of the senders' work: claim (one claim), submit (one message, until its carrier answer), record (one outcome commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"phase"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_sms_batch_messages",
 			Help:    "Messages per batch a sender claimed.",

@@ -21,7 +21,7 @@ type claimCounter struct {
 	claims atomic.Int64
 }
 
-func (s *claimCounter) MessagesClaim(ctx context.Context, p ClaimParams) ([]Queued, Claim, error) {
+func (s *claimCounter) MessagesClaim(ctx context.Context, p ClaimParams) ([]Queued, error) {
 	s.claims.Add(1)
 	return s.memStore.MessagesClaim(ctx, p)
 }

@@ -11,24 +11,44 @@ import (
 	"github.com/telgw/telgw/internal/sms/receipt"
 )
 
-// sender submits one carrier's queued messages: it claims them from the store in batches
-// (Store.MessagesClaim: oldest first, one per destination at a time, none another node holds),
-// submits every message of a batch at once so the carrier's window stays full, and commits
-// the batch's outcomes together. Accepting a message wakes its carrier's sender; idle senders
-// also look every senderPoll (messages another node accepted, retries that came due).
+// sender submits one carrier's queued messages. A claimer takes them from the store in batches
+// (Store.MessagesClaim: oldest first, one per destination at a time, none another sender
+// leases), which leases them to this process for leaseTTL in one committed statement, ahead
+// of need: claimed messages wait in a small buffer (ahead) until an in-flight token is free.
+// A dispatcher takes them in order, one token each, and submits each at once. Each message's
+// outcome is recorded as soon as its answer arrives: the answers that arrive while an outcome
+// commit runs go together in the next one, and each message's token is returned once its
+// outcome is committed. Tokens thus come back message by message and are reused at once on
+// messages already claimed, so neither the claim's round trip nor the slowest answer of a
+// batch keeps the carrier's window from being full. Accepting a message wakes its carrier's
+// sender; idle senders also look every senderPoll (messages another node accepted, retries
+// that came due).
 //
 // What a kill -9 can send twice is bounded by the in-flight tokens (Config.InFlight, by
-// default the carriers' windows): a message is submitted only while its batch holds a token
-// for it, and the token is returned once its outcome is committed.
+// default the carriers' windows): a message is submitted only while a token is held for it,
+// and the token is returned once its outcome is committed. Messages claimed ahead are leased
+// but not submitted: they are sent once, later. The killed process's leases expire (leaseTTL),
+// or end at once when the node starts again (Run: Store.MessagesLeasesRecover), and its
+// messages are claimed again. An outcome is recorded only while the message is still leased to
+// this process (Tx.MessagesLeased): one whose lease expired and was claimed by another sender
+// is left to it.
 type sender struct {
 	s    *Service
 	c    Carrier
 	wake chan struct{}
-	// slots bounds the batches out at once (each holds a store connection on PostgreSQL).
-	slots chan struct{}
+	// ahead holds the messages claimed and not yet submitted, in claim order; taken signals
+	// the claimer that the dispatcher took some.
+	ahead chan claimed
+	taken chan struct{}
+	// wg counts the messages taken from ahead and not yet recorded, and the work recording
+	// spawns.
+	wg sync.WaitGroup
 
-	mu       sync.Mutex
-	inflight map[string]bool // claimed here, outcome not committed yet
+	mu sync.Mutex
+	// answered holds outcomes waiting for the next outcome commit; recorders is how many
+	// goroutines commit them now (at most maxRecorders).
+	answered  []outcome
+	recorders int
 
 	// submits is worked by goroutines that submit one message at a time and wait for its
 	// answer, started as needed (up to one per in-flight token) and ended after workerIdle
@@ -37,21 +57,36 @@ type sender struct {
 	workers int // started; under mu
 }
 
+// claimed is a message claimed ahead, with when its lease began.
+type claimed struct {
+	q  Queued
+	at time.Time
+}
+
 // senderPoll is how often an idle sender looks for due messages it was not told about.
 const senderPoll = 250 * time.Millisecond
 
-// maxBatch caps the messages of one claim.
+// maxBatch caps the messages of one claim, and of the buffer claimed ahead (twice the
+// in-flight tokens: a claim's round trip is hidden while the window takes up to that many).
 const maxBatch = 500
 
-// tokenShares is how many batches share the in-flight tokens; maxBatches caps the batches one
-// sender has claimed at once (the others wait for tokens).
-const (
-	tokenShares = 4
-	maxBatches  = tokenShares + 2
-)
+// claimShare sets the fewest messages a claim asks for, as a share of the buffer claimed ahead
+// (at least 1): the claimer waits for that much room rather than claiming message by message.
+const claimShare = 4
+
+// maxRecorders is how many outcome commits of one sender run at once: while one commits, the
+// answers arriving gather for the next.
+const maxRecorders = 2
+
+// leaseTTL is how long a claim leases its messages: longer than a wait in the buffer claimed
+// ahead (at most leaseTTL/2: older ones are given back unsent), a submit (an SMPP response
+// timeout, 10 s by default) and an outcome commit (commitTimeout) together. A message whose
+// outcome is not recorded within it may be claimed by another sender (and sent twice).
+const leaseTTL = 90 * time.Second
 
 func newSender(s *Service, c Carrier) *sender {
-	return &sender{s: s, c: c, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxBatches), inflight: map[string]bool{},
+	ahead := min(max(2*cap(s.inflight), 1), maxBatch)
+	return &sender{s: s, c: c, wake: make(chan struct{}, 1), ahead: make(chan claimed, ahead), taken: make(chan struct{}, 1),
 		submits: make(chan func())}
 }
 
@@ -110,169 +145,221 @@ func (s *Service) wakeSender(carrier string) {
 	}
 }
 
-// run claims and submits batches until ctx ends, then waits for the batches in flight to
-// record their outcomes.
+// run claims messages ahead and submits them until ctx ends, then gives back the leases of
+// those claimed and not submitted and waits for those in flight to record their outcomes.
 func (sd *sender) run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	wg.Go(func() { sd.claimer(ctx) })
+	left := sd.dispatch(ctx)
+	wg.Wait()
+	sd.wg.Wait()
+	for len(sd.ahead) > 0 {
+		left = append(left, (<-sd.ahead).q.ID)
+	}
+	if len(left) > 0 {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := sd.s.cfg.Store.MessagesUnlease(uctx, sd.s.owner, left); err != nil {
+			sd.s.log.Warn("giving back messages claimed and not sent failed; they go once their leases expire", "carrier", sd.c.Name(), "messages", len(left), "err", err)
+		}
+	}
+	return nil
+}
+
+// claimer fills the buffer of messages claimed ahead until ctx ends: whenever it has room for
+// least messages (or is empty), it claims that many.
+func (sd *sender) claimer(ctx context.Context) {
 	poll := time.NewTicker(senderPoll)
 	defer poll.Stop()
-	wait := func() bool {
+	wait := func(taken bool) bool {
+		var tc <-chan struct{}
+		if taken {
+			tc = sd.taken
+		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-sd.wake:
+		case <-tc:
 		case <-poll.C:
 		}
 		return true
 	}
 	ready, _ := sd.c.(Readier)
+	least := max(1, cap(sd.ahead)/claimShare)
 	for {
 		if ready != nil && !ready.Ready() {
-			if !wait() {
-				return nil
+			if !wait(false) {
+				return
 			}
 			continue
 		}
-		// A batch holds its tokens until its slowest message is answered and the batch is
-		// committed, so several smaller batches overlap to keep the window full: a quarter of
-		// the tokens each. Up to two more batches are claimed ahead and wait for tokens, so
-		// that the claim's round trips are not spent holding them.
-		select {
-		case sd.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil
+		room := cap(sd.ahead) - len(sd.ahead)
+		if room < least && len(sd.ahead) > 0 {
+			// Full enough: wait for the dispatcher to take some.
+			if !wait(true) {
+				return
+			}
+			continue
 		}
-		want := min(max(1, cap(sd.s.inflight)/tokenShares), maxBatch)
-		batch, claim, err := sd.claim(ctx, want)
-		if len(batch) == 0 {
-			<-sd.slots
-		}
+		batch, err := sd.claim(ctx, room)
 		if err != nil {
 			if ctx.Err() == nil {
 				sd.s.log.Error("claiming queued messages failed", "carrier", sd.c.Name(), "err", err)
 			}
-			if !wait() {
-				return nil
+			if !wait(false) {
+				return
 			}
 			continue
 		}
-		if len(batch) > 0 {
-			wg.Go(func() {
-				defer func() { <-sd.slots }()
-				if !sd.s.acquireAll(ctx, len(batch)) {
-					claim.Release()
-					sd.forget(batch)
-					return
-				}
-				sd.process(ctx, batch, claim)
-				sd.poke() // messages queued behind these (same destination) are due now
-			})
+		now := time.Now()
+		for _, q := range batch {
+			sd.ahead <- claimed{q: q, at: now} // room was free; only the dispatcher takes
 		}
-		if len(batch) < want && !wait() {
+		if len(batch) < room && !wait(false) {
+			return
+		}
+	}
+}
+
+// dispatch submits the messages claimed ahead, in order, each once an in-flight token is free,
+// until ctx ends, and returns the message it had taken and not submitted then, if any.
+func (sd *sender) dispatch(ctx context.Context) []string {
+	s := sd.s
+	for {
+		var c claimed
+		select {
+		case <-ctx.Done():
 			return nil
+		case c = <-sd.ahead:
 		}
+		select {
+		case sd.taken <- struct{}{}:
+		default:
+		}
+		if time.Since(c.at) > leaseTTL/2 {
+			// Waited too long for a token (a carrier that does not answer): its lease may end
+			// before its outcome is recorded. It goes back to the queue unsent.
+			uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_ = s.cfg.Store.MessagesUnlease(uctx, s.owner, []string{c.q.ID})
+			cancel()
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return []string{c.q.ID}
+		case s.inflight <- struct{}{}:
+		}
+		sd.send(ctx, c.q)
 	}
 }
 
-// forget drops a batch from the messages in flight here.
-func (sd *sender) forget(batch []Queued) {
-	sd.mu.Lock()
-	for _, q := range batch {
-		delete(sd.inflight, q.ID)
+// send submits q, for which its caller took an in-flight token, and hands its outcome to the
+// recorders.
+func (sd *sender) send(ctx context.Context, q Queued) {
+	s := sd.s
+	sd.wg.Add(1)
+	// Opt-outs are checked here, as the message is claimed (a STOP that arrived while it
+	// waited counts too); keyword replies go whatever the opt-out.
+	if q.OptedOut && !q.KeywordReply {
+		s.log.Info("sms not sent: recipient opted out after it was queued", "message_id", q.ID)
+		sd.answer(outcome{m: q.Message, err: errOptedOut, details: optedOutDetails})
+		return
 	}
-	sd.mu.Unlock()
+	sd.goSubmit(func() {
+		start := time.Now()
+		o := s.submit(ctx, q.Message, sd.c)
+		s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())
+		sd.answer(o)
+	})
 }
 
-// claim takes up to n due messages, marking them in flight here.
-func (sd *sender) claim(ctx context.Context, n int) ([]Queued, Claim, error) {
-	sd.mu.Lock()
-	exclude := make([]string, 0, len(sd.inflight))
-	for id := range sd.inflight {
-		exclude = append(exclude, id)
-	}
-	sd.mu.Unlock()
+// claim takes and leases up to n due messages.
+func (sd *sender) claim(ctx context.Context, n int) ([]Queued, error) {
 	start := time.Now()
-	batch, claim, err := sd.s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: sd.c.Name(), Now: sd.s.cfg.Now(), Limit: n, Exclude: exclude})
+	now := sd.s.cfg.Now()
+	batch, err := sd.s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: sd.c.Name(), Now: now, Limit: n, Owner: sd.s.owner, Until: now.Add(leaseTTL)})
 	if err != nil || len(batch) == 0 {
-		return nil, nil, err
+		return nil, err
 	}
 	sd.s.metrics.batchPhase.WithLabelValues("claim").Observe(time.Since(start).Seconds())
 	sd.s.metrics.batchSize.Observe(float64(len(batch)))
-	sd.mu.Lock()
-	for _, q := range batch {
-		sd.inflight[q.ID] = true
-	}
-	sd.mu.Unlock()
-	return batch, claim, nil
+	return batch, nil
 }
 
-// process submits a claimed batch (its caller took one in-flight token per message) and
-// commits the outcomes, returning the tokens once they are committed.
-func (sd *sender) process(ctx context.Context, batch []Queued, claim Claim) {
-	s := sd.s
-	done := func() {
-		sd.forget(batch)
-		s.release(len(batch))
+// answer hands a message's outcome to the recorders, starting one when fewer than
+// maxRecorders run.
+func (sd *sender) answer(o outcome) {
+	sd.mu.Lock()
+	sd.answered = append(sd.answered, o)
+	start := sd.recorders < maxRecorders
+	if start {
+		sd.recorders++
 	}
-	outs := make([]outcome, len(batch))
-	start := time.Now()
-	var wg sync.WaitGroup
-	refused := 0
-	for i, q := range batch {
-		// Opt-outs are checked here, as the message is claimed (a STOP that arrived while it
-		// waited counts too); keyword replies go whatever the opt-out.
-		if q.OptedOut && !q.KeywordReply {
-			outs[i] = outcome{m: q.Message, err: errOptedOut, details: optedOutDetails}
-			refused++
-			continue
+	sd.mu.Unlock()
+	if start {
+		go sd.record()
+	}
+}
+
+// maxRecord caps the outcomes of one outcome commit.
+const maxRecord = 1000
+
+// record commits the answered outcomes, those that arrived meanwhile together, until none is
+// left.
+func (sd *sender) record() {
+	for {
+		sd.mu.Lock()
+		n := min(len(sd.answered), maxRecord)
+		if n == 0 {
+			sd.recorders--
+			sd.answered = nil
+			sd.mu.Unlock()
+			return
 		}
-		wg.Add(1)
-		sd.goSubmit(func() {
-			defer wg.Done()
-			outs[i] = s.submit(ctx, q.Message, sd.c)
-		})
+		outs := sd.answered[:n:n]
+		sd.answered = sd.answered[n:]
+		sd.mu.Unlock()
+		sd.recordOutcomes(outs)
 	}
-	wg.Wait()
-	s.metrics.batchPhase.WithLabelValues("submit").Observe(time.Since(start).Seconds())
-	start = time.Now()
-	if refused > 0 {
-		s.log.Info("sms not sent: recipient opted out after it was queued", "messages", refused)
-	}
-	// The outcomes are recorded even when ctx ended (shutdown) while the batch was out.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+}
+
+// recordOutcomes commits outs (through the shared committer), then returns their tokens.
+func (sd *sender) recordOutcomes(outs []outcome) {
+	s := sd.s
+	defer sd.wg.Add(-len(outs))
+	start := time.Now()
+	// The outcomes are recorded even when the sender stops (shutdown) while they are out.
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	var keys []string
-	err := claim.Finish(rctx, func(tx Tx) error {
+	var res recorded
+	err := s.outcomes.do(ctx, len(outs), func(tx Tx) error {
 		var err error
-		keys, err = s.recordTx(rctx, tx, outs)
+		res, err = s.recordTx(ctx, tx, outs)
 		return err
 	})
 	s.metrics.batchPhase.WithLabelValues("record").Observe(time.Since(start).Seconds())
-	done()
+	s.release(len(outs))
+	sd.poke() // messages queued behind these (same destination) are due now
 	if err != nil {
-		// The messages stay queued and are claimed again: those the carrier accepted go twice.
-		s.log.Error("recording submitted messages failed", "carrier", sd.c.Name(), "messages", len(batch), "err", err)
+		// The messages stay queued and are claimed again once their leases end (here, at
+		// once): those the carrier accepted go twice.
+		s.log.Error("recording submitted messages failed", "carrier", sd.c.Name(), "messages", len(outs), "err", err)
+		ids := make([]string, len(outs))
+		for i, o := range outs {
+			ids[i] = o.m.ID
+		}
+		if err := s.cfg.Store.MessagesUnlease(ctx, s.owner, ids); err != nil {
+			s.log.Warn("ending the leases of unrecorded messages failed; they are claimed again when the leases expire", "carrier", sd.c.Name(), "err", err)
+		}
 		return
 	}
-	s.retryOrphans(rctx, sd.c.Name(), keys)
-}
-
-// acquireAll takes n in-flight tokens, waiting for them; false when ctx ended first. Batches
-// take their tokens one batch at a time: two waiting batches holding part of what each needs
-// could otherwise wait for each other.
-func (s *Service) acquireAll(ctx context.Context, n int) bool {
-	s.tmu.Lock()
-	defer s.tmu.Unlock()
-	for i := range n {
-		select {
-		case s.inflight <- struct{}{}:
-		case <-ctx.Done():
-			s.release(i)
-			return false
-		}
+	if res.lost > 0 {
+		s.log.Warn("sms outcomes not recorded: the messages' leases had expired and another sender took them", "carrier", sd.c.Name(), "messages", res.lost)
 	}
-	return true
+	if len(res.keys) > 0 {
+		sd.wg.Go(func() { s.retryOrphans(context.Background(), sd.c.Name(), res.keys) })
+	}
 }
 
 func (s *Service) release(n int) {
@@ -281,48 +368,51 @@ func (s *Service) release(n int) {
 	}
 }
 
-// recordTx writes a batch's outcomes: sent messages with their parts (and the wait for their
-// receipts), permanent refusals, expiries and opt-outs as failed with a delivery report, and
-// transient failures (throttling, queue full, timeouts, no bind) held back for a doubling
-// backoff (1s up to MaxBackoff) until their validity period ends. It returns the receipt
-// keys of the recorded parts.
-func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) ([]string, error) {
+// recorded is what recordTx wrote: the receipt keys of the recorded parts, and how many
+// outcomes it left because their messages were no longer leased to this process.
+type recorded struct {
+	keys []string
+	lost int
+}
+
+// recordTx writes outcomes of messages still leased to this process (the others are left to
+// the sender that leased them since, and counted in lost): sent messages with their parts
+// (and the wait for their receipts) in one statement (Tx.MessagesSent), permanent refusals,
+// expiries and opt-outs as failed with a delivery report, and transient failures (throttling,
+// queue full, timeouts, no bind) held back for a doubling backoff (1s up to MaxBackoff) until
+// their validity period ends, their leases ended. It returns the receipt keys of the recorded
+// parts.
+func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) (recorded, error) {
 	at := s.cfg.Now().UTC()
-	type group struct{ segments, attempts int }
-	sent := map[group][]string{}
-	retry := map[int][]string{}
+	var res recorded
+	var sent []SentMessage
+	var parts []Part
+	var others []outcome
 	byID := make(map[string]outcome, len(outs))
 	for _, o := range outs {
-		attempts := o.m.Attempts + 1
-		switch {
-		case o.err == nil:
-			g := group{o.res.Segments, attempts}
-			sent[g] = append(sent[g], o.m.ID)
-			byID[o.m.ID] = o
-		case o.details == "":
-			retry[attempts] = append(retry[attempts], o.m.ID)
-		default:
-			if err := s.failTx(ctx, tx, o.m.ID, o.details, at); err != nil {
-				return nil, err
-			}
+		if o.err != nil {
+			others = append(others, o)
+			continue
+		}
+		sent = append(sent, SentMessage{ID: o.m.ID, Segments: o.res.Segments, Attempts: o.m.Attempts + 1})
+		byID[o.m.ID] = o
+		for i, cid := range o.res.CarrierIDs {
+			parts = append(parts, Part{MessageID: o.m.ID, Seq: i + 1, Carrier: o.m.Carrier, Key: receipt.Key(cid)})
 		}
 	}
-	var keys []string
-	var parts []Part
 	var waiting []string
 	var deadline time.Time
-	for g, ids := range sent {
-		moved, err := tx.MessagesMarkSent(ctx, ids, g.segments, g.attempts, at)
+	if len(sent) > 0 {
+		moved, err := tx.MessagesSent(ctx, SentParams{Owner: s.owner, Sent: sent, Parts: parts, At: at})
 		if err != nil {
-			return nil, err
+			return recorded{}, err
 		}
 		s.metrics.messages.WithLabelValues("sent").Add(float64(len(moved)))
+		res.lost += len(sent) - len(moved)
 		for _, id := range moved {
 			o := byID[id]
-			for i, cid := range o.res.CarrierIDs {
-				k := receipt.Key(cid)
-				keys = append(keys, k)
-				parts = append(parts, Part{MessageID: o.m.ID, Seq: i + 1, Carrier: o.m.Carrier, Key: k})
+			for _, cid := range o.res.CarrierIDs {
+				res.keys = append(res.keys, receipt.Key(cid))
 			}
 			if o.m.DeliveryReport {
 				waiting = append(waiting, o.m.ID)
@@ -332,22 +422,46 @@ func (s *Service) recordTx(ctx context.Context, tx Tx, outs []outcome) ([]string
 			}
 		}
 	}
-	for attempts, ids := range retry {
-		backoff := min(time.Second<<min(attempts-1, 20), s.cfg.MaxBackoff)
-		if err := tx.MessagesRetry(ctx, ids, attempts, at.Add(backoff), at); err != nil {
-			return nil, err
+	if len(others) > 0 {
+		ids := make([]string, len(others))
+		for i, o := range others {
+			ids[i] = o.m.ID
 		}
-		s.metrics.messages.WithLabelValues("retried").Add(float64(len(ids)))
-	}
-	if err := tx.PartsAdd(ctx, parts); err != nil {
-		return nil, err
+		held, err := tx.MessagesLeased(ctx, s.owner, ids)
+		if err != nil {
+			return recorded{}, err
+		}
+		res.lost += len(others) - len(held)
+		still := make(map[string]bool, len(held))
+		for _, id := range held {
+			still[id] = true
+		}
+		retry := map[int][]string{}
+		for _, o := range others {
+			switch {
+			case !still[o.m.ID]:
+			case o.details == "":
+				retry[o.m.Attempts+1] = append(retry[o.m.Attempts+1], o.m.ID)
+			default:
+				if err := s.failTx(ctx, tx, o.m.ID, o.details, at); err != nil {
+					return recorded{}, err
+				}
+			}
+		}
+		for attempts, ids := range retry {
+			backoff := min(time.Second<<min(attempts-1, 20), s.cfg.MaxBackoff)
+			if err := tx.MessagesRetry(ctx, ids, attempts, at.Add(backoff), at); err != nil {
+				return recorded{}, err
+			}
+			s.metrics.messages.WithLabelValues("retried").Add(float64(len(ids)))
+		}
 	}
 	if len(waiting) > 0 {
 		if err := tx.InsertJob(ctx, ReportTimeoutArgs{MessageIDs: waiting}, &river.InsertOpts{ScheduledAt: deadline}); err != nil {
-			return nil, fmt.Errorf("enqueue report timeout: %w", err)
+			return recorded{}, fmt.Errorf("enqueue report timeout: %w", err)
 		}
 	}
-	return keys, nil
+	return res, nil
 }
 
 // strayPoll is how often queued messages of carriers no longer configured are looked for.
@@ -382,7 +496,8 @@ func (s *Service) failStraysOnce(ctx context.Context) error {
 		}
 		details := fmt.Sprintf("No SMS carrier %q is configured.", name)
 		for {
-			batch, claim, err := s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: name, Now: s.cfg.Now(), Limit: maxBatch})
+			now := s.cfg.Now()
+			batch, err := s.cfg.Store.MessagesClaim(ctx, ClaimParams{Carrier: name, Now: now, Limit: maxBatch, Owner: s.owner, Until: now.Add(leaseTTL)})
 			if err != nil {
 				return err
 			}
@@ -394,7 +509,7 @@ func (s *Service) failStraysOnce(ctx context.Context) error {
 				outs[i] = outcome{m: q.Message, err: errNoCarrier, details: details}
 			}
 			s.log.Warn("sms not sent: its carrier is not configured", "carrier", name, "messages", len(batch))
-			if err := claim.Finish(ctx, func(tx Tx) error { _, err := s.recordTx(ctx, tx, outs); return err }); err != nil {
+			if err := s.cfg.Store.SMSTx(ctx, func(tx Tx) error { _, err := s.recordTx(ctx, tx, outs); return err }); err != nil {
 				return err
 			}
 		}

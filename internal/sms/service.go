@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,11 @@ type Config struct {
 	// node: after a kill -9 these are the only ones sent twice. Default: the carriers' total
 	// window (Windowed), or 10 when none has one.
 	InFlight int
+	// Node names this node among those sharing the store (cluster.nodeName, default the
+	// hostname). The senders lease the messages they claim to "<Node>#<random>", so that the
+	// node, started again after a kill -9, ends the leases its earlier process left at once
+	// (the names of live nodes must differ). Default: the hostname.
+	Node string
 	// CommitParallel is how many shared transactions of accepted requests, inbound messages
 	// and receipts may commit at once (see committer). Default 1; the app sets 2 on
 	// PostgreSQL, where concurrent commits share their WAL flushes.
@@ -69,9 +75,13 @@ type Service struct {
 	orphans map[string]orphan // receipts that arrived before their submit was recorded
 
 	inflight chan struct{} // one token per submitted message whose outcome is not committed
-	tmu      sync.Mutex    // acquireAll
+	owner    string        // the senders' lease owner: Config.Node + "#" + a random id
 	senders  map[string]*sender
 	commit   *committer
+	// outcomes commits the senders' outcomes: a committer of its own, so that a message's
+	// token, held until its outcome commits, does not wait behind a large transaction of
+	// accepted requests.
+	outcomes *committer
 
 	smu         sync.Mutex
 	numbersSeen map[string]numberEntry // numberInfo's memory
@@ -95,6 +105,9 @@ func New(cfg Config) *Service {
 	if cfg.InFlight <= 0 {
 		cfg.InFlight = totalWindow(cfg.Carriers)
 	}
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
 	if cfg.CommitParallel <= 0 {
 		cfg.CommitParallel = 1
 	}
@@ -114,15 +127,24 @@ func New(cfg Config) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, carriers: map[string]Carrier{}, orphans: map[string]orphan{},
-		inflight: make(chan struct{}, cfg.InFlight), senders: map[string]*sender{}, numbersSeen: map[string]numberEntry{}, metrics: newMetrics(cfg.Registerer)}
+		inflight: make(chan struct{}, cfg.InFlight), owner: leasePrefix(cfg.Node) + uuid.NewString(), senders: map[string]*sender{}, numbersSeen: map[string]numberEntry{}, metrics: newMetrics(cfg.Registerer)}
 	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
+	outcomes := 1 // SQLite: the recorders' items share one transaction
+	if cfg.CommitParallel > 1 {
+		outcomes = maxRecorders
+	}
+	s.outcomes = &committer{store: cfg.Store, parallel: outcomes, maxItems: maxCommitItems, maxRows: maxCommitRows,
+		receipts: s.applyReceiptsTx}
 	for _, c := range cfg.Carriers {
 		s.carriers[c.Name()] = c
 		s.senders[c.Name()] = newSender(s, c)
 	}
 	return s
 }
+
+// leasePrefix is how the leases of node's processes begin.
+func leasePrefix(node string) string { return node + "#" }
 
 // totalWindow is the sum of the carriers' windows, or 10 when none has one.
 func totalWindow(carriers []Carrier) int {

@@ -60,16 +60,19 @@ func (f *fixture) sendDue(t *testing.T) int {
 	sd := f.svc.senders["c1"]
 	total := 0
 	for {
-		batch, claim, err := sd.claim(ctx, cap(f.svc.inflight))
+		batch, err := sd.claim(ctx, cap(f.svc.inflight))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(batch) == 0 {
 			return total
 		}
-		f.svc.acquireAll(ctx, len(batch))
 		total += len(batch)
-		sd.process(ctx, batch, claim)
+		for _, q := range batch {
+			f.svc.inflight <- struct{}{}
+			sd.send(ctx, q)
+		}
+		sd.wg.Wait()
 	}
 }
 

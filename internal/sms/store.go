@@ -81,17 +81,38 @@ type MessageFilter struct {
 	Limit int
 }
 
-// ClaimParams selects the queued messages a carrier's sender takes to submit.
+// ClaimParams selects the queued messages a carrier's sender takes to submit, and leases them
+// to it.
 type ClaimParams struct {
 	// Carrier is the carrier whose messages are taken.
 	Carrier string
-	// Now is the current time: messages held back (NextAttempt) until later are left.
+	// Now is the current time: messages held back (NextAttempt) or leased until later are left.
 	Now time.Time
 	// Limit caps the batch.
 	Limit int
-	// Exclude lists messages this node has in flight already (their outcome not committed);
-	// PostgreSQL needs none (the claims hold those rows locked).
-	Exclude []string
+	// Owner is the sender's process ("<node name>#<random>"): the claimed messages are leased to
+	// it until Until. They stay queued; no claim takes them until the lease ends, and their
+	// outcome is recorded only while Owner still holds them (Tx.MessagesLeased).
+	Owner string
+	Until time.Time
+}
+
+// SentParams records messages the carrier accepted (Tx.MessagesSent).
+type SentParams struct {
+	// Owner is the sender's lease: messages no longer leased to it are left alone.
+	Owner string
+	// Sent are the messages, each with its segment count and attempts.
+	Sent []SentMessage
+	// Parts are the accepted parts of the messages, for receipt matching.
+	Parts []Part
+	// At is when the carrier accepted them.
+	At time.Time
+}
+
+// SentMessage is one message of SentParams.
+type SentMessage struct {
+	ID                 string
+	Segments, Attempts int
 }
 
 // Queued is a claimed message with what the sender needs to know about it.
@@ -100,16 +121,6 @@ type Queued struct {
 	// OptedOut reports that the recipient opted out of the sender since the message was
 	// accepted.
 	OptedOut bool
-}
-
-// Claim is a batch of queued messages one sender holds while it submits them: no other
-// sender (on any node sharing the store) takes them until the claim ends.
-type Claim interface {
-	// Finish records the batch's outcomes with fn in one transaction and ends the claim. When
-	// it fails, the messages stay queued and are claimed again.
-	Finish(ctx context.Context, fn func(tx Tx) error) error
-	// Release ends the claim without writing: the messages stay queued.
-	Release()
 }
 
 // Tx is the work the SMS domain does inside one store transaction. Its InsertJob is the
@@ -128,8 +139,16 @@ type Tx interface {
 	// and returns the ids it moved (those no longer queued are left alone).
 	MessagesMarkSent(ctx context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error)
 	// MessagesRetry holds queued messages back until next after a transient failure, with
-	// their attempts counted (those no longer queued are left alone).
+	// their attempts counted and their leases ended (those no longer queued are left alone).
 	MessagesRetry(ctx context.Context, ids []string, attempts int, next, at time.Time) error
+	// MessagesSent moves the queued messages of p.Sent that are still leased to p.Owner to sent
+	// and records the parts of those it moved (replacing older parts with the same carrier
+	// key), in one statement where the store can, and returns the ids it moved.
+	MessagesSent(ctx context.Context, p SentParams) ([]string, error)
+	// MessagesLeased locks the queued messages among ids that are still leased to owner and
+	// returns their ids: the guard of a sender's outcomes (a message whose lease expired and
+	// went to another claim is that claim's now).
+	MessagesLeased(ctx context.Context, owner string, ids []string) ([]string, error)
 	// MessageGetForUpdate reads and locks a message.
 	MessageGetForUpdate(ctx context.Context, id string) (Message, error)
 	// MessageUpdate writes status, details, segment counts, attempts, carrier and times.
@@ -168,11 +187,19 @@ type Store interface {
 	MessageList(ctx context.Context, f MessageFilter) ([]Message, error)
 	// OptOutCheck reports which of tos opted out of messages from from.
 	OptOutCheck(ctx context.Context, from string, tos []string) (map[string]bool, error)
-	// MessagesClaim takes up to p.Limit queued messages of p.Carrier that are due, oldest
-	// first, each the oldest queued message to its destination (so messages to one recipient
-	// go in the order they were accepted), none of p.Exclude and none another claim holds.
-	// With no message it returns no Claim.
-	MessagesClaim(ctx context.Context, p ClaimParams) ([]Queued, Claim, error)
+	// MessagesClaim takes up to p.Limit queued messages of p.Carrier that are due (retry time
+	// come, not leased: never, expired, or ended), oldest first, each the oldest queued message
+	// to its destination (so messages to one recipient go in the order they were accepted),
+	// and leases them to p.Owner until p.Until, in one committed statement. Concurrent claims,
+	// on any node sharing the store, never take one message twice.
+	MessagesClaim(ctx context.Context, p ClaimParams) ([]Queued, error)
+	// MessagesUnlease ends owner's leases of the given queued messages (a failed outcome
+	// commit: they are due again at once).
+	MessagesUnlease(ctx context.Context, owner string, ids []string) error
+	// MessagesLeasesRecover ends, as a node starts, the leases its earlier processes left (a
+	// kill -9): those whose owner starts with prefix ("<node name>#"), except keep's. On a
+	// store that serves one node (SQLite) it ends every lease. It returns how many it ended.
+	MessagesLeasesRecover(ctx context.Context, prefix, keep string) (int, error)
 	// QueuedCarriers lists the carriers that queued messages wait for.
 	QueuedCarriers(ctx context.Context) ([]string, error)
 	// MessagesAccept durably stores ms in one step of its own (an accepted POST /sms), except

@@ -388,7 +388,7 @@ func (t smsTx) MessagesRetry(ctx context.Context, ids []string, attempts int, ne
 	if len(ids) == 0 {
 		return nil
 	}
-	const set = `SET attempts = $1, next_attempt_at = $2, updated_at = $3`
+	const set = `SET attempts = $1, next_attempt_at = $2, updated_at = $3, lease_owner = '', lease_until = 0`
 	if t.tx.Dialect() == Postgres {
 		_, err := t.tx.Exec(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
 			WHERE m.id = u.id AND m.status = 'queued'`, attempts, ms(next), ms(at), ids)
@@ -421,11 +421,13 @@ func (t smsTx) MessageUpdate(ctx context.Context, m sms.Message) error {
 	return nil
 }
 
-// PartsAdd upserts parts: on PostgreSQL in one statement of arrays, on SQLite with multi-row
-// statements of a few fixed sizes up to 200 (a key repeated in the batch keeps its last part:
-// one statement may not update a row twice).
-func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
-	now := nowMS()
+// partsUpsert replaces an older part with the same carrier key (SMSCs reuse ids eventually).
+const partsUpsert = ` ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
+			state = excluded.state, created_at = excluded.created_at`
+
+// uniqParts drops parts whose key a later part of the batch repeats (one statement may not
+// update a row twice).
+func uniqParts(parts []sms.Part) []sms.Part {
 	seen := map[[2]string]int{}
 	var uniq []sms.Part
 	for _, p := range parts {
@@ -437,8 +439,16 @@ func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
 		seen[k] = len(uniq)
 		uniq = append(uniq, p)
 	}
-	const upsert = ` ON CONFLICT (carrier, carrier_key) DO UPDATE SET message_id = excluded.message_id, seq = excluded.seq,
-			state = excluded.state, created_at = excluded.created_at`
+	return uniq
+}
+
+// PartsAdd upserts parts: on PostgreSQL in one statement of arrays, on SQLite with multi-row
+// statements of a few fixed sizes up to 200 (a key repeated in the batch keeps its last part:
+// one statement may not update a row twice).
+func (t smsTx) PartsAdd(ctx context.Context, parts []sms.Part) error {
+	now := nowMS()
+	uniq := uniqParts(parts)
+	const upsert = partsUpsert
 	if len(uniq) > 0 && t.tx.Dialect() == Postgres {
 		n := len(uniq)
 		carrier, key, msg, state, seq, created := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int32, n), make([]int64, n)

@@ -2,75 +2,206 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 
 	"github.com/telgw/telgw/internal/sms"
 )
 
-// MessagesClaim takes a batch of queued messages for a carrier's sender (sms.Store).
+// MessagesClaim takes a batch of queued messages for a carrier's sender and leases them to it
+// (sms.Store).
 //
-// A message is due when its carrier matches, its retry time has come and no older message to
-// the same destination is still queued: that keeps each destination's messages in accept
-// order, across batches and nodes (an older message in flight elsewhere is still queued).
+// A message is due when its carrier matches, its retry time has come, it is not leased (never,
+// or the lease expired or was ended) and no older message to the same destination is still
+// queued: that keeps each destination's messages in accept order, across batches and nodes (a
+// leased message is still queued, so it holds its destination's later messages back).
 //
-// On PostgreSQL the rows are locked FOR UPDATE SKIP LOCKED in a transaction the claim keeps
-// open while the sender submits, and Finish records the outcomes in that same transaction:
-// other nodes skip the rows, one commit ends the batch, and a node killed mid-batch leaves
-// nothing claimed (its connection closes, the transaction rolls back, the rows are queued
-// again). SQLite serves one node, whose sender excludes what it has in flight itself: the
-// read takes no lock and Finish writes in a transaction of its own.
-func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queued, sms.Claim, error) {
+// The claim is one statement, committed at once: the rows are picked and leased (lease_owner,
+// lease_until) by an UPDATE, so no transaction stays open while the sender submits. On
+// PostgreSQL the pick locks its rows FOR UPDATE SKIP LOCKED, so concurrent claims of several
+// nodes skip each other's rows, and a row another claim leased meanwhile fails the lease
+// condition when PostgreSQL re-checks it. On SQLite the statement is a write transaction of
+// its own, in the writers' turn.
+func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queued, error) {
 	if p.Limit <= 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
-	seq, eseq := "m.seq", "e.seq"
+	cseq, eseq := "c.seq", "e.seq"
 	if db.dialect == SQLite {
-		seq, eseq = "m.rowid", "e.rowid"
+		cseq, eseq = "c.rowid", "e.rowid"
 	}
-	var q strings.Builder
-	q.WriteString(`SELECT ` + smsMessageColsM + `,
-		EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = m.from_number AND o.to_number = m.to_number)
-		FROM sms_messages m WHERE m.status = 'queued' AND m.carrier = $1 AND m.next_attempt_at <= $2
-		AND NOT EXISTS (SELECT 1 FROM sms_messages e WHERE e.to_number = m.to_number AND e.status = 'queued' AND ` + eseq + ` < ` + seq + `)`)
-	args := []any{p.Carrier, ms(p.Now)}
-	if db.dialect == SQLite {
-		if len(p.Exclude) > 0 {
-			var ph string
-			args, ph = db.inArgs(args, p.Exclude, p.Exclude[0])
-			q.WriteString(` AND m.id NOT IN (` + ph + `)`)
+	pick := `SELECT c.id FROM sms_messages c WHERE c.status = 'queued' AND c.carrier = $1 AND c.next_attempt_at <= $2
+		AND c.lease_until <= $2
+		AND NOT EXISTS (SELECT 1 FROM sms_messages e WHERE e.to_number = c.to_number AND e.status = 'queued' AND ` + eseq + ` < ` + cseq + `)
+		ORDER BY ` + cseq + ` LIMIT $3`
+	var q string
+	if db.dialect == Postgres {
+		// ARRAY(…) runs the pick once: an IN (subquery) may be planned as a join that runs it
+		// again, taking more rows than the limit.
+		// The lease is committed without waiting for its WAL flush (synchronous_commit off for
+		// this statement's transaction only): it guards against a second sender, it is no data
+		// to keep. PostgreSQL crashing before the flush loses at most leases, whose messages
+		// are then claimed again, as after an outcome commit that failed. The outcome commit
+		// that follows flushes the WAL up to it anyway.
+		q = `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
+			UPDATE sms_messages m SET lease_owner = $4, lease_until = $5 FROM lazy WHERE m.id = ANY(ARRAY(` + pick + `
+			FOR UPDATE SKIP LOCKED)) RETURNING m.seq, ` + smsMessageColsM + `,
+			EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = m.from_number AND o.to_number = m.to_number)`
+	} else {
+		// SQLite's RETURNING knows the table by its name only.
+		q = `UPDATE sms_messages SET lease_owner = $4, lease_until = $5 WHERE id IN (` + pick + `) RETURNING rowid, ` + smsMessageCols + `,
+			EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = sms_messages.from_number AND o.to_number = sms_messages.to_number)`
+	}
+	type row struct {
+		seq int64
+		q   sms.Queued
+	}
+	scan := func(r Row) (row, error) {
+		var out row
+		m, err := scanSMSMessage(scanBefore{r, []any{&out.seq}, []any{&out.q.OptedOut}})
+		out.q.Message = m
+		return out, err
+	}
+	args := []any{p.Carrier, ms(p.Now), p.Limit, p.Owner, ms(p.Until)}
+	var got []row
+	var err error
+	if db.dialect == Postgres {
+		rows, qerr := db.QueryP(ctx, q, args...)
+		got, err = scanRows(rows, qerr, scan)
+	} else {
+		// In the writers' turn (InTx), rather than meeting them as a busy database.
+		err = db.InTx(ctx, func(tx *Tx) error {
+			rows, err := tx.QueryP(ctx, q, args...)
+			got, err = scanRows(rows, err, scan)
+			return err
+		})
+	}
+	if err != nil || len(got) == 0 {
+		return nil, err
+	}
+	// RETURNING gives the rows in no particular order.
+	slices.SortFunc(got, func(a, b row) int { return int(a.seq - b.seq) })
+	qs := make([]sms.Queued, len(got))
+	for i, g := range got {
+		qs[i] = g.q
+	}
+	return qs, nil
+}
+
+// MessagesUnlease ends owner's leases of ids (sms.Store).
+func (db *DB) MessagesUnlease(ctx context.Context, owner string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return db.InTx(ctx, func(tx *Tx) error {
+		t := smsTx{tx}
+		args, in := t.inList("id", []any{owner}, ids)
+		_, err := tx.ExecP(ctx, `UPDATE sms_messages SET lease_owner = '', lease_until = 0
+			WHERE status = 'queued' AND lease_owner = $1 AND `+in, args...)
+		return err
+	})
+}
+
+// MessagesLeasesRecover ends the leases a node's earlier processes left (sms.Store). On
+// PostgreSQL those whose owner starts with prefix; SQLite serves one node, so there every
+// lease but keep's.
+func (db *DB) MessagesLeasesRecover(ctx context.Context, prefix, keep string) (int, error) {
+	q := `UPDATE sms_messages SET lease_owner = '', lease_until = 0 WHERE status = 'queued' AND lease_until > 0 AND lease_owner <> $1`
+	args := []any{keep}
+	if db.dialect == Postgres {
+		q += ` AND starts_with(lease_owner, $2)`
+		args = append(args, prefix)
+	}
+	var n int64
+	err := db.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.Exec(ctx, q, args...)
+		if err == nil {
+			n, _ = res.RowsAffected()
 		}
-		args = append(args, p.Limit)
-		q.WriteString(` ORDER BY ` + seq + ` LIMIT $` + strconv.Itoa(len(args)))
-		rows, err := db.QueryP(ctx, q.String(), args...)
-		qs, err := scanRows(rows, err, scanQueued)
-		if err != nil || len(qs) == 0 {
-			return nil, nil, err
+		return err
+	})
+	return int(n), err
+}
+
+// MessagesLeased locks the queued messages among ids still leased to owner and returns them
+// (sms.Tx): on PostgreSQL a join of the id array (see MessagesMarkSent), in id order so that
+// concurrent transactions lock in one order.
+func (t smsTx) MessagesLeased(ctx context.Context, owner string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if t.tx.Dialect() == Postgres {
+		rows, err := t.tx.Query(ctx, `SELECT m.id FROM sms_messages m JOIN unnest($2::text[]) AS u(id) ON m.id = u.id
+			WHERE m.status = 'queued' AND m.lease_owner = $1 ORDER BY m.id FOR UPDATE OF m`, owner, ids)
+		return scanRows(rows, err, scanString)
+	}
+	args, in := t.inList("id", []any{owner}, ids)
+	rows, err := t.tx.QueryP(ctx, `SELECT id FROM sms_messages WHERE status = 'queued' AND lease_owner = $1 AND `+in, args...)
+	return scanRows(rows, err, scanString)
+}
+
+// MessagesSent records messages the carrier accepted, guarded by their lease (sms.Tx). On
+// PostgreSQL one statement moves the messages (a join of the id array, see MessagesMarkSent)
+// and inserts the parts of those it moved; on SQLite an UPDATE per segment count and attempts,
+// then the parts.
+func (t smsTx) MessagesSent(ctx context.Context, p sms.SentParams) ([]string, error) {
+	if len(p.Sent) == 0 {
+		return nil, nil
+	}
+	if t.tx.Dialect() == Postgres {
+		n := len(p.Sent)
+		ids, segs, atts := make([]string, n), make([]int32, n), make([]int32, n)
+		for i, m := range p.Sent {
+			ids[i], segs[i], atts[i] = m.ID, int32(m.Segments), int32(m.Attempts)
 		}
-		return qs, sqliteClaim{db}, nil
+		parts := uniqParts(p.Parts)
+		k := len(parts)
+		pc, pk, pm, ps := make([]string, k), make([]string, k), make([]string, k), make([]int32, k)
+		for i, pt := range parts {
+			pc[i], pk[i], pm[i], ps[i] = pt.Carrier, pt.Key, pt.MessageID, int32(pt.Seq)
+		}
+		rows, err := t.tx.Query(ctx, `WITH sent AS (UPDATE sms_messages m SET status = 'sent', segments = u.segments,
+				attempts = u.attempts, sent_at = $2, updated_at = $2
+				FROM unnest($3::text[], $4::int[], $5::int[]) AS u(id, segments, attempts)
+				WHERE m.id = u.id AND m.status = 'queued' AND m.lease_owner = $1 RETURNING m.id),
+			parts AS (INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at)
+				SELECT p.carrier, p.carrier_key, p.message_id, p.seq, '', $10::bigint
+				FROM unnest($6::text[], $7::text[], $8::text[], $9::int[]) AS p(carrier, carrier_key, message_id, seq)
+				JOIN sent ON sent.id = p.message_id`+partsUpsert+`)
+			SELECT id FROM sent`, p.Owner, ms(p.At), ids, segs, atts, pc, pk, pm, ps, nowMS())
+		return scanRows(rows, err, scanString)
 	}
-	// One query text whatever the exclusions (pgx prepares it once per connection); the
-	// sender's exclusions are locked by its own claims anyway.
-	exclude := p.Exclude
-	if exclude == nil {
-		exclude = []string{}
+	type group struct{ segments, attempts int }
+	groups := map[group][]string{}
+	var order []group
+	for _, m := range p.Sent {
+		g := group{m.Segments, m.Attempts}
+		if _, ok := groups[g]; !ok {
+			order = append(order, g)
+		}
+		groups[g] = append(groups[g], m.ID)
 	}
-	args = append(args, p.Limit, exclude)
-	q.WriteString(` AND NOT (m.id = ANY($4::text[])) ORDER BY ` + seq + ` LIMIT $3 FOR UPDATE OF m SKIP LOCKED`)
-	// The claim outlives a cancelled ctx (shutdown): what was submitted is still recorded.
-	stx, err := db.sql.BeginTx(context.WithoutCancel(ctx), nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("begin: %w", err)
+	var moved []string
+	for _, g := range order {
+		args, in := t.inList("id", []any{g.segments, g.attempts, ms(p.At), p.Owner}, groups[g])
+		rows, err := t.tx.QueryP(ctx, `UPDATE sms_messages SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3
+			WHERE status = 'queued' AND lease_owner = $4 AND `+in+` RETURNING id`, args...)
+		ids, err := scanRows(rows, err, scanString)
+		if err != nil {
+			return nil, err
+		}
+		moved = append(moved, ids...)
 	}
-	tx := &Tx{db: db, tx: stx}
-	rows, err := tx.Query(ctx, q.String(), args...)
-	qs, err := scanRows(rows, err, scanQueued)
-	if err != nil || len(qs) == 0 {
-		_ = stx.Rollback()
-		return nil, nil, err
+	ok := make(map[string]bool, len(moved))
+	for _, id := range moved {
+		ok[id] = true
 	}
-	return qs, &pgClaim{tx: tx}, nil
+	var parts []sms.Part
+	for _, pt := range p.Parts {
+		if ok[pt.MessageID] {
+			parts = append(parts, pt)
+		}
+	}
+	return moved, t.PartsAdd(ctx, parts)
 }
 
 // QueuedCarriers lists the carriers of queued messages (sms.Store).
@@ -84,55 +215,14 @@ const smsMessageColsM = `m.id, m.from_number, m.to_number, m.body, m.tag, m.deli
 	m.status_details, m.segments, m.segments_succeeded, m.segments_failed, COALESCE(m.repeatability_id, ''), m.repeatability_first_sent,
 	m.attempts, m.created_at, m.updated_at, m.sent_at, m.done_at, m.next_attempt_at, m.keyword_reply`
 
-func scanQueued(row Row) (sms.Queued, error) {
-	var q sms.Queued
-	m, err := scanSMSMessage(scanAlso{row, []any{&q.OptedOut}})
-	q.Message = m
-	return q, err
+// scanBefore scans a row with columns before and after the ones its caller knows.
+type scanBefore struct {
+	row           Row
+	before, after []any
 }
 
-// scanAlso scans a row with columns after the ones its caller knows.
-type scanAlso struct {
-	row   Row
-	extra []any
+func (r scanBefore) Scan(dest ...any) error {
+	all := make([]any, 0, len(r.before)+len(dest)+len(r.after))
+	all = append(append(append(all, r.before...), dest...), r.after...)
+	return r.row.Scan(all...)
 }
-
-func (r scanAlso) Scan(dest ...any) error { return r.row.Scan(append(dest, r.extra...)...) }
-
-// pgClaim holds the claimed rows' locks in its transaction until Finish or Release.
-type pgClaim struct {
-	tx   *Tx
-	done bool
-}
-
-func (c *pgClaim) Finish(ctx context.Context, fn func(tx sms.Tx) error) error {
-	if c.done {
-		return fmt.Errorf("claim already ended")
-	}
-	c.done = true
-	if err := fn(smsTx{c.tx}); err != nil {
-		_ = c.tx.tx.Rollback()
-		return err
-	}
-	if err := c.tx.tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-func (c *pgClaim) Release() {
-	if !c.done {
-		c.done = true
-		_ = c.tx.tx.Rollback()
-	}
-}
-
-// sqliteClaim is the single node's claim: nothing is locked; Finish writes in its own
-// transaction.
-type sqliteClaim struct{ db *DB }
-
-func (c sqliteClaim) Finish(ctx context.Context, fn func(tx sms.Tx) error) error {
-	return c.db.InTx(ctx, func(tx *Tx) error { return fn(smsTx{tx}) })
-}
-
-func (sqliteClaim) Release() {}
