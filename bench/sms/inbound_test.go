@@ -267,6 +267,10 @@ func runInbound(t *testing.T, target string, n, batch int) inboundResult {
 	var res inboundResult
 
 	// Inbound.
+	var stopProfile func()
+	if profiles != "" {
+		stopProfile = startProfile(t, node, filepath.Join(profiles, fmt.Sprintf("telgw-%s-inbound-%d.pprof", target, time.Now().UnixNano())))
+	}
 	cpu0 := cpuTime(t, node.Pid())
 	start := time.Now()
 	smsc.Send(map[string]any{"cmd": "moburst", "n": n, "from": "12060000000", "to": "14252000100", "message": "bench"})
@@ -275,6 +279,9 @@ func runInbound(t *testing.T, target string, n, batch int) inboundResult {
 	last := hooks.wait(t, node, events.TypeSMSReceived, n, waitHooks)
 	res.hooks = float64(n) / last.Sub(start).Seconds()
 	res.cpuIn = (cpuTime(t, node.Pid()) - cpu0) / time.Duration(n)
+	if stopProfile != nil {
+		stopProfile()
+	}
 
 	// Receipts: n messages with deliveryReport, 100 recipients per request, their receipts
 	// held by the SMSC until telgw recorded every submit.
@@ -298,7 +305,6 @@ func runInbound(t *testing.T, target string, n, batch int) inboundResult {
 		time.Sleep(10 * time.Millisecond)
 	}
 	res.sent = float64(n) / time.Since(start).Seconds()
-	var stopProfile func()
 	if profiles != "" {
 		stopProfile = startProfile(t, node, filepath.Join(profiles, fmt.Sprintf("telgw-%s-receipts-%d.pprof", target, time.Now().UnixNano())))
 	}
