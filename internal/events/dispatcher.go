@@ -244,9 +244,12 @@ func (d *Dispatcher) jobs(evs []Event) ([]DeliverArgs, error) {
 		if len(subs) == 0 {
 			continue
 		}
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return nil, err
+		b, ok := ev.appendJSON(make([]byte, 0, 256+len(ev.Data)))
+		if !ok {
+			var err error
+			if b, err = json.Marshal(ev); err != nil {
+				return nil, err
+			}
 		}
 		for _, s := range subs {
 			out = append(out, DeliverArgs{SubscriptionID: s.ID, EventID: ev.ID, Event: b})

@@ -86,7 +86,13 @@ func (t *Tx) insertPlainJobs(ctx context.Context, jobs []river.InsertManyParams)
 			rest = append(rest, j)
 			continue
 		}
-		b, err := json.Marshal(j.Args)
+		var b []byte
+		var err error
+		if m, ok := j.Args.(json.Marshaler); ok {
+			b, err = m.MarshalJSON() // PostgreSQL checks it is JSON; json.Marshal would compact it again
+		} else {
+			b, err = json.Marshal(j.Args)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("encode job %s: %w", j.Args.Kind(), err)
 		}
