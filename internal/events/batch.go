@@ -256,18 +256,20 @@ func (p post) body(evs []QueuedEvent) (id string, b []byte) {
 	}
 	b = make([]byte, 0, size)
 	b = append(b, '[')
-	h := sha256.New()
 	for k, i := range p {
 		if k > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, evs[i].Event...)
-		h.Write([]byte(evs[i].ID))
-		h.Write([]byte{0})
 	}
 	b = append(b, ']')
 	if len(p) == 1 {
 		return evs[p[0]].ID, b
+	}
+	h := sha256.New()
+	for _, i := range p {
+		h.Write([]byte(evs[i].ID))
+		h.Write([]byte{0})
 	}
 	return "batch-" + hex.EncodeToString(h.Sum(nil)[:16]), b
 }
