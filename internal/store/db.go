@@ -54,7 +54,7 @@ type DB struct {
 	jobs *river.Client[*sql.Tx]
 	// stmts caches SQLite prepared statements of hot queries (stmtcache.go).
 	stmts stmtCache
-	// notify limits the insert notifications of InsertJobs' own statement (jobs_pg.go).
+	// notify limits the insert notifications of InsertJobs' own statement (jobs_insert.go).
 	notify notifyLimiter
 }
 
@@ -310,10 +310,10 @@ func (t *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.Inse
 }
 
 // InsertJobs enqueues several River jobs inside the transaction in one statement (InsertJob
-// for a batch). On PostgreSQL jobs with no more than a queue, a priority and max attempts
-// go through a statement of native arrays (insertPlainJobs), the others through River.
+// for a batch). Jobs with no more than a queue, a priority and max attempts go through
+// telgw's own statements (insertPlainJobs), the others through River.
 func (t *Tx) InsertJobs(ctx context.Context, jobs []river.InsertManyParams) error {
-	if len(jobs) > 0 && t.db.dialect == Postgres {
+	if len(jobs) > 0 {
 		var err error
 		if jobs, err = t.insertPlainJobs(ctx, jobs); err != nil {
 			return err

@@ -22,6 +22,13 @@ const plainJobsSQL = `WITH ins AS (
 	RETURNING 1)
 SELECT pg_notify(current_schema() || '.river_insert', json_build_object('queue', q)::text) FROM unnest($6::text[]) AS q`
 
+// plainJobSQLite inserts one River job on SQLite as River's riversqlite driver does for a job
+// without unique options (times as datetime('now', 'subsec'), JSON as JSONB), through the
+// statement cache: River's own insert encodes every job's args into one JSON document that
+// SQLite parses back, and prepares its statement afresh each time.
+const plainJobSQLite = `INSERT INTO river_job (args, created_at, kind, max_attempts, metadata, priority, queue, scheduled_at, state, tags)
+	VALUES (jsonb($1), datetime('now', 'subsec'), $2, $3, jsonb('{}'), $4, $5, datetime('now', 'subsec'), 'available', jsonb('[]'))`
+
 // notifyEvery is how often a queue's insert notification is sent at most (River's insert
 // client limits it the same way, to its FetchCooldown): a worker woken fetches every job
 // available, and idle workers poll anyway.
@@ -68,11 +75,12 @@ func uniqueEmpty(u river.UniqueOpts) bool {
 	return !u.ByArgs && u.ByPeriod == 0 && !u.ByQueue && u.ByState == nil && !u.ExcludeKind
 }
 
-// insertPlainJobs writes the plain jobs among jobs (plainJob) with one statement of native
-// arrays and returns the others, for River. River's database/sql driver passes its arrays
-// through lib/pq's text encoding, which pgx then parses back: for the webhook deliveries of a
-// shared SMS commit (up to 256 KiB of events per job) that was a third of telgw's CPU.
-// PostgreSQL only.
+// insertPlainJobs writes the plain jobs among jobs (plainJob) and returns the others, for
+// River. On PostgreSQL they go in one statement of native arrays (plainJobsSQL): River's
+// database/sql driver passes its arrays through lib/pq's text encoding, which pgx then parses
+// back, and for the webhook deliveries of a shared SMS commit (up to 256 KiB of events per
+// job) that was a third of telgw's CPU. On SQLite each goes in a cached statement
+// (plainJobSQLite).
 func (t *Tx) insertPlainJobs(ctx context.Context, jobs []river.InsertManyParams) ([]river.InsertManyParams, error) {
 	var (
 		rest                 []river.InsertManyParams
@@ -95,6 +103,13 @@ func (t *Tx) insertPlainJobs(ctx context.Context, jobs []river.InsertManyParams)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("encode job %s: %w", j.Args.Kind(), err)
+		}
+		if t.db.dialect == SQLite {
+			if _, err := t.ExecP(ctx, plainJobSQLite, string(b), j.Args.Kind(), j.InsertOpts.MaxAttempts, max(j.InsertOpts.Priority, 1),
+				j.InsertOpts.Queue); err != nil {
+				return nil, fmt.Errorf("insert job %s: %w", j.Args.Kind(), err)
+			}
+			continue
 		}
 		args, kinds, queues = append(args, string(b)), append(kinds, j.Args.Kind()), append(queues, j.InsertOpts.Queue)
 		attempts = append(attempts, int16(min(j.InsertOpts.MaxAttempts, 32767)))
