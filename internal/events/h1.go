@@ -120,7 +120,8 @@ type h1Answer struct {
 
 // post sends one POST of body with the webhook headers and returns the answer. A kept
 // connection the server closed meanwhile fails before any answer byte: the POST is then sent
-// once more on a new connection (a subscriber deduplicates by webhook-id).
+// once more on a new connection (a subscriber deduplicates by webhook-id), and the endpoint's
+// other kept connections are closed.
 func (c *h1Client) post(ctx context.Context, raw, id string, ts time.Time, sig string, body []byte) (h1Answer, error) {
 	t, err := c.target(raw)
 	if err != nil {
@@ -130,7 +131,11 @@ func (c *h1Client) post(ctx context.Context, raw, id string, ts time.Time, sig s
 		return h1Answer{}, fmt.Errorf("webhook id %q: not a valid header value", id)
 	}
 	for attempt := 0; ; attempt++ {
-		cn, reused := c.get(t)
+		var cn *h1Conn
+		reused := false
+		if attempt == 0 {
+			cn, reused = c.get(t)
+		}
 		if cn == nil {
 			if cn, err = c.dial(ctx, t); err != nil {
 				return h1Answer{}, err
@@ -143,6 +148,7 @@ func (c *h1Client) post(ctx context.Context, raw, id string, ts time.Time, sig s
 			_ = cn.c.Close()
 		}
 		if err != nil && early && reused && attempt == 0 && ctx.Err() == nil {
+			c.drop(t) // the others kept were most likely closed too (a restart)
 			continue
 		}
 		return a, err
@@ -154,7 +160,15 @@ func (c *h1Client) post(ctx context.Context, raw, id string, ts time.Time, sig s
 func (c *h1Client) roundTrip(ctx context.Context, cn *h1Conn, t *h1Target, id string, ts time.Time, sig string, body []byte) (a h1Answer, keep, early bool, err error) {
 	_ = cn.c.SetDeadline(time.Now().Add(c.timeout))
 	stop := context.AfterFunc(ctx, func() { _ = cn.c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	a, keep, early, err = c.exchange(ctx, cn, t, id, ts, sig, body)
+	if !stop() {
+		keep = false // ctx ended meanwhile: its deadline may still land on the connection
+	}
+	return a, keep, early, err
+}
+
+// exchange writes the request and reads the answer (roundTrip).
+func (c *h1Client) exchange(ctx context.Context, cn *h1Conn, t *h1Target, id string, ts time.Time, sig string, body []byte) (a h1Answer, keep, early bool, err error) {
 	w := cn.bw
 	_, _ = w.WriteString("POST ")
 	_, _ = w.WriteString(t.uri)
@@ -267,6 +281,17 @@ func (c *h1Client) put(t *h1Target, cn *h1Conn) {
 	}
 	c.mu.Unlock()
 	if cn != nil {
+		_ = cn.c.Close()
+	}
+}
+
+// drop closes t's idle connections.
+func (c *h1Client) drop(t *h1Target) {
+	c.mu.Lock()
+	list := c.idle[t.key]
+	delete(c.idle, t.key)
+	c.mu.Unlock()
+	for _, cn := range list {
 		_ = cn.c.Close()
 	}
 }
