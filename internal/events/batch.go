@@ -25,7 +25,7 @@ const QueueWebhooks = "webhooks"
 // Limits of one delivery job built by Coalesce: the events of one subscription that one
 // shared commit published. A job is worked by one worker; its events are posted concurrently.
 const (
-	maxEventsPerJob = 100
+	maxEventsPerJob = 256
 	maxJobBytes     = 256 << 10
 )
 
