@@ -178,26 +178,29 @@ type inboundResult struct {
 // development machine the throughput figures follow the load other work puts on it (single
 // runs vary by ±40%), so CPU per message is the figure to compare. Medians of 3 runs of
 // 10,000, one event per POST, the code before and after the inbound rework of issue 13
-// (telgw's own HTTP/1.1 client for the POSTs, webhook jobs inserted with native arrays,
+// (telgw's own HTTP/1.1 client for the POSTs, webhook jobs inserted by telgw's statements,
 // receipts in two statements, hand-written receipt and event encoders), run back to back at
-// load average 4-12:
+// load average 8-12:
 //
 //	                                  before: SQLite  PostgreSQL     after: SQLite  PostgreSQL
-//	CPU µs per inbound message                   230         190                171          90
-//	CPU µs per receipt                           291         221                221         129
-//	deliver_sm/s durable                       4,485       1,886              4,197       3,719
-//	SMSReceived webhooks/s                     2,573       1,865              3,470       3,334
-//	DLR correlated/s                           2,376       2,034              4,051       2,197
-//	SMSDeliveryReport webhooks/s               2,007       2,008              2,554       2,160
+//	CPU µs per inbound message                   280         211                245         106
+//	CPU µs per receipt                           323         250                248         124
+//	deliver_sm/s durable                       2,803       1,845              4,727       4,018
+//	SMSReceived webhooks/s                     1,936       1,613              2,235       3,618
+//	DLR correlated/s                           3,143       1,453              4,582       3,897
+//	SMSDeliveryReport webhooks/s               1,815       1,448              2,913       3,830
 //
-// With 100 events per POST (BENCH_SMS_HOOK_BATCH=100) PostgreSQL costs 76-97 µs per inbound
-// message and 111-121 per receipt, about what one event per POST now costs: the POST is no
-// longer the difference. Single PostgreSQL runs of 20,000 at load average 6-10 reached
-// 5,192-5,713 SMSReceived webhooks/s (6,356-7,403 deliver_sm/s durable) and 3,978-4,905
-// receipts/s correlated (3,901-4,837 webhooks/s); the earlier code measured 4,289 and 3,712
-// at load average 2.5-5. What is left of telgw's CPU is spread out: the SMPP and HTTP
-// syscalls (a fifth), the garbage collector (a sixth), River's fetches of the delivery jobs
-// (on SQLite River prepares each of its statements afresh: a fifth of the inbound phase there).
+// Then with delivery jobs of up to 256 events, at load average 4-6 (SQLite 2 runs,
+// PostgreSQL 3): SQLite 11,064 deliver_sm/s durable, 4,157 SMSReceived webhooks/s (222 µs per
+// message), 11,503 receipts/s correlated, 4,999 webhooks/s (228 µs); PostgreSQL 4,557 and
+// 4,342/s (86 µs), 4,150 and 3,882/s (113 µs). Single PostgreSQL runs of 20,000 reached 5,192
+// SMSReceived webhooks/s and 4,905 receipts/s correlated (4,837 webhooks/s) at load average
+// 6-7; the code before measured 4,289 and 3,712 at load average 2.5-5. With 100 events per
+// POST (BENCH_SMS_HOOK_BATCH=100) PostgreSQL costs 76-97 µs per inbound message and 111-121
+// per receipt: one event per POST is no longer the difference. What is left of telgw's CPU
+// is spread out: the SMPP and HTTP syscalls (a fifth), the garbage collector (a sixth); on
+// SQLite River's own statements to fetch and complete the delivery jobs, which it prepares
+// afresh each time, are a third of the inbound phase.
 func TestBenchSMSInbound(t *testing.T) {
 	n := envInt("BENCH_SMS_N", 1000)
 	runs := envInt("BENCH_SMS_RUNS", 1)
