@@ -190,14 +190,21 @@ type inboundResult struct {
 //	DLR correlated/s                           3,143       1,453              4,582       3,897
 //	SMSDeliveryReport webhooks/s               1,815       1,448              2,913       3,830
 //
-// Then with delivery jobs of up to 256 events, at load average 4-6 (SQLite 2 runs,
-// PostgreSQL 3): SQLite 11,064 deliver_sm/s durable, 4,157 SMSReceived webhooks/s (222 µs per
-// message), 11,503 receipts/s correlated, 4,999 webhooks/s (228 µs); PostgreSQL 4,557 and
-// 4,342/s (86 µs), 4,150 and 3,882/s (113 µs). Single PostgreSQL runs of 20,000 reached 5,192
-// SMSReceived webhooks/s and 4,905 receipts/s correlated (4,837 webhooks/s) at load average
-// 6-7; the code before measured 4,289 and 3,712 at load average 2.5-5. With 100 events per
-// POST (BENCH_SMS_HOOK_BATCH=100) PostgreSQL costs 76-97 µs per inbound message and 111-121
-// per receipt: one event per POST is no longer the difference. What is left of telgw's CPU
+// Then with delivery jobs of up to 256 events, medians of 3 runs of 30,000 at load average
+// 4 (runs of 10,000 spend a larger share ramping up):
+//
+//	subscriber maxEventsPerBatch 1 (Event Grid's default)     SQLite   PostgreSQL
+//	deliver_sm/s durable                                      15,249        7,395
+//	SMSReceived webhooks/s                                     5,431        6,521
+//	CPU µs per inbound message                                   152           71
+//	DLR correlated/s                                           9,058        5,925
+//	SMSDeliveryReport webhooks/s                               5,925        5,422
+//	CPU µs per receipt                                           185           94
+//
+// The code before measured 4,289 webhooks/s and 3,712 receipts/s on PostgreSQL (runs of
+// 10,000, load average 2.5-5). With 100 events per POST (BENCH_SMS_HOOK_BATCH=100)
+// PostgreSQL cost 76-97 µs per inbound message and 111-121 per receipt (runs of 10,000, load
+// average 9-11): one event per POST is no longer the difference. What is left of telgw's CPU
 // is spread out: the SMPP and HTTP syscalls (a fifth), the garbage collector (a sixth); on
 // SQLite River's own statements to fetch and complete the delivery jobs, which it prepares
 // afresh each time, are a third of the inbound phase.
