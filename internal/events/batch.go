@@ -25,7 +25,7 @@ const QueueWebhooks = "webhooks"
 // Limits of one delivery job built by Coalesce: the events of one subscription that one
 // shared commit published. A job is worked by one worker; its events are posted concurrently.
 const (
-	maxEventsPerJob = 100
+	maxEventsPerJob = 256
 	maxJobBytes     = 256 << 10
 )
 
@@ -256,18 +256,20 @@ func (p post) body(evs []QueuedEvent) (id string, b []byte) {
 	}
 	b = make([]byte, 0, size)
 	b = append(b, '[')
-	h := sha256.New()
 	for k, i := range p {
 		if k > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, evs[i].Event...)
-		h.Write([]byte(evs[i].ID))
-		h.Write([]byte{0})
 	}
 	b = append(b, ']')
 	if len(p) == 1 {
 		return evs[p[0]].ID, b
+	}
+	h := sha256.New()
+	for _, i := range p {
+		h.Write([]byte(evs[i].ID))
+		h.Write([]byte{0})
 	}
 	return "batch-" + hex.EncodeToString(h.Sum(nil)[:16]), b
 }

@@ -44,7 +44,7 @@ func TestCoalesce(t *testing.T) {
 	t.Parallel()
 	var in []river.InsertManyParams
 	opts := &river.InsertOpts{Queue: QueueWebhooks, MaxAttempts: 100}
-	for i := range 250 {
+	for i := range 600 {
 		for _, sub := range []string{"a", "b"} {
 			in = append(in, river.InsertManyParams{Args: DeliverArgs{SubscriptionID: sub, EventID: fmt.Sprint(i), Event: json.RawMessage(`{}`)}, InsertOpts: opts})
 		}
@@ -75,7 +75,7 @@ func TestCoalesce(t *testing.T) {
 			next[a.SubscriptionID]++
 		}
 	}
-	want := []string{"a:100", "b:100", "call", "other", "a:100", "b:100", "a:50", "b:50"}
+	want := []string{"a:256", "b:256", "call", "other", "a:256", "b:256", "a:88", "b:88"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("jobs %v, want %v", got, want)
 	}

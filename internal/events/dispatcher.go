@@ -51,8 +51,10 @@ type Config struct {
 	// Guard keeps subscriber URLs off internal addresses, at creation and at dial time.
 	// Nil refuses internal addresses (the zero Guard).
 	Guard *Guard
-	// Client posts deliveries. Default: Guard.Client with a 10s timeout (redirects not
-	// followed). A Client given here bypasses the dial-time check (tests only).
+	// Client posts deliveries. Default: telgw's own HTTP/1.1 client (h1.go) for the
+	// deliveries and Guard.Client for the validation handshake, both with a 10s timeout,
+	// guarded at dial time, redirects not followed. A Client given here posts everything and
+	// bypasses the dial-time check (tests only).
 	Client *http.Client
 	// Logger receives delivery failures. Default discards.
 	Logger *slog.Logger
@@ -89,6 +91,8 @@ type Dispatcher struct {
 	deliveries *prometheus.CounterVec
 	latency    prometheus.Histogram
 	jobCap     int // jobs in flight per endpoint
+	// h1 posts deliveries unless Config.Client was given.
+	h1 *h1Client
 
 	epMu      sync.Mutex
 	endpoints map[string]*endpoint
@@ -105,7 +109,9 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	var h1 *h1Client
 	if cfg.Client == nil {
+		h1 = newH1Client(cfg.Guard, 10*time.Second, cfg.Concurrency)
 		cfg.Client = cfg.Guard.Client(10 * time.Second)
 		// Keep a connection per POST in flight to an endpoint (keep-alive), not Client's 8:
 		// otherwise every POST beyond them dials anew (and leaves a TIME_WAIT socket).
@@ -127,7 +133,7 @@ func NewDispatcher(cfg Config) *Dispatcher {
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = 5 * time.Second
 	}
-	d := &Dispatcher{cfg: cfg, log: cfg.Logger, jobCap: max(1, cfg.Workers/2), endpoints: map[string]*endpoint{},
+	d := &Dispatcher{cfg: cfg, log: cfg.Logger, jobCap: max(1, cfg.Workers/2), endpoints: map[string]*endpoint{}, h1: h1,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "telgw_webhook_deliveries_total",
 			Help: "Webhook delivery attempts by result: ok, retry, gone, blocked (internal address refused), expired (an IncomingCall past the ring timeout)."}, []string{"result"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "telgw_webhook_delivery_seconds",
@@ -187,7 +193,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case now := <-t.C:
+			if d.h1 != nil {
+				d.h1.closeIdle(now)
+			}
 			if err := d.Reload(ctx); err != nil && ctx.Err() == nil {
 				d.log.Warn("reload webhook subscriptions", "err", err)
 			}
@@ -235,9 +244,12 @@ func (d *Dispatcher) jobs(evs []Event) ([]DeliverArgs, error) {
 		if len(subs) == 0 {
 			continue
 		}
-		b, err := json.Marshal(ev)
-		if err != nil {
-			return nil, err
+		b, ok := ev.appendJSON(make([]byte, 0, 256+len(ev.Data)))
+		if !ok {
+			var err error
+			if b, err = json.Marshal(ev); err != nil {
+				return nil, err
+			}
 		}
 		for _, s := range subs {
 			out = append(out, DeliverArgs{SubscriptionID: s.ID, EventID: ev.ID, Event: b})
@@ -306,6 +318,14 @@ func (d *Dispatcher) Deliver(ctx context.Context, s Subscription, eventID string
 
 // post posts body, a JSON array of events, to s signed with webhook-id id.
 func (d *Dispatcher) post(ctx context.Context, s Subscription, id string, body []byte) error {
+	if d.h1 != nil {
+		now := time.Now()
+		a, err := d.h1.post(ctx, s.URL, id, now, Sign(s.Secret, id, now, body), body)
+		if err != nil {
+			return err
+		}
+		return answerErr(a.code, a.status, a.location)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -320,17 +340,23 @@ func (d *Dispatcher) post(ctx context.Context, s Subscription, id string, body [
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return answerErr(resp.StatusCode, resp.Status, resp.Header.Get("Location"))
+}
+
+// answerErr classifies a subscriber's answer: nil for a 2xx, errGone for 410, a statusError
+// for anything else.
+func answerErr(code int, status, location string) error {
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case code >= 200 && code < 300:
 		return nil
-	case resp.StatusCode == http.StatusGone:
+	case code == http.StatusGone:
 		return errGone
 	}
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+	if code >= 300 && code < 400 {
 		// Redirects are not followed (they could point inside); the subscriber must fix its URL.
-		return &statusError{code: resp.StatusCode, status: fmt.Sprintf("%s to %q (redirects are not followed)", resp.Status, resp.Header.Get("Location"))}
+		return &statusError{code: code, status: fmt.Sprintf("%s to %q (redirects are not followed)", status, location)}
 	}
-	return &statusError{code: resp.StatusCode, status: resp.Status}
+	return &statusError{code: code, status: status}
 }
 
 type deliverWorker struct {

@@ -36,6 +36,9 @@ type Event struct {
 	// Numbers are the phone numbers the event concerns (for subscription filters); they are
 	// not sent.
 	Numbers []string `json:"-"`
+	// newData is the Data New encoded: while Data is still that slice, it is compact JSON
+	// and appendJSON copies it as is.
+	newData json.RawMessage
 }
 
 // New builds an event with data marshalled to JSON, dataVersion "1.0" and metadataVersion "1"
@@ -46,7 +49,7 @@ func New(id, topic, subject, eventType string, at time.Time, data any, numbers .
 		return Event{}, err
 	}
 	return Event{ID: id, Topic: topic, Subject: subject, EventType: eventType, EventTime: at.UTC(), Data: b,
-		DataVersion: "1.0", MetadataVersion: "1", Numbers: numbers}, nil
+		DataVersion: "1.0", MetadataVersion: "1", Numbers: numbers, newData: b}, nil
 }
 
 // SMSReceivedData is AcsSmsReceivedEventData.

@@ -332,6 +332,20 @@ func (g *groupTx) MessagesGetForUpdate(ctx context.Context, ids []string) ([]Mes
 	return g.Tx.MessagesGetForUpdate(ctx, ids)
 }
 
+func (g *groupTx) PartsForReceipts(ctx context.Context, keys []PartKey) ([]Part, []Message, error) {
+	if err := g.flushMessages(ctx); err != nil {
+		return nil, nil, err
+	}
+	return g.Tx.PartsForReceipts(ctx, keys)
+}
+
+func (g *groupTx) ReceiptsRecord(ctx context.Context, parts []Part, ms []Message) error {
+	if err := g.flushMessages(ctx); err != nil {
+		return err
+	}
+	return g.Tx.ReceiptsRecord(ctx, parts, ms)
+}
+
 func (g *groupTx) OptOutSet(ctx context.Context, from, to string, optedOut bool, at time.Time) error {
 	if err := g.flushMessages(ctx); err != nil {
 		return err

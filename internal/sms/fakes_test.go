@@ -315,6 +315,26 @@ func (t memTx) MessagesGetForUpdate(ctx context.Context, ids []string) ([]Messag
 	return t.s.MessagesGet(ctx, ids)
 }
 
+func (t memTx) PartsForReceipts(ctx context.Context, keys []PartKey) ([]Part, []Message, error) {
+	var parts []Part
+	var ids []string
+	for _, k := range keys {
+		if p, err := t.PartByKey(ctx, k.Carrier, []string{k.Key}); err == nil {
+			parts = append(parts, p)
+			ids = append(ids, p.MessageID)
+		}
+	}
+	ms, err := t.MessagesGetForUpdate(ctx, ids)
+	return parts, ms, err
+}
+
+func (t memTx) ReceiptsRecord(ctx context.Context, parts []Part, ms []Message) error {
+	if err := t.PartsSetState(ctx, parts); err != nil {
+		return err
+	}
+	return t.MessagesUpdate(ctx, ms)
+}
+
 func (t memTx) PartSetState(_ context.Context, p Part) error {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()

@@ -94,33 +94,39 @@ func (s *Service) hold(held ...orphan) {
 }
 
 // applyReceiptsTx matches receipts to their parts (case-, leading-zero-, hex/decimal-
-// insensitively: see pickPart), records final part
-// states, and ends the messages whose parts all have one as delivered or failed, publishing
-// their delivery reports. Lookups and part updates go in one statement each for the batch.
+// insensitively: see pickPart), records final part states, and ends the messages whose parts
+// all have one as delivered or failed, publishing their delivery reports. The batch costs two
+// statements on PostgreSQL: one reads every candidate part with its message, locked
+// (PartsForReceipts), one writes the parts' states and the messages (ReceiptsRecord).
 func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingReceipt) error {
 	cands := make([][]string, len(prs))
-	keysBy := map[string][]string{}
-	seen := map[[2]string]bool{}
+	var keys []PartKey
+	seen := map[PartKey]bool{}
 	for i, pr := range prs {
 		pr.found = false
 		cands[i] = receipt.Candidates(pr.r.ID)
 		for _, k := range cands[i] {
-			if kk := [2]string{pr.r.Carrier, k}; !seen[kk] {
-				seen[kk] = true
-				keysBy[pr.r.Carrier] = append(keysBy[pr.r.Carrier], k)
+			if pk := (PartKey{pr.r.Carrier, k}); !seen[pk] {
+				seen[pk] = true
+				keys = append(keys, pk)
 			}
 		}
 	}
-	parts := map[[2]string]Part{}
-	rank := map[[2]string]int{} // 0 = newest
-	for carrier, keys := range keysBy {
-		ps, err := tx.PartsByKeys(ctx, carrier, keys)
-		if err != nil {
-			return err
-		}
-		for i, p := range ps {
-			parts[[2]string{carrier, p.Key}], rank[[2]string{carrier, p.Key}] = p, i
-		}
+	ps, msgs, err := tx.PartsForReceipts(ctx, keys)
+	if err != nil {
+		return err
+	}
+	parts := make(map[[2]string]Part, len(ps))
+	rank := make(map[[2]string]int, len(ps)) // 0 = newest of its carrier
+	newest := map[string]int{}
+	for _, p := range ps {
+		kk := [2]string{p.Carrier, p.Key}
+		parts[kk], rank[kk] = p, newest[p.Carrier]
+		newest[p.Carrier]++
+	}
+	byID := make(map[string]Message, len(msgs))
+	for _, m := range msgs {
+		byID[m.ID] = m
 	}
 	type change struct {
 		pr   *pendingReceipt
@@ -128,7 +134,6 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 	}
 	var changes []change
 	var changed []Part
-	var ids []string
 	for i, pr := range prs {
 		key, ok := pickPart(pr.r.Carrier, cands[i], parts, rank)
 		if !ok {
@@ -146,21 +151,9 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 		parts[key] = p
 		changes = append(changes, change{pr, p})
 		changed = append(changed, p)
-		ids = append(ids, p.MessageID)
 	}
 	if len(changes) == 0 {
 		return nil
-	}
-	if err := tx.PartsSetState(ctx, changed); err != nil {
-		return err
-	}
-	msgs, err := tx.MessagesGetForUpdate(ctx, ids)
-	if err != nil {
-		return err
-	}
-	byID := make(map[string]Message, len(msgs))
-	for _, m := range msgs {
-		byID[m.ID] = m
 	}
 	at := s.cfg.Now().UTC()
 	var touched []string
@@ -193,7 +186,7 @@ func (s *Service) applyReceiptsTx(ctx context.Context, tx Tx, prs []*pendingRece
 	for i, id := range touched {
 		updated[i] = byID[id]
 	}
-	if err := tx.MessagesUpdate(ctx, updated); err != nil {
+	if err := tx.ReceiptsRecord(ctx, changed, updated); err != nil {
 		return err
 	}
 	for _, m := range updated {

@@ -70,6 +70,11 @@ type Part struct {
 	State string
 }
 
+// PartKey names a part at its carrier (Part.Carrier and Part.Key).
+type PartKey struct {
+	Carrier, Key string
+}
+
 // MessageFilter selects messages for the operator log.
 type MessageFilter struct {
 	// From, To and Status match exactly when set.
@@ -171,6 +176,14 @@ type Tx interface {
 	PartsSetState(ctx context.Context, parts []Part) error
 	// MessagesGetForUpdate reads and locks the messages with the given ids that exist.
 	MessagesGetForUpdate(ctx context.Context, ids []string) ([]Message, error)
+	// PartsForReceipts is the lookup of a batch of receipts: the parts stored under keys,
+	// newest first among those of one carrier, and their messages, read and locked (in one
+	// statement where the store can: PartsByKeys and MessagesGetForUpdate).
+	PartsForReceipts(ctx context.Context, keys []PartKey) ([]Part, []Message, error)
+	// ReceiptsRecord writes the final states of parts and the messages they changed, each
+	// message at most once (PartsSetState and MessagesUpdate, in one statement where the
+	// store can).
+	ReceiptsRecord(ctx context.Context, parts []Part, msgs []Message) error
 	// OptOutSet opts to out of (or back into) messages from from.
 	OptOutSet(ctx context.Context, from, to string, optedOut bool, at time.Time) error
 }

@@ -54,6 +54,8 @@ type DB struct {
 	jobs *river.Client[*sql.Tx]
 	// stmts caches SQLite prepared statements of hot queries (stmtcache.go).
 	stmts stmtCache
+	// notify limits the insert notifications of InsertJobs' own statement (jobs_insert.go).
+	notify notifyLimiter
 }
 
 // Options tunes Open.
@@ -308,8 +310,15 @@ func (t *Tx) InsertJob(ctx context.Context, args river.JobArgs, opts *river.Inse
 }
 
 // InsertJobs enqueues several River jobs inside the transaction in one statement (InsertJob
-// for a batch).
+// for a batch). Jobs with no more than a queue, a priority and max attempts go through
+// telgw's own statements (insertPlainJobs), the others through River.
 func (t *Tx) InsertJobs(ctx context.Context, jobs []river.InsertManyParams) error {
+	if len(jobs) > 0 {
+		var err error
+		if jobs, err = t.insertPlainJobs(ctx, jobs); err != nil {
+			return err
+		}
+	}
 	if len(jobs) == 0 {
 		return nil
 	}

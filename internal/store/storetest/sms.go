@@ -26,6 +26,8 @@ func SMS(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("Webhooks", func(t *testing.T) { webhooks(t, open(t)) })
 	t.Run("Queue", func(t *testing.T) { SMSQueue(t, open) })
 	t.Run("MessagesUpdate", func(t *testing.T) { smsMessagesUpdate(t, open(t)) })
+	t.Run("ReceiptsBatch", func(t *testing.T) { smsReceiptsBatch(t, open(t)) })
+	t.Run("InsertJobsPlain", func(t *testing.T) { smsInsertJobsPlain(t, open(t)) })
 }
 
 func msg(id string, at time.Time) sms.Message {
