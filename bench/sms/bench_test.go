@@ -18,7 +18,9 @@
 // a CPU profile of telgw per configuration to DIR), BENCH_SMS_RATE (the paced run's offered
 // load in messages per second; default 5,000, 10,000 and 15,000 at 1, 10 and 100 recipients per
 // request), BENCH_SMS_PACED=off (no paced run), BENCH_SMS_REPEATABILITY=on (the npm SmsClient's
-// request shape: a repeatabilityRequestId and repeatabilityFirstSent per recipient).
+// request shape: a repeatabilityRequestId and repeatabilityFirstSent per recipient),
+// BENCH_SMS_TELGW_ENV (space-separated NAME=value pairs added to telgw's environment, e.g.
+// "GOGC=100" or "TELGW_SMS_IN_FLIGHT=400").
 //
 // PostgreSQL runs with its defaults (synchronous_commit on): every 202 is durable. telgw's SMPP
 // carrier has 2 links with a window of 50 (sms.inFlight defaults to those 100 messages, which
@@ -308,7 +310,7 @@ func runTelgw(t *testing.T, dbURL string, n, rcpt, conc int, profile string) res
 	smsc := smsctest.Start(t, peers, map[string]any{"quiet": true})
 	// One sender number sends the whole run: the fraud policy's daily cap per number (1000 by
 	// default) is lifted, as an operator of an A2P sender does.
-	env := []string{"TELGW_LOG_LEVEL=error", "TELGW_POLICY_DEFAULTS_SMS_PER_DAY=0"}
+	env := append([]string{"TELGW_LOG_LEVEL=error", "TELGW_POLICY_DEFAULTS_SMS_PER_DAY=0"}, strings.Fields(os.Getenv("BENCH_SMS_TELGW_ENV"))...)
 	if profile != "" {
 		env = append(env, "TELGW_METRICS_ADDR=127.0.0.1:0", "TELGW_METRICS_PPROF=true")
 	}

@@ -29,6 +29,7 @@ SMS carriers, TURN, and the job runner, until SIGINT or SIGTERM. Migrates the st
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			app.InstallLogger(e.log)
+			app.TuneRuntime()
 			a, err := app.New(ctx, e.cfg, e.log, buildinfo.Read(version, revision))
 			if err != nil {
 				return err
