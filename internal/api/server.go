@@ -265,12 +265,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 // readBody reads a request body whole: into one buffer of its announced length when it has
-// one (io.ReadAll grows its buffer from 512 bytes).
+// one (io.ReadAll grows its buffer from 512 bytes). The announced length is the client's word
+// and the body is not authenticated yet, so at most preallocMax is reserved before bytes
+// arrive: a client announcing large bodies it never sends must not make us hold that memory.
 func readBody(r io.Reader, length int64) ([]byte, error) {
 	if length <= 0 {
 		return io.ReadAll(r)
 	}
-	b := make([]byte, 0, length+1) // +1: reading past the end finds io.EOF without growing
+	b := make([]byte, 0, min(length, preallocMax)+1) // +1: reading past the end finds io.EOF without growing
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
@@ -281,10 +283,13 @@ func readBody(r io.Reader, length int64) ([]byte, error) {
 			return b, err
 		}
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // longer than announced: net/http stops it; grow anyway
+			b = append(b, 0)[:len(b)] // longer than reserved (or announced: net/http stops that): grow
 		}
 	}
 }
+
+// preallocMax caps what readBody reserves on the strength of a Content-Length header.
+const preallocMax = 64 << 10
 
 // bodyBytes is the request body authenticate read and verified: handlers read it as any
 // body, and DecodeJSON takes its bytes without copying them.
