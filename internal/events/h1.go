@@ -50,9 +50,37 @@ type h1Target struct {
 	uri        string // the request target (path and query)
 }
 
+// h1AnswerMax bounds what one answer may take off a connection: its status line, 1xx answers
+// and headers (http.ReadResponse puts no limit on them; net/http's Transport allows 10 MB of
+// headers, subscribers send a few hundred bytes) and the 64 KiB of body drained. A subscriber
+// sending more gets an error, and the connection is closed, rather than our memory.
+const h1AnswerMax = 1<<20 + 64<<10
+
+// errAnswerTooLong: a subscriber's answer went past h1AnswerMax.
+var errAnswerTooLong = errors.New("webhook answer longer than 1 MiB of headers")
+
+// capReader reads from r until left bytes were read, then fails with errAnswerTooLong.
+type capReader struct {
+	r    io.Reader
+	left int
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errAnswerTooLong
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= n
+	return n, err
+}
+
 // h1Conn is one keep-alive connection.
 type h1Conn struct {
 	c      net.Conn
+	in     *capReader // c as br reads it, bounded per answer
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	usedAt time.Time
@@ -159,6 +187,7 @@ func (c *h1Client) post(ctx context.Context, raw, id string, ts time.Time, sig s
 // another request; early whether it failed before any byte of an answer arrived.
 func (c *h1Client) roundTrip(ctx context.Context, cn *h1Conn, t *h1Target, id string, ts time.Time, sig string, body []byte) (a h1Answer, keep, early bool, err error) {
 	_ = cn.c.SetDeadline(time.Now().Add(c.timeout))
+	cn.in.left = h1AnswerMax // what the subscriber may send before this answer is done
 	stop := context.AfterFunc(ctx, func() { _ = cn.c.SetDeadline(time.Unix(1, 0)) })
 	a, keep, early, err = c.exchange(ctx, cn, t, id, ts, sig, body)
 	if !stop() {
@@ -247,7 +276,8 @@ func (c *h1Client) dial(ctx context.Context, t *h1Target) (*h1Conn, error) {
 		}
 		conn = tc
 	}
-	return &h1Conn{c: conn, br: bufio.NewReaderSize(conn, 4<<10), bw: bufio.NewWriterSize(conn, 8<<10)}, nil
+	in := &capReader{r: conn}
+	return &h1Conn{c: conn, in: in, br: bufio.NewReaderSize(in, 4<<10), bw: bufio.NewWriterSize(conn, 8<<10)}, nil
 }
 
 // get takes t's most recently used idle connection (nil when there is none), dropping those

@@ -147,6 +147,43 @@ func TestH1Failures(t *testing.T) {
 	}
 }
 
+// TestH1EndlessHeaders: a subscriber answering with headers that never end gets an error
+// after h1AnswerMax bytes, not our memory until the timeout; the next POST is fine.
+func TestH1EndlessHeaders(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+				line := "X-Pad: " + strings.Repeat("a", 1000) + "\r\n"
+				for {
+					if _, err := io.WriteString(c, line); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	c := newH1Client(&Guard{AllowPrivate: true}, 5*time.Second, 4)
+	start := time.Now()
+	_, err = h1Post(t, c, "http://"+ln.Addr().String()+"/hook")
+	if !errors.Is(err, errAnswerTooLong) {
+		t.Fatalf("endless headers: %v after %v, want errAnswerTooLong", err, time.Since(start))
+	}
+}
+
 // TestH1TLS: an https subscriber gets TLS with its name checked, over kept connections.
 func TestH1TLS(t *testing.T) {
 	var got atomic.Int32
