@@ -341,13 +341,14 @@ func runTelgw(t *testing.T, dbURL string, n, rcpt, conc int, profile string) res
 	}
 	cpu0 := cpuTime(t, node.Pid())
 	start, lat := load(t, prepare(0), conc, 0, post)
+	accepted := time.Since(start)
 	end := waitCount(t, smsc, n, 10*time.Minute)
 	time.Sleep(500 * time.Millisecond)
 	cpu := cpuTime(t, node.Pid()) - cpu0
 	if stopProfile != nil {
 		stopProfile()
 	}
-	t.Log(batchStats(t, node))
+	t.Logf("202s at %.0f msg/s; %s", float64(n)/accepted.Seconds(), batchStats(t, node))
 	if os.Getenv("BENCH_SMS_PACED") == "off" {
 		return result{rate: float64(n) / end.Sub(start).Seconds(), p99: p99(lat), cpuPer: cpu / time.Duration(n)}
 	}

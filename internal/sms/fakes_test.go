@@ -230,6 +230,10 @@ func (t memTx) MessagesMarkSent(_ context.Context, ids []string, segments, attem
 	return out, nil
 }
 
+func (s *memStore) MessagesSentAlone(ctx context.Context, p SentParams) ([]string, error) {
+	return memTx{s}.MessagesSent(ctx, p)
+}
+
 func (t memTx) MessagesSent(ctx context.Context, p SentParams) ([]string, error) {
 	t.s.mu.Lock()
 	var out []string

@@ -222,6 +222,10 @@ type Store interface {
 	// out whose holder cannot be read (removed meanwhile) gives problem.ErrConflict. On an
 	// error the messages may still have been stored (a repeated request finds them).
 	MessagesAccept(ctx context.Context, ms []Message) (map[string]string, error)
+	// MessagesSentAlone is Tx.MessagesSent as a durable step of its own (on PostgreSQL one
+	// statement, with no BEGIN and COMMIT round trips): the outcome commit of a sender whose
+	// answers were all accepted and wait for no delivery report.
+	MessagesSentAlone(ctx context.Context, p SentParams) ([]string, error)
 }
 
 // Events publishes events inside a store transaction; *events.Dispatcher implements it.

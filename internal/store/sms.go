@@ -183,8 +183,13 @@ const smsInsertPG = `INSERT INTO sms_messages (` + smsInsertCols + `) SELECT * F
 			$13::int[], $14::text[], $15::text[], $16::int[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[],
 			$22::boolean[])`
 
-// onRepeat leaves out a message whose repeatability id is taken (MessagesAccept).
-const onRepeat = ` ON CONFLICT (repeatability_id) DO NOTHING`
+// onRepeat leaves out a message whose repeatability id is taken (MessagesAccept). On
+// PostgreSQL the unique index holds the non-NULL ids alone (migration 00150), and ON CONFLICT
+// names its predicate to use it.
+const (
+	onRepeat   = ` ON CONFLICT (repeatability_id) DO NOTHING`
+	onRepeatPG = ` ON CONFLICT (repeatability_id) WHERE repeatability_id IS NOT NULL DO NOTHING`
+)
 
 // pgMessageArgs are smsInsertPG's arguments for msgs: one array per column.
 func pgMessageArgs(msgs []sms.Message) []any {
@@ -257,7 +262,7 @@ func (db *DB) MessagesAccept(ctx context.Context, msgs []sms.Message) (map[strin
 		return nil, nil
 	}
 	if db.dialect == Postgres {
-		tag, err := db.pool.Exec(ctx, smsInsertPG+onRepeat, pgMessageArgs(msgs)...)
+		tag, err := db.pool.Exec(ctx, smsInsertPG+onRepeatPG, pgMessageArgs(msgs)...)
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -376,7 +381,7 @@ func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, att
 	const set = `SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3`
 	if t.tx.Dialect() == Postgres {
 		rows, err := t.tx.Query(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
-			WHERE m.id = u.id AND m.status = 'queued' RETURNING m.id`, segments, attempts, ms(at), ids)
+			WHERE m.id = u.id AND m.status = 'queued' RETURNING m.id`, customPlan(segments, attempts, ms(at), ids)...)
 		return scanRows(rows, err, scanString)
 	}
 	args, in := t.inList("id", []any{segments, attempts, ms(at)}, ids)
@@ -391,7 +396,7 @@ func (t smsTx) MessagesRetry(ctx context.Context, ids []string, attempts int, ne
 	const set = `SET attempts = $1, next_attempt_at = $2, updated_at = $3, lease_owner = '', lease_until = 0`
 	if t.tx.Dialect() == Postgres {
 		_, err := t.tx.Exec(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
-			WHERE m.id = u.id AND m.status = 'queued'`, attempts, ms(next), ms(at), ids)
+			WHERE m.id = u.id AND m.status = 'queued'`, customPlan(attempts, ms(next), ms(at), ids)...)
 		return err
 	}
 	args, in := t.inList("id", []any{attempts, ms(next), ms(at)}, ids)

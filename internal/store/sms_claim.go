@@ -67,12 +67,10 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 	var got []row
 	var err error
 	if db.dialect == Postgres {
-		// Planned afresh on every claim (an unnamed statement; pgx caches only its
-		// description): a cached generic plan made while the queue was nearly empty (a new
-		// database, a quiet night) can scan and sort the whole queue on every claim once it
-		// has grown; such claims took 110-170 ms at 20,000 queued. A claim takes up to
-		// hundreds of messages, so its planning (under a millisecond) costs little.
-		rows, qerr := db.QueryP(ctx, q, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+		// Planned afresh on every claim (customPlan): a generic plan cached while the queue
+		// was nearly empty scanned and sorted the whole queue on every claim once it had
+		// grown; such claims took 110-170 ms at 20,000 queued.
+		rows, qerr := db.QueryP(ctx, q, customPlan(args...)...)
 		got, err = scanRows(rows, qerr, scan)
 	} else {
 		// In the writers' turn (InTx), rather than meeting them as a busy database.
@@ -138,7 +136,7 @@ func (t smsTx) MessagesLeased(ctx context.Context, owner string, ids []string) (
 	}
 	if t.tx.Dialect() == Postgres {
 		rows, err := t.tx.Query(ctx, `SELECT m.id FROM sms_messages m JOIN unnest($2::text[]) AS u(id) ON m.id = u.id
-			WHERE m.status = 'queued' AND m.lease_owner = $1 ORDER BY m.id FOR UPDATE OF m`, owner, ids)
+			WHERE m.status = 'queued' AND m.lease_owner = $1 ORDER BY m.id FOR UPDATE OF m`, customPlan(owner, ids)...)
 		return scanRows(rows, err, scanString)
 	}
 	args, in := t.inList("id", []any{owner}, ids)
@@ -155,26 +153,7 @@ func (t smsTx) MessagesSent(ctx context.Context, p sms.SentParams) ([]string, er
 		return nil, nil
 	}
 	if t.tx.Dialect() == Postgres {
-		n := len(p.Sent)
-		ids, segs, atts := make([]string, n), make([]int32, n), make([]int32, n)
-		for i, m := range p.Sent {
-			ids[i], segs[i], atts[i] = m.ID, int32(m.Segments), int32(m.Attempts)
-		}
-		parts := uniqParts(p.Parts)
-		k := len(parts)
-		pc, pk, pm, ps := make([]string, k), make([]string, k), make([]string, k), make([]int32, k)
-		for i, pt := range parts {
-			pc[i], pk[i], pm[i], ps[i] = pt.Carrier, pt.Key, pt.MessageID, int32(pt.Seq)
-		}
-		rows, err := t.tx.Query(ctx, `WITH sent AS (UPDATE sms_messages m SET status = 'sent', segments = u.segments,
-				attempts = u.attempts, sent_at = $2, updated_at = $2
-				FROM unnest($3::text[], $4::int[], $5::int[]) AS u(id, segments, attempts)
-				WHERE m.id = u.id AND m.status = 'queued' AND m.lease_owner = $1 RETURNING m.id),
-			parts AS (INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at)
-				SELECT p.carrier, p.carrier_key, p.message_id, p.seq, '', $10::bigint
-				FROM unnest($6::text[], $7::text[], $8::text[], $9::int[]) AS p(carrier, carrier_key, message_id, seq)
-				JOIN sent ON sent.id = p.message_id`+partsUpsert+`)
-			SELECT id FROM sent`, p.Owner, ms(p.At), ids, segs, atts, pc, pk, pm, ps, nowMS())
+		rows, err := t.tx.Query(ctx, messagesSentPG, customPlan(messagesSentArgs(p)...)...)
 		return scanRows(rows, err, scanString)
 	}
 	type group struct{ segments, attempts int }
@@ -211,6 +190,57 @@ func (t smsTx) MessagesSent(ctx context.Context, p sms.SentParams) ([]string, er
 	return moved, t.PartsAdd(ctx, parts)
 }
 
+// messagesSentPG is MessagesSent's statement on PostgreSQL (messagesSentArgs): it moves the
+// messages (a join of the id array, see MessagesMarkSent) and inserts the parts of those it
+// moved.
+const messagesSentPG = `WITH sent AS (UPDATE sms_messages m SET status = 'sent', segments = u.segments,
+		attempts = u.attempts, sent_at = $2, updated_at = $2
+		FROM unnest($3::text[], $4::int[], $5::int[]) AS u(id, segments, attempts)
+		WHERE m.id = u.id AND m.status = 'queued' AND m.lease_owner = $1 RETURNING m.id),
+	parts AS (INSERT INTO sms_parts (carrier, carrier_key, message_id, seq, state, created_at)
+		SELECT p.carrier, p.carrier_key, p.message_id, p.seq, '', $10::bigint
+		FROM unnest($6::text[], $7::text[], $8::text[], $9::int[]) AS p(carrier, carrier_key, message_id, seq)
+		JOIN sent ON sent.id = p.message_id` + partsUpsert + `)
+	SELECT id FROM sent`
+
+// messagesSentArgs are messagesSentPG's arguments for p.
+func messagesSentArgs(p sms.SentParams) []any {
+	n := len(p.Sent)
+	ids, segs, atts := make([]string, n), make([]int32, n), make([]int32, n)
+	for i, m := range p.Sent {
+		ids[i], segs[i], atts[i] = m.ID, int32(m.Segments), int32(m.Attempts)
+	}
+	parts := uniqParts(p.Parts)
+	k := len(parts)
+	pc, pk, pm, ps := make([]string, k), make([]string, k), make([]string, k), make([]int32, k)
+	for i, pt := range parts {
+		pc[i], pk[i], pm[i], ps[i] = pt.Carrier, pt.Key, pt.MessageID, int32(pt.Seq)
+	}
+	return []any{p.Owner, ms(p.At), ids, segs, atts, pc, pk, pm, ps, nowMS()}
+}
+
+// MessagesSentAlone is MessagesSent in a step of its own (sms.Store): on PostgreSQL its one
+// statement on the pgx pool, committed by itself; on SQLite a write transaction.
+func (db *DB) MessagesSentAlone(ctx context.Context, p sms.SentParams) ([]string, error) {
+	if len(p.Sent) == 0 {
+		return nil, nil
+	}
+	if db.dialect == Postgres {
+		rows, err := db.pool.Query(ctx, messagesSentPG, customPlan(messagesSentArgs(p)...)...)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	var moved []string
+	err := db.InTx(ctx, func(tx *Tx) error {
+		var err error
+		moved, err = smsTx{tx}.MessagesSent(ctx, p)
+		return err
+	})
+	return moved, err
+}
+
 // QueuedCarriers lists the carriers of queued messages (sms.Store).
 func (db *DB) QueuedCarriers(ctx context.Context) ([]string, error) {
 	rows, err := db.Query(ctx, `SELECT DISTINCT carrier FROM sms_messages WHERE status = 'queued' ORDER BY carrier`)
@@ -232,4 +262,16 @@ func (r scanBefore) Scan(dest ...any) error {
 	all := make([]any, 0, len(r.before)+len(dest)+len(r.after))
 	all = append(append(append(all, r.before...), dest...), r.after...)
 	return r.row.Scan(all...)
+}
+
+// customPlan prefixes a PostgreSQL statement's arguments so that pgx runs it unnamed
+// (QueryExecModeCacheDescribe: one round trip, only its description cached), which PostgreSQL
+// plans afresh for its arguments every time. It is for the statements that find rows of the
+// growing SMS tables by a join of an id array: pgx's default prepared statement gets a
+// generic plan after five runs, kept until the table is next analyzed, and one made while the
+// table was nearly empty (a new database, or autovacuum off) hashes the whole queue index on
+// every run; at 20,000 queued that was most of PostgreSQL's time per sent message. Their
+// planning costs well under a millisecond.
+func customPlan(args ...any) []any {
+	return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 }

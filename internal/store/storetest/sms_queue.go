@@ -21,7 +21,8 @@ func SMSQueue(t *testing.T, open func(t testing.TB) *store.DB) {
 	t.Run("ClaimOrder", func(t *testing.T) { smsClaimOrder(t, open(t)) })
 	t.Run("ClaimRetryAndFinish", func(t *testing.T) { smsClaimRetry(t, open(t)) })
 	t.Run("ConcurrentClaims", func(t *testing.T) { smsConcurrentClaims(t, open(t)) })
-	t.Run("Leases", func(t *testing.T) { smsLeases(t, open(t)) })
+	t.Run("Leases", func(t *testing.T) { smsLeases(t, open(t), false) })
+	t.Run("LeasesSentAlone", func(t *testing.T) { smsLeases(t, open(t), true) })
 	t.Run("LeasesRecover", func(t *testing.T) { smsLeasesRecover(t, open(t)) })
 	t.Run("InsertJobs", func(t *testing.T) { smsInsertJobs(t, open(t)) })
 	t.Run("BulkReceipts", func(t *testing.T) { smsBulkReceipts(t, open(t)) })
@@ -248,8 +249,9 @@ func smsClaimRetry(t *testing.T, db *store.DB) {
 
 // smsLeases: a leased message is not claimed again until its lease expires, then any sender
 // may take it; outcomes are guarded by the lease's owner (MessagesLeased), and only the owner
-// ends a lease.
-func smsLeases(t *testing.T, db *store.DB) {
+// ends a lease. alone records the outcomes with Store.MessagesSentAlone instead of
+// Tx.MessagesSent.
+func smsLeases(t *testing.T, db *store.DB, alone bool) {
 	ctx := context.Background()
 	at := time.UnixMilli(1_800_000_000_000).UTC()
 	a, b, c := msg("a", at), msg("b", at), msg("c", at)
@@ -305,12 +307,20 @@ func smsLeases(t *testing.T, db *store.DB) {
 	// part is written), done for n2#y; a sent message is no longer leased to anyone, b is due.
 	sent := func(owner string) []string {
 		t.Helper()
+		p := sms.SentParams{Owner: owner, At: at.Add(time.Second),
+			Sent:  []sms.SentMessage{{ID: "a", Segments: 2, Attempts: 1}, {ID: "b", Segments: 1, Attempts: 1}},
+			Parts: []sms.Part{{MessageID: "a", Seq: 1, Carrier: "smsc1", Key: "ka1"}, {MessageID: "a", Seq: 2, Carrier: "smsc1", Key: "ka2"}, {MessageID: "b", Seq: 1, Carrier: "smsc1", Key: "kb1"}}}
+		if alone {
+			moved, err := db.MessagesSentAlone(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return moved
+		}
 		var moved []string
 		if err := db.SMSTx(ctx, func(tx sms.Tx) error {
 			var err error
-			moved, err = tx.MessagesSent(ctx, sms.SentParams{Owner: owner, At: at.Add(time.Second),
-				Sent:  []sms.SentMessage{{ID: "a", Segments: 2, Attempts: 1}, {ID: "b", Segments: 1, Attempts: 1}},
-				Parts: []sms.Part{{MessageID: "a", Seq: 1, Carrier: "smsc1", Key: "ka1"}, {MessageID: "a", Seq: 2, Carrier: "smsc1", Key: "ka2"}, {MessageID: "b", Seq: 1, Carrier: "smsc1", Key: "kb1"}}})
+			moved, err = tx.MessagesSent(ctx, p)
 			return err
 		}); err != nil {
 			t.Fatal(err)
