@@ -78,9 +78,10 @@ type Service struct {
 	owner    string        // the senders' lease owner: Config.Node + "#" + a random id
 	senders  map[string]*sender
 	commit   *committer
-	// outcomes commits the senders' outcomes: a committer of its own, so that a message's
-	// token, held until its outcome commits, does not wait behind a large transaction of
-	// accepted requests.
+	// outcomes commits the senders' outcomes that need a transaction (failures, retries,
+	// delivery-report waits; all sent and none waiting is Store.MessagesSentAlone): a
+	// committer of its own, so that a message's token, held until its outcome commits, does
+	// not wait behind a large transaction of accepted requests.
 	outcomes *committer
 
 	smu         sync.Mutex
