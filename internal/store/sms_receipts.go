@@ -29,7 +29,7 @@ func (t smsTx) MessagesUpdate(ctx context.Context, msgs []sms.Message) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.tx.Exec(ctx, messagesUpdateSQL, customPlan(args...)...)
+	res, err := t.tx.Exec(ctx, messagesUpdateSQL, args...)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,10 @@ func (t smsTx) PartsForReceipts(ctx context.Context, keys []sms.PartKey) ([]sms.
 	for i, k := range keys {
 		carriers[i], ks[i] = k.Carrier, k.Key
 	}
-	rows, err := t.tx.Query(ctx, partsForReceiptsSQL, customPlan(carriers, ks)...)
+	// Not planned per run (customPlan): receipts come once their messages were sent, so the
+	// generic plan is made on tables that already hold them, and planning each batch's
+	// statements cost a sixth of the receipts' rate on PostgreSQL.
+	rows, err := t.tx.Query(ctx, partsForReceiptsSQL, carriers, ks)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -188,7 +191,7 @@ func (t smsTx) ReceiptsRecord(ctx context.Context, parts []sms.Part, msgs []sms.
 	res, err := t.tx.Exec(ctx, `WITH parts AS (UPDATE sms_parts AS p SET state = v.state
 		FROM unnest($12::text[], $13::text[], $14::text[]) AS v(carrier, key, state)
 		WHERE p.carrier = v.carrier AND p.carrier_key = v.key RETURNING 1)
-		`+messagesUpdateSQL, customPlan(append(args, carriers, keys, states)...)...)
+		`+messagesUpdateSQL, append(args, carriers, keys, states)...)
 	if err != nil {
 		return err
 	}
