@@ -324,7 +324,8 @@ func (sd *sender) record() {
 	}
 }
 
-// recordOutcomes commits outs (through the shared committer), then returns their tokens.
+// recordOutcomes commits outs (alone when all were sent and none waits for a report, else through
+// the outcomes committer), then returns their tokens.
 func (sd *sender) recordOutcomes(outs []outcome) {
 	s := sd.s
 	defer sd.wg.Add(-len(outs))

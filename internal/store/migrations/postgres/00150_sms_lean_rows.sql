@@ -10,7 +10,7 @@ ALTER TABLE sms_parts DROP CONSTRAINT sms_parts_message_id_fkey;
 -- Only repeatable requests' messages carry a repeatability id: the unique index now holds
 -- those alone, instead of an entry for every message's NULL, written again by each update
 -- that moves a message (queued -> sent is not a HOT update). ON CONFLICT names the predicate
--- (store.onRepeat).
+-- (store.onRepeatPG).
 ALTER TABLE sms_messages DROP CONSTRAINT sms_messages_repeatability_id_key;
 CREATE UNIQUE INDEX sms_messages_repeatability ON sms_messages (repeatability_id) WHERE repeatability_id IS NOT NULL;
 
