@@ -324,8 +324,8 @@ func (sd *sender) record() {
 	}
 }
 
-// recordOutcomes commits outs (alone when all were sent and none waits for a report, else through
-// the outcomes committer), then returns their tokens.
+// recordOutcomes commits outs (alone when the store allows it, all were sent and none waits for
+// a report; else through the outcomes committer), then returns their tokens.
 func (sd *sender) recordOutcomes(outs []outcome) {
 	s := sd.s
 	defer sd.wg.Add(-len(outs))
@@ -335,7 +335,7 @@ func (sd *sender) recordOutcomes(outs []outcome) {
 	defer cancel()
 	var res recorded
 	var err error
-	if sentAlone(outs) {
+	if s.sentAlone && sentAlone(outs) {
 		res, err = s.recordSent(ctx, outs)
 	} else {
 		err = s.outcomes.do(ctx, len(outs), func(tx Tx) error {
