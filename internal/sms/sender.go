@@ -335,7 +335,7 @@ func (sd *sender) recordOutcomes(outs []outcome) {
 	defer cancel()
 	var res recorded
 	var err error
-	if s.sentAlone && sentAlone(outs) {
+	if s.recordAlone && sentAlone(outs) {
 		res, err = s.recordSent(ctx, outs)
 	} else {
 		err = s.outcomes.do(ctx, len(outs), func(tx Tx) error {

@@ -83,11 +83,11 @@ type Service struct {
 	// committer of its own, so that a message's token, held until its outcome commits, does
 	// not wait behind a large transaction of accepted requests.
 	outcomes *committer
-	// sentAlone lets senders record outcomes that need no transaction with
+	// recordAlone lets senders record outcomes that need no transaction with
 	// Store.MessagesSentAlone (PostgreSQL, where one statement saves the BEGIN and COMMIT
 	// round trips); on SQLite, whose writers queue anyway, the recorders' outcomes share the
 	// outcomes committer's one transaction.
-	sentAlone bool
+	recordAlone bool
 
 	smu         sync.Mutex
 	numbersSeen map[string]numberEntry // numberInfo's memory
@@ -139,7 +139,7 @@ func New(cfg Config) *Service {
 	outcomes := 1 // SQLite: the recorders' items share one transaction
 	if cfg.CommitParallel > 1 {
 		outcomes = maxRecorders
-		s.sentAlone = true
+		s.recordAlone = true
 	}
 	s.outcomes = &committer{store: cfg.Store, parallel: outcomes, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		receipts: s.applyReceiptsTx}
