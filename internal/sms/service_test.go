@@ -235,7 +235,7 @@ func TestOrphanReceipt(t *testing.T) {
 	t.Parallel()
 	f := newFixture(nil)
 	ctx := context.Background()
-	res, _ := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", Recipients: []Recipient{{To: them}}})
+	res, _ := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", DeliveryReport: true, Recipients: []Recipient{{To: them}}})
 	// The receipt for part "0A1" (decimal 161 here) arrives before the worker recorded it.
 	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "161", State: receipt.StateDelivered}})
 	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "0B1", State: receipt.StateDelivered}})
@@ -243,6 +243,30 @@ func TestOrphanReceipt(t *testing.T) {
 	m, _ := f.store.MessageGet(ctx, res[0].MessageID)
 	if m.Status != StatusDelivered || m.SegmentsSucceeded != 2 {
 		t.Fatalf("held receipts not applied: %+v", m)
+	}
+}
+
+// A message sent without a delivery report asked for (registered_delivery 0) keeps no parts:
+// a receipt the SMSC sends anyway matches nothing, and the message stays sent.
+func TestNoReportNoParts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	res, _ := f.svc.Send(ctx, SendRequest{From: us, Message: "hi", Recipients: []Recipient{{To: them}}})
+	f.sendDue(t)
+	m, _ := f.store.MessageGet(ctx, res[0].MessageID)
+	if m.Status != StatusSent || m.Segments != 2 {
+		t.Fatalf("sent message %+v", m)
+	}
+	if f.carrier.got[0].DeliveryReport {
+		t.Fatal("submitted asking for a receipt")
+	}
+	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "0A1", State: receipt.StateDelivered}})
+	if m, _ = f.store.MessageGet(ctx, m.ID); m.Status != StatusSent || m.SegmentsSucceeded != 0 {
+		t.Fatalf("unasked receipt changed the message: %+v", m)
+	}
+	if n := len(f.events.ofType(events.TypeSMSDeliveryReportReceived)); n != 0 {
+		t.Fatalf("%d delivery reports for a message that asked none", n)
 	}
 }
 
