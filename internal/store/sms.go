@@ -262,14 +262,20 @@ func (db *DB) MessagesAccept(ctx context.Context, msgs []sms.Message) (map[strin
 		return nil, nil
 	}
 	if db.dialect == Postgres {
-		tag, err := db.pool.Exec(ctx, smsInsertPG+onRepeatPG, pgMessageArgs(msgs)...)
+		rids := repeatabilityIDs(msgs)
+		q := smsInsertPG
+		if len(rids) > 0 {
+			// Only then: ON CONFLICT inserts each row speculatively, which costs PostgreSQL a
+			// confirmation WAL record per row even when no id is given.
+			q += onRepeatPG
+		}
+		tag, err := db.pool.Exec(ctx, q, pgMessageArgs(msgs)...)
 		if err != nil {
 			return nil, mapErr(err)
 		}
 		if int(tag.RowsAffected()) == len(msgs) {
 			return nil, nil
 		}
-		rids := repeatabilityIDs(msgs)
 		rows, err := db.pool.Query(ctx, `SELECT repeatability_id, id FROM sms_messages WHERE repeatability_id = ANY($1::text[])`, rids)
 		if err != nil {
 			return nil, err
