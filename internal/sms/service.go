@@ -48,9 +48,10 @@ type Config struct {
 	// node, started again after a kill -9, ends the leases its earlier process left at once
 	// (the names of live nodes must differ). Default: the hostname.
 	Node string
-	// CommitParallel is how many shared transactions of accepted requests, inbound messages
-	// and receipts may commit at once (see committer). Default 1; the app sets 2 on
-	// PostgreSQL, where concurrent commits share their WAL flushes.
+	// CommitParallel is how many shared transactions of inbound messages and receipts may
+	// commit at once (see committer). Default 1; the app sets 2 on PostgreSQL, where
+	// concurrent commits share their WAL flushes. Above 1, accepted requests are stored by a
+	// committer of their own, one statement at a time (Service.accepts).
 	CommitParallel int
 	// OptOutReply, OptInReply and HelpReply answer the keywords; defaults are short
 	// CTIA-style confirmations.
@@ -78,6 +79,13 @@ type Service struct {
 	owner    string        // the senders' lease owner: Config.Node + "#" + a random id
 	senders  map[string]*sender
 	commit   *committer
+	// accepts stores accepted requests' messages (committer.accept). On PostgreSQL a
+	// committer of its own that runs one MessagesAccept at a time: while it runs, the next
+	// requests gather into one larger statement, where two at once split them into twice the
+	// statements and commits (measured at 1 recipient per request: PostgreSQL CPU 181-200 µs
+	// per sent message against 221-229). On SQLite it is commit, whose one loop serialises
+	// them with the other writers.
+	accepts *committer
 	// outcomes commits the senders' outcomes that need a transaction (failures, retries,
 	// delivery-report waits; all sent and none waiting is Store.MessagesSentAlone): a
 	// committer of its own, so that a message's token, held until its outcome commits, does
@@ -136,10 +144,13 @@ func New(cfg Config) *Service {
 		inflight: make(chan struct{}, cfg.InFlight), owner: leasePrefix(cfg.Node) + uuid.NewString(), senders: map[string]*sender{}, numbersSeen: map[string]numberEntry{}, metrics: newMetrics(cfg.Registerer)}
 	s.commit = &committer{store: cfg.Store, parallel: cfg.CommitParallel, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		batches: func(n int) { s.metrics.commitItems.Observe(float64(n)) }, receipts: s.applyReceiptsTx}
+	s.accepts = s.commit
 	outcomes := 1 // SQLite: the recorders' items share one transaction
 	if cfg.CommitParallel > 1 {
 		outcomes = maxRecorders
 		s.recordAlone = true
+		s.accepts = &committer{store: cfg.Store, parallel: 1, maxItems: maxCommitItems, maxRows: maxCommitRows,
+			batches: s.commit.batches}
 	}
 	s.outcomes = &committer{store: cfg.Store, parallel: outcomes, maxItems: maxCommitItems, maxRows: maxCommitRows,
 		receipts: s.applyReceiptsTx}
@@ -328,7 +339,7 @@ func (s *Service) queue(ctx context.Context, req SendRequest, from, carrier stri
 	if len(msgs) == 0 {
 		return results, nil
 	}
-	taken, err := s.commit.accept(ctx, msgs)
+	taken, err := s.accepts.accept(ctx, msgs)
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
 	}
