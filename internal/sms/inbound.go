@@ -22,11 +22,17 @@ var _ CarrierHandler = (*Service)(nil)
 type orphan struct {
 	r     Receipt
 	first time.Time
+	// next is when receiptRetries tries it again: one second after it was held, then after
+	// twice the wait before (at most orphanMaxWait). A receipt for a message that asked for
+	// none (its parts are not kept) is tried a dozen times in its ten minutes, not six hundred.
+	next time.Time
+	wait time.Duration
 }
 
 const (
-	orphanTTL = 10 * time.Minute
-	orphanMax = 100000
+	orphanTTL     = 10 * time.Minute
+	orphanMax     = 100000
+	orphanMaxWait = time.Minute
 )
 
 // HandleReceipt implements CarrierHandler: it matches the receipt to a message part
@@ -271,6 +277,8 @@ func (s *Service) retryHeld(ctx context.Context, todo []orphan) {
 				s.log.Warn("dropping delivery receipt for an unknown message", "carrier", o.r.Carrier, "id", o.r.ID)
 				s.metrics.receipts.WithLabelValues("dropped").Inc()
 			default:
+				o.wait = min(max(2*o.wait, time.Second), orphanMaxWait)
+				o.next = now.Add(o.wait)
 				again = append(again, o)
 			}
 		}
@@ -306,8 +314,9 @@ func (s *Service) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// receiptRetries retries held receipts every second (another node may have recorded the part)
-// and drops those older than ten minutes, until ctx ends.
+// receiptRetries retries held receipts that are due (another node may have recorded the part;
+// each waits twice as long as before, one second to a minute) and drops those older than ten
+// minutes, until ctx ends.
 func (s *Service) receiptRetries(ctx context.Context) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -317,15 +326,25 @@ func (s *Service) receiptRetries(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		s.omu.Lock()
-		var todo []orphan
-		for k, o := range s.orphans {
-			todo = append(todo, o)
-			delete(s.orphans, k)
-		}
-		s.omu.Unlock()
-		s.retryHeld(ctx, todo)
+		s.retryDue(ctx)
 	}
+}
+
+// retryDue retries the held receipts that are due and returns how many it tried.
+func (s *Service) retryDue(ctx context.Context) int {
+	now := s.cfg.Now()
+	s.omu.Lock()
+	var todo []orphan
+	for k, o := range s.orphans {
+		if o.next.After(now) {
+			continue
+		}
+		todo = append(todo, o)
+		delete(s.orphans, k)
+	}
+	s.omu.Unlock()
+	s.retryHeld(ctx, todo)
+	return len(todo)
 }
 
 // HandleInbound implements CarrierHandler: it applies opt-out keywords (and queues the one

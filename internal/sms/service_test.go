@@ -270,6 +270,38 @@ func TestNoReportNoParts(t *testing.T) {
 	}
 }
 
+// A receipt nothing matches is tried again after 1, 2, 4 … seconds, at most a minute apart,
+// and dropped after ten minutes.
+func TestHeldReceiptBackoff(t *testing.T) {
+	t.Parallel()
+	f := newFixture(nil)
+	ctx := context.Background()
+	_ = f.svc.HandleReceipt(ctx, Receipt{Carrier: "c1", Receipt: receipt.Receipt{ID: "F00", State: receipt.StateDelivered}})
+	var tried []time.Duration
+	start := f.clock()
+	for f.clock().Sub(start) < 11*time.Minute {
+		if f.svc.retryDue(ctx) > 0 {
+			tried = append(tried, f.clock().Sub(start))
+		}
+		f.advance(time.Second)
+	}
+	want := []time.Duration{0, 1, 3, 7, 15, 31, 63, 123, 183, 243, 303, 363, 423, 483, 543, 603}
+	if len(tried) != len(want) {
+		t.Fatalf("tried at %v, want at %v seconds", tried, want)
+	}
+	for i, w := range want {
+		if tried[i] != w*time.Second {
+			t.Fatalf("tried at %v, want at %v seconds", tried, want)
+		}
+	}
+	f.svc.omu.Lock()
+	n := len(f.svc.orphans)
+	f.svc.omu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d receipts still held after ten minutes", n)
+	}
+}
+
 func TestInbound(t *testing.T) {
 	t.Parallel()
 	f := newFixture(memNumbers{us: {Purchased: true, CanSend: true, CanReceive: true}})
