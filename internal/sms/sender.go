@@ -75,8 +75,10 @@ const maxBatch = 500
 const claimShare = 4
 
 // maxRecorders is how many outcome commits of one sender run at once: while one commits, the
-// answers arriving gather for the next.
-const maxRecorders = 2
+// answers arriving gather for the next. One: two at once halved each commit (14 messages
+// against 28 at 1 recipient per request on PostgreSQL) and cost PostgreSQL a sixth more CPU
+// per message, for no shorter outcome commit.
+const maxRecorders = 1
 
 // leaseTTL is how long a claim leases its messages: longer than a wait in the buffer claimed
 // ahead (at most leaseTTL/2: older ones are given back unsent), a submit (an SMPP response
