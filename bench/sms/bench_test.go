@@ -36,41 +36,45 @@
 //
 // Medians of 3 runs of 20,000 messages on the 2-core development machine, nothing else
 // running but the benchmark (single runs vary by ±25%; the first PostgreSQL run of a process
-// is often the slowest), with group-committed accepts, leased senders, GOGC=400, outcomes
-// recorded by one statement each and migration 00150:
+// is often the slowest), with group-committed accepts (on PostgreSQL one statement at a time),
+// leased senders, GOGC=400, outcomes recorded by one statement each (one outcome commit per
+// sender at a time), no parts kept for messages that asked no delivery report, and migrations
+// 00150 and 00160:
 //
 //	target          rcpt/request   msg/s   accept p99   CPU µs/msg   paced at   paced accept p99
-//	telgw sqlite         1          5580      31.9ms        195          5000        142.7ms
-//	telgw postgres       1          3384      52.6ms        152          5000       1112.3ms
-//	kannel               1          2612      35.3ms        467          5000       2557.8ms
-//	telgw sqlite        10          9215      84.1ms        118         10000         23.6ms
-//	telgw postgres      10          4995     111.3ms         85         10000         33.8ms
-//	kannel              10          3753     997.5ms        304         10000       1675.1ms
-//	telgw sqlite       100          9924     273.2ms        108         15000         26.4ms
-//	telgw postgres     100          5265     585.4ms         84         15000         39.0ms
-//	kannel             100          3934    1814.0ms        279         15000       1328.0ms
+//	telgw sqlite         1          6957      25.7ms        159          5000         17.3ms
+//	telgw postgres       1          4453      36.5ms        121          5000         39.5ms
+//	kannel               1          2378      41.6ms        524          5000       4147.5ms
+//	telgw sqlite        10         10013      77.1ms        113         10000         18.7ms
+//	telgw postgres      10          4805      80.9ms         76         10000         35.2ms
+//	kannel              10          3560     988.2ms        314         10000       1277.3ms
+//	telgw sqlite       100         12021     263.5ms         92         15000         18.4ms
+//	telgw postgres     100          6560     485.9ms         61         15000         25.3ms
+//	kannel             100          4350    1732.2ms        256         15000       1008.8ms
 //
-// The paced p99 at 5,000 msg/s and 1 recipient is near each store's limit on these two cores
-// and varies most: single runs of 24-700 ms on SQLite, 0.6-1.5 s on PostgreSQL.
+// Single runs of PostgreSQL at 1 recipient: 3,735 / 4,453 / 4,651 (4,392-4,789 in a run of
+// PostgreSQL alone the same day); at 10: 4,042 / 4,805 / 6,762. The paced p99 at 5,000 msg/s
+// and 1 recipient is near each store's limit on these two cores and varies most (PostgreSQL
+// 25-58 ms in single runs).
 //
 // Kannel did 3,800-4,400 at 1 recipient on this machine in earlier sessions and 2,100-2,900 on
 // the day of these figures, so compare targets within one run. The npm SmsClient's request
 // shape (BENCH_SMS_REPEATABILITY=on: a repeatabilityRequestId per recipient, settled by the
-// accept INSERT's ON CONFLICT) at 1 recipient, same machine, before the single-statement
-// outcomes: SQLite 5,297 msg/s (204 µs/msg, paced p99 34 ms), PostgreSQL 3,173 (161 µs/msg,
-// paced p99 536 ms).
+// accept INSERT's ON CONFLICT) at 1 recipient, same day: SQLite 6,134 msg/s (179 µs/msg,
+// paced p99 23 ms), PostgreSQL 4,551 (118 µs/msg, paced p99 76 ms).
 //
-// The machine is CPU bound: at PostgreSQL 1 recipient (3,450 msg/s) telgw took 0.59 of a core,
-// PostgreSQL's backends 0.9, the load generator 0.27 and the SMSC 0.13, with 3% idle. On
-// SQLite the database engine's work is in telgw's CPU figure. PostgreSQL's per-message work is
-// one row inserted (in a shared INSERT), leased (a HOT update in one claim statement per ~75
-// messages) and marked sent with its parts (one statement per outcome commit of ~20).
+// The machine is CPU bound: at PostgreSQL 1 recipient (5,000 msg/s) PostgreSQL took 0.62 of a
+// core, telgw 0.42, the load generator 0.21 and the SMSC 0.17. On SQLite the database engine's
+// work is in telgw's CPU figure. PostgreSQL's per-message work is one row inserted (in a shared
+// INSERT of ~24 requests), leased (a HOT update in one claim statement per ~75 messages) and
+// marked sent (one statement per outcome commit of ~29): about 11 WAL records and 165-205 µs
+// of PostgreSQL CPU per message.
 //
 // With one recipient per request the accepts (HTTP, authentication, the shared commits) set the
 // pace. With many, the senders do. Each message holds an in-flight token from its submit until
 // its outcome commits; the senders claim and lease messages ahead of need (one committed
 // statement per claim, its WAL flush not waited for), record each outcome as its answer
-// arrives (the answers of the moment in one commit, two commits at a time) and reuse each
+// arrives (the answers of the moment in one commit, one commit at a time) and reuse each
 // token at once, so throughput is about sms.inFlight ÷ (one carrier answer + the wait for an
 // outcome commit + the commit), no longer ÷ (a batch's slowest answer + its commit). At 100
 // recipients on PostgreSQL the SMSC answered in 5-7 ms and an outcome commit took 6-9 ms on the
