@@ -63,8 +63,9 @@
 // accept INSERT's ON CONFLICT) at 1 recipient, same day: SQLite 6,134 msg/s (179 µs/msg,
 // paced p99 23 ms), PostgreSQL 4,551 (118 µs/msg, paced p99 76 ms).
 //
-// The machine is CPU bound: at PostgreSQL 1 recipient (5,000 msg/s) PostgreSQL took 0.62 of a
-// core, telgw 0.42, the load generator 0.21 and the SMSC 0.17. On SQLite the database engine's
+// The machine is nearly CPU bound: at PostgreSQL 1 recipient (5,000 msg/s, perf) PostgreSQL
+// took 0.62 of a core, telgw 0.42, the load generator 0.21 and the SMSC 0.17, with a fifth of
+// the two cores idle; the waits of those runnable processes set the accept pace. On SQLite the database engine's
 // work is in telgw's CPU figure. PostgreSQL's per-message work is one row inserted (in a shared
 // INSERT of ~24 requests), leased (a HOT update in one claim statement per ~75 messages) and
 // marked sent (one statement per outcome commit of ~29): about 11 WAL records and 165-205 µs
