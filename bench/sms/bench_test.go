@@ -42,20 +42,20 @@
 // 00150 and 00160:
 //
 //	target          rcpt/request   msg/s   accept p99   CPU µs/msg   paced at   paced accept p99
-//	telgw sqlite         1          6957      25.7ms        159          5000         17.3ms
-//	telgw postgres       1          4453      36.5ms        121          5000         39.5ms
-//	kannel               1          2378      41.6ms        524          5000       4147.5ms
-//	telgw sqlite        10         10013      77.1ms        113         10000         18.7ms
-//	telgw postgres      10          4805      80.9ms         76         10000         35.2ms
-//	kannel              10          3560     988.2ms        314         10000       1277.3ms
-//	telgw sqlite       100         12021     263.5ms         92         15000         18.4ms
-//	telgw postgres     100          6560     485.9ms         61         15000         25.3ms
-//	kannel             100          4350    1732.2ms        256         15000       1008.8ms
+//	telgw sqlite         1          6610      27.1ms        163          5000         17.9ms
+//	telgw postgres       1          4423      35.9ms        127          5000         37.1ms
+//	kannel               1          2459      37.9ms        497          5000       5013.8ms
+//	telgw sqlite        10         11097      65.3ms         96         10000         15.1ms
+//	telgw postgres      10          6010      77.5ms         69         10000         35.2ms
+//	kannel              10          3470     980.0ms        325         10000       1454.3ms
+//	telgw sqlite       100         10838     292.0ms        102         15000         17.6ms
+//	telgw postgres     100          5699     646.8ms         74         15000         23.2ms
+//	kannel             100          4136    2192.7ms        269         15000       1228.7ms
 //
-// Single runs of PostgreSQL at 1 recipient: 3,735 / 4,453 / 4,651 (4,392-4,789 in a run of
-// PostgreSQL alone the same day); at 10: 4,042 / 4,805 / 6,762. The paced p99 at 5,000 msg/s
-// and 1 recipient is near each store's limit on these two cores and varies most (PostgreSQL
-// 25-58 ms in single runs).
+// Single runs of PostgreSQL at 1 recipient: 4,325 / 4,423 / 4,975; at 10: 5,816 / 6,010 /
+// 6,790. A private PostgreSQL 15 cluster with the same settings (plus pg_stat_statements) gave
+// 4,800-6,300 at 1 recipient the same evening (single runs). The paced p99 at 5,000 msg/s and
+// 1 recipient is near each store's limit on these two cores and varies most.
 //
 // Kannel did 3,800-4,400 at 1 recipient on this machine in earlier sessions and 2,100-2,900 on
 // the day of these figures, so compare targets within one run. The npm SmsClient's request
