@@ -432,9 +432,9 @@ func (s *Service) sentParams(outs []outcome) (SentParams, map[string]outcome) {
 }
 
 // movedOf counts the messages the store moved to sent out of sent and returns what was
-// recorded (the receipt keys of those that asked for a report, those lost to another
-// sender), and the ids of those that wait
-// for a delivery report with the latest of their validity ends.
+// recorded (the receipt keys of those that asked for a report, those lost to another sender),
+// and the ids of those that wait for a delivery report with the latest of their validity
+// ends.
 func (s *Service) movedOf(moved []string, byID map[string]outcome, sent int) (recorded, []string, time.Time) {
 	s.metrics.messages.WithLabelValues("sent").Add(float64(len(moved)))
 	res := recorded{lost: sent - len(moved)}
