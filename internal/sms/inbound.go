@@ -24,7 +24,7 @@ type orphan struct {
 	first time.Time
 	// next is when receiptRetries tries it again: one second after it was held, then after
 	// twice the wait before (at most orphanMaxWait). A receipt for a message that asked for
-	// none (its parts are not kept) is tried a dozen times in its ten minutes, not six hundred.
+	// none (its parts are not kept) is tried 16 times in its ten minutes, not six hundred.
 	next time.Time
 	wait time.Duration
 }
