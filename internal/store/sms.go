@@ -380,6 +380,16 @@ func (t smsTx) MessagesByRepeatability(ctx context.Context, requestIDs []string)
 // plan of that form ANDs a bitmap of the whole queue index (every queued message) with the
 // primary key's, which was most of PostgreSQL's time at 1 recipient per request.
 
+// queuedPG is the test that the message m, found by id, is still queued, written so that
+// PostgreSQL cannot answer it from the queue's partial indexes (status = 'queued'), only check
+// it on the rows the primary key finds. When the table's statistics were taken while few
+// messages were queued (a new database, a log of millions sent, autovacuum behind a burst),
+// the planner otherwise expects a dozen queued rows, scans the whole queue index and joins it
+// to the id array in a nested loop: at 5,000 queued, one outcome commit of 96 messages
+// compared 85,000 pairs, 20 ms and 170 µs of PostgreSQL's time per message moved (issue: SMS
+// throughput).
+const queuedPG = `m.status || '' = 'queued'`
+
 func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, attempts int, at time.Time) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -387,7 +397,7 @@ func (t smsTx) MessagesMarkSent(ctx context.Context, ids []string, segments, att
 	const set = `SET status = 'sent', segments = $1, attempts = $2, sent_at = $3, updated_at = $3`
 	if t.tx.Dialect() == Postgres {
 		rows, err := t.tx.Query(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
-			WHERE m.id = u.id AND m.status = 'queued' RETURNING m.id`, customPlan(segments, attempts, ms(at), ids)...)
+			WHERE m.id = u.id AND `+queuedPG+` RETURNING m.id`, customPlan(segments, attempts, ms(at), ids)...)
 		return scanRows(rows, err, scanString)
 	}
 	args, in := t.inList("id", []any{segments, attempts, ms(at)}, ids)
@@ -402,7 +412,7 @@ func (t smsTx) MessagesRetry(ctx context.Context, ids []string, attempts int, ne
 	const set = `SET attempts = $1, next_attempt_at = $2, updated_at = $3, lease_owner = '', lease_until = 0`
 	if t.tx.Dialect() == Postgres {
 		_, err := t.tx.Exec(ctx, `UPDATE sms_messages m `+set+` FROM unnest($4::text[]) AS u(id)
-			WHERE m.id = u.id AND m.status = 'queued'`, customPlan(attempts, ms(next), ms(at), ids)...)
+			WHERE m.id = u.id AND `+queuedPG, customPlan(attempts, ms(next), ms(at), ids)...)
 		return err
 	}
 	args, in := t.inList("id", []any{attempts, ms(next), ms(at)}, ids)

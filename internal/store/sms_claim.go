@@ -141,7 +141,7 @@ func (t smsTx) MessagesLeased(ctx context.Context, owner string, ids []string) (
 	}
 	if t.tx.Dialect() == Postgres {
 		rows, err := t.tx.Query(ctx, `SELECT m.id FROM sms_messages m JOIN unnest($2::text[]) AS u(id) ON m.id = u.id
-			WHERE m.status = 'queued' AND m.lease_owner = $1 ORDER BY m.id FOR UPDATE OF m`, customPlan(owner, ids)...)
+			WHERE `+queuedPG+` AND m.lease_owner = $1 ORDER BY m.id FOR UPDATE OF m`, customPlan(owner, ids)...)
 		return scanRows(rows, err, scanString)
 	}
 	args, in := t.inList("id", []any{owner}, ids)
@@ -212,7 +212,7 @@ const messagesSentPG = `WITH sent AS (` + messagesMovePG + `),
 const messagesMovePG = `UPDATE sms_messages m SET status = 'sent', segments = u.segments,
 		attempts = u.attempts, sent_at = $2, updated_at = $2
 		FROM unnest($3::text[], $4::int[], $5::int[]) AS u(id, segments, attempts)
-		WHERE m.id = u.id AND m.status = 'queued' AND m.lease_owner = $1 RETURNING m.id`
+		WHERE m.id = u.id AND ` + queuedPG + ` AND m.lease_owner = $1 RETURNING m.id`
 
 // messagesSentStmt is the PostgreSQL statement that records p and its arguments, planned for
 // them (customPlan): messagesSentPG, or messagesMovePG when p has no parts.
