@@ -33,7 +33,7 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 	}
 	pick := `SELECT c.id FROM sms_messages c WHERE c.status = 'queued' AND c.carrier = $1 AND c.next_attempt_at <= $2
 		AND c.lease_until <= $2
-		AND NOT EXISTS (SELECT 1 FROM sms_messages e WHERE e.to_number = c.to_number AND e.status = 'queued' AND ` + eseq + ` < ` + cseq + `)
+		AND ` + cseq + ` = (SELECT ` + eseq + ` FROM sms_messages e WHERE e.to_number = c.to_number AND e.status = 'queued' ORDER BY ` + eseq + ` LIMIT 1)
 		ORDER BY ` + cseq + ` LIMIT $3`
 	var q string
 	if db.dialect == Postgres {
