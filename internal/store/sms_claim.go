@@ -27,32 +27,7 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 	if p.Limit <= 0 {
 		return nil, nil
 	}
-	cseq, eseq := "c.seq", "e.seq"
-	if db.dialect == SQLite {
-		cseq, eseq = "c.rowid", "e.rowid"
-	}
-	pick := `SELECT c.id FROM sms_messages c WHERE c.status = 'queued' AND c.carrier = $1 AND c.next_attempt_at <= $2
-		AND c.lease_until <= $2
-		AND ` + cseq + ` = (SELECT ` + eseq + ` FROM sms_messages e WHERE e.to_number = c.to_number AND e.status = 'queued' ORDER BY ` + eseq + ` LIMIT 1)
-		ORDER BY ` + cseq + ` LIMIT $3`
-	var q string
-	if db.dialect == Postgres {
-		// ARRAY(…) runs the pick once: an IN (subquery) may be planned as a join that runs it
-		// again, taking more rows than the limit.
-		// The lease is committed without waiting for its WAL flush (synchronous_commit off for
-		// this statement's transaction only): it guards against a second sender, it is no data
-		// to keep. PostgreSQL crashing before the flush loses at most leases, whose messages
-		// are then claimed again, as after an outcome commit that failed. The outcome commit
-		// that follows flushes the WAL up to it anyway.
-		q = `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
-			UPDATE sms_messages m SET lease_owner = $4, lease_until = $5 FROM lazy WHERE m.id = ANY(ARRAY(` + pick + `
-			FOR UPDATE SKIP LOCKED)) RETURNING m.seq, ` + smsMessageColsM + `,
-			EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = m.from_number AND o.to_number = m.to_number)`
-	} else {
-		// SQLite's RETURNING knows the table by its name only.
-		q = `UPDATE sms_messages SET lease_owner = $4, lease_until = $5 WHERE id IN (` + pick + `) RETURNING rowid, ` + smsMessageCols + `,
-			EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = sms_messages.from_number AND o.to_number = sms_messages.to_number)`
-	}
+	q := claimSQL(db.dialect)
 	type row struct {
 		seq int64
 		q   sms.Queued
@@ -95,6 +70,38 @@ func (db *DB) MessagesClaim(ctx context.Context, p sms.ClaimParams) ([]sms.Queue
 		qs[i] = g.q
 	}
 	return qs, nil
+}
+
+// claimSQL is MessagesClaim's statement in dialect d.
+func claimSQL(d Dialect) string {
+	cseq, eseq := "c.seq", "e.seq"
+	if d == SQLite {
+		cseq, eseq = "c.rowid", "e.rowid"
+	}
+	// A message is its destination's next when it is the oldest queued one to it: a probe of
+	// the queue's (to_number, seq) index, the only way PostgreSQL can answer ORDER BY seq
+	// LIMIT 1 for one destination. NOT EXISTS (an older one) was planned, with statistics
+	// that expect few queued rows, as a scan of the whole index per candidate.
+	pick := `SELECT c.id FROM sms_messages c WHERE c.status = 'queued' AND c.carrier = $1 AND c.next_attempt_at <= $2
+		AND c.lease_until <= $2
+		AND ` + cseq + ` = (SELECT ` + eseq + ` FROM sms_messages e WHERE e.to_number = c.to_number AND e.status = 'queued' ORDER BY ` + eseq + ` LIMIT 1)
+		ORDER BY ` + cseq + ` LIMIT $3`
+	if d == Postgres {
+		// ARRAY(…) runs the pick once: an IN (subquery) may be planned as a join that runs it
+		// again, taking more rows than the limit.
+		// The lease is committed without waiting for its WAL flush (synchronous_commit off for
+		// this statement's transaction only): it guards against a second sender, it is no data
+		// to keep. PostgreSQL crashing before the flush loses at most leases, whose messages
+		// are then claimed again, as after an outcome commit that failed. The outcome commit
+		// that follows flushes the WAL up to it anyway.
+		return `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
+			UPDATE sms_messages m SET lease_owner = $4, lease_until = $5 FROM lazy WHERE m.id = ANY(ARRAY(` + pick + `
+			FOR UPDATE SKIP LOCKED)) RETURNING m.seq, ` + smsMessageColsM + `,
+			EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = m.from_number AND o.to_number = m.to_number)`
+	}
+	// SQLite's RETURNING knows the table by its name only.
+	return `UPDATE sms_messages SET lease_owner = $4, lease_until = $5 WHERE id IN (` + pick + `) RETURNING rowid, ` + smsMessageCols + `,
+		EXISTS (SELECT 1 FROM sms_optouts o WHERE o.from_number = sms_messages.from_number AND o.to_number = sms_messages.to_number)`
 }
 
 // MessagesUnlease ends owner's leases of ids (sms.Store).

@@ -1,0 +1,7 @@
+package store
+
+// The statements the plan tests (plan_test.go) explain.
+var (
+	ClaimSQL       = claimSQL
+	MessagesMovePG = messagesMovePG
+)
