@@ -109,11 +109,15 @@ func (db *DB) MessagesUnlease(ctx context.Context, owner string, ids []string) e
 	if len(ids) == 0 {
 		return nil
 	}
+	const set = `SET lease_owner = '', lease_until = 0`
 	return db.InTx(ctx, func(tx *Tx) error {
-		t := smsTx{tx}
-		args, in := t.inList("id", []any{owner}, ids)
-		_, err := tx.ExecP(ctx, `UPDATE sms_messages SET lease_owner = '', lease_until = 0
-			WHERE status = 'queued' AND lease_owner = $1 AND `+in, args...)
+		if db.dialect == Postgres {
+			_, err := tx.Exec(ctx, `UPDATE sms_messages m `+set+` FROM unnest($2::text[]) AS u(id)
+				WHERE m.id = u.id AND `+queuedPG+` AND m.lease_owner = $1`, customPlan(owner, ids)...)
+			return err
+		}
+		args, in := smsTx{tx}.inList("id", []any{owner}, ids)
+		_, err := tx.ExecP(ctx, `UPDATE sms_messages `+set+` WHERE status = 'queued' AND lease_owner = $1 AND `+in, args...)
 		return err
 	})
 }
