@@ -35,41 +35,47 @@
 // accept that much.
 //
 // Medians of 3 runs of 20,000 messages on the 2-core development machine, nothing else
-// running but the benchmark (single runs vary by ±25%; the first PostgreSQL run of a process
-// is often the slowest), with group-committed accepts (on PostgreSQL one statement at a time),
-// leased senders, GOGC=400, outcomes recorded by one statement each (one outcome commit per
-// sender at a time), no parts kept for messages that asked no delivery report, and migrations
-// 00150 and 00160:
+// running but the benchmark, with group-committed accepts (on PostgreSQL one statement at a
+// time), leased senders, GOGC=400, outcomes recorded by one statement each (one outcome commit
+// per sender at a time), no parts kept for messages that asked no delivery report, migrations
+// 00150 and 00160, and the queue's statements planned by their indexes whatever PostgreSQL's
+// statistics say (store.queuedPG, claimSQL; TestQueuePlansPG):
 //
 //	target          rcpt/request   msg/s   accept p99   CPU µs/msg   paced at   paced accept p99
-//	telgw sqlite         1          6610      27.1ms        163          5000         17.9ms
-//	telgw postgres       1          4423      35.9ms        127          5000         37.1ms
-//	kannel               1          2459      37.9ms        497          5000       5013.8ms
-//	telgw sqlite        10         11097      65.3ms         96         10000         15.1ms
-//	telgw postgres      10          6010      77.5ms         69         10000         35.2ms
-//	kannel              10          3470     980.0ms        325         10000       1454.3ms
-//	telgw sqlite       100         10838     292.0ms        102         15000         17.6ms
-//	telgw postgres     100          5699     646.8ms         74         15000         23.2ms
-//	kannel             100          4136    2192.7ms        269         15000       1228.7ms
+//	telgw sqlite         1          9391      17.7ms        114          5000          8.2ms
+//	telgw postgres       1          8812      20.5ms         61          5000         12.9ms
+//	kannel               1          2312      39.9ms        470          5000       4697.3ms
+//	telgw sqlite        10         18412      32.9ms         59         10000          7.4ms
+//	telgw postgres      10         15746      33.9ms         28         10000         10.2ms
+//	kannel              10          5985     939.5ms        182         10000        499.0ms
+//	telgw sqlite       100         20078     103.9ms         54         15000          7.4ms
+//	telgw postgres     100         15804     159.7ms         29         15000         11.4ms
+//	kannel             100          6191    1743.8ms        159         15000        282.9ms
 //
-// Single runs of PostgreSQL at 1 recipient: 4,325 / 4,423 / 4,975; at 10: 5,816 / 6,010 /
-// 6,790. A private PostgreSQL 15 cluster with the same settings (plus pg_stat_statements) gave
-// 4,800-6,300 at 1 recipient the same evening (single runs). The paced p99 at 5,000 msg/s and
-// 1 recipient is near each store's limit on these two cores and varies most.
+// The machine's pace drifts by up to half within an hour, for every target alike (Kannel's
+// own CPU per message at 1 recipient was 470 µs in the run above and 671 µs in another the
+// same morning), so compare targets within one run. The two other full runs of the same code
+// that morning gave, at 1 / 10 / 100 recipients: PostgreSQL 6,937 / 13,936 / 16,075 and
+// 5,065 / 9,405 / 12,046 msg/s; SQLite 10,065 / 15,281 / 18,911 and 8,591 / 12,668 / 14,070;
+// Kannel 1,624 / 5,258 / 6,088 and 1,726 / 4,308 / 4,889. In the slower of them PostgreSQL's
+// paced p99 at 5,000 msg/s and 1 recipient was 56.6 ms (its single runs 17, 64 and 57 ms):
+// there the machine had little more than those 5,000 msg/s in it. Over all nine runs of each
+// configuration the medians were PostgreSQL 6,937 / 15,376 msg/s at 1 / 100 recipients,
+// paced p99 17.2 ms, and SQLite 117 µs of CPU per message at 1 recipient.
 //
-// Kannel did 3,800-4,400 at 1 recipient on this machine in earlier sessions and 2,100-2,900 on
-// the day of these figures, so compare targets within one run. The npm SmsClient's request
-// shape (BENCH_SMS_REPEATABILITY=on: a repeatabilityRequestId per recipient, settled by the
-// accept INSERT's ON CONFLICT) at 1 recipient, same day: SQLite 6,134 msg/s (179 µs/msg,
-// paced p99 23 ms), PostgreSQL 4,551 (118 µs/msg, paced p99 76 ms).
+// The day before, without the plan fixes below, the same command gave PostgreSQL 4,423 /
+// 6,010 / 5,699 and SQLite 6,610 / 11,097 / 10,838 (Kannel 2,459 / 3,470 / 4,136).
 //
-// The machine is nearly CPU bound: at PostgreSQL 1 recipient (5,000 msg/s, perf) PostgreSQL
-// took 0.62 of a core, telgw 0.42, the load generator 0.21 and the SMSC 0.17, with a fifth of
-// the two cores idle; the waits of those runnable processes set the accept pace. On SQLite the database engine's
-// work is in telgw's CPU figure. PostgreSQL's per-message work is one row inserted (in a shared
-// INSERT of ~24 requests), leased (a HOT update in one claim statement per ~75 messages) and
-// marked sent (one statement per outcome commit of ~29): about 11 WAL records and 165-205 µs
-// of PostgreSQL CPU per message.
+// Plans. PostgreSQL's statistics of sms_messages expect few queued messages whenever they
+// were taken while few were (a new database, a log of millions sent, autovacuum off or behind
+// a burst). With those, the planner answered "status = 'queued'" from the queue's partial
+// indexes: the outcome statement scanned the whole queue index and joined it to its id array
+// in a nested loop (170 µs of PostgreSQL's time per message moved at 5,000 queued, against
+// 21-32 µs by primary key), and the claim's NOT EXISTS (an older message to the destination)
+// scanned the whole (to_number, seq) index for each candidate. The statements are now written
+// so that only the primary key and one probe of (to_number, seq) per candidate can answer
+// them. PostgreSQL's CPU per message (private cluster, 40,000 messages) is 83 µs at 1
+// recipient and 55 µs at 100 (138-170 µs at 1 recipient before).
 //
 // With one recipient per request the accepts (HTTP, authentication, the shared commits) set the
 // pace. With many, the senders do. Each message holds an in-flight token from its submit until
@@ -77,17 +83,16 @@
 // statement per claim, its WAL flush not waited for), record each outcome as its answer
 // arrives (the answers of the moment in one commit, one commit at a time) and reuse each
 // token at once, so throughput is about sms.inFlight ÷ (one carrier answer + the wait for an
-// outcome commit + the commit), no longer ÷ (a batch's slowest answer + its commit). At 100
-// recipients on PostgreSQL the SMSC answered in 5-7 ms and an outcome commit took 6-9 ms on the
-// loaded cores: 15,000 msg/s at the default 100 tokens needs that cycle under 7 ms. Committing
-// outcomes without waiting for the WAL flush did not shorten it (tried, not kept): the time is
-// CPU, not fsync. The sender's phase times and the 202s' rate are logged per run
+// outcome commit + the commit). At 100 recipients on PostgreSQL the SMSC answered in 3-4 ms
+// and an outcome commit of ~27 messages took 2-3 ms: 15,000 msg/s at the default 100 tokens
+// needs that cycle under 7 ms, which the slower runs miss. Committing outcomes without waiting
+// for the WAL flush did not shorten it (tried again with the plans above, not kept), nor did
+// two outcome commits at once (13,195 against 12,296 msg/s, medians of three alternating
+// runs, within the noise). The sender's phase times and the 202s' rate are logged per run
 // (telgw_sms_batch_phase_seconds: claim per claim, submit per message, record per outcome
-// commit). BENCH_SMS_WINDOW=400 (800 tokens) gave PostgreSQL 12,300 and SQLite 16,400 msg/s at
-// 100 recipients with the earlier batch senders, at the cost of 800 possible duplicates after
-// a kill -9. With outcomes of one statement each, BENCH_SMS_WINDOW=200 (400 tokens) gave
-// PostgreSQL 4,777-5,245 at 100 recipients, no more than the default: there PostgreSQL's CPU
-// per message is the limit, not the window. SQLite gave 10,648-13,160.
+// commit). BENCH_SMS_WINDOW=200 (400 tokens) gave PostgreSQL 13,741 msg/s at 100 recipients on
+// a private cluster when the default gave 9,800 there, at the cost of 400 possible duplicates
+// after a kill -9.
 package sms
 
 import (
